@@ -1,0 +1,311 @@
+//! Connection configuration, shared by clients and servers (as Qt's `QSslConfiguration` is).
+
+use core::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use crate::crypto::{CryptoProvider, KxGroup};
+use crate::suites::{self, CipherSuite};
+
+/// Longest PSK identity we send or accept (RFC 4279 §5.3 asks for at least 128).
+pub const MAX_PSK_IDENTITY_LEN: usize = 256;
+/// Longest PSK we accept (RFC 4279 §5.3 asks for at least 64).
+pub const MAX_PSK_LEN: usize = 256;
+
+/// A pre-shared key and the identity that names it.
+#[derive(Clone)]
+pub struct PskCredentials {
+    /// The identity the client sends (Qt's `QSslPreSharedKeyAuthenticator::identity`).
+    pub identity: Vec<u8>,
+    /// The key, wiped when dropped.
+    pub key: Zeroizing<Vec<u8>>,
+}
+
+impl PskCredentials {
+    /// Pairs an identity with a key.
+    pub fn new(identity: impl Into<Vec<u8>>, key: impl Into<Vec<u8>>) -> Self {
+        Self { identity: identity.into(), key: Zeroizing::new(key.into()) }
+    }
+}
+
+impl fmt::Debug for PskCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PskCredentials")
+            .field("identity", &String::from_utf8_lossy(&self.identity))
+            .field("key", &"..")
+            .finish()
+    }
+}
+
+/// A client's PSK callback: given the server's identity hint (if it sent one), returns the
+/// identity and key to use, or `None` to abort the handshake. This is Qt's `pskRequired` signal.
+pub type ClientPskCallback = dyn Fn(Option<&[u8]>) -> Option<PskCredentials> + Send + Sync;
+
+/// A server's PSK callback: given the client's identity, returns its key, or `None` to refuse
+/// it with `unknown_psk_identity`.
+pub type ServerPskCallback = dyn Fn(&[u8]) -> Option<Zeroizing<Vec<u8>>> + Send + Sync;
+
+/// Whether the extended master secret (RFC 7627) is required of the peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ExtendedMasterSecret {
+    /// Offer it, and abort the handshake if the peer does not use it (the default).
+    #[default]
+    Require,
+    /// Offer it, and fall back to the RFC 5246 master secret if the peer does not use it.
+    Prefer,
+}
+
+/// Configuration for a connection or a server endpoint. Build one with [`Config::builder`].
+#[derive(Clone)]
+pub struct Config {
+    pub(crate) provider: Arc<dyn CryptoProvider>,
+    pub(crate) cipher_suites: Vec<&'static CipherSuite>,
+    pub(crate) groups: Vec<KxGroup>,
+    pub(crate) client_psk: Option<Arc<ClientPskCallback>>,
+    pub(crate) server_psk: Option<Arc<ServerPskCallback>>,
+    pub(crate) psk_identity_hint: Option<Vec<u8>>,
+    pub(crate) extended_master_secret: ExtendedMasterSecret,
+    pub(crate) mtu: usize,
+    pub(crate) initial_retransmit: Duration,
+    pub(crate) max_retransmit: Duration,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) cookie_verification: bool,
+    pub(crate) cookie_lifetime: Duration,
+    pub(crate) cookie_rotation: Duration,
+    pub(crate) max_handshake_message: usize,
+    pub(crate) max_reassembly_bytes: usize,
+    pub(crate) rng_seed: Option<u64>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("cipher_suites", &self.cipher_suites)
+            .field("groups", &self.groups)
+            .field("client_psk", &self.client_psk.is_some())
+            .field("server_psk", &self.server_psk.is_some())
+            .field("psk_identity_hint", &self.psk_identity_hint.as_deref().map(String::from_utf8_lossy))
+            .field("extended_master_secret", &self.extended_master_secret)
+            .field("mtu", &self.mtu)
+            .field("initial_retransmit", &self.initial_retransmit)
+            .field("max_retransmit", &self.max_retransmit)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("cookie_verification", &self.cookie_verification)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// Starts a configuration with the defaults: every suite this crate implements, groups
+    /// X25519 and P-256, extended master secret required, MTU 1400, retransmission from 1 s
+    /// doubling to 60 s, a 60 s handshake timeout, cookie verification on.
+    #[cfg(feature = "aws-lc-rs")]
+    pub fn builder() -> ConfigBuilder {
+        Self::builder_with_provider(crate::crypto::default_provider())
+    }
+
+    /// Starts a configuration that uses `provider` for all cryptography.
+    pub fn builder_with_provider(provider: Arc<dyn CryptoProvider>) -> ConfigBuilder {
+        ConfigBuilder {
+            config: Self {
+                provider,
+                cipher_suites: suites::ALL.iter().collect(),
+                groups: vec![KxGroup::X25519, KxGroup::Secp256r1],
+                client_psk: None,
+                server_psk: None,
+                psk_identity_hint: None,
+                extended_master_secret: ExtendedMasterSecret::Require,
+                mtu: DEFAULT_MTU,
+                initial_retransmit: Duration::from_secs(1),
+                max_retransmit: Duration::from_secs(60),
+                handshake_timeout: Duration::from_secs(60),
+                cookie_verification: true,
+                cookie_lifetime: Duration::from_secs(60),
+                cookie_rotation: Duration::from_secs(300),
+                max_handshake_message: 16 * 1024,
+                max_reassembly_bytes: 32 * 1024,
+                rng_seed: None,
+            },
+        }
+    }
+
+    /// The cipher suites, in order of preference.
+    pub fn cipher_suites(&self) -> &[&'static CipherSuite] {
+        &self.cipher_suites
+    }
+
+    /// The maximum datagram size used for handshake flights.
+    pub fn mtu(&self) -> usize {
+        self.mtu
+    }
+
+    /// The overall handshake timeout.
+    pub fn handshake_timeout(&self) -> Duration {
+        self.handshake_timeout
+    }
+
+    /// Whether servers verify clients with a cookie exchange before keeping any state.
+    pub fn cookie_verification(&self) -> bool {
+        self.cookie_verification
+    }
+
+    /// The crypto provider.
+    pub fn provider(&self) -> &Arc<dyn CryptoProvider> {
+        &self.provider
+    }
+}
+
+/// Default maximum datagram size for handshake flights: fits a 1500-byte Ethernet MTU with IPv6,
+/// UDP and some tunnel overhead to spare.
+pub const DEFAULT_MTU: usize = 1400;
+/// Smallest MTU we accept: a record header, a handshake header and a few bytes of body must fit.
+pub const MIN_MTU: usize = 64;
+
+/// Builds a [`Config`], checking every value.
+#[derive(Clone, Debug)]
+pub struct ConfigBuilder {
+    config: Config,
+}
+
+impl ConfigBuilder {
+    /// The cipher suites to offer (client) or accept (server), in order of preference.
+    pub fn cipher_suites(mut self, suites: &[&'static CipherSuite]) -> Self {
+        self.config.cipher_suites = suites.to_vec();
+        self
+    }
+
+    /// The ECDHE groups, in order of preference.
+    pub fn groups(mut self, groups: &[KxGroup]) -> Self {
+        self.config.groups = groups.to_vec();
+        self
+    }
+
+    /// Client side: always use this PSK identity and key.
+    pub fn psk(self, identity: impl Into<Vec<u8>>, key: impl Into<Vec<u8>>) -> Self {
+        let creds = PskCredentials::new(identity, key);
+        self.psk_callback(move |_hint| Some(creds.clone()))
+    }
+
+    /// Client side: choose the PSK identity and key from the server's identity hint.
+    pub fn psk_callback(mut self, f: impl Fn(Option<&[u8]>) -> Option<PskCredentials> + Send + Sync + 'static) -> Self {
+        self.config.client_psk = Some(Arc::new(f));
+        self
+    }
+
+    /// Server side: look up the key for a client's PSK identity (`None` refuses the identity).
+    pub fn psk_server_callback(
+        mut self,
+        f: impl Fn(&[u8]) -> Option<Zeroizing<Vec<u8>>> + Send + Sync + 'static,
+    ) -> Self {
+        self.config.server_psk = Some(Arc::new(f));
+        self
+    }
+
+    /// Server side: accept every identity with the same key (as Qt's example server does).
+    pub fn psk_server_key(self, key: impl Into<Vec<u8>>) -> Self {
+        let key = Zeroizing::new(key.into());
+        self.psk_server_callback(move |_identity| Some(key.clone()))
+    }
+
+    /// Server side: the PSK identity hint sent in ServerKeyExchange.
+    pub fn psk_identity_hint(mut self, hint: impl Into<Vec<u8>>) -> Self {
+        self.config.psk_identity_hint = Some(hint.into());
+        self
+    }
+
+    /// Whether the extended master secret is required of the peer.
+    pub fn extended_master_secret(mut self, ems: ExtendedMasterSecret) -> Self {
+        self.config.extended_master_secret = ems;
+        self
+    }
+
+    /// The largest datagram a handshake flight may use (Qt's MTU hint). `0` means the default.
+    pub fn mtu(mut self, mtu: usize) -> Self {
+        self.config.mtu = if mtu == 0 { DEFAULT_MTU } else { mtu };
+        self
+    }
+
+    /// The first retransmission timeout (default 1 s); it doubles up to `max`.
+    pub fn retransmit_timeouts(mut self, initial: Duration, max: Duration) -> Self {
+        self.config.initial_retransmit = initial;
+        self.config.max_retransmit = max;
+        self
+    }
+
+    /// The overall handshake timeout (default 60 s).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.config.handshake_timeout = timeout;
+        self
+    }
+
+    /// Whether servers require a cookie exchange (HelloVerifyRequest) before keeping any state
+    /// for a client (default on; Qt's `setDtlsCookieVerificationEnabled`).
+    pub fn cookie_verification(mut self, enabled: bool) -> Self {
+        self.config.cookie_verification = enabled;
+        self
+    }
+
+    /// How long a cookie stays valid (default 60 s) and how often the cookie secret rotates
+    /// (default 5 min; the previous secret stays valid for one more period).
+    pub fn cookie_timing(mut self, lifetime: Duration, rotation: Duration) -> Self {
+        self.config.cookie_lifetime = lifetime;
+        self.config.cookie_rotation = rotation;
+        self
+    }
+
+    /// Limits on handshake reassembly: the largest handshake message (default 16 KiB) and the
+    /// bytes buffered per connection for incomplete or future messages (default 32 KiB).
+    pub fn reassembly_limits(mut self, max_message: usize, max_buffered: usize) -> Self {
+        self.config.max_handshake_message = max_message;
+        self.config.max_reassembly_bytes = max_buffered;
+        self
+    }
+
+    /// Seeds the retransmission jitter so a run can be replayed exactly (tests, simulations).
+    pub fn rng_seed(mut self, seed: u64) -> Self {
+        self.config.rng_seed = Some(seed);
+        self
+    }
+
+    /// Checks the values and returns the configuration.
+    pub fn build(self) -> Result<Config, crate::Error> {
+        use crate::Error::Config as E;
+        let c = &self.config;
+        if c.cipher_suites.is_empty() {
+            return Err(E("no cipher suites"));
+        }
+        if c.cipher_suites.iter().any(|s| !c.provider.supports_aead(s.aead)) {
+            return Err(E("a cipher suite's AEAD is not supported by the crypto provider"));
+        }
+        if c.cipher_suites.iter().any(|s| s.key_exchange.uses_ecdhe()) && c.groups.is_empty() {
+            return Err(E("ECDHE suites need at least one group"));
+        }
+        if c.groups.iter().any(|g| !c.provider.supports_group(*g)) {
+            return Err(E("a group is not supported by the crypto provider"));
+        }
+        if c.mtu < MIN_MTU || c.mtu > 65_507 {
+            return Err(E("MTU must be between 64 and 65507 bytes"));
+        }
+        if c.initial_retransmit.is_zero() || c.max_retransmit < c.initial_retransmit {
+            return Err(E("retransmission timeouts must be non-zero and initial <= max"));
+        }
+        if c.handshake_timeout.is_zero() {
+            return Err(E("handshake timeout must be non-zero"));
+        }
+        if c.cookie_lifetime.is_zero() || c.cookie_rotation.is_zero() {
+            return Err(E("cookie lifetime and rotation must be non-zero"));
+        }
+        if c.max_handshake_message < 256 || c.max_reassembly_bytes < c.max_handshake_message {
+            return Err(E("reassembly limits must allow a 256-byte message and hold the largest message"));
+        }
+        if let Some(hint) = &c.psk_identity_hint {
+            if hint.len() > MAX_PSK_IDENTITY_LEN {
+                return Err(E("PSK identity hint too long"));
+            }
+        }
+        Ok(self.config)
+    }
+}

@@ -1,0 +1,844 @@
+//! The per-connection state machine: Qt's `QDtls`, without sockets or clocks.
+//!
+//! # Driving a connection
+//!
+//! A [`Connection`] is driven by four kinds of calls, all taking the current time `now`:
+//!
+//! - **input**: [`handle_datagram`](Connection::handle_datagram) with every datagram received
+//!   from the peer, and [`handle_timeout`](Connection::handle_timeout) whenever the instant
+//!   returned by [`poll_timeout`](Connection::poll_timeout) has passed;
+//! - **commands**: [`send`](Connection::send) to protect application data,
+//!   [`shutdown`](Connection::shutdown) and [`abort_handshake`](Connection::abort_handshake);
+//! - **output**: after every input or command, call [`poll_transmit`](Connection::poll_transmit)
+//!   until it returns `None` and send each datagram, then drain
+//!   [`poll_event`](Connection::poll_event), then re-arm your timer from
+//!   [`poll_timeout`](Connection::poll_timeout);
+//! - **getters**: [`handshake_state`](Connection::handshake_state),
+//!   [`cipher_suite`](Connection::cipher_suite), [`last_error`](Connection::last_error)…
+//!
+//! Every `Err` returned is fatal; invalid records are dropped silently and only counted in
+//! [`stats`](Connection::stats).
+
+use core::ops::Range;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::codec::Reader;
+use crate::config::Config;
+use crate::enums::{AlertDescription, AlertLevel, ContentType, HandshakeType, Protocol, ProtocolVersion};
+use crate::error::Error;
+use crate::handshake::reassembly::Inserted;
+use crate::handshake::Handshake;
+use crate::messages::{HandshakeHeader, HS_HEADER_LEN};
+use crate::record::{RecordHeader, RecordProtection, ReplayWindow, HEADER_LEN, MAX_PLAINTEXT, MAX_SEQ};
+use crate::suites::CipherSuite;
+
+/// Which end of the connection we are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// We sent the ClientHello.
+    Client,
+    /// We answered it.
+    Server,
+}
+
+/// The state of the handshake, as Qt's `QDtls::HandshakeState`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HandshakeState {
+    /// Nothing was done yet, or the connection was shut down.
+    NotStarted,
+    /// The handshake is running and no error was found so far.
+    InProgress,
+    /// The peer's identity could not be established; the application decides.
+    PeerVerificationFailed,
+    /// The handshake completed; application data can flow.
+    Complete,
+}
+
+/// Something the application should know about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The handshake completed.
+    Connected,
+    /// A retransmission timer fired and the last flight was sent again (Qt's
+    /// `handshakeTimeout` signal).
+    Retransmitted,
+    /// The peer sent a warning alert; the connection goes on.
+    WarningAlert(AlertDescription),
+    /// The connection ended: the peer closed it, or a fatal error occurred.
+    Closed(Error),
+}
+
+/// Counters of what a connection did, for diagnostics and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Records received and accepted.
+    pub records_accepted: u64,
+    /// Records dropped because they could not be parsed.
+    pub dropped_malformed: u64,
+    /// Records dropped by the anti-replay window.
+    pub dropped_replayed: u64,
+    /// Records dropped because they failed authentication.
+    pub dropped_bad_auth: u64,
+    /// Records dropped because of their epoch (no keys yet, or unknown).
+    pub dropped_epoch: u64,
+    /// Records dropped because they were not expected now.
+    pub dropped_unexpected: u64,
+    /// Handshake fragments dropped (outside the window, inconsistent, over a limit).
+    pub dropped_fragments: u64,
+    /// Flights sent again (timer or peer retransmission).
+    pub retransmissions: u64,
+    /// Datagrams produced by `poll_transmit`.
+    pub datagrams_sent: u64,
+}
+
+/// Most records handled from one datagram: bounds the work one datagram can cause.
+pub const MAX_RECORDS_PER_DATAGRAM: usize = 32;
+
+/// How many times a completed connection answers a retransmission of the peer's last flight.
+const MAX_FINAL_RESENDS: u8 = 16;
+
+/// Decrypted application data from one datagram: each record's plaintext, in order, borrowed
+/// from the datagram buffer (decryption happens in place).
+#[derive(Debug)]
+pub struct Received<'a> {
+    buf: &'a [u8],
+    ranges: [(u32, u32); MAX_RECORDS_PER_DATAGRAM],
+    len: usize,
+}
+
+impl<'a> Received<'a> {
+    /// Number of application data records.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the datagram carried no application data.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The plaintext of each application data record.
+    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        let buf = self.buf;
+        self.ranges[..self.len].iter().map(move |&(s, e)| &buf[s as usize..e as usize])
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum FlightItem {
+    Message { epoch: u16, msg_type: HandshakeType, seq: u16, body: Vec<u8> },
+    ChangeCipherSpec,
+}
+
+/// A DTLS connection: one association with one peer.
+pub struct Connection {
+    pub(crate) side: Side,
+    pub(crate) config: Arc<Config>,
+    pub(crate) state: HandshakeState,
+    closed: bool,
+    last_error: Option<Error>,
+    pending_error: Option<Error>,
+    pub(crate) hs: Option<Box<Handshake>>,
+    pub(crate) suite: Option<&'static CipherSuite>,
+    pub(crate) psk_identity: Option<Vec<u8>>,
+    pub(crate) extended_master_secret: bool,
+
+    pub(crate) read_keys: Option<RecordProtection>,
+    read_window: ReplayWindow,
+    pub(crate) write_epoch: u16,
+    write_seq: [u64; 2],
+    pub(crate) write_keys: Option<RecordProtection>,
+
+    flight: Vec<FlightItem>,
+    cursor: Option<(usize, usize)>,
+    last_flight_at: Option<Instant>,
+    rto: Duration,
+    retransmit_at: Option<Instant>,
+    handshake_deadline: Option<Instant>,
+    /// After completion: the peer's last flight starts at this `message_seq`; seeing it again
+    /// means our final flight was lost.
+    pub(crate) final_trigger: Option<u16>,
+    final_resends: u8,
+
+    alert: Option<(AlertLevel, AlertDescription)>,
+    events: VecDeque<Event>,
+    rng: u64,
+    scratch: Vec<u8>,
+    stats: Stats,
+}
+
+impl core::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Connection")
+            .field("side", &self.side)
+            .field("state", &self.state)
+            .field("closed", &self.closed)
+            .field("suite", &self.suite)
+            .field("write_epoch", &self.write_epoch)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    fn new(side: Side, config: Arc<Config>, now: Instant) -> Result<Self, Error> {
+        let seed = match config.rng_seed {
+            Some(s) => s ^ if side == Side::Client { 0x9e37_79b9_7f4a_7c15 } else { 0 },
+            None => {
+                let mut b = [0u8; 8];
+                config.provider.fill_random(&mut b)?;
+                u64::from_le_bytes(b)
+            }
+        };
+        let hs = Handshake::new(side, &config);
+        Ok(Self {
+            side,
+            state: HandshakeState::InProgress,
+            closed: false,
+            last_error: None,
+            pending_error: None,
+            hs: Some(Box::new(hs)),
+            suite: None,
+            psk_identity: None,
+            extended_master_secret: false,
+            read_keys: None,
+            read_window: ReplayWindow::default(),
+            write_epoch: 0,
+            write_seq: [0; 2],
+            write_keys: None,
+            flight: Vec::new(),
+            cursor: None,
+            last_flight_at: None,
+            rto: config.initial_retransmit,
+            retransmit_at: None,
+            handshake_deadline: Some(now + config.handshake_timeout),
+            final_trigger: None,
+            final_resends: 0,
+            alert: None,
+            events: VecDeque::new(),
+            rng: seed,
+            scratch: Vec::new(),
+            stats: Stats::default(),
+            config,
+        })
+    }
+
+    /// Starts a client handshake: the ClientHello is ready in [`poll_transmit`](Self::poll_transmit).
+    pub fn client(config: Arc<Config>, now: Instant) -> Result<Self, Error> {
+        if config.client_psk.is_none() && config.cipher_suites.iter().all(|s| s.key_exchange.uses_psk()) {
+            return Err(Error::Config("PSK cipher suites need a client PSK or PSK callback"));
+        }
+        let mut conn = Self::new(Side::Client, config, now)?;
+        conn.client_start(now)?;
+        Ok(conn)
+    }
+
+    /// Creates a server connection waiting for its first ClientHello, to be given with
+    /// [`handle_datagram`](Self::handle_datagram). With cookie verification on, that must be
+    /// the ClientHello a [`ClientVerifier`](crate::ClientVerifier) or
+    /// [`Endpoint`](crate::Endpoint) verified.
+    pub fn server(config: Arc<Config>, now: Instant) -> Result<Self, Error> {
+        if config.server_psk.is_none() && config.cipher_suites.iter().all(|s| s.key_exchange.uses_psk()) {
+            return Err(Error::Config("PSK cipher suites need a server PSK callback or key"));
+        }
+        Self::new(Side::Server, config, now)
+    }
+
+    // ===== getters =====
+
+    /// Client or server.
+    pub fn side(&self) -> Side {
+        self.side
+    }
+
+    /// The handshake state.
+    pub fn handshake_state(&self) -> HandshakeState {
+        self.state
+    }
+
+    /// Whether the handshake completed and the connection is still open (Qt's `isConnectionEncrypted`).
+    pub fn is_established(&self) -> bool {
+        self.state == HandshakeState::Complete && !self.closed
+    }
+
+    /// Whether the connection is over (shut down, closed by the peer, or failed).
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// The fatal error that ended the connection, if any (Qt's `dtlsError`).
+    pub fn last_error(&self) -> Option<&Error> {
+        self.last_error.as_ref()
+    }
+
+    /// The negotiated cipher suite, once the handshake completed (Qt's `sessionCipher`).
+    pub fn cipher_suite(&self) -> Option<&'static CipherSuite> {
+        (self.state == HandshakeState::Complete).then_some(self.suite).flatten()
+    }
+
+    /// The negotiated protocol version, once the handshake completed (Qt's `sessionProtocol`).
+    pub fn protocol(&self) -> Option<Protocol> {
+        (self.state == HandshakeState::Complete).then_some(Protocol::Dtls1_2)
+    }
+
+    /// The PSK identity used: the one the client sent, as seen by either side.
+    pub fn psk_identity(&self) -> Option<&[u8]> {
+        self.psk_identity.as_deref()
+    }
+
+    /// Whether the extended master secret (RFC 7627) is in use.
+    pub fn extended_master_secret(&self) -> bool {
+        self.extended_master_secret
+    }
+
+    /// The largest datagram handshake flights use (Qt's `mtuHint`).
+    pub fn mtu(&self) -> usize {
+        self.hs.as_ref().map_or(self.config.mtu, |hs| hs.mtu)
+    }
+
+    /// Sets the largest datagram handshake flights use (Qt's `setMtuHint`); `0` restores the
+    /// configured value. Application data is never fragmented.
+    pub fn set_mtu(&mut self, mtu: usize) -> Result<(), Error> {
+        let mtu = if mtu == 0 { self.config.mtu } else { mtu };
+        if !(crate::config::MIN_MTU..=65_507).contains(&mtu) {
+            return Err(Error::InvalidInput("MTU must be between 64 and 65507 bytes"));
+        }
+        if let Some(hs) = &mut self.hs {
+            hs.mtu = mtu;
+        }
+        Ok(())
+    }
+
+    /// Bytes a record adds to application data now (header, explicit nonce, tag).
+    pub fn record_overhead(&self) -> usize {
+        HEADER_LEN + self.write_keys.as_ref().map_or(0, RecordProtection::overhead)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Bytes held for handshake reassembly.
+    pub fn reassembly_bytes(&self) -> usize {
+        self.hs.as_ref().map_or(0, |hs| hs.reasm.buffered_bytes())
+    }
+
+    // ===== input =====
+
+    /// Processes one datagram from the peer, decrypting it in place. Returns the application
+    /// data it carried (Qt's `decryptDatagram`); handshake records advance the handshake (Qt's
+    /// `doHandshake`). Invalid records are dropped silently.
+    pub fn handle_datagram<'a>(&mut self, now: Instant, datagram: &'a mut [u8]) -> Result<Received<'a>, Error> {
+        if let Some(e) = self.pending_error.take() {
+            return Err(e);
+        }
+        if self.closed {
+            return Err(self.last_error.clone().unwrap_or(Error::InvalidOperation("the connection is closed")));
+        }
+        let mut ranges = [(0u32, 0u32); MAX_RECORDS_PER_DATAGRAM];
+        let mut n = 0;
+        let mut pos = 0;
+        let mut records = 0;
+        while records < MAX_RECORDS_PER_DATAGRAM && !self.closed {
+            let Some(header) = datagram.get(pos..).and_then(RecordHeader::parse) else {
+                if pos < datagram.len() {
+                    self.stats.dropped_malformed += 1;
+                }
+                break;
+            };
+            records += 1;
+            let start = pos + HEADER_LEN;
+            let end = start + usize::from(header.length);
+            pos = end;
+            match self.handle_record(now, header, &mut datagram[start..end]) {
+                Ok(Some(r)) => {
+                    ranges[n] = ((start + r.start) as u32, (start + r.end) as u32);
+                    n += 1;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.fail(e.clone());
+                    if n == 0 {
+                        return Err(e);
+                    }
+                    self.pending_error = Some(e);
+                    break;
+                }
+            }
+        }
+        if self.closed && n == 0 {
+            if let Some(e) = self.pending_error.take() {
+                return Err(e);
+            }
+        }
+        Ok(Received { buf: datagram, ranges, len: n })
+    }
+
+    /// Handles one record; returns the plaintext range of application data.
+    fn handle_record(
+        &mut self,
+        now: Instant,
+        header: RecordHeader,
+        fragment: &mut [u8],
+    ) -> Result<Option<Range<usize>>, Error> {
+        if !header.version.is_dtls() {
+            self.stats.dropped_malformed += 1;
+            return Ok(None);
+        }
+        let plain = match header.epoch {
+            0 => 0..fragment.len(),
+            1 => {
+                let Some(keys) = &self.read_keys else {
+                    self.stats.dropped_epoch += 1;
+                    return Ok(None);
+                };
+                if !self.read_window.check(header.seq) {
+                    self.stats.dropped_replayed += 1;
+                    return Ok(None);
+                }
+                let Ok(r) = keys.open(&header, fragment) else {
+                    self.stats.dropped_bad_auth += 1;
+                    return Ok(None);
+                };
+                self.read_window.update(header.seq);
+                r
+            }
+            _ => {
+                self.stats.dropped_epoch += 1;
+                return Ok(None);
+            }
+        };
+        if plain.len() > MAX_PLAINTEXT {
+            self.stats.dropped_malformed += 1;
+            return Ok(None);
+        }
+        let body = &fragment[plain.clone()];
+        match header.content_type {
+            ContentType::HANDSHAKE => {
+                if self.side == Side::Server && header.epoch == 0 {
+                    if let Some(hs) = &self.hs {
+                        if hs.awaiting_client_hello() {
+                            // Continue the record sequence the stateless HelloVerifyRequest used.
+                            self.write_seq[0] = self.write_seq[0].max(header.seq);
+                        }
+                    }
+                }
+                self.stats.records_accepted += 1;
+                self.handle_handshake_record(now, header.epoch, body)?;
+                Ok(None)
+            }
+            ContentType::CHANGE_CIPHER_SPEC => {
+                if header.epoch != 0 || body != [1] {
+                    self.stats.dropped_malformed += 1;
+                    return Ok(None);
+                }
+                let Some(hs) = &mut self.hs else {
+                    self.stats.dropped_unexpected += 1;
+                    return Ok(None);
+                };
+                self.stats.records_accepted += 1;
+                hs.peer_ccs = true;
+                self.process_messages(now)?;
+                Ok(None)
+            }
+            ContentType::ALERT => self.handle_alert(header.epoch, body).map(|()| None),
+            ContentType::APPLICATION_DATA => {
+                if header.epoch == 0 || self.state != HandshakeState::Complete {
+                    self.stats.dropped_unexpected += 1;
+                    return Ok(None);
+                }
+                self.stats.records_accepted += 1;
+                if self.side == Side::Server && !self.flight.is_empty() {
+                    // The client has our Finished: the final flight is no longer needed.
+                    self.flight = Vec::new();
+                    self.cursor = None;
+                    self.final_trigger = None;
+                }
+                Ok(Some(plain))
+            }
+            _ => {
+                self.stats.dropped_malformed += 1;
+                Ok(None)
+            }
+        }
+    }
+
+    fn handle_alert(&mut self, epoch: u16, body: &[u8]) -> Result<(), Error> {
+        let mut r = Reader::new(body);
+        let (Some(level), Some(desc), Some(())) = (r.u8(), r.u8(), r.finish()) else {
+            self.stats.dropped_malformed += 1;
+            return Ok(());
+        };
+        // Once keys are in use, unauthenticated alerts could be forged by anyone: ignore them.
+        if epoch == 0 && self.read_keys.is_some() && self.state == HandshakeState::Complete {
+            self.stats.dropped_unexpected += 1;
+            return Ok(());
+        }
+        self.stats.records_accepted += 1;
+        let desc = AlertDescription(desc);
+        if desc == AlertDescription::CLOSE_NOTIFY {
+            // Answer with our own close_notify, then close (RFC 5246 §7.2.1).
+            self.alert = Some((AlertLevel::WARNING, AlertDescription::CLOSE_NOTIFY));
+            self.flight = Vec::new();
+            self.cursor = None;
+            return Err(Error::RemoteClosed);
+        }
+        if AlertLevel(level) == AlertLevel::FATAL {
+            return Err(Error::AlertReceived(desc));
+        }
+        self.events.push_back(Event::WarningAlert(desc));
+        Ok(())
+    }
+
+    fn handle_handshake_record(&mut self, now: Instant, epoch: u16, body: &[u8]) -> Result<(), Error> {
+        let mut r = Reader::new(body);
+        let Some(hs) = &mut self.hs else {
+            // The handshake is over: the peer may be retransmitting its last flight because our
+            // final flight was lost, or trying to renegotiate, which we refuse.
+            while let Some((h, _)) = HandshakeHeader::parse(&mut r) {
+                if self.final_trigger.is_some_and(|t| h.message_seq >= t) {
+                    self.answer_retransmission(now);
+                    break;
+                }
+                let renegotiation = match self.side {
+                    Side::Server => h.msg_type == HandshakeType::CLIENT_HELLO,
+                    Side::Client => h.msg_type == HandshakeType::HELLO_REQUEST,
+                };
+                if renegotiation && epoch == 1 {
+                    self.alert = Some((AlertLevel::WARNING, AlertDescription::NO_RENEGOTIATION));
+                    break;
+                }
+                self.stats.dropped_unexpected += 1;
+            }
+            return Ok(());
+        };
+        while !r.is_empty() {
+            let Some((h, frag)) = HandshakeHeader::parse(&mut r) else {
+                self.stats.dropped_malformed += 1;
+                break;
+            };
+            if self.side == Side::Server && hs.awaiting_client_hello() && h.msg_type == HandshakeType::CLIENT_HELLO {
+                // The first ClientHello we see sets the sequence: 0, or 1 after a cookie exchange.
+                if h.message_seq <= 1 && hs.reasm.buffered_bytes() == 0 && epoch == 0 {
+                    hs.reasm.set_next_seq(h.message_seq);
+                }
+            }
+            match hs.reasm.insert(epoch, &h, frag) {
+                Inserted::Buffered => {}
+                Inserted::Dropped => self.stats.dropped_fragments += 1,
+                Inserted::Old => {
+                    if hs.peer_flight_start.is_some_and(|s| h.message_seq >= s) && h.fragment_offset == 0 {
+                        self.answer_retransmission(now);
+                        return self.process_messages(now);
+                    }
+                }
+            }
+        }
+        self.process_messages(now)
+    }
+
+    /// Delivers complete messages to the state machine, in order.
+    fn process_messages(&mut self, now: Instant) -> Result<(), Error> {
+        loop {
+            let Some(hs) = &mut self.hs else { return Ok(()) };
+            let Some((ty, epoch)) = hs.reasm.peek() else { return Ok(()) };
+            if ty == HandshakeType::FINISHED {
+                if epoch != 1 {
+                    return Err(Error::unexpected("Finished outside epoch 1"));
+                }
+                if !hs.peer_ccs {
+                    // Wait for ChangeCipherSpec (it may have been reordered behind Finished).
+                    return Ok(());
+                }
+            } else if epoch != 0 {
+                return Err(Error::unexpected("handshake message in the wrong epoch"));
+            }
+            let Some(msg) = hs.reasm.pop() else { return Ok(()) };
+            match self.side {
+                Side::Client => self.client_handle(now, msg)?,
+                Side::Server => self.server_handle(now, msg)?,
+            }
+        }
+    }
+
+    /// Handles a timer expiry: retransmits the last flight, or fails the handshake when its
+    /// overall timeout passed (Qt's `handleTimeout`).
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+        if self.closed {
+            return Ok(());
+        }
+        if self.handshake_deadline.is_some_and(|d| now >= d) && self.state != HandshakeState::Complete {
+            let e = Error::HandshakeTimeout;
+            self.fail(e.clone());
+            return Err(e);
+        }
+        if self.retransmit_at.is_some_and(|t| now >= t) {
+            self.rto = (self.rto * 2).min(self.config.max_retransmit);
+            self.retransmit_at = Some(now + self.jittered(self.rto));
+            self.cursor = (!self.flight.is_empty()).then_some((0, 0));
+            self.last_flight_at = Some(now);
+            self.stats.retransmissions += 1;
+            self.events.push_back(Event::Retransmitted);
+        }
+        Ok(())
+    }
+
+    // ===== commands =====
+
+    /// Protects `data` as one application data record and appends it to `out` (Qt's
+    /// `writeDatagramEncrypted`, minus the socket). `data` must fit in one record (16 KiB) and,
+    /// to arrive, in one datagram with [`record_overhead`](Self::record_overhead).
+    pub fn send(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+        if self.closed {
+            return Err(Error::InvalidOperation("the connection is closed"));
+        }
+        if self.state != HandshakeState::Complete {
+            return Err(Error::InvalidOperation("the handshake has not completed"));
+        }
+        if data.len() > MAX_PLAINTEXT {
+            return Err(Error::InvalidInput("application data larger than 16384 bytes"));
+        }
+        let Some(keys) = &self.write_keys else {
+            return Err(Error::InvalidOperation("no keys"));
+        };
+        let seq = self.write_seq[1];
+        if seq > MAX_SEQ {
+            return Err(Error::SequenceExhausted);
+        }
+        self.write_seq[1] += 1;
+        let header = RecordHeader {
+            content_type: ContentType::APPLICATION_DATA,
+            version: ProtocolVersion::DTLS1_2,
+            epoch: 1,
+            seq,
+            length: 0,
+        };
+        keys.seal(header, data, out)?;
+        Ok(())
+    }
+
+    /// Sends close_notify and closes the connection (Qt's `shutdown`). The alert is ready in
+    /// [`poll_transmit`](Self::poll_transmit).
+    pub fn shutdown(&mut self) -> Result<(), Error> {
+        if self.closed {
+            return Err(Error::InvalidOperation("the connection is already closed"));
+        }
+        self.alert = Some((AlertLevel::WARNING, AlertDescription::CLOSE_NOTIFY));
+        self.close_quietly();
+        self.state = HandshakeState::NotStarted;
+        Ok(())
+    }
+
+    /// Aborts a handshake in progress with a `user_canceled` alert (Qt's `abortHandshake`).
+    pub fn abort_handshake(&mut self) -> Result<(), Error> {
+        if self.closed || self.state == HandshakeState::Complete {
+            return Err(Error::InvalidOperation("no handshake in progress"));
+        }
+        self.alert = Some((AlertLevel::FATAL, AlertDescription::USER_CANCELED));
+        self.close_quietly();
+        self.state = HandshakeState::NotStarted;
+        Ok(())
+    }
+
+    // ===== output =====
+
+    /// Writes the next datagram to send into `out` (cleared first) and returns its length, or
+    /// `None` when there is nothing to send.
+    #[must_use]
+    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> Option<usize> {
+        out.clear();
+        let mtu = self.mtu();
+        while let Some((i, off)) = self.cursor {
+            let Some(item) = self.flight.get(i) else {
+                self.cursor = None;
+                break;
+            };
+            let (epoch, need_min) = match item {
+                FlightItem::ChangeCipherSpec => (0, 1),
+                FlightItem::Message { epoch, body, .. } => (*epoch, HS_HEADER_LEN + usize::from(!body.is_empty())),
+            };
+            let overhead = HEADER_LEN + self.protection_overhead(epoch);
+            let room = mtu.saturating_sub(out.len() + overhead);
+            if room < need_min {
+                if out.is_empty() {
+                    // Cannot happen with MIN_MTU; never loop forever if it somehow does.
+                    self.cursor = None;
+                }
+                break;
+            }
+            match item {
+                FlightItem::ChangeCipherSpec => {
+                    self.scratch.clear();
+                    self.scratch.push(1);
+                    self.cursor = Some((i + 1, 0));
+                    self.write_record(ContentType::CHANGE_CIPHER_SPEC, 0, out);
+                }
+                FlightItem::Message { epoch, msg_type, seq, body } => {
+                    let take = (body.len() - off).min(room - HS_HEADER_LEN);
+                    self.scratch.clear();
+                    HandshakeHeader {
+                        msg_type: *msg_type,
+                        length: body.len() as u32,
+                        message_seq: *seq,
+                        fragment_offset: off as u32,
+                        fragment_length: take as u32,
+                    }
+                    .write(&mut self.scratch);
+                    self.scratch.extend_from_slice(&body[off..off + take]);
+                    let epoch = *epoch;
+                    self.cursor = Some(if off + take >= body.len() { (i + 1, 0) } else { (i, off + take) });
+                    self.write_record(ContentType::HANDSHAKE, epoch, out);
+                }
+            }
+            if self.cursor.is_some_and(|(i, _)| i >= self.flight.len()) {
+                self.cursor = None;
+            }
+        }
+        if let Some((level, desc)) = self.alert {
+            let epoch = self.write_epoch;
+            if out.len() + HEADER_LEN + self.protection_overhead(epoch) + 2 <= mtu || out.is_empty() {
+                self.alert = None;
+                self.scratch.clear();
+                self.scratch.extend_from_slice(&[level.0, desc.0]);
+                self.write_record(ContentType::ALERT, epoch, out);
+            }
+        }
+        if out.is_empty() {
+            return None;
+        }
+        self.stats.datagrams_sent += 1;
+        Some(out.len())
+    }
+
+    /// Next event for the application.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called, if at all.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.closed {
+            return None;
+        }
+        match (self.retransmit_at, self.handshake_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    // ===== internals =====
+
+    fn protection_overhead(&self, epoch: u16) -> usize {
+        if epoch == 0 {
+            0
+        } else {
+            self.write_keys.as_ref().map_or(0, RecordProtection::overhead)
+        }
+    }
+
+    /// Appends `self.scratch` as one record of `epoch`.
+    fn write_record(&mut self, content_type: ContentType, epoch: u16, out: &mut Vec<u8>) {
+        let e = usize::from(epoch.min(1));
+        let seq = self.write_seq[e];
+        self.write_seq[e] = seq.saturating_add(1);
+        let header = RecordHeader { content_type, version: ProtocolVersion::DTLS1_2, epoch, seq, length: 0 };
+        match (&self.write_keys, epoch) {
+            (Some(keys), 1) => {
+                if keys.seal(header, &self.scratch, out).is_err() {
+                    tracing::warn!("sealing a record failed");
+                }
+            }
+            _ => {
+                RecordHeader { length: self.scratch.len() as u16, ..header }.write(out);
+                out.extend_from_slice(&self.scratch);
+            }
+        }
+    }
+
+    /// Replaces the flight and schedules its first transmission. `expect_reply` arms the
+    /// retransmission timer (every flight but the server's last).
+    pub(crate) fn start_flight(&mut self, now: Instant, items: Vec<FlightItem>, expect_reply: bool) {
+        self.flight = items;
+        self.cursor = Some((0, 0));
+        self.last_flight_at = Some(now);
+        self.rto = self.config.initial_retransmit;
+        self.retransmit_at = expect_reply.then(|| now + self.jittered(self.rto));
+    }
+
+    /// The peer sent its previous flight again: ours was lost. Resend it, at most once per
+    /// quarter of the initial timeout so duplicated datagrams cannot multiply our traffic.
+    fn answer_retransmission(&mut self, now: Instant) {
+        if self.flight.is_empty() || self.cursor.is_some() {
+            return;
+        }
+        if self.last_flight_at.is_some_and(|t| now.saturating_duration_since(t) < self.config.initial_retransmit / 4) {
+            return;
+        }
+        if self.hs.is_none() {
+            if self.final_resends >= MAX_FINAL_RESENDS {
+                return;
+            }
+            self.final_resends += 1;
+        }
+        self.cursor = Some((0, 0));
+        self.last_flight_at = Some(now);
+        self.stats.retransmissions += 1;
+    }
+
+    /// The handshake completed.
+    pub(crate) fn complete(&mut self) {
+        self.state = HandshakeState::Complete;
+        self.handshake_deadline = None;
+        self.retransmit_at = None;
+        if let Some(hs) = self.hs.take() {
+            self.final_trigger = match self.side {
+                Side::Server => hs.peer_flight_start,
+                Side::Client => None,
+            };
+        }
+        if self.side == Side::Client {
+            self.flight = Vec::new();
+            self.cursor = None;
+        }
+        self.events.push_back(Event::Connected);
+    }
+
+    fn jittered(&mut self, base: Duration) -> Duration {
+        // splitmix64: cheap, seedable, good enough to decorrelate timers.
+        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        // Up to +10% of the base value.
+        base + base.mul_f64((z >> 11) as f64 / (1u64 << 53) as f64 / 10.0)
+    }
+
+    fn close_quietly(&mut self) {
+        self.closed = true;
+        self.hs = None;
+        self.flight = Vec::new();
+        self.cursor = None;
+        self.retransmit_at = None;
+        self.handshake_deadline = None;
+        self.final_trigger = None;
+    }
+
+    /// Ends the connection with `e`, queueing the alert it owes the peer.
+    fn fail(&mut self, e: Error) {
+        if self.closed {
+            return;
+        }
+        if let Some(desc) = e.alert_to_send() {
+            self.alert = Some((AlertLevel::FATAL, desc));
+        }
+        self.close_quietly();
+        self.last_error = Some(e.clone());
+        self.events.push_back(Event::Closed(e));
+    }
+}

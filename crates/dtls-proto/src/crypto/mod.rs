@@ -1,0 +1,259 @@
+//! The crypto provider interface.
+//!
+//! The protocol core never calls a cryptographic library directly: everything goes through a
+//! [`CryptoProvider`], chosen per configuration. The default provider ([`default_provider`],
+//! feature `aws-lc-rs`) uses `aws-lc-rs` for AES-GCM, ChaCha20-Poly1305, ECDH, hashing, HMAC and
+//! the TLS 1.2 PRF, and RustCrypto `ccm` + `aes` for AES-CCM.
+//!
+//! Keys for record protection are built once per epoch ([`CryptoProvider::aead_key`]) and then
+//! used in place, with no allocation per record.
+
+use core::fmt;
+use std::sync::Arc;
+
+#[cfg(feature = "aws-lc-rs")]
+pub mod aws_lc;
+
+/// A hash function used by a cipher suite's PRF and transcript hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HashAlgorithm {
+    /// SHA-256.
+    Sha256,
+    /// SHA-384.
+    Sha384,
+}
+
+impl HashAlgorithm {
+    /// Output length in bytes.
+    pub const fn output_len(self) -> usize {
+        match self {
+            Self::Sha256 => 32,
+            Self::Sha384 => 48,
+        }
+    }
+}
+
+/// An AEAD algorithm for record protection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AeadAlgorithm {
+    /// AES-128-GCM (RFC 5288).
+    Aes128Gcm,
+    /// AES-256-GCM (RFC 5288).
+    Aes256Gcm,
+    /// ChaCha20-Poly1305 (RFC 7905).
+    ChaCha20Poly1305,
+    /// AES-128-CCM with a 16-byte tag (RFC 6655).
+    Aes128Ccm,
+    /// AES-128-CCM with an 8-byte tag (RFC 6655).
+    Aes128Ccm8,
+}
+
+impl AeadAlgorithm {
+    /// Key length in bytes.
+    pub const fn key_len(self) -> usize {
+        match self {
+            Self::Aes128Gcm | Self::Aes128Ccm | Self::Aes128Ccm8 => 16,
+            Self::Aes256Gcm | Self::ChaCha20Poly1305 => 32,
+        }
+    }
+
+    /// Authentication tag length in bytes.
+    pub const fn tag_len(self) -> usize {
+        match self {
+            Self::Aes128Ccm8 => 8,
+            _ => 16,
+        }
+    }
+}
+
+/// An elliptic-curve group for ephemeral key exchange (the TLS `NamedGroup` registry).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KxGroup {
+    /// X25519 (RFC 7748), code point 29.
+    X25519,
+    /// NIST P-256 (secp256r1), code point 23.
+    Secp256r1,
+    /// NIST P-384 (secp384r1), code point 24.
+    Secp384r1,
+}
+
+impl KxGroup {
+    /// The IANA `NamedGroup` code point.
+    pub const fn code_point(self) -> u16 {
+        match self {
+            Self::X25519 => 29,
+            Self::Secp256r1 => 23,
+            Self::Secp384r1 => 24,
+        }
+    }
+
+    /// The group with this code point, if we know it.
+    pub const fn from_code_point(v: u16) -> Option<Self> {
+        match v {
+            29 => Some(Self::X25519),
+            23 => Some(Self::Secp256r1),
+            24 => Some(Self::Secp384r1),
+            _ => None,
+        }
+    }
+}
+
+/// A failure inside the crypto provider. Carries no detail on purpose: callers turn it into a
+/// protocol alert (`decrypt_error`, `illegal_parameter`, `internal_error`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CryptoError;
+
+impl fmt::Display for CryptoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("cryptographic operation failed")
+    }
+}
+
+impl std::error::Error for CryptoError {}
+
+/// A hash or HMAC output, up to 48 bytes (SHA-384).
+#[derive(Clone, Copy)]
+pub struct Digest {
+    buf: [u8; 48],
+    len: usize,
+}
+
+impl Digest {
+    /// Builds a digest from its bytes. Panics in debug builds if `bytes` is longer than 48.
+    pub fn new(bytes: &[u8]) -> Self {
+        let len = bytes.len().min(48);
+        debug_assert_eq!(len, bytes.len());
+        let mut buf = [0u8; 48];
+        buf[..len].copy_from_slice(&bytes[..len]);
+        Self { buf, len }
+    }
+
+    /// The digest bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl AsRef<[u8]> for Digest {
+    fn as_ref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.as_bytes() {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A record-protection key for one direction of one epoch.
+///
+/// Both operations work in place on the caller's buffer: no allocation, no copy.
+pub trait AeadKey: Send + Sync {
+    /// Encrypts `in_out[..in_out.len() - tag_len]` in place and writes the tag into the last
+    /// `tag_len` bytes of `in_out`.
+    fn seal_in_place(&self, nonce: &[u8; 12], aad: &[u8], in_out: &mut [u8]) -> Result<(), CryptoError>;
+
+    /// Authenticates and decrypts `in_out` (ciphertext followed by the tag) in place. On success
+    /// the plaintext is `in_out[..in_out.len() - tag_len]`. On failure the contents of `in_out`
+    /// are unspecified.
+    fn open_in_place(&self, nonce: &[u8; 12], aad: &[u8], in_out: &mut [u8]) -> Result<(), CryptoError>;
+
+    /// The tag length of this key's algorithm.
+    fn tag_len(&self) -> usize;
+}
+
+/// An ephemeral key pair for one ECDHE exchange.
+pub trait ActiveKeyExchange: Send + Sync {
+    /// The group of this key pair.
+    fn group(&self) -> KxGroup;
+
+    /// Our public key as sent on the wire (an uncompressed point for NIST curves, 32 bytes for X25519).
+    fn public_key(&self) -> &[u8];
+
+    /// Completes the exchange with the peer's public key. Invalid points (not on the curve, wrong
+    /// length, compressed, the identity) and an all-zero X25519 result are errors.
+    fn complete(self: Box<Self>, peer_public_key: &[u8]) -> Result<SharedSecret, CryptoError>;
+}
+
+/// A secret produced by a key exchange, wiped on drop.
+pub struct SharedSecret(zeroize::Zeroizing<Vec<u8>>);
+
+impl SharedSecret {
+    /// Wraps secret bytes.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(zeroize::Zeroizing::new(bytes))
+    }
+
+    /// The secret bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SharedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SharedSecret(..)")
+    }
+}
+
+/// The set of cryptographic primitives the protocol core needs.
+///
+/// Implementations must be usable from many threads at once.
+pub trait CryptoProvider: Send + Sync + fmt::Debug {
+    /// Fills `out` with cryptographically secure random bytes.
+    fn fill_random(&self, out: &mut [u8]) -> Result<(), CryptoError>;
+
+    /// Hashes the concatenation of `parts`.
+    fn hash(&self, alg: HashAlgorithm, parts: &[&[u8]]) -> Digest;
+
+    /// HMAC of the concatenation of `parts` under `key`.
+    fn hmac(&self, alg: HashAlgorithm, key: &[u8], parts: &[&[u8]]) -> Digest;
+
+    /// The TLS 1.2 PRF (RFC 5246 §5) with the given hash: fills `out` with
+    /// `P_hash(secret, label || seed)`.
+    fn prf(
+        &self,
+        alg: HashAlgorithm,
+        secret: &[u8],
+        label: &[u8],
+        seed: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), CryptoError>;
+
+    /// Builds a record-protection key. `key` has [`AeadAlgorithm::key_len`] bytes.
+    fn aead_key(&self, alg: AeadAlgorithm, key: &[u8]) -> Result<Box<dyn AeadKey>, CryptoError>;
+
+    /// Starts an ephemeral key exchange in `group`.
+    fn start_key_exchange(&self, group: KxGroup) -> Result<Box<dyn ActiveKeyExchange>, CryptoError>;
+
+    /// Whether this provider supports `alg`.
+    fn supports_aead(&self, alg: AeadAlgorithm) -> bool {
+        let _ = alg;
+        true
+    }
+
+    /// Whether this provider supports `group`.
+    fn supports_group(&self, group: KxGroup) -> bool {
+        let _ = group;
+        true
+    }
+}
+
+/// The default provider: aws-lc-rs, plus RustCrypto for AES-CCM.
+#[cfg(feature = "aws-lc-rs")]
+pub fn default_provider() -> Arc<dyn CryptoProvider> {
+    Arc::new(aws_lc::AwsLcProvider)
+}
+
+/// Compares two byte strings in constant time (for the lengths given).
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}

@@ -1,0 +1,169 @@
+//! A server endpoint: demultiplexes datagrams by peer address and admits new peers only after
+//! a stateless cookie check.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::config::Config;
+use crate::connection::Connection;
+use crate::cookie::{is_client_hello, ClientVerifier, Verification};
+use crate::error::Error;
+
+/// Identifies a connection registered with an [`Endpoint`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionHandle(pub u64);
+
+/// What the endpoint made of a datagram.
+#[derive(Debug)]
+#[must_use]
+pub enum DatagramEvent {
+    /// The datagram belongs to this established or handshaking connection: pass it to its
+    /// [`Connection::handle_datagram`].
+    Connection(ConnectionHandle),
+    /// A new peer passed the cookie check: accept, refuse or ignore it.
+    Incoming(Incoming),
+    /// Send the response buffer back to the peer (a HelloVerifyRequest).
+    Respond,
+    /// Nothing to do: the datagram was dropped.
+    Drop,
+}
+
+/// A verified ClientHello from a new peer. Hand it to [`Endpoint::accept`] to start a
+/// connection, or drop it to ignore the peer.
+#[derive(Debug)]
+pub struct Incoming {
+    remote: SocketAddr,
+    datagram: Vec<u8>,
+}
+
+impl Incoming {
+    /// The peer's address.
+    pub fn remote(&self) -> SocketAddr {
+        self.remote
+    }
+}
+
+/// A failed [`Endpoint::accept`]: the error, and the alert datagram owed to the peer.
+#[derive(Debug)]
+pub struct AcceptError {
+    /// Why the handshake could not start.
+    pub error: Error,
+    /// A datagram to send to the peer (a fatal alert), possibly empty.
+    pub response: Vec<u8>,
+}
+
+/// The server side of a UDP socket: cookie verification, demultiplexing, admission limits.
+#[derive(Debug)]
+pub struct Endpoint {
+    config: Arc<Config>,
+    verifier: ClientVerifier,
+    peers: HashMap<SocketAddr, ConnectionHandle>,
+    addrs: HashMap<ConnectionHandle, SocketAddr>,
+    next_handle: u64,
+    max_connections: usize,
+    refused_full: u64,
+}
+
+/// Default cap on connections per endpoint.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+impl Endpoint {
+    /// An endpoint for `config`, with a fresh cookie secret.
+    pub fn new(config: Arc<Config>, now: Instant) -> Result<Self, Error> {
+        let verifier = ClientVerifier::new(&config, now)?;
+        Ok(Self {
+            config,
+            verifier,
+            peers: HashMap::new(),
+            addrs: HashMap::new(),
+            next_handle: 0,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            refused_full: 0,
+        })
+    }
+
+    /// Caps the number of connections; new peers beyond it are dropped before any state is kept.
+    pub fn set_max_connections(&mut self, max: usize) {
+        self.max_connections = max;
+    }
+
+    /// The cookie verifier (to share its secret between processes, for instance).
+    pub fn verifier_mut(&mut self) -> &mut ClientVerifier {
+        &mut self.verifier
+    }
+
+    /// Connections currently registered.
+    pub fn connection_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// New peers dropped because the endpoint was full.
+    pub fn refused_full(&self) -> u64 {
+        self.refused_full
+    }
+
+    /// The address of a registered connection.
+    pub fn remote(&self, handle: ConnectionHandle) -> Option<SocketAddr> {
+        self.addrs.get(&handle).copied()
+    }
+
+    /// Classifies a datagram from `remote`. Never keeps state for an unverified peer; a
+    /// response written to `response` is never larger than `datagram`.
+    pub fn handle(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        datagram: &[u8],
+        response: &mut Vec<u8>,
+    ) -> DatagramEvent {
+        response.clear();
+        if let Some(h) = self.peers.get(&remote) {
+            return DatagramEvent::Connection(*h);
+        }
+        if self.config.cookie_verification {
+            match self.verifier.verify(now, &remote, datagram, response) {
+                Verification::Verified => {}
+                Verification::SendHelloVerifyRequest => return DatagramEvent::Respond,
+                Verification::Drop => return DatagramEvent::Drop,
+            }
+        } else if !is_client_hello(datagram) {
+            return DatagramEvent::Drop;
+        }
+        if self.peers.len() >= self.max_connections {
+            self.refused_full += 1;
+            return DatagramEvent::Drop;
+        }
+        DatagramEvent::Incoming(Incoming { remote, datagram: datagram.to_vec() })
+    }
+
+    /// Starts a server connection for a verified peer and registers it. The connection's
+    /// first flight is ready in its [`Connection::poll_transmit`].
+    pub fn accept(&mut self, incoming: Incoming, now: Instant) -> Result<(ConnectionHandle, Connection), AcceptError> {
+        let Incoming { remote, mut datagram } = incoming;
+        let fail = |error: Error, conn: Option<&mut Connection>| {
+            let mut response = Vec::new();
+            if let Some(c) = conn {
+                let _ = c.poll_transmit(&mut response);
+            }
+            AcceptError { error, response }
+        };
+        let mut conn = Connection::server(self.config.clone(), now).map_err(|e| fail(e, None))?;
+        if let Err(e) = conn.handle_datagram(now, &mut datagram) {
+            return Err(fail(e, Some(&mut conn)));
+        }
+        let handle = ConnectionHandle(self.next_handle);
+        self.next_handle += 1;
+        self.peers.insert(remote, handle);
+        self.addrs.insert(handle, remote);
+        Ok((handle, conn))
+    }
+
+    /// Forgets a connection (closed, failed, or handed elsewhere).
+    pub fn remove(&mut self, handle: ConnectionHandle) {
+        if let Some(addr) = self.addrs.remove(&handle) {
+            self.peers.remove(&addr);
+        }
+    }
+}

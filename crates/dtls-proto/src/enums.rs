@@ -1,0 +1,218 @@
+//! Open protocol enumerations: unknown values still parse and are carried as-is.
+
+use core::fmt;
+
+macro_rules! open_enum {
+    ($(#[$m:meta])* $name:ident($ty:ty) { $($(#[$vm:meta])* $variant:ident = $val:expr => $s:expr,)* }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(pub $ty);
+
+        impl $name {
+            $($(#[$vm])* pub const $variant: Self = Self($val);)*
+
+            /// The registry name of this value, if it is one we know.
+            pub fn name(self) -> Option<&'static str> {
+                match self.0 {
+                    $($val => Some($s),)*
+                    _ => None,
+                }
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self.name() {
+                    Some(n) => f.write_str(n),
+                    None => write!(f, "{}({:#x})", stringify!($name), self.0),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(self, f)
+            }
+        }
+    };
+}
+
+open_enum! {
+    /// TLS record content type.
+    ContentType(u8) {
+        /// change_cipher_spec (20)
+        CHANGE_CIPHER_SPEC = 20 => "change_cipher_spec",
+        /// alert (21)
+        ALERT = 21 => "alert",
+        /// handshake (22)
+        HANDSHAKE = 22 => "handshake",
+        /// application_data (23)
+        APPLICATION_DATA = 23 => "application_data",
+        /// tls12_cid (25), RFC 9146
+        TLS12_CID = 25 => "tls12_cid",
+    }
+}
+
+open_enum! {
+    /// Handshake message type.
+    HandshakeType(u8) {
+        /// hello_request (0)
+        HELLO_REQUEST = 0 => "hello_request",
+        /// client_hello (1)
+        CLIENT_HELLO = 1 => "client_hello",
+        /// server_hello (2)
+        SERVER_HELLO = 2 => "server_hello",
+        /// hello_verify_request (3)
+        HELLO_VERIFY_REQUEST = 3 => "hello_verify_request",
+        /// new_session_ticket (4)
+        NEW_SESSION_TICKET = 4 => "new_session_ticket",
+        /// certificate (11)
+        CERTIFICATE = 11 => "certificate",
+        /// server_key_exchange (12)
+        SERVER_KEY_EXCHANGE = 12 => "server_key_exchange",
+        /// certificate_request (13)
+        CERTIFICATE_REQUEST = 13 => "certificate_request",
+        /// server_hello_done (14)
+        SERVER_HELLO_DONE = 14 => "server_hello_done",
+        /// certificate_verify (15)
+        CERTIFICATE_VERIFY = 15 => "certificate_verify",
+        /// client_key_exchange (16)
+        CLIENT_KEY_EXCHANGE = 16 => "client_key_exchange",
+        /// finished (20)
+        FINISHED = 20 => "finished",
+    }
+}
+
+open_enum! {
+    /// Alert description (RFC 5246 §7.2, RFC 4279, RFC 5746).
+    AlertDescription(u8) {
+        /// close_notify (0)
+        CLOSE_NOTIFY = 0 => "close_notify",
+        /// unexpected_message (10)
+        UNEXPECTED_MESSAGE = 10 => "unexpected_message",
+        /// bad_record_mac (20)
+        BAD_RECORD_MAC = 20 => "bad_record_mac",
+        /// record_overflow (22)
+        RECORD_OVERFLOW = 22 => "record_overflow",
+        /// handshake_failure (40)
+        HANDSHAKE_FAILURE = 40 => "handshake_failure",
+        /// bad_certificate (42)
+        BAD_CERTIFICATE = 42 => "bad_certificate",
+        /// unsupported_certificate (43)
+        UNSUPPORTED_CERTIFICATE = 43 => "unsupported_certificate",
+        /// certificate_revoked (44)
+        CERTIFICATE_REVOKED = 44 => "certificate_revoked",
+        /// certificate_expired (45)
+        CERTIFICATE_EXPIRED = 45 => "certificate_expired",
+        /// certificate_unknown (46)
+        CERTIFICATE_UNKNOWN = 46 => "certificate_unknown",
+        /// illegal_parameter (47)
+        ILLEGAL_PARAMETER = 47 => "illegal_parameter",
+        /// unknown_ca (48)
+        UNKNOWN_CA = 48 => "unknown_ca",
+        /// access_denied (49)
+        ACCESS_DENIED = 49 => "access_denied",
+        /// decode_error (50)
+        DECODE_ERROR = 50 => "decode_error",
+        /// decrypt_error (51)
+        DECRYPT_ERROR = 51 => "decrypt_error",
+        /// protocol_version (70)
+        PROTOCOL_VERSION = 70 => "protocol_version",
+        /// insufficient_security (71)
+        INSUFFICIENT_SECURITY = 71 => "insufficient_security",
+        /// internal_error (80)
+        INTERNAL_ERROR = 80 => "internal_error",
+        /// inappropriate_fallback (86)
+        INAPPROPRIATE_FALLBACK = 86 => "inappropriate_fallback",
+        /// user_canceled (90)
+        USER_CANCELED = 90 => "user_canceled",
+        /// no_renegotiation (100)
+        NO_RENEGOTIATION = 100 => "no_renegotiation",
+        /// unsupported_extension (110)
+        UNSUPPORTED_EXTENSION = 110 => "unsupported_extension",
+        /// unrecognized_name (112)
+        UNRECOGNIZED_NAME = 112 => "unrecognized_name",
+        /// unknown_psk_identity (115)
+        UNKNOWN_PSK_IDENTITY = 115 => "unknown_psk_identity",
+    }
+}
+
+open_enum! {
+    /// Alert level.
+    AlertLevel(u8) {
+        /// warning (1)
+        WARNING = 1 => "warning",
+        /// fatal (2)
+        FATAL = 2 => "fatal",
+    }
+}
+
+open_enum! {
+    /// Hello extension type.
+    ExtensionType(u16) {
+        /// server_name (0)
+        SERVER_NAME = 0 => "server_name",
+        /// supported_groups (10)
+        SUPPORTED_GROUPS = 10 => "supported_groups",
+        /// ec_point_formats (11)
+        EC_POINT_FORMATS = 11 => "ec_point_formats",
+        /// signature_algorithms (13)
+        SIGNATURE_ALGORITHMS = 13 => "signature_algorithms",
+        /// encrypt_then_mac (22)
+        ENCRYPT_THEN_MAC = 22 => "encrypt_then_mac",
+        /// extended_master_secret (23)
+        EXTENDED_MASTER_SECRET = 23 => "extended_master_secret",
+        /// session_ticket (35)
+        SESSION_TICKET = 35 => "session_ticket",
+        /// renegotiation_info (0xff01)
+        RENEGOTIATION_INFO = 0xff01 => "renegotiation_info",
+    }
+}
+
+/// A DTLS protocol version as carried on the wire.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProtocolVersion(pub u16);
+
+impl ProtocolVersion {
+    /// DTLS 1.0 ({254, 255}).
+    pub const DTLS1_0: Self = Self(0xfeff);
+    /// DTLS 1.2 ({254, 253}).
+    pub const DTLS1_2: Self = Self(0xfefd);
+
+    /// Whether this is one of the DTLS versions (the encoding counts down: 1.2 < 1.0 numerically).
+    pub fn is_dtls(self) -> bool {
+        self.0 >> 8 == 0xfe
+    }
+}
+
+impl fmt::Debug for ProtocolVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::DTLS1_0 => f.write_str("DTLSv1.0"),
+            Self::DTLS1_2 => f.write_str("DTLSv1.2"),
+            Self(v) => write!(f, "ProtocolVersion({v:#06x})"),
+        }
+    }
+}
+
+impl fmt::Display for ProtocolVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// The protocol version negotiated by a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// DTLS 1.2 (RFC 6347).
+    Dtls1_2,
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Dtls1_2 => "DTLSv1.2",
+        })
+    }
+}

@@ -1,0 +1,144 @@
+//! Errors.
+//!
+//! Every [`Error`] a [`Connection`](crate::Connection) returns is fatal: the connection is over,
+//! and any alert owed to the peer has been queued for sending. Records that are merely invalid
+//! (malformed, replayed, failing authentication) are never errors: they are dropped silently,
+//! as RFC 6347 §4.1.2.7 asks, and counted in [`Stats`](crate::Stats).
+
+use core::fmt;
+
+use crate::enums::AlertDescription;
+
+/// The category of an error, matching Qt's `QDtlsError` values one to one (plus `Timeout`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// `QDtlsError::InvalidInputParameters`: the caller passed an invalid argument.
+    InvalidInputParameters,
+    /// `QDtlsError::InvalidOperation`: the call is not valid in the connection's state.
+    InvalidOperation,
+    /// `QDtlsError::UnderlyingSocketError`: a socket operation failed (socket layers only).
+    UnderlyingSocketError,
+    /// `QDtlsError::RemoteClosedConnectionError`: the peer sent close_notify.
+    RemoteClosedConnection,
+    /// `QDtlsError::PeerVerificationError`: the peer's identity could not be established.
+    PeerVerification,
+    /// `QDtlsError::TlsInitializationError`: the configuration or crypto could not be set up.
+    TlsInitialization,
+    /// `QDtlsError::TlsFatalError`: the protocol failed; the connection is over.
+    TlsFatal,
+    /// `QDtlsError::TlsNonFatalError`: a warning-level problem; the connection goes on.
+    TlsNonFatal,
+    /// The handshake did not complete within the configured handshake timeout.
+    Timeout,
+}
+
+/// A fatal error of a DTLS connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The peer closed the connection with close_notify.
+    RemoteClosed,
+    /// The peer sent a fatal alert.
+    AlertReceived(AlertDescription),
+    /// The peer broke the protocol; we sent `alert` (unless the failure happened before a peer
+    /// was known).
+    PeerMisbehaved {
+        /// The alert we sent.
+        alert: AlertDescription,
+        /// What was wrong.
+        reason: &'static str,
+    },
+    /// The peer offered nothing we can agree on (versions, cipher suites, groups, extensions).
+    PeerIncompatible {
+        /// The alert we sent.
+        alert: AlertDescription,
+        /// What was missing.
+        reason: &'static str,
+    },
+    /// The client's PSK identity is unknown to the server's PSK callback.
+    UnknownPskIdentity,
+    /// No PSK is configured, or the client PSK callback declined to give one.
+    NoPsk,
+    /// The handshake did not complete within the handshake timeout.
+    HandshakeTimeout,
+    /// The 48-bit record sequence number space of the epoch is exhausted.
+    SequenceExhausted,
+    /// A cryptographic operation failed locally.
+    Crypto,
+    /// The call is not valid now (e.g. sending before the handshake completed).
+    InvalidOperation(&'static str),
+    /// An argument is invalid (e.g. a datagram larger than a record can carry).
+    InvalidInput(&'static str),
+    /// The configuration cannot work (e.g. PSK suites without a PSK).
+    Config(&'static str),
+}
+
+impl Error {
+    /// The Qt-style category of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::RemoteClosed => ErrorKind::RemoteClosedConnection,
+            Self::AlertReceived(_)
+            | Self::PeerMisbehaved { .. }
+            | Self::PeerIncompatible { .. }
+            | Self::UnknownPskIdentity
+            | Self::SequenceExhausted => ErrorKind::TlsFatal,
+            Self::NoPsk | Self::Crypto | Self::Config(_) => ErrorKind::TlsInitialization,
+            Self::HandshakeTimeout => ErrorKind::Timeout,
+            Self::InvalidOperation(_) => ErrorKind::InvalidOperation,
+            Self::InvalidInput(_) => ErrorKind::InvalidInputParameters,
+        }
+    }
+
+    /// The alert this error sends to the peer, if any.
+    pub(crate) fn alert_to_send(&self) -> Option<AlertDescription> {
+        match self {
+            Self::PeerMisbehaved { alert, .. } | Self::PeerIncompatible { alert, .. } => Some(*alert),
+            Self::UnknownPskIdentity => Some(AlertDescription::UNKNOWN_PSK_IDENTITY),
+            Self::NoPsk | Self::Crypto | Self::Config(_) | Self::SequenceExhausted => {
+                Some(AlertDescription::INTERNAL_ERROR)
+            }
+            _ => None,
+        }
+    }
+
+    pub(crate) const fn decode(reason: &'static str) -> Self {
+        Self::PeerMisbehaved { alert: AlertDescription::DECODE_ERROR, reason }
+    }
+
+    pub(crate) const fn unexpected(reason: &'static str) -> Self {
+        Self::PeerMisbehaved { alert: AlertDescription::UNEXPECTED_MESSAGE, reason }
+    }
+
+    pub(crate) const fn illegal(reason: &'static str) -> Self {
+        Self::PeerMisbehaved { alert: AlertDescription::ILLEGAL_PARAMETER, reason }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::RemoteClosed => f.write_str("the remote host closed the connection"),
+            Self::AlertReceived(a) => write!(f, "the peer sent a fatal alert: {a}"),
+            Self::PeerMisbehaved { alert, reason } => write!(f, "protocol error ({alert} sent): {reason}"),
+            Self::PeerIncompatible { alert, reason } => write!(f, "peer is incompatible ({alert} sent): {reason}"),
+            Self::UnknownPskIdentity => f.write_str("the client's PSK identity is unknown"),
+            Self::NoPsk => f.write_str("no pre-shared key is available for this handshake"),
+            Self::HandshakeTimeout => f.write_str("the handshake timed out"),
+            Self::SequenceExhausted => f.write_str("record sequence numbers exhausted"),
+            Self::Crypto => f.write_str("a cryptographic operation failed"),
+            Self::InvalidOperation(what) => write!(f, "invalid operation: {what}"),
+            Self::InvalidInput(what) => write!(f, "invalid input: {what}"),
+            Self::Config(what) => write!(f, "invalid configuration: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<crate::crypto::CryptoError> for Error {
+    fn from(_: crate::crypto::CryptoError) -> Self {
+        Self::Crypto
+    }
+}

@@ -1,0 +1,355 @@
+//! Handshake messages (RFC 5246 §7.4, RFC 6347 §4.2, RFC 4279, RFC 5489, RFC 8422): the DTLS
+//! handshake header and the bodies we send and receive.
+//!
+//! Parsers return `None` for anything malformed (the caller turns that into `decode_error`);
+//! encoders append to a `Vec<u8>`.
+
+use crate::codec::{Put, Reader};
+use crate::enums::{ExtensionType, HandshakeType, ProtocolVersion};
+
+/// Length of the DTLS handshake header.
+pub const HS_HEADER_LEN: usize = 12;
+
+/// The DTLS handshake header (RFC 6347 §4.2.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HandshakeHeader {
+    /// Message type.
+    pub msg_type: HandshakeType,
+    /// Length of the whole message body.
+    pub length: u32,
+    /// Message sequence number.
+    pub message_seq: u16,
+    /// Offset of this fragment in the body.
+    pub fragment_offset: u32,
+    /// Length of this fragment.
+    pub fragment_length: u32,
+}
+
+impl HandshakeHeader {
+    /// Parses a header and returns it with the fragment bytes. Checks that the fragment lies
+    /// within the declared message length and within `r`.
+    pub fn parse<'a>(r: &mut Reader<'a>) -> Option<(Self, &'a [u8])> {
+        let h = Self {
+            msg_type: HandshakeType(r.u8()?),
+            length: r.u24()?,
+            message_seq: r.u16()?,
+            fragment_offset: r.u24()?,
+            fragment_length: r.u24()?,
+        };
+        let end = h.fragment_offset.checked_add(h.fragment_length)?;
+        if end > h.length {
+            return None;
+        }
+        let body = r.take(h.fragment_length as usize)?;
+        Some((h, body))
+    }
+
+    /// Appends the encoded header.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        out.put_u8(self.msg_type.0);
+        out.put_u24(self.length);
+        out.put_u16(self.message_seq);
+        out.put_u24(self.fragment_offset);
+        out.put_u24(self.fragment_length);
+    }
+
+    /// Whether this fragment is the whole message.
+    pub fn is_whole(&self) -> bool {
+        self.fragment_offset == 0 && self.fragment_length == self.length
+    }
+}
+
+/// Appends a whole (unfragmented) handshake message: header then body.
+pub fn write_message(out: &mut Vec<u8>, msg_type: HandshakeType, message_seq: u16, body: &[u8]) {
+    let length = body.len() as u32;
+    HandshakeHeader { msg_type, length, message_seq, fragment_offset: 0, fragment_length: length }.write(out);
+    out.extend_from_slice(body);
+}
+
+/// Hello extensions we look at, parsed; others are ignored (but duplicates are rejected).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HelloExtensions {
+    /// `supported_groups` code points, if sent.
+    pub supported_groups: Option<Vec<u16>>,
+    /// `ec_point_formats`, if sent.
+    pub ec_point_formats: Option<Vec<u8>>,
+    /// `extended_master_secret` sent.
+    pub extended_master_secret: bool,
+    /// `renegotiation_info` contents, if sent.
+    pub renegotiation_info: Option<Vec<u8>>,
+    /// `signature_algorithms` code points, if sent.
+    pub signature_algorithms: Option<Vec<u16>>,
+    /// `server_name` host name, if sent.
+    pub server_name: Option<Vec<u8>>,
+    /// `encrypt_then_mac` sent (irrelevant to AEAD suites; recorded for diagnostics).
+    pub encrypt_then_mac: bool,
+}
+
+impl HelloExtensions {
+    fn parse(r: &mut Reader<'_>) -> Option<Self> {
+        let mut out = Self::default();
+        if r.is_empty() {
+            return Some(out);
+        }
+        let mut exts = Reader::new(r.vec16()?);
+        let mut seen: Vec<u16> = Vec::new();
+        while !exts.is_empty() {
+            let ty = ExtensionType(exts.u16()?);
+            let mut body = Reader::new(exts.vec16()?);
+            if seen.contains(&ty.0) {
+                return None;
+            }
+            seen.push(ty.0);
+            match ty {
+                ExtensionType::SUPPORTED_GROUPS => {
+                    let list = body.vec16()?;
+                    if list.len() % 2 != 0 {
+                        return None;
+                    }
+                    out.supported_groups =
+                        Some(list.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect());
+                }
+                ExtensionType::EC_POINT_FORMATS => out.ec_point_formats = Some(body.vec8()?.to_vec()),
+                ExtensionType::EXTENDED_MASTER_SECRET => out.extended_master_secret = true,
+                ExtensionType::RENEGOTIATION_INFO => out.renegotiation_info = Some(body.vec8()?.to_vec()),
+                ExtensionType::ENCRYPT_THEN_MAC => out.encrypt_then_mac = true,
+                ExtensionType::SIGNATURE_ALGORITHMS => {
+                    let list = body.vec16()?;
+                    if list.len() % 2 != 0 {
+                        return None;
+                    }
+                    out.signature_algorithms =
+                        Some(list.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect());
+                }
+                ExtensionType::SERVER_NAME => {
+                    // ServerNameList: host_name entries (type 0); take the first host name.
+                    let mut list = Reader::new(body.vec16()?);
+                    while !list.is_empty() {
+                        let name_type = list.u8()?;
+                        let name = list.vec16()?;
+                        if name_type == 0 && out.server_name.is_none() {
+                            out.server_name = Some(name.to_vec());
+                        }
+                    }
+                }
+                _ => {
+                    body.rest();
+                }
+            }
+            if !matches!(
+                ty,
+                ExtensionType::SUPPORTED_GROUPS
+                    | ExtensionType::EC_POINT_FORMATS
+                    | ExtensionType::EXTENDED_MASTER_SECRET
+                    | ExtensionType::RENEGOTIATION_INFO
+                    | ExtensionType::ENCRYPT_THEN_MAC
+                    | ExtensionType::SIGNATURE_ALGORITHMS
+                    | ExtensionType::SERVER_NAME
+            ) {
+                continue;
+            }
+            body.finish()?;
+        }
+        r.finish()?;
+        Some(out)
+    }
+}
+
+/// A ClientHello (RFC 6347 §4.2.1: with the `cookie` field).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientHello {
+    /// `client_version`.
+    pub client_version: ProtocolVersion,
+    /// `random`.
+    pub random: [u8; 32],
+    /// `session_id` (0–32 bytes).
+    pub session_id: Vec<u8>,
+    /// `cookie` (0–255 bytes).
+    pub cookie: Vec<u8>,
+    /// `cipher_suites` code points, in the client's order.
+    pub cipher_suites: Vec<u16>,
+    /// `compression_methods`.
+    pub compression_methods: Vec<u8>,
+    /// Parsed extensions.
+    pub extensions: HelloExtensions,
+}
+
+/// Where the cookie sits within an encoded ClientHello body, so it can be left out of the
+/// cookie MAC (which covers every other byte of the ClientHello).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CookieSpan {
+    /// Offset of the cookie length byte.
+    pub start: usize,
+    /// Offset just past the cookie.
+    pub end: usize,
+}
+
+impl ClientHello {
+    /// Parses a ClientHello body.
+    pub fn parse(body: &[u8]) -> Option<(Self, CookieSpan)> {
+        let mut r = Reader::new(body);
+        let client_version = ProtocolVersion(r.u16()?);
+        let random = r.take_array()?;
+        let session_id = r.vec8()?;
+        if session_id.len() > 32 {
+            return None;
+        }
+        let start = body.len() - r.remaining();
+        let cookie = r.vec8()?;
+        let end = body.len() - r.remaining();
+        let suites = r.vec16()?;
+        if suites.is_empty() || suites.len() % 2 != 0 {
+            return None;
+        }
+        let compression_methods = r.vec8()?;
+        if compression_methods.is_empty() {
+            return None;
+        }
+        let extensions = HelloExtensions::parse(&mut r)?;
+        Some((
+            Self {
+                client_version,
+                random,
+                session_id: session_id.to_vec(),
+                cookie: cookie.to_vec(),
+                cipher_suites: suites.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect(),
+                compression_methods: compression_methods.to_vec(),
+                extensions,
+            },
+            CookieSpan { start, end },
+        ))
+    }
+}
+
+/// A ServerHello.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerHello {
+    /// `server_version`.
+    pub server_version: ProtocolVersion,
+    /// `random`.
+    pub random: [u8; 32],
+    /// `session_id`.
+    pub session_id: Vec<u8>,
+    /// The chosen suite.
+    pub cipher_suite: u16,
+    /// The chosen compression method.
+    pub compression_method: u8,
+    /// Parsed extensions.
+    pub extensions: HelloExtensions,
+}
+
+impl ServerHello {
+    /// Parses a ServerHello body.
+    pub fn parse(body: &[u8]) -> Option<Self> {
+        let mut r = Reader::new(body);
+        let server_version = ProtocolVersion(r.u16()?);
+        let random = r.take_array()?;
+        let session_id = r.vec8()?;
+        if session_id.len() > 32 {
+            return None;
+        }
+        let cipher_suite = r.u16()?;
+        let compression_method = r.u8()?;
+        let extensions = HelloExtensions::parse(&mut r)?;
+        Some(Self {
+            server_version,
+            random,
+            session_id: session_id.to_vec(),
+            cipher_suite,
+            compression_method,
+            extensions,
+        })
+    }
+}
+
+/// Parses a HelloVerifyRequest body: `server_version` and `cookie`.
+pub fn parse_hello_verify_request(body: &[u8]) -> Option<(ProtocolVersion, &[u8])> {
+    let mut r = Reader::new(body);
+    let v = ProtocolVersion(r.u16()?);
+    let cookie = r.vec8()?;
+    r.finish()?;
+    Some((v, cookie))
+}
+
+/// Appends an extension with the given body.
+pub fn put_extension(out: &mut Vec<u8>, ty: ExtensionType, body: impl FnOnce(&mut Vec<u8>)) {
+    out.put_u16(ty.0);
+    out.put_len16(body);
+}
+
+/// `ECParameters` with `curve_type = named_curve` (RFC 8422 §5.4).
+pub const NAMED_CURVE: u8 = 3;
+
+/// The ECDHE part of a ServerKeyExchange: the group and the server's public point.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerEcdhParams<'a> {
+    /// The `NamedGroup` code point.
+    pub group: u16,
+    /// The encoded public key.
+    pub public: &'a [u8],
+}
+
+impl<'a> ServerEcdhParams<'a> {
+    /// Parses `ServerECDHParams`.
+    pub fn parse(r: &mut Reader<'a>) -> Option<Self> {
+        if r.u8()? != NAMED_CURVE {
+            return None;
+        }
+        let group = r.u16()?;
+        let public = r.vec8()?;
+        if public.is_empty() {
+            return None;
+        }
+        Some(Self { group, public })
+    }
+
+    /// Appends the encoding.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        out.put_u8(NAMED_CURVE);
+        out.put_u16(self.group);
+        out.put_vec8(self.public);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fragment_must_lie_within_message() {
+        let mut v = Vec::new();
+        HandshakeHeader {
+            msg_type: HandshakeType::FINISHED,
+            length: 12,
+            message_seq: 3,
+            fragment_offset: 10,
+            fragment_length: 4,
+        }
+        .write(&mut v);
+        v.extend_from_slice(&[0; 4]);
+        assert!(HandshakeHeader::parse(&mut Reader::new(&v)).is_none());
+    }
+
+    #[test]
+    fn client_hello_rejects_duplicate_extensions() {
+        let mut body = Vec::new();
+        body.put_u16(0xfefd);
+        body.extend_from_slice(&[7; 32]);
+        body.put_vec8(&[]);
+        body.put_vec8(&[1, 2, 3]);
+        body.put_vec16(&[0x00, 0xa8]);
+        body.put_vec8(&[0]);
+        let mut good = body.clone();
+        good.put_len16(|v| put_extension(v, ExtensionType::EXTENDED_MASTER_SECRET, |_| {}));
+        let (ch, span) = ClientHello::parse(&good).unwrap();
+        assert!(ch.extensions.extended_master_secret);
+        assert_eq!(ch.cookie, [1, 2, 3]);
+        assert_eq!(&good[span.start..span.end], &[3, 1, 2, 3]);
+        let mut dup = body.clone();
+        dup.put_len16(|v| {
+            put_extension(v, ExtensionType::EXTENDED_MASTER_SECRET, |_| {});
+            put_extension(v, ExtensionType::EXTENDED_MASTER_SECRET, |_| {});
+        });
+        assert!(ClientHello::parse(&dup).is_none());
+    }
+}

@@ -1,0 +1,180 @@
+//! Cipher suites: what each one means for key exchange, record protection and the PRF.
+//!
+//! Only AEAD suites exist here (RFC 9325 §4.2). The table is shared by the PSK suites and the
+//! certificate suites; the handshake branches on [`KeyExchange`], never on individual suites.
+
+use core::fmt;
+
+use crate::crypto::{AeadAlgorithm, HashAlgorithm};
+
+/// How the premaster secret is established and how the server is authenticated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KeyExchange {
+    /// Plain pre-shared key (RFC 4279 §2).
+    Psk,
+    /// Ephemeral ECDH mixed with a pre-shared key (RFC 5489).
+    EcdhePsk,
+    /// Ephemeral ECDH signed with an ECDSA certificate key (RFC 8422).
+    EcdheEcdsa,
+    /// Ephemeral ECDH signed with an RSA certificate key (RFC 8422).
+    EcdheRsa,
+}
+
+impl KeyExchange {
+    /// Whether this key exchange uses a pre-shared key.
+    pub const fn uses_psk(self) -> bool {
+        matches!(self, Self::Psk | Self::EcdhePsk)
+    }
+
+    /// Whether this key exchange uses ephemeral ECDH.
+    pub const fn uses_ecdhe(self) -> bool {
+        !matches!(self, Self::Psk)
+    }
+
+    /// Whether the server authenticates with a certificate.
+    pub const fn uses_certificate(self) -> bool {
+        matches!(self, Self::EcdheEcdsa | Self::EcdheRsa)
+    }
+}
+
+/// A cipher suite we implement.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CipherSuite {
+    /// The IANA code point.
+    pub id: u16,
+    /// The IANA name, e.g. `TLS_PSK_WITH_AES_128_GCM_SHA256`.
+    pub name: &'static str,
+    /// The OpenSSL name, e.g. `PSK-AES128-GCM-SHA256`.
+    pub openssl_name: &'static str,
+    /// Key exchange and authentication.
+    pub key_exchange: KeyExchange,
+    /// Record protection.
+    pub aead: AeadAlgorithm,
+    /// PRF and transcript hash.
+    pub hash: HashAlgorithm,
+}
+
+impl CipherSuite {
+    /// Length of the implicit (fixed) part of the nonce from the key block: 4 bytes for GCM and
+    /// CCM (RFC 5288, RFC 6655), 12 for ChaCha20-Poly1305 (RFC 7905).
+    pub const fn fixed_iv_len(&self) -> usize {
+        match self.aead {
+            AeadAlgorithm::ChaCha20Poly1305 => 12,
+            _ => 4,
+        }
+    }
+
+    /// Length of the explicit nonce carried in each record: 8 for GCM and CCM, 0 for ChaCha20.
+    pub const fn explicit_nonce_len(&self) -> usize {
+        match self.aead {
+            AeadAlgorithm::ChaCha20Poly1305 => 0,
+            _ => 8,
+        }
+    }
+
+    /// Bytes a record grows by when protected (explicit nonce plus tag).
+    pub const fn record_overhead(&self) -> usize {
+        self.explicit_nonce_len() + self.aead.tag_len()
+    }
+
+    /// Looks a suite up by its code point.
+    pub fn from_id(id: u16) -> Option<&'static Self> {
+        ALL.iter().find(|s| s.id == id)
+    }
+
+    /// Looks a suite up by its IANA or OpenSSL name (case-insensitive).
+    pub fn from_name(name: &str) -> Option<&'static Self> {
+        ALL.iter().find(|s| s.name.eq_ignore_ascii_case(name) || s.openssl_name.eq_ignore_ascii_case(name))
+    }
+}
+
+impl fmt::Debug for CipherSuite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl fmt::Display for CipherSuite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+macro_rules! suite {
+    ($konst:ident, $id:expr, $name:expr, $ossl:expr, $kx:ident, $aead:ident, $hash:ident) => {
+        #[doc = concat!("`", $name, "` (", stringify!($id), ").")]
+        pub const $konst: CipherSuite = CipherSuite {
+            id: $id,
+            name: $name,
+            openssl_name: $ossl,
+            key_exchange: KeyExchange::$kx,
+            aead: AeadAlgorithm::$aead,
+            hash: HashAlgorithm::$hash,
+        };
+    };
+}
+
+suite!(
+    TLS_PSK_WITH_AES_128_GCM_SHA256,
+    0x00a8,
+    "TLS_PSK_WITH_AES_128_GCM_SHA256",
+    "PSK-AES128-GCM-SHA256",
+    Psk,
+    Aes128Gcm,
+    Sha256
+);
+suite!(
+    TLS_PSK_WITH_AES_256_GCM_SHA384,
+    0x00a9,
+    "TLS_PSK_WITH_AES_256_GCM_SHA384",
+    "PSK-AES256-GCM-SHA384",
+    Psk,
+    Aes256Gcm,
+    Sha384
+);
+suite!(
+    TLS_PSK_WITH_CHACHA20_POLY1305_SHA256,
+    0xccab,
+    "TLS_PSK_WITH_CHACHA20_POLY1305_SHA256",
+    "PSK-CHACHA20-POLY1305",
+    Psk,
+    ChaCha20Poly1305,
+    Sha256
+);
+suite!(TLS_PSK_WITH_AES_128_CCM, 0xc0a4, "TLS_PSK_WITH_AES_128_CCM", "PSK-AES128-CCM", Psk, Aes128Ccm, Sha256);
+suite!(TLS_PSK_WITH_AES_128_CCM_8, 0xc0a8, "TLS_PSK_WITH_AES_128_CCM_8", "PSK-AES128-CCM8", Psk, Aes128Ccm8, Sha256);
+suite!(
+    TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256,
+    0xccac,
+    "TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256",
+    "ECDHE-PSK-CHACHA20-POLY1305",
+    EcdhePsk,
+    ChaCha20Poly1305,
+    Sha256
+);
+suite!(
+    TLS_ECDHE_PSK_WITH_AES_128_GCM_SHA256,
+    0xd001,
+    "TLS_ECDHE_PSK_WITH_AES_128_GCM_SHA256",
+    "ECDHE-PSK-AES128-GCM-SHA256",
+    EcdhePsk,
+    Aes128Gcm,
+    Sha256
+);
+
+/// Every suite this crate implements, in our default order of preference.
+pub static ALL: &[CipherSuite] = &[
+    TLS_ECDHE_PSK_WITH_AES_128_GCM_SHA256,
+    TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256,
+    TLS_PSK_WITH_AES_128_GCM_SHA256,
+    TLS_PSK_WITH_AES_256_GCM_SHA384,
+    TLS_PSK_WITH_CHACHA20_POLY1305_SHA256,
+    TLS_PSK_WITH_AES_128_CCM,
+    TLS_PSK_WITH_AES_128_CCM_8,
+];
+
+/// Code point of the renegotiation SCSV (RFC 5746 §3.3).
+pub const TLS_EMPTY_RENEGOTIATION_INFO_SCSV: u16 = 0x00ff;
+/// Code point of the fallback SCSV (RFC 7507).
+pub const TLS_FALLBACK_SCSV: u16 = 0x5600;
