@@ -1,1 +1,151 @@
+//! Helpers for interop tests against real DTLS peers: OpenSSL's `s_server`/`s_client` and
+//! GnuTLS's `gnutls-serv`/`gnutls-cli`, run as child processes on loopback.
+//!
+//! A missing peer program is a test failure, never a skip.
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Fails loudly if `program` is not installed.
+pub fn require(program: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+        .unwrap_or(false);
+    assert!(found, "interop peer `{program}` is not installed: install it (see .ci/run) to run the interop tests");
+}
+
+/// A free UDP port on 127.0.0.1 (bound and released; good enough on a quiet loopback).
+pub fn free_udp_port() -> u16 {
+    let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    s.local_addr().expect("addr").port()
+}
+
+/// Output a child wrote so far, shared with the reader threads.
+#[derive(Clone, Default)]
+struct Output {
+    inner: Arc<(Mutex<String>, Condvar)>,
+}
+
+impl Output {
+    fn pump(&self, mut r: impl Read + Send + 'static) {
+        let out = self.clone();
+        thread::spawn(move || {
+            // Read chunks, not lines: peers print received data without a trailing newline.
+            let mut buf = [0u8; 4096];
+            loop {
+                match r.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let (lock, cv) = &*out.inner;
+                        lock.lock().expect("lock").push_str(&String::from_utf8_lossy(&buf[..n]));
+                        cv.notify_all();
+                    }
+                }
+            }
+        });
+    }
+
+    fn text(&self) -> String {
+        self.inner.0.lock().expect("lock").clone()
+    }
+
+    fn wait_for(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let (lock, cv) = &*self.inner;
+        let mut text = lock.lock().expect("lock");
+        loop {
+            if text.contains(needle) {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            text = cv.wait_timeout(text, left).expect("lock").0;
+        }
+    }
+}
+
+/// A peer program running as a child process, with its stdout and stderr collected.
+pub struct Peer {
+    name: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    output: Output,
+}
+
+impl Peer {
+    /// Starts `program` with `args`.
+    pub fn spawn(program: &str, args: &[&str]) -> Self {
+        require(program);
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+        let output = Output::default();
+        output.pump(child.stdout.take().expect("stdout"));
+        output.pump(child.stderr.take().expect("stderr"));
+        let stdin = child.stdin.take();
+        Self { name: format!("{program} {}", args.join(" ")), child, stdin, output }
+    }
+
+    /// Waits until the peer printed `needle` (stdout or stderr); panics with its output if not.
+    pub fn expect(&self, needle: &str, timeout: Duration) {
+        if !self.output.wait_for(needle, timeout) {
+            panic!("`{}` did not print {needle:?} within {timeout:?}; it printed:\n{}", self.name, self.output.text());
+        }
+    }
+
+    /// Whether the peer printed `needle` so far.
+    pub fn printed(&self, needle: &str) -> bool {
+        self.output.text().contains(needle)
+    }
+
+    /// Everything the peer printed so far.
+    pub fn output(&self) -> String {
+        self.output.text()
+    }
+
+    /// Writes `line` and a newline to the peer's stdin.
+    pub fn send_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin");
+        writeln!(stdin, "{line}").expect("write to peer stdin");
+        stdin.flush().expect("flush");
+    }
+
+    /// Waits until a UDP port is bound by the peer: we probe by sending nothing and simply
+    /// give the process time to start, checking it is still alive.
+    pub fn wait_started(&mut self, ready_text: &str, timeout: Duration) {
+        self.expect(ready_text, timeout);
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("`{}` exited early with {status}:\n{}", self.name, self.output.text());
+        }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `127.0.0.1:port`.
+pub fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// The PSK used by every interop test, as hex (OpenSSL and GnuTLS take hex keys).
+pub const PSK_HEX: &str = "0123456789abcdef0123456789abcdef";
+
+/// The PSK as bytes.
+pub fn psk() -> Vec<u8> {
+    hex::decode(PSK_HEX).expect("hex")
+}

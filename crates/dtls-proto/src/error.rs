@@ -142,3 +142,20 @@ impl From<crate::crypto::CryptoError> for Error {
         Self::Crypto
     }
 }
+
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> Self {
+        use std::io::ErrorKind as K;
+        let kind = match &e {
+            Error::RemoteClosed => K::ConnectionReset,
+            Error::HandshakeTimeout => K::TimedOut,
+            Error::InvalidInput(_) => K::InvalidInput,
+            Error::InvalidOperation(_) => K::NotConnected,
+            Error::Config(_) => K::InvalidInput,
+            Error::AlertReceived(_) => K::ConnectionAborted,
+            Error::PeerMisbehaved { .. } | Error::PeerIncompatible { .. } | Error::UnknownPskIdentity => K::InvalidData,
+            _ => K::Other,
+        };
+        Self::new(kind, e)
+    }
+}

@@ -98,20 +98,19 @@ impl Connection {
         sh.put_vec8(&[]); // no session resumption: an empty session_id
         sh.put_u16(suite.id);
         sh.put_u8(0);
-        sh.put_len16(|b| {
-            if secure_renegotiation {
-                put_extension(b, ExtensionType::RENEGOTIATION_INFO, |b| b.put_vec8(&[]));
-            }
-            if ems {
-                put_extension(b, ExtensionType::EXTENDED_MASTER_SECRET, |_| {});
-            }
-            if suite.key_exchange.uses_ecdhe() && ch.extensions.ec_point_formats.is_some() {
-                put_extension(b, ExtensionType::EC_POINT_FORMATS, |b| b.put_vec8(&[0]));
-            }
-        });
+        let mut exts = Vec::with_capacity(32);
+        if secure_renegotiation {
+            put_extension(&mut exts, ExtensionType::RENEGOTIATION_INFO, |b| b.put_vec8(&[]));
+        }
+        if ems {
+            put_extension(&mut exts, ExtensionType::EXTENDED_MASTER_SECRET, |_| {});
+        }
+        if suite.key_exchange.uses_ecdhe() && ch.extensions.ec_point_formats.is_some() {
+            put_extension(&mut exts, ExtensionType::EC_POINT_FORMATS, |b| b.put_vec8(&[0]));
+        }
         // An empty extensions block is sent as none at all.
-        if sh.ends_with(&[0, 0]) {
-            sh.truncate(sh.len() - 2);
+        if !exts.is_empty() {
+            sh.put_vec16(&exts);
         }
         let mut items = vec![hs.outgoing(0, HandshakeType::SERVER_HELLO, sh)];
 
