@@ -658,12 +658,18 @@ impl Connection {
                 self.cursor = None;
                 break;
             };
-            let (epoch, need_min) = match item {
-                FlightItem::ChangeCipherSpec => (0, 1),
-                FlightItem::Message { epoch, body, .. } => (*epoch, HS_HEADER_LEN + usize::from(!body.is_empty())),
+            let (epoch, need_min, limit) = match item {
+                FlightItem::ChangeCipherSpec => (0, 1, mtu),
+                // A ClientHello is never fragmented: servers that verify cookies (and many
+                // small stacks) drop fragmented ClientHellos, so one oversized datagram is the
+                // only thing that can work.
+                FlightItem::Message { msg_type: HandshakeType::CLIENT_HELLO, body, .. } => {
+                    (0, HS_HEADER_LEN + body.len(), mtu.max(HEADER_LEN + HS_HEADER_LEN + body.len()))
+                }
+                FlightItem::Message { epoch, body, .. } => (*epoch, HS_HEADER_LEN + usize::from(!body.is_empty()), mtu),
             };
             let overhead = HEADER_LEN + self.protection_overhead(epoch);
-            let room = mtu.saturating_sub(out.len() + overhead);
+            let room = limit.saturating_sub(out.len() + overhead);
             if room < need_min {
                 if out.is_empty() {
                     // Cannot happen with MIN_MTU; never loop forever if it somehow does.
