@@ -168,7 +168,7 @@ pub struct Connection {
     alert: Option<(AlertLevel, AlertDescription)>,
     events: VecDeque<Event>,
     rng: u64,
-    scratch: Vec<u8>,
+    pub(crate) scratch: Vec<u8>,
     stats: Stats,
 }
 
@@ -501,16 +501,21 @@ impl Connection {
             // The handshake is over: the peer may be retransmitting its last flight because our
             // final flight was lost, or trying to renegotiate, which we refuse.
             while let Some((h, _)) = HandshakeHeader::parse(&mut r) {
-                if self.final_trigger.is_some_and(|t| h.message_seq >= t) {
-                    self.answer_retransmission(now);
-                    break;
-                }
                 let renegotiation = match self.side {
                     Side::Server => h.msg_type == HandshakeType::CLIENT_HELLO,
                     Side::Client => h.msg_type == HandshakeType::HELLO_REQUEST,
                 };
-                if renegotiation && epoch == 1 {
-                    self.alert = Some((AlertLevel::WARNING, AlertDescription::NO_RENEGOTIATION));
+                if renegotiation {
+                    if epoch == 1 {
+                        self.alert = Some((AlertLevel::WARNING, AlertDescription::NO_RENEGOTIATION));
+                    } else {
+                        self.stats.dropped_unexpected += 1;
+                    }
+                    break;
+                }
+                // The peer's last flight is ClientKeyExchange and Finished (two messages).
+                if self.final_trigger.is_some_and(|t| (t..=t.saturating_add(1)).contains(&h.message_seq)) {
+                    self.answer_retransmission(now);
                     break;
                 }
                 self.stats.dropped_unexpected += 1;
@@ -748,7 +753,7 @@ impl Connection {
     }
 
     /// Appends `self.scratch` as one record of `epoch`.
-    fn write_record(&mut self, content_type: ContentType, epoch: u16, out: &mut Vec<u8>) {
+    pub(crate) fn write_record(&mut self, content_type: ContentType, epoch: u16, out: &mut Vec<u8>) {
         let e = usize::from(epoch.min(1));
         let seq = self.write_seq[e];
         self.write_seq[e] = seq.saturating_add(1);

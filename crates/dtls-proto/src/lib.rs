@@ -62,6 +62,8 @@ mod handshake;
 pub mod messages;
 pub mod record;
 pub mod suites;
+#[cfg(test)]
+mod tests;
 
 pub use config::{Config, ConfigBuilder, ExtendedMasterSecret, PskCredentials};
 pub use connection::{Connection, Event, HandshakeState, Received, Side, Stats, MAX_RECORDS_PER_DATAGRAM};

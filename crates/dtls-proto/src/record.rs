@@ -335,12 +335,7 @@ mod tests {
                 &iv12,
                 "9ebaf8c4e5978ace7201415ca9c27ba6da3ad43c491406ea633a49",
             ),
-            (
-                &suites::TLS_PSK_WITH_AES_128_CCM_8,
-                &k16,
-                &iv4,
-                "00010000000000054498625bc08ae477487b04e5a1fa850840427b",
-            ),
+            (&suites::TLS_PSK_WITH_AES_128_CCM_8, &k16, &iv4, "00010000000000054498625bc08ae477487b04e5a1fa850840427b"),
         ];
         for (suite, key, iv, expected_fragment) in cases {
             let p = RecordProtection::new(suite, provider.aead_key(suite.aead, key).unwrap(), iv);

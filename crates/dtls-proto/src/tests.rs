@@ -1,0 +1,258 @@
+//! State-machine tests that need to forge records a well-behaved peer never sends.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::enums::{AlertDescription, ContentType, HandshakeType};
+use crate::messages::write_message;
+use crate::record::{RecordHeader, Records, HEADER_LEN};
+use crate::{Config, Connection, Error, Event, HandshakeState};
+
+const KEY: &[u8] = b"state machine key";
+
+fn pair() -> (Connection, Connection, Instant) {
+    let now = Instant::now();
+    let c = Config::builder().psk("sm", KEY.to_vec()).build().unwrap();
+    let s = Config::builder().psk_server_key(KEY.to_vec()).cookie_verification(false).build().unwrap();
+    (Connection::client(Arc::new(c), now).unwrap(), Connection::server(Arc::new(s), now).unwrap(), now)
+}
+
+/// Collects every datagram `from` has to send.
+fn drain(from: &mut Connection) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = Vec::new();
+    while from.poll_transmit(&mut buf).is_some() {
+        out.push(buf.clone());
+    }
+    out
+}
+
+fn deliver(to: &mut Connection, now: Instant, datagrams: &[Vec<u8>]) -> Result<(), Error> {
+    for d in datagrams {
+        to.handle_datagram(now, &mut d.clone())?;
+    }
+    Ok(())
+}
+
+/// Splits datagrams into one datagram per record.
+fn records(datagrams: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    datagrams
+        .iter()
+        .flat_map(|d| Records::new(d).map(|(_, r)| d[r.start - HEADER_LEN..r.end].to_vec()).collect::<Vec<_>>())
+        .collect()
+}
+
+fn established() -> (Connection, Connection, Instant) {
+    let (mut c, mut s, now) = pair();
+    for _ in 0..4 {
+        let d = drain(&mut c);
+        deliver(&mut s, now, &d).unwrap();
+        let d = drain(&mut s);
+        deliver(&mut c, now, &d).unwrap();
+    }
+    assert!(c.is_established() && s.is_established());
+    (c, s, now)
+}
+
+/// Makes `conn` send a handshake message in `epoch` (with its keys), as a misbehaving peer would.
+fn forge_handshake(conn: &mut Connection, epoch: u16, msg_type: HandshakeType, seq: u16, body: &[u8]) -> Vec<u8> {
+    let mut msg = Vec::new();
+    write_message(&mut msg, msg_type, seq, body);
+    conn.scratch.clear();
+    conn.scratch.extend_from_slice(&msg);
+    let mut out = Vec::new();
+    conn.write_record(ContentType::HANDSHAKE, epoch, &mut out);
+    out
+}
+
+#[test]
+fn renegotiation_is_refused_with_a_warning() {
+    let (mut c, mut s, now) = established();
+    // A ClientHello in epoch 1 after the handshake.
+    let ch = forge_handshake(&mut c, 1, HandshakeType::CLIENT_HELLO, 2, &[0xfe, 0xfd]);
+    deliver(&mut s, now, &[ch]).unwrap();
+    let replies = drain(&mut s);
+    assert_eq!(replies.len(), 1);
+    deliver(&mut c, now, &replies).unwrap();
+    assert_eq!(c.poll_event(), Some(Event::Connected));
+    assert_eq!(c.poll_event(), Some(Event::WarningAlert(AlertDescription::NO_RENEGOTIATION)));
+    assert!(s.is_established() && c.is_established());
+    // A HelloRequest to the client likewise.
+    let hr = forge_handshake(&mut s, 1, HandshakeType::HELLO_REQUEST, 7, &[]);
+    deliver(&mut c, now, &[hr]).unwrap();
+    let replies = drain(&mut c);
+    deliver(&mut s, now, &replies).unwrap();
+    assert!(std::iter::from_fn(|| s.poll_event()).any(|e| e == Event::WarningAlert(AlertDescription::NO_RENEGOTIATION)));
+}
+
+#[test]
+fn finished_reordered_before_change_cipher_spec_still_completes() {
+    let (mut c, mut s, now) = pair();
+    let d = drain(&mut c);
+    deliver(&mut s, now, &d).unwrap();
+    let d = drain(&mut s);
+    deliver(&mut c, now, &d).unwrap();
+    // Client flight 5 as separate records: ClientKeyExchange, ChangeCipherSpec, Finished.
+    let recs = records(&drain(&mut c));
+    assert_eq!(recs.len(), 3);
+    assert_eq!(recs[1][0], ContentType::CHANGE_CIPHER_SPEC.0);
+    deliver(&mut s, now, &[recs[0].clone(), recs[2].clone()]).unwrap();
+    assert_eq!(s.handshake_state(), HandshakeState::InProgress, "Finished must wait for CCS");
+    deliver(&mut s, now, &[recs[1].clone()]).unwrap();
+    assert_eq!(s.handshake_state(), HandshakeState::Complete);
+}
+
+#[test]
+fn finished_without_change_cipher_spec_never_completes() {
+    let (mut c, mut s, now) = pair();
+    let d = drain(&mut c);
+    deliver(&mut s, now, &d).unwrap();
+    let d = drain(&mut s);
+    deliver(&mut c, now, &d).unwrap();
+    let recs = records(&drain(&mut c));
+    deliver(&mut s, now, &[recs[0].clone(), recs[2].clone(), recs[2].clone()]).unwrap();
+    assert_eq!(s.handshake_state(), HandshakeState::InProgress);
+    assert!(drain(&mut s).is_empty());
+}
+
+#[test]
+fn finished_in_epoch_zero_is_fatal() {
+    let (mut c, mut s, now) = pair();
+    let d = drain(&mut c);
+    deliver(&mut s, now, &d).unwrap();
+    let d = drain(&mut s);
+    deliver(&mut c, now, &d).unwrap();
+    let recs = records(&drain(&mut c));
+    deliver(&mut s, now, &recs[..2]).unwrap();
+    // A plaintext Finished at the right message_seq.
+    let mut fin = Vec::new();
+    write_message(&mut fin, HandshakeType::FINISHED, 2, &[0; 12]);
+    let mut rec = Vec::new();
+    RecordHeader {
+        content_type: ContentType::HANDSHAKE,
+        version: crate::enums::ProtocolVersion::DTLS1_2,
+        epoch: 0,
+        seq: 40,
+        length: fin.len() as u16,
+    }
+    .write(&mut rec);
+    rec.extend_from_slice(&fin);
+    let err = s.handle_datagram(now, &mut rec).unwrap_err();
+    assert_eq!(err, Error::unexpected("Finished outside epoch 1"));
+    let alert = drain(&mut s);
+    assert_eq!(alert.len(), 1);
+    assert_eq!(&alert[0][13..], &[2, AlertDescription::UNEXPECTED_MESSAGE.0], "plaintext fatal alert");
+}
+
+#[test]
+fn unknown_psk_identity_is_refused_with_its_alert() {
+    let now = Instant::now();
+    let c = Config::builder().psk("mallory", KEY.to_vec()).build().unwrap();
+    let s = Config::builder()
+        .psk_server_callback(|id| (id == b"alice").then(|| KEY.to_vec().into()))
+        .cookie_verification(false)
+        .build()
+        .unwrap();
+    let mut c = Connection::client(Arc::new(c), now).unwrap();
+    let mut s = Connection::server(Arc::new(s), now).unwrap();
+    let d = drain(&mut c);
+    deliver(&mut s, now, &d).unwrap();
+    let d = drain(&mut s);
+    deliver(&mut c, now, &d).unwrap();
+    let d = drain(&mut c);
+    assert_eq!(deliver(&mut s, now, &d), Err(Error::UnknownPskIdentity));
+    assert_eq!(s.last_error(), Some(&Error::UnknownPskIdentity));
+    let d = drain(&mut s);
+    assert_eq!(deliver(&mut c, now, &d), Err(Error::AlertReceived(AlertDescription::UNKNOWN_PSK_IDENTITY)));
+    assert!(c.is_closed() && s.is_closed());
+}
+
+#[test]
+fn wrong_key_times_out_and_accepts_nothing() {
+    let now = Instant::now();
+    let c = Config::builder().psk("alice", b"wrong".to_vec()).build().unwrap();
+    let s = Config::builder().psk_server_key(KEY.to_vec()).cookie_verification(false).build().unwrap();
+    let mut c = Connection::client(Arc::new(c), now).unwrap();
+    let mut s = Connection::server(Arc::new(s), now).unwrap();
+    let mut t = now;
+    while t < now + Duration::from_secs(70) {
+        let d = drain(&mut c);
+        let _ = deliver(&mut s, t, &d);
+        let d = drain(&mut s);
+        let _ = deliver(&mut c, t, &d);
+        t += Duration::from_millis(500);
+        let _ = c.handle_timeout(t);
+        let _ = s.handle_timeout(t);
+    }
+    assert_eq!(s.last_error(), Some(&Error::HandshakeTimeout));
+    assert_eq!(c.last_error(), Some(&Error::HandshakeTimeout));
+    assert!(s.stats().dropped_bad_auth > 0, "the client's Finished never authenticates");
+    assert!(!s.is_established() && !c.is_established());
+}
+
+#[test]
+fn data_before_handshake_and_after_close_is_refused() {
+    let (mut c, mut s, now) = pair();
+    let mut out = Vec::new();
+    assert_eq!(c.send(b"early", &mut out), Err(Error::InvalidOperation("the handshake has not completed")));
+    let _ = (drain(&mut c), &mut s, now);
+    let (mut c, mut s, now) = established();
+    c.shutdown().unwrap();
+    assert_eq!(c.handshake_state(), HandshakeState::NotStarted);
+    assert!(c.send(b"late", &mut out).is_err());
+    let close = drain(&mut c);
+    assert_eq!(close.len(), 1);
+    assert_eq!(deliver(&mut s, now, &close), Err(Error::RemoteClosed));
+    assert_eq!(s.last_error().map(Error::kind), Some(crate::ErrorKind::RemoteClosedConnection));
+    // The server answers with its own close_notify; nothing else is accepted afterwards.
+    assert_eq!(drain(&mut s).len(), 1);
+    assert!(s.send(b"x", &mut out).is_err());
+}
+
+#[test]
+fn client_psk_callback_sees_the_server_hint() {
+    let now = Instant::now();
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let seen2 = seen.clone();
+    let c = Config::builder()
+        .psk_callback(move |hint| {
+            *seen2.lock().unwrap() = hint.map(<[u8]>::to_vec);
+            Some(crate::PskCredentials::new(b"from-hint".to_vec(), KEY.to_vec()))
+        })
+        .cipher_suites(&[&crate::suites::TLS_PSK_WITH_AES_128_CCM_8])
+        .build()
+        .unwrap();
+    let s = Config::builder()
+        .psk_server_key(KEY.to_vec())
+        .psk_identity_hint("the hint")
+        .cookie_verification(false)
+        .build()
+        .unwrap();
+    let mut c = Connection::client(Arc::new(c), now).unwrap();
+    let mut s = Connection::server(Arc::new(s), now).unwrap();
+    for _ in 0..3 {
+        let d = drain(&mut c);
+        deliver(&mut s, now, &d).unwrap();
+        let d = drain(&mut s);
+        deliver(&mut c, now, &d).unwrap();
+    }
+    assert!(c.is_established());
+    assert_eq!(seen.lock().unwrap().as_deref(), Some(&b"the hint"[..]));
+    assert_eq!(s.psk_identity(), Some(&b"from-hint"[..]));
+}
+
+#[test]
+fn peer_retransmission_of_client_hello_resends_server_flight_once() {
+    let (mut c, mut s, now) = pair();
+    let ch = drain(&mut c);
+    deliver(&mut s, now, &ch).unwrap();
+    assert!(!drain(&mut s).is_empty());
+    // The same ClientHello again, twice, shortly after: one resend, rate-limited.
+    let later = now + Duration::from_millis(400);
+    deliver(&mut s, later, &ch).unwrap();
+    let again = drain(&mut s);
+    assert!(!again.is_empty());
+    deliver(&mut s, later, &ch).unwrap();
+    assert!(drain(&mut s).is_empty(), "duplicates must not multiply traffic");
+    assert_eq!(s.stats().retransmissions, 1);
+}
