@@ -106,6 +106,9 @@ pub struct Trace {
     pub oversize: usize,
 }
 
+/// Decides whether a datagram sent in direction `To` is dropped.
+pub type Filter = Box<dyn FnMut(To, &[u8]) -> bool>;
+
 /// A client connection and a server endpoint joined by an impaired link.
 pub struct Sim {
     pub rng: Rng,
@@ -124,7 +127,7 @@ pub struct Sim {
     pub server_received: Vec<Vec<u8>>,
     pub trace: Trace,
     /// Called for every datagram put on the link: `true` drops it (targeted loss).
-    pub filter: Option<Box<dyn FnMut(To, &[u8]) -> bool>>,
+    pub filter: Option<Filter>,
     inflight: Vec<Packet>,
     order: u64,
     buf: Vec<u8>,
