@@ -169,10 +169,13 @@ impl ClientVerifier {
     }
 }
 
-/// Whether a datagram looks like an epoch-0, unfragmented ClientHello (without checking any
-/// cookie).
-pub(crate) fn is_client_hello(datagram: &[u8]) -> bool {
-    Hello::parse(datagram).is_some()
+/// The `random` of an epoch-0, unfragmented ClientHello (without checking any cookie).
+pub(crate) fn client_hello_random(datagram: &[u8]) -> Option<[u8; 32]> {
+    // Cheap pre-check before parsing: a handshake record in epoch 0.
+    if datagram.first() != Some(&ContentType::HANDSHAKE.0) || datagram.get(3..5) != Some(&[0, 0]) {
+        return None;
+    }
+    Hello::parse(datagram).map(|h| h.hello.random)
 }
 
 /// A HelloVerifyRequest. RFC 6347 §4.2.1: the record sequence number is the ClientHello's and

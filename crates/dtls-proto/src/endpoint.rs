@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::config::Config;
 use crate::connection::Connection;
-use crate::cookie::{is_client_hello, ClientVerifier, Verification};
+use crate::cookie::{client_hello_random, ClientVerifier, Verification};
 use crate::error::Error;
 
 /// Identifies a connection registered with an [`Endpoint`].
@@ -36,12 +36,22 @@ pub enum DatagramEvent {
 pub struct Incoming {
     remote: SocketAddr,
     datagram: Vec<u8>,
+    random: [u8; 32],
+    replaces: Option<ConnectionHandle>,
 }
 
 impl Incoming {
     /// The peer's address.
     pub fn remote(&self) -> SocketAddr {
         self.remote
+    }
+
+    /// A connection with the same address and port that this new handshake replaces: the
+    /// client restarted (RFC 6347 §4.2.8). Accepting the new one unregisters the old one; the
+    /// application should then drop the old connection. Until then the old one lives on, so a
+    /// forged ClientHello cannot tear down an association.
+    pub fn replaces(&self) -> Option<ConnectionHandle> {
+        self.replaces
     }
 }
 
@@ -59,7 +69,8 @@ pub struct AcceptError {
 pub struct Endpoint {
     config: Arc<Config>,
     verifier: ClientVerifier,
-    peers: HashMap<SocketAddr, ConnectionHandle>,
+    /// Each registered peer's connection and the ClientHello random that started it.
+    peers: HashMap<SocketAddr, (ConnectionHandle, [u8; 32])>,
     addrs: HashMap<ConnectionHandle, SocketAddr>,
     next_handle: u64,
     max_connections: usize,
@@ -119,8 +130,15 @@ impl Endpoint {
         response: &mut Vec<u8>,
     ) -> DatagramEvent {
         response.clear();
-        if let Some(h) = self.peers.get(&remote) {
-            return DatagramEvent::Connection(*h);
+        let mut replaces = None;
+        if let Some(&(h, random)) = self.peers.get(&remote) {
+            // A ClientHello with a new random from a known address and port: the client
+            // restarted and reuses its port (RFC 6347 §4.2.8). It goes through the cookie check
+            // like any new peer; everything else belongs to the existing connection.
+            match client_hello_random(datagram) {
+                Some(r) if r != random => replaces = Some(h),
+                _ => return DatagramEvent::Connection(h),
+            }
         }
         if self.config.cookie_verification {
             match self.verifier.verify(now, &remote, datagram, response) {
@@ -128,20 +146,21 @@ impl Endpoint {
                 Verification::SendHelloVerifyRequest => return DatagramEvent::Respond,
                 Verification::Drop => return DatagramEvent::Drop,
             }
-        } else if !is_client_hello(datagram) {
-            return DatagramEvent::Drop;
         }
-        if self.peers.len() >= self.max_connections {
+        let Some(random) = client_hello_random(datagram) else {
+            return DatagramEvent::Drop;
+        };
+        if replaces.is_none() && self.peers.len() >= self.max_connections {
             self.refused_full += 1;
             return DatagramEvent::Drop;
         }
-        DatagramEvent::Incoming(Incoming { remote, datagram: datagram.to_vec() })
+        DatagramEvent::Incoming(Incoming { remote, datagram: datagram.to_vec(), random, replaces })
     }
 
     /// Starts a server connection for a verified peer and registers it. The connection's
     /// first flight is ready in its [`Connection::poll_transmit`].
     pub fn accept(&mut self, incoming: Incoming, now: Instant) -> Result<(ConnectionHandle, Connection), AcceptError> {
-        let Incoming { remote, mut datagram } = incoming;
+        let Incoming { remote, mut datagram, random, replaces } = incoming;
         let fail = |error: Error, conn: Option<&mut Connection>| {
             let mut response = Vec::new();
             if let Some(c) = conn {
@@ -153,9 +172,12 @@ impl Endpoint {
         if let Err(e) = conn.handle_datagram(now, &mut datagram) {
             return Err(fail(e, Some(&mut conn)));
         }
+        if let Some(old) = replaces {
+            self.remove(old);
+        }
         let handle = ConnectionHandle(self.next_handle);
         self.next_handle += 1;
-        self.peers.insert(remote, handle);
+        self.peers.insert(remote, (handle, random));
         self.addrs.insert(handle, remote);
         Ok((handle, conn))
     }
@@ -163,7 +185,9 @@ impl Endpoint {
     /// Forgets a connection (closed, failed, or handed elsewhere).
     pub fn remove(&mut self, handle: ConnectionHandle) {
         if let Some(addr) = self.addrs.remove(&handle) {
-            self.peers.remove(&addr);
+            if self.peers.get(&addr).is_some_and(|(h, _)| *h == handle) {
+                self.peers.remove(&addr);
+            }
         }
     }
 }

@@ -169,3 +169,57 @@ fn fragmented_or_malformed_client_hellos_are_dropped() {
     assert!(matches!(ep.handle(now, addr(3), &e1, &mut resp), DatagramEvent::Drop));
     assert_eq!(ep.connection_count(), 0);
 }
+
+/// A client that restarts and reuses its address and port gets a new association through the
+/// cookie exchange; forged ClientHellos without a valid cookie leave the old one alone.
+#[test]
+fn restarted_client_on_the_same_port_replaces_its_association() {
+    let now = Instant::now();
+    let mut ep = Endpoint::new(server_config(), now).unwrap();
+    let a = addr(5);
+    let ch2 = second_client_hello(&mut ep, a);
+    let mut resp = Vec::new();
+    let DatagramEvent::Incoming(inc) = ep.handle(now, a, &ch2, &mut resp) else { panic!() };
+    assert_eq!(inc.replaces(), None);
+    let (old, _conn) = ep.accept(inc, now).unwrap();
+    // The same ClientHello again is a retransmission: it belongs to the existing connection.
+    assert!(matches!(ep.handle(now, a, &ch2, &mut resp), DatagramEvent::Connection(h) if h == old));
+    // A new ClientHello (new random) from the same address: cookie exchange, old one kept.
+    let (mut c, ch1, _) = client();
+    assert!(matches!(ep.handle(now, a, &ch1, &mut resp), DatagramEvent::Respond));
+    assert_eq!(ep.remote(old), Some(a));
+    c.handle_datagram(now, &mut resp).unwrap();
+    let mut new_ch2 = Vec::new();
+    let _ = c.poll_transmit(&mut new_ch2);
+    let DatagramEvent::Incoming(inc) = ep.handle(now, a, &new_ch2, &mut resp) else { panic!("not admitted") };
+    assert_eq!(inc.replaces(), Some(old));
+    let (new, _conn) = ep.accept(inc, now).unwrap();
+    assert_ne!(new, old);
+    assert_eq!(ep.remote(old), None);
+    assert_eq!(ep.connection_count(), 1);
+    // Removing the stale handle later does not unregister the new connection.
+    ep.remove(old);
+    assert!(matches!(ep.handle(now, a, &new_ch2, &mut resp), DatagramEvent::Connection(h) if h == new));
+}
+
+#[test]
+fn without_cookies_a_client_hello_is_admitted_directly_up_to_the_cap() {
+    let now = Instant::now();
+    let cfg = Arc::new(Config::builder().psk_server_key(b"k".to_vec()).cookie_verification(false).build().unwrap());
+    let mut ep = Endpoint::new(cfg, now).unwrap();
+    ep.set_max_connections(3);
+    let (_, ch, _) = client();
+    let mut resp = Vec::new();
+    for i in 0..5u32 {
+        match ep.handle(now, addr(100 + i), &ch, &mut resp) {
+            DatagramEvent::Incoming(inc) => {
+                assert!(i < 3);
+                ep.accept(inc, now).unwrap();
+            }
+            DatagramEvent::Drop => assert!(i >= 3),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(ep.connection_count(), 3);
+    assert_eq!(ep.refused_full(), 2);
+}

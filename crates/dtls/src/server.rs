@@ -140,6 +140,8 @@ impl Server {
             DatagramEvent::Drop => {}
             DatagramEvent::Incoming(incoming) => match self.endpoint.accept(incoming, now) {
                 Ok((h, conn)) => {
+                    // A restarted client replaces its old association (RFC 6347 §4.2.8).
+                    self.conns.retain(|old, _| self.endpoint.remote(*old).is_some());
                     self.conns.insert(h, conn);
                     self.drive(h)?;
                 }
