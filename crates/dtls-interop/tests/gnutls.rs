@@ -368,10 +368,9 @@ fn gnutls_lacks_ecdhe_psk_aes128_gcm() {
 const FRAG_SUITE: Gnutls = Gnutls { suite: &suites::TLS_PSK_WITH_AES_128_GCM_SHA256, kx: "PSK", cipher: "AES-128-GCM" };
 /// gnutls-serv's `--mtu`: the largest datagram it sends (record headers included).
 const GNUTLS_SERV_MTU: usize = 150;
-/// gnutls-cli's `--mtu`. Not lower: gnutls-cli's second ClientHello (with our 20-byte cookie) is
-/// 155 bytes, GnuTLS fragments it below that, and our server only admits a ClientHello that
-/// arrives whole (the stateless cookie check parses one datagram).
-const GNUTLS_CLI_MTU: usize = 180;
+/// gnutls-cli's `--mtu`: low enough that GnuTLS fragments even its ClientHellos (about 135 and
+/// 155 bytes), which our server verifies from the first fragment and then reassembles.
+const GNUTLS_CLI_MTU: usize = 120;
 /// Our MTU in both tests.
 const OUR_MTU: usize = 120;
 
@@ -485,4 +484,9 @@ fn fragmentation_gnutls_cli_and_our_server() {
     relay::assert_fragmented("our server", &to_client, OUR_MTU, relay::SERVER_KEY_EXCHANGE, &hint_ske);
     let identity_cke = relay::vec16(identity.as_bytes());
     relay::assert_fragmented("gnutls-cli", &to_server, GNUTLS_CLI_MTU, relay::CLIENT_KEY_EXCHANGE, &identity_cke);
+    // Both ClientHellos traveled in fragments only.
+    let hellos: Vec<_> =
+        relay::messages(&to_server).into_iter().filter(|m| m.msg_type == relay::CLIENT_HELLO).collect();
+    assert_eq!(hellos.len(), 2);
+    assert!(hellos.iter().all(relay::Message::was_fragmented), "{hellos:?}");
 }

@@ -2,9 +2,12 @@
 //!
 //! A server answers a ClientHello without a valid cookie with a HelloVerifyRequest and keeps
 //! nothing. The cookie is `timestamp (4) || HMAC-SHA256(secret, timestamp || peer address ||
-//! port || every byte of the ClientHello except the cookie)[..16]`, so it binds the client's
-//! address and all of its hello parameters (a second ClientHello that changes anything fails).
-//! The secret rotates; the previous one stays valid for one rotation period.
+//! port || client_version || random || session_id)[..16]`: it binds the client's address and
+//! port and the hello's random, so a second ClientHello from elsewhere or with another random
+//! fails. Those fields all precede the cookie, so a ClientHello fragmented over several
+//! datagrams (a client with a small MTU) is verified from its first fragment alone; the
+//! connection created for it reassembles the rest. The secret rotates; the previous one stays
+//! valid for one rotation period.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,7 +17,7 @@ use crate::codec::{Put, Reader};
 use crate::config::Config;
 use crate::crypto::{ct_eq, CryptoError, CryptoProvider, HashAlgorithm};
 use crate::enums::{ContentType, HandshakeType, ProtocolVersion};
-use crate::messages::{ClientHello, CookieSpan, HandshakeHeader};
+use crate::messages::{ClientHello, HandshakeHeader};
 use crate::record::{RecordHeader, HEADER_LEN};
 
 /// Length of our cookies.
@@ -53,17 +56,24 @@ impl core::fmt::Debug for ClientVerifier {
     }
 }
 
-/// The parts of a ClientHello datagram the verifier looks at.
+/// The parts of a ClientHello datagram the verifier looks at: everything up to the cookie, which
+/// the first fragment of a ClientHello always carries.
 struct Hello<'a> {
     record_seq: u64,
     message_seq: u16,
-    body: &'a [u8],
-    hello: ClientHello,
-    span: CookieSpan,
+    /// `client_version || random || session_id`, the fields the cookie binds.
+    prefix: &'a [u8],
+    random: [u8; 32],
+    cookie: &'a [u8],
 }
 
+/// Largest ClientHello we accept to reassemble (before any state, only the declared length is
+/// checked).
+const MAX_CLIENT_HELLO: u32 = 16 * 1024;
+
 impl<'a> Hello<'a> {
-    /// Accepts only an unfragmented ClientHello in the first record of an epoch-0 datagram.
+    /// Accepts the first fragment (or the whole) of a ClientHello in the first record of an
+    /// epoch-0 datagram.
     fn parse(datagram: &'a [u8]) -> Option<Self> {
         let rec = RecordHeader::parse(datagram)?;
         if rec.content_type != ContentType::HANDSHAKE || rec.epoch != 0 || !rec.version.is_dtls() {
@@ -72,11 +82,30 @@ impl<'a> Hello<'a> {
         let fragment = datagram.get(HEADER_LEN..HEADER_LEN + usize::from(rec.length))?;
         let mut r = Reader::new(fragment);
         let (h, body) = HandshakeHeader::parse(&mut r)?;
-        if h.msg_type != HandshakeType::CLIENT_HELLO || !h.is_whole() || h.message_seq > 1 {
+        if h.msg_type != HandshakeType::CLIENT_HELLO
+            || h.fragment_offset != 0
+            || h.message_seq > 1
+            || h.length > MAX_CLIENT_HELLO
+        {
             return None;
         }
-        let (hello, span) = ClientHello::parse(body)?;
-        Some(Self { record_seq: rec.seq, message_seq: h.message_seq, body, hello, span })
+        if h.is_whole() {
+            // A whole ClientHello must parse completely.
+            ClientHello::parse(body)?;
+        }
+        let mut b = Reader::new(body);
+        let version = ProtocolVersion(b.u16()?);
+        if !version.is_dtls() {
+            return None;
+        }
+        let random = b.take_array::<32>()?;
+        let session_id = b.vec8()?;
+        if session_id.len() > 32 {
+            return None;
+        }
+        let prefix = &body[..2 + 32 + 1 + session_id.len()];
+        let cookie = b.vec8()?;
+        Some(Self { record_seq: rec.seq, message_seq: h.message_seq, prefix, random, cookie })
     }
 }
 
@@ -118,18 +147,15 @@ impl ClientVerifier {
             std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
             std::net::IpAddr::V6(v6) => v6.octets(),
         };
-        let d = self.provider.hmac(
-            HashAlgorithm::Sha256,
-            secret,
-            &[&ts, &ip, &peer.port().to_be_bytes(), &hello.body[..hello.span.start], &hello.body[hello.span.end..]],
-        );
+        let d =
+            self.provider.hmac(HashAlgorithm::Sha256, secret, &[&ts, &ip, &peer.port().to_be_bytes(), hello.prefix]);
         let mut out = [0u8; MAC_LEN];
         out.copy_from_slice(&d.as_bytes()[..MAC_LEN]);
         out
     }
 
     fn cookie_valid(&self, now: Instant, peer: &SocketAddr, hello: &Hello<'_>) -> bool {
-        let mut r = Reader::new(&hello.hello.cookie);
+        let mut r = Reader::new(hello.cookie);
         let (Some(ts), Some(mac)) = (r.take_array::<4>(), r.take_array::<MAC_LEN>()) else {
             return false;
         };
@@ -154,7 +180,7 @@ impl ClientVerifier {
         let Some(hello) = Hello::parse(datagram) else {
             return Verification::Drop;
         };
-        if !hello.hello.cookie.is_empty() && self.cookie_valid(now, peer, &hello) {
+        if !hello.cookie.is_empty() && self.cookie_valid(now, peer, &hello) {
             return Verification::Verified;
         }
         let secs = now.saturating_duration_since(self.origin).as_secs();
@@ -169,13 +195,13 @@ impl ClientVerifier {
     }
 }
 
-/// The `random` of an epoch-0, unfragmented ClientHello (without checking any cookie).
+/// The `random` of an epoch-0 ClientHello (whole or first fragment), without checking any cookie.
 pub(crate) fn client_hello_random(datagram: &[u8]) -> Option<[u8; 32]> {
     // Cheap pre-check before parsing: a handshake record in epoch 0.
     if datagram.first() != Some(&ContentType::HANDSHAKE.0) || datagram.get(3..5) != Some(&[0, 0]) {
         return None;
     }
-    Hello::parse(datagram).map(|h| h.hello.random)
+    Hello::parse(datagram).map(|h| h.random)
 }
 
 /// A HelloVerifyRequest. RFC 6347 §4.2.1: the record sequence number is the ClientHello's and

@@ -146,6 +146,72 @@ fn cookie_expires_and_survives_one_rotation() {
     assert!(matches!(ep.handle(t2, a, &ch2, &mut resp), DatagramEvent::Respond));
 }
 
+/// Splits a one-record ClientHello datagram into two datagrams, each one fragment.
+fn split_client_hello(datagram: &[u8], at: usize) -> (Vec<u8>, Vec<u8>) {
+    let rec = &datagram[..13];
+    let hs = &datagram[13..25];
+    let body = &datagram[25..];
+    let len = body.len();
+    let frag = |seq: u8, off: usize, bytes: &[u8]| {
+        let mut d = rec.to_vec();
+        d[10] = d[10].wrapping_add(seq);
+        d[11..13].copy_from_slice(&((12 + bytes.len()) as u16).to_be_bytes());
+        d.extend_from_slice(&hs[..6]);
+        d.extend_from_slice(&(off as u32).to_be_bytes()[1..]);
+        d.extend_from_slice(&(bytes.len() as u32).to_be_bytes()[1..]);
+        d.extend_from_slice(bytes);
+        d
+    };
+    assert!(at < len);
+    (frag(0, 0, &body[..at]), frag(1, at, &body[at..]))
+}
+
+/// A client whose ClientHello does not fit its MTU sends it in fragments: the cookie is checked
+/// on the first fragment (it precedes everything variable), and the connection reassembles.
+#[test]
+fn fragmented_client_hello_passes_the_cookie_check_and_is_reassembled() {
+    let (mut c, ch1, now) = client();
+    let mut ep = Endpoint::new(server_config(), now).unwrap();
+    let a = addr(21);
+    let mut resp = Vec::new();
+    let (f1, f2) = split_client_hello(&ch1, 60);
+    assert!(matches!(ep.handle(now, a, &f1, &mut resp), DatagramEvent::Respond));
+    assert!(resp.len() <= f1.len());
+    let mut hvr = resp.clone();
+    assert!(matches!(ep.handle(now, a, &f2, &mut resp), DatagramEvent::Drop), "no state for an unverified peer");
+    c.handle_datagram(now, &mut hvr).unwrap();
+    let mut ch2 = Vec::new();
+    assert!(c.poll_transmit(&mut ch2).is_some());
+    // The first fragment must carry the whole cookie (it ends 56 bytes into the body).
+    let (short, _) = split_client_hello(&ch2, 50);
+    assert!(matches!(ep.handle(now, a, &short, &mut resp), DatagramEvent::Drop));
+    let (f1, f2) = split_client_hello(&ch2, 56);
+    let DatagramEvent::Incoming(inc) = ep.handle(now, a, &f1, &mut resp) else { panic!("first fragment not admitted") };
+    let (h, mut conn) = ep.accept(inc, now).unwrap();
+    let mut out = Vec::new();
+    assert!(conn.poll_transmit(&mut out).is_none(), "nothing to say before the whole ClientHello");
+    let DatagramEvent::Connection(h2) = ep.handle(now, a, &f2, &mut resp) else { panic!("not routed") };
+    assert_eq!(h, h2);
+    conn.handle_datagram(now, &mut f2.clone()).unwrap();
+    assert!(conn.poll_transmit(&mut out).is_some(), "server flight after reassembly");
+    assert_eq!(out[13], 2, "server_hello");
+    // And the handshake completes from there.
+    let mut flights = vec![out.clone()];
+    while conn.poll_transmit(&mut out).is_some() {
+        flights.push(out.clone());
+    }
+    for mut d in flights {
+        c.handle_datagram(now, &mut d).unwrap();
+    }
+    while c.poll_transmit(&mut out).is_some() {
+        conn.handle_datagram(now, &mut out.clone()).unwrap();
+    }
+    while conn.poll_transmit(&mut out).is_some() {
+        c.handle_datagram(now, &mut out.clone()).unwrap();
+    }
+    assert!(c.is_established() && conn.is_established());
+}
+
 #[test]
 fn fragmented_or_malformed_client_hellos_are_dropped() {
     let (_, ch, now) = client();
@@ -155,10 +221,9 @@ fn fragmented_or_malformed_client_hellos_are_dropped() {
     for cut in 0..ch.len() {
         assert!(matches!(ep.handle(now, addr(3), &ch[..cut], &mut resp), DatagramEvent::Drop), "cut {cut}");
     }
-    // A ClientHello claiming to be a fragment (fragment_length < length) is dropped.
-    let mut frag = ch.clone();
-    frag[13 + 9..13 + 12].copy_from_slice(&[0, 0, 10]);
-    assert!(matches!(ep.handle(now, addr(3), &frag, &mut resp), DatagramEvent::Drop));
+    // A later fragment of a ClientHello from an unknown peer cannot start anything.
+    let (_, second) = split_client_hello(&ch, 40);
+    assert!(matches!(ep.handle(now, addr(3), &second, &mut resp), DatagramEvent::Drop));
     // message_seq 5 cannot start a handshake.
     let mut seq5 = ch.clone();
     seq5[13 + 4..13 + 6].copy_from_slice(&[0, 5]);
