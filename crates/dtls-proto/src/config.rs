@@ -7,6 +7,7 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use crate::crypto::{CryptoProvider, KxGroup};
+use crate::pki::{CertResolver, CertificateError, CertifiedKey, RootStore, UnixTime};
 use crate::suites::{self, CipherSuite};
 
 /// Longest PSK identity we send or accept (RFC 4279 §5.3 asks for at least 128).
@@ -58,6 +59,37 @@ pub enum ExtendedMasterSecret {
     Prefer,
 }
 
+/// What to do when the peer's certificate chain does not verify.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum VerifyPeer {
+    /// Abort the handshake with the matching alert (the default).
+    #[default]
+    Required,
+    /// Pause the handshake in [`HandshakeState::PeerVerificationFailed`](crate::HandshakeState)
+    /// with the list of errors; the application ignores them and resumes, or aborts (Qt's QDtls).
+    Pause,
+    /// Go on, recording the errors for the application to inspect (EdgerOS
+    /// `rejectUnauthorized: false`). The connection is encrypted but the peer is unauthenticated.
+    Continue,
+}
+
+/// Whether a server asks clients for a certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ClientAuth {
+    /// Do not ask (the default).
+    #[default]
+    None,
+    /// Ask; a client without a certificate is accepted, one with a bad certificate is not.
+    Optional,
+    /// Ask and require a valid certificate.
+    Required,
+}
+
+/// Returns the current wall-clock time, for certificate validity checks.
+pub type TimeProvider = dyn Fn() -> UnixTime + Send + Sync;
+
 /// Configuration for a connection or a server endpoint. Build one with [`Config::builder`].
 #[derive(Clone)]
 pub struct Config {
@@ -78,6 +110,13 @@ pub struct Config {
     pub(crate) max_handshake_message: usize,
     pub(crate) max_reassembly_bytes: usize,
     pub(crate) rng_seed: Option<u64>,
+    pub(crate) certs: Option<Arc<CertResolver>>,
+    pub(crate) client_cert: Option<Arc<CertifiedKey>>,
+    pub(crate) roots: Arc<RootStore>,
+    pub(crate) verify_peer: VerifyPeer,
+    pub(crate) client_auth: ClientAuth,
+    pub(crate) ignored_errors: Vec<CertificateError>,
+    pub(crate) time: Arc<TimeProvider>,
 }
 
 impl fmt::Debug for Config {
@@ -94,6 +133,11 @@ impl fmt::Debug for Config {
             .field("max_retransmit", &self.max_retransmit)
             .field("handshake_timeout", &self.handshake_timeout)
             .field("cookie_verification", &self.cookie_verification)
+            .field("certs", &self.certs.as_ref().map(|c| !c.is_empty()))
+            .field("client_cert", &self.client_cert.is_some())
+            .field("roots", &self.roots.len())
+            .field("verify_peer", &self.verify_peer)
+            .field("client_auth", &self.client_auth)
             .finish_non_exhaustive()
     }
 }
@@ -113,7 +157,7 @@ impl Config {
             config: Self {
                 provider,
                 cipher_suites: suites::ALL.iter().collect(),
-                groups: vec![KxGroup::X25519, KxGroup::Secp256r1],
+                groups: vec![KxGroup::X25519, KxGroup::Secp256r1, KxGroup::Secp384r1],
                 client_psk: None,
                 server_psk: None,
                 psk_identity_hint: None,
@@ -128,6 +172,13 @@ impl Config {
                 max_handshake_message: 16 * 1024,
                 max_reassembly_bytes: 32 * 1024,
                 rng_seed: None,
+                certs: None,
+                client_cert: None,
+                roots: Arc::new(RootStore::new()),
+                verify_peer: VerifyPeer::Required,
+                client_auth: ClientAuth::None,
+                ignored_errors: Vec::new(),
+                time: Arc::new(UnixTime::now),
             },
         }
     }
@@ -135,6 +186,11 @@ impl Config {
     /// The cipher suites, in order of preference.
     pub fn cipher_suites(&self) -> &[&'static CipherSuite] {
         &self.cipher_suites
+    }
+
+    /// The server's certificate store, to add SNI certificates while it runs (EdgerOS `addcert`).
+    pub fn cert_resolver(&self) -> Option<&Arc<CertResolver>> {
+        self.certs.as_ref()
     }
 
     /// The maximum datagram size used for handshake flights.
@@ -270,6 +326,64 @@ impl ConfigBuilder {
         self
     }
 
+    /// Server side: the certificate and key used when no SNI certificate matches. Call
+    /// [`sni_certificate`](Self::sni_certificate) for more.
+    pub fn certificate(mut self, key: CertifiedKey) -> Self {
+        self.config.certs.get_or_insert_with(Default::default).set_default(key);
+        self
+    }
+
+    /// Server side: a certificate for one SNI host name (EdgerOS `addcert`).
+    pub fn sni_certificate(mut self, name: &str, key: CertifiedKey) -> Self {
+        self.config.certs.get_or_insert_with(Default::default).add(name, key);
+        self
+    }
+
+    /// Server side: a shared certificate store, which can gain certificates while the server
+    /// runs.
+    pub fn cert_resolver(mut self, resolver: Arc<CertResolver>) -> Self {
+        self.config.certs = Some(resolver);
+        self
+    }
+
+    /// Client side: the certificate and key sent when the server asks for one.
+    pub fn client_certificate(mut self, key: CertifiedKey) -> Self {
+        self.config.client_cert = Some(Arc::new(key));
+        self
+    }
+
+    /// The trust anchors that verify the peer's certificate chain (EdgerOS `ca`).
+    pub fn root_store(mut self, roots: RootStore) -> Self {
+        self.config.roots = Arc::new(roots);
+        self
+    }
+
+    /// What to do when the peer's chain does not verify (default: abort).
+    pub fn verify_peer(mut self, mode: VerifyPeer) -> Self {
+        self.config.verify_peer = mode;
+        self
+    }
+
+    /// Server side: whether to ask clients for a certificate (default: no).
+    pub fn client_auth(mut self, mode: ClientAuth) -> Self {
+        self.config.client_auth = mode;
+        self
+    }
+
+    /// Verification errors to ignore from the start (Qt's `ignoreVerificationErrors` before
+    /// the handshake).
+    pub fn ignore_verification_errors(mut self, errors: &[CertificateError]) -> Self {
+        self.config.ignored_errors = errors.to_vec();
+        self
+    }
+
+    /// The wall clock for certificate validity (default: the system clock). This is the only
+    /// place the core learns the date; tests pin it.
+    pub fn time_provider(mut self, now: impl Fn() -> UnixTime + Send + Sync + 'static) -> Self {
+        self.config.time = Arc::new(now);
+        self
+    }
+
     /// Checks the values and returns the configuration.
     pub fn build(self) -> Result<Config, crate::Error> {
         use crate::Error::Config as E;
@@ -300,6 +414,9 @@ impl ConfigBuilder {
         }
         if c.max_handshake_message < 256 || c.max_reassembly_bytes < c.max_handshake_message {
             return Err(E("reassembly limits must allow a 256-byte message and hold the largest message"));
+        }
+        if c.client_auth != ClientAuth::None && c.roots.is_empty() && c.verify_peer == VerifyPeer::Required {
+            return Err(E("client authentication needs trust anchors to verify client certificates"));
         }
         if let Some(hint) = &c.psk_identity_hint {
             if hint.len() > MAX_PSK_IDENTITY_LEN {

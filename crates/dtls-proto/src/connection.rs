@@ -32,6 +32,7 @@ use crate::handshake::reassembly::Inserted;
 use crate::handshake::Handshake;
 use crate::messages::{HandshakeHeader, HS_HEADER_LEN};
 use crate::record::{RecordHeader, RecordProtection, ReplayWindow, HEADER_LEN, MAX_PLAINTEXT, MAX_SEQ};
+use crate::pki::{CertificateDer, CertificateError, ServerName};
 use crate::suites::CipherSuite;
 
 /// Which end of the connection we are.
@@ -68,6 +69,11 @@ pub enum Event {
     Retransmitted,
     /// The peer sent a warning alert; the connection goes on.
     WarningAlert(AlertDescription),
+    /// The peer's certificate chain did not verify and the configuration says to pause: the
+    /// handshake waits in [`HandshakeState::PeerVerificationFailed`] until the application calls
+    /// [`Connection::ignore_verification_errors`] and [`Connection::resume_handshake`], or
+    /// [`Connection::abort_handshake`].
+    PeerVerificationFailed(Vec<CertificateError>),
     /// The connection ended: the peer closed it, or a fatal error occurred.
     Closed(Error),
 }
@@ -147,6 +153,15 @@ pub struct Connection {
     pub(crate) suite: Option<&'static CipherSuite>,
     pub(crate) psk_identity: Option<Vec<u8>>,
     pub(crate) extended_master_secret: bool,
+    /// Client: the name the server's certificate must be valid for (and the SNI we send).
+    pub(crate) server_name: Option<ServerName<'static>>,
+    /// Server: the SNI host name the client asked for.
+    pub(crate) sni: Option<String>,
+    /// Server: the local address the client reached us on (for `ipcert`).
+    pub(crate) local_ip: Option<std::net::IpAddr>,
+    pub(crate) peer_certs: Vec<CertificateDer<'static>>,
+    pub(crate) verification_errors: Vec<CertificateError>,
+    pub(crate) ignored_errors: Vec<CertificateError>,
 
     pub(crate) read_keys: Option<RecordProtection>,
     read_window: ReplayWindow,
@@ -160,9 +175,9 @@ pub struct Connection {
     rto: Duration,
     retransmit_at: Option<Instant>,
     handshake_deadline: Option<Instant>,
-    /// After completion: the peer's last flight starts at this `message_seq`; seeing it again
-    /// means our final flight was lost.
-    pub(crate) final_trigger: Option<u16>,
+    /// After completion: the `message_seq`s of the peer's last flight; seeing one again means
+    /// our final flight was lost.
+    pub(crate) final_trigger: Option<core::ops::RangeInclusive<u16>>,
     final_resends: u8,
 
     alert: Option<(AlertLevel, AlertDescription)>,
@@ -205,6 +220,12 @@ impl Connection {
             suite: None,
             psk_identity: None,
             extended_master_secret: false,
+            server_name: None,
+            sni: None,
+            local_ip: None,
+            peer_certs: Vec::new(),
+            verification_errors: Vec::new(),
+            ignored_errors: config.ignored_errors.clone(),
             read_keys: None,
             read_window: ReplayWindow::default(),
             write_epoch: 0,
@@ -228,13 +249,31 @@ impl Connection {
     }
 
     /// Starts a client handshake: the ClientHello is ready in [`poll_transmit`](Self::poll_transmit).
+    /// A server certificate is verified against the trust anchors but not against any name;
+    /// use [`client_with_server_name`](Self::client_with_server_name) to check one.
     pub fn client(config: Arc<Config>, now: Instant) -> Result<Self, Error> {
-        if config.client_psk.is_none() && config.cipher_suites.iter().all(|s| s.key_exchange.uses_psk()) {
-            return Err(Error::Config("PSK cipher suites need a client PSK or PSK callback"));
-        }
+        Self::client_with_server_name(config, None, now)
+    }
+
+    /// Starts a client handshake with a server that must present a certificate valid for
+    /// `server_name` (a DNS name, sent as SNI, or an IP address): Qt's `setPeer(address, port,
+    /// verificationName)`, EdgerOS `server`.
+    pub fn client_with_server_name(
+        config: Arc<Config>,
+        server_name: Option<ServerName<'static>>,
+        now: Instant,
+    ) -> Result<Self, Error> {
         let mut conn = Self::new(Side::Client, config, now)?;
+        conn.server_name = server_name;
         conn.client_start(now)?;
         Ok(conn)
+    }
+
+    /// Server side: the local address the client's datagrams arrive on, used to pick a
+    /// certificate valid for it when the client sends no SNI (EdgerOS `ipcert`). Set it before
+    /// the ClientHello is handled.
+    pub fn set_local_ip(&mut self, ip: std::net::IpAddr) {
+        self.local_ip = Some(ip);
     }
 
     /// Creates a server connection waiting for its first ClientHello, to be given with
@@ -242,8 +281,9 @@ impl Connection {
     /// the ClientHello a [`ClientVerifier`](crate::ClientVerifier) or
     /// [`Endpoint`](crate::Endpoint) verified.
     pub fn server(config: Arc<Config>, now: Instant) -> Result<Self, Error> {
-        if config.server_psk.is_none() && config.cipher_suites.iter().all(|s| s.key_exchange.uses_psk()) {
-            return Err(Error::Config("PSK cipher suites need a server PSK callback or key"));
+        let has_certs = config.certs.as_ref().is_some_and(|c| !c.is_empty());
+        if config.server_psk.is_none() && !has_certs {
+            return Err(Error::Config("a server needs a PSK callback or key, or a certificate"));
         }
         Self::new(Side::Server, config, now)
     }
@@ -316,6 +356,71 @@ impl Connection {
     /// Bytes a record adds to application data now (header, explicit nonce, tag).
     pub fn record_overhead(&self) -> usize {
         HEADER_LEN + self.write_keys.as_ref().map_or(0, RecordProtection::overhead)
+    }
+
+    /// The peer's certificate chain, end entity first (empty for PSK).
+    pub fn peer_certificates(&self) -> &[CertificateDer<'static>] {
+        &self.peer_certs
+    }
+
+    /// Every error found while verifying the peer's chain, ignored or not (Qt's
+    /// `peerVerificationErrors`).
+    pub fn peer_verification_errors(&self) -> &[CertificateError] {
+        &self.verification_errors
+    }
+
+    /// The name the server certificate is checked against (Qt's `peerVerificationName`).
+    pub fn server_name(&self) -> Option<&ServerName<'static>> {
+        self.server_name.as_ref()
+    }
+
+    /// Server side: the host name the client asked for with SNI.
+    pub fn requested_server_name(&self) -> Option<&str> {
+        self.sni.as_deref()
+    }
+
+    /// Sets the verification errors to ignore, replacing any earlier list (Qt's
+    /// `ignoreVerificationErrors`). Effective for the next verification, or for
+    /// [`resume_handshake`](Self::resume_handshake).
+    pub fn ignore_verification_errors(&mut self, errors: &[CertificateError]) {
+        self.ignored_errors = errors.to_vec();
+    }
+
+    /// Resumes a handshake paused in [`HandshakeState::PeerVerificationFailed`] (Qt's
+    /// `resumeHandshake`). Returns `Ok(false)`, changing nothing, while some error is not
+    /// ignored; `Ok(true)` once the handshake runs again.
+    pub fn resume_handshake(&mut self, now: Instant) -> Result<bool, Error> {
+        if self.closed || self.state != HandshakeState::PeerVerificationFailed {
+            return Err(Error::InvalidOperation("no handshake is waiting for peer verification"));
+        }
+        if self.verification_errors.iter().any(|e| !self.ignored_errors.contains(e)) {
+            return Ok(false);
+        }
+        self.state = HandshakeState::InProgress;
+        if let Err(e) = self.process_messages(now) {
+            self.fail(e.clone());
+            return Err(e);
+        }
+        Ok(true)
+    }
+
+    /// Applies the verification policy to the errors found in the peer's chain. Errors the
+    /// application ignores do not count.
+    pub(crate) fn check_peer(&mut self, errors: Vec<CertificateError>) -> Result<(), Error> {
+        let remaining: Vec<_> = errors.iter().filter(|e| !self.ignored_errors.contains(e)).cloned().collect();
+        self.verification_errors = errors;
+        if remaining.is_empty() {
+            return Ok(());
+        }
+        match self.config.verify_peer {
+            crate::config::VerifyPeer::Continue => Ok(()),
+            crate::config::VerifyPeer::Pause => {
+                self.state = HandshakeState::PeerVerificationFailed;
+                self.events.push_back(Event::PeerVerificationFailed(remaining));
+                Ok(())
+            }
+            _ => Err(Error::PeerVerification(remaining)),
+        }
     }
 
     /// Counters.
@@ -513,8 +618,7 @@ impl Connection {
                     }
                     break;
                 }
-                // The peer's last flight is ClientKeyExchange and Finished (two messages).
-                if self.final_trigger.is_some_and(|t| (t..=t.saturating_add(1)).contains(&h.message_seq)) {
+                if self.final_trigger.as_ref().is_some_and(|t| t.contains(&h.message_seq)) {
                     self.answer_retransmission(now);
                     break;
                 }
@@ -550,6 +654,10 @@ impl Connection {
     /// Delivers complete messages to the state machine, in order.
     fn process_messages(&mut self, now: Instant) -> Result<(), Error> {
         loop {
+            if self.state == HandshakeState::PeerVerificationFailed {
+                // Paused: messages stay buffered until the application decides.
+                return Ok(());
+            }
             let Some(hs) = &mut self.hs else { return Ok(()) };
             let Some((ty, epoch)) = hs.reasm.peek() else { return Ok(()) };
             if ty == HandshakeType::FINISHED {
@@ -644,7 +752,16 @@ impl Connection {
         if self.closed || self.state == HandshakeState::Complete {
             return Err(Error::InvalidOperation("no handshake in progress"));
         }
-        self.alert = Some((AlertLevel::FATAL, AlertDescription::USER_CANCELED));
+        if self.state == HandshakeState::PeerVerificationFailed {
+            // Tell the peer why: the alert of the first error not ignored.
+            let remaining: Vec<_> =
+                self.verification_errors.iter().filter(|e| !self.ignored_errors.contains(e)).cloned().collect();
+            let desc = remaining.first().map_or(AlertDescription::BAD_CERTIFICATE, CertificateError::alert);
+            self.alert = Some((AlertLevel::FATAL, desc));
+            self.last_error = Some(Error::PeerVerification(remaining));
+        } else {
+            self.alert = Some((AlertLevel::FATAL, AlertDescription::USER_CANCELED));
+        }
         self.close_quietly();
         self.state = HandshakeState::NotStarted;
         Ok(())
@@ -807,8 +924,10 @@ impl Connection {
         self.handshake_deadline = None;
         self.retransmit_at = None;
         if let Some(hs) = self.hs.take() {
+            // The peer's last flight runs from its first message to the Finished just handled.
+            let last = hs.reasm.next_seq().wrapping_sub(1);
             self.final_trigger = match self.side {
-                Side::Server => hs.peer_flight_start,
+                Side::Server => hs.peer_flight_start.map(|first| first..=last),
                 Side::Client => None,
             };
         }

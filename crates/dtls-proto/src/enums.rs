@@ -216,3 +216,61 @@ impl fmt::Display for Protocol {
         })
     }
 }
+
+open_enum! {
+    /// A signature scheme (TLS 1.2 `SignatureAndHashAlgorithm`, with the TLS 1.3 code points
+    /// for RSA-PSS and Ed25519 that TLS 1.2 peers also use).
+    SignatureScheme(u16) {
+        /// rsa_pkcs1_sha256 (0x0401)
+        RSA_PKCS1_SHA256 = 0x0401 => "rsa_pkcs1_sha256",
+        /// rsa_pkcs1_sha384 (0x0501)
+        RSA_PKCS1_SHA384 = 0x0501 => "rsa_pkcs1_sha384",
+        /// ecdsa_secp256r1_sha256 (0x0403; in TLS 1.2, ECDSA with SHA-256 on any curve)
+        ECDSA_SECP256R1_SHA256 = 0x0403 => "ecdsa_secp256r1_sha256",
+        /// ecdsa_secp384r1_sha384 (0x0503; in TLS 1.2, ECDSA with SHA-384 on any curve)
+        ECDSA_SECP384R1_SHA384 = 0x0503 => "ecdsa_secp384r1_sha384",
+        /// rsa_pss_rsae_sha256 (0x0804)
+        RSA_PSS_RSAE_SHA256 = 0x0804 => "rsa_pss_rsae_sha256",
+        /// rsa_pss_rsae_sha384 (0x0805)
+        RSA_PSS_RSAE_SHA384 = 0x0805 => "rsa_pss_rsae_sha384",
+        /// ed25519 (0x0807)
+        ED25519 = 0x0807 => "ed25519",
+    }
+}
+
+impl SignatureScheme {
+    /// The schemes we offer and accept, in order of preference.
+    pub const SUPPORTED: &'static [Self] = &[
+        Self::ECDSA_SECP256R1_SHA256,
+        Self::ECDSA_SECP384R1_SHA384,
+        Self::ED25519,
+        Self::RSA_PSS_RSAE_SHA256,
+        Self::RSA_PSS_RSAE_SHA384,
+        Self::RSA_PKCS1_SHA256,
+        Self::RSA_PKCS1_SHA384,
+    ];
+
+    /// The key type this scheme signs with.
+    pub fn key_type(self) -> Option<KeyType> {
+        match self {
+            Self::ECDSA_SECP256R1_SHA256 | Self::ECDSA_SECP384R1_SHA384 => Some(KeyType::Ecdsa),
+            Self::RSA_PKCS1_SHA256 | Self::RSA_PKCS1_SHA384 | Self::RSA_PSS_RSAE_SHA256 | Self::RSA_PSS_RSAE_SHA384 => {
+                Some(KeyType::Rsa)
+            }
+            Self::ED25519 => Some(KeyType::Ed25519),
+            _ => None,
+        }
+    }
+}
+
+/// The type of a certificate's key, which decides the cipher suites it can serve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KeyType {
+    /// ECDSA (serves ECDHE_ECDSA suites).
+    Ecdsa,
+    /// Ed25519 (serves ECDHE_ECDSA suites, RFC 8422 §5.5).
+    Ed25519,
+    /// RSA (serves ECDHE_RSA suites).
+    Rsa,
+}

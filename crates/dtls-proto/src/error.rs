@@ -56,6 +56,8 @@ pub enum Error {
         /// What was missing.
         reason: &'static str,
     },
+    /// The peer's certificate chain was not accepted.
+    PeerVerification(Vec<crate::pki::CertificateError>),
     /// The client's PSK identity is unknown to the server's PSK callback.
     UnknownPskIdentity,
     /// No PSK is configured, or the client PSK callback declined to give one.
@@ -79,6 +81,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::RemoteClosed => ErrorKind::RemoteClosedConnection,
+            Self::PeerVerification(_) => ErrorKind::PeerVerification,
             Self::AlertReceived(_)
             | Self::PeerMisbehaved { .. }
             | Self::PeerIncompatible { .. }
@@ -96,6 +99,9 @@ impl Error {
         match self {
             Self::PeerMisbehaved { alert, .. } | Self::PeerIncompatible { alert, .. } => Some(*alert),
             Self::UnknownPskIdentity => Some(AlertDescription::UNKNOWN_PSK_IDENTITY),
+            Self::PeerVerification(errors) => {
+                Some(errors.first().map_or(AlertDescription::BAD_CERTIFICATE, crate::pki::CertificateError::alert))
+            }
             Self::NoPsk | Self::Crypto | Self::Config(_) | Self::SequenceExhausted => {
                 Some(AlertDescription::INTERNAL_ERROR)
             }
@@ -124,6 +130,16 @@ impl fmt::Display for Error {
             Self::PeerMisbehaved { alert, reason } => write!(f, "protocol error ({alert} sent): {reason}"),
             Self::PeerIncompatible { alert, reason } => write!(f, "peer is incompatible ({alert} sent): {reason}"),
             Self::UnknownPskIdentity => f.write_str("the client's PSK identity is unknown"),
+            Self::PeerVerification(errors) => {
+                f.write_str("the peer's certificate was not accepted: ")?;
+                for (i, e) in errors.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{e}")?;
+                }
+                Ok(())
+            }
             Self::NoPsk => f.write_str("no pre-shared key is available for this handshake"),
             Self::HandshakeTimeout => f.write_str("the handshake timed out"),
             Self::SequenceExhausted => f.write_str("record sequence numbers exhausted"),

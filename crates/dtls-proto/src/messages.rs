@@ -311,6 +311,83 @@ impl<'a> ServerEcdhParams<'a> {
     }
 }
 
+/// Parses a Certificate body: a list of DER certificates (RFC 5246 §7.4.2).
+pub fn parse_certificate_list(body: &[u8]) -> Option<Vec<rustls_pki_types::CertificateDer<'static>>> {
+    let mut r = Reader::new(body);
+    let mut list = Reader::new(r.vec24()?);
+    r.finish()?;
+    let mut certs = Vec::new();
+    while !list.is_empty() {
+        let cert = list.vec24()?;
+        if cert.is_empty() {
+            return None;
+        }
+        certs.push(rustls_pki_types::CertificateDer::from(cert.to_vec()));
+    }
+    Some(certs)
+}
+
+/// Encodes a Certificate body.
+pub fn write_certificate_list(out: &mut Vec<u8>, chain: &[rustls_pki_types::CertificateDer<'_>]) {
+    out.put_len24(|b| {
+        for c in chain {
+            b.put_len24(|b| b.extend_from_slice(c.as_ref()));
+        }
+    });
+}
+
+/// A CertificateRequest (RFC 5246 §7.4.4).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertificateRequest {
+    /// `certificate_types`.
+    pub certificate_types: Vec<u8>,
+    /// `supported_signature_algorithms`.
+    pub signature_schemes: Vec<crate::enums::SignatureScheme>,
+}
+
+impl CertificateRequest {
+    /// `rsa_sign` client certificate type.
+    pub const RSA_SIGN: u8 = 1;
+    /// `ecdsa_sign` client certificate type.
+    pub const ECDSA_SIGN: u8 = 64;
+
+    /// Parses the body; the `certificate_authorities` list is checked for framing and ignored.
+    pub fn parse(body: &[u8]) -> Option<Self> {
+        let mut r = Reader::new(body);
+        let types = r.vec8()?;
+        let schemes = r.vec16()?;
+        if schemes.len() % 2 != 0 {
+            return None;
+        }
+        let mut cas = Reader::new(r.vec16()?);
+        while !cas.is_empty() {
+            cas.vec16()?;
+        }
+        r.finish()?;
+        Some(Self {
+            certificate_types: types.to_vec(),
+            signature_schemes: schemes
+                .chunks_exact(2)
+                .map(|c| crate::enums::SignatureScheme(u16::from_be_bytes([c[0], c[1]])))
+                .collect(),
+        })
+    }
+
+    /// Encodes the body with an empty `certificate_authorities` list.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        out.put_vec8(&self.certificate_types);
+        out.put_len16(|b| self.signature_schemes.iter().for_each(|s| b.put_u16(s.0)));
+        out.put_u16(0);
+    }
+}
+
+/// Parses a `DigitallySigned` (RFC 5246 §4.7): the scheme and the signature.
+pub fn parse_digitally_signed<'a>(r: &mut Reader<'a>) -> Option<(crate::enums::SignatureScheme, &'a [u8])> {
+    let scheme = crate::enums::SignatureScheme(r.u16()?);
+    let sig = r.vec16()?;
+    Some((scheme, sig))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,6 +36,16 @@ impl KeyExchange {
     pub const fn uses_certificate(self) -> bool {
         matches!(self, Self::EcdheEcdsa | Self::EcdheRsa)
     }
+
+    /// Whether a certificate key of type `key` can serve this key exchange.
+    pub fn accepts_key(self, key: crate::enums::KeyType) -> bool {
+        use crate::enums::KeyType;
+        match self {
+            Self::EcdheEcdsa => matches!(key, KeyType::Ecdsa | KeyType::Ed25519),
+            Self::EcdheRsa => key == KeyType::Rsa,
+            _ => false,
+        }
+    }
 }
 
 /// A cipher suite we implement.
@@ -163,8 +173,24 @@ suite!(
     Sha256
 );
 
-/// Every suite this crate implements, in our default order of preference.
+suite!(TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, 0xc02b, "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "ECDHE-ECDSA-AES128-GCM-SHA256", EcdheEcdsa, Aes128Gcm, Sha256);
+suite!(TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, 0xc02c, "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "ECDHE-ECDSA-AES256-GCM-SHA384", EcdheEcdsa, Aes256Gcm, Sha384);
+suite!(TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, 0xcca9, "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305", EcdheEcdsa, ChaCha20Poly1305, Sha256);
+suite!(TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, 0xc0ae, "TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8", "ECDHE-ECDSA-AES128-CCM8", EcdheEcdsa, Aes128Ccm8, Sha256);
+suite!(TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, 0xc02f, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "ECDHE-RSA-AES128-GCM-SHA256", EcdheRsa, Aes128Gcm, Sha256);
+suite!(TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, 0xc030, "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "ECDHE-RSA-AES256-GCM-SHA384", EcdheRsa, Aes256Gcm, Sha384);
+suite!(TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, 0xcca8, "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-RSA-CHACHA20-POLY1305", EcdheRsa, ChaCha20Poly1305, Sha256);
+
+/// Every suite this crate implements, in our default order of preference: certificate suites
+/// (ECDHE, AES-GCM before ChaCha20 before CCM_8), then PSK suites.
 pub static ALL: &[CipherSuite] = &[
+    TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8,
     TLS_ECDHE_PSK_WITH_AES_128_GCM_SHA256,
     TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256,
     TLS_PSK_WITH_AES_128_GCM_SHA256,

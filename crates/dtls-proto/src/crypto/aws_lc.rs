@@ -27,7 +27,14 @@ use ccm::aead::{AeadInPlace as _, KeyInit as _};
 use ccm::consts::{U12, U16, U8};
 use ccm::Ccm;
 
+use std::sync::Arc;
+
+use rustls_pki_types::{PrivateKeyDer, SignatureVerificationAlgorithm};
+
+use crate::enums::SignatureScheme;
+
 use super::{
+    SigningKey,
     ct_eq, ActiveKeyExchange, AeadAlgorithm, AeadKey, CryptoError, CryptoProvider, Digest, HashAlgorithm, KxGroup,
     SharedSecret,
 };
@@ -145,6 +152,21 @@ impl CryptoProvider for AwsLcProvider {
         // `ActiveKeyExchange::complete` taking `self: Box<Self>`.
         let key = agreement::PrivateKey::generate(alg).map_err(|_| CryptoError)?;
         Ok(Box::new(AwsLcKeyExchange::new(group, key)?))
+    }
+
+    fn load_signing_key(&self, key: &PrivateKeyDer<'_>) -> Result<Arc<dyn SigningKey>, CryptoError> {
+        signing::load(key)
+    }
+
+    fn certificate_signature_algorithms(&self) -> &'static [&'static dyn SignatureVerificationAlgorithm] {
+        signing::CERTIFICATE_ALGORITHMS
+    }
+
+    fn handshake_signature_algorithms(
+        &self,
+        scheme: SignatureScheme,
+    ) -> &'static [&'static dyn SignatureVerificationAlgorithm] {
+        signing::handshake_algorithms(scheme)
     }
 
     fn supports_aead(&self, alg: AeadAlgorithm) -> bool {
@@ -391,6 +413,187 @@ impl ActiveKeyExchange for AwsLcKeyExchange {
 impl fmt::Debug for AwsLcKeyExchange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AwsLcKeyExchange").field("group", &self.group).finish_non_exhaustive()
+    }
+}
+
+/// Signing with ECDSA, RSA and Ed25519 keys, and the matching verification algorithms.
+mod signing {
+    use std::sync::Arc;
+
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, RsaKeyPair};
+    use rustls_pki_types::{PrivateKeyDer, SignatureVerificationAlgorithm};
+    use webpki::aws_lc_rs as alg;
+
+    use crate::crypto::{CryptoError, SigningKey};
+    use crate::enums::{KeyType, SignatureScheme};
+
+    pub(super) static CERTIFICATE_ALGORITHMS: &[&dyn SignatureVerificationAlgorithm] = &[
+        alg::ECDSA_P256_SHA256,
+        alg::ECDSA_P256_SHA384,
+        alg::ECDSA_P384_SHA256,
+        alg::ECDSA_P384_SHA384,
+        alg::ECDSA_P521_SHA256,
+        alg::ECDSA_P521_SHA384,
+        alg::ECDSA_P521_SHA512,
+        alg::ED25519,
+        alg::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
+        alg::RSA_PSS_2048_8192_SHA384_LEGACY_KEY,
+        alg::RSA_PSS_2048_8192_SHA512_LEGACY_KEY,
+        alg::RSA_PKCS1_2048_8192_SHA256,
+        alg::RSA_PKCS1_2048_8192_SHA384,
+        alg::RSA_PKCS1_2048_8192_SHA512,
+        alg::RSA_PKCS1_3072_8192_SHA384,
+    ];
+
+    static ECDSA_SHA256: &[&dyn SignatureVerificationAlgorithm] = &[alg::ECDSA_P256_SHA256, alg::ECDSA_P384_SHA256];
+    static ECDSA_SHA384: &[&dyn SignatureVerificationAlgorithm] = &[alg::ECDSA_P384_SHA384, alg::ECDSA_P256_SHA384];
+    static ED25519: &[&dyn SignatureVerificationAlgorithm] = &[alg::ED25519];
+    static PSS_SHA256: &[&dyn SignatureVerificationAlgorithm] = &[alg::RSA_PSS_2048_8192_SHA256_LEGACY_KEY];
+    static PSS_SHA384: &[&dyn SignatureVerificationAlgorithm] = &[alg::RSA_PSS_2048_8192_SHA384_LEGACY_KEY];
+    static PKCS1_SHA256: &[&dyn SignatureVerificationAlgorithm] = &[alg::RSA_PKCS1_2048_8192_SHA256];
+    static PKCS1_SHA384: &[&dyn SignatureVerificationAlgorithm] = &[alg::RSA_PKCS1_2048_8192_SHA384];
+
+    pub(super) fn handshake_algorithms(scheme: SignatureScheme) -> &'static [&'static dyn SignatureVerificationAlgorithm] {
+        match scheme {
+            SignatureScheme::ECDSA_SECP256R1_SHA256 => ECDSA_SHA256,
+            SignatureScheme::ECDSA_SECP384R1_SHA384 => ECDSA_SHA384,
+            SignatureScheme::ED25519 => ED25519,
+            SignatureScheme::RSA_PSS_RSAE_SHA256 => PSS_SHA256,
+            SignatureScheme::RSA_PSS_RSAE_SHA384 => PSS_SHA384,
+            SignatureScheme::RSA_PKCS1_SHA256 => PKCS1_SHA256,
+            SignatureScheme::RSA_PKCS1_SHA384 => PKCS1_SHA384,
+            _ => &[],
+        }
+    }
+
+    pub(super) fn load(key: &PrivateKeyDer<'_>) -> Result<Arc<dyn SigningKey>, CryptoError> {
+        match key {
+            PrivateKeyDer::Pkcs8(der) => {
+                let der = der.secret_pkcs8_der();
+                if let Ok(k) = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_ASN1_SIGNING, der) {
+                    return Ok(Arc::new(Ecdsa::new(k, SignatureScheme::ECDSA_SECP256R1_SHA256)));
+                }
+                if let Ok(k) = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P384_SHA384_ASN1_SIGNING, der) {
+                    return Ok(Arc::new(Ecdsa::new(k, SignatureScheme::ECDSA_SECP384R1_SHA384)));
+                }
+                if let Ok(k) = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der) {
+                    return Ok(Arc::new(Ed25519(k)));
+                }
+                RsaKeyPair::from_pkcs8(der).map(rsa).map_err(|_| CryptoError)
+            }
+            PrivateKeyDer::Sec1(der) => {
+                let der = der.secret_sec1_der();
+                if let Ok(k) = EcdsaKeyPair::from_private_key_der(&signature::ECDSA_P256_SHA256_ASN1_SIGNING, der) {
+                    return Ok(Arc::new(Ecdsa::new(k, SignatureScheme::ECDSA_SECP256R1_SHA256)));
+                }
+                EcdsaKeyPair::from_private_key_der(&signature::ECDSA_P384_SHA384_ASN1_SIGNING, der)
+                    .map(|k| Arc::new(Ecdsa::new(k, SignatureScheme::ECDSA_SECP384R1_SHA384)) as Arc<dyn SigningKey>)
+                    .map_err(|_| CryptoError)
+            }
+            PrivateKeyDer::Pkcs1(der) => RsaKeyPair::from_der(der.secret_pkcs1_der()).map(rsa).map_err(|_| CryptoError),
+            _ => Err(CryptoError),
+        }
+    }
+
+    fn rsa(k: RsaKeyPair) -> Arc<dyn SigningKey> {
+        Arc::new(Rsa(k))
+    }
+
+    struct Ecdsa {
+        key: EcdsaKeyPair,
+        schemes: [SignatureScheme; 1],
+    }
+
+    impl Ecdsa {
+        fn new(key: EcdsaKeyPair, scheme: SignatureScheme) -> Self {
+            Self { key, schemes: [scheme] }
+        }
+    }
+
+    impl core::fmt::Debug for Ecdsa {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.debug_struct("EcdsaSigningKey").field("scheme", &self.schemes[0]).finish_non_exhaustive()
+        }
+    }
+
+    impl SigningKey for Ecdsa {
+        fn key_type(&self) -> KeyType {
+            KeyType::Ecdsa
+        }
+
+        fn schemes(&self) -> &[SignatureScheme] {
+            &self.schemes
+        }
+
+        fn sign(&self, scheme: SignatureScheme, message: &[u8]) -> Result<Vec<u8>, CryptoError> {
+            if scheme != self.schemes[0] {
+                return Err(CryptoError);
+            }
+            let sig = self.key.sign(&SystemRandom::new(), message).map_err(|_| CryptoError)?;
+            Ok(sig.as_ref().to_vec())
+        }
+    }
+
+    struct Ed25519(Ed25519KeyPair);
+
+    impl core::fmt::Debug for Ed25519 {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.debug_struct("Ed25519SigningKey").finish_non_exhaustive()
+        }
+    }
+
+    impl SigningKey for Ed25519 {
+        fn key_type(&self) -> KeyType {
+            KeyType::Ed25519
+        }
+
+        fn schemes(&self) -> &[SignatureScheme] {
+            &[SignatureScheme::ED25519]
+        }
+
+        fn sign(&self, scheme: SignatureScheme, message: &[u8]) -> Result<Vec<u8>, CryptoError> {
+            if scheme != SignatureScheme::ED25519 {
+                return Err(CryptoError);
+            }
+            Ok(self.0.sign(message).as_ref().to_vec())
+        }
+    }
+
+    struct Rsa(RsaKeyPair);
+
+    impl core::fmt::Debug for Rsa {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.debug_struct("RsaSigningKey").field("bits", &(self.0.public_modulus_len() * 8)).finish_non_exhaustive()
+        }
+    }
+
+    impl SigningKey for Rsa {
+        fn key_type(&self) -> KeyType {
+            KeyType::Rsa
+        }
+
+        fn schemes(&self) -> &[SignatureScheme] {
+            &[
+                SignatureScheme::RSA_PSS_RSAE_SHA256,
+                SignatureScheme::RSA_PSS_RSAE_SHA384,
+                SignatureScheme::RSA_PKCS1_SHA256,
+                SignatureScheme::RSA_PKCS1_SHA384,
+            ]
+        }
+
+        fn sign(&self, scheme: SignatureScheme, message: &[u8]) -> Result<Vec<u8>, CryptoError> {
+            let padding: &'static dyn signature::RsaEncoding = match scheme {
+                SignatureScheme::RSA_PSS_RSAE_SHA256 => &signature::RSA_PSS_SHA256,
+                SignatureScheme::RSA_PSS_RSAE_SHA384 => &signature::RSA_PSS_SHA384,
+                SignatureScheme::RSA_PKCS1_SHA256 => &signature::RSA_PKCS1_SHA256,
+                SignatureScheme::RSA_PKCS1_SHA384 => &signature::RSA_PKCS1_SHA384,
+                _ => return Err(CryptoError),
+            };
+            let mut sig = vec![0; self.0.public_modulus_len()];
+            self.0.sign(padding, &SystemRandom::new(), message, &mut sig).map_err(|_| CryptoError)?;
+            Ok(sig)
+        }
     }
 }
 

@@ -203,6 +203,23 @@ impl fmt::Debug for SharedSecret {
     }
 }
 
+/// A private key that signs handshake messages (ServerKeyExchange, CertificateVerify).
+pub trait SigningKey: Send + Sync + fmt::Debug {
+    /// The key's type.
+    fn key_type(&self) -> crate::enums::KeyType;
+
+    /// The schemes this key can sign with, in order of preference.
+    fn schemes(&self) -> &[crate::enums::SignatureScheme];
+
+    /// Signs `message` (the whole message: the scheme's hash is applied here).
+    fn sign(&self, scheme: crate::enums::SignatureScheme, message: &[u8]) -> Result<Vec<u8>, CryptoError>;
+
+    /// Picks the first of our schemes the peer offers.
+    fn choose_scheme(&self, offered: &[crate::enums::SignatureScheme]) -> Option<crate::enums::SignatureScheme> {
+        self.schemes().iter().copied().find(|s| offered.contains(s))
+    }
+}
+
 /// The set of cryptographic primitives the protocol core needs.
 ///
 /// Implementations must be usable from many threads at once.
@@ -232,6 +249,22 @@ pub trait CryptoProvider: Send + Sync + fmt::Debug {
 
     /// Starts an ephemeral key exchange in `group`.
     fn start_key_exchange(&self, group: KxGroup) -> Result<Box<dyn ActiveKeyExchange>, CryptoError>;
+
+    /// Loads a private key (PKCS#8, SEC1 or PKCS#1 DER) for signing.
+    fn load_signing_key(
+        &self,
+        key: &rustls_pki_types::PrivateKeyDer<'_>,
+    ) -> Result<Arc<dyn SigningKey>, CryptoError>;
+
+    /// The algorithms certificate chains may be signed with (for path validation).
+    fn certificate_signature_algorithms(&self) -> &'static [&'static dyn rustls_pki_types::SignatureVerificationAlgorithm];
+
+    /// The algorithms that can verify a handshake signature made with `scheme`, one per
+    /// possible public key type (TLS 1.2 does not bind ECDSA schemes to a curve).
+    fn handshake_signature_algorithms(
+        &self,
+        scheme: crate::enums::SignatureScheme,
+    ) -> &'static [&'static dyn rustls_pki_types::SignatureVerificationAlgorithm];
 
     /// Whether this provider supports `alg`.
     fn supports_aead(&self, alg: AeadAlgorithm) -> bool {

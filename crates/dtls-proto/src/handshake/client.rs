@@ -3,15 +3,19 @@
 use std::time::Instant;
 
 use crate::codec::{Put, Reader};
-use crate::config::{ExtendedMasterSecret, MAX_PSK_IDENTITY_LEN, MAX_PSK_LEN};
+use crate::config::{ExtendedMasterSecret, VerifyPeer, MAX_PSK_IDENTITY_LEN, MAX_PSK_LEN};
 use crate::connection::{Connection, FlightItem};
 use crate::crypto::KxGroup;
-use crate::enums::{AlertDescription, ExtensionType, HandshakeType, ProtocolVersion};
+use crate::enums::{AlertDescription, ExtensionType, HandshakeType, ProtocolVersion, SignatureScheme};
 use crate::error::Error;
 use crate::handshake::keys::{self, psk_premaster};
 use crate::handshake::reassembly::Message;
 use crate::handshake::Expect;
-use crate::messages::{self, put_extension, write_message, ServerEcdhParams, ServerHello};
+use crate::messages::{
+    self, parse_certificate_list, parse_digitally_signed, put_extension, write_certificate_list, write_message,
+    CertificateRequest, ServerEcdhParams, ServerHello,
+};
+use crate::pki::{self, CertificateError, Purpose, ServerName};
 use crate::suites::{CipherSuite, KeyExchange};
 
 /// Most HelloVerifyRequests we follow in one handshake.
@@ -28,19 +32,30 @@ impl Connection {
         Ok(())
     }
 
-    /// The suites we offer: the configured ones we have credentials for.
+    /// The suites we offer: the configured ones we have credentials for. Certificate suites
+    /// need trust anchors, unless the configuration does not require a verified server.
     fn offered_suites(&self) -> impl Iterator<Item = &'static CipherSuite> + '_ {
         let have_psk = self.config.client_psk.is_some();
-        self.config.cipher_suites.iter().copied().filter(move |s| !s.key_exchange.uses_psk() || have_psk)
+        let can_verify = !self.config.roots.is_empty() || self.config.verify_peer != VerifyPeer::Required;
+        self.config.cipher_suites.iter().copied().filter(move |s| {
+            (!s.key_exchange.uses_psk() || have_psk) && (!s.key_exchange.uses_certificate() || can_verify)
+        })
     }
 
     fn client_hello_item(&mut self) -> Result<FlightItem, Error> {
         let suites: Vec<u16> = self.offered_suites().map(|s| s.id).collect();
         if suites.is_empty() {
-            return Err(Error::Config("no cipher suite can be offered with the configured credentials"));
+            return Err(Error::Config(
+                "no cipher suite can be offered: configure a PSK, or trust anchors for certificate suites",
+            ));
         }
         let ecdhe = self.offered_suites().any(|s| s.key_exchange.uses_ecdhe());
+        let certs = self.offered_suites().any(|s| s.key_exchange.uses_certificate());
         let groups = self.config.groups.clone();
+        let sni = match &self.server_name {
+            Some(ServerName::DnsName(name)) => Some(name.as_ref().to_owned()),
+            _ => None,
+        };
         let Some(hs) = self.hs.as_deref_mut() else {
             return Err(Error::InvalidOperation("no handshake"));
         };
@@ -52,6 +67,14 @@ impl Connection {
         body.put_len16(|b| suites.iter().for_each(|s| b.put_u16(*s)));
         body.put_vec8(&[0]);
         body.put_len16(|b| {
+            if let Some(name) = &sni {
+                put_extension(b, ExtensionType::SERVER_NAME, |b| {
+                    b.put_len16(|b| {
+                        b.put_u8(0); // host_name
+                        b.put_vec16(name.as_bytes());
+                    });
+                });
+            }
             put_extension(b, ExtensionType::EXTENDED_MASTER_SECRET, |_| {});
             put_extension(b, ExtensionType::RENEGOTIATION_INFO, |b| b.put_vec8(&[]));
             if ecdhe {
@@ -59,6 +82,11 @@ impl Connection {
                     b.put_len16(|b| groups.iter().for_each(|g| b.put_u16(g.code_point())));
                 });
                 put_extension(b, ExtensionType::EC_POINT_FORMATS, |b| b.put_vec8(&[0]));
+            }
+            if certs {
+                put_extension(b, ExtensionType::SIGNATURE_ALGORITHMS, |b| {
+                    b.put_len16(|b| SignatureScheme::SUPPORTED.iter().for_each(|s| b.put_u16(s.0)));
+                });
             }
         });
         let seq = hs.next_send_seq;
@@ -70,6 +98,7 @@ impl Connection {
 
     pub(crate) fn client_handle(&mut self, now: Instant, msg: Message) -> Result<(), Error> {
         let Some(hs) = self.hs.as_deref_mut() else { return Ok(()) };
+        let kx = self.suite.map(|s| s.key_exchange);
         match (hs.expect, msg.msg_type) {
             (Expect::ServerHello, HandshakeType::HELLO_VERIFY_REQUEST) => {
                 let (_version, cookie) =
@@ -87,28 +116,19 @@ impl Connection {
                 Ok(())
             }
             (Expect::ServerHello, HandshakeType::SERVER_HELLO) => self.client_server_hello(&msg),
-            (Expect::ServerKeyExchange, HandshakeType::SERVER_KEY_EXCHANGE) => {
-                let kx = self.suite.map(|s| s.key_exchange);
-                let mut r = Reader::new(&msg.body);
-                let hint = r.vec16().ok_or(Error::decode("ServerKeyExchange"))?;
-                hs.psk_hint = (!hint.is_empty()).then(|| hint.to_vec());
-                if kx == Some(KeyExchange::EcdhePsk) {
-                    let params = ServerEcdhParams::parse(&mut r).ok_or(Error::decode("ServerKeyExchange"))?;
-                    let group = KxGroup::from_code_point(params.group)
-                        .filter(|g| self.config.groups.contains(g))
-                        .ok_or(Error::illegal("server chose a group we did not offer"))?;
-                    hs.group = Some(group);
-                    hs.peer_public = Some(params.public.to_vec());
-                }
-                r.finish().ok_or(Error::decode("ServerKeyExchange"))?;
-                hs.add_received(msg.msg_type, msg.seq, &msg.body);
-                hs.expect = Expect::ServerHelloDone;
-                Ok(())
-            }
-            (Expect::ServerKeyExchange, HandshakeType::SERVER_HELLO_DONE)
-                if self.suite.map(|s| s.key_exchange) == Some(KeyExchange::Psk) =>
-            {
+            (Expect::ServerCertificate, HandshakeType::CERTIFICATE) => self.client_server_certificate(&msg),
+            (Expect::ServerKeyExchange, HandshakeType::SERVER_KEY_EXCHANGE) => self.client_server_key_exchange(&msg),
+            (Expect::ServerKeyExchange, HandshakeType::SERVER_HELLO_DONE) if kx == Some(KeyExchange::Psk) => {
                 self.client_server_hello_done(now, &msg)
+            }
+            (Expect::ServerHelloDone, HandshakeType::CERTIFICATE_REQUEST)
+                if kx.is_some_and(KeyExchange::uses_certificate) && !hs.cert_requested =>
+            {
+                let req = CertificateRequest::parse(&msg.body).ok_or(Error::decode("CertificateRequest"))?;
+                hs.cert_requested = true;
+                hs.peer_schemes = req.signature_schemes;
+                hs.add_received(msg.msg_type, msg.seq, &msg.body);
+                Ok(())
             }
             (Expect::ServerHelloDone, HandshakeType::SERVER_HELLO_DONE) => self.client_server_hello_done(now, &msg),
             (Expect::ServerFinished, HandshakeType::FINISHED) => {
@@ -150,7 +170,7 @@ impl Connection {
                 reason: "non-empty renegotiation_info in an initial handshake",
             });
         }
-        if sh.extensions.supported_groups.is_some() || sh.extensions.server_name.is_some() {
+        if sh.extensions.supported_groups.is_some() || sh.extensions.signature_algorithms.is_some() {
             return Err(Error::PeerMisbehaved {
                 alert: AlertDescription::UNSUPPORTED_EXTENSION,
                 reason: "server sent an extension it may not send",
@@ -174,10 +194,78 @@ impl Connection {
         hs.transcript.clear();
         hs.transcript.extend_from_slice(&ch);
         hs.add_received(msg.msg_type, msg.seq, &msg.body);
-        hs.expect = Expect::ServerKeyExchange;
+        hs.expect =
+            if suite.key_exchange.uses_certificate() { Expect::ServerCertificate } else { Expect::ServerKeyExchange };
         hs.peer_flight_start = Some(msg.seq);
         self.suite = Some(suite);
         self.extended_master_secret = ems;
+        Ok(())
+    }
+
+    fn client_server_certificate(&mut self, msg: &Message) -> Result<(), Error> {
+        let chain = parse_certificate_list(&msg.body).ok_or(Error::decode("Certificate"))?;
+        if chain.is_empty() {
+            // Without a certificate there is no key to check the ServerKeyExchange with.
+            return Err(Error::PeerVerification(vec![CertificateError::NoPeerCertificate]));
+        }
+        let now = (self.config.time)();
+        let errors = pki::verify_chain(
+            &*self.config.provider,
+            &self.config.roots,
+            &chain,
+            Purpose::Server(self.server_name.as_ref()),
+            now,
+        );
+        let Some(hs) = self.hs.as_deref_mut() else { return Ok(()) };
+        hs.add_received(msg.msg_type, msg.seq, &msg.body);
+        hs.expect = Expect::ServerKeyExchange;
+        self.peer_certs = chain;
+        self.check_peer(errors)
+    }
+
+    fn client_server_key_exchange(&mut self, msg: &Message) -> Result<(), Error> {
+        let Some(suite) = self.suite else { return Err(Error::unexpected("ServerKeyExchange")) };
+        let Some(hs) = self.hs.as_deref_mut() else { return Ok(()) };
+        let mut r = Reader::new(&msg.body);
+        if suite.key_exchange.uses_psk() {
+            let hint = r.vec16().ok_or(Error::decode("ServerKeyExchange"))?;
+            hs.psk_hint = (!hint.is_empty()).then(|| hint.to_vec());
+        }
+        if suite.key_exchange.uses_ecdhe() {
+            let before = r.remaining();
+            let params = ServerEcdhParams::parse(&mut r).ok_or(Error::decode("ServerKeyExchange"))?;
+            let group = KxGroup::from_code_point(params.group)
+                .filter(|g| self.config.groups.contains(g))
+                .ok_or(Error::illegal("server chose a group we did not offer"))?;
+            hs.group = Some(group);
+            hs.peer_public = Some(params.public.to_vec());
+            if suite.key_exchange.uses_certificate() {
+                let start = msg.body.len() - before;
+                let signed_params = &msg.body[start..start + (before - r.remaining())];
+                let (scheme, sig) = parse_digitally_signed(&mut r).ok_or(Error::decode("ServerKeyExchange"))?;
+                if !SignatureScheme::SUPPORTED.contains(&scheme)
+                    || !scheme.key_type().is_some_and(|k| suite.key_exchange.accepts_key(k))
+                {
+                    return Err(Error::illegal("ServerKeyExchange signed with a scheme we did not offer"));
+                }
+                let mut signed = Vec::with_capacity(64 + signed_params.len());
+                signed.extend_from_slice(&hs.client_random);
+                signed.extend_from_slice(&hs.server_random);
+                signed.extend_from_slice(signed_params);
+                let Some(ee) = self.peer_certs.first() else {
+                    return Err(Error::unexpected("ServerKeyExchange before Certificate"));
+                };
+                if !pki::verify_signature(&*self.config.provider, ee, scheme, &signed, sig) {
+                    return Err(Error::PeerMisbehaved {
+                        alert: AlertDescription::DECRYPT_ERROR,
+                        reason: "ServerKeyExchange signature does not verify with the server's certificate",
+                    });
+                }
+            }
+        }
+        r.finish().ok_or(Error::decode("ServerKeyExchange"))?;
+        hs.add_received(msg.msg_type, msg.seq, &msg.body);
+        hs.expect = Expect::ServerHelloDone;
         Ok(())
     }
 
@@ -186,38 +274,79 @@ impl Connection {
             return Err(Error::decode("ServerHelloDone"));
         }
         let Some(suite) = self.suite else { return Err(Error::unexpected("ServerHelloDone")) };
+        let client_cert = self.config.client_cert.clone();
         let Some(hs) = self.hs.as_deref_mut() else { return Ok(()) };
         hs.add_received(msg.msg_type, msg.seq, &msg.body);
-        let callback = self.config.client_psk.clone().ok_or(Error::NoPsk)?;
-        let creds = callback(hs.psk_hint.as_deref()).ok_or(Error::NoPsk)?;
-        if creds.identity.len() > MAX_PSK_IDENTITY_LEN || creds.key.is_empty() || creds.key.len() > MAX_PSK_LEN {
-            return Err(Error::Config("PSK identity or key length out of range"));
-        }
-        let mut cke = Vec::with_capacity(128);
-        cke.put_vec16(&creds.identity);
-        let shared = match suite.key_exchange {
-            KeyExchange::EcdhePsk => {
-                let (Some(group), Some(peer)) = (hs.group, hs.peer_public.take()) else {
-                    return Err(Error::unexpected("ECDHE_PSK without ServerKeyExchange"));
-                };
-                let kx = self.config.provider.start_key_exchange(group)?;
-                cke.put_vec8(kx.public_key());
-                Some(kx.complete(&peer).map_err(|_| Error::illegal("invalid server ECDH public key"))?)
+        let mut items = Vec::with_capacity(5);
+
+        // Our certificate, if asked for: ours when its key can sign with a scheme the server
+        // accepts, otherwise an empty list (the server decides whether that is acceptable).
+        let mut signer = None;
+        if hs.cert_requested {
+            let usable = client_cert.and_then(|c| c.key().choose_scheme(&hs.peer_schemes).map(|s| (c, s)));
+            let mut body = Vec::new();
+            match &usable {
+                Some((c, _)) => write_certificate_list(&mut body, c.chain()),
+                None => write_certificate_list(&mut body, &[]),
             }
-            _ => None,
+            items.push(hs.outgoing(0, HandshakeType::CERTIFICATE, body));
+            signer = usable;
+        }
+
+        let mut cke = Vec::with_capacity(128);
+        let mut psk = None;
+        if suite.key_exchange.uses_psk() {
+            let callback = self.config.client_psk.clone().ok_or(Error::NoPsk)?;
+            let creds = callback(hs.psk_hint.as_deref()).ok_or(Error::NoPsk)?;
+            if creds.identity.len() > MAX_PSK_IDENTITY_LEN || creds.key.is_empty() || creds.key.len() > MAX_PSK_LEN {
+                return Err(Error::Config("PSK identity or key length out of range"));
+            }
+            cke.put_vec16(&creds.identity);
+            psk = Some(creds);
+        }
+        let shared = if suite.key_exchange.uses_ecdhe() {
+            let (Some(group), Some(peer)) = (hs.group, hs.peer_public.take()) else {
+                return Err(Error::unexpected("ECDHE without ServerKeyExchange"));
+            };
+            let kx = self.config.provider.start_key_exchange(group)?;
+            cke.put_vec8(kx.public_key());
+            Some(kx.complete(&peer).map_err(|_| Error::illegal("invalid server ECDH public key"))?)
+        } else {
+            None
         };
-        let premaster = psk_premaster(shared.as_ref().map(|s| s.as_bytes()), &creds.key);
-        let cke_item = hs.outgoing(0, HandshakeType::CLIENT_KEY_EXCHANGE, cke);
-        self.psk_identity = Some(creds.identity.clone());
+        let premaster = match &psk {
+            Some(creds) => psk_premaster(shared.as_ref().map(|s| s.as_bytes()), &creds.key),
+            None => zeroize::Zeroizing::new(shared.as_ref().map(|s| s.as_bytes().to_vec()).unwrap_or_default()),
+        };
+        items.push(hs.outgoing(0, HandshakeType::CLIENT_KEY_EXCHANGE, cke));
+
+        // CertificateVerify signs every handshake message so far (RFC 5246 §7.4.8).
+        let cert_verify = match signer {
+            Some((cert, scheme)) => {
+                let sig = cert.key().sign(scheme, &hs.transcript)?;
+                let mut body = Vec::with_capacity(4 + sig.len());
+                body.put_u16(scheme.0);
+                body.put_vec16(&sig);
+                Some(body)
+            }
+            None => None,
+        };
+        // The extended master secret's session hash ends with ClientKeyExchange (RFC 7627 §3).
+        self.psk_identity = psk.as_ref().map(|c| c.identity.clone());
         self.establish_keys(&premaster)?;
         let Some(hs) = self.hs.as_deref_mut() else { return Ok(()) };
+        if let Some(body) = cert_verify {
+            items.push(hs.outgoing(0, HandshakeType::CERTIFICATE_VERIFY, body));
+        }
+
         let (Some(suite), Some(master)) = (self.suite, hs.master.as_ref()) else {
             return Err(Error::Crypto);
         };
         let verify = keys::verify_data(&*self.config.provider, suite, master, true, &hs.transcript)?;
-        let fin_item = hs.outgoing(1, HandshakeType::FINISHED, verify.to_vec());
+        items.push(FlightItem::ChangeCipherSpec);
+        items.push(hs.outgoing(1, HandshakeType::FINISHED, verify.to_vec()));
         hs.expect = Expect::ServerFinished;
-        self.start_flight(now, vec![cke_item, FlightItem::ChangeCipherSpec, fin_item], true);
+        self.start_flight(now, items, true);
         self.write_epoch = 1;
         Ok(())
     }

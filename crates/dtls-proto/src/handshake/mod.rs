@@ -39,6 +39,8 @@ pub(crate) enum Expect {
     // Client.
     /// ServerHello, or HelloVerifyRequest.
     ServerHello,
+    /// The server's Certificate (certificate suites).
+    ServerCertificate,
     /// ServerKeyExchange (optional for plain PSK), or ServerHelloDone.
     ServerKeyExchange,
     /// ServerHelloDone.
@@ -48,8 +50,12 @@ pub(crate) enum Expect {
     // Server.
     /// The (verified) ClientHello.
     ClientHello,
+    /// The client's Certificate (when we asked for one).
+    ClientCertificate,
     /// ClientKeyExchange.
     ClientKeyExchange,
+    /// CertificateVerify (the client sent a certificate).
+    ClientCertificateVerify,
     /// The client's ChangeCipherSpec and Finished.
     ClientFinished,
 }
@@ -83,6 +89,13 @@ pub(crate) struct Handshake {
     pub(crate) peer_flight_start: Option<u16>,
     /// Server: whether the client signalled secure renegotiation support (RFC 5746).
     pub(crate) secure_renegotiation: bool,
+    /// Server: the certificate chosen for this handshake.
+    pub(crate) cert: Option<std::sync::Arc<crate::pki::CertifiedKey>>,
+    /// Server: the schemes the client accepts (signature_algorithms); client: the schemes the
+    /// server's CertificateRequest accepts.
+    pub(crate) peer_schemes: Vec<crate::enums::SignatureScheme>,
+    /// Client: the server asked for a certificate; server: we asked for one.
+    pub(crate) cert_requested: bool,
 }
 
 impl Handshake {
@@ -110,6 +123,9 @@ impl Handshake {
             peer_ccs: false,
             peer_flight_start: None,
             secure_renegotiation: false,
+            cert: None,
+            peer_schemes: Vec::new(),
+            cert_requested: false,
         }
     }
 

@@ -80,6 +80,11 @@ impl Reassembler {
         Self { next_seq: 0, slots: Vec::new(), buffered: 0, max_message, max_buffered }
     }
 
+    /// The next `message_seq` to be delivered.
+    pub(crate) fn next_seq(&self) -> u16 {
+        self.next_seq
+    }
+
     /// Skips ahead (the client after a HelloVerifyRequest), dropping anything older.
     pub(crate) fn set_next_seq(&mut self, seq: u16) {
         self.next_seq = seq;

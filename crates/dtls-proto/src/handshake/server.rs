@@ -1,33 +1,53 @@
 //! The server side of the handshake: flights 4 and 6 (flight 2 is the stateless
 //! [`crate::ClientVerifier`]).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::codec::{Put, Reader};
-use crate::config::{ExtendedMasterSecret, MAX_PSK_IDENTITY_LEN, MAX_PSK_LEN};
+use crate::config::{ClientAuth, ExtendedMasterSecret, MAX_PSK_IDENTITY_LEN, MAX_PSK_LEN};
 use crate::connection::{Connection, FlightItem};
 use crate::crypto::KxGroup;
-use crate::enums::{AlertDescription, ExtensionType, HandshakeType, ProtocolVersion};
+use crate::enums::{AlertDescription, ExtensionType, HandshakeType, ProtocolVersion, SignatureScheme};
 use crate::error::Error;
 use crate::handshake::keys::{self, psk_premaster};
 use crate::handshake::reassembly::Message;
 use crate::handshake::Expect;
-use crate::messages::{put_extension, ClientHello, ServerEcdhParams};
+use crate::messages::{
+    parse_certificate_list, parse_digitally_signed, put_extension, write_certificate_list, CertificateRequest,
+    ClientHello, ServerEcdhParams,
+};
+use crate::pki::{self, CertificateError, CertifiedKey, Purpose};
 use crate::suites::{CipherSuite, KeyExchange, TLS_EMPTY_RENEGOTIATION_INFO_SCSV};
+
+/// What the server chose for a ClientHello.
+struct Selection {
+    suite: &'static CipherSuite,
+    group: Option<KxGroup>,
+    cert: Option<(Arc<CertifiedKey>, SignatureScheme)>,
+}
 
 impl Connection {
     pub(crate) fn server_handle(&mut self, now: Instant, msg: Message) -> Result<(), Error> {
         let Some(hs) = self.hs.as_deref_mut() else { return Ok(()) };
         match (hs.expect, msg.msg_type) {
             (Expect::ClientHello, HandshakeType::CLIENT_HELLO) => self.server_client_hello(now, &msg),
+            (Expect::ClientCertificate, HandshakeType::CERTIFICATE) => self.server_client_certificate(&msg),
             (Expect::ClientKeyExchange, HandshakeType::CLIENT_KEY_EXCHANGE) => self.server_client_key_exchange(&msg),
+            (Expect::ClientCertificateVerify, HandshakeType::CERTIFICATE_VERIFY) => {
+                self.server_certificate_verify(&msg)
+            }
             (Expect::ClientFinished, HandshakeType::FINISHED) => self.server_client_finished(now, &msg),
+            (Expect::ClientCertificateVerify, HandshakeType::FINISHED) => Err(Error::PeerMisbehaved {
+                alert: AlertDescription::UNEXPECTED_MESSAGE,
+                reason: "client sent a certificate but no CertificateVerify",
+            }),
             _ => Err(Error::unexpected("unexpected handshake message")),
         }
     }
 
     /// Picks our most preferred suite that the client offers and we have credentials for.
-    fn select_suite(&self, ch: &ClientHello) -> Option<(&'static CipherSuite, Option<KxGroup>)> {
+    fn select(&self, ch: &ClientHello, sni: Option<&str>) -> Option<Selection> {
         let have_psk = self.config.server_psk.is_some();
         let group = match &ch.extensions.supported_groups {
             Some(theirs) => self.config.groups.iter().copied().find(|g| theirs.contains(&g.code_point())),
@@ -35,20 +55,30 @@ impl Connection {
             None => self.config.groups.first().copied(),
         };
         let points_ok = ch.extensions.ec_point_formats.as_ref().is_none_or(|f| f.contains(&0));
-        self.config.cipher_suites.iter().copied().find_map(|s| {
-            if !ch.cipher_suites.contains(&s.id) {
+        let schemes: Vec<SignatureScheme> = ch
+            .extensions
+            .signature_algorithms
+            .as_ref()
+            .map(|l| l.iter().map(|v| SignatureScheme(*v)).collect())
+            .unwrap_or_default();
+        self.config.cipher_suites.iter().copied().find_map(|suite| {
+            let kx = suite.key_exchange;
+            if !ch.cipher_suites.contains(&suite.id)
+                || (kx.uses_psk() && !have_psk)
+                || (kx.uses_ecdhe() && (group.is_none() || !points_ok))
+            {
                 return None;
             }
-            if s.key_exchange.uses_psk() && !have_psk {
-                return None;
-            }
-            if s.key_exchange.uses_certificate() {
-                return None;
-            }
-            if s.key_exchange.uses_ecdhe() {
-                return (group.is_some() && points_ok).then_some((s, group));
-            }
-            Some((s, None))
+            let cert = if kx.uses_certificate() {
+                let resolver = self.config.certs.as_ref()?;
+                let usable = |k: &CertifiedKey| kx.accepts_key(k.key_type()) && k.key().choose_scheme(&schemes).is_some();
+                let cert = resolver.resolve(sni, self.local_ip, usable)?;
+                let scheme = cert.key().choose_scheme(&schemes)?;
+                Some((cert, scheme))
+            } else {
+                None
+            };
+            Some(Selection { suite, group: group.filter(|_| kx.uses_ecdhe()), cert })
         })
     }
 
@@ -76,14 +106,22 @@ impl Connection {
                 reason: "client does not support the extended master secret",
             });
         }
-        let (suite, group) = self.select_suite(&ch).ok_or(Error::PeerIncompatible {
+        let sni = ch
+            .extensions
+            .server_name
+            .as_deref()
+            .and_then(|n| core::str::from_utf8(n).ok())
+            .map(|n| n.trim_end_matches('.').to_owned());
+        let Selection { suite, group, cert } = self.select(&ch, sni.as_deref()).ok_or(Error::PeerIncompatible {
             alert: AlertDescription::HANDSHAKE_FAILURE,
-            reason: "no cipher suite in common",
+            reason: "no cipher suite in common (or no certificate for it)",
         })?;
+        self.sni = sni;
         let secure_renegotiation =
             ch.extensions.renegotiation_info.is_some() || ch.cipher_suites.contains(&TLS_EMPTY_RENEGOTIATION_INFO_SCSV);
         let provider = self.config.provider.clone();
         let hint = self.config.psk_identity_hint.clone();
+        let ask_for_cert = suite.key_exchange.uses_certificate() && self.config.client_auth != ClientAuth::None;
         let Some(hs) = self.hs.as_deref_mut() else { return Ok(()) };
         hs.client_random = ch.random;
         provider.fill_random(&mut hs.server_random)?;
@@ -108,59 +146,113 @@ impl Connection {
         if suite.key_exchange.uses_ecdhe() && ch.extensions.ec_point_formats.is_some() {
             put_extension(&mut exts, ExtensionType::EC_POINT_FORMATS, |b| b.put_vec8(&[0]));
         }
+        if self.sni.is_some() && cert.is_some() {
+            // We used the name: acknowledge it with an empty server_name (RFC 6066 §3).
+            put_extension(&mut exts, ExtensionType::SERVER_NAME, |_| {});
+        }
         // An empty extensions block is sent as none at all.
         if !exts.is_empty() {
             sh.put_vec16(&exts);
         }
         let mut items = vec![hs.outgoing(0, HandshakeType::SERVER_HELLO, sh)];
 
-        match suite.key_exchange {
-            KeyExchange::Psk => {
-                if let Some(hint) = &hint {
-                    let mut ske = Vec::with_capacity(2 + hint.len());
-                    ske.put_vec16(hint);
-                    items.push(hs.outgoing(0, HandshakeType::SERVER_KEY_EXCHANGE, ske));
-                }
+        if let Some((c, _)) = &cert {
+            let mut body = Vec::with_capacity(2048);
+            write_certificate_list(&mut body, c.chain());
+            items.push(hs.outgoing(0, HandshakeType::CERTIFICATE, body));
+        }
+        let mut ske = Vec::with_capacity(256);
+        if suite.key_exchange.uses_psk() {
+            ske.put_vec16(hint.as_deref().unwrap_or_default());
+        }
+        if let Some(group) = group {
+            let kx = provider.start_key_exchange(group)?;
+            let params_at = ske.len();
+            ServerEcdhParams { group: group.code_point(), public: kx.public_key() }.write(&mut ske);
+            if let Some((c, scheme)) = &cert {
+                let mut signed = Vec::with_capacity(64 + ske.len() - params_at);
+                signed.extend_from_slice(&hs.client_random);
+                signed.extend_from_slice(&hs.server_random);
+                signed.extend_from_slice(&ske[params_at..]);
+                let sig = c.key().sign(*scheme, &signed)?;
+                ske.put_u16(scheme.0);
+                ske.put_vec16(&sig);
             }
-            KeyExchange::EcdhePsk => {
-                let Some(group) = group else { return Err(Error::Crypto) };
-                let kx = provider.start_key_exchange(group)?;
-                let mut ske = Vec::with_capacity(128);
-                ske.put_vec16(hint.as_deref().unwrap_or_default());
-                ServerEcdhParams { group: group.code_point(), public: kx.public_key() }.write(&mut ske);
-                hs.kx = Some(kx);
-                hs.group = Some(group);
-                items.push(hs.outgoing(0, HandshakeType::SERVER_KEY_EXCHANGE, ske));
+            hs.kx = Some(kx);
+            hs.group = Some(group);
+        }
+        // Plain PSK sends ServerKeyExchange only to carry a hint (RFC 4279 §2).
+        if suite.key_exchange != KeyExchange::Psk || hint.is_some() {
+            items.push(hs.outgoing(0, HandshakeType::SERVER_KEY_EXCHANGE, ske));
+        }
+        if ask_for_cert {
+            let mut body = Vec::with_capacity(32);
+            CertificateRequest {
+                certificate_types: vec![CertificateRequest::ECDSA_SIGN, CertificateRequest::RSA_SIGN],
+                signature_schemes: SignatureScheme::SUPPORTED.to_vec(),
             }
-            _ => return Err(Error::Crypto),
+            .write(&mut body);
+            items.push(hs.outgoing(0, HandshakeType::CERTIFICATE_REQUEST, body));
         }
         items.push(hs.outgoing(0, HandshakeType::SERVER_HELLO_DONE, Vec::new()));
-        hs.expect = Expect::ClientKeyExchange;
+        hs.expect = if ask_for_cert { Expect::ClientCertificate } else { Expect::ClientKeyExchange };
+        hs.cert_requested = ask_for_cert;
+        hs.cert = cert.map(|(c, _)| c);
         self.suite = Some(suite);
         self.extended_master_secret = ems;
         self.start_flight(now, items, true);
         Ok(())
     }
 
+    fn server_client_certificate(&mut self, msg: &Message) -> Result<(), Error> {
+        let chain = parse_certificate_list(&msg.body).ok_or(Error::decode("Certificate"))?;
+        let Some(hs) = self.hs.as_deref_mut() else { return Ok(()) };
+        hs.add_received(msg.msg_type, msg.seq, &msg.body);
+        hs.peer_flight_start = Some(msg.seq);
+        hs.expect = Expect::ClientKeyExchange;
+        if chain.is_empty() {
+            self.verification_errors = vec![CertificateError::NoPeerCertificate];
+            return match self.config.client_auth {
+                ClientAuth::Required => Err(Error::PeerVerification(vec![CertificateError::NoPeerCertificate])),
+                _ => Ok(()),
+            };
+        }
+        let now = (self.config.time)();
+        let errors = pki::verify_chain(&*self.config.provider, &self.config.roots, &chain, Purpose::Client, now);
+        self.peer_certs = chain;
+        self.check_peer(errors)
+    }
+
     fn server_client_key_exchange(&mut self, msg: &Message) -> Result<(), Error> {
         let Some(suite) = self.suite else { return Err(Error::unexpected("ClientKeyExchange")) };
         let mut r = Reader::new(&msg.body);
-        let identity = r.vec16().ok_or(Error::decode("ClientKeyExchange"))?;
-        if identity.len() > MAX_PSK_IDENTITY_LEN {
-            return Err(Error::illegal("PSK identity too long"));
-        }
-        let peer_public = match suite.key_exchange {
-            KeyExchange::EcdhePsk => {
-                Some(r.vec8().filter(|p| !p.is_empty()).ok_or(Error::decode("ClientKeyExchange"))?)
+        let mut psk = None;
+        if suite.key_exchange.uses_psk() {
+            let identity = r.vec16().ok_or(Error::decode("ClientKeyExchange"))?;
+            if identity.len() > MAX_PSK_IDENTITY_LEN {
+                return Err(Error::illegal("PSK identity too long"));
             }
-            _ => None,
+            psk = Some(identity);
+        }
+        let peer_public = if suite.key_exchange.uses_ecdhe() {
+            Some(r.vec8().filter(|p| !p.is_empty()).ok_or(Error::decode("ClientKeyExchange"))?)
+        } else {
+            None
         };
         r.finish().ok_or(Error::decode("ClientKeyExchange"))?;
-        let callback = self.config.server_psk.clone().ok_or(Error::NoPsk)?;
-        let key = callback(identity).ok_or(Error::UnknownPskIdentity)?;
-        if key.is_empty() || key.len() > MAX_PSK_LEN {
-            return Err(Error::Config("PSK length out of range"));
-        }
+        let key = match psk {
+            Some(identity) => {
+                let callback = self.config.server_psk.clone().ok_or(Error::NoPsk)?;
+                let key = callback(identity).ok_or(Error::UnknownPskIdentity)?;
+                if key.is_empty() || key.len() > MAX_PSK_LEN {
+                    return Err(Error::Config("PSK length out of range"));
+                }
+                self.psk_identity = Some(identity.to_vec());
+                Some(key)
+            }
+            None => None,
+        };
+        let client_sent_cert = !self.peer_certs.is_empty();
         let Some(hs) = self.hs.as_deref_mut() else { return Ok(()) };
         let shared = match peer_public {
             Some(p) => {
@@ -169,12 +261,37 @@ impl Connection {
             }
             None => None,
         };
-        let premaster = psk_premaster(shared.as_ref().map(|s| s.as_bytes()), &key);
+        let premaster = match &key {
+            Some(k) => psk_premaster(shared.as_ref().map(|s| s.as_bytes()), k),
+            None => zeroize::Zeroizing::new(shared.as_ref().map(|s| s.as_bytes().to_vec()).unwrap_or_default()),
+        };
         hs.add_received(msg.msg_type, msg.seq, &msg.body);
-        hs.peer_flight_start = Some(msg.seq);
-        hs.expect = Expect::ClientFinished;
-        self.psk_identity = Some(identity.to_vec());
+        if !hs.cert_requested {
+            // Without a CertificateRequest, the client's flight starts here.
+            hs.peer_flight_start = Some(msg.seq);
+        }
+        hs.expect = if client_sent_cert { Expect::ClientCertificateVerify } else { Expect::ClientFinished };
         self.establish_keys(&premaster)
+    }
+
+    fn server_certificate_verify(&mut self, msg: &Message) -> Result<(), Error> {
+        let Some(hs) = self.hs.as_deref_mut() else { return Ok(()) };
+        let mut r = Reader::new(&msg.body);
+        let (scheme, sig) = parse_digitally_signed(&mut r).ok_or(Error::decode("CertificateVerify"))?;
+        r.finish().ok_or(Error::decode("CertificateVerify"))?;
+        if !SignatureScheme::SUPPORTED.contains(&scheme) {
+            return Err(Error::illegal("CertificateVerify with a scheme we did not offer"));
+        }
+        let Some(ee) = self.peer_certs.first() else { return Err(Error::unexpected("CertificateVerify")) };
+        if !pki::verify_signature(&*self.config.provider, ee, scheme, &hs.transcript, sig) {
+            return Err(Error::PeerMisbehaved {
+                alert: AlertDescription::DECRYPT_ERROR,
+                reason: "CertificateVerify does not verify with the client's certificate",
+            });
+        }
+        hs.add_received(msg.msg_type, msg.seq, &msg.body);
+        hs.expect = Expect::ClientFinished;
+        Ok(())
     }
 
     fn server_client_finished(&mut self, now: Instant, msg: &Message) -> Result<(), Error> {
