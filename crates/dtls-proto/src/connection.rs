@@ -31,8 +31,8 @@ use crate::error::Error;
 use crate::handshake::reassembly::Inserted;
 use crate::handshake::Handshake;
 use crate::messages::{HandshakeHeader, HS_HEADER_LEN};
-use crate::record::{RecordHeader, RecordProtection, ReplayWindow, HEADER_LEN, MAX_PLAINTEXT, MAX_SEQ};
 use crate::pki::{CertificateDer, CertificateError, ServerName};
+use crate::record::{RecordHeader, RecordProtection, ReplayWindow, HEADER_LEN, MAX_PLAINTEXT, MAX_SEQ};
 use crate::suites::CipherSuite;
 
 /// Which end of the connection we are.

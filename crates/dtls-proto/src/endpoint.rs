@@ -75,6 +75,7 @@ pub struct Endpoint {
     next_handle: u64,
     max_connections: usize,
     refused_full: u64,
+    local_ip: Option<std::net::IpAddr>,
 }
 
 /// Default cap on connections per endpoint.
@@ -92,12 +93,19 @@ impl Endpoint {
             next_handle: 0,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             refused_full: 0,
+            local_ip: None,
         })
     }
 
     /// Caps the number of connections; new peers beyond it are dropped before any state is kept.
     pub fn set_max_connections(&mut self, max: usize) {
         self.max_connections = max;
+    }
+
+    /// The local address this endpoint's socket receives on, given to new connections to pick
+    /// a certificate valid for it when a client sends no SNI (EdgerOS `ipcert`).
+    pub fn set_local_ip(&mut self, ip: Option<std::net::IpAddr>) {
+        self.local_ip = ip;
     }
 
     /// The cookie verifier (to share its secret between processes, for instance).
@@ -169,6 +177,9 @@ impl Endpoint {
             AcceptError { error, response }
         };
         let mut conn = Connection::server(self.config.clone(), now).map_err(|e| fail(e, None))?;
+        if let Some(ip) = self.local_ip {
+            conn.set_local_ip(ip);
+        }
         if let Err(e) = conn.handle_datagram(now, &mut datagram) {
             return Err(fail(e, Some(&mut conn)));
         }

@@ -79,7 +79,7 @@ pub struct HelloExtensions {
     pub renegotiation_info: Option<Vec<u8>>,
     /// `signature_algorithms` code points, if sent.
     pub signature_algorithms: Option<Vec<u16>>,
-    /// `server_name` host name, if sent.
+    /// `server_name` host name, if sent (empty: a server's acknowledgement).
     pub server_name: Option<Vec<u8>>,
     /// `encrypt_then_mac` sent (irrelevant to AEAD suites; recorded for diagnostics).
     pub encrypt_then_mac: bool,
@@ -120,6 +120,10 @@ impl HelloExtensions {
                     }
                     out.signature_algorithms =
                         Some(list.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect());
+                }
+                ExtensionType::SERVER_NAME if body.is_empty() => {
+                    // A server's acknowledgement (RFC 6066 §3): empty.
+                    out.server_name = Some(Vec::new());
                 }
                 ExtensionType::SERVER_NAME => {
                     // ServerNameList: host_name entries (type 0); take the first host name.

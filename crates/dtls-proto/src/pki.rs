@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 
-pub use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, TrustAnchor, UnixTime};
 use rustls_pki_types::pem::PemObject;
+pub use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, TrustAnchor, UnixTime};
 use webpki::{EndEntityCert, KeyUsage};
 
 use crate::crypto::{CryptoProvider, SigningKey};
@@ -78,7 +78,9 @@ impl fmt::Display for CertificateError {
             Self::UnknownIssuer => f.write_str("the issuer certificate could not be found"),
             Self::Expired => f.write_str("the certificate has expired"),
             Self::NotYetValid => f.write_str("the certificate is not yet valid"),
-            Self::HostNameMismatch => f.write_str("the host name did not match any of the valid hosts for this certificate"),
+            Self::HostNameMismatch => {
+                f.write_str("the host name did not match any of the valid hosts for this certificate")
+            }
             Self::InvalidPurpose => f.write_str("the certificate cannot be used for the given purpose"),
             Self::BadSignature => f.write_str("the signature of the certificate is invalid"),
             Self::Revoked => f.write_str("the certificate has been revoked"),
@@ -290,7 +292,10 @@ pub(crate) fn verify_signature(
     signature: &[u8],
 ) -> bool {
     let Ok(ee) = EndEntityCert::try_from(ee_der) else { return false };
-    provider.handshake_signature_algorithms(scheme).iter().any(|alg| ee.verify_signature(*alg, message, signature).is_ok())
+    provider
+        .handshake_signature_algorithms(scheme)
+        .iter()
+        .any(|alg| ee.verify_signature(*alg, message, signature).is_ok())
 }
 
 /// A server's certificates: a default, others chosen by the SNI name the client asks for
@@ -345,9 +350,9 @@ impl CertResolver {
         let certs = self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(name) = sni {
             if let Some(keys) = certs.by_name.get(&name.to_ascii_lowercase()) {
-                if let Some(k) = keys.iter().find(|k| usable(k)) {
-                    return Some(k.clone());
-                }
+                // The name is ours: only its own certificates serve it (another cipher suite
+                // may suit them better than the default certificate would).
+                return keys.iter().find(|k| usable(k)).cloned();
             }
         } else if let (true, Some(ip)) = (certs.by_ip, local_ip) {
             let name = ServerName::IpAddress(ip.into());

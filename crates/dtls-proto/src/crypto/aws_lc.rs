@@ -34,9 +34,8 @@ use rustls_pki_types::{PrivateKeyDer, SignatureVerificationAlgorithm};
 use crate::enums::SignatureScheme;
 
 use super::{
-    SigningKey,
     ct_eq, ActiveKeyExchange, AeadAlgorithm, AeadKey, CryptoError, CryptoProvider, Digest, HashAlgorithm, KxGroup,
-    SharedSecret,
+    SharedSecret, SigningKey,
 };
 
 /// The default [`CryptoProvider`]: `aws-lc-rs` for everything except AES-CCM, which uses
@@ -454,7 +453,9 @@ mod signing {
     static PKCS1_SHA256: &[&dyn SignatureVerificationAlgorithm] = &[alg::RSA_PKCS1_2048_8192_SHA256];
     static PKCS1_SHA384: &[&dyn SignatureVerificationAlgorithm] = &[alg::RSA_PKCS1_2048_8192_SHA384];
 
-    pub(super) fn handshake_algorithms(scheme: SignatureScheme) -> &'static [&'static dyn SignatureVerificationAlgorithm] {
+    pub(super) fn handshake_algorithms(
+        scheme: SignatureScheme,
+    ) -> &'static [&'static dyn SignatureVerificationAlgorithm] {
         match scheme {
             SignatureScheme::ECDSA_SECP256R1_SHA256 => ECDSA_SHA256,
             SignatureScheme::ECDSA_SECP384R1_SHA384 => ECDSA_SHA384,

@@ -251,13 +251,12 @@ pub trait CryptoProvider: Send + Sync + fmt::Debug {
     fn start_key_exchange(&self, group: KxGroup) -> Result<Box<dyn ActiveKeyExchange>, CryptoError>;
 
     /// Loads a private key (PKCS#8, SEC1 or PKCS#1 DER) for signing.
-    fn load_signing_key(
-        &self,
-        key: &rustls_pki_types::PrivateKeyDer<'_>,
-    ) -> Result<Arc<dyn SigningKey>, CryptoError>;
+    fn load_signing_key(&self, key: &rustls_pki_types::PrivateKeyDer<'_>) -> Result<Arc<dyn SigningKey>, CryptoError>;
 
     /// The algorithms certificate chains may be signed with (for path validation).
-    fn certificate_signature_algorithms(&self) -> &'static [&'static dyn rustls_pki_types::SignatureVerificationAlgorithm];
+    fn certificate_signature_algorithms(
+        &self,
+    ) -> &'static [&'static dyn rustls_pki_types::SignatureVerificationAlgorithm];
 
     /// The algorithms that can verify a handshake signature made with `scheme`, one per
     /// possible public key type (TLS 1.2 does not bind ECDSA schemes to a curve).

@@ -71,7 +71,8 @@ impl Connection {
             }
             let cert = if kx.uses_certificate() {
                 let resolver = self.config.certs.as_ref()?;
-                let usable = |k: &CertifiedKey| kx.accepts_key(k.key_type()) && k.key().choose_scheme(&schemes).is_some();
+                let usable =
+                    |k: &CertifiedKey| kx.accepts_key(k.key_type()) && k.key().choose_scheme(&schemes).is_some();
                 let cert = resolver.resolve(sni, self.local_ip, usable)?;
                 let scheme = cert.key().choose_scheme(&schemes)?;
                 Some((cert, scheme))
@@ -110,6 +111,7 @@ impl Connection {
             .extensions
             .server_name
             .as_deref()
+            .filter(|n| !n.is_empty())
             .and_then(|n| core::str::from_utf8(n).ok())
             .map(|n| n.trim_end_matches('.').to_owned());
         let Selection { suite, group, cert } = self.select(&ch, sni.as_deref()).ok_or(Error::PeerIncompatible {

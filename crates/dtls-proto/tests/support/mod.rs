@@ -7,6 +7,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod pki;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -135,8 +137,21 @@ pub struct Sim {
 
 impl Sim {
     pub fn new(seed: u64, client_cfg: Config, server_cfg: Config, to_server: Link, to_client: Link) -> Self {
+        Self::with_server_name(seed, client_cfg, None, server_cfg, to_server, to_client)
+    }
+
+    /// Like `new`, with the name the client expects the server's certificate to carry.
+    pub fn with_server_name(
+        seed: u64,
+        client_cfg: Config,
+        server_name: Option<&str>,
+        server_cfg: Config,
+        to_server: Link,
+        to_client: Link,
+    ) -> Self {
         let start = Instant::now();
-        let client = Connection::client(Arc::new(client_cfg), start).expect("client config");
+        let name = server_name.map(|n| dtls_proto::pki::ServerName::try_from(n.to_owned()).expect("server name"));
+        let client = Connection::client_with_server_name(Arc::new(client_cfg), name, start).expect("client config");
         let endpoint = Endpoint::new(Arc::new(server_cfg), start).expect("server config");
         Self {
             rng: Rng::new(seed),
