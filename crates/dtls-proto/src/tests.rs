@@ -256,3 +256,62 @@ fn peer_retransmission_of_client_hello_resends_server_flight_once() {
     assert!(drain(&mut s).is_empty(), "duplicates must not multiply traffic");
     assert_eq!(s.stats().retransmissions, 1);
 }
+
+/// A root, a server leaf for "localhost" and a client leaf, all ECDSA P-256.
+fn test_pki() -> (crate::RootStore, crate::CertifiedKey, crate::CertifiedKey) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa, KeyPair};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    let mut roots = crate::RootStore::new();
+    roots.add(ca.der()).unwrap();
+    let leaf = |name: &str, eku| {
+        let mut p = CertificateParams::new(vec![name.to_owned()]).unwrap();
+        p.extended_key_usages = vec![eku];
+        let key = KeyPair::generate().unwrap();
+        let cert = p.signed_by(&key, &ca).unwrap();
+        let provider = crate::crypto::default_provider();
+        crate::CertifiedKey::from_pem_or_der(&*provider, cert.pem().as_bytes(), key.serialize_pem().as_bytes(), None)
+            .unwrap()
+    };
+    (roots, leaf("localhost", ExtendedKeyUsagePurpose::ServerAuth), leaf("client", ExtendedKeyUsagePurpose::ClientAuth))
+}
+
+/// pion/dtls CVE-2022-29222: a client that sends a Certificate but no CertificateVerify must not
+/// be authenticated.
+#[test]
+fn client_certificate_without_certificate_verify_is_fatal() {
+    let (roots, server_key, client_key) = test_pki();
+    let now = Instant::now();
+    let c = Config::builder().root_store(roots.clone()).client_certificate(client_key).build().unwrap();
+    let s = Config::builder()
+        .certificate(server_key)
+        .root_store(roots)
+        .client_auth(crate::ClientAuth::Required)
+        .cookie_verification(false)
+        .build()
+        .unwrap();
+    let name = crate::pki::ServerName::try_from("localhost").unwrap();
+    let mut c = Connection::client_with_server_name(Arc::new(c), Some(name), now).unwrap();
+    let mut s = Connection::server(Arc::new(s), now).unwrap();
+    let d = drain(&mut c);
+    deliver(&mut s, now, &d).unwrap();
+    let d = drain(&mut s);
+    deliver(&mut c, now, &d).unwrap();
+    // Flight 5, record by record: Certificate, ClientKeyExchange, CertificateVerify, CCS, Finished.
+    let recs = records(&drain(&mut c));
+    let types: Vec<u8> = recs.iter().map(|r| if r[0] == 22 && r[4] == 0 { r[13] } else { r[0] }).collect();
+    assert_eq!(types, [11, 16, 15, 20, 22], "record kinds of flight 5");
+    // Merely dropping CertificateVerify leaves a gap in message_seq: nothing completes.
+    let without_cv: Vec<Vec<u8>> = recs.iter().enumerate().filter(|(i, _)| *i != 2).map(|(_, r)| r.clone()).collect();
+    deliver(&mut s, now, &without_cv).unwrap();
+    assert_eq!(s.handshake_state(), HandshakeState::InProgress);
+    assert!(drain(&mut s).is_empty());
+    // A malicious client numbers its Finished as the CertificateVerify would have been.
+    let cv_seq = u16::from_be_bytes([recs[2][13 + 4], recs[2][13 + 5]]);
+    let forged = forge_handshake(&mut c, 1, HandshakeType::FINISHED, cv_seq, &[0; 12]);
+    let err = deliver(&mut s, now, &[forged]).unwrap_err();
+    assert!(matches!(err, Error::PeerMisbehaved { alert: AlertDescription::UNEXPECTED_MESSAGE, .. }), "{err:?}");
+    assert!(!s.is_established());
+    assert_eq!(drain(&mut s).len(), 1, "the fatal alert");
+}
