@@ -6,6 +6,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use dtls_proto::pki::ServerName;
 use dtls_proto::{Config, Connection, Event};
 
 use crate::{arm_read_timeout, earliest, is_timeout, MAX_DATAGRAM};
@@ -33,11 +34,38 @@ impl Client {
         Self::handshake(socket, config, timeout)
     }
 
+    /// Like [`connect`](Self::connect), checking that the server's certificate is valid for
+    /// `server_name` (a DNS name, also sent as SNI, or an IP address).
+    pub fn connect_with_name(
+        server: SocketAddr,
+        server_name: &str,
+        config: Arc<Config>,
+        timeout: Option<Duration>,
+    ) -> io::Result<Self> {
+        let name = ServerName::try_from(server_name.to_owned())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "invalid server name"))?;
+        let local: SocketAddr = if server.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
+        let socket = UdpSocket::bind(local)?;
+        socket.connect(server)?;
+        Self::handshake_with_name(socket, Some(name), config, timeout)
+    }
+
     /// Runs the handshake over an already connected socket.
     pub fn handshake(socket: UdpSocket, config: Arc<Config>, timeout: Option<Duration>) -> io::Result<Self> {
+        Self::handshake_with_name(socket, None, config, timeout)
+    }
+
+    /// Runs the handshake over an already connected socket, checking the server's certificate
+    /// against `server_name`.
+    pub fn handshake_with_name(
+        socket: UdpSocket,
+        server_name: Option<ServerName<'static>>,
+        config: Arc<Config>,
+        timeout: Option<Duration>,
+    ) -> io::Result<Self> {
         let now = Instant::now();
         let deadline = timeout.map(|t| now + t);
-        let conn = Connection::client(config, now)?;
+        let conn = Connection::client_with_server_name(config, server_name, now)?;
         let mut c =
             Self { socket, conn, rx: vec![0; MAX_DATAGRAM], tx: Vec::with_capacity(2048), queued: VecDeque::new() };
         while !c.conn.is_established() {

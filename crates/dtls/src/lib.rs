@@ -29,7 +29,28 @@ mod client;
 mod server;
 
 pub use client::Client;
-pub use dtls_proto::{self as proto, CipherSuite, Config, Connection, Error, HandshakeState};
+pub use dtls_proto::{
+    self as proto, CertResolver, CertificateError, CertifiedKey, CipherSuite, ClientAuth, Config, Connection, Error,
+    HandshakeState, RootStore, VerifyPeer,
+};
+
+/// The operating system's trusted root certificates (EdgerOS `loadDefaultCerts`), for
+/// [`ConfigBuilder::root_store`](dtls_proto::ConfigBuilder::root_store). Certificates the
+/// system store holds but that cannot serve as trust anchors are skipped; an error is returned
+/// only if none could be loaded.
+pub fn system_roots() -> io::Result<RootStore> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = RootStore::new();
+    for cert in &found.certs {
+        // Some system stores carry certificates webpki cannot use as anchors; skip them.
+        let _ = roots.add(cert);
+    }
+    if roots.is_empty() {
+        let why = found.errors.first().map_or_else(|| "no certificates found".to_owned(), ToString::to_string);
+        return Err(io::Error::new(io::ErrorKind::NotFound, format!("no system root certificates: {why}")));
+    }
+    Ok(roots)
+}
 pub use server::{Server, ServerEvent};
 
 use std::io;

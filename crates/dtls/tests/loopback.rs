@@ -46,3 +46,48 @@ fn psk_client_and_server_over_loopback() {
     let err = client.recv(&mut buf, Some(Duration::from_secs(10))).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
 }
+
+#[test]
+fn certificate_client_and_server_over_loopback() {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_owned()]).unwrap().signed_by(&key, &ca).unwrap();
+    let provider = dtls::proto::crypto::default_provider();
+    let certified =
+        dtls::CertifiedKey::from_pem_or_der(&*provider, cert.pem().as_bytes(), key.serialize_pem().as_bytes(), None)
+            .unwrap();
+    let mut roots = dtls::RootStore::new();
+    roots.add_pem_or_der(ca.pem().as_bytes()).unwrap();
+
+    let server_cfg = Arc::new(Config::builder().certificate(certified).build().unwrap());
+    let mut server = Server::bind("127.0.0.1:0".parse().unwrap(), server_cfg).unwrap();
+    let addr = server.local_addr().unwrap();
+    let t = thread::spawn(move || loop {
+        match server.poll(Some(Duration::from_secs(10))).unwrap() {
+            Some(ServerEvent::Message(peer, data)) => {
+                server.send_to(peer, &data).unwrap();
+                return;
+            }
+            Some(_) => {}
+            None => panic!("server timed out"),
+        }
+    });
+    let client_cfg = Arc::new(Config::builder().root_store(roots.clone()).build().unwrap());
+    let mut client =
+        Client::connect_with_name(addr, "localhost", client_cfg.clone(), Some(Duration::from_secs(10))).unwrap();
+    assert!(client.connection().cipher_suite().unwrap().key_exchange.uses_certificate());
+    client.send(b"echo me").unwrap();
+    let mut buf = [0u8; 64];
+    let n = client.recv(&mut buf, Some(Duration::from_secs(10))).unwrap();
+    assert_eq!(&buf[..n], b"echo me");
+    t.join().unwrap();
+}
+
+#[test]
+fn system_roots_load() {
+    let roots = dtls::system_roots().expect("the machine has a system trust store (ca-certificates)");
+    assert!(roots.len() > 10, "only {} system roots", roots.len());
+}
