@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dtls_proto::pki::ServerName;
-use dtls_proto::{Config, Connection, Event};
+use dtls_proto::{Config, Connection, Event, HandshakeState};
 
 use crate::{arm_read_timeout, earliest, is_timeout, MAX_DATAGRAM};
 
@@ -70,6 +70,13 @@ impl Client {
             Self { socket, conn, rx: vec![0; MAX_DATAGRAM], tx: Vec::with_capacity(2048), queued: VecDeque::new() };
         while !c.conn.is_established() {
             c.flush()?;
+            if c.conn.handshake_state() == HandshakeState::PeerVerificationFailed {
+                // A blocking handshake has no one to ask: a paused verification is a failure.
+                let errors = c.conn.peer_verification_errors().to_vec();
+                let _ = c.conn.abort_handshake();
+                c.flush()?;
+                return Err(dtls_proto::Error::PeerVerification(errors).into());
+            }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "DTLS handshake timed out"));
             }
