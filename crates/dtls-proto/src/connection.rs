@@ -105,6 +105,10 @@ pub struct Stats {
 /// Most records handled from one datagram: bounds the work one datagram can cause.
 pub const MAX_RECORDS_PER_DATAGRAM: usize = 32;
 
+/// Epoch-1 records failing authentication during the handshake (none ever authenticated) after
+/// which the keys are taken to differ.
+const KEY_MISMATCH_FAILURES: u64 = 2;
+
 /// How many times a completed connection answers a retransmission of the peer's last flight.
 const MAX_FINAL_RESENDS: u8 = 16;
 
@@ -508,6 +512,19 @@ impl Connection {
                 }
                 let Ok(r) = keys.open(&header, fragment) else {
                     self.stats.dropped_bad_auth += 1;
+                    // During the handshake, before any record of the new epoch authenticated,
+                    // repeated failures mean the two sides derived different keys (most often
+                    // a wrong pre-shared key): fail now with a clear cause rather than time out.
+                    // An attacker able to inject these could as well spoof a fatal alert.
+                    if self.hs.is_some() && self.read_window.highest().is_none() {
+                        if self.stats.dropped_bad_auth >= KEY_MISMATCH_FAILURES {
+                            return Err(Error::PeerMisbehaved {
+                                alert: AlertDescription::BAD_RECORD_MAC,
+                                reason: "the peer's encrypted records do not authenticate: the keys differ \
+                                         (wrong pre-shared key?)",
+                            });
+                        }
+                    }
                     return Ok(None);
                 };
                 self.read_window.update(header.seq);
