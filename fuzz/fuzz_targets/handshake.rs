@@ -1,0 +1,78 @@
+//! The handshake message parsers on arbitrary bytes: `HandshakeHeader::parse` (as a record's
+//! fragment is walked), `ClientHello::parse`, `ServerHello::parse`, `parse_hello_verify_request`
+//! and `ServerEcdhParams::parse`, on the whole input and on each message body found in it.
+#![no_main]
+
+use dtls_proto::codec::Reader;
+use dtls_proto::enums::HandshakeType;
+use dtls_proto::messages::{
+    parse_hello_verify_request, ClientHello, HandshakeHeader, ServerEcdhParams, ServerHello, HS_HEADER_LEN,
+};
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    parse_bodies(data);
+
+    // Walk the input as the fragment of a handshake record.
+    let mut r = Reader::new(data);
+    let mut consumed = 0;
+    while let Some((h, fragment)) = HandshakeHeader::parse(&mut r) {
+        assert_eq!(fragment.len() as u64, u64::from(h.fragment_length));
+        assert!(u64::from(h.fragment_offset) + u64::from(h.fragment_length) <= u64::from(h.length));
+        assert!(h.length < 1 << 24 && h.fragment_offset < 1 << 24);
+        let mut out = Vec::with_capacity(HS_HEADER_LEN);
+        h.write(&mut out);
+        assert_eq!(out, data[consumed..consumed + HS_HEADER_LEN], "handshake header round trip");
+        assert_eq!(&data[consumed + HS_HEADER_LEN..][..fragment.len()], fragment);
+        consumed += HS_HEADER_LEN + fragment.len();
+        assert_eq!(r.remaining(), data.len() - consumed);
+
+        if h.is_whole() {
+            match h.msg_type {
+                HandshakeType::CLIENT_HELLO => {
+                    ClientHello::parse(fragment);
+                }
+                HandshakeType::SERVER_HELLO => {
+                    ServerHello::parse(fragment);
+                }
+                HandshakeType::HELLO_VERIFY_REQUEST => {
+                    parse_hello_verify_request(fragment);
+                }
+                HandshakeType::SERVER_KEY_EXCHANGE => {
+                    parse_bodies(fragment);
+                }
+                _ => {}
+            }
+        }
+    }
+});
+
+/// Runs every body parser on `body` and checks what they report against the bytes.
+fn parse_bodies(body: &[u8]) {
+    if let Some((hello, span)) = ClientHello::parse(body) {
+        assert!(span.start < span.end && span.end <= body.len());
+        assert_eq!(usize::from(body[span.start]), span.end - span.start - 1, "cookie length byte");
+        assert_eq!(&body[span.start + 1..span.end], &hello.cookie[..]);
+        assert_eq!(span.start, 2 + 32 + 1 + hello.session_id.len());
+        assert!(hello.session_id.len() <= 32);
+        assert!(!hello.cipher_suites.is_empty() && !hello.compression_methods.is_empty());
+        assert_eq!(&body[2..34], &hello.random[..]);
+    }
+    if let Some(hello) = ServerHello::parse(body) {
+        assert!(hello.session_id.len() <= 32);
+        assert_eq!(&body[2..34], &hello.random[..]);
+    }
+    if let Some((version, cookie)) = parse_hello_verify_request(body) {
+        assert_eq!(body.len(), 3 + cookie.len());
+        assert_eq!(version.0, u16::from_be_bytes([body[0], body[1]]));
+    }
+    // ServerKeyExchange for ECDHE-PSK: psk_identity_hint<0..2^16-1> then ServerECDHParams.
+    let mut r = Reader::new(body);
+    if r.vec16().is_some() {
+        if let Some(params) = ServerEcdhParams::parse(&mut r) {
+            assert!(!params.public.is_empty());
+            let mut out = Vec::new();
+            params.write(&mut out);
+            assert_eq!(out.len(), 4 + params.public.len());
+        }
+    }
+}

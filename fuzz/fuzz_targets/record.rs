@@ -1,0 +1,77 @@
+//! The record layer's framing on arbitrary bytes: `Records` iteration and `RecordHeader::parse`,
+//! with the anti-replay window checked against a simple model on the sequence numbers found.
+#![no_main]
+
+use std::collections::BTreeSet;
+
+use dtls_proto::record::{RecordHeader, Records, ReplayWindow, HEADER_LEN, MAX_SEQ};
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    check_header(data);
+
+    // Records tile a prefix of the datagram, each header followed by its fragment.
+    let mut next = 0;
+    let mut window = ReplayWindow::default();
+    let mut model = WindowModel::default();
+    for (header, range) in Records::new(data) {
+        assert_eq!(range.start, next + HEADER_LEN, "records are not contiguous");
+        assert!(range.end <= data.len(), "fragment {range:?} outside a {}-byte datagram", data.len());
+        assert_eq!(range.len(), usize::from(header.length));
+        assert_eq!(RecordHeader::parse(&data[next..]), Some(header));
+        check_header(&data[next..]);
+        next = range.end;
+
+        let expected = model.check(header.seq);
+        assert_eq!(window.check(header.seq), expected, "replay window disagrees on {}", header.seq);
+        if expected {
+            window.update(header.seq);
+            model.update(header.seq);
+        }
+        assert_eq!(window.highest(), model.accepted.last().copied());
+    }
+    // Iteration stops only where the rest cannot be framed.
+    assert!(next <= data.len());
+    assert_eq!(RecordHeader::parse(&data[next..]), None, "iteration stopped before a valid record");
+});
+
+/// `RecordHeader::parse` accepts exactly the inputs with a header and a whole fragment, and
+/// `write` gives back the bytes it parsed.
+fn check_header(data: &[u8]) {
+    match RecordHeader::parse(data) {
+        Some(h) => {
+            assert!(data.len() >= HEADER_LEN + usize::from(h.length));
+            assert!(h.seq <= MAX_SEQ);
+            let mut out = Vec::with_capacity(HEADER_LEN);
+            h.write(&mut out);
+            assert_eq!(out, data[..HEADER_LEN], "header round trip");
+            assert_eq!(h.epoch_seq(), u64::from(h.epoch) << 48 | h.seq);
+        }
+        None => {
+            let fits = data.len() >= HEADER_LEN
+                && data.len() - HEADER_LEN >= usize::from(u16::from_be_bytes([data[11], data[12]]));
+            assert!(!fits, "a well-framed record was rejected");
+        }
+    }
+}
+
+/// RFC 6347 §4.1.2.6 written the obvious way: every accepted sequence number is remembered.
+#[derive(Default)]
+struct WindowModel {
+    accepted: BTreeSet<u64>,
+}
+
+impl WindowModel {
+    fn check(&self, seq: u64) -> bool {
+        if seq > MAX_SEQ || self.accepted.contains(&seq) {
+            return false;
+        }
+        match self.accepted.last() {
+            Some(&top) if seq < top => top - seq < ReplayWindow::WIDTH,
+            _ => true,
+        }
+    }
+
+    fn update(&mut self, seq: u64) {
+        self.accepted.insert(seq);
+    }
+}
