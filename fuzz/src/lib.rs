@@ -113,6 +113,26 @@ impl CryptoProvider for DeterministicProvider {
         self.inner.aead_key(alg, key)
     }
 
+    fn load_signing_key(
+        &self,
+        key: &dtls_proto::pki::PrivateKeyDer<'_>,
+    ) -> Result<std::sync::Arc<dyn dtls_proto::crypto::SigningKey>, CryptoError> {
+        self.inner.load_signing_key(key)
+    }
+
+    fn certificate_signature_algorithms(
+        &self,
+    ) -> &'static [&'static dyn dtls_proto::pki::SignatureVerificationAlgorithm] {
+        self.inner.certificate_signature_algorithms()
+    }
+
+    fn handshake_signature_algorithms(
+        &self,
+        scheme: dtls_proto::enums::SignatureScheme,
+    ) -> &'static [&'static dyn dtls_proto::pki::SignatureVerificationAlgorithm] {
+        self.inner.handshake_signature_algorithms(scheme)
+    }
+
     fn start_key_exchange(&self, group: KxGroup) -> Result<Box<dyn ActiveKeyExchange>, CryptoError> {
         let mut scalar = [0u8; 48];
         let len = if group == KxGroup::Secp384r1 { 48 } else { 32 };

@@ -12,7 +12,9 @@ use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 
 use rustls_pki_types::pem::PemObject;
-pub use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, TrustAnchor, UnixTime};
+pub use rustls_pki_types::{
+    CertificateDer, PrivateKeyDer, ServerName, SignatureVerificationAlgorithm, TrustAnchor, UnixTime,
+};
 use webpki::{EndEntityCert, KeyUsage};
 
 use crate::crypto::{CryptoProvider, SigningKey};
