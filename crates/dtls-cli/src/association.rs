@@ -1,22 +1,43 @@
-//! Qt's DTLS client example: a named association with PSK identity = its name, pinging the
-//! server at an interval and printing each response.
+//! Qt's DTLS client example: a named association pinging its server at an interval and
+//! printing each response.
 
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use dtls_proto::pki::ServerName;
 use dtls_proto::{Config, Connection, Error, Event, PskCredentials};
 
 use crate::server::EXAMPLE_PSK;
 
-/// What an association did, for the summary.
+/// What an association did, for the summary and the exit code.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct AssociationStats {
     pub(crate) name: String,
+    pub(crate) connected: bool,
     pub(crate) pings: u32,
     pub(crate) responses: u32,
     pub(crate) shutdown_alert: bool,
     pub(crate) error: Option<String>,
+}
+
+/// How an association behaves once connected.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    /// Pings to send; `None`: until stopped.
+    pub(crate) count: Option<u32>,
+    pub(crate) interval: Duration,
+    /// Text to send instead of the example's ping.
+    pub(crate) message: Option<String>,
+    /// After the last ping, wait this long for the server's shutdown alert (the demo);
+    /// otherwise close as soon as every ping is answered or the answer is overdue.
+    pub(crate) wait_for_shutdown: Option<Duration>,
+    /// Set to stop (Ctrl-C).
+    pub(crate) stop: Arc<AtomicBool>,
+    /// Print each response on stdout.
+    pub(crate) print: bool,
 }
 
 pub(crate) struct DtlsAssociation {
@@ -30,23 +51,51 @@ pub(crate) struct DtlsAssociation {
 
 /// The example client's configuration: identity = `name`, the example key.
 pub(crate) fn example_config(name: &str) -> anyhow::Result<Config> {
+    Ok(Config::builder().psk_callback(psk_as(name, name.as_bytes().to_vec(), EXAMPLE_PSK.to_vec())).build()?)
+}
+
+/// A PSK callback that logs as Qt's example does and answers with `identity` and `key`.
+pub(crate) fn psk_as(
+    name: &str,
+    identity: Vec<u8>,
+    key: Vec<u8>,
+) -> impl Fn(Option<&[u8]>) -> Option<PskCredentials> + Send + Sync + 'static {
     let name = name.to_owned();
-    Ok(Config::builder()
-        .psk_callback(move |_hint| {
-            tracing::info!("{name}: providing pre-shared key ...");
-            Some(PskCredentials::new(name.clone().into_bytes(), EXAMPLE_PSK.to_vec()))
-        })
-        .build()?)
+    move |_hint| {
+        tracing::info!("{name}: providing pre-shared key ...");
+        Some(PskCredentials::new(identity.clone(), key.clone()))
+    }
+}
+
+/// The error with a hint at its likely cause.
+pub(crate) fn explain(e: &Error) -> String {
+    use dtls_proto::enums::AlertDescription as A;
+    let hint = match e {
+        Error::AlertReceived(A::BAD_RECORD_MAC | A::DECRYPT_ERROR) => " (wrong pre-shared key?)",
+        Error::AlertReceived(A::UNKNOWN_PSK_IDENTITY) => " (the server does not know this PSK identity)",
+        Error::AlertReceived(A::HANDSHAKE_FAILURE) => " (no cipher suite or credentials in common?)",
+        Error::HandshakeTimeout => " (is the server running and reachable? wrong pre-shared key?)",
+        _ => "",
+    };
+    format!("{e}{hint}")
 }
 
 impl DtlsAssociation {
-    pub(crate) fn new(name: &str, server: SocketAddr, config: Config) -> anyhow::Result<Self> {
-        let local: SocketAddr = if server.is_ipv4() { ([127, 0, 0, 1], 0).into() } else { ([0u16; 8], 0).into() };
+    pub(crate) fn new(
+        name: &str,
+        server: SocketAddr,
+        server_name: Option<&str>,
+        config: Config,
+    ) -> anyhow::Result<Self> {
+        let local: SocketAddr = if server.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
         let socket = UdpSocket::bind(local)?;
         tracing::info!("{name}: connecting UDP socket first ...");
         socket.connect(server).with_context(|| format!("{name}: cannot connect to {server}"))?;
         tracing::info!("{name}: starting a handshake");
-        let conn = Connection::client(std::sync::Arc::new(config), Instant::now())
+        let server_name = server_name
+            .map(|n| ServerName::try_from(n.to_owned()).with_context(|| format!("invalid server name '{n}'")))
+            .transpose()?;
+        let conn = Connection::client_with_server_name(Arc::new(config), server_name, Instant::now())
             .with_context(|| format!("{name}: failed to start a handshake"))?;
         Ok(Self {
             name: name.to_owned(),
@@ -58,74 +107,101 @@ impl DtlsAssociation {
         })
     }
 
-    /// Completes the handshake, sends `rounds` pings `interval` apart, then waits up to
-    /// `linger` for the server's shutdown alert.
-    pub(crate) fn run(mut self, rounds: u32, interval: Duration, linger: Duration) -> AssociationStats {
-        if let Err(e) = self.run_inner(rounds, interval, linger) {
+    /// Runs the plan; reports failures in the stats.
+    pub(crate) fn run(mut self, plan: &Plan) -> AssociationStats {
+        if let Err(e) = self.run_inner(plan) {
             tracing::error!("{}: {e:#}", self.name);
             self.stats.error = Some(format!("{e:#}"));
         }
         self.stats
     }
 
-    fn run_inner(&mut self, rounds: u32, interval: Duration, linger: Duration) -> anyhow::Result<()> {
+    fn run_inner(&mut self, plan: &Plan) -> anyhow::Result<()> {
         let mut next_ping: Option<Instant> = None;
-        let mut linger_until: Option<Instant> = None;
+        let mut finish_at: Option<Instant> = None;
         loop {
             self.flush()?;
             if self.conn.is_closed() {
                 return Ok(());
             }
             let now = Instant::now();
+            if plan.stop.load(Ordering::Relaxed) {
+                return self.close();
+            }
             if let Some(t) = next_ping.filter(|t| *t <= now) {
-                if self.stats.pings < rounds {
-                    self.ping()?;
-                    next_ping = Some(t + interval);
-                } else if linger_until.is_none() {
+                if plan.count.is_none_or(|c| self.stats.pings < c) {
+                    self.ping(plan)?;
+                    next_ping = Some(t + plan.interval);
+                } else {
                     next_ping = None;
-                    linger_until = Some(now + linger);
+                    let overdue = plan.interval.clamp(Duration::from_secs(1), Duration::from_secs(5));
+                    finish_at = Some(now + plan.wait_for_shutdown.unwrap_or(overdue));
                 }
             }
-            if linger_until.is_some_and(|t| t <= now) {
-                tracing::warn!("{}: no shutdown alert from the server; closing", self.name);
-                self.conn.shutdown()?;
-                self.flush()?;
-                return Ok(());
+            let all_answered = plan.count.is_some_and(|c| self.stats.pings == c && self.stats.responses >= c);
+            if plan.wait_for_shutdown.is_none() && all_answered {
+                return self.close();
             }
-            let wake = [self.conn.poll_timeout(), next_ping, linger_until].into_iter().flatten().min();
-            let wait = wake.map_or(Duration::from_millis(100), |t| t.saturating_duration_since(now));
-            self.socket.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
+            if finish_at.is_some_and(|t| t <= now) {
+                if plan.wait_for_shutdown.is_some() {
+                    tracing::warn!("{}: no shutdown alert from the server; closing", self.name);
+                }
+                return self.close();
+            }
+            let wake = [self.conn.poll_timeout(), next_ping, finish_at].into_iter().flatten().min();
+            let wait = wake
+                .map_or(Duration::from_millis(100), |t| t.saturating_duration_since(now))
+                .clamp(Duration::from_millis(1), Duration::from_millis(100));
+            self.socket.set_read_timeout(Some(wait))?;
             match self.socket.recv(&mut self.rx) {
                 Ok(n) => {
-                    if self.datagram(n)? && next_ping.is_none() && self.stats.pings == 0 {
+                    if self.datagram(n, plan)? && next_ping.is_none() && self.stats.pings == 0 {
                         next_ping = Some(Instant::now());
                     }
                 }
                 Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-                    self.conn.handle_timeout(Instant::now())?;
+                    if let Err(e) = self.conn.handle_timeout(Instant::now()) {
+                        anyhow::bail!("handshake failed: {}", explain(&e));
+                    }
                 }
+                // ICMP port unreachable for an earlier datagram: nobody listens (yet); the
+                // handshake timer keeps retrying until the handshake timeout.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
                 Err(e) => return Err(e.into()),
             }
         }
     }
 
+    fn close(&mut self) -> anyhow::Result<()> {
+        if !self.conn.is_closed() {
+            let _ = self.conn.shutdown();
+            self.flush()?;
+        }
+        Ok(())
+    }
+
     /// Handles one datagram; returns whether the handshake just completed.
-    fn datagram(&mut self, n: usize) -> anyhow::Result<bool> {
+    fn datagram(&mut self, n: usize, plan: &Plan) -> anyhow::Result<bool> {
         let was_encrypted = self.conn.is_established();
         let cipher_hex = crate::log::hex(&self.rx[..n]);
         match self.conn.handle_datagram(Instant::now(), &mut self.rx[..n]) {
             Ok(received) => {
                 for plain in received.iter() {
                     self.stats.responses += 1;
-                    tracing::info!(
-                        "{}: received a DTLS datagram: {cipher_hex}\n\tAs plain text: {}",
-                        self.name,
-                        String::from_utf8_lossy(plain)
-                    );
+                    let text = String::from_utf8_lossy(plain);
+                    tracing::info!("{}: received a DTLS datagram: {cipher_hex}\n\tAs plain text: {text}", self.name);
+                    if plan.print {
+                        println!("{}: {text}", self.name);
+                    }
                 }
                 if !was_encrypted && self.conn.is_established() {
-                    let suite = self.conn.cipher_suite().map_or("?", |s| s.openssl_name);
-                    tracing::info!("{}: encrypted connection established! ({suite})", self.name);
+                    self.stats.connected = true;
+                    tracing::info!("{}: encrypted connection established! {}", self.name, crate::describe(&self.conn));
+                    if !self.conn.peer_verification_errors().is_empty() {
+                        let errors: Vec<String> =
+                            self.conn.peer_verification_errors().iter().map(ToString::to_string).collect();
+                        tracing::warn!("{}: certificate verification errors ignored: {}", self.name, errors.join("; "));
+                    }
                     return Ok(true);
                 }
                 Ok(false)
@@ -135,12 +211,16 @@ impl DtlsAssociation {
                 self.stats.shutdown_alert = true;
                 Ok(false)
             }
-            Err(e) => Err(anyhow::anyhow!("handshake error - {e}")),
+            Err(e) if self.stats.connected => Err(anyhow::anyhow!("connection error - {e}")),
+            Err(e) => Err(anyhow::anyhow!("handshake error - {}", explain(&e))),
         }
     }
 
-    fn ping(&mut self) -> anyhow::Result<()> {
-        let message = format!("I am {}, please, accept our ping {}", self.name, self.stats.pings);
+    fn ping(&mut self, plan: &Plan) -> anyhow::Result<()> {
+        let message = match &plan.message {
+            Some(m) => m.clone(),
+            None => format!("I am {}, please, accept our ping {}", self.name, self.stats.pings),
+        };
         self.tx.clear();
         self.conn.send(message.as_bytes(), &mut self.tx)?;
         self.socket.send(&self.tx)?;
@@ -150,7 +230,11 @@ impl DtlsAssociation {
 
     fn flush(&mut self) -> anyhow::Result<()> {
         while self.conn.poll_transmit(&mut self.tx).is_some() {
-            self.socket.send(&self.tx)?;
+            match self.socket.send(&self.tx) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         while let Some(ev) = self.conn.poll_event() {
             if let Event::Retransmitted = ev {

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use crate::association::{self, DtlsAssociation};
+use crate::association::{self, DtlsAssociation, Plan};
 use crate::server::{self, DtlsServer};
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Example:\n  dtls demo --rounds 3 --interval 0.5 --name alice --name bob")]
 pub(crate) struct Args {
     /// Pings each association sends.
     #[arg(long, default_value_t = 3)]
@@ -24,35 +25,41 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.interval.is_finite() && args.interval > 0.0, "--interval must be positive");
+    anyhow::ensure!(args.rounds > 0, "--rounds must be at least 1");
     let interval = Duration::from_secs_f64(args.interval);
     let server = DtlsServer::listen("127.0.0.1:0".parse()?, server::example_config()?)?;
     let addr = server.local_addr()?;
     let stop = Arc::new(AtomicBool::new(false));
+    // The server shuts down once it answered every ping (each association then sees the
+    // shutdown alert), or when the fallback below stops it.
+    let expected = args.names.len() * args.rounds as usize;
     let server_thread = {
         let stop = stop.clone();
-        thread::spawn(move || server.run(&stop))
+        thread::spawn(move || server.run(&stop, Some(expected)))
     };
-
+    let plan = Plan {
+        count: Some(args.rounds),
+        interval,
+        message: None,
+        wait_for_shutdown: Some(Duration::from_secs(10)),
+        stop: Arc::new(AtomicBool::new(false)),
+        print: false,
+    };
     let clients: Vec<_> = args
         .names
         .iter()
         .map(|name| {
-            let config = association::example_config(name)?;
-            let assoc = DtlsAssociation::new(name, addr, config)?;
-            let rounds = args.rounds;
-            Ok(thread::spawn(move || assoc.run(rounds, interval, Duration::from_secs(5))))
+            let assoc = DtlsAssociation::new(name, addr, None, association::example_config(name)?)?;
+            let plan = plan.clone();
+            Ok(thread::spawn(move || assoc.run(&plan)))
         })
         .collect::<anyhow::Result<_>>()?;
-
-    // Let every association finish its pings (and get the last ACK), then shut the server down:
-    // each association must see the shutdown alert.
-    thread::sleep(interval * args.rounds + Duration::from_millis(300));
-    stop.store(true, Ordering::Relaxed);
-    let server_stats = server_thread.join().map_err(|_| anyhow::anyhow!("server thread panicked"))??;
     let results: Vec<_> = clients
         .into_iter()
-        .map(|t| t.join().map_err(|_| anyhow::anyhow!("client panicked")))
+        .map(|t| t.join().map_err(|_| anyhow::anyhow!("an association panicked")))
         .collect::<Result<_, _>>()?;
+    stop.store(true, Ordering::Relaxed);
+    let server_stats = server_thread.join().map_err(|_| anyhow::anyhow!("server thread panicked"))??;
 
     println!();
     println!("Summary");

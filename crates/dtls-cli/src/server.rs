@@ -71,9 +71,10 @@ impl DtlsServer {
         Ok(self.socket.local_addr()?)
     }
 
-    /// Serves until `stop` is set, then shuts every connection down.
-    pub(crate) fn run(mut self, stop: &AtomicBool) -> anyhow::Result<ServerStats> {
-        while !stop.load(Ordering::Relaxed) {
+    /// Serves until `stop` is set (or, with `stop_after`, that many datagrams were answered),
+    /// then shuts every connection down.
+    pub(crate) fn run(mut self, stop: &AtomicBool, stop_after: Option<usize>) -> anyhow::Result<ServerStats> {
+        while !stop.load(Ordering::Relaxed) && stop_after.is_none_or(|n| self.stats.datagrams < n) {
             let timer = self.peers.values().filter_map(|p| p.conn.poll_timeout()).min();
             let wait = timer
                 .map_or(Duration::from_millis(100), |t| t.saturating_duration_since(Instant::now()))
@@ -81,7 +82,11 @@ impl DtlsServer {
             self.socket.set_read_timeout(Some(wait))?;
             match self.socket.recv_from(&mut self.rx) {
                 Ok((n, from)) => self.datagram(from, n)?,
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted
+                    ) => {}
                 Err(e) => tracing::warn!("Failed to read a datagram: {e}"),
             }
             self.timers()?;
@@ -114,7 +119,8 @@ impl DtlsServer {
                     }
                 }
                 Ok(_) => {}
-                Err(e) => tracing::error!("{peer_info}: {e}"),
+                // Reported by `drive` from the connection's events.
+                Err(_) => {}
             }
             self.drive(from)?;
             return Ok(());
@@ -174,8 +180,10 @@ impl DtlsServer {
             match ev {
                 dtls_proto::Event::Connected => {
                     self.stats.handshakes += 1;
-                    let suite = peer.conn.cipher_suite().map_or("?", |s| s.openssl_name);
-                    tracing::info!("Connection with {addr} encrypted. {suite}");
+                    tracing::info!("Connection with {addr} encrypted. {}", crate::describe(&peer.conn));
+                }
+                dtls_proto::Event::Closed(dtls_proto::Error::RemoteClosed) => {
+                    tracing::info!("{addr}: the peer closed the connection")
                 }
                 dtls_proto::Event::Closed(e) => tracing::warn!("{addr}: connection closed: {e}"),
                 _ => {}

@@ -516,14 +516,15 @@ impl Connection {
                     // repeated failures mean the two sides derived different keys (most often
                     // a wrong pre-shared key): fail now with a clear cause rather than time out.
                     // An attacker able to inject these could as well spoof a fatal alert.
-                    if self.hs.is_some() && self.read_window.highest().is_none() {
-                        if self.stats.dropped_bad_auth >= KEY_MISMATCH_FAILURES {
-                            return Err(Error::PeerMisbehaved {
-                                alert: AlertDescription::BAD_RECORD_MAC,
-                                reason: "the peer's encrypted records do not authenticate: the keys differ \
-                                         (wrong pre-shared key?)",
-                            });
-                        }
+                    if self.hs.is_some()
+                        && self.read_window.highest().is_none()
+                        && self.stats.dropped_bad_auth >= KEY_MISMATCH_FAILURES
+                    {
+                        return Err(Error::PeerMisbehaved {
+                            alert: AlertDescription::BAD_RECORD_MAC,
+                            reason: "the peer's encrypted records do not authenticate: the keys differ \
+                                     (wrong pre-shared key?)",
+                        });
                     }
                     return Ok(None);
                 };

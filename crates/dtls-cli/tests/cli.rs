@@ -1,0 +1,336 @@
+//! End-to-end tests of the `dtls` binary: server and client with PSK and with certificates made
+//! by `dtls cert`, netcat mode, interop with OpenSSL, and clear failures.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_dtls");
+
+/// A running `dtls server`/`dtls listen`, killed (SIGTERM) when dropped.
+struct Running {
+    child: Child,
+    addr: SocketAddr,
+    /// Lines the process writes to stdout after the listening line.
+    lines: mpsc::Receiver<String>,
+}
+
+impl Running {
+    /// Starts the binary and waits for its `listening on ADDR` line.
+    fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start dtls");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("read the listening line");
+        let addr =
+            line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        let addr = addr.parse().expect("address");
+        // Keep draining stdout so the child never blocks on a full pipe.
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            while stdout.read_line(&mut line).unwrap_or(0) > 0 {
+                let _ = tx.send(std::mem::take(&mut line));
+            }
+        });
+        Self { child, addr, lines }
+    }
+
+    /// Waits for the next stdout line.
+    fn next_line(&self) -> String {
+        self.lines.recv_timeout(Duration::from_secs(20)).expect("a line on stdout")
+    }
+
+    /// Stops with SIGTERM and returns stderr.
+    fn stop(mut self) -> String {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let out = std::mem::replace(&mut self.child, Command::new("true").spawn().expect("true"))
+            .wait_with_output()
+            .expect("wait");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("run dtls")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dtls-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+#[test]
+fn psk_server_and_client_count_two() {
+    let server =
+        Running::start(&["server", "--listen", "127.0.0.1:0", "--psk-key", "1a2b3c4d5e6f", "--psk-hint", "cli"]);
+    let addr = server.addr.to_string();
+    let out = run(&[
+        "client",
+        "--connect",
+        &addr,
+        "--psk-key",
+        "1a2b3c4d5e6f",
+        "--name",
+        "alice",
+        "--name",
+        "bob",
+        "--count",
+        "2",
+        "--ping-interval",
+        "0.1",
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for name in ["alice", "bob"] {
+        assert_eq!(stdout.matches(&format!("{name}: to 127.0.0.1:")).count(), 2, "{stdout}");
+        assert!(stderr.contains(&format!("{name}: encrypted connection established! DTLSv1.2")), "{stderr}");
+    }
+    let server_log = server.stop();
+    assert!(server_log.contains("PSK callback, received a client's identity: 'alice'"), "{server_log}");
+    assert!(server_log.contains("As plain text: I am bob, please, accept our ping 1"), "{server_log}");
+    assert!(server_log.contains("Connection with 127.0.0.1:"), "{server_log}");
+}
+
+#[test]
+fn certificates_made_by_dtls_cert() {
+    let dir = temp_dir("certs");
+    let out = run(&["cert", "--out", p(&dir)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for f in ["ca.pem", "server.pem", "server.key", "client.pem", "client.key"] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    let (ca, cert, key) = (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key"));
+    let server = Running::start(&[
+        "server",
+        "--listen",
+        "127.0.0.1:0",
+        "--cert",
+        p(&cert),
+        "--key",
+        p(&key),
+        "--ca",
+        p(&ca),
+        "--verify-client",
+        "required",
+    ]);
+    let addr = server.addr.to_string();
+    let (ccert, ckey) = (dir.join("client.pem"), dir.join("client.key"));
+    let out = run(&[
+        "client",
+        "--connect",
+        &addr,
+        "--ca",
+        p(&ca),
+        "--server-name",
+        "localhost",
+        "--cert",
+        p(&ccert),
+        "--key",
+        p(&ckey),
+        "--count",
+        "2",
+        "--ping-interval",
+        "0.1",
+    ]);
+    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(text(&out.stdout).matches(": ACK").count(), 2);
+    assert!(text(&out.stderr).contains("ECDHE-ECDSA-AES128-GCM-SHA256"));
+    // Without a client certificate the server refuses, and the client says why.
+    let out = run(&["client", "--connect", &addr, "--ca", p(&ca), "--count", "1"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("handshake_failure"), "{}", text(&out.stderr));
+    // A wrong server name is refused by the client with the reason.
+    let out = run(&[
+        "client",
+        "--connect",
+        &addr,
+        "--ca",
+        p(&ca),
+        "--server-name",
+        "elsewhere.example",
+        "--cert",
+        p(&ccert),
+        "--key",
+        p(&ckey),
+        "--count",
+        "1",
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("host name did not match"), "{}", text(&out.stderr));
+    let log = server.stop();
+    assert!(log.contains("peer certificate sha256:"), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_wrong_key_fails_fast_and_names_the_cause() {
+    let server = Running::start(&["server", "--listen", "127.0.0.1:0", "--psk-key", "1a2b3c4d5e6f"]);
+    let out = run(&["client", "--connect", &server.addr.to_string(), "--psk-key", "ffff", "--count", "1"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("bad_record_mac") && err.contains("wrong pre-shared key"), "{err}");
+}
+
+#[test]
+fn invalid_options_are_clear_errors() {
+    let out = run(&["client", "--connect", "127.0.0.1:9", "--psk-key", "xyz", "--count", "1"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("not hex") || text(&out.stderr).contains("hex digits"), "{}", text(&out.stderr));
+    let out = run(&["server", "--listen", "127.0.0.1:0", "--psk-key", "00", "--handshake-timeout", "500"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("between 2 and 120"), "{}", text(&out.stderr));
+    let out = run(&["server", "--listen", "127.0.0.1:0"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("nothing to authenticate with"), "{}", text(&out.stderr));
+    let out = run(&["client", "--connect", "127.0.0.1:9", "--psk-key", "00", "--ciphers", "RC4-MD5"]);
+    assert!(text(&out.stderr).contains("unknown cipher suite 'RC4-MD5'"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn help_everywhere_with_examples() {
+    for sub in ["server", "client", "demo", "cert", "connect", "listen"] {
+        let out = run(&[sub, "--help"]);
+        assert!(out.status.success(), "{sub} --help");
+        assert!(text(&out.stdout).contains("Example"), "{sub} --help has no examples");
+    }
+    let out = run(&["--version"]);
+    assert!(text(&out.stdout).starts_with("dtls "));
+}
+
+#[test]
+fn netcat_connect_and_listen() {
+    let mut listener = Running::start(&["listen", "127.0.0.1:0", "--psk-key", "abcd"]);
+    let addr = listener.addr.to_string();
+    let mut client = Command::new(BIN)
+        .args(["connect", &addr, "--psk-key", "abcd", "--name", "nc"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("connect");
+    let stdin = client.stdin.as_mut().expect("stdin");
+    writeln!(stdin, "first line").unwrap();
+    writeln!(stdin, "second line").unwrap();
+    stdin.flush().unwrap();
+    // The listener prints each datagram as a line.
+    assert_eq!(listener.next_line(), "first line\n");
+    assert_eq!(listener.next_line(), "second line\n");
+    // The listener's stdin goes to its peers: the client prints it.
+    let mut lstdin = listener.child.stdin.take().expect("listener stdin");
+    writeln!(lstdin, "reply from listener").unwrap();
+    lstdin.flush().unwrap();
+    let mut cout = BufReader::new(client.stdout.take().expect("client stdout"));
+    let mut reply = String::new();
+    cout.read_line(&mut reply).unwrap();
+    assert_eq!(reply, "reply from listener\n");
+    // End of input: the client closes and exits 0.
+    drop(client.stdin.take());
+    let out = client.wait_with_output().expect("client output");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log = listener.stop();
+    assert!(log.contains("connected: DTLSv1.2"), "{log}");
+}
+
+#[test]
+fn json_logs() {
+    let out = run(&["--log-format", "json", "demo", "--rounds", "1", "--interval", "0.05", "--name", "solo"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<&str> = std::str::from_utf8(&out.stderr).unwrap().lines().collect();
+    assert!(!lines.is_empty());
+    assert!(lines.iter().all(|l| l.starts_with('{') && l.ends_with('}')), "{lines:?}");
+    assert!(lines.iter().any(|l| l.contains("solo: encrypted connection established!")));
+}
+
+/// `dtls client` against `openssl s_server -dtls1_2`, with the cookie exchange.
+#[test]
+fn our_client_binary_against_openssl_s_server() {
+    use dtls_interop::{free_udp_port, Peer};
+    let port = free_udp_port().to_string();
+    let mut server = Peer::spawn(
+        "openssl",
+        &[
+            "s_server",
+            "-dtls1_2",
+            "-listen",
+            "-accept",
+            &port,
+            "-naccept",
+            "1",
+            "-nocert",
+            "-psk",
+            "1a2b3c4d5e6f",
+            "-cipher",
+            "PSK-AES128-GCM-SHA256",
+        ],
+    );
+    server.wait_started("ACCEPT", Duration::from_secs(20));
+    let client = Command::new(BIN)
+        .args([
+            "client",
+            "--connect",
+            &format!("127.0.0.1:{port}"),
+            "--psk-key",
+            "1a2b3c4d5e6f",
+            "--message",
+            "hello openssl",
+            "--count",
+            "1",
+            "--ping-interval",
+            "5",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("client");
+    server.expect("hello openssl", Duration::from_secs(20));
+    server.send_line("pong");
+    let out = client.wait_with_output().expect("client");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("client-1: pong"), "{}", text(&out.stdout));
+    assert!(text(&out.stderr).contains("PSK-AES128-GCM-SHA256"));
+}
+
+/// `dtls server` answering `openssl s_client -dtls1_2`.
+#[test]
+fn our_server_binary_with_openssl_s_client() {
+    use dtls_interop::Peer;
+    let server = Running::start(&["server", "--listen", "127.0.0.1:0", "--psk-key", "1a2b3c4d5e6f"]);
+    let target = server.addr.to_string();
+    let mut client = Peer::spawn(
+        "openssl",
+        &["s_client", "-dtls1_2", "-connect", &target, "-psk", "1a2b3c4d5e6f", "-psk_identity", "openssl", "-ign_eof"],
+    );
+    client.expect("Cipher is", Duration::from_secs(20));
+    client.send_line("hello ours");
+    client.expect(": ACK", Duration::from_secs(20));
+    let log = server.stop();
+    assert!(log.contains("PSK callback, received a client's identity: 'openssl'"), "{log}");
+    assert!(log.contains("As plain text: hello ours"), "{log}");
+}
