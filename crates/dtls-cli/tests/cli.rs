@@ -334,3 +334,56 @@ fn our_server_binary_with_openssl_s_client() {
     assert!(log.contains("PSK callback, received a client's identity: 'openssl'"), "{log}");
     assert!(log.contains("As plain text: hello ours"), "{log}");
 }
+
+/// SIGTERM makes the server send close_notify to every peer; a client without --count sees
+/// the shutdown alert and exits 0. The same client talks to two servers at once.
+#[test]
+fn sigterm_closes_every_connection_and_clients_follow_many_servers() {
+    let a = Running::start(&["server", "--listen", "127.0.0.1:0", "--psk-key", "0102"]);
+    let b = Running::start(&["server", "--listen", "127.0.0.1:0", "--psk-key", "0102"]);
+    let mut client = Command::new(BIN)
+        .args(["client", "--connect", &a.addr.to_string(), "--connect", &b.addr.to_string(), "--psk-key", "0102"])
+        .args(["--ping-interval", "0.1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("client");
+    let mut out = BufReader::new(client.stdout.take().expect("stdout"));
+    let mut seen = std::collections::HashSet::new();
+    while seen.len() < 2 {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "client exited early");
+        if let Some(rest) = line.strip_prefix("client-1: to ") {
+            seen.insert(rest.to_owned());
+        }
+    }
+    let log_a = a.stop();
+    assert!(log_a.contains("Server shut down: close_notify sent to 1 peer(s)"), "{log_a}");
+    let log_b = b.stop();
+    assert!(log_b.contains("close_notify sent to 1 peer(s)"), "{log_b}");
+    let status = client.wait().expect("client");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut client.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}");
+    assert_eq!(err.matches("client-1: shutdown alert received").count(), 2, "{err}");
+}
+
+/// A server that never answers: `--count` fails with a clear message.
+#[test]
+fn unanswered_pings_fail_with_a_clear_message() {
+    // `dtls listen` prints what it gets but answers nothing by itself.
+    let listener = Running::start(&["listen", "127.0.0.1:0", "--psk-key", "0a0b"]);
+    let out = run(&[
+        "client",
+        "--connect",
+        &listener.addr.to_string(),
+        "--psk-key",
+        "0a0b",
+        "--count",
+        "2",
+        "--ping-interval",
+        "0.2",
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("client-1: only 0 of 2 pings were answered"), "{}", text(&out.stderr));
+}
