@@ -84,7 +84,7 @@ pub(crate) fn connect(args: &ConnectArgs, stop: &AtomicBool) -> anyhow::Result<E
     let timeout = config.handshake_timeout();
     let mut client = Client::connect_with_name(args.server, &name, config, Some(timeout))
         .map_err(|e| anyhow::anyhow!("cannot connect to {}: {e}", args.server))?;
-    tracing::info!("connected to {}: {}", args.server, crate::describe(client.connection()));
+    tracing::info!("connected to {}: {}", args.server, crate::describe(&client.connection()));
     let lines = stdin_lines();
     let mut buf = vec![0u8; 65_535];
     let mut input_open = true;

@@ -2,37 +2,67 @@
 //!
 //! This crate drives the sans-IO core of [`dtls_proto`] over `std::net::UdpSocket`:
 //!
-//! - [`Client`]: one association over a connected socket: handshake with a timeout, then
-//!   `send`/`recv` of whole datagrams;
-//! - [`Server`]: one socket serving many peers, with stateless cookie verification before any
-//!   per-peer state, demultiplexing by peer address, and `close_notify` to every peer on shutdown.
-//!
-//! Both are blocking and single-threaded.
+//! - [`Connection`]: one association, client or accepted: `send`/`recv` of whole datagrams with
+//!   timeouts, `pending`, `take_error`, `close`, addresses, negotiated parameters and the peer's
+//!   identity. `Send`: serve it from any thread.
+//! - [`Listener`]: a server socket whose driver thread verifies cookies statelessly, runs every
+//!   handshake concurrently under limits, and queues established connections for
+//!   [`accept`](Listener::accept) (blocking or with a timeout). Connections share the
+//!   listener's socket or, with [`ListenerOptions::connection_sockets`], get their own socket
+//!   connected to the peer (EdgerOS `accept`). [`Listener::bind_workers`] shards one port across
+//!   threads with `SO_REUSEPORT`.
+//! - [`Server`]: a single-threaded, event-driven server on one socket (Qt's example pattern).
+//! - [`SocketOptions`]: TTL, device, IPv6-only, buffer sizes, port reuse (EdgerOS options).
 //!
 //! ```no_run
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use dtls::{Client, Config};
+//! use dtls::{Config, Connection, Listener};
 //!
-//! let config = Arc::new(Config::builder().psk("client1", b"secret".to_vec()).build()?);
-//! let mut client = Client::connect("127.0.0.1:4433".parse()?, config, Some(Duration::from_secs(10)))?;
+//! let server_cfg = Arc::new(Config::builder().psk_server_key(b"secret".to_vec()).build()?);
+//! let listener = Listener::bind("127.0.0.1:4433".parse()?, server_cfg)?;
+//! std::thread::spawn(move || {
+//!     while let Ok(mut conn) = listener.accept() {
+//!         std::thread::spawn(move || {
+//!             let mut buf = [0u8; 2048];
+//!             while let Ok(n) = conn.recv(&mut buf, Some(Duration::from_secs(30))) {
+//!                 let _ = conn.send(&buf[..n]);
+//!             }
+//!         });
+//!     }
+//! });
+//!
+//! let client_cfg = Arc::new(Config::builder().psk("client1", b"secret".to_vec()).build()?);
+//! let mut client = Connection::connect("127.0.0.1:4433".parse()?, client_cfg, Some(Duration::from_secs(10)))?;
 //! client.send(b"hello")?;
 //! let mut buf = [0u8; 2048];
 //! let n = client.recv(&mut buf, Some(Duration::from_secs(5)))?;
-//! println!("{}", String::from_utf8_lossy(&buf[..n]));
+//! assert_eq!(&buf[..n], b"hello");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 #![warn(missing_docs, missing_debug_implementations)]
 
-mod client;
+mod connection;
+mod listener;
+mod options;
 mod server;
 
-pub use client::Client;
+pub use connection::Connection;
 pub use dtls_proto::{
-    self as proto, CertResolver, CertificateError, CertifiedKey, CipherSuite, ClientAuth, Config, Connection, Error,
+    self as proto, CertResolver, CertificateError, CertifiedKey, CipherSuite, ClientAuth, Config, Error,
     HandshakeState, RootStore, VerifyPeer,
 };
+pub use listener::{Listener, ListenerOptions, ListenerStats};
+pub use options::{socket_info, SocketInfo, SocketOptions, MAX_BUFFER_SIZE, MIN_BUFFER_SIZE};
+pub use server::{Server, ServerEvent};
+
+/// A client association: a [`Connection`] that dialed out.
+pub type Client = Connection;
+
+use std::io;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// The operating system's trusted root certificates (EdgerOS `loadDefaultCerts`), for
 /// [`ConfigBuilder::root_store`](dtls_proto::ConfigBuilder::root_store). Certificates the
@@ -51,13 +81,15 @@ pub fn system_roots() -> io::Result<RootStore> {
     }
     Ok(roots)
 }
-pub use server::{Server, ServerEvent};
-
-use std::io;
-use std::time::{Duration, Instant};
 
 /// Largest datagram we receive.
 pub(crate) const MAX_DATAGRAM: usize = 65_535;
+
+/// Locks a mutex, recovering from poisoning (a panicking holder cannot corrupt our state
+/// beyond what the protocol core already tolerates).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// Sets the socket's read timeout to the time left until `deadline` (`None`: block).
 /// Returns `false` if the deadline already passed.

@@ -1,0 +1,519 @@
+//! A DTLS association over UDP: a client's, or one a [`Listener`](crate::Listener) accepted.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use dtls_proto::pki::{CertificateDer, ServerName};
+use dtls_proto::{CipherSuite, Config, Connection as Proto, Event, HandshakeState, Protocol};
+
+use crate::options::{socket_info, SocketInfo, SocketOptions};
+use crate::{arm_read_timeout, earliest, is_timeout, lock, MAX_DATAGRAM};
+
+/// Most decrypted messages held when one datagram carried several.
+const MAX_QUEUED: usize = 64;
+
+/// State shared between a [`Connection`] and the listener that accepted it.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) proto: Mutex<Proto>,
+    pub(crate) peer: SocketAddr,
+    pub(crate) socket: Arc<UdpSocket>,
+    /// Whether `socket` is connected to the peer (else `send_to`).
+    pub(crate) connected: bool,
+    /// Datagrams the listener received for this peer (shared-socket mode).
+    pub(crate) inbox: Mutex<Inbox>,
+    pub(crate) ready: Condvar,
+    pub(crate) closed: AtomicBool,
+    /// Milliseconds since `epoch` of the last datagram received or sent.
+    pub(crate) last_activity: AtomicU64,
+    pub(crate) epoch: Instant,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Inbox {
+    pub(crate) datagrams: VecDeque<Vec<u8>>,
+    pub(crate) dropped: u64,
+    pub(crate) capacity: usize,
+    /// The listener stopped feeding this inbox (shut down, idle timeout).
+    pub(crate) closed: Option<io::ErrorKind>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        proto: Proto,
+        peer: SocketAddr,
+        socket: Arc<UdpSocket>,
+        connected: bool,
+        capacity: usize,
+    ) -> Self {
+        let epoch = Instant::now();
+        Self {
+            proto: Mutex::new(proto),
+            peer,
+            socket,
+            connected,
+            inbox: Mutex::new(Inbox { capacity, ..Inbox::default() }),
+            ready: Condvar::new(),
+            closed: AtomicBool::new(false),
+            last_activity: AtomicU64::new(0),
+            epoch,
+        }
+    }
+
+    pub(crate) fn touch(&self) {
+        self.last_activity.store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn idle_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last_activity.load(Ordering::Relaxed));
+        self.epoch.elapsed().saturating_sub(last)
+    }
+
+    /// Queues a datagram from the peer (listener side). Drops it when the inbox is full.
+    pub(crate) fn deliver(&self, datagram: &[u8]) {
+        let mut inbox = lock(&self.inbox);
+        if inbox.datagrams.len() >= inbox.capacity {
+            inbox.dropped += 1;
+            return;
+        }
+        inbox.datagrams.push_back(datagram.to_vec());
+        drop(inbox);
+        self.touch();
+        self.ready.notify_all();
+    }
+
+    /// Stops the inbox: the next receive fails with `kind` once queued datagrams are consumed.
+    pub(crate) fn close_inbox(&self, kind: io::ErrorKind) {
+        lock(&self.inbox).closed.get_or_insert(kind);
+        self.ready.notify_all();
+    }
+
+    pub(crate) fn send_raw(&self, datagram: &[u8]) -> io::Result<()> {
+        if self.connected {
+            self.socket.send(datagram)?;
+        } else {
+            self.socket.send_to(datagram, self.peer)?;
+        }
+        self.touch();
+        Ok(())
+    }
+
+    /// Sends whatever the protocol has queued (handshake retransmissions, alerts).
+    pub(crate) fn flush(&self, proto: &mut Proto, buf: &mut Vec<u8>) -> io::Result<()> {
+        while proto.poll_transmit(buf).is_some() {
+            match self.send_raw(buf) {
+                Ok(()) => {}
+                // An ICMP error for an earlier datagram; the datagram itself is gone.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+                Err(e) => return Err(e),
+            }
+        }
+        while let Some(ev) = proto.poll_event() {
+            if let Event::Closed(e) = ev {
+                tracing::debug!(peer = %self.peer, error = %e, "connection closed");
+                self.closed.store(true, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends close_notify (listener shutdown).
+    pub(crate) fn shutdown(&self) {
+        let mut proto = lock(&self.proto);
+        if !proto.is_closed() {
+            let _ = proto.shutdown();
+            let mut buf = Vec::new();
+            let _ = self.flush(&mut proto, &mut buf);
+        }
+        self.closed.store(true, Ordering::Relaxed);
+        drop(proto);
+        self.close_inbox(io::ErrorKind::ConnectionAborted);
+    }
+}
+
+/// One DTLS association with a peer: send and receive whole datagrams, with timeouts.
+///
+/// A `Connection` is `Send`: it can be moved to and served from another thread. It owns its
+/// socket (a client's, or a listener's per-connection socket), or shares the listener's socket
+/// and receives through the listener's demultiplexer.
+#[derive(Debug)]
+pub struct Connection {
+    shared: Arc<Shared>,
+    /// Our own socket, read directly (clients, per-connection sockets). `None`: the inbox.
+    own: bool,
+    rx: Vec<u8>,
+    tx: Vec<u8>,
+    queued: VecDeque<Vec<u8>>,
+    read_timeout: Option<Duration>,
+    last_error: Option<io::Error>,
+}
+
+impl Connection {
+    pub(crate) fn from_shared(shared: Arc<Shared>, own: bool) -> Self {
+        Self {
+            shared,
+            own,
+            rx: vec![0; MAX_DATAGRAM],
+            tx: Vec::with_capacity(2048),
+            queued: VecDeque::new(),
+            read_timeout: None,
+            last_error: None,
+        }
+    }
+
+    // ===== clients =====
+
+    /// Binds an ephemeral local port of the server's address family, connects to `server` and
+    /// completes the handshake within `timeout` (`None`: the configuration's handshake timeout).
+    pub fn connect(server: SocketAddr, config: Arc<Config>, timeout: Option<Duration>) -> io::Result<Self> {
+        Self::connect_with(server, None, config, &SocketOptions::default(), timeout)
+    }
+
+    /// Like [`connect`](Self::connect), checking that the server's certificate is valid for
+    /// `server_name` (a DNS name, also sent as SNI, or an IP address).
+    pub fn connect_with_name(
+        server: SocketAddr,
+        server_name: &str,
+        config: Arc<Config>,
+        timeout: Option<Duration>,
+    ) -> io::Result<Self> {
+        Self::connect_with(server, Some(server_name), config, &SocketOptions::default(), timeout)
+    }
+
+    /// Connects with socket options (EdgerOS `createClient` with socket settings).
+    pub fn connect_with(
+        server: SocketAddr,
+        server_name: Option<&str>,
+        config: Arc<Config>,
+        options: &SocketOptions,
+        timeout: Option<Duration>,
+    ) -> io::Result<Self> {
+        let local: SocketAddr = if server.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
+        let socket = options.bind(local)?;
+        socket.connect(server)?;
+        let name = server_name
+            .map(|n| {
+                ServerName::try_from(n.to_owned())
+                    .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("invalid server name '{n}'")))
+            })
+            .transpose()?;
+        Self::handshake_with_name(socket, name, config, timeout)
+    }
+
+    /// Runs the client handshake over an already connected socket.
+    pub fn handshake(socket: UdpSocket, config: Arc<Config>, timeout: Option<Duration>) -> io::Result<Self> {
+        Self::handshake_with_name(socket, None, config, timeout)
+    }
+
+    /// Runs the client handshake over an already connected socket, checking the server's
+    /// certificate against `server_name`.
+    pub fn handshake_with_name(
+        socket: UdpSocket,
+        server_name: Option<ServerName<'static>>,
+        config: Arc<Config>,
+        timeout: Option<Duration>,
+    ) -> io::Result<Self> {
+        let now = Instant::now();
+        let deadline = Some(now + timeout.unwrap_or_else(|| config.handshake_timeout()));
+        let peer = socket.peer_addr()?;
+        let proto = Proto::client_with_server_name(config, server_name, now)?;
+        let shared = Arc::new(Shared::new(proto, peer, Arc::new(socket), true, 0));
+        let mut c = Self::from_shared(shared, true);
+        loop {
+            let state = {
+                let mut proto = lock(&c.shared.proto);
+                c.shared.flush(&mut proto, &mut c.tx)?;
+                if proto.handshake_state() == HandshakeState::PeerVerificationFailed {
+                    // A blocking handshake has no one to ask: a paused verification is a failure.
+                    let errors = proto.peer_verification_errors().to_vec();
+                    let _ = proto.abort_handshake();
+                    c.shared.flush(&mut proto, &mut c.tx)?;
+                    return Err(dtls_proto::Error::PeerVerification(errors).into());
+                }
+                if let Some(e) = proto.last_error() {
+                    return Err(e.clone().into());
+                }
+                proto.is_established()
+            };
+            if state {
+                return Ok(c);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "DTLS handshake timed out"));
+            }
+            c.wait_own(deadline, &mut [])?;
+        }
+    }
+
+    // ===== getters =====
+
+    /// The protocol state (cipher suite, identity, counters, verification errors…), locked
+    /// while the guard lives.
+    pub fn connection(&self) -> MutexGuard<'_, Proto> {
+        lock(&self.shared.proto)
+    }
+
+    /// The negotiated cipher suite.
+    pub fn cipher_suite(&self) -> Option<&'static CipherSuite> {
+        lock(&self.shared.proto).cipher_suite()
+    }
+
+    /// The negotiated protocol version.
+    pub fn protocol(&self) -> Option<Protocol> {
+        lock(&self.shared.proto).protocol()
+    }
+
+    /// The PSK identity the client used.
+    pub fn psk_identity(&self) -> Option<Vec<u8>> {
+        lock(&self.shared.proto).psk_identity().map(<[u8]>::to_vec)
+    }
+
+    /// The peer's certificate chain (empty for PSK).
+    pub fn peer_certificates(&self) -> Vec<CertificateDer<'static>> {
+        lock(&self.shared.proto).peer_certificates().to_vec()
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.shared.socket.local_addr()
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.shared.peer)
+    }
+
+    /// The socket's options as the system reports them.
+    pub fn socket_info(&self) -> io::Result<SocketInfo> {
+        socket_info(&self.shared.socket)
+    }
+
+    /// Changes socket options (TTL, buffer sizes, device). On a connection that shares its
+    /// listener's socket this changes the listener's socket.
+    pub fn set_socket_options(&self, options: &SocketOptions) -> io::Result<()> {
+        options.apply(&self.shared.socket)
+    }
+
+    /// Whether the connection is closed (by us, by the peer, or by an error).
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Relaxed) || lock(&self.shared.proto).is_closed()
+    }
+
+    /// The last error of an operation on this connection, or the socket's pending error, and
+    /// clears it (EdgerOS `error()`).
+    pub fn take_error(&mut self) -> Option<io::Error> {
+        self.last_error.take().or_else(|| self.shared.socket.take_error().ok().flatten())
+    }
+
+    /// Bytes of the next message ready to be received without waiting (EdgerOS `pending()`).
+    pub fn pending(&mut self) -> io::Result<usize> {
+        if self.queued.is_empty() {
+            let mut scratch = [];
+            // Process whatever has already arrived, without waiting.
+            self.fill(Some(Instant::now()), &mut scratch)?;
+        }
+        Ok(self.queued.front().map_or(0, Vec::len))
+    }
+
+    /// Sets the timeout [`read`](Self::read) waits for a message (`None`: forever).
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
+        self.read_timeout = timeout;
+    }
+
+    // ===== data =====
+
+    /// Sends `data` as one protected datagram. Returns `data.len()`.
+    pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
+        let r = self.send_inner(data);
+        self.record(r)
+    }
+
+    /// Sends, waiting at most `timeout` for room in the socket's send buffer.
+    pub fn send_timeout(&mut self, data: &[u8], timeout: Option<Duration>) -> io::Result<usize> {
+        if self.own {
+            self.shared.socket.set_write_timeout(timeout)?;
+        }
+        self.send(data)
+    }
+
+    fn send_inner(&mut self, data: &[u8]) -> io::Result<usize> {
+        let mut proto = lock(&self.shared.proto);
+        self.tx.clear();
+        proto.send(data, &mut self.tx)?;
+        match self.shared.send_raw(&self.tx) {
+            Err(e) if is_timeout(&e) => Err(io::Error::new(io::ErrorKind::TimedOut, "send timed out")),
+            r => r.map(|()| data.len()),
+        }
+    }
+
+    /// Receives one whole message into `buf` (truncated if `buf` is smaller), waiting at most
+    /// `timeout` (`None`: forever). A timeout returns `ErrorKind::TimedOut` and loses nothing.
+    pub fn recv(&mut self, buf: &mut [u8], timeout: Option<Duration>) -> io::Result<usize> {
+        let r = self.recv_inner(buf, timeout);
+        self.record(r)
+    }
+
+    /// Receives with the timeout set by [`set_read_timeout`](Self::set_read_timeout).
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.recv(buf, self.read_timeout)
+    }
+
+    fn recv_inner(&mut self, buf: &mut [u8], timeout: Option<Duration>) -> io::Result<usize> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            if let Some(msg) = self.queued.pop_front() {
+                let n = msg.len().min(buf.len());
+                buf[..n].copy_from_slice(&msg[..n]);
+                return Ok(n);
+            }
+            if let Some(n) = self.fill(deadline, buf)? {
+                return Ok(n);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "receive timed out"));
+            }
+        }
+    }
+
+    /// Sends close_notify and closes the association.
+    pub fn close(&mut self) -> io::Result<()> {
+        let mut proto = lock(&self.shared.proto);
+        if !proto.is_closed() {
+            proto.shutdown()?;
+            self.shared.flush(&mut proto, &mut self.tx)?;
+        }
+        self.shared.closed.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn record<T>(&mut self, r: io::Result<T>) -> io::Result<T> {
+        if let Err(e) = &r {
+            if e.kind() != io::ErrorKind::TimedOut {
+                self.last_error = Some(io::Error::new(e.kind(), e.to_string()));
+            }
+        }
+        r
+    }
+
+    fn closed_error(&self) -> io::Error {
+        match lock(&self.shared.proto).last_error() {
+            Some(e) => e.clone().into(),
+            None => io::Error::new(io::ErrorKind::NotConnected, "the connection is closed"),
+        }
+    }
+
+    /// Takes in one datagram (or a timer) until `deadline`; returns the first message if it
+    /// went into `buf`.
+    fn fill(&mut self, deadline: Option<Instant>, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        if self.is_closed() {
+            return Err(self.closed_error());
+        }
+        if self.own {
+            return self.wait_own(deadline, buf);
+        }
+        let datagram = {
+            let mut inbox = lock(&self.shared.inbox);
+            loop {
+                if let Some(d) = inbox.datagrams.pop_front() {
+                    break Some(d);
+                }
+                if let Some(kind) = inbox.closed {
+                    drop(inbox);
+                    if self.is_closed() {
+                        return Err(self.closed_error());
+                    }
+                    return Err(io::Error::new(kind, "the listener stopped serving this connection"));
+                }
+                let Some(d) = deadline else {
+                    inbox = self.shared.ready.wait(inbox).unwrap_or_else(std::sync::PoisonError::into_inner);
+                    continue;
+                };
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break None;
+                }
+                inbox =
+                    self.shared.ready.wait_timeout(inbox, left).unwrap_or_else(std::sync::PoisonError::into_inner).0;
+            }
+        };
+        match datagram {
+            Some(mut d) => self.process(&mut d, buf),
+            None => Ok(None),
+        }
+    }
+
+    /// Waits on our own socket for a datagram or a protocol timer.
+    fn wait_own(&mut self, deadline: Option<Instant>, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        let timer = lock(&self.shared.proto).poll_timeout();
+        let wake = earliest(timer, deadline);
+        let socket = self.shared.socket.clone();
+        let armed = arm_read_timeout(&socket, wake)?;
+        if !armed {
+            // The deadline has passed: still take a datagram that is already there.
+            socket.set_nonblocking(true)?;
+        }
+        let got = match socket.recv(&mut self.rx) {
+            Ok(n) => Some(n),
+            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::ConnectionRefused => None,
+            Err(e) => {
+                if !armed {
+                    socket.set_nonblocking(false)?;
+                }
+                return Err(e);
+            }
+        };
+        if !armed {
+            socket.set_nonblocking(false)?;
+        }
+        match got {
+            Some(n) => {
+                let mut d = std::mem::take(&mut self.rx);
+                let r = self.process(&mut d[..n], buf);
+                self.rx = d;
+                r
+            }
+            None => {
+                let mut proto = lock(&self.shared.proto);
+                let r = proto.handle_timeout(Instant::now());
+                self.shared.flush(&mut proto, &mut self.tx)?;
+                r?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Decrypts one datagram: the first message goes to `buf`, others to the queue.
+    fn process(&mut self, datagram: &mut [u8], buf: &mut [u8]) -> io::Result<Option<usize>> {
+        self.shared.touch();
+        let mut proto = lock(&self.shared.proto);
+        let mut first = None;
+        let result = match proto.handle_datagram(Instant::now(), datagram) {
+            Ok(received) => {
+                for data in received.iter() {
+                    if first.is_none() && !buf.is_empty() {
+                        let n = data.len().min(buf.len());
+                        buf[..n].copy_from_slice(&data[..n]);
+                        first = Some(n);
+                    } else if self.queued.len() < MAX_QUEUED {
+                        self.queued.push_back(data.to_vec());
+                    }
+                }
+                Ok(first)
+            }
+            Err(e) => Err(e.into()),
+        };
+        self.shared.flush(&mut proto, &mut self.tx)?;
+        result
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        let _ = self.close();
+        self.shared.close_inbox(io::ErrorKind::NotConnected);
+    }
+}
