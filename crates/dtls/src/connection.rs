@@ -27,6 +27,9 @@ pub(crate) struct Shared {
     /// Datagrams the listener received for this peer (shared-socket mode).
     pub(crate) inbox: Mutex<Inbox>,
     pub(crate) ready: Condvar,
+    /// Wakes an async receiver (one permit is kept if nobody waits).
+    #[cfg(feature = "tokio")]
+    pub(crate) ready_async: tokio::sync::Notify,
     pub(crate) closed: AtomicBool,
     /// Milliseconds since `epoch` of the last datagram received or sent.
     pub(crate) last_activity: AtomicU64,
@@ -58,6 +61,8 @@ impl Shared {
             connected,
             inbox: Mutex::new(Inbox { capacity, ..Inbox::default() }),
             ready: Condvar::new(),
+            #[cfg(feature = "tokio")]
+            ready_async: tokio::sync::Notify::new(),
             closed: AtomicBool::new(false),
             last_activity: AtomicU64::new(0),
             epoch,
@@ -84,12 +89,16 @@ impl Shared {
         drop(inbox);
         self.touch();
         self.ready.notify_all();
+        #[cfg(feature = "tokio")]
+        self.ready_async.notify_one();
     }
 
     /// Stops the inbox: the next receive fails with `kind` once queued datagrams are consumed.
     pub(crate) fn close_inbox(&self, kind: io::ErrorKind) {
         lock(&self.inbox).closed.get_or_insert(kind);
         self.ready.notify_all();
+        #[cfg(feature = "tokio")]
+        self.ready_async.notify_one();
     }
 
     pub(crate) fn send_raw(&self, datagram: &[u8]) -> io::Result<()> {
@@ -150,6 +159,8 @@ pub struct Connection {
     queued: VecDeque<Vec<u8>>,
     read_timeout: Option<Duration>,
     last_error: Option<io::Error>,
+    /// Handed over to another owner (the async layer): dropping does not close.
+    detached: bool,
 }
 
 impl Connection {
@@ -162,6 +173,7 @@ impl Connection {
             queued: VecDeque::new(),
             read_timeout: None,
             last_error: None,
+            detached: false,
         }
     }
 
@@ -511,8 +523,20 @@ impl Connection {
     }
 }
 
+impl Connection {
+    /// The shared state, for the async layer; the blocking handle is dissolved without closing.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn into_shared(mut self) -> (Arc<Shared>, bool) {
+        self.detached = true;
+        (self.shared.clone(), self.own)
+    }
+}
+
 impl Drop for Connection {
     fn drop(&mut self) {
+        if self.detached {
+            return;
+        }
         let _ = self.close();
         self.shared.close_inbox(io::ErrorKind::NotConnected);
     }

@@ -47,6 +47,8 @@ mod connection;
 mod listener;
 mod options;
 mod server;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 pub use connection::Connection;
 pub use dtls_proto::{

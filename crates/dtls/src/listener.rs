@@ -118,6 +118,8 @@ struct Inner {
     options: ListenerOptions,
     state: Mutex<State>,
     accepted: Condvar,
+    #[cfg(feature = "tokio")]
+    accepted_async: tokio::sync::Notify,
     stop: AtomicBool,
     driver_cookie_secret: Mutex<Option<[u8; 32]>>,
     refused: AtomicUsize,
@@ -202,6 +204,8 @@ impl Listener {
             options,
             state: Mutex::new(State { backlog: VecDeque::new(), stats: ListenerStats::default(), closed: false }),
             accepted: Condvar::new(),
+            #[cfg(feature = "tokio")]
+            accepted_async: tokio::sync::Notify::new(),
             stop: AtomicBool::new(false),
             driver_cookie_secret: Mutex::new(secret),
             refused: AtomicUsize::new(0),
@@ -270,6 +274,30 @@ impl Listener {
                     self.inner.accepted.wait_timeout(state, left).unwrap_or_else(std::sync::PoisonError::into_inner).0
                 }
             };
+        }
+    }
+
+    /// Takes a queued connection without waiting (`Ok(None)`: none yet).
+    pub fn try_accept(&self) -> io::Result<Option<Connection>> {
+        let mut state = lock(&self.inner.state);
+        match state.backlog.pop_front() {
+            Some(c) => Ok(Some(c)),
+            None if state.closed => Err(io::Error::new(io::ErrorKind::NotConnected, "the listener is shut down")),
+            None => Ok(None),
+        }
+    }
+
+    /// Waits (async) for the next established connection.
+    #[cfg(feature = "tokio")]
+    pub(crate) async fn accept_async(&self) -> io::Result<Connection> {
+        loop {
+            let notified = self.inner.accepted_async.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(c) = self.try_accept()? {
+                return Ok(c);
+            }
+            notified.await;
         }
     }
 
@@ -470,6 +498,8 @@ impl Driver {
         drop(state);
         self.established.insert(h, Arc::downgrade(&shared));
         self.inner.accepted.notify_one();
+        #[cfg(feature = "tokio")]
+        self.inner.accepted_async.notify_waiters();
     }
 
     fn connection_socket(&self, peer: SocketAddr) -> io::Result<UdpSocket> {
@@ -544,6 +574,8 @@ impl Driver {
         state.stats.established = 0;
         drop(state);
         self.inner.accepted.notify_all();
+        #[cfg(feature = "tokio")]
+        self.inner.accepted_async.notify_waiters();
         let _ = &self.inner.driver_cookie_secret;
     }
 }
