@@ -117,6 +117,7 @@ pub struct Config {
     pub(crate) client_auth: ClientAuth,
     pub(crate) ignored_errors: Vec<CertificateError>,
     pub(crate) time: Arc<TimeProvider>,
+    pub(crate) session_export: bool,
 }
 
 impl fmt::Debug for Config {
@@ -179,6 +180,7 @@ impl Config {
                 client_auth: ClientAuth::None,
                 ignored_errors: Vec::new(),
                 time: Arc::new(UnixTime::now),
+                session_export: false,
             },
         }
     }
@@ -381,6 +383,14 @@ impl ConfigBuilder {
     /// place the core learns the date; tests pin it.
     pub fn time_provider(mut self, now: impl Fn() -> UnixTime + Send + Sync + 'static) -> Self {
         self.config.time = Arc::new(now);
+        self
+    }
+
+    /// Keeps what [`Connection::export_session`](crate::Connection::export_session) needs to
+    /// hand an established connection to another process (EdgerOS `flyAway`). Off by default:
+    /// the exported state holds the session's master secret.
+    pub fn allow_session_export(mut self, allow: bool) -> Self {
+        self.config.session_export = allow;
         self
     }
 

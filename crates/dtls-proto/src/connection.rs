@@ -102,6 +102,9 @@ pub struct Stats {
     pub datagrams_sent: u64,
 }
 
+/// Marks an exported session (and its format version).
+const SESSION_MAGIC: &[u8] = b"DTLSSES1";
+
 /// Most records handled from one datagram: bounds the work one datagram can cause.
 pub const MAX_RECORDS_PER_DATAGRAM: usize = 32;
 
@@ -184,6 +187,8 @@ pub struct Connection {
     pub(crate) final_trigger: Option<core::ops::RangeInclusive<u16>>,
     final_resends: u8,
 
+    /// Master secret and randoms, kept after the handshake only when session export is allowed.
+    export_secret: Option<zeroize::Zeroizing<Vec<u8>>>,
     alert: Option<(AlertLevel, AlertDescription)>,
     events: VecDeque<Event>,
     rng: u64,
@@ -243,6 +248,7 @@ impl Connection {
             handshake_deadline: Some(now + config.handshake_timeout),
             final_trigger: None,
             final_resends: 0,
+            export_secret: None,
             alert: None,
             events: VecDeque::new(),
             rng: seed,
@@ -435,6 +441,110 @@ impl Connection {
     /// Bytes held for handshake reassembly.
     pub fn reassembly_bytes(&self) -> usize {
         self.hs.as_ref().map_or(0, |hs| hs.reasm.buffered_bytes())
+    }
+
+    // ===== session hand-off =====
+
+    /// Serializes an established connection so another process can resume it with
+    /// [`import_session`](Self::import_session) (EdgerOS `flyAway` / `createByFd`). The result
+    /// holds the master secret: pass it only over a private channel (a pipe or a UNIX socket to
+    /// a cooperating process) and let it be wiped (it is zeroized on drop). The configuration
+    /// must allow it ([`ConfigBuilder::allow_session_export`](crate::ConfigBuilder::allow_session_export)).
+    /// Sequence numbers continue from where this connection stopped, so this connection closes
+    /// (quietly, without an alert): two owners of one key would reuse nonces.
+    pub fn export_session(&mut self) -> Result<zeroize::Zeroizing<Vec<u8>>, Error> {
+        use crate::codec::Put;
+        if !self.is_established() {
+            return Err(Error::InvalidOperation("only an established connection can be exported"));
+        }
+        let (Some(secret), Some(suite)) = (&self.export_secret, self.suite) else {
+            return Err(Error::InvalidOperation("session export is not allowed by the configuration"));
+        };
+        let mut out = zeroize::Zeroizing::new(Vec::with_capacity(256));
+        out.extend_from_slice(SESSION_MAGIC);
+        out.put_u8(match self.side {
+            Side::Client => 0,
+            Side::Server => 1,
+        });
+        out.put_u16(suite.id);
+        out.put_u8(u8::from(self.extended_master_secret));
+        out.extend_from_slice(secret);
+        out.put_u48(self.write_seq[1]);
+        let (top, bits) = self.read_window.to_parts();
+        out.extend_from_slice(&top.to_be_bytes());
+        out.extend_from_slice(&bits.to_be_bytes());
+        out.put_vec16(self.psk_identity.as_deref().unwrap_or_default());
+        out.put_u16(self.peer_certs.len() as u16);
+        for c in &self.peer_certs {
+            out.put_len24(|b| b.extend_from_slice(c.as_ref()));
+        }
+        self.close_quietly();
+        self.export_secret = None;
+        self.write_keys = None;
+        self.read_keys = None;
+        Ok(out)
+    }
+
+    /// Resumes a connection exported with [`export_session`](Self::export_session). `config`
+    /// supplies the crypto provider and limits; the keys come from the exported state.
+    pub fn import_session(config: Arc<Config>, data: &[u8], now: Instant) -> Result<Self, Error> {
+        use crate::handshake::keys::KeyBlock;
+        let bad = Error::InvalidInput("not an exported DTLS session");
+        let mut r = Reader::new(data);
+        if r.take(SESSION_MAGIC.len()) != Some(SESSION_MAGIC) {
+            return Err(bad);
+        }
+        let side = match r.u8() {
+            Some(0) => Side::Client,
+            Some(1) => Side::Server,
+            _ => return Err(bad),
+        };
+        let suite = r.u16().and_then(CipherSuite::from_id).ok_or(bad.clone())?;
+        let ems = r.u8().ok_or(bad.clone())? != 0;
+        let master: [u8; 48] = r.take_array().ok_or(bad.clone())?;
+        let master = zeroize::Zeroizing::new(master);
+        let client_random: [u8; 32] = r.take_array().ok_or(bad.clone())?;
+        let server_random: [u8; 32] = r.take_array().ok_or(bad.clone())?;
+        let write_seq = r.u48().ok_or(bad.clone())?;
+        let top = u64::from_be_bytes(r.take_array().ok_or(bad.clone())?);
+        let bits = u64::from_be_bytes(r.take_array().ok_or(bad.clone())?);
+        let identity = r.vec16().ok_or(bad.clone())?;
+        let count = r.u16().ok_or(bad.clone())?;
+        let mut peer_certs = Vec::with_capacity(usize::from(count.min(16)));
+        for _ in 0..count {
+            peer_certs.push(CertificateDer::from(r.vec24().ok_or(bad.clone())?.to_vec()));
+        }
+        r.finish().ok_or(bad)?;
+
+        let provider = config.provider.clone();
+        let kb = KeyBlock::derive(&*provider, suite, &master, &client_random, &server_random)?;
+        let client = RecordProtection::new(suite, provider.aead_key(suite.aead, kb.client_key())?, kb.client_iv());
+        let server = RecordProtection::new(suite, provider.aead_key(suite.aead, kb.server_key())?, kb.server_iv());
+        let (write, read) = match side {
+            Side::Client => (client, server),
+            Side::Server => (server, client),
+        };
+        let mut conn = Self::new(side, config, now)?;
+        conn.hs = None;
+        conn.state = HandshakeState::Complete;
+        conn.handshake_deadline = None;
+        conn.suite = Some(suite);
+        conn.extended_master_secret = ems;
+        conn.write_keys = Some(write);
+        conn.read_keys = Some(read);
+        conn.write_epoch = 1;
+        conn.write_seq = [0, write_seq];
+        conn.read_window = ReplayWindow::from_parts(top, bits);
+        conn.psk_identity = (!identity.is_empty()).then(|| identity.to_vec());
+        conn.peer_certs = peer_certs;
+        if conn.config.session_export {
+            let mut secret = zeroize::Zeroizing::new(Vec::with_capacity(48 + 64));
+            secret.extend_from_slice(&master[..]);
+            secret.extend_from_slice(&client_random);
+            secret.extend_from_slice(&server_random);
+            conn.export_secret = Some(secret);
+        }
+        Ok(conn)
     }
 
     // ===== input =====
@@ -942,6 +1052,15 @@ impl Connection {
         self.handshake_deadline = None;
         self.retransmit_at = None;
         if let Some(hs) = self.hs.take() {
+            if self.config.session_export {
+                if let Some(master) = &hs.master {
+                    let mut secret = zeroize::Zeroizing::new(Vec::with_capacity(48 + 64));
+                    secret.extend_from_slice(&master[..]);
+                    secret.extend_from_slice(&hs.client_random);
+                    secret.extend_from_slice(&hs.server_random);
+                    self.export_secret = Some(secret);
+                }
+            }
             // The peer's last flight runs from its first message to the Finished just handled.
             let last = hs.reasm.next_seq().wrapping_sub(1);
             self.final_trigger = match self.side {

@@ -242,6 +242,16 @@ impl ReplayWindow {
     pub fn highest(&self) -> Option<u64> {
         self.top.checked_sub(1)
     }
+
+    /// The window's state, for exporting a session.
+    pub fn to_parts(&self) -> (u64, u64) {
+        (self.top, self.bits)
+    }
+
+    /// Restores a window exported with [`to_parts`](Self::to_parts).
+    pub fn from_parts(top: u64, bits: u64) -> Self {
+        Self { top: top.min(MAX_SEQ + 1), bits }
+    }
 }
 
 #[cfg(test)]

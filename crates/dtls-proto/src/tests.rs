@@ -320,3 +320,59 @@ fn client_certificate_without_certificate_verify_is_fatal() {
     assert!(!s.is_established());
     assert_eq!(drain(&mut s).len(), 1, "the fatal alert");
 }
+
+#[test]
+fn an_exported_session_resumes_elsewhere() {
+    let now = Instant::now();
+    let c = Config::builder().psk("mover", KEY.to_vec()).build().unwrap();
+    let s = Config::builder()
+        .psk_server_key(KEY.to_vec())
+        .cookie_verification(false)
+        .allow_session_export(true)
+        .build()
+        .unwrap();
+    let s = Arc::new(s);
+    let mut c = Connection::client(Arc::new(c), now).unwrap();
+    let mut server = Connection::server(s.clone(), now).unwrap();
+    for _ in 0..4 {
+        let d = drain(&mut c);
+        deliver(&mut server, now, &d).unwrap();
+        let d = drain(&mut server);
+        deliver(&mut c, now, &d).unwrap();
+    }
+    assert!(server.is_established());
+    let mut rec = Vec::new();
+    c.send(b"before", &mut rec).unwrap();
+    let replayed = rec.clone();
+    assert_eq!(server.handle_datagram(now, &mut rec).unwrap().iter().next(), Some(&b"before"[..]));
+
+    let state = server.export_session().unwrap();
+    let mut moved = Connection::import_session(s, &state, now).unwrap();
+    assert!(moved.is_established());
+    assert_eq!(moved.psk_identity(), Some(&b"mover"[..]));
+    assert_eq!(moved.cipher_suite(), server.cipher_suite());
+    // The replay window moved too: the old record is refused.
+    assert!(moved.handle_datagram(now, &mut replayed.clone()).unwrap().is_empty());
+    let mut rec = Vec::new();
+    c.send(b"after", &mut rec).unwrap();
+    assert_eq!(moved.handle_datagram(now, &mut rec).unwrap().iter().next(), Some(&b"after"[..]));
+    // The old owner is closed: one key, one owner.
+    assert!(server.is_closed());
+    assert!(server.send(b"old owner", &mut Vec::new()).is_err());
+    // The new owner's sequence numbers continue: the client accepts what it sends.
+    let mut out2 = Vec::new();
+    moved.send(b"new owner", &mut out2).unwrap();
+    assert_eq!(c.handle_datagram(now, &mut out2).unwrap().iter().next(), Some(&b"new owner"[..]));
+
+    // Export needs the configuration's consent and an established connection; imports check.
+    assert!(c.export_session().is_err());
+    assert_eq!(
+        Connection::import_session(Arc::new(Config::builder().psk("x", KEY.to_vec()).build().unwrap()), b"junk", now)
+            .unwrap_err(),
+        Error::InvalidInput("not an exported DTLS session")
+    );
+    let mut truncated = state.to_vec();
+    truncated.pop();
+    let cfg = Arc::new(Config::builder().psk("x", KEY.to_vec()).build().unwrap());
+    assert!(Connection::import_session(cfg, &truncated, now).is_err());
+}

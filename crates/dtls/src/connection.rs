@@ -261,6 +261,42 @@ impl Connection {
         }
     }
 
+    // ===== hand-off =====
+
+    /// Hands this connection over to another thread or process (EdgerOS `flyAway`): returns
+    /// its socket's descriptor and the session state, which [`from_fd`](Self::from_fd) resumes.
+    /// Only connections with their own socket can fly (clients, and listeners with
+    /// [`connection_sockets`](crate::ListenerOptions::connection_sockets)); the configuration
+    /// must allow session export. The state holds the master secret: pass it privately.
+    #[cfg(unix)]
+    pub fn fly_away(mut self) -> io::Result<(std::os::fd::OwnedFd, zeroize::Zeroizing<Vec<u8>>)> {
+        if !self.own || !self.shared.connected {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "only a connection with its own socket can be handed over (use per-connection sockets)",
+            ));
+        }
+        let socket = self.shared.socket.try_clone()?;
+        let state = lock(&self.shared.proto).export_session()?;
+        // Not ours any more: dropping this handle must not close the association.
+        self.detached = true;
+        self.shared.closed.store(true, Ordering::Relaxed);
+        Ok((socket.into(), state))
+    }
+
+    /// Resumes a connection handed over with [`fly_away`](Self::fly_away) (EdgerOS
+    /// `createByFd`). The socket must be connected to the peer.
+    #[cfg(unix)]
+    pub fn from_fd(fd: std::os::fd::OwnedFd, state: &[u8], config: Arc<Config>) -> io::Result<Self> {
+        let socket = UdpSocket::from(fd);
+        let peer = socket.peer_addr()?;
+        socket.set_nonblocking(false)?;
+        let proto = Proto::import_session(config, state, Instant::now())?;
+        let shared = Arc::new(Shared::new(proto, peer, Arc::new(socket), true, 0));
+        shared.touch();
+        Ok(Self::from_shared(shared, true))
+    }
+
     // ===== getters =====
 
     /// The protocol state (cipher suite, identity, counters, verification errors…), locked
