@@ -219,6 +219,11 @@ impl Config {
 /// Default maximum datagram size for handshake flights: fits a 1500-byte Ethernet MTU with IPv6,
 /// UDP and some tunnel overhead to spare.
 pub const DEFAULT_MTU: usize = 1400;
+/// Shortest handshake timeout accepted (EdgerOS: 2000 ms).
+pub const MIN_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest handshake timeout accepted (EdgerOS: 120000 ms).
+pub const MAX_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Smallest MTU we accept: a record header, a handshake header and a few bytes of body must fit.
 pub const MIN_MTU: usize = 64;
 
@@ -293,7 +298,7 @@ impl ConfigBuilder {
         self
     }
 
-    /// The overall handshake timeout (default 60 s).
+    /// The overall handshake timeout: 2 to 120 s (EdgerOS's range), default 60 s.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.config.handshake_timeout = timeout;
         self
@@ -416,8 +421,8 @@ impl ConfigBuilder {
         if c.initial_retransmit.is_zero() || c.max_retransmit < c.initial_retransmit {
             return Err(E("retransmission timeouts must be non-zero and initial <= max"));
         }
-        if c.handshake_timeout.is_zero() {
-            return Err(E("handshake timeout must be non-zero"));
+        if !(MIN_HANDSHAKE_TIMEOUT..=MAX_HANDSHAKE_TIMEOUT).contains(&c.handshake_timeout) {
+            return Err(E("handshake timeout must be between 2 and 120 seconds"));
         }
         if c.cookie_lifetime.is_zero() || c.cookie_rotation.is_zero() {
             return Err(E("cookie lifetime and rotation must be non-zero"));

@@ -376,3 +376,14 @@ fn an_exported_session_resumes_elsewhere() {
     let cfg = Arc::new(Config::builder().psk("x", KEY.to_vec()).build().unwrap());
     assert!(Connection::import_session(cfg, &truncated, now).is_err());
 }
+
+#[test]
+fn handshake_timeout_must_be_within_edgeros_range() {
+    for secs in [1, 121] {
+        let err = Config::builder().psk("x", KEY.to_vec()).handshake_timeout(Duration::from_secs(secs)).build();
+        assert_eq!(err.unwrap_err(), Error::Config("handshake timeout must be between 2 and 120 seconds"));
+    }
+    for secs in [2, 60, 120] {
+        assert!(Config::builder().psk("x", KEY.to_vec()).handshake_timeout(Duration::from_secs(secs)).build().is_ok());
+    }
+}

@@ -98,6 +98,8 @@ pub struct Connection {
     tx: Vec<u8>,
     queued: VecDeque<Vec<u8>>,
     last_error: Option<io::Error>,
+    /// Handed over: dropping does not close.
+    detached: bool,
 }
 
 impl Connection {
@@ -115,6 +117,7 @@ impl Connection {
             tx: Vec::with_capacity(2048),
             queued: VecDeque::new(),
             last_error: None,
+            detached: false,
         }
     }
 
@@ -187,6 +190,33 @@ impl Connection {
             c.fill_own(Some(deadline), &mut []).await?;
         }
         Ok(c)
+    }
+
+    // ===== hand-off =====
+
+    /// Hands this connection to another task, thread or process (EdgerOS `flyAway`); see
+    /// [`crate::Connection::fly_away`].
+    #[cfg(unix)]
+    pub fn fly_away(mut self) -> io::Result<(std::os::fd::OwnedFd, zeroize::Zeroizing<Vec<u8>>)> {
+        if self.own.is_none() || !self.shared.connected {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "only a connection with its own socket can be handed over (use per-connection sockets)",
+            ));
+        }
+        let socket = self.shared.socket.try_clone()?;
+        socket.set_nonblocking(false)?;
+        let state = lock(&self.shared.proto).export_session()?;
+        self.shared.closed.store(true, Ordering::Relaxed);
+        self.detached = true;
+        Ok((socket.into(), state))
+    }
+
+    /// Resumes a connection handed over with `fly_away` (EdgerOS `createByFd`).
+    #[cfg(unix)]
+    pub fn from_fd(fd: std::os::fd::OwnedFd, state: &[u8], config: Arc<Config>) -> io::Result<Self> {
+        let blocking = crate::Connection::from_fd(fd, state, config)?;
+        Self::from_blocking(blocking)
     }
 
     // ===== getters =====
@@ -431,6 +461,9 @@ impl Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
+        if self.detached {
+            return;
+        }
         let mut proto = lock(&self.shared.proto);
         if !proto.is_closed() {
             let _ = proto.shutdown();

@@ -350,3 +350,13 @@ fn idle_connections_are_closed_and_shutdown_notifies_every_peer() {
     assert!(accepted.is_closed());
     assert_eq!(listener.accept_timeout(Duration::from_millis(10)).unwrap_err().kind(), ErrorKind::NotConnected);
 }
+
+#[test]
+fn dual_stack_listener_serves_ipv4_and_ipv6() {
+    let opts = ListenerOptions::default().socket(SocketOptions::default().ipv6_only(false));
+    let listener = Arc::new(Listener::bind_with("[::]:0".parse().unwrap(), server_config(), opts).unwrap());
+    let port = listener.local_addr().unwrap().port();
+    let _echo = Echo::start(listener.clone());
+    echo_once(([127, 0, 0, 1], port).into(), "via-v4");
+    echo_once(SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)), "via-v6");
+}
