@@ -110,7 +110,7 @@ pub const MAX_RECORDS_PER_DATAGRAM: usize = 32;
 
 /// Epoch-1 records failing authentication during the handshake (none ever authenticated) after
 /// which the keys are taken to differ.
-const KEY_MISMATCH_FAILURES: u64 = 2;
+const KEY_MISMATCH_FAILURES: u64 = 3;
 
 /// How many times a completed connection answers a retransmission of the peer's last flight.
 const MAX_FINAL_RESENDS: u8 = 16;

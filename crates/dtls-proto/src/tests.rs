@@ -168,7 +168,7 @@ fn unknown_psk_identity_is_refused_with_its_alert() {
 }
 
 #[test]
-fn wrong_key_fails_with_bad_record_mac_once_the_finished_is_repeated() {
+fn wrong_key_fails_with_bad_record_mac_once_the_finished_keeps_failing() {
     let now = Instant::now();
     let c = Config::builder().psk("alice", b"wrong".to_vec()).build().unwrap();
     let s = Config::builder().psk_server_key(KEY.to_vec()).cookie_verification(false).build().unwrap();
@@ -179,12 +179,17 @@ fn wrong_key_fails_with_bad_record_mac_once_the_finished_is_repeated() {
     let d = drain(&mut s);
     deliver(&mut c, now, &d).unwrap();
     let flight5 = drain(&mut c);
-    // The first undecryptable Finished is dropped (it might have been corrupted in transit).
+    // The first undecryptable Finished records are dropped (they might have been corrupted in
+    // transit); the third in a row is conclusive.
     deliver(&mut s, now, &flight5).unwrap();
     assert_eq!(s.stats().dropped_bad_auth, 1);
     assert!(drain(&mut s).is_empty());
-    // The client retransmits; the second failure is conclusive.
-    let later = now + Duration::from_millis(1200);
+    let mut later = now + Duration::from_millis(1200);
+    c.handle_timeout(later).unwrap();
+    let again = drain(&mut c);
+    deliver(&mut s, later, &again).unwrap();
+    assert_eq!(s.stats().dropped_bad_auth, 2);
+    later += Duration::from_secs(3);
     c.handle_timeout(later).unwrap();
     let again = drain(&mut c);
     let err = deliver(&mut s, later, &again).unwrap_err();

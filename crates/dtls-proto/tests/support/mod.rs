@@ -61,6 +61,13 @@ pub struct Link {
     pub delay: Duration,
     /// Datagrams larger than this are dropped (as an IP path would).
     pub mtu: usize,
+    /// Probability one random bit of a datagram is flipped.
+    pub corrupt: f64,
+    /// Probability a datagram is cut short at a random length.
+    pub truncate: f64,
+    /// Probability a datagram is packed into the previous one still in flight (one datagram
+    /// carrying both, as a middlebox or a coalescing sender might).
+    pub pack: f64,
 }
 
 impl Link {
@@ -71,6 +78,9 @@ impl Link {
         reorder_delay: Duration::ZERO,
         delay: Duration::from_millis(10),
         mtu: 65_507,
+        corrupt: 0.0,
+        truncate: 0.0,
+        pack: 0.0,
     };
 
     pub fn lossy(loss: f64, mtu: usize) -> Self {
@@ -81,6 +91,9 @@ impl Link {
             reorder_delay: Duration::from_millis(30),
             delay: Duration::from_millis(10),
             mtu,
+            corrupt: 0.0,
+            truncate: 0.0,
+            pack: 0.0,
         }
     }
 }
@@ -106,6 +119,9 @@ pub struct Trace {
     pub sent: Vec<(u128, To, usize)>,
     pub lost: usize,
     pub oversize: usize,
+    pub corrupted: usize,
+    pub truncated: usize,
+    pub packed: usize,
 }
 
 /// Decides whether a datagram sent in direction `To` is dropped.
@@ -201,6 +217,25 @@ impl Sim {
         if self.filter.as_mut().is_some_and(|f| f(to, &data)) || self.rng.chance(link.loss) {
             self.trace.lost += 1;
             return;
+        }
+        let mut data = data;
+        if self.rng.chance(link.corrupt) && !data.is_empty() {
+            let bit = self.rng.below(data.len() as u64 * 8);
+            data[(bit / 8) as usize] ^= 1 << (bit % 8);
+            self.trace.corrupted += 1;
+        }
+        if self.rng.chance(link.truncate) && !data.is_empty() {
+            let keep = self.rng.below(data.len() as u64) as usize;
+            data.truncate(keep);
+            self.trace.truncated += 1;
+        }
+        if self.rng.chance(link.pack) {
+            let last = self.inflight.iter_mut().filter(|p| p.to == to).max_by_key(|p| p.order);
+            if let Some(p) = last.filter(|p| p.data.len() + data.len() <= link.mtu) {
+                p.data.extend_from_slice(&data);
+                self.trace.packed += 1;
+                return;
+            }
         }
         let copies = if self.rng.chance(link.duplicate) { 2 } else { 1 };
         for _ in 0..copies {
