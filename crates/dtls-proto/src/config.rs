@@ -118,6 +118,7 @@ pub struct Config {
     pub(crate) ignored_errors: Vec<CertificateError>,
     pub(crate) time: Arc<TimeProvider>,
     pub(crate) session_export: bool,
+    pub(crate) max_failed_decryptions: Option<u64>,
 }
 
 impl fmt::Debug for Config {
@@ -181,6 +182,7 @@ impl Config {
                 ignored_errors: Vec::new(),
                 time: Arc::new(UnixTime::now),
                 session_export: false,
+                max_failed_decryptions: None,
             },
         }
     }
@@ -396,6 +398,15 @@ impl ConfigBuilder {
     /// the exported state holds the session's master secret.
     pub fn allow_session_export(mut self, allow: bool) -> Self {
         self.config.session_export = allow;
+        self
+    }
+
+    /// Closes a connection once this many records failed authentication under its keys
+    /// (RFC 9147 §4.5.3). Default: the AEAD's integrity limit, 2^36 for AES-GCM and
+    /// ChaCha20-Poly1305, 2^23 for AES-CCM and 2^16 for AES-CCM-8 (whose short tag needs the
+    /// extra safeguard).
+    pub fn max_failed_decryptions(mut self, limit: u64) -> Self {
+        self.config.max_failed_decryptions = Some(limit);
         self
     }
 

@@ -622,6 +622,12 @@ impl Connection {
                 }
                 let Ok(r) = keys.open(&header, fragment) else {
                     self.stats.dropped_bad_auth += 1;
+                    if self.stats.dropped_bad_auth >= self.failed_decryption_limit() {
+                        return Err(Error::PeerMisbehaved {
+                            alert: AlertDescription::BAD_RECORD_MAC,
+                            reason: "too many records failed authentication under these keys",
+                        });
+                    }
                     // During the handshake, before any record of the new epoch authenticated,
                     // repeated failures mean the two sides derived different keys (most often
                     // a wrong pre-shared key): fail now with a clear cause rather than time out.
@@ -988,6 +994,16 @@ impl Connection {
     }
 
     // ===== internals =====
+
+    /// How many authentication failures the keys tolerate (RFC 9147 §4.5.3).
+    fn failed_decryption_limit(&self) -> u64 {
+        use crate::crypto::AeadAlgorithm as A;
+        self.config.max_failed_decryptions.unwrap_or(match self.suite.map(|s| s.aead) {
+            Some(A::Aes128Ccm) => 1 << 23,
+            Some(A::Aes128Ccm8) => 1 << 16,
+            _ => 1 << 36,
+        })
+    }
 
     fn protection_overhead(&self, epoch: u16) -> usize {
         if epoch == 0 {

@@ -392,3 +392,36 @@ fn handshake_timeout_must_be_within_edgeros_range() {
         assert!(Config::builder().psk("x", KEY.to_vec()).handshake_timeout(Duration::from_secs(secs)).build().is_ok());
     }
 }
+
+#[test]
+fn too_many_authentication_failures_close_the_connection() {
+    let now = Instant::now();
+    let c = Config::builder().psk("f", KEY.to_vec()).max_failed_decryptions(5).build().unwrap();
+    let s = Config::builder()
+        .psk_server_key(KEY.to_vec())
+        .cookie_verification(false)
+        .max_failed_decryptions(5)
+        .build()
+        .unwrap();
+    let mut c = Connection::client(Arc::new(c), now).unwrap();
+    let mut s = Connection::server(Arc::new(s), now).unwrap();
+    for _ in 0..4 {
+        let d = drain(&mut c);
+        deliver(&mut s, now, &d).unwrap();
+        let d = drain(&mut s);
+        deliver(&mut c, now, &d).unwrap();
+    }
+    let mut rec = Vec::new();
+    c.send(b"x", &mut rec).unwrap();
+    let last = rec.len() - 1;
+    for i in 0..4 {
+        let mut bad = rec.clone();
+        bad[last] ^= 1 << i;
+        assert!(s.handle_datagram(now, &mut bad).unwrap().is_empty());
+    }
+    let mut bad = rec.clone();
+    bad[last] ^= 0x80;
+    let err = s.handle_datagram(now, &mut bad).unwrap_err();
+    assert!(matches!(err, Error::PeerMisbehaved { alert: AlertDescription::BAD_RECORD_MAC, .. }), "{err:?}");
+    assert!(s.is_closed());
+}

@@ -101,6 +101,8 @@ pub struct ListenerStats {
     pub refused: usize,
     /// Handshakes that failed or timed out.
     pub failed: usize,
+    /// Half-open handshakes evicted to make room under the connection cap.
+    pub evicted: usize,
 }
 
 #[derive(Debug)]
@@ -190,7 +192,8 @@ impl Listener {
     ) -> io::Result<Self> {
         let local = socket.local_addr()?;
         let mut endpoint = Endpoint::new(config.clone(), Instant::now())?;
-        endpoint.set_max_connections(options.max_connections);
+        // The listener enforces the connection cap itself, evicting half-open handshakes first.
+        endpoint.set_max_connections(usize::MAX);
         if !local.ip().is_unspecified() {
             endpoint.set_local_ip(Some(local.ip()));
         }
@@ -321,6 +324,7 @@ impl Drop for Listener {
 struct Handshaking {
     conn: Proto,
     peer: SocketAddr,
+    started: Instant,
 }
 
 /// The thread that owns the listening socket.
@@ -390,6 +394,23 @@ impl Driver {
                     self.inner.refused.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
+                if incoming.replaces().is_none() && self.handshaking.len() + self.established.len() >= o.max_connections
+                {
+                    // Full: the oldest half-open handshake makes room; established connections
+                    // are never evicted for a newcomer.
+                    let oldest = self.handshaking.iter().min_by_key(|(_, h)| h.started).map(|(h, _)| *h);
+                    match oldest {
+                        Some(h) => {
+                            tracing::debug!("connection cap reached: evicting the oldest half-open handshake");
+                            self.forget(h, io::ErrorKind::ConnectionAborted);
+                            lock(&self.inner.state).stats.evicted += 1;
+                        }
+                        None => {
+                            self.inner.refused.fetch_add(1, Ordering::Relaxed);
+                            return;
+                        }
+                    }
+                }
                 if let Some(old) = incoming.replaces() {
                     // The client restarted: its old association ends.
                     self.forget(old, io::ErrorKind::ConnectionReset);
@@ -397,7 +418,7 @@ impl Driver {
                 match self.endpoint.accept(incoming, now) {
                     Ok((h, conn)) => {
                         *self.per_ip.entry(ip).or_default() += 1;
-                        self.handshaking.insert(h, Handshaking { conn, peer: from });
+                        self.handshaking.insert(h, Handshaking { conn, peer: from, started: now });
                         self.drive(h);
                     }
                     Err(e) => {
