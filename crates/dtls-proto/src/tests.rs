@@ -425,3 +425,51 @@ fn too_many_authentication_failures_close_the_connection() {
     assert!(matches!(err, Error::PeerMisbehaved { alert: AlertDescription::BAD_RECORD_MAC, .. }), "{err:?}");
     assert!(s.is_closed());
 }
+
+/// OpenSSL `test_dtls13_forged_plaintext_alert`, for 1.2: once the handshake is over, an
+/// unauthenticated (epoch 0) alert is ignored.
+#[test]
+fn forged_plaintext_alert_after_the_handshake_is_ignored() {
+    let (_c, mut s, now) = established();
+    for desc in [AlertDescription::CLOSE_NOTIFY, AlertDescription::HANDSHAKE_FAILURE] {
+        let mut rec = Vec::new();
+        RecordHeader {
+            content_type: ContentType::ALERT,
+            version: crate::enums::ProtocolVersion::DTLS1_2,
+            epoch: 0,
+            seq: 99,
+            length: 2,
+        }
+        .write(&mut rec);
+        rec.extend_from_slice(&[2, desc.0]);
+        assert!(s.handle_datagram(now, &mut rec).unwrap().is_empty());
+        assert!(s.is_established(), "{desc:?} accepted");
+    }
+    assert_eq!(s.stats().dropped_unexpected, 2);
+}
+
+/// Unexpected messages for the negotiated key exchange are fatal (client order bugs:
+/// CertificateRequest in a PSK handshake, ServerKeyExchange twice).
+#[test]
+fn out_of_order_server_messages_are_fatal() {
+    let (mut c, mut s, now) = pair();
+    let d = drain(&mut c);
+    deliver(&mut s, now, &d).unwrap();
+    let flight4 = records(&drain(&mut s));
+    // ServerHello only, then a CertificateRequest (not allowed with PSK) at the next message_seq.
+    deliver(&mut c, now, &flight4[..1]).unwrap();
+    let mut forged = Vec::new();
+    write_message(&mut forged, HandshakeType::CERTIFICATE_REQUEST, 1, &[1, 64, 0, 2, 4, 3, 0, 0]);
+    let mut rec = Vec::new();
+    RecordHeader {
+        content_type: ContentType::HANDSHAKE,
+        version: crate::enums::ProtocolVersion::DTLS1_2,
+        epoch: 0,
+        seq: 50,
+        length: forged.len() as u16,
+    }
+    .write(&mut rec);
+    rec.extend_from_slice(&forged);
+    let err = c.handle_datagram(now, &mut rec).unwrap_err();
+    assert_eq!(err, Error::unexpected("unexpected handshake message"));
+}

@@ -360,3 +360,27 @@ fn dual_stack_listener_serves_ipv4_and_ipv6() {
     echo_once(([127, 0, 0, 1], port).into(), "via-v4");
     echo_once(SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)), "via-v6");
 }
+
+/// Californium CVE-2020-27222: a failed handshake leaves nothing stuck; the same address
+/// connects right after, and so does another.
+#[test]
+fn a_failed_handshake_leaves_no_stuck_state() {
+    let listener = Arc::new(Listener::bind("127.0.0.1:0".parse().unwrap(), server_config()).unwrap());
+    let addr = listener.local_addr().unwrap();
+    let _echo = Echo::start(listener.clone());
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let from = sock.local_addr().unwrap();
+    sock.connect(addr).unwrap();
+    let wrong = Arc::new(Config::builder().psk("wrong", b"not the key".to_vec()).build().unwrap());
+    let err = Connection::handshake(sock, wrong, Some(T)).unwrap_err();
+    assert!(err.to_string().contains("bad_record_mac"), "{err}");
+    wait_until("the failure to be counted", || listener.stats().failed == 1);
+    // The same address and port, now with the right key.
+    let sock = UdpSocket::bind(from).unwrap();
+    sock.connect(addr).unwrap();
+    let mut again = Connection::handshake(sock, client_config("right"), Some(T)).unwrap();
+    again.send(b"ok").unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(again.recv(&mut buf, Some(T)).unwrap(), 2);
+    echo_once(addr, "another");
+}
