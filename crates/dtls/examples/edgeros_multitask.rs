@@ -27,10 +27,9 @@
 //!
 //! The listener creates a connection's own socket when its handshake completes, just after
 //! sending its last flight. A datagram the client sends before that socket exists reaches the
-//! listening socket instead, and is currently not passed on to a connection that reads its own
-//! socket: it is lost. The tasks therefore greet each client first, and the clients wait for
-//! the greeting before they speak; anything the client sends after it arrives on the
-//! connection's own socket.
+//! listening socket instead; the listener hands it to the connection, which looks for such
+//! early datagrams during its first seconds, so nothing is lost. The tasks here greet each
+//! client first, as EdgerOS's sample server does.
 //!
 //! # Serving many connections per thread
 //!

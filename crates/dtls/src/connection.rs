@@ -13,6 +13,10 @@ use dtls_proto::{CipherSuite, Config, Connection as Proto, Event, HandshakeState
 use crate::options::{socket_info, SocketInfo, SocketOptions};
 use crate::{arm_read_timeout, earliest, is_timeout, lock, MAX_DATAGRAM};
 
+/// How long after it was accepted a connection with its own socket keeps checking the
+/// listener's inbox for datagrams that arrived before its socket existed.
+const EARLY_WINDOW: Duration = Duration::from_secs(2);
+
 /// Most decrypted messages held when one datagram carried several.
 const MAX_QUEUED: usize = 64;
 
@@ -461,6 +465,11 @@ impl Connection {
             return Err(self.closed_error());
         }
         if self.own {
+            // Datagrams the listener received for us before our own socket existed.
+            let early = lock(&self.shared.inbox).datagrams.pop_front();
+            if let Some(mut d) = early {
+                return self.process(&mut d, buf);
+            }
             return self.wait_own(deadline, buf);
         }
         let datagram = {
@@ -497,7 +506,12 @@ impl Connection {
     /// Waits on our own socket for a datagram or a protocol timer.
     fn wait_own(&mut self, deadline: Option<Instant>, buf: &mut [u8]) -> io::Result<Option<usize>> {
         let timer = lock(&self.shared.proto).poll_timeout();
-        let wake = earliest(timer, deadline);
+        let mut wake = earliest(timer, deadline);
+        if lock(&self.shared.inbox).capacity > 0 && self.shared.epoch.elapsed() < EARLY_WINDOW {
+            // Just accepted with our own socket: the listener may still hand us datagrams that
+            // reached its socket first, so look at the inbox again soon.
+            wake = earliest(wake, Some(Instant::now() + Duration::from_millis(10)));
+        }
         let socket = self.shared.socket.clone();
         let armed = arm_read_timeout(&socket, wake)?;
         if !armed {

@@ -515,9 +515,12 @@ impl Driver {
             self.inner.refused.fetch_add(1, Ordering::Relaxed);
             return;
         }
+        self.established.insert(h, Arc::downgrade(&shared));
+        // Counters are right before anyone can accept the connection.
+        state.stats.half_open = self.handshaking.len();
+        state.stats.established = self.established.len();
         state.backlog.push_back(conn);
         drop(state);
-        self.established.insert(h, Arc::downgrade(&shared));
         self.inner.accepted.notify_one();
         #[cfg(feature = "tokio")]
         self.inner.accepted_async.notify_waiters();

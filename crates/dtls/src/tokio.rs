@@ -365,6 +365,11 @@ impl Connection {
             return Err(self.closed_error());
         }
         if self.own.is_some() {
+            // Datagrams the listener received for us before our own socket existed.
+            let early = lock(&self.shared.inbox).datagrams.pop_front();
+            if let Some(mut d) = early {
+                return self.process(&mut d, buf);
+            }
             return self.fill_own(deadline, buf).await;
         }
         let shared = self.shared.clone();
@@ -403,7 +408,12 @@ impl Connection {
 
     async fn fill_own(&mut self, deadline: Option<Instant>, buf: &mut [u8]) -> io::Result<Option<usize>> {
         let timer = lock(&self.shared.proto).poll_timeout();
-        let wake = crate::earliest(timer, deadline);
+        let mut wake = crate::earliest(timer, deadline);
+        if lock(&self.shared.inbox).capacity > 0 && self.shared.epoch.elapsed() < Duration::from_secs(2) {
+            // Just accepted with our own socket: the listener may still hand us datagrams that
+            // reached its socket first (see the blocking `Connection`).
+            wake = crate::earliest(wake, Some(Instant::now() + Duration::from_millis(10)));
+        }
         let Some(sock) = &self.own else { return Ok(None) };
         let mut rx = std::mem::take(&mut self.rx);
         let got = match wake {

@@ -384,3 +384,20 @@ fn a_failed_handshake_leaves_no_stuck_state() {
     assert_eq!(again.recv(&mut buf, Some(T)).unwrap(), 2);
     echo_once(addr, "another");
 }
+
+/// With per-connection sockets, what a client sends right after its handshake may reach the
+/// listener's socket before the connection's own socket exists; it is not lost.
+#[test]
+fn per_connection_sockets_lose_nothing_sent_right_after_the_handshake() {
+    let opts = ListenerOptions::default().connection_sockets(true);
+    let listener = Listener::bind_with("127.0.0.1:0".parse().unwrap(), server_config(), opts).unwrap();
+    let addr = listener.local_addr().unwrap();
+    for round in 0..30 {
+        let mut client = Connection::connect(addr, client_config(&format!("early{round}")), Some(T)).unwrap();
+        client.send(b"immediately").unwrap();
+        let mut server = listener.accept_timeout(T).unwrap();
+        let mut buf = [0u8; 32];
+        let n = server.recv(&mut buf, Some(Duration::from_secs(5))).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert_eq!(&buf[..n], b"immediately");
+    }
+}
