@@ -582,6 +582,22 @@ impl Connection {
     }
 }
 
+/// The connection's socket (EdgerOS `sockFd`), for readiness polling. Reading it directly
+/// bypasses the protocol; use it only to wait.
+#[cfg(unix)]
+impl std::os::fd::AsFd for Connection {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.shared.socket.as_fd()
+    }
+}
+
+#[cfg(unix)]
+impl std::os::fd::AsRawFd for Connection {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.shared.socket.as_raw_fd()
+    }
+}
+
 impl Drop for Connection {
     fn drop(&mut self) {
         if self.detached {

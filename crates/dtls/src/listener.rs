@@ -315,6 +315,29 @@ impl Listener {
     }
 }
 
+/// The listening socket (EdgerOS `sockFd`). The driver thread reads it: use it only to inspect
+/// options, never to read.
+#[cfg(unix)]
+impl std::os::fd::AsFd for Listener {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.inner.socket.as_fd()
+    }
+}
+
+#[cfg(unix)]
+impl std::os::fd::AsRawFd for Listener {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.inner.socket.as_raw_fd()
+    }
+}
+
+impl Listener {
+    /// Changes the listening socket's options (TTL, buffer sizes, device) while serving.
+    pub fn set_socket_options(&self, options: &SocketOptions) -> io::Result<()> {
+        options.apply(&self.inner.socket)
+    }
+}
+
 impl Drop for Listener {
     fn drop(&mut self) {
         let _ = self.shutdown();

@@ -261,6 +261,11 @@ impl Connection {
         socket_info(&self.shared.socket)
     }
 
+    /// Changes socket options (TTL, buffer sizes, device).
+    pub fn set_socket_options(&self, options: &SocketOptions) -> io::Result<()> {
+        options.apply(&self.shared.socket)
+    }
+
     /// Whether the connection is closed.
     pub fn is_closed(&self) -> bool {
         self.shared.closed.load(Ordering::Relaxed) || lock(&self.shared.proto).is_closed()

@@ -401,3 +401,19 @@ fn per_connection_sockets_lose_nothing_sent_right_after_the_handshake() {
         assert_eq!(&buf[..n], b"immediately");
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn descriptors_and_live_option_changes() {
+    use std::os::fd::AsRawFd;
+    let listener = Listener::bind("127.0.0.1:0".parse().unwrap(), server_config()).unwrap();
+    assert!(listener.as_raw_fd() >= 0);
+    listener.set_socket_options(&SocketOptions::default().ttl(21)).unwrap();
+    assert_eq!(listener.socket_info().unwrap().ttl, 21);
+    let c = Connection::connect(listener.local_addr().unwrap(), client_config("fd"), Some(T)).unwrap();
+    let s = listener.accept_timeout(T).unwrap();
+    assert!(
+        c.as_raw_fd() >= 0 && s.as_raw_fd() == listener.as_raw_fd(),
+        "shared-socket connections use the listener's"
+    );
+}
