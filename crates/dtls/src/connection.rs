@@ -18,7 +18,7 @@ use crate::{arm_read_timeout, earliest, is_timeout, lock, MAX_DATAGRAM};
 const EARLY_WINDOW: Duration = Duration::from_secs(2);
 
 /// Most decrypted messages held when one datagram carried several.
-const MAX_QUEUED: usize = 64;
+pub(crate) const MAX_QUEUED: usize = 64;
 
 /// State shared between a [`Connection`] and the listener that accepted it.
 #[derive(Debug)]
@@ -132,6 +132,37 @@ impl Shared {
             }
         }
         Ok(())
+    }
+
+    /// Decrypts one datagram from the peer: the first message goes to `buf` (truncated to it),
+    /// further ones to `queued` (bounded); whatever the protocol answers is sent.
+    pub(crate) fn process(
+        &self,
+        datagram: &mut [u8],
+        buf: &mut [u8],
+        queued: &mut VecDeque<Vec<u8>>,
+        tx: &mut Vec<u8>,
+    ) -> io::Result<Option<usize>> {
+        self.touch();
+        let mut proto = lock(&self.proto);
+        let mut first = None;
+        let result = match proto.handle_datagram(Instant::now(), datagram) {
+            Ok(received) => {
+                for data in received.iter() {
+                    if first.is_none() && !buf.is_empty() {
+                        let n = data.len().min(buf.len());
+                        buf[..n].copy_from_slice(&data[..n]);
+                        first = Some(n);
+                    } else if queued.len() < MAX_QUEUED {
+                        queued.push_back(data.to_vec());
+                    }
+                }
+                Ok(first)
+            }
+            Err(e) => Err(e.into()),
+        };
+        self.flush(&mut proto, tx)?;
+        result
     }
 
     /// Sends close_notify (listener shutdown).
@@ -550,26 +581,7 @@ impl Connection {
 
     /// Decrypts one datagram: the first message goes to `buf`, others to the queue.
     fn process(&mut self, datagram: &mut [u8], buf: &mut [u8]) -> io::Result<Option<usize>> {
-        self.shared.touch();
-        let mut proto = lock(&self.shared.proto);
-        let mut first = None;
-        let result = match proto.handle_datagram(Instant::now(), datagram) {
-            Ok(received) => {
-                for data in received.iter() {
-                    if first.is_none() && !buf.is_empty() {
-                        let n = data.len().min(buf.len());
-                        buf[..n].copy_from_slice(&data[..n]);
-                        first = Some(n);
-                    } else if self.queued.len() < MAX_QUEUED {
-                        self.queued.push_back(data.to_vec());
-                    }
-                }
-                Ok(first)
-            }
-            Err(e) => Err(e.into()),
-        };
-        self.shared.flush(&mut proto, &mut self.tx)?;
-        result
+        self.shared.process(datagram, buf, &mut self.queued, &mut self.tx)
     }
 }
 

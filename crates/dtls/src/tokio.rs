@@ -20,9 +20,6 @@ use crate::listener::{ListenerOptions, ListenerStats};
 use crate::options::{socket_info, SocketInfo, SocketOptions};
 use crate::{is_timeout, lock, MAX_DATAGRAM};
 
-/// Most decrypted messages held when one datagram carried several.
-const MAX_QUEUED: usize = 64;
-
 /// An async DTLS server socket. See [`crate::Listener`].
 #[derive(Debug)]
 pub struct Listener {
@@ -451,26 +448,7 @@ impl Connection {
     }
 
     fn process(&mut self, datagram: &mut [u8], buf: &mut [u8]) -> io::Result<Option<usize>> {
-        self.shared.touch();
-        let mut proto = lock(&self.shared.proto);
-        let mut first = None;
-        let result = match proto.handle_datagram(Instant::now(), datagram) {
-            Ok(received) => {
-                for data in received.iter() {
-                    if first.is_none() && !buf.is_empty() {
-                        let n = data.len().min(buf.len());
-                        buf[..n].copy_from_slice(&data[..n]);
-                        first = Some(n);
-                    } else if self.queued.len() < MAX_QUEUED {
-                        self.queued.push_back(data.to_vec());
-                    }
-                }
-                Ok(first)
-            }
-            Err(e) => Err(e.into()),
-        };
-        self.shared.flush(&mut proto, &mut self.tx)?;
-        result
+        self.shared.process(datagram, buf, &mut self.queued, &mut self.tx)
     }
 }
 
