@@ -2,6 +2,13 @@
 //! GnuTLS's `gnutls-serv`/`gnutls-cli`, run as child processes on loopback.
 //!
 //! A missing peer program is a test failure, never a skip.
+//!
+//! [`proxy`] is a fault-injecting UDP proxy to put between a client and a server (also the
+//! `dtls-proxy` program).
+
+pub mod proxy;
+
+pub use proxy::{Direction, DirectionStats, FaultProxy, Faults, Marker, Stats, Target};
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, UdpSocket};
@@ -103,6 +110,26 @@ impl Peer {
         }
     }
 
+    /// Waits until the peer printed `needle`; `false` if it did not within `timeout`.
+    pub fn wait_for(&self, needle: &str, timeout: Duration) -> bool {
+        self.output.wait_for(needle, timeout)
+    }
+
+    /// How many times the peer printed `needle` so far.
+    pub fn count(&self, needle: &str) -> usize {
+        self.output.text().matches(needle).count()
+    }
+
+    /// The peer's process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Closes the peer's stdin (end of file).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
     /// Whether the peer printed `needle` so far.
     pub fn printed(&self, needle: &str) -> bool {
         self.output.text().contains(needle)
@@ -116,7 +143,8 @@ impl Peer {
     /// Writes `line` and a newline to the peer's stdin.
     pub fn send_line(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("stdin");
-        writeln!(stdin, "{line}").expect("write to peer stdin");
+        // One write, so the peer reads the line whole (and sends it as one record).
+        stdin.write_all(format!("{line}\n").as_bytes()).expect("write to peer stdin");
         stdin.flush().expect("flush");
     }
 
