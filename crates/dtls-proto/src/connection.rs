@@ -102,6 +102,11 @@ pub struct Stats {
     pub datagrams_sent: u64,
 }
 
+/// Next-epoch records kept while the keys to read them are not there yet.
+const MAX_EARLY_RECORDS: usize = 4;
+/// Largest such record kept (a Finished record is about 60 bytes).
+const MAX_EARLY_RECORD_LEN: usize = 512;
+
 /// Marks an exported session (and its format version).
 const SESSION_MAGIC: &[u8] = b"DTLSSES1";
 
@@ -187,6 +192,8 @@ pub struct Connection {
     pub(crate) final_trigger: Option<core::ops::RangeInclusive<u16>>,
     final_resends: u8,
 
+    /// Next-epoch records that arrived before the keys to read them (bounded).
+    early: Vec<(RecordHeader, Vec<u8>)>,
     /// Master secret and randoms, kept after the handshake only when session export is allowed.
     export_secret: Option<zeroize::Zeroizing<Vec<u8>>>,
     alert: Option<(AlertLevel, AlertDescription)>,
@@ -248,6 +255,7 @@ impl Connection {
             handshake_deadline: Some(now + config.handshake_timeout),
             final_trigger: None,
             final_resends: 0,
+            early: Vec::new(),
             export_secret: None,
             alert: None,
             events: VecDeque::new(),
@@ -574,7 +582,9 @@ impl Connection {
             let start = pos + HEADER_LEN;
             let end = start + usize::from(header.length);
             pos = end;
-            match self.handle_record(now, header, &mut datagram[start..end]) {
+            let result = self.handle_record(now, header, &mut datagram[start..end]);
+            let result = result.and_then(|r| self.replay_early(now).map(|()| r));
+            match result {
                 Ok(Some(r)) => {
                     ranges[n] = ((start + r.start) as u32, (start + r.end) as u32);
                     n += 1;
@@ -613,7 +623,16 @@ impl Connection {
             0 => 0..fragment.len(),
             1 => {
                 let Some(keys) = &self.read_keys else {
-                    self.stats.dropped_epoch += 1;
+                    // The peer's next-epoch records (its Finished) overtook the message that
+                    // gives us the keys: keep a few, bounded, and read them once we have keys.
+                    if self.hs.is_some()
+                        && self.early.len() < MAX_EARLY_RECORDS
+                        && fragment.len() <= MAX_EARLY_RECORD_LEN
+                    {
+                        self.early.push((header, fragment.to_vec()));
+                    } else {
+                        self.stats.dropped_epoch += 1;
+                    }
                     return Ok(None);
                 };
                 if !self.read_window.check(header.seq) {
@@ -995,6 +1014,19 @@ impl Connection {
 
     // ===== internals =====
 
+    /// Reads the next-epoch records kept while we had no keys, now that we have them.
+    fn replay_early(&mut self, now: Instant) -> Result<(), Error> {
+        if self.read_keys.is_none() || self.early.is_empty() {
+            return Ok(());
+        }
+        for (header, mut fragment) in core::mem::take(&mut self.early) {
+            // Application data cannot precede the handshake's end; anything else is handled
+            // as if it had just arrived.
+            let _ = self.handle_record(now, header, &mut fragment)?;
+        }
+        Ok(())
+    }
+
     /// How many authentication failures the keys tolerate (RFC 9147 §4.5.3).
     fn failed_decryption_limit(&self) -> u64 {
         use crate::crypto::AeadAlgorithm as A;
@@ -1104,6 +1136,7 @@ impl Connection {
 
     fn close_quietly(&mut self) {
         self.closed = true;
+        self.early = Vec::new();
         self.hs = None;
         self.flight = Vec::new();
         self.cursor = None;

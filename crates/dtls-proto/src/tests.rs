@@ -473,3 +473,22 @@ fn out_of_order_server_messages_are_fatal() {
     let err = c.handle_datagram(now, &mut rec).unwrap_err();
     assert_eq!(err, Error::unexpected("unexpected handshake message"));
 }
+
+/// The peer's Finished overtakes its ClientKeyExchange (OpenSSL retransmits a flight one message
+/// per datagram): it is kept until the keys exist, and the handshake completes without waiting
+/// for another retransmission.
+#[test]
+fn finished_before_the_key_exchange_is_kept_until_the_keys_exist() {
+    let (mut c, mut s, now) = pair();
+    let d = drain(&mut c);
+    deliver(&mut s, now, &d).unwrap();
+    let d = drain(&mut s);
+    deliver(&mut c, now, &d).unwrap();
+    let recs = records(&drain(&mut c));
+    // Finished (epoch 1), then ChangeCipherSpec, then ClientKeyExchange.
+    deliver(&mut s, now, &[recs[2].clone(), recs[1].clone()]).unwrap();
+    assert_eq!(s.handshake_state(), HandshakeState::InProgress);
+    deliver(&mut s, now, &[recs[0].clone()]).unwrap();
+    assert_eq!(s.handshake_state(), HandshakeState::Complete);
+    assert_eq!(s.stats().dropped_epoch, 0);
+}
