@@ -119,6 +119,8 @@ pub struct Config {
     pub(crate) time: Arc<TimeProvider>,
     pub(crate) session_export: bool,
     pub(crate) max_failed_decryptions: Option<u64>,
+    pub(crate) message_window: u16,
+    pub(crate) max_records_per_datagram: usize,
 }
 
 impl fmt::Debug for Config {
@@ -183,6 +185,8 @@ impl Config {
                 time: Arc::new(UnixTime::now),
                 session_export: false,
                 max_failed_decryptions: None,
+                message_window: crate::handshake::reassembly::SEQ_WINDOW,
+                max_records_per_datagram: crate::connection::MAX_RECORDS_PER_DATAGRAM,
             },
         }
     }
@@ -329,6 +333,20 @@ impl ConfigBuilder {
         self
     }
 
+    /// How many handshake messages ahead of the next expected one are buffered (default 8,
+    /// 1 to 64); later ones are dropped and come back with the peer's retransmission.
+    pub fn message_window(mut self, messages: u16) -> Self {
+        self.config.message_window = messages;
+        self
+    }
+
+    /// Most records handled from one datagram (default and most 32): bounds the work any one
+    /// datagram can cause.
+    pub fn max_records_per_datagram(mut self, records: usize) -> Self {
+        self.config.max_records_per_datagram = records;
+        self
+    }
+
     /// Seeds the retransmission jitter so a run can be replayed exactly (tests, simulations).
     pub fn rng_seed(mut self, seed: u64) -> Self {
         self.config.rng_seed = Some(seed);
@@ -437,6 +455,12 @@ impl ConfigBuilder {
         }
         if c.cookie_lifetime.is_zero() || c.cookie_rotation.is_zero() {
             return Err(E("cookie lifetime and rotation must be non-zero"));
+        }
+        if !(1..=64).contains(&c.message_window) {
+            return Err(E("the message window must be between 1 and 64 messages"));
+        }
+        if !(1..=crate::connection::MAX_RECORDS_PER_DATAGRAM).contains(&c.max_records_per_datagram) {
+            return Err(E("records per datagram must be between 1 and 32"));
         }
         if c.max_handshake_message < 256 || c.max_reassembly_bytes < c.max_handshake_message {
             return Err(E("reassembly limits must allow a 256-byte message and hold the largest message"));

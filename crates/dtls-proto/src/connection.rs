@@ -571,7 +571,7 @@ impl Connection {
         let mut n = 0;
         let mut pos = 0;
         let mut records = 0;
-        while records < MAX_RECORDS_PER_DATAGRAM && !self.closed {
+        while records < self.config.max_records_per_datagram && !self.closed {
             let Some(header) = datagram.get(pos..).and_then(RecordHeader::parse) else {
                 if pos < datagram.len() {
                     self.stats.dropped_malformed += 1;

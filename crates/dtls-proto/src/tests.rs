@@ -492,3 +492,35 @@ fn finished_before_the_key_exchange_is_kept_until_the_keys_exist() {
     assert_eq!(s.handshake_state(), HandshakeState::Complete);
     assert_eq!(s.stats().dropped_epoch, 0);
 }
+
+#[test]
+fn message_window_and_records_per_datagram_are_configurable() {
+    let bad = Config::builder().psk("x", KEY.to_vec()).message_window(0).build();
+    assert_eq!(bad.unwrap_err(), Error::Config("the message window must be between 1 and 64 messages"));
+    let bad = Config::builder().psk("x", KEY.to_vec()).max_records_per_datagram(33).build();
+    assert_eq!(bad.unwrap_err(), Error::Config("records per datagram must be between 1 and 32"));
+    // One record per datagram: the second of two packed records is not even looked at.
+    let now = Instant::now();
+    let c = Config::builder().psk("w", KEY.to_vec()).build().unwrap();
+    let s = Config::builder()
+        .psk_server_key(KEY.to_vec())
+        .cookie_verification(false)
+        .max_records_per_datagram(1)
+        .build()
+        .unwrap();
+    let mut c = Connection::client(Arc::new(c), now).unwrap();
+    let mut s = Connection::server(Arc::new(s), now).unwrap();
+    for _ in 0..4 {
+        for d in records(&drain(&mut c)) {
+            deliver(&mut s, now, &[d]).unwrap();
+        }
+        let d = drain(&mut s);
+        deliver(&mut c, now, &d).unwrap();
+    }
+    assert!(s.is_established());
+    let mut two = Vec::new();
+    c.send(b"first", &mut two).unwrap();
+    c.send(b"second", &mut two).unwrap();
+    let got: Vec<Vec<u8>> = s.handle_datagram(now, &mut two).unwrap().iter().map(<[u8]>::to_vec).collect();
+    assert_eq!(got, [b"first".to_vec()]);
+}

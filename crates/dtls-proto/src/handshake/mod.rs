@@ -105,7 +105,11 @@ impl Handshake {
                 Side::Client => Expect::ServerHello,
                 Side::Server => Expect::ClientHello,
             },
-            reasm: Reassembler::new(config.max_handshake_message, config.max_reassembly_bytes),
+            reasm: Reassembler::with_window(
+                config.max_handshake_message,
+                config.max_reassembly_bytes,
+                config.message_window,
+            ),
             transcript: Vec::new(),
             next_send_seq: 0,
             mtu: config.mtu,

@@ -8,7 +8,8 @@
 use crate::enums::HandshakeType;
 use crate::messages::HandshakeHeader;
 
-/// How far ahead of the next expected `message_seq` we buffer (BoringSSL uses the same window).
+/// How far ahead of the next expected `message_seq` we buffer by default (BoringSSL uses the
+/// same window).
 pub(crate) const SEQ_WINDOW: u16 = 8;
 
 /// A complete handshake message.
@@ -73,11 +74,17 @@ pub(crate) struct Reassembler {
     buffered: usize,
     max_message: usize,
     max_buffered: usize,
+    window: u16,
 }
 
 impl Reassembler {
+    #[cfg(test)]
     pub(crate) fn new(max_message: usize, max_buffered: usize) -> Self {
-        Self { next_seq: 0, slots: Vec::new(), buffered: 0, max_message, max_buffered }
+        Self::with_window(max_message, max_buffered, SEQ_WINDOW)
+    }
+
+    pub(crate) fn with_window(max_message: usize, max_buffered: usize, window: u16) -> Self {
+        Self { next_seq: 0, slots: Vec::new(), buffered: 0, max_message, max_buffered, window: window.max(1) }
     }
 
     /// The next `message_seq` to be delivered.
@@ -102,7 +109,7 @@ impl Reassembler {
         if h.message_seq < self.next_seq {
             return Inserted::Old;
         }
-        if h.message_seq - self.next_seq >= SEQ_WINDOW {
+        if h.message_seq - self.next_seq >= self.window {
             return Inserted::Dropped;
         }
         let length = h.length as usize;
