@@ -13,10 +13,6 @@ use dtls_proto::{CipherSuite, Config, Connection as Proto, Event, HandshakeState
 use crate::options::{socket_info, SocketInfo, SocketOptions};
 use crate::{arm_read_timeout, earliest, is_timeout, lock, MAX_DATAGRAM};
 
-/// How long after it was accepted a connection with its own socket keeps checking the
-/// listener's inbox for datagrams that arrived before its socket existed.
-const EARLY_WINDOW: Duration = Duration::from_secs(2);
-
 /// Most decrypted messages held when one datagram carried several.
 pub(crate) const MAX_QUEUED: usize = 64;
 
@@ -45,6 +41,8 @@ pub(crate) struct Inbox {
     pub(crate) datagrams: VecDeque<Vec<u8>>,
     pub(crate) dropped: u64,
     pub(crate) capacity: usize,
+    /// Buffers of processed datagrams, reused so the data path does not allocate.
+    pub(crate) spare: Vec<Vec<u8>>,
     /// The listener stopped feeding this inbox (shut down, idle timeout).
     pub(crate) closed: Option<io::ErrorKind>,
 }
@@ -89,7 +87,10 @@ impl Shared {
             inbox.dropped += 1;
             return;
         }
-        inbox.datagrams.push_back(datagram.to_vec());
+        let mut buf = inbox.spare.pop().unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(datagram);
+        inbox.datagrams.push_back(buf);
         drop(inbox);
         self.touch();
         self.ready.notify_all();
@@ -134,6 +135,22 @@ impl Shared {
         Ok(())
     }
 
+    /// Processes a datagram taken from the inbox, then keeps its buffer for reuse.
+    pub(crate) fn process_queued(
+        &self,
+        mut datagram: Vec<u8>,
+        buf: &mut [u8],
+        queued: &mut VecDeque<Vec<u8>>,
+        tx: &mut Vec<u8>,
+    ) -> io::Result<Option<usize>> {
+        let r = self.process(&mut datagram, buf, queued, tx);
+        let mut inbox = lock(&self.inbox);
+        if inbox.spare.len() < inbox.capacity {
+            inbox.spare.push(datagram);
+        }
+        r
+    }
+
     /// Decrypts one datagram from the peer: the first message goes to `buf` (truncated to it),
     /// further ones to `queued` (bounded); whatever the protocol answers is sent.
     pub(crate) fn process(
@@ -163,6 +180,34 @@ impl Shared {
         };
         self.flush(&mut proto, tx)?;
         result
+    }
+
+    /// Sends what the client handshake has queued; `Ok(true)` once established. A paused peer
+    /// verification is a failure here: a socket-level handshake has no one to ask.
+    pub(crate) fn handshake_progress(&self, tx: &mut Vec<u8>) -> io::Result<bool> {
+        let mut proto = lock(&self.proto);
+        self.flush(&mut proto, tx)?;
+        if proto.handshake_state() == HandshakeState::PeerVerificationFailed {
+            let errors = proto.peer_verification_errors().to_vec();
+            let _ = proto.abort_handshake();
+            self.flush(&mut proto, tx)?;
+            return Err(dtls_proto::Error::PeerVerification(errors).into());
+        }
+        if let Some(e) = proto.last_error() {
+            return Err(e.clone().into());
+        }
+        Ok(proto.is_established())
+    }
+
+    /// Sends close_notify, once, and marks the connection closed.
+    pub(crate) fn close(&self, tx: &mut Vec<u8>) -> io::Result<()> {
+        let mut proto = lock(&self.proto);
+        if !proto.is_closed() {
+            proto.shutdown()?;
+            self.flush(&mut proto, tx)?;
+        }
+        self.closed.store(true, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Sends close_notify (listener shutdown).
@@ -271,22 +316,7 @@ impl Connection {
         let shared = Arc::new(Shared::new(proto, peer, Arc::new(socket), true, 0));
         let mut c = Self::from_shared(shared, true);
         loop {
-            let state = {
-                let mut proto = lock(&c.shared.proto);
-                c.shared.flush(&mut proto, &mut c.tx)?;
-                if proto.handshake_state() == HandshakeState::PeerVerificationFailed {
-                    // A blocking handshake has no one to ask: a paused verification is a failure.
-                    let errors = proto.peer_verification_errors().to_vec();
-                    let _ = proto.abort_handshake();
-                    c.shared.flush(&mut proto, &mut c.tx)?;
-                    return Err(dtls_proto::Error::PeerVerification(errors).into());
-                }
-                if let Some(e) = proto.last_error() {
-                    return Err(e.clone().into());
-                }
-                proto.is_established()
-            };
-            if state {
+            if c.shared.handshake_progress(&mut c.tx)? {
                 return Ok(c);
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -464,13 +494,7 @@ impl Connection {
 
     /// Sends close_notify and closes the association.
     pub fn close(&mut self) -> io::Result<()> {
-        let mut proto = lock(&self.shared.proto);
-        if !proto.is_closed() {
-            proto.shutdown()?;
-            self.shared.flush(&mut proto, &mut self.tx)?;
-        }
-        self.shared.closed.store(true, Ordering::Relaxed);
-        Ok(())
+        self.shared.close(&mut self.tx)
     }
 
     fn record<T>(&mut self, r: io::Result<T>) -> io::Result<T> {
@@ -496,10 +520,11 @@ impl Connection {
             return Err(self.closed_error());
         }
         if self.own {
-            // Datagrams the listener received for us before our own socket existed.
+            // Datagrams the listener still had queued for us when our own socket was made
+            // (the peer's last handshake retransmissions).
             let early = lock(&self.shared.inbox).datagrams.pop_front();
-            if let Some(mut d) = early {
-                return self.process(&mut d, buf);
+            if let Some(d) = early {
+                return self.shared.process_queued(d, buf, &mut self.queued, &mut self.tx);
             }
             return self.wait_own(deadline, buf);
         }
@@ -529,7 +554,7 @@ impl Connection {
             }
         };
         match datagram {
-            Some(mut d) => self.process(&mut d, buf),
+            Some(d) => self.shared.process_queued(d, buf, &mut self.queued, &mut self.tx),
             None => Ok(None),
         }
     }
@@ -537,12 +562,7 @@ impl Connection {
     /// Waits on our own socket for a datagram or a protocol timer.
     fn wait_own(&mut self, deadline: Option<Instant>, buf: &mut [u8]) -> io::Result<Option<usize>> {
         let timer = lock(&self.shared.proto).poll_timeout();
-        let mut wake = earliest(timer, deadline);
-        if lock(&self.shared.inbox).capacity > 0 && self.shared.epoch.elapsed() < EARLY_WINDOW {
-            // Just accepted with our own socket: the listener may still hand us datagrams that
-            // reached its socket first, so look at the inbox again soon.
-            wake = earliest(wake, Some(Instant::now() + Duration::from_millis(10)));
-        }
+        let wake = earliest(timer, deadline);
         let socket = self.shared.socket.clone();
         let armed = arm_read_timeout(&socket, wake)?;
         if !armed {

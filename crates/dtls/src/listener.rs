@@ -483,12 +483,16 @@ impl Driver {
     /// once failed.
     fn drive(&mut self, h: ConnectionHandle) {
         let Some(hs) = self.handshaking.get_mut(&h) else { return };
-        while hs.conn.poll_transmit(&mut self.tx).is_some() {
-            let _ = self.inner.socket.send_to(&self.tx, hs.peer);
-        }
-        while hs.conn.poll_event().is_some() {}
         let state = hs.conn.handshake_state();
         let closed = hs.conn.is_closed();
+        if state != HandshakeState::Complete || closed {
+            while hs.conn.poll_transmit(&mut self.tx).is_some() {
+                let _ = self.inner.socket.send_to(&self.tx, hs.peer);
+            }
+            while hs.conn.poll_event().is_some() {}
+        }
+        // A completed handshake's final flight is sent by `promote`, from the connection's own
+        // socket when it gets one: the client can only answer after that socket exists.
         if closed {
             let hs = self.handshaking.remove(&h).expect("present");
             self.release_ip(hs.peer.ip());
@@ -528,6 +532,10 @@ impl Driver {
         };
         let shared = Arc::new(Shared::new(hs.conn, hs.peer, socket, connected, o.inbox));
         shared.touch();
+        {
+            let mut proto = lock(&shared.proto);
+            let _ = shared.flush(&mut proto, &mut self.tx);
+        }
         let conn = Connection::from_shared(shared.clone(), connected);
         let mut state = lock(&self.inner.state);
         if state.backlog.len() >= o.backlog {

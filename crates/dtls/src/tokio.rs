@@ -13,7 +13,7 @@ use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
 use dtls_proto::pki::{CertificateDer, ServerName};
-use dtls_proto::{CertifiedKey, CipherSuite, Config, Connection as Proto, HandshakeState, Protocol};
+use dtls_proto::{CertifiedKey, CipherSuite, Config, Connection as Proto, Protocol};
 
 use crate::connection::Shared;
 use crate::listener::{ListenerOptions, ListenerStats};
@@ -165,21 +165,8 @@ impl Connection {
         let own = Self::register(&shared)?;
         let mut c = Self::new(shared, Some(own));
         loop {
-            {
-                let mut proto = lock(&c.shared.proto);
-                c.shared.flush(&mut proto, &mut c.tx)?;
-                if proto.handshake_state() == HandshakeState::PeerVerificationFailed {
-                    let errors = proto.peer_verification_errors().to_vec();
-                    let _ = proto.abort_handshake();
-                    c.shared.flush(&mut proto, &mut c.tx)?;
-                    return Err(dtls_proto::Error::PeerVerification(errors).into());
-                }
-                if let Some(e) = proto.last_error() {
-                    return Err(e.clone().into());
-                }
-                if proto.is_established() {
-                    break;
-                }
+            if c.shared.handshake_progress(&mut c.tx)? {
+                break;
             }
             if Instant::now() >= deadline {
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "DTLS handshake timed out"));
@@ -321,13 +308,7 @@ impl Connection {
 
     /// Sends close_notify and closes the association.
     pub async fn close(&mut self) -> io::Result<()> {
-        let mut proto = lock(&self.shared.proto);
-        if !proto.is_closed() {
-            proto.shutdown()?;
-            self.shared.flush(&mut proto, &mut self.tx)?;
-        }
-        self.shared.closed.store(true, Ordering::Relaxed);
-        Ok(())
+        self.shared.close(&mut self.tx)
     }
 
     fn record<T>(&mut self, r: io::Result<T>) -> io::Result<T> {
@@ -367,10 +348,10 @@ impl Connection {
             return Err(self.closed_error());
         }
         if self.own.is_some() {
-            // Datagrams the listener received for us before our own socket existed.
+            // Datagrams the listener still had queued for us when our own socket was made.
             let early = lock(&self.shared.inbox).datagrams.pop_front();
-            if let Some(mut d) = early {
-                return self.process(&mut d, buf);
+            if let Some(d) = early {
+                return self.shared.process_queued(d, buf, &mut self.queued, &mut self.tx);
             }
             return self.fill_own(deadline, buf).await;
         }
@@ -387,7 +368,7 @@ impl Connection {
                 }
             };
             match next {
-                Some(Ok(mut d)) => return self.process(&mut d, buf),
+                Some(Ok(d)) => return self.shared.process_queued(d, buf, &mut self.queued, &mut self.tx),
                 Some(Err(kind)) => {
                     if self.is_closed() {
                         return Err(self.closed_error());
@@ -410,12 +391,7 @@ impl Connection {
 
     async fn fill_own(&mut self, deadline: Option<Instant>, buf: &mut [u8]) -> io::Result<Option<usize>> {
         let timer = lock(&self.shared.proto).poll_timeout();
-        let mut wake = crate::earliest(timer, deadline);
-        if lock(&self.shared.inbox).capacity > 0 && self.shared.epoch.elapsed() < Duration::from_secs(2) {
-            // Just accepted with our own socket: the listener may still hand us datagrams that
-            // reached its socket first (see the blocking `Connection`).
-            wake = crate::earliest(wake, Some(Instant::now() + Duration::from_millis(10)));
-        }
+        let wake = crate::earliest(timer, deadline);
         let Some(sock) = &self.own else { return Ok(None) };
         let mut rx = std::mem::take(&mut self.rx);
         let got = match wake {
