@@ -42,14 +42,19 @@ fn records(datagrams: &[Vec<u8>]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Runs `rounds` round trips: everything `a` sends to `b`, then everything `b` sends back.
+fn exchange(a: &mut Connection, b: &mut Connection, now: Instant, rounds: usize) {
+    for _ in 0..rounds {
+        let d = drain(a);
+        deliver(b, now, &d).unwrap();
+        let d = drain(b);
+        deliver(a, now, &d).unwrap();
+    }
+}
+
 fn established() -> (Connection, Connection, Instant) {
     let (mut c, mut s, now) = pair();
-    for _ in 0..4 {
-        let d = drain(&mut c);
-        deliver(&mut s, now, &d).unwrap();
-        let d = drain(&mut s);
-        deliver(&mut c, now, &d).unwrap();
-    }
+    exchange(&mut c, &mut s, now, 4);
     assert!(c.is_established() && s.is_established());
     (c, s, now)
 }
@@ -88,10 +93,7 @@ fn renegotiation_is_refused_with_a_warning() {
 #[test]
 fn finished_reordered_before_change_cipher_spec_still_completes() {
     let (mut c, mut s, now) = pair();
-    let d = drain(&mut c);
-    deliver(&mut s, now, &d).unwrap();
-    let d = drain(&mut s);
-    deliver(&mut c, now, &d).unwrap();
+    exchange(&mut c, &mut s, now, 1);
     // Client flight 5 as separate records: ClientKeyExchange, ChangeCipherSpec, Finished.
     let recs = records(&drain(&mut c));
     assert_eq!(recs.len(), 3);
@@ -105,10 +107,7 @@ fn finished_reordered_before_change_cipher_spec_still_completes() {
 #[test]
 fn finished_without_change_cipher_spec_never_completes() {
     let (mut c, mut s, now) = pair();
-    let d = drain(&mut c);
-    deliver(&mut s, now, &d).unwrap();
-    let d = drain(&mut s);
-    deliver(&mut c, now, &d).unwrap();
+    exchange(&mut c, &mut s, now, 1);
     let recs = records(&drain(&mut c));
     deliver(&mut s, now, &[recs[0].clone(), recs[2].clone(), recs[2].clone()]).unwrap();
     assert_eq!(s.handshake_state(), HandshakeState::InProgress);
@@ -118,10 +117,7 @@ fn finished_without_change_cipher_spec_never_completes() {
 #[test]
 fn finished_in_epoch_zero_is_fatal() {
     let (mut c, mut s, now) = pair();
-    let d = drain(&mut c);
-    deliver(&mut s, now, &d).unwrap();
-    let d = drain(&mut s);
-    deliver(&mut c, now, &d).unwrap();
+    exchange(&mut c, &mut s, now, 1);
     let recs = records(&drain(&mut c));
     deliver(&mut s, now, &recs[..2]).unwrap();
     // A plaintext Finished at the right message_seq.
@@ -155,10 +151,7 @@ fn unknown_psk_identity_is_refused_with_its_alert() {
         .unwrap();
     let mut c = Connection::client(Arc::new(c), now).unwrap();
     let mut s = Connection::server(Arc::new(s), now).unwrap();
-    let d = drain(&mut c);
-    deliver(&mut s, now, &d).unwrap();
-    let d = drain(&mut s);
-    deliver(&mut c, now, &d).unwrap();
+    exchange(&mut c, &mut s, now, 1);
     let d = drain(&mut c);
     assert_eq!(deliver(&mut s, now, &d), Err(Error::UnknownPskIdentity));
     assert_eq!(s.last_error(), Some(&Error::UnknownPskIdentity));
@@ -174,10 +167,7 @@ fn wrong_key_fails_with_bad_record_mac_once_the_finished_keeps_failing() {
     let s = Config::builder().psk_server_key(KEY.to_vec()).cookie_verification(false).build().unwrap();
     let mut c = Connection::client(Arc::new(c), now).unwrap();
     let mut s = Connection::server(Arc::new(s), now).unwrap();
-    let d = drain(&mut c);
-    deliver(&mut s, now, &d).unwrap();
-    let d = drain(&mut s);
-    deliver(&mut c, now, &d).unwrap();
+    exchange(&mut c, &mut s, now, 1);
     let flight5 = drain(&mut c);
     // The first undecryptable Finished records are dropped (they might have been corrupted in
     // transit); the third in a row is conclusive.
@@ -240,12 +230,7 @@ fn client_psk_callback_sees_the_server_hint() {
         .unwrap();
     let mut c = Connection::client(Arc::new(c), now).unwrap();
     let mut s = Connection::server(Arc::new(s), now).unwrap();
-    for _ in 0..3 {
-        let d = drain(&mut c);
-        deliver(&mut s, now, &d).unwrap();
-        let d = drain(&mut s);
-        deliver(&mut c, now, &d).unwrap();
-    }
+    exchange(&mut c, &mut s, now, 3);
     assert!(c.is_established());
     assert_eq!(seen.lock().unwrap().as_deref(), Some(&b"the hint"[..]));
     assert_eq!(s.psk_identity(), Some(&b"from-hint"[..]));
@@ -304,10 +289,7 @@ fn client_certificate_without_certificate_verify_is_fatal() {
     let name = crate::pki::ServerName::try_from("localhost").unwrap();
     let mut c = Connection::client_with_server_name(Arc::new(c), Some(name), now).unwrap();
     let mut s = Connection::server(Arc::new(s), now).unwrap();
-    let d = drain(&mut c);
-    deliver(&mut s, now, &d).unwrap();
-    let d = drain(&mut s);
-    deliver(&mut c, now, &d).unwrap();
+    exchange(&mut c, &mut s, now, 1);
     // Flight 5, record by record: Certificate, ClientKeyExchange, CertificateVerify, CCS, Finished.
     let recs = records(&drain(&mut c));
     let types: Vec<u8> = recs.iter().map(|r| if r[0] == 22 && r[4] == 0 { r[13] } else { r[0] }).collect();
@@ -339,12 +321,7 @@ fn an_exported_session_resumes_elsewhere() {
     let s = Arc::new(s);
     let mut c = Connection::client(Arc::new(c), now).unwrap();
     let mut server = Connection::server(s.clone(), now).unwrap();
-    for _ in 0..4 {
-        let d = drain(&mut c);
-        deliver(&mut server, now, &d).unwrap();
-        let d = drain(&mut server);
-        deliver(&mut c, now, &d).unwrap();
-    }
+    exchange(&mut c, &mut server, now, 4);
     assert!(server.is_established());
     let mut rec = Vec::new();
     c.send(b"before", &mut rec).unwrap();
@@ -405,12 +382,7 @@ fn too_many_authentication_failures_close_the_connection() {
         .unwrap();
     let mut c = Connection::client(Arc::new(c), now).unwrap();
     let mut s = Connection::server(Arc::new(s), now).unwrap();
-    for _ in 0..4 {
-        let d = drain(&mut c);
-        deliver(&mut s, now, &d).unwrap();
-        let d = drain(&mut s);
-        deliver(&mut c, now, &d).unwrap();
-    }
+    exchange(&mut c, &mut s, now, 4);
     let mut rec = Vec::new();
     c.send(b"x", &mut rec).unwrap();
     let last = rec.len() - 1;
@@ -480,10 +452,7 @@ fn out_of_order_server_messages_are_fatal() {
 #[test]
 fn finished_before_the_key_exchange_is_kept_until_the_keys_exist() {
     let (mut c, mut s, now) = pair();
-    let d = drain(&mut c);
-    deliver(&mut s, now, &d).unwrap();
-    let d = drain(&mut s);
-    deliver(&mut c, now, &d).unwrap();
+    exchange(&mut c, &mut s, now, 1);
     let recs = records(&drain(&mut c));
     // Finished (epoch 1), then ChangeCipherSpec, then ClientKeyExchange.
     deliver(&mut s, now, &[recs[2].clone(), recs[1].clone()]).unwrap();
