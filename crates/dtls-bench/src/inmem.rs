@@ -1,0 +1,197 @@
+//! Figures measured in memory, without sockets: server CPU per handshake, CPU per record,
+//! memory per idle connection.
+
+use std::hint::black_box;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use dtls_proto::Connection;
+
+use crate::drive::{ossl_handshake, OursServer};
+use crate::report::Row;
+use crate::setup::{self, Credentials, Kind};
+use crate::{median, Effort};
+
+fn peer(i: usize) -> SocketAddr {
+    let i = i as u32;
+    SocketAddr::from((Ipv4Addr::from(0x0a00_0000 | (i >> 16)), (i & 0xffff) as u16))
+}
+
+/// Figure 1: server CPU per full handshake, µs, cookie exchange on and off.
+pub(crate) fn handshakes(effort: &Effort, creds: &Credentials, rows: &mut Vec<Row>) {
+    for kind in [Kind::Psk, Kind::Ecdsa] {
+        for cookie in [false, true] {
+            let per_round = match kind {
+                Kind::Psk => effort.scale(400),
+                Kind::Ecdsa => effort.scale(100),
+            };
+            let ours_server_cfg = setup::ours_server(kind, creds, cookie);
+            let ours_client_cfg = setup::ours_client(kind, creds);
+            let ossl_server = setup::ossl_server(kind, creds, cookie);
+            let ossl_client = setup::ossl_client(kind);
+            let now = Instant::now();
+            let mut server = OursServer::new(ours_server_cfg, now);
+            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            // Interleaved rounds; one warm-up round of each first.
+            for round in 0..=effort.rounds {
+                let mut spent = Duration::ZERO;
+                for i in 0..per_round {
+                    let (h, s, c) = server.handshake(&ours_client_cfg, peer(i), now, &mut spent);
+                    server.endpoint.remove(h);
+                    drop((s, c));
+                }
+                if round > 0 {
+                    ours.push(spent.as_secs_f64() * 1e6 / per_round as f64);
+                }
+                let mut spent = Duration::ZERO;
+                for _ in 0..per_round {
+                    drop(ossl_handshake(&ossl_server, &ossl_client, &mut spent));
+                }
+                if round > 0 {
+                    theirs.push(spent.as_secs_f64() * 1e6 / per_round as f64);
+                }
+            }
+            let figure =
+                format!("handshake server CPU, {}, cookie {}", kind.label(), if cookie { "on" } else { "off" });
+            rows.push(Row::new(figure, "us", median(&mut ours), Some(median(&mut theirs))));
+        }
+    }
+}
+
+const RECORD: usize = 1200;
+
+/// Figure 2: CPU per 1,200-byte application data record, seal and open, ns.
+pub(crate) fn records(effort: &Effort, creds: &Credentials, rows: &mut Vec<Row>) {
+    let kind = Kind::Psk;
+    let n = effort.scale(20_000);
+    let now = Instant::now();
+    let mut server = OursServer::new(setup::ours_server(kind, creds, false), now);
+    let (_, mut o_server, mut o_client) =
+        server.handshake(&setup::ours_client(kind, creds), peer(0), now, &mut Duration::default());
+    let (mut s_server, mut s_client) =
+        ossl_handshake(&setup::ossl_server(kind, creds, false), &setup::ossl_client(kind), &mut Duration::default());
+    let payload = vec![0x5a; RECORD];
+    let mut plain = vec![0u8; 2048];
+    let mut out = Vec::with_capacity(2048);
+    let mut work = Vec::with_capacity(2048);
+    let mut sealed: Vec<Vec<u8>> = Vec::with_capacity(n);
+    let (mut seal_ours, mut open_ours, mut seal_ossl, mut open_ossl) = (vec![], vec![], vec![], vec![]);
+    for round in 0..=effort.rounds {
+        // Ours: seal n records (each into the reused output buffer), then open n fresh ones.
+        let start = Instant::now();
+        for _ in 0..n {
+            out.clear();
+            o_client.send(&payload, &mut out).expect("seal");
+            black_box(&out);
+        }
+        let seal = start.elapsed();
+        sealed.clear();
+        for _ in 0..n {
+            let mut v = Vec::with_capacity(RECORD + 64);
+            o_client.send(&payload, &mut v).expect("seal");
+            sealed.push(v);
+        }
+        let start = Instant::now();
+        for rec in &sealed {
+            work.clear();
+            work.extend_from_slice(rec);
+            let got = o_server.handle_datagram(now, &mut work).expect("open");
+            assert_eq!(got.iter().next().map(<[u8]>::len), Some(RECORD));
+        }
+        let open = start.elapsed();
+        if round > 0 {
+            seal_ours.push(seal.as_secs_f64() * 1e9 / n as f64);
+            open_ours.push(open.as_secs_f64() * 1e9 / n as f64);
+        }
+
+        // OpenSSL: the same through SSL_write and SSL_read on its datagram BIO.
+        s_client.get_mut().discard = true;
+        let start = Instant::now();
+        for _ in 0..n {
+            let w = s_client.write(&payload).expect("SSL_write");
+            debug_assert_eq!(w, RECORD);
+            black_box(&s_client.get_ref().last);
+        }
+        let seal = start.elapsed();
+        s_client.get_mut().discard = false;
+        for _ in 0..n {
+            s_client.write_all(&payload).expect("SSL_write");
+        }
+        let start = Instant::now();
+        for _ in 0..n {
+            let got = s_server.read(&mut plain).expect("SSL_read");
+            assert_eq!(got, RECORD);
+        }
+        let open = start.elapsed();
+        if round > 0 {
+            seal_ossl.push(seal.as_secs_f64() * 1e9 / n as f64);
+            open_ossl.push(open.as_secs_f64() * 1e9 / n as f64);
+        }
+    }
+    let (so, oo, sx, ox) =
+        (median(&mut seal_ours), median(&mut open_ours), median(&mut seal_ossl), median(&mut open_ossl));
+    rows.push(Row::new("record seal, 1200 B, AES-128-GCM", "ns", so, Some(sx)));
+    rows.push(Row::new("record open, 1200 B, AES-128-GCM", "ns", oo, Some(ox)));
+    rows.push(Row::new("record seal + open, 1200 B, AES-128-GCM", "ns", so + oo, Some(sx + ox)));
+}
+
+/// Bytes of heap in use (glibc's count: the allocations of Rust code and of OpenSSL alike).
+fn heap_in_use() -> usize {
+    // SAFETY: mallinfo2 only reads the allocator's statistics; it has no preconditions.
+    #[allow(unsafe_code)]
+    let info = unsafe { libc::mallinfo2() };
+    info.uordblks
+}
+
+/// Figure 4: server heap per idle established connection (PSK), bytes, at 1,000 and 10,000.
+pub(crate) fn memory(effort: &Effort, creds: &Credentials, rows: &mut Vec<Row>) {
+    let _ = effort;
+    let kind = Kind::Psk;
+    let ossl_server = setup::ossl_server(kind, creds, true);
+    let ossl_client = setup::ossl_client(kind);
+    let client_cfg = setup::ours_client(kind, creds);
+    for count in [1_000usize, 10_000] {
+        // Ours: an endpoint holding `count` established connections, clients gone, timers run
+        // out (the last flight is kept a while for the peer's retransmissions, then freed).
+        let start = Instant::now();
+        let before = heap_in_use();
+        let mut server = OursServer::new(setup::ours_server(kind, creds, true), start);
+        let mut conns: Vec<Connection> = Vec::with_capacity(count);
+        for i in 0..count {
+            let (_, s, c) = server.handshake(&client_cfg, peer(i), start, &mut Duration::default());
+            drop(c);
+            conns.push(s);
+        }
+        let later = start + Duration::from_secs(600);
+        for s in &mut conns {
+            while s.poll_timeout().is_some_and(|t| t <= later) {
+                s.handle_timeout(later).expect("timeout");
+            }
+        }
+        // The vector's slots (each connection's inline state) count too.
+        let ours = heap_in_use().saturating_sub(before);
+        drop(conns);
+        drop(server);
+
+        // OpenSSL: `count` server SSL objects after their handshakes, clients gone (each keeps
+        // a small in-memory transport, about 200 bytes, counted with it).
+        let before = heap_in_use();
+        let mut streams = Vec::with_capacity(count);
+        for _ in 0..count {
+            let (mut s, c) = ossl_handshake(&ossl_server, &ossl_client, &mut Duration::default());
+            drop(c);
+            s.get_mut().rx.borrow_mut().release();
+            s.get_mut().tx.borrow_mut().release();
+            streams.push(s);
+        }
+        let theirs = heap_in_use().saturating_sub(before);
+        drop(streams);
+        rows.push(Row::new(
+            format!("memory per idle connection, {count} connections"),
+            "bytes",
+            ours as f64 / count as f64,
+            Some(theirs as f64 / count as f64),
+        ));
+    }
+}
