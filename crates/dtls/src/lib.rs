@@ -13,6 +13,9 @@
 //!   threads with `SO_REUSEPORT`.
 //! - [`Server`]: a single-threaded, event-driven server on one socket (Qt's example pattern).
 //! - [`SocketOptions`]: TTL, device, IPv6-only, buffer sizes, port reuse (EdgerOS options).
+//! - [`udp`]: batched datagram I/O (`sendmmsg`/`recvmmsg`, UDP GSO and GRO on Linux), used by
+//!   [`Connection::send_batch`] and [`Connection::recv_batch`] to move many records per system
+//!   call, as [`Connection::set_batching`] chooses.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -49,8 +52,9 @@ mod options;
 mod server;
 #[cfg(feature = "tokio")]
 pub mod tokio;
+pub mod udp;
 
-pub use connection::Connection;
+pub use connection::{Connection, Messages};
 pub use dtls_proto::{
     self as proto, CertResolver, CertificateError, CertifiedKey, CipherSuite, ClientAuth, Config, Error,
     HandshakeState, RootStore, VerifyPeer,
@@ -91,6 +95,44 @@ pub(crate) const MAX_DATAGRAM: usize = 65_535;
 /// beyond what the protocol core already tolerates).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The read timeout last set on a socket, so that steady-state receives, whose deadlines are
+/// always about as far away, skip the `setsockopt`.
+#[derive(Debug, Default)]
+pub(crate) struct ReadTimeout {
+    /// `None`: unknown (never set, or a set failed).
+    armed: Option<Option<Duration>>,
+}
+
+impl ReadTimeout {
+    /// Sets the socket's read timeout to the time left until `deadline` (`None`: block),
+    /// unless it is already within 1% (at least 1 ms, at most 10 ms) of that. Returns `false`
+    /// if the deadline already passed: receive without waiting.
+    pub(crate) fn arm(&mut self, socket: &std::net::UdpSocket, deadline: Option<Instant>) -> io::Result<bool> {
+        let want = match deadline {
+            None => None,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Ok(false);
+                }
+                Some(left.max(Duration::from_millis(1)))
+            }
+        };
+        let close = |armed: Option<Duration>| match (armed, want) {
+            (None, None) => true,
+            (Some(a), Some(w)) => a.abs_diff(w) <= (w / 100).clamp(Duration::from_millis(1), Duration::from_millis(10)),
+            _ => false,
+        };
+        if self.armed.is_some_and(close) {
+            return Ok(true);
+        }
+        self.armed = None;
+        socket.set_read_timeout(want)?;
+        self.armed = Some(want);
+        Ok(true)
+    }
 }
 
 /// Sets the socket's read timeout to the time left until `deadline` (`None`: block).
