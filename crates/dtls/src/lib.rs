@@ -135,21 +135,6 @@ impl ReadTimeout {
     }
 }
 
-/// Sets the socket's read timeout to the time left until `deadline` (`None`: block).
-/// Returns `false` if the deadline already passed.
-pub(crate) fn arm_read_timeout(socket: &std::net::UdpSocket, deadline: Option<Instant>) -> io::Result<bool> {
-    match deadline {
-        None => socket.set_read_timeout(None).map(|()| true),
-        Some(d) => {
-            let left = d.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Ok(false);
-            }
-            socket.set_read_timeout(Some(left.max(Duration::from_millis(1)))).map(|()| true)
-        }
-    }
-}
-
 /// Whether an I/O error is a read timeout.
 pub(crate) fn is_timeout(e: &io::Error) -> bool {
     matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)

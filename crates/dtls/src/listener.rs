@@ -15,7 +15,7 @@ use dtls_proto::{
 
 use crate::connection::{Connection, Shared};
 use crate::options::{socket_info, SocketInfo, SocketOptions};
-use crate::{is_timeout, lock, MAX_DATAGRAM};
+use crate::{is_timeout, lock, ReadTimeout, MAX_DATAGRAM};
 
 /// How a [`Listener`] serves its peers.
 #[derive(Clone, Debug)]
@@ -378,12 +378,13 @@ impl Driver {
 
     fn run(mut self) {
         let socket = self.inner.socket.clone();
+        let mut read_timeout = ReadTimeout::default();
         while !self.inner.stop.load(Ordering::Relaxed) {
             let timer = self.handshaking.values().filter_map(|h| h.conn.poll_timeout()).min();
             let wait = timer
                 .map_or(Duration::from_millis(50), |t| t.saturating_duration_since(Instant::now()))
                 .clamp(Duration::from_millis(1), Duration::from_millis(50));
-            let _ = socket.set_read_timeout(Some(wait));
+            let _ = read_timeout.arm(&socket, Some(Instant::now() + wait));
             match socket.recv_from(&mut self.rx) {
                 Ok((n, from)) => self.datagram(from, n),
                 Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::ConnectionRefused => {}

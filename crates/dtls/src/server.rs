@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use dtls_proto::{Config, Connection, ConnectionHandle, DatagramEvent, Endpoint, Error, Event};
 
-use crate::{arm_read_timeout, earliest, is_timeout, MAX_DATAGRAM};
+use crate::{earliest, is_timeout, ReadTimeout, MAX_DATAGRAM};
 
 /// What happened on a [`Server`].
 #[derive(Debug)]
@@ -31,6 +31,7 @@ pub struct Server {
     events: VecDeque<ServerEvent>,
     rx: Vec<u8>,
     tx: Vec<u8>,
+    read_timeout: ReadTimeout,
 }
 
 impl Server {
@@ -49,6 +50,7 @@ impl Server {
             events: VecDeque::new(),
             rx: vec![0; MAX_DATAGRAM],
             tx: Vec::with_capacity(2048),
+            read_timeout: ReadTimeout::default(),
         })
     }
 
@@ -82,7 +84,7 @@ impl Server {
             }
             let timers = self.conns.values().filter_map(Connection::poll_timeout).min();
             let wake = earliest(timers, deadline);
-            let got = if arm_read_timeout(&self.socket, wake)? {
+            let got = if self.read_timeout.arm(&self.socket, wake)? {
                 match self.socket.recv_from(&mut self.rx) {
                     Ok((n, from)) => Some((n, from)),
                     Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::ConnectionReset => None,
