@@ -159,21 +159,15 @@ pub struct Connection {
     pub(crate) config: Arc<Config>,
     pub(crate) state: HandshakeState,
     closed: bool,
-    last_error: Option<Error>,
-    pending_error: Option<Error>,
+    last_error: Option<Box<Error>>,
+    pending_error: Option<Box<Error>>,
     pub(crate) hs: Option<Box<Handshake>>,
     pub(crate) suite: Option<&'static CipherSuite>,
     pub(crate) psk_identity: Option<Vec<u8>>,
     pub(crate) extended_master_secret: bool,
-    /// Client: the name the server's certificate must be valid for (and the SNI we send).
-    pub(crate) server_name: Option<ServerName<'static>>,
-    /// Server: the SNI host name the client asked for.
-    pub(crate) sni: Option<String>,
-    /// Server: the local address the client reached us on (for `ipcert`).
-    pub(crate) local_ip: Option<std::net::IpAddr>,
-    pub(crate) peer_certs: Vec<CertificateDer<'static>>,
-    pub(crate) verification_errors: Vec<CertificateError>,
-    pub(crate) ignored_errors: Vec<CertificateError>,
+    /// Names, certificates and secrets most connections never have (PSK ones): allocated
+    /// only when one is set.
+    pub(crate) details: Option<Box<Details>>,
 
     pub(crate) read_keys: Option<RecordProtection>,
     read_window: ReplayWindow,
@@ -181,26 +175,69 @@ pub struct Connection {
     write_seq: [u64; 2],
     pub(crate) write_keys: Option<RecordProtection>,
 
-    flight: Vec<FlightItem>,
+    /// Handshake transmission state; `None` once nothing can need it (idle connections).
+    pub(crate) flight: Option<Box<Flight>>,
+    alert: Option<(AlertLevel, AlertDescription)>,
+    pub(crate) events: VecDeque<Event>,
+    rng: u64,
+    stats: Stats,
+}
+
+/// The parts of a connection's state that many connections do without.
+#[derive(Debug, Default)]
+pub(crate) struct Details {
+    /// Client: the name the server's certificate must be valid for (and the SNI we send).
+    pub(crate) server_name: Option<ServerName<'static>>,
+    /// Server: the SNI host name the client asked for.
+    pub(crate) sni: Option<String>,
+    pub(crate) peer_certs: Vec<CertificateDer<'static>>,
+    pub(crate) verification_errors: Vec<CertificateError>,
+    pub(crate) ignored_errors: Vec<CertificateError>,
+    /// Master secret and randoms, kept after the handshake only when session export is allowed.
+    pub(crate) export_secret: Option<zeroize::Zeroizing<Vec<u8>>>,
+}
+
+/// The flight we last sent, its retransmission timers, and other state only the handshake
+/// needs. It lives from the first flight until the last one cannot be needed any more: for a
+/// server, until the client shows it has our Finished or the handshake timeout passes again.
+#[derive(Debug)]
+pub(crate) struct Flight {
+    items: Vec<FlightItem>,
+    /// Next item and offset to send, while a (re)transmission is in progress.
     cursor: Option<(usize, usize)>,
-    last_flight_at: Option<Instant>,
+    last_sent_at: Option<Instant>,
     rto: Duration,
     retransmit_at: Option<Instant>,
-    handshake_deadline: Option<Instant>,
+    /// The handshake fails if not complete by then.
+    deadline: Option<Instant>,
+    /// Server, after completion: when the final flight is dropped.
+    hold_until: Option<Instant>,
     /// After completion: the `message_seq`s of the peer's last flight; seeing one again means
     /// our final flight was lost.
-    pub(crate) final_trigger: Option<core::ops::RangeInclusive<u16>>,
+    final_trigger: Option<core::ops::RangeInclusive<u16>>,
     final_resends: u8,
-
     /// Next-epoch records that arrived before the keys to read them (bounded).
     early: Vec<(RecordHeader, Vec<u8>)>,
-    /// Master secret and randoms, kept after the handshake only when session export is allowed.
-    export_secret: Option<zeroize::Zeroizing<Vec<u8>>>,
-    alert: Option<(AlertLevel, AlertDescription)>,
-    events: VecDeque<Event>,
-    rng: u64,
+    /// One record's plaintext being built.
     pub(crate) scratch: Vec<u8>,
-    stats: Stats,
+}
+
+impl Flight {
+    fn new(rto: Duration, deadline: Option<Instant>) -> Self {
+        Self {
+            items: Vec::new(),
+            cursor: None,
+            last_sent_at: None,
+            rto,
+            retransmit_at: None,
+            deadline,
+            hold_until: None,
+            final_trigger: None,
+            final_resends: 0,
+            early: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
 }
 
 impl core::fmt::Debug for Connection {
@@ -236,34 +273,47 @@ impl Connection {
             suite: None,
             psk_identity: None,
             extended_master_secret: false,
-            server_name: None,
-            sni: None,
-            local_ip: None,
-            peer_certs: Vec::new(),
-            verification_errors: Vec::new(),
-            ignored_errors: config.ignored_errors.clone(),
+            details: (!config.ignored_errors.is_empty())
+                .then(|| Box::new(Details { ignored_errors: config.ignored_errors.clone(), ..Details::default() })),
             read_keys: None,
             read_window: ReplayWindow::default(),
             write_epoch: 0,
             write_seq: [0; 2],
             write_keys: None,
-            flight: Vec::new(),
-            cursor: None,
-            last_flight_at: None,
-            rto: config.initial_retransmit,
-            retransmit_at: None,
-            handshake_deadline: Some(now + config.handshake_timeout),
-            final_trigger: None,
-            final_resends: 0,
-            early: Vec::new(),
-            export_secret: None,
+            flight: Some(Box::new(Flight::new(config.initial_retransmit, Some(now + config.handshake_timeout)))),
             alert: None,
             events: VecDeque::new(),
             rng: seed,
-            scratch: Vec::new(),
             stats: Stats::default(),
             config,
         })
+    }
+
+    pub(crate) fn details_mut(&mut self) -> &mut Details {
+        self.details.get_or_insert_with(Box::default)
+    }
+
+    fn ignored_errors(&self) -> &[CertificateError] {
+        self.details.as_ref().map_or(&[], |d| &d.ignored_errors)
+    }
+
+    /// Records the peer's certificate chain.
+    pub(crate) fn set_peer_certificates(&mut self, chain: Vec<CertificateDer<'static>>) {
+        if !chain.is_empty() || self.details.is_some() {
+            self.details_mut().peer_certs = chain;
+        }
+    }
+
+    /// Records the SNI name the client asked for (server).
+    pub(crate) fn set_requested_server_name(&mut self, sni: Option<String>) {
+        if sni.is_some() || self.details.is_some() {
+            self.details_mut().sni = sni;
+        }
+    }
+
+    /// Records why the peer's identity could not be established.
+    pub(crate) fn set_verification_errors(&mut self, errors: Vec<CertificateError>) {
+        self.details_mut().verification_errors = errors;
     }
 
     /// Starts a client handshake: the ClientHello is ready in [`poll_transmit`](Self::poll_transmit).
@@ -282,7 +332,9 @@ impl Connection {
         now: Instant,
     ) -> Result<Self, Error> {
         let mut conn = Self::new(Side::Client, config, now)?;
-        conn.server_name = server_name;
+        if server_name.is_some() {
+            conn.details_mut().server_name = server_name;
+        }
         conn.client_start(now)?;
         Ok(conn)
     }
@@ -291,7 +343,9 @@ impl Connection {
     /// certificate valid for it when the client sends no SNI (EdgerOS `ipcert`). Set it before
     /// the ClientHello is handled.
     pub fn set_local_ip(&mut self, ip: std::net::IpAddr) {
-        self.local_ip = Some(ip);
+        if let Some(hs) = &mut self.hs {
+            hs.local_ip = Some(ip);
+        }
     }
 
     /// Creates a server connection waiting for its first ClientHello, to be given with
@@ -330,7 +384,7 @@ impl Connection {
 
     /// The fatal error that ended the connection, if any (Qt's `dtlsError`).
     pub fn last_error(&self) -> Option<&Error> {
-        self.last_error.as_ref()
+        self.last_error.as_deref()
     }
 
     /// The negotiated cipher suite, once the handshake completed (Qt's `sessionCipher`).
@@ -378,30 +432,32 @@ impl Connection {
 
     /// The peer's certificate chain, end entity first (empty for PSK).
     pub fn peer_certificates(&self) -> &[CertificateDer<'static>] {
-        &self.peer_certs
+        self.details.as_ref().map_or(&[], |d| &d.peer_certs)
     }
 
     /// Every error found while verifying the peer's chain, ignored or not (Qt's
     /// `peerVerificationErrors`).
     pub fn peer_verification_errors(&self) -> &[CertificateError] {
-        &self.verification_errors
+        self.details.as_ref().map_or(&[], |d| &d.verification_errors)
     }
 
     /// The name the server certificate is checked against (Qt's `peerVerificationName`).
     pub fn server_name(&self) -> Option<&ServerName<'static>> {
-        self.server_name.as_ref()
+        self.details.as_ref().and_then(|d| d.server_name.as_ref())
     }
 
     /// Server side: the host name the client asked for with SNI.
     pub fn requested_server_name(&self) -> Option<&str> {
-        self.sni.as_deref()
+        self.details.as_ref().and_then(|d| d.sni.as_deref())
     }
 
     /// Sets the verification errors to ignore, replacing any earlier list (Qt's
     /// `ignoreVerificationErrors`). Effective for the next verification, or for
     /// [`resume_handshake`](Self::resume_handshake).
     pub fn ignore_verification_errors(&mut self, errors: &[CertificateError]) {
-        self.ignored_errors = errors.to_vec();
+        if !errors.is_empty() || self.details.is_some() {
+            self.details_mut().ignored_errors = errors.to_vec();
+        }
     }
 
     /// Resumes a handshake paused in [`HandshakeState::PeerVerificationFailed`] (Qt's
@@ -411,7 +467,7 @@ impl Connection {
         if self.closed || self.state != HandshakeState::PeerVerificationFailed {
             return Err(Error::InvalidOperation("no handshake is waiting for peer verification"));
         }
-        if self.verification_errors.iter().any(|e| !self.ignored_errors.contains(e)) {
+        if self.peer_verification_errors().iter().any(|e| !self.ignored_errors().contains(e)) {
             return Ok(false);
         }
         self.state = HandshakeState::InProgress;
@@ -425,8 +481,8 @@ impl Connection {
     /// Applies the verification policy to the errors found in the peer's chain. Errors the
     /// application ignores do not count.
     pub(crate) fn check_peer(&mut self, errors: Vec<CertificateError>) -> Result<(), Error> {
-        let remaining: Vec<_> = errors.iter().filter(|e| !self.ignored_errors.contains(e)).cloned().collect();
-        self.verification_errors = errors;
+        let remaining: Vec<_> = errors.iter().filter(|e| !self.ignored_errors().contains(e)).cloned().collect();
+        self.details_mut().verification_errors = errors;
         if remaining.is_empty() {
             return Ok(());
         }
@@ -465,7 +521,8 @@ impl Connection {
         if !self.is_established() {
             return Err(Error::InvalidOperation("only an established connection can be exported"));
         }
-        let (Some(secret), Some(suite)) = (&self.export_secret, self.suite) else {
+        let (Some(secret), Some(suite)) = (self.details.as_ref().and_then(|d| d.export_secret.as_ref()), self.suite)
+        else {
             return Err(Error::InvalidOperation("session export is not allowed by the configuration"));
         };
         let mut out = zeroize::Zeroizing::new(Vec::with_capacity(256));
@@ -482,12 +539,14 @@ impl Connection {
         out.extend_from_slice(&top.to_be_bytes());
         out.extend_from_slice(&bits.to_be_bytes());
         out.put_vec16(self.psk_identity.as_deref().unwrap_or_default());
-        out.put_u16(self.peer_certs.len() as u16);
-        for c in &self.peer_certs {
+        out.put_u16(self.peer_certificates().len() as u16);
+        for c in self.peer_certificates() {
             out.put_len24(|b| b.extend_from_slice(c.as_ref()));
         }
         self.close_quietly();
-        self.export_secret = None;
+        if let Some(d) = &mut self.details {
+            d.export_secret = None;
+        }
         self.write_keys = None;
         self.read_keys = None;
         Ok(out)
@@ -535,7 +594,7 @@ impl Connection {
         let mut conn = Self::new(side, config, now)?;
         conn.hs = None;
         conn.state = HandshakeState::Complete;
-        conn.handshake_deadline = None;
+        conn.flight = None;
         conn.suite = Some(suite);
         conn.extended_master_secret = ems;
         conn.write_keys = Some(write);
@@ -544,13 +603,15 @@ impl Connection {
         conn.write_seq = [0, write_seq];
         conn.read_window = ReplayWindow::from_parts(top, bits);
         conn.psk_identity = (!identity.is_empty()).then(|| identity.to_vec());
-        conn.peer_certs = peer_certs;
+        if !peer_certs.is_empty() {
+            conn.details_mut().peer_certs = peer_certs;
+        }
         if conn.config.session_export {
             let mut secret = zeroize::Zeroizing::new(Vec::with_capacity(48 + 64));
             secret.extend_from_slice(&master[..]);
             secret.extend_from_slice(&client_random);
             secret.extend_from_slice(&server_random);
-            conn.export_secret = Some(secret);
+            conn.details_mut().export_secret = Some(secret);
         }
         Ok(conn)
     }
@@ -562,10 +623,14 @@ impl Connection {
     /// `doHandshake`). Invalid records are dropped silently.
     pub fn handle_datagram<'a>(&mut self, now: Instant, datagram: &'a mut [u8]) -> Result<Received<'a>, Error> {
         if let Some(e) = self.pending_error.take() {
-            return Err(e);
+            return Err(*e);
         }
         if self.closed {
-            return Err(self.last_error.clone().unwrap_or(Error::InvalidOperation("the connection is closed")));
+            return Err(self
+                .last_error
+                .as_deref()
+                .cloned()
+                .unwrap_or(Error::InvalidOperation("the connection is closed")));
         }
         let mut ranges = [(0u32, 0u32); MAX_RECORDS_PER_DATAGRAM];
         let mut n = 0;
@@ -595,14 +660,14 @@ impl Connection {
                     if n == 0 {
                         return Err(e);
                     }
-                    self.pending_error = Some(e);
+                    self.pending_error = Some(Box::new(e));
                     break;
                 }
             }
         }
         if self.closed && n == 0 {
             if let Some(e) = self.pending_error.take() {
-                return Err(e);
+                return Err(*e);
             }
         }
         Ok(Received { buf: datagram, ranges, len: n })
@@ -625,13 +690,12 @@ impl Connection {
                 let Some(keys) = &self.read_keys else {
                     // The peer's next-epoch records (its Finished) overtook the message that
                     // gives us the keys: keep a few, bounded, and read them once we have keys.
-                    if self.hs.is_some()
-                        && self.early.len() < MAX_EARLY_RECORDS
-                        && fragment.len() <= MAX_EARLY_RECORD_LEN
-                    {
-                        self.early.push((header, fragment.to_vec()));
-                    } else {
-                        self.stats.dropped_epoch += 1;
+                    let keep = self.hs.is_some() && fragment.len() <= MAX_EARLY_RECORD_LEN;
+                    match self.flight.as_deref_mut() {
+                        Some(fl) if keep && fl.early.len() < MAX_EARLY_RECORDS => {
+                            fl.early.push((header, fragment.to_vec()));
+                        }
+                        _ => self.stats.dropped_epoch += 1,
                     }
                     return Ok(None);
                 };
@@ -711,11 +775,9 @@ impl Connection {
                     return Ok(None);
                 }
                 self.stats.records_accepted += 1;
-                if self.side == Side::Server && !self.flight.is_empty() {
+                if self.side == Side::Server && self.flight.is_some() {
                     // The client has our Finished: the final flight is no longer needed.
-                    self.flight = Vec::new();
-                    self.cursor = None;
-                    self.final_trigger = None;
+                    self.flight = None;
                 }
                 Ok(Some(plain))
             }
@@ -742,8 +804,7 @@ impl Connection {
         if desc == AlertDescription::CLOSE_NOTIFY {
             // Answer with our own close_notify, then close (RFC 5246 §7.2.1).
             self.alert = Some((AlertLevel::WARNING, AlertDescription::CLOSE_NOTIFY));
-            self.flight = Vec::new();
-            self.cursor = None;
+            self.flight = None;
             return Err(Error::RemoteClosed);
         }
         if AlertLevel(level) == AlertLevel::FATAL {
@@ -771,7 +832,8 @@ impl Connection {
                     }
                     break;
                 }
-                if self.final_trigger.as_ref().is_some_and(|t| t.contains(&h.message_seq)) {
+                let trigger = self.flight.as_ref().and_then(|f| f.final_trigger.as_ref());
+                if trigger.is_some_and(|t| t.contains(&h.message_seq)) {
                     self.answer_retransmission(now);
                     break;
                 }
@@ -838,16 +900,24 @@ impl Connection {
         if self.closed {
             return Ok(());
         }
-        if self.handshake_deadline.is_some_and(|d| now >= d) && self.state != HandshakeState::Complete {
+        let Some(fl) = self.flight.as_deref_mut() else {
+            return Ok(());
+        };
+        if fl.deadline.is_some_and(|d| now >= d) && self.state != HandshakeState::Complete {
             let e = Error::HandshakeTimeout;
             self.fail(e.clone());
             return Err(e);
         }
-        if self.retransmit_at.is_some_and(|t| now >= t) {
-            self.rto = (self.rto * 2).min(self.config.max_retransmit);
-            self.retransmit_at = Some(now + self.jittered(self.rto));
-            self.cursor = (!self.flight.is_empty()).then_some((0, 0));
-            self.last_flight_at = Some(now);
+        if fl.hold_until.is_some_and(|t| now >= t) {
+            // The peer would have given up retransmitting by now.
+            self.flight = None;
+            return Ok(());
+        }
+        if fl.retransmit_at.is_some_and(|t| now >= t) {
+            fl.rto = (fl.rto * 2).min(self.config.max_retransmit);
+            fl.retransmit_at = Some(now + jittered(&mut self.rng, fl.rto));
+            fl.cursor = (!fl.items.is_empty()).then_some((0, 0));
+            fl.last_sent_at = Some(now);
             self.stats.retransmissions += 1;
             self.events.push_back(Event::Retransmitted);
         }
@@ -907,11 +977,15 @@ impl Connection {
         }
         if self.state == HandshakeState::PeerVerificationFailed {
             // Tell the peer why: the alert of the first error not ignored.
-            let remaining: Vec<_> =
-                self.verification_errors.iter().filter(|e| !self.ignored_errors.contains(e)).cloned().collect();
+            let remaining: Vec<_> = self
+                .peer_verification_errors()
+                .iter()
+                .filter(|e| !self.ignored_errors().contains(e))
+                .cloned()
+                .collect();
             let desc = remaining.first().map_or(AlertDescription::BAD_CERTIFICATE, CertificateError::alert);
             self.alert = Some((AlertLevel::FATAL, desc));
-            self.last_error = Some(Error::PeerVerification(remaining));
+            self.last_error = Some(Box::new(Error::PeerVerification(remaining)));
         } else {
             self.alert = Some((AlertLevel::FATAL, AlertDescription::USER_CANCELED));
         }
@@ -928,9 +1002,29 @@ impl Connection {
     pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> Option<usize> {
         out.clear();
         let mtu = self.mtu();
-        while let Some((i, off)) = self.cursor {
-            let Some(item) = self.flight.get(i) else {
-                self.cursor = None;
+        if let Some(mut fl) = self.flight.take() {
+            self.transmit_flight(&mut fl, mtu, out);
+            self.flight = Some(fl);
+        }
+        if let Some((level, desc)) = self.alert {
+            let epoch = self.write_epoch;
+            if out.len() + HEADER_LEN + self.protection_overhead(epoch) + 2 <= mtu || out.is_empty() {
+                self.alert = None;
+                self.write_record(ContentType::ALERT, epoch, &[level.0, desc.0], out);
+            }
+        }
+        if out.is_empty() {
+            return None;
+        }
+        self.stats.datagrams_sent += 1;
+        Some(out.len())
+    }
+
+    /// Packs as much of the flight being (re)transmitted as fits in one datagram.
+    fn transmit_flight(&mut self, fl: &mut Flight, mtu: usize, out: &mut Vec<u8>) {
+        while let Some((i, off)) = fl.cursor {
+            let Some(item) = fl.items.get(i) else {
+                fl.cursor = None;
                 break;
             };
             let (epoch, need_min, limit) = match item {
@@ -948,20 +1042,19 @@ impl Connection {
             if room < need_min {
                 if out.is_empty() {
                     // Cannot happen with MIN_MTU; never loop forever if it somehow does.
-                    self.cursor = None;
+                    fl.cursor = None;
                 }
                 break;
             }
+            fl.scratch.clear();
             match item {
                 FlightItem::ChangeCipherSpec => {
-                    self.scratch.clear();
-                    self.scratch.push(1);
-                    self.cursor = Some((i + 1, 0));
-                    self.write_record(ContentType::CHANGE_CIPHER_SPEC, 0, out);
+                    fl.scratch.push(1);
+                    fl.cursor = Some((i + 1, 0));
+                    self.write_record(ContentType::CHANGE_CIPHER_SPEC, 0, &fl.scratch, out);
                 }
                 FlightItem::Message { epoch, msg_type, seq, body } => {
                     let take = (body.len() - off).min(room - HS_HEADER_LEN);
-                    self.scratch.clear();
                     HandshakeHeader {
                         msg_type: *msg_type,
                         length: body.len() as u32,
@@ -969,36 +1062,27 @@ impl Connection {
                         fragment_offset: off as u32,
                         fragment_length: take as u32,
                     }
-                    .write(&mut self.scratch);
-                    self.scratch.extend_from_slice(&body[off..off + take]);
+                    .write(&mut fl.scratch);
+                    fl.scratch.extend_from_slice(&body[off..off + take]);
                     let epoch = *epoch;
-                    self.cursor = Some(if off + take >= body.len() { (i + 1, 0) } else { (i, off + take) });
-                    self.write_record(ContentType::HANDSHAKE, epoch, out);
+                    fl.cursor = Some(if off + take >= body.len() { (i + 1, 0) } else { (i, off + take) });
+                    self.write_record(ContentType::HANDSHAKE, epoch, &fl.scratch, out);
                 }
             }
-            if self.cursor.is_some_and(|(i, _)| i >= self.flight.len()) {
-                self.cursor = None;
+            if fl.cursor.is_some_and(|(i, _)| i >= fl.items.len()) {
+                fl.cursor = None;
             }
         }
-        if let Some((level, desc)) = self.alert {
-            let epoch = self.write_epoch;
-            if out.len() + HEADER_LEN + self.protection_overhead(epoch) + 2 <= mtu || out.is_empty() {
-                self.alert = None;
-                self.scratch.clear();
-                self.scratch.extend_from_slice(&[level.0, desc.0]);
-                self.write_record(ContentType::ALERT, epoch, out);
-            }
-        }
-        if out.is_empty() {
-            return None;
-        }
-        self.stats.datagrams_sent += 1;
-        Some(out.len())
     }
 
     /// Next event for the application.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() && self.events.capacity() > 0 && self.state == HandshakeState::Complete {
+            // Events are rare once established: an idle connection keeps no buffer for them.
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called, if at all.
@@ -1006,20 +1090,21 @@ impl Connection {
         if self.closed {
             return None;
         }
-        match (self.retransmit_at, self.handshake_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let fl = self.flight.as_deref()?;
+        [fl.retransmit_at, fl.deadline, fl.hold_until].into_iter().flatten().min()
     }
 
     // ===== internals =====
 
     /// Reads the next-epoch records kept while we had no keys, now that we have them.
     fn replay_early(&mut self, now: Instant) -> Result<(), Error> {
-        if self.read_keys.is_none() || self.early.is_empty() {
+        let Some(fl) = self.flight.as_deref_mut() else {
+            return Ok(());
+        };
+        if self.read_keys.is_none() || fl.early.is_empty() {
             return Ok(());
         }
-        for (header, mut fragment) in core::mem::take(&mut self.early) {
+        for (header, mut fragment) in core::mem::take(&mut fl.early) {
             // Application data cannot precede the handshake's end; anything else is handled
             // as if it had just arrived.
             let _ = self.handle_record(now, header, &mut fragment)?;
@@ -1045,21 +1130,21 @@ impl Connection {
         }
     }
 
-    /// Appends `self.scratch` as one record of `epoch`.
-    pub(crate) fn write_record(&mut self, content_type: ContentType, epoch: u16, out: &mut Vec<u8>) {
+    /// Appends `body` as one record of `epoch`.
+    pub(crate) fn write_record(&mut self, content_type: ContentType, epoch: u16, body: &[u8], out: &mut Vec<u8>) {
         let e = usize::from(epoch.min(1));
         let seq = self.write_seq[e];
         self.write_seq[e] = seq.saturating_add(1);
         let header = RecordHeader { content_type, version: ProtocolVersion::DTLS1_2, epoch, seq, length: 0 };
         match (&self.write_keys, epoch) {
             (Some(keys), 1) => {
-                if keys.seal(header, &self.scratch, out).is_err() {
+                if keys.seal(header, body, out).is_err() {
                     tracing::warn!("sealing a record failed");
                 }
             }
             _ => {
-                RecordHeader { length: self.scratch.len() as u16, ..header }.write(out);
-                out.extend_from_slice(&self.scratch);
+                RecordHeader { length: body.len() as u16, ..header }.write(out);
+                out.extend_from_slice(body);
             }
         }
     }
@@ -1067,38 +1152,42 @@ impl Connection {
     /// Replaces the flight and schedules its first transmission. `expect_reply` arms the
     /// retransmission timer (every flight but the server's last).
     pub(crate) fn start_flight(&mut self, now: Instant, items: Vec<FlightItem>, expect_reply: bool) {
-        self.flight = items;
-        self.cursor = Some((0, 0));
-        self.last_flight_at = Some(now);
-        self.rto = self.config.initial_retransmit;
-        self.retransmit_at = expect_reply.then(|| now + self.jittered(self.rto));
+        let initial = self.config.initial_retransmit;
+        let fl = self.flight.get_or_insert_with(|| Box::new(Flight::new(initial, None)));
+        fl.items = items;
+        fl.cursor = Some((0, 0));
+        fl.last_sent_at = Some(now);
+        fl.rto = initial;
+        fl.retransmit_at = expect_reply.then(|| now + jittered(&mut self.rng, initial));
     }
 
     /// The peer sent its previous flight again: ours was lost. Resend it, at most once per
     /// quarter of the initial timeout so duplicated datagrams cannot multiply our traffic.
     fn answer_retransmission(&mut self, now: Instant) {
-        if self.flight.is_empty() || self.cursor.is_some() {
+        let Some(fl) = self.flight.as_deref_mut() else {
+            return;
+        };
+        if fl.items.is_empty() || fl.cursor.is_some() {
             return;
         }
-        if self.last_flight_at.is_some_and(|t| now.saturating_duration_since(t) < self.config.initial_retransmit / 4) {
+        if fl.last_sent_at.is_some_and(|t| now.saturating_duration_since(t) < self.config.initial_retransmit / 4) {
             return;
         }
         if self.hs.is_none() {
-            if self.final_resends >= MAX_FINAL_RESENDS {
+            if fl.final_resends >= MAX_FINAL_RESENDS {
                 return;
             }
-            self.final_resends += 1;
+            fl.final_resends += 1;
         }
-        self.cursor = Some((0, 0));
-        self.last_flight_at = Some(now);
+        fl.cursor = Some((0, 0));
+        fl.last_sent_at = Some(now);
         self.stats.retransmissions += 1;
     }
 
     /// The handshake completed.
-    pub(crate) fn complete(&mut self) {
+    pub(crate) fn complete(&mut self, now: Instant) {
         self.state = HandshakeState::Complete;
-        self.handshake_deadline = None;
-        self.retransmit_at = None;
+        let mut final_trigger = None;
         if let Some(hs) = self.hs.take() {
             if self.config.session_export {
                 if let Some(master) = &hs.master {
@@ -1106,43 +1195,35 @@ impl Connection {
                     secret.extend_from_slice(&master[..]);
                     secret.extend_from_slice(&hs.client_random);
                     secret.extend_from_slice(&hs.server_random);
-                    self.export_secret = Some(secret);
+                    self.details_mut().export_secret = Some(secret);
                 }
             }
             // The peer's last flight runs from its first message to the Finished just handled.
             let last = hs.reasm.next_seq().wrapping_sub(1);
-            self.final_trigger = match self.side {
+            final_trigger = match self.side {
                 Side::Server => hs.peer_flight_start.map(|first| first..=last),
                 Side::Client => None,
             };
         }
-        if self.side == Side::Client {
-            self.flight = Vec::new();
-            self.cursor = None;
+        match (self.side, self.flight.as_deref_mut()) {
+            (Side::Server, Some(fl)) => {
+                // Our final flight is kept for the client's retransmissions, which it cannot
+                // send for longer than a handshake lasts.
+                fl.deadline = None;
+                fl.retransmit_at = None;
+                fl.hold_until = Some(now + self.config.handshake_timeout);
+                fl.final_trigger = final_trigger;
+                fl.early = Vec::new();
+            }
+            _ => self.flight = None,
         }
         self.events.push_back(Event::Connected);
     }
 
-    fn jittered(&mut self, base: Duration) -> Duration {
-        // splitmix64: cheap, seedable, good enough to decorrelate timers.
-        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        // Up to +10% of the base value.
-        base + base.mul_f64((z >> 11) as f64 / (1u64 << 53) as f64 / 10.0)
-    }
-
     fn close_quietly(&mut self) {
         self.closed = true;
-        self.early = Vec::new();
         self.hs = None;
-        self.flight = Vec::new();
-        self.cursor = None;
-        self.retransmit_at = None;
-        self.handshake_deadline = None;
-        self.final_trigger = None;
+        self.flight = None;
     }
 
     /// Ends the connection with `e`, queueing the alert it owes the peer.
@@ -1154,7 +1235,18 @@ impl Connection {
             self.alert = Some((AlertLevel::FATAL, desc));
         }
         self.close_quietly();
-        self.last_error = Some(e.clone());
+        self.last_error = Some(Box::new(e.clone()));
         self.events.push_back(Event::Closed(e));
     }
+}
+
+/// `base` plus up to 10% of it, from a splitmix64 step of `rng`: cheap, seedable, good enough
+/// to decorrelate timers.
+fn jittered(rng: &mut u64, base: Duration) -> Duration {
+    *rng = rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *rng;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    base + base.mul_f64((z >> 11) as f64 / (1u64 << 53) as f64 / 10.0)
 }

@@ -69,8 +69,9 @@ pub struct AcceptError {
 pub struct Endpoint {
     config: Arc<Config>,
     verifier: ClientVerifier,
-    /// Each registered peer's connection and the ClientHello random that started it.
-    peers: HashMap<SocketAddr, (ConnectionHandle, [u8; 32])>,
+    /// Each registered peer's connection and the fingerprint of the ClientHello random that
+    /// started it (8 bytes are as good as 32 to tell a restarted client, and smaller).
+    peers: HashMap<SocketAddr, (ConnectionHandle, u64)>,
     addrs: HashMap<ConnectionHandle, SocketAddr>,
     next_handle: u64,
     max_connections: usize,
@@ -139,12 +140,12 @@ impl Endpoint {
     ) -> DatagramEvent {
         response.clear();
         let mut replaces = None;
-        if let Some(&(h, random)) = self.peers.get(&remote) {
+        if let Some(&(h, fingerprint)) = self.peers.get(&remote) {
             // A ClientHello with a new random from a known address and port: the client
             // restarted and reuses its port (RFC 6347 §4.2.8). It goes through the cookie check
             // like any new peer; everything else belongs to the existing connection.
             match client_hello_random(datagram) {
-                Some(r) if r != random => replaces = Some(h),
+                Some(r) if random_fingerprint(&r) != fingerprint => replaces = Some(h),
                 _ => return DatagramEvent::Connection(h),
             }
         }
@@ -188,7 +189,7 @@ impl Endpoint {
         }
         let handle = ConnectionHandle(self.next_handle);
         self.next_handle += 1;
-        self.peers.insert(remote, (handle, random));
+        self.peers.insert(remote, (handle, random_fingerprint(&random)));
         self.addrs.insert(handle, remote);
         Ok((handle, conn))
     }
@@ -201,4 +202,12 @@ impl Endpoint {
             }
         }
     }
+}
+
+/// The last 8 bytes of a ClientHello random: random in every implementation (the first four
+/// may be a clock), so two ClientHellos of different handshakes differ there.
+fn random_fingerprint(random: &[u8; 32]) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&random[24..]);
+    u64::from_le_bytes(b)
 }

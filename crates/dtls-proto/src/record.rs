@@ -108,8 +108,8 @@ impl Iterator for Records<'_> {
 pub struct RecordProtection {
     key: Box<dyn AeadKey>,
     iv: [u8; 12],
-    explicit_nonce_len: usize,
-    tag_len: usize,
+    explicit_nonce_len: u8,
+    tag_len: u8,
 }
 
 impl core::fmt::Debug for RecordProtection {
@@ -124,12 +124,12 @@ impl RecordProtection {
         let mut iv = [0u8; 12];
         let n = suite.fixed_iv_len().min(fixed_iv.len());
         iv[..n].copy_from_slice(&fixed_iv[..n]);
-        Self { key, iv, explicit_nonce_len: suite.explicit_nonce_len(), tag_len: suite.aead.tag_len() }
+        Self { key, iv, explicit_nonce_len: suite.explicit_nonce_len() as u8, tag_len: suite.aead.tag_len() as u8 }
     }
 
     /// Bytes added to each record's plaintext.
     pub fn overhead(&self) -> usize {
-        self.explicit_nonce_len + self.tag_len
+        usize::from(self.explicit_nonce_len) + usize::from(self.tag_len)
     }
 
     /// The nonce for a record: for GCM and CCM the fixed IV followed by the explicit nonce (RFC
@@ -159,7 +159,7 @@ impl RecordProtection {
         }
         let start = out.len();
         out.extend_from_slice(plaintext);
-        out.resize(start + plaintext.len() + self.tag_len, 0);
+        out.resize(start + plaintext.len() + usize::from(self.tag_len), 0);
         let aad = aad(&header, plaintext.len());
         self.key.seal_in_place(&self.nonce(explicit), &aad, &mut out[start..])
     }
@@ -178,9 +178,10 @@ impl RecordProtection {
             header.epoch_seq()
         };
         let aad = aad(header, plain_len);
-        let body = &mut fragment[self.explicit_nonce_len..];
+        let nonce_len = usize::from(self.explicit_nonce_len);
+        let body = &mut fragment[nonce_len..];
         self.key.open_in_place(&self.nonce(explicit), &aad, body)?;
-        Ok(self.explicit_nonce_len..self.explicit_nonce_len + plain_len)
+        Ok(nonce_len..nonce_len + plain_len)
     }
 }
 

@@ -63,10 +63,8 @@ fn established() -> (Connection, Connection, Instant) {
 fn forge_handshake(conn: &mut Connection, epoch: u16, msg_type: HandshakeType, seq: u16, body: &[u8]) -> Vec<u8> {
     let mut msg = Vec::new();
     write_message(&mut msg, msg_type, seq, body);
-    conn.scratch.clear();
-    conn.scratch.extend_from_slice(&msg);
     let mut out = Vec::new();
-    conn.write_record(ContentType::HANDSHAKE, epoch, &mut out);
+    conn.write_record(ContentType::HANDSHAKE, epoch, &msg, &mut out);
     out
 }
 
@@ -492,4 +490,23 @@ fn message_window_and_records_per_datagram_are_configurable() {
     c.send(b"second", &mut two).unwrap();
     let got: Vec<Vec<u8>> = s.handle_datagram(now, &mut two).unwrap().iter().map(<[u8]>::to_vec).collect();
     assert_eq!(got, [b"first".to_vec()]);
+}
+
+#[test]
+fn idle_server_frees_its_final_flight_once_the_client_cannot_retransmit() {
+    let (mut c, mut s, now) = established();
+    assert_eq!(c.poll_timeout(), None, "an established client has no timer");
+    let hold = s.poll_timeout().expect("the server holds its final flight");
+    assert_eq!(hold, now + s.config.handshake_timeout);
+    s.handle_timeout(hold - Duration::from_millis(1)).unwrap();
+    assert!(s.flight.is_some());
+    s.handle_timeout(hold).unwrap();
+    assert!(s.flight.is_none());
+    assert_eq!(s.poll_timeout(), None);
+    while s.poll_event().is_some() {}
+    assert_eq!(s.events.capacity(), 0, "an idle connection keeps no event buffer");
+    let mut record = Vec::new();
+    c.send(b"still there", &mut record).unwrap();
+    let got = s.handle_datagram(hold, &mut record).unwrap();
+    assert_eq!(got.iter().next(), Some(&b"still there"[..]));
 }

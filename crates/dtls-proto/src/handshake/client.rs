@@ -52,7 +52,7 @@ impl Connection {
         let ecdhe = self.offered_suites().any(|s| s.key_exchange.uses_ecdhe());
         let certs = self.offered_suites().any(|s| s.key_exchange.uses_certificate());
         let groups = self.config.groups.clone();
-        let sni = match &self.server_name {
+        let sni = match self.server_name() {
             Some(ServerName::DnsName(name)) => Some(name.as_ref().to_owned()),
             _ => None,
         };
@@ -142,7 +142,7 @@ impl Connection {
                         reason: "server Finished does not verify",
                     });
                 }
-                self.complete();
+                self.complete(now);
                 Ok(())
             }
             _ => Err(Error::unexpected("unexpected handshake message")),
@@ -213,13 +213,13 @@ impl Connection {
             &*self.config.provider,
             &self.config.roots,
             &chain,
-            Purpose::Server(self.server_name.as_ref()),
+            Purpose::Server(self.server_name()),
             now,
         );
         let Some(hs) = self.hs.as_deref_mut() else { return Ok(()) };
         hs.add_received(msg.msg_type, msg.seq, &msg.body);
         hs.expect = Expect::ServerKeyExchange;
-        self.peer_certs = chain;
+        self.set_peer_certificates(chain);
         self.check_peer(errors)
     }
 
@@ -252,7 +252,7 @@ impl Connection {
                 signed.extend_from_slice(&hs.client_random);
                 signed.extend_from_slice(&hs.server_random);
                 signed.extend_from_slice(signed_params);
-                let Some(ee) = self.peer_certs.first() else {
+                let Some(ee) = self.details.as_ref().and_then(|d| d.peer_certs.first()) else {
                     return Err(Error::unexpected("ServerKeyExchange before Certificate"));
                 };
                 if !pki::verify_signature(&*self.config.provider, ee, scheme, &signed, sig) {

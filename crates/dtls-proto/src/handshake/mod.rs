@@ -91,6 +91,8 @@ pub(crate) struct Handshake {
     pub(crate) secure_renegotiation: bool,
     /// Server: the certificate chosen for this handshake.
     pub(crate) cert: Option<std::sync::Arc<crate::pki::CertifiedKey>>,
+    /// Server: the local address the client reached us on (for `ipcert`).
+    pub(crate) local_ip: Option<std::net::IpAddr>,
     /// Server: the schemes the client accepts (signature_algorithms); client: the schemes the
     /// server's CertificateRequest accepts.
     pub(crate) peer_schemes: Vec<crate::enums::SignatureScheme>,
@@ -126,6 +128,7 @@ impl Handshake {
             master: None,
             peer_ccs: false,
             peer_flight_start: None,
+            local_ip: None,
             secure_renegotiation: false,
             cert: None,
             peer_schemes: Vec::new(),

@@ -49,6 +49,7 @@ impl Connection {
     /// Picks our most preferred suite that the client offers and we have credentials for.
     fn select(&self, ch: &ClientHello, sni: Option<&str>) -> Option<Selection> {
         let have_psk = self.config.server_psk.is_some();
+        let hs_local_ip = self.hs.as_ref().and_then(|hs| hs.local_ip);
         let group = match &ch.extensions.supported_groups {
             Some(theirs) => self.config.groups.iter().copied().find(|g| theirs.contains(&g.code_point())),
             // No extension: the client accepts any group (RFC 8422 §4).
@@ -73,7 +74,7 @@ impl Connection {
                 let resolver = self.config.certs.as_ref()?;
                 let usable =
                     |k: &CertifiedKey| kx.accepts_key(k.key_type()) && k.key().choose_scheme(&schemes).is_some();
-                let cert = resolver.resolve(sni, self.local_ip, usable)?;
+                let cert = resolver.resolve(sni, hs_local_ip, usable)?;
                 let scheme = cert.key().choose_scheme(&schemes)?;
                 Some((cert, scheme))
             } else {
@@ -118,7 +119,7 @@ impl Connection {
             alert: AlertDescription::HANDSHAKE_FAILURE,
             reason: "no cipher suite in common (or no certificate for it)",
         })?;
-        self.sni = sni;
+        self.set_requested_server_name(sni);
         let secure_renegotiation =
             ch.extensions.renegotiation_info.is_some() || ch.cipher_suites.contains(&TLS_EMPTY_RENEGOTIATION_INFO_SCSV);
         let provider = self.config.provider.clone();
@@ -148,7 +149,7 @@ impl Connection {
         if suite.key_exchange.uses_ecdhe() && ch.extensions.ec_point_formats.is_some() {
             put_extension(&mut exts, ExtensionType::EC_POINT_FORMATS, |b| b.put_vec8(&[0]));
         }
-        if self.sni.is_some() && cert.is_some() {
+        if self.details.as_ref().is_some_and(|d| d.sni.is_some()) && cert.is_some() {
             // We used the name: acknowledge it with an empty server_name (RFC 6066 §3).
             put_extension(&mut exts, ExtensionType::SERVER_NAME, |_| {});
         }
@@ -213,7 +214,7 @@ impl Connection {
         hs.peer_flight_start = Some(msg.seq);
         hs.expect = Expect::ClientKeyExchange;
         if chain.is_empty() {
-            self.verification_errors = vec![CertificateError::NoPeerCertificate];
+            self.set_verification_errors(vec![CertificateError::NoPeerCertificate]);
             return match self.config.client_auth {
                 ClientAuth::Required => Err(Error::PeerVerification(vec![CertificateError::NoPeerCertificate])),
                 _ => Ok(()),
@@ -221,7 +222,7 @@ impl Connection {
         }
         let now = (self.config.time)();
         let errors = pki::verify_chain(&*self.config.provider, &self.config.roots, &chain, Purpose::Client, now);
-        self.peer_certs = chain;
+        self.set_peer_certificates(chain);
         self.check_peer(errors)
     }
 
@@ -254,7 +255,7 @@ impl Connection {
             }
             None => None,
         };
-        let client_sent_cert = !self.peer_certs.is_empty();
+        let client_sent_cert = !self.peer_certificates().is_empty();
         let Some(hs) = self.hs.as_deref_mut() else { return Ok(()) };
         let shared = match peer_public {
             Some(p) => {
@@ -284,7 +285,9 @@ impl Connection {
         if !SignatureScheme::SUPPORTED.contains(&scheme) {
             return Err(Error::illegal("CertificateVerify with a scheme we did not offer"));
         }
-        let Some(ee) = self.peer_certs.first() else { return Err(Error::unexpected("CertificateVerify")) };
+        let Some(ee) = self.details.as_ref().and_then(|d| d.peer_certs.first()) else {
+            return Err(Error::unexpected("CertificateVerify"));
+        };
         if !pki::verify_signature(&*self.config.provider, ee, scheme, &hs.transcript, sig) {
             return Err(Error::PeerMisbehaved {
                 alert: AlertDescription::DECRYPT_ERROR,
@@ -314,7 +317,7 @@ impl Connection {
         let fin = hs.outgoing(1, HandshakeType::FINISHED, verify.to_vec());
         self.start_flight(now, vec![FlightItem::ChangeCipherSpec, fin], false);
         self.write_epoch = 1;
-        self.complete();
+        self.complete(now);
         Ok(())
     }
 }
