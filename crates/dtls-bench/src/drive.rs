@@ -44,16 +44,18 @@ impl OursServer {
         Self { endpoint, pool: Pool::default(), to_server: Vec::new(), to_client: Vec::new() }
     }
 
-    /// One full handshake with a new client from `peer`; adds the server's CPU time to `spent`.
+    /// One full handshake with a new client from `peer` (which sends SNI if `sni`, as
+    /// certificate clients do); adds the server's CPU time to `spent`.
     pub(crate) fn handshake(
         &mut self,
         client_config: &Arc<Config>,
+        sni: bool,
         peer: SocketAddr,
         now: Instant,
         spent: &mut Duration,
     ) -> (ConnectionHandle, Connection, Connection) {
-        let name = ServerName::try_from(SERVER_NAME).expect("name").to_owned();
-        let mut client = Connection::client_with_server_name(client_config.clone(), Some(name), now).expect("client");
+        let name = sni.then(|| ServerName::try_from(SERVER_NAME).expect("name").to_owned());
+        let mut client = Connection::client_with_server_name(client_config.clone(), name, now).expect("client");
         let mut server: Option<(ConnectionHandle, Connection)> = None;
         for _ in 0..MAX_ROUNDS {
             loop {
@@ -101,8 +103,10 @@ impl OursServer {
                 client.handle_datagram(now, &mut d).expect("client handshake");
                 self.pool.put(d);
             }
-            if let Some((h, s)) = server.take() {
+            if let Some((h, mut s)) = server.take() {
                 if s.is_established() && client.is_established() {
+                    // A server takes the Connected event, as applications do.
+                    while s.poll_event().is_some() {}
                     return (h, s, client);
                 }
                 server = Some((h, s));

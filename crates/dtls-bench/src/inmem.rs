@@ -37,7 +37,7 @@ pub(crate) fn handshakes(effort: &Effort, creds: &Credentials, rows: &mut Vec<Ro
             for round in 0..=effort.rounds {
                 let mut spent = Duration::ZERO;
                 for i in 0..per_round {
-                    let (h, s, c) = server.handshake(&ours_client_cfg, peer(i), now, &mut spent);
+                    let (h, s, c) = server.handshake(&ours_client_cfg, kind == Kind::Ecdsa, peer(i), now, &mut spent);
                     server.endpoint.remove(h);
                     drop((s, c));
                 }
@@ -68,7 +68,7 @@ pub(crate) fn records(effort: &Effort, creds: &Credentials, rows: &mut Vec<Row>)
     let now = Instant::now();
     let mut server = OursServer::new(setup::ours_server(kind, creds, false), now);
     let (_, mut o_server, mut o_client) =
-        server.handshake(&setup::ours_client(kind, creds), peer(0), now, &mut Duration::default());
+        server.handshake(&setup::ours_client(kind, creds), false, peer(0), now, &mut Duration::default());
     let (mut s_server, mut s_client) =
         ossl_handshake(&setup::ossl_server(kind, creds, false), &setup::ossl_client(kind), &mut Duration::default());
     let payload = vec![0x5a; RECORD];
@@ -141,7 +141,7 @@ fn heap_in_use() -> usize {
     // SAFETY: mallinfo2 only reads the allocator's statistics; it has no preconditions.
     #[allow(unsafe_code)]
     let info = unsafe { libc::mallinfo2() };
-    info.uordblks
+    info.uordblks + info.hblkhd
 }
 
 /// Figure 4: server heap per idle established connection (PSK), bytes, at 1,000 and 10,000.
@@ -159,7 +159,7 @@ pub(crate) fn memory(effort: &Effort, creds: &Credentials, rows: &mut Vec<Row>) 
         let mut server = OursServer::new(setup::ours_server(kind, creds, true), start);
         let mut conns: Vec<Connection> = Vec::with_capacity(count);
         for i in 0..count {
-            let (_, s, c) = server.handshake(&client_cfg, peer(i), start, &mut Duration::default());
+            let (_, s, c) = server.handshake(&client_cfg, false, peer(i), start, &mut Duration::default());
             drop(c);
             conns.push(s);
         }

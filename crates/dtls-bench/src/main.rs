@@ -16,7 +16,9 @@
 //! 5. handshake latency of real clients during a spoofed ClientHello flood.
 
 mod drive;
+mod flood;
 mod inmem;
+mod loopback;
 mod pipe;
 mod report;
 mod setup;
@@ -106,9 +108,17 @@ fn main() -> ExitCode {
         progress("records");
         inmem::records(&effort, &creds, &mut rows);
     }
+    if wanted(Group::Loopback) {
+        progress("loopback throughput");
+        loopback::run(&effort, &creds, &mut rows);
+    }
     if wanted(Group::Memory) {
         progress("memory");
         inmem::memory(&effort, &creds, &mut rows);
+    }
+    if wanted(Group::Flood) {
+        progress("handshake latency under a ClientHello flood");
+        flood::run(&effort, &creds, &mut rows);
     }
     match args.format {
         Format::Json => println!("{}", report::json(&rows)),
