@@ -21,7 +21,7 @@ impl Queue {
     }
 
     pub(crate) fn recycle(&mut self, v: Vec<u8>) {
-        if self.spare.len() < 64 {
+        if self.spare.len() < 1024 {
             self.spare.push(v);
         }
     }
