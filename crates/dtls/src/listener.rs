@@ -15,6 +15,7 @@ use dtls_proto::{
 
 use crate::connection::{Connection, Shared};
 use crate::options::{socket_info, SocketInfo, SocketOptions};
+use crate::udp::{self, RecvBatch};
 use crate::{is_timeout, lock, ReadTimeout, MAX_DATAGRAM};
 
 /// How a [`Listener`] serves its peers.
@@ -357,10 +358,12 @@ struct Driver {
     handshaking: HashMap<ConnectionHandle, Handshaking>,
     per_ip: HashMap<IpAddr, usize>,
     established: HashMap<ConnectionHandle, Weak<Shared>>,
-    rx: Vec<u8>,
     tx: Vec<u8>,
     last_sweep: Instant,
 }
+
+/// Datagrams the driver takes from its socket per system call (`recvmmsg`).
+const DRIVER_BATCH: usize = 32;
 
 impl Driver {
     fn new(inner: Arc<Inner>, endpoint: Endpoint) -> Self {
@@ -370,7 +373,6 @@ impl Driver {
             handshaking: HashMap::new(),
             per_ip: HashMap::new(),
             established: HashMap::new(),
-            rx: vec![0; MAX_DATAGRAM],
             tx: Vec::with_capacity(2048),
             last_sweep: Instant::now(),
         }
@@ -379,14 +381,21 @@ impl Driver {
     fn run(mut self) {
         let socket = self.inner.socket.clone();
         let mut read_timeout = ReadTimeout::default();
+        // Every datagram already queued comes in with one system call; slots take any datagram
+        // whole (their pages are only touched as far as datagrams fill them).
+        let mut batch = RecvBatch::new(DRIVER_BATCH, MAX_DATAGRAM);
         while !self.inner.stop.load(Ordering::Relaxed) {
             let timer = self.handshaking.values().filter_map(|h| h.conn.poll_timeout()).min();
             let wait = timer
                 .map_or(Duration::from_millis(50), |t| t.saturating_duration_since(Instant::now()))
                 .clamp(Duration::from_millis(1), Duration::from_millis(50));
             let _ = read_timeout.arm(&socket, Some(Instant::now() + wait));
-            match socket.recv_from(&mut self.rx) {
-                Ok((n, from)) => self.datagram(from, n),
+            match udp::recv_many(&socket, &mut batch) {
+                Ok(_) => {
+                    for (datagram, from) in batch.datagrams_mut() {
+                        self.datagram(from, datagram);
+                    }
+                }
                 Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::ConnectionRefused => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -402,9 +411,9 @@ impl Driver {
         self.shutdown();
     }
 
-    fn datagram(&mut self, from: SocketAddr, n: usize) {
+    fn datagram(&mut self, from: SocketAddr, datagram: &mut [u8]) {
         let now = Instant::now();
-        match self.endpoint.handle(now, from, &self.rx[..n], &mut self.tx) {
+        match self.endpoint.handle(now, from, datagram, &mut self.tx) {
             DatagramEvent::Respond => {
                 let _ = self.inner.socket.send_to(&self.tx, from);
             }
@@ -455,10 +464,10 @@ impl Driver {
             }
             DatagramEvent::Connection(h) => {
                 if let Some(hs) = self.handshaking.get_mut(&h) {
-                    let _ = hs.conn.handle_datagram(now, &mut self.rx[..n]);
+                    let _ = hs.conn.handle_datagram(now, datagram);
                     self.drive(h);
                 } else if let Some(shared) = self.established.get(&h).and_then(Weak::upgrade) {
-                    shared.deliver(&self.rx[..n]);
+                    shared.deliver(datagram);
                 }
             }
         }
