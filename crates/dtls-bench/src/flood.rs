@@ -18,7 +18,7 @@ use crate::setup::{self, Credentials, Kind};
 use crate::{median, Effort};
 
 /// Flood rate, ClientHellos per second.
-const FLOOD_RATE: u64 = 20_000;
+const FLOOD_RATE: u64 = 50_000;
 /// Loopback source addresses the flood comes from.
 const FLOOD_SOURCES: u8 = 64;
 
