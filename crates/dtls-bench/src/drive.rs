@@ -58,14 +58,7 @@ impl OursServer {
         let mut client = Connection::client_with_server_name(client_config.clone(), name, now).expect("client");
         let mut server: Option<(ConnectionHandle, Connection)> = None;
         for _ in 0..MAX_ROUNDS {
-            loop {
-                let mut b = self.pool.get();
-                if client.poll_transmit(&mut b).is_none() {
-                    self.pool.put(b);
-                    break;
-                }
-                self.to_server.push(b);
-            }
+            drain(&mut client, &mut self.pool, &mut self.to_server);
             let start = Instant::now();
             for mut d in self.to_server.drain(..) {
                 match &mut server {
@@ -89,14 +82,7 @@ impl OursServer {
                 self.pool.put(d);
             }
             if let Some((_, s)) = &mut server {
-                loop {
-                    let mut b = self.pool.get();
-                    if s.poll_transmit(&mut b).is_none() {
-                        self.pool.put(b);
-                        break;
-                    }
-                    self.to_client.push(b);
-                }
+                drain(s, &mut self.pool, &mut self.to_client);
             }
             *spent += start.elapsed();
             for mut d in self.to_client.drain(..) {
@@ -113,6 +99,18 @@ impl OursServer {
             }
         }
         panic!("our handshake did not complete in {MAX_ROUNDS} rounds");
+    }
+}
+
+/// Moves every datagram `conn` has to send into `queue`.
+fn drain(conn: &mut Connection, pool: &mut Pool, queue: &mut Vec<Vec<u8>>) {
+    loop {
+        let mut b = pool.get();
+        if conn.poll_transmit(&mut b).is_none() {
+            pool.put(b);
+            return;
+        }
+        queue.push(b);
     }
 }
 
