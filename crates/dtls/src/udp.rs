@@ -249,14 +249,15 @@ fn send_one(socket: &UdpSocket, datagram: &[u8], dest: Option<SocketAddr>) -> io
 }
 
 /// How many of `datagrams`, from the first, one GSO send can carry: equal sizes, the last one
-/// possibly shorter, at most [`MAX_GSO_SEGMENTS`] and [`MAX_GSO_BYTES`]. At least one.
+/// possibly shorter but not empty (the kernel cannot cut an empty segment), at most
+/// [`MAX_GSO_SEGMENTS`] and [`MAX_GSO_BYTES`]. At least one.
 pub(crate) fn gso_run(datagrams: &[&[u8]]) -> usize {
     let Some(first) = datagrams.first() else { return 0 };
     let segment = first.len();
     let mut bytes = segment;
     let mut n = 1;
     for d in &datagrams[1..] {
-        if n == MAX_GSO_SEGMENTS || d.len() > segment || bytes + d.len() > MAX_GSO_BYTES {
+        if n == MAX_GSO_SEGMENTS || d.is_empty() || d.len() > segment || bytes + d.len() > MAX_GSO_BYTES {
             break;
         }
         bytes += d.len();
@@ -798,6 +799,9 @@ mod tests {
         // A shorter datagram ends the run; a longer one starts the next.
         assert_eq!(gso_run(&[&a[..], &a[..], &short[..], &a[..]]), 3);
         assert_eq!(gso_run(&[&short[..], &a[..]]), 1);
+        // An empty datagram is never a segment: it goes on its own.
+        assert_eq!(gso_run(&[&a[..], &a[..], &[], &a[..]]), 2);
+        assert_eq!(gso_run(&[&[], &[], &a[..]]), 1);
         // At most 64 segments, at most 65,507 bytes.
         let small = [&short[..]; 100];
         assert_eq!(gso_run(&small), 64);
