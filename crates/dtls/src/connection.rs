@@ -10,15 +10,13 @@ use std::time::{Duration, Instant};
 use dtls_proto::pki::{CertificateDer, ServerName};
 use dtls_proto::{CipherSuite, Config, Connection as Proto, Event, HandshakeState, Protocol};
 
+use crate::batch::{nothing_received, Batcher, Messages};
 use crate::options::{socket_info, SocketInfo, SocketOptions};
-use crate::udp::{self, Batching, RecvBatch};
+use crate::udp::{self, Batching, SocketRef};
 use crate::{earliest, is_timeout, lock, ReadTimeout, MAX_DATAGRAM};
 
 /// Most decrypted messages held when one datagram carried several.
 pub(crate) const MAX_QUEUED: usize = 64;
-
-/// Receive slots of a batched receive with GRO on (each takes a run of up to 64 datagrams).
-const GRO_SLOTS: usize = 32;
 
 /// State shared between a [`Connection`] and the listener that accepted it.
 #[derive(Debug)]
@@ -247,80 +245,9 @@ pub struct Connection {
     detached: bool,
     /// The read timeout set on our own socket.
     armed: ReadTimeout,
-    /// How `send_batch` and `recv_batch` batch datagrams.
-    batching: Batching,
-    /// UDP GSO in use: `Offload` chosen, the kernel has it and has not refused it for good.
-    gso: bool,
-    /// UDP GRO was turned on for our own socket: coalesced datagrams may arrive, so every
-    /// receive goes through `batch.rx`, which splits them.
-    gro: bool,
-    /// Buffers of `send_batch` and `recv_batch` (boxed: most connections never batch).
-    batch: Box<Batch>,
+    /// `send_batch` and `recv_batch`: policy, offloads, buffers.
+    batch: Batcher,
 }
-
-/// Where the plaintext of a message `recv_batch` returned lies.
-#[derive(Clone, Copy, Debug)]
-enum Message {
-    /// `Batch::queued[i]`.
-    Queued(usize),
-    /// `Batch::rx`'s buffer, `start..end`.
-    Slot { start: usize, end: usize },
-    /// `Batch::held[datagram][start..end]`.
-    Held { datagram: usize, start: usize, end: usize },
-}
-
-/// Buffers of batched sends and receives, reused across calls.
-#[derive(Debug, Default)]
-struct Batch {
-    /// Receive slots of batched receives on our own socket, allocated on first use.
-    rx: Option<RecvBatch>,
-    /// Records sealed by `send_batch`, back to back, and where each ends.
-    tx: Vec<u8>,
-    tx_ends: Vec<usize>,
-    /// The messages of the last `recv_batch`.
-    messages: Vec<Message>,
-    /// Messages `recv` had queued.
-    queued: Vec<Vec<u8>>,
-    /// Datagrams taken from the inbox, decrypted in place; back to the inbox's spares next call.
-    held: Vec<Vec<u8>>,
-}
-
-/// The messages one [`Connection::recv_batch`] received, in order, borrowed from the
-/// connection's receive buffers where they were decrypted.
-pub struct Messages<'a> {
-    messages: std::slice::Iter<'a, Message>,
-    queued: &'a [Vec<u8>],
-    held: &'a [Vec<u8>],
-    slots: &'a [u8],
-}
-
-impl std::fmt::Debug for Messages<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Messages").field("remaining", &self.messages.len()).finish()
-    }
-}
-
-impl<'a> Iterator for Messages<'a> {
-    type Item = &'a [u8];
-
-    fn next(&mut self) -> Option<&'a [u8]> {
-        let m = self.messages.next()?;
-        let data = match *m {
-            Message::Queued(i) => self.queued.get(i).map(Vec::as_slice),
-            Message::Slot { start, end } => self.slots.get(start..end),
-            Message::Held { datagram, start, end } => self.held.get(datagram).and_then(|d| d.get(start..end)),
-        };
-        Some(data.unwrap_or_default())
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        self.messages.size_hint()
-    }
-}
-
-impl ExactSizeIterator for Messages<'_> {}
-
-impl std::iter::FusedIterator for Messages<'_> {}
 
 impl Connection {
     pub(crate) fn from_shared(shared: Arc<Shared>, own: bool) -> Self {
@@ -334,10 +261,7 @@ impl Connection {
             last_error: None,
             detached: false,
             armed: ReadTimeout::default(),
-            batching: Batching::default(),
-            gso: false,
-            gro: false,
-            batch: Box::default(),
+            batch: Batcher::default(),
         }
     }
 
@@ -425,10 +349,8 @@ impl Connection {
                 "only a connection with its own socket can be handed over (use per-connection sockets)",
             ));
         }
-        if self.gro {
-            // The next owner reads the socket with plain receives.
-            udp::set_gro(&self.shared.socket, false)?;
-        }
+        // The next owner reads the socket with plain receives.
+        self.batch.release_gro(&self.shared.socket)?;
         let socket = self.shared.socket.try_clone()?;
         let state = lock(&self.shared.proto).export_session()?;
         // Not ours any more: dropping this handle must not close the association.
@@ -590,21 +512,12 @@ impl Connection {
     /// on its listener's socket never changes that socket's receive path: its datagrams come
     /// through the listener.
     pub fn set_batching(&mut self, batching: Batching) {
-        self.batching = batching;
-        let offload = batching == Batching::Offload;
-        self.gso = offload && udp::gso_supported(&self.shared.socket);
-        if self.own && (offload || self.gro) {
-            match udp::set_gro(&self.shared.socket, offload) {
-                // Once on, coalesced datagrams may still be queued: keep splitting them.
-                Ok(on) => self.gro |= on,
-                Err(e) => tracing::debug!(error = %e, "cannot change UDP GRO"),
-            }
-        }
+        self.batch.set(batching, &self.shared.socket, self.own);
     }
 
     /// How datagrams are batched (see [`set_batching`](Self::set_batching)).
     pub fn batching(&self) -> Batching {
-        self.batching
+        self.batch.batching()
     }
 
     /// Sends each of `messages` as one protected datagram, many per system call as
@@ -626,8 +539,8 @@ impl Connection {
     fn send_batch_inner(&mut self, messages: &[&[u8]]) -> io::Result<usize> {
         let mut sent = 0;
         for chunk in messages.chunks(udp::MAX_BATCH) {
-            let sealed = self.seal(chunk);
-            let count = self.batch.tx_ends.len();
+            let sealed = self.batch.seal(&self.shared, chunk);
+            let count = self.batch.sealed();
             let n = match self.transmit() {
                 Ok(n) => n,
                 Err(_) if sent > 0 => return Ok(sent),
@@ -645,42 +558,10 @@ impl Connection {
         Ok(sent)
     }
 
-    /// Seals `chunk` (at most 64 messages) into `batch.tx`, noting where each record ends;
-    /// stops at the first message that cannot be sealed.
-    fn seal(&mut self, chunk: &[&[u8]]) -> Result<(), dtls_proto::Error> {
-        self.batch.tx.clear();
-        self.batch.tx_ends.clear();
-        let mut proto = lock(&self.shared.proto);
-        for message in chunk {
-            let before = self.batch.tx.len();
-            if let Err(e) = proto.send(message, &mut self.batch.tx) {
-                self.batch.tx.truncate(before);
-                return Err(e);
-            }
-            self.batch.tx_ends.push(self.batch.tx.len());
-        }
-        Ok(())
-    }
-
-    /// Sends the records [`seal`](Self::seal) prepared; returns how many went out.
+    /// Sends the records [`Batcher::seal`] prepared; returns how many went out.
     fn transmit(&mut self) -> io::Result<usize> {
-        let mut datagrams: [&[u8]; udp::MAX_BATCH] = [&[]; udp::MAX_BATCH];
-        let mut start = 0;
-        for (d, &end) in datagrams.iter_mut().zip(&self.batch.tx_ends) {
-            *d = self.batch.tx.get(start..end).unwrap_or_default();
-            start = end;
-        }
-        let datagrams = &datagrams[..self.batch.tx_ends.len().min(udp::MAX_BATCH)];
-        if datagrams.is_empty() {
-            return Ok(0);
-        }
-        let socket = &self.shared.socket;
         let dest = (!self.shared.connected).then_some(self.shared.peer);
-        let sent = match self.batching {
-            Batching::Off => udp::send_each(socket, datagrams, dest),
-            Batching::Offload if self.gso => send_offload(socket, &self.batch.tx, datagrams, dest, &mut self.gso),
-            _ => udp::send_many(socket, datagrams, dest),
-        }?;
+        let sent = self.batch.transmit(SocketRef::Std(&self.shared.socket), dest, 0)?;
         self.shared.touch();
         Ok(sent)
     }
@@ -703,21 +584,14 @@ impl Connection {
     pub fn recv_batch(&mut self, timeout: Option<Duration>) -> io::Result<Messages<'_>> {
         let r = self.recv_batch_inner(timeout);
         self.record(r)?;
-        Ok(Messages {
-            messages: self.batch.messages.iter(),
-            queued: &self.batch.queued,
-            held: &self.batch.held,
-            slots: self.batch.rx.as_ref().map_or(&[], RecvBatch::buffer),
-        })
+        Ok(self.batch.messages())
     }
 
     fn recv_batch_inner(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         let deadline = timeout.map(|t| Instant::now() + t);
-        self.reset_batch();
-        if !self.queued.is_empty() {
-            // Messages `recv` already decrypted come first, without waiting.
-            self.batch.queued.extend(self.queued.drain(..));
-            self.batch.messages.extend((0..self.batch.queued.len()).map(Message::Queued));
+        self.batch.reset(&self.shared);
+        // Messages `recv` already decrypted come first, without waiting.
+        if self.batch.take_queued(&mut self.queued) {
             return Ok(());
         }
         loop {
@@ -727,13 +601,13 @@ impl Connection {
             if self.own {
                 self.batch_own(deadline)?;
             } else if self.take_inbox(true, deadline)? {
-                self.open_held()?;
+                self.batch.open_held(&self.shared, &mut self.tx, &mut self.last_error)?;
             }
-            if !self.batch.messages.is_empty() {
+            if self.batch.has_messages() {
                 return Ok(());
             }
             // Nothing refers to what was taken: give the buffers back before going on.
-            self.reset_batch();
+            self.batch.reset(&self.shared);
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "receive timed out"));
             }
@@ -744,86 +618,19 @@ impl Connection {
     fn batch_own(&mut self, deadline: Option<Instant>) -> io::Result<()> {
         // Datagrams the listener still had queued for us when our own socket was made.
         if self.take_inbox(false, None)? {
-            return self.open_held();
+            return self.batch.open_held(&self.shared, &mut self.tx, &mut self.last_error);
         }
         // Datagrams an earlier receive took in a batch and has not handed out yet come first.
-        if !self.batch.rx.as_ref().is_some_and(RecvBatch::has_pending) {
+        if !self.batch.has_pending() {
             let timer = lock(&self.shared.proto).poll_timeout();
             let wait = self.armed.arm(&self.shared.socket, earliest(timer, deadline))?;
-            let max = self.batch_slots();
-            let batch = rx_slots(&mut self.batch.rx, max);
-            match udp::recv_into(&self.shared.socket, batch, max, wait) {
+            match self.batch.recv(SocketRef::Std(&self.shared.socket), wait) {
                 Ok(_) => {}
                 Err(e) if nothing_received(&e) => return self.on_timer(),
                 Err(e) => return Err(e),
             }
         }
-        self.open_slots()
-    }
-
-    /// Decrypts the datagrams of `batch.rx` not handed out yet.
-    fn open_slots(&mut self) -> io::Result<()> {
-        let Some(batch) = self.batch.rx.as_mut() else { return Ok(()) };
-        let shared = &*self.shared;
-        shared.touch();
-        let mut proto = lock(&shared.proto);
-        let now = Instant::now();
-        let mut failed = None;
-        while let Some((range, source)) = batch.next_datagram() {
-            // A socket of our own is connected to the peer, so the kernel filters; were it
-            // not, datagrams from elsewhere are not the peer's.
-            if !shared.connected && source != shared.peer {
-                continue;
-            }
-            let at = range.start;
-            let Some(datagram) = batch.buffer_mut().get_mut(range) else { continue };
-            let slot = |start, end| Message::Slot { start: at + start, end: at + end };
-            if let Err(e) = open(&mut proto, now, datagram, &mut self.batch.messages, slot) {
-                failed = Some(e);
-                break;
-            }
-            if proto.is_closed() {
-                break;
-            }
-        }
-        let flushed = shared.flush(&mut proto, &mut self.tx);
-        drop(proto);
-        self.finish_batch(failed, flushed)
-    }
-
-    /// Decrypts the datagrams taken from the inbox.
-    fn open_held(&mut self) -> io::Result<()> {
-        let shared = &*self.shared;
-        shared.touch();
-        let mut proto = lock(&shared.proto);
-        let now = Instant::now();
-        let mut failed = None;
-        for (i, datagram) in self.batch.held.iter_mut().enumerate() {
-            let held = |start, end| Message::Held { datagram: i, start, end };
-            if let Err(e) = open(&mut proto, now, datagram, &mut self.batch.messages, held) {
-                failed = Some(e);
-                break;
-            }
-            if proto.is_closed() {
-                break;
-            }
-        }
-        let flushed = shared.flush(&mut proto, &mut self.tx);
-        drop(proto);
-        self.finish_batch(failed, flushed)
-    }
-
-    /// The outcome of decrypting a batch: messages already decrypted are returned even if a
-    /// later datagram failed (the connection is then closed, which the next call reports).
-    fn finish_batch(&mut self, failed: Option<dtls_proto::Error>, flushed: io::Result<()>) -> io::Result<()> {
-        if self.batch.messages.is_empty() {
-            flushed?;
-            return failed.map_or(Ok(()), |e| Err(e.into()));
-        }
-        if let Err(e) = flushed {
-            self.last_error = Some(e);
-        }
-        Ok(())
+        self.batch.open_slots(&self.shared, &mut self.tx, &mut self.last_error)
     }
 
     /// Moves up to 64 datagrams from the inbox to `batch.held`, waiting until `deadline` for
@@ -849,23 +656,7 @@ impl Connection {
                 }
             };
         }
-        let n = inbox.datagrams.len().min(udp::MAX_BATCH);
-        self.batch.held.extend(inbox.datagrams.drain(..n));
-        Ok(n > 0)
-    }
-
-    /// Forgets the last batch's messages; its inbox buffers go back to the inbox's spares.
-    fn reset_batch(&mut self) {
-        self.batch.messages.clear();
-        self.batch.queued.clear();
-        if !self.batch.held.is_empty() {
-            let mut inbox = lock(&self.shared.inbox);
-            for d in self.batch.held.drain(..) {
-                if inbox.spare.len() < inbox.capacity {
-                    inbox.spare.push(d);
-                }
-            }
-        }
+        Ok(self.batch.take_inbox(&mut inbox))
     }
 
     /// Sends close_notify and closes the association.
@@ -944,18 +735,16 @@ impl Connection {
         let timer = lock(&self.shared.proto).poll_timeout();
         // `false`: the deadline has passed; still take a datagram that is already there.
         let wait = self.armed.arm(&self.shared.socket, earliest(timer, deadline))?;
-        let got = if self.gro {
+        let got = if self.batch.gro() {
             // GRO coalesces runs of datagrams: receive through the batch, which splits them.
-            let max = self.batch_slots();
-            let batch = rx_slots(&mut self.batch.rx, max);
-            udp::recv_into(&self.shared.socket, batch, max, wait)
+            self.batch.recv(SocketRef::Std(&self.shared.socket), wait)
         } else if wait {
             self.shared.socket.recv(&mut self.rx)
         } else {
             udp::recv_now(&self.shared.socket, &mut self.rx)
         };
         match got {
-            Ok(_) if self.gro => Ok(self.next_batched(buf).transpose()?.flatten()),
+            Ok(_) if self.batch.gro() => Ok(self.next_batched(buf).transpose()?.flatten()),
             Ok(n) => {
                 let mut d = std::mem::take(&mut self.rx);
                 let r = self.process(&mut d[..n], buf);
@@ -977,117 +766,22 @@ impl Connection {
 
     /// Processes the next datagram a batched receive left, if any, like [`process`](Self::process).
     fn next_batched(&mut self, buf: &mut [u8]) -> Option<io::Result<Option<usize>>> {
-        let batch = self.batch.rx.as_mut()?;
-        while let Some((range, source)) = batch.next_datagram() {
-            if !self.shared.connected && source != self.shared.peer {
-                continue;
-            }
-            let Some(datagram) = batch.buffer_mut().get_mut(range) else { continue };
-            return Some(self.shared.process(datagram, buf, &mut self.queued, &mut self.tx));
-        }
-        None
+        self.batch.next_datagram(&self.shared, buf, &mut self.queued, &mut self.tx)
     }
 
     /// Decrypts one datagram: the first message goes to `buf`, others to the queue.
     fn process(&mut self, datagram: &mut [u8], buf: &mut [u8]) -> io::Result<Option<usize>> {
         self.shared.process(datagram, buf, &mut self.queued, &mut self.tx)
     }
-
-    /// How many receive slots a batched receive fills.
-    fn batch_slots(&self) -> usize {
-        match self.batching {
-            Batching::Off => 1,
-            _ if self.gro => GRO_SLOTS,
-            _ => udp::MAX_BATCH,
-        }
-    }
-}
-
-/// The batch's receive slots, (re)allocated with at least `slots` slots.
-fn rx_slots(batch: &mut Option<RecvBatch>, slots: usize) -> &mut RecvBatch {
-    if batch.as_ref().is_none_or(|b| b.slots() < slots) {
-        *batch = None;
-    }
-    batch.get_or_insert_with(|| RecvBatch::new(slots, udp::MAX_SLOT))
-}
-
-/// Whether a receive error only means that nothing arrived: a timeout, an ICMP error for an
-/// earlier datagram, a signal.
-fn nothing_received(e: &io::Error) -> bool {
-    is_timeout(e) || matches!(e.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::Interrupted)
-}
-
-/// Decrypts one datagram in place and notes where each message's plaintext lies: `at` maps a
-/// range within the datagram to its [`Message`].
-fn open(
-    proto: &mut Proto,
-    now: Instant,
-    datagram: &mut [u8],
-    out: &mut Vec<Message>,
-    at: impl Fn(usize, usize) -> Message,
-) -> Result<(), dtls_proto::Error> {
-    let base = datagram.as_ptr().addr();
-    let received = proto.handle_datagram(now, datagram)?;
-    for data in received.iter() {
-        // `data` lies within `datagram`.
-        let start = data.as_ptr().addr().saturating_sub(base);
-        out.push(at(start, start + data.len()));
-    }
-    Ok(())
-}
-
-/// Sends `datagrams`, laid back to back in `contiguous`, with one GSO send per run of equal
-/// sizes, and with `sendmmsg` where the kernel refuses GSO (for good: `gso` is cleared).
-/// Returns how many went out, or the error if none did.
-fn send_offload(
-    socket: &UdpSocket,
-    contiguous: &[u8],
-    datagrams: &[&[u8]],
-    dest: Option<SocketAddr>,
-    gso: &mut bool,
-) -> io::Result<usize> {
-    let mut sent = 0;
-    let mut offset = 0;
-    while sent < datagrams.len() {
-        let rest = &datagrams[sent..];
-        let run = udp::gso_run(rest);
-        let bytes: usize = rest[..run].iter().map(|d| d.len()).sum();
-        let segments = contiguous.get(offset..offset + bytes).filter(|_| run > 1 && *gso);
-        let r = match segments {
-            Some(buf) => match udp::send_segments(socket, buf, rest[0].len(), dest) {
-                Ok(_) => Ok(run),
-                Err(e) if udp::gso_refused(&e) => {
-                    if udp::gso_unusable(&e) {
-                        tracing::debug!(error = %e, "UDP GSO refused: sending with sendmmsg from now on");
-                        *gso = false;
-                    }
-                    udp::send_many(socket, &rest[..run], dest)
-                }
-                Err(e) => Err(e),
-            },
-            None => udp::send_many(socket, &rest[..run], dest),
-        };
-        match r {
-            Ok(n) => {
-                offset += rest[..n].iter().map(|d| d.len()).sum::<usize>();
-                sent += n;
-                if n < run {
-                    break;
-                }
-            }
-            Err(_) if sent > 0 => break,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(sent)
 }
 
 impl Connection {
-    /// The shared state, for the async layer; the blocking handle is dissolved without closing.
+    /// The shared state, whether the socket is our own, and the batching state, for the async
+    /// layer; the blocking handle is dissolved without closing.
     #[cfg(feature = "tokio")]
-    pub(crate) fn into_shared(mut self) -> (Arc<Shared>, bool) {
+    pub(crate) fn into_shared(mut self) -> (Arc<Shared>, bool, Batcher) {
         self.detached = true;
-        (self.shared.clone(), self.own)
+        (self.shared.clone(), self.own, std::mem::take(&mut self.batch))
     }
 }
 

@@ -46,6 +46,7 @@
 
 #![warn(missing_docs, missing_debug_implementations)]
 
+mod batch;
 mod connection;
 mod listener;
 mod options;
@@ -54,7 +55,8 @@ mod server;
 pub mod tokio;
 pub mod udp;
 
-pub use connection::{Connection, Messages};
+pub use batch::Messages;
+pub use connection::Connection;
 pub use dtls_proto::{
     self as proto, CertResolver, CertificateError, CertifiedKey, CipherSuite, ClientAuth, Config, Error,
     HandshakeState, RootStore, VerifyPeer,

@@ -101,7 +101,8 @@ pub struct Connection {
 
 impl Connection {
     fn from_blocking(conn: crate::Connection) -> io::Result<Self> {
-        let (shared, own) = conn.into_shared();
+        // A blocking connection just accepted or resumed has not batched yet.
+        let (shared, own, _batch) = conn.into_shared();
         let own = if own { Some(Self::register(&shared)?) } else { None };
         Ok(Self::new(shared, own))
     }

@@ -63,6 +63,8 @@ use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::ops::Range;
+#[cfg(target_os = "linux")]
+use std::os::fd::{AsFd, BorrowedFd};
 
 /// Most datagrams one [`send_many`] or [`recv_many`] system call carries, and most receive
 /// slots in a [`RecvBatch`].
@@ -106,7 +108,7 @@ pub enum Batching {
 pub fn gso_supported(socket: &UdpSocket) -> bool {
     #[cfg(target_os = "linux")]
     {
-        sys::getsockopt_int(socket, libc::SOL_UDP, libc::UDP_SEGMENT).is_ok()
+        sys::getsockopt_int(socket.as_fd(), libc::SOL_UDP, libc::UDP_SEGMENT).is_ok()
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -124,7 +126,7 @@ pub fn gso_supported(socket: &UdpSocket) -> bool {
 pub fn set_gro(socket: &UdpSocket, on: bool) -> io::Result<bool> {
     #[cfg(target_os = "linux")]
     {
-        match sys::setsockopt_int(socket, libc::SOL_UDP, libc::UDP_GRO, i32::from(on)) {
+        match sys::setsockopt_int(socket.as_fd(), libc::SOL_UDP, libc::UDP_GRO, i32::from(on)) {
             Ok(()) => Ok(on),
             Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => Ok(false),
             Err(e) => Err(e),
@@ -176,6 +178,16 @@ pub(crate) fn gso_unusable(error: &io::Error) -> bool {
 /// [`gso_refused`] tells, and [`send_many`] can send the same datagrams. Outside Linux this
 /// sends one datagram per system call.
 pub fn send_segments(socket: &UdpSocket, buf: &[u8], segment: usize, dest: Option<SocketAddr>) -> io::Result<usize> {
+    send_segments_on(SocketRef::Std(socket), buf, segment, dest)
+}
+
+/// [`send_segments`] on `socket`.
+pub(crate) fn send_segments_on(
+    socket: SocketRef<'_>,
+    buf: &[u8],
+    segment: usize,
+    dest: Option<SocketAddr>,
+) -> io::Result<usize> {
     if segment == 0 || segment > usize::from(u16::MAX) {
         return Err(invalid("the GSO segment size must be between 1 and 65,535 bytes"));
     }
@@ -186,12 +198,12 @@ pub fn send_segments(socket: &UdpSocket, buf: &[u8], segment: usize, dest: Optio
         return Err(invalid("more than 64 segments in one GSO send"));
     }
     if buf.len() <= segment {
-        return send_one(socket, buf, dest);
+        return socket.send_one(buf, dest);
     }
     #[cfg(target_os = "linux")]
     {
         // `segment` fits in u16: checked above.
-        sys::send_gso(socket, buf, segment as u16, dest.map(sys::RawAddr::new).as_ref())
+        sys::send_gso(socket.fd(), buf, segment as u16, dest.map(sys::RawAddr::new).as_ref())
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -211,12 +223,17 @@ pub fn send_segments(socket: &UdpSocket, buf: &[u8], segment: usize, dest: Optio
 /// sending one failed after others went out (the failure then repeats on the next call), or
 /// the error if none went out. Outside Linux this sends one datagram per system call.
 pub fn send_many(socket: &UdpSocket, datagrams: &[&[u8]], dest: Option<SocketAddr>) -> io::Result<usize> {
+    send_many_on(SocketRef::Std(socket), datagrams, dest)
+}
+
+/// [`send_many`] on `socket`.
+pub(crate) fn send_many_on(socket: SocketRef<'_>, datagrams: &[&[u8]], dest: Option<SocketAddr>) -> io::Result<usize> {
     #[cfg(target_os = "linux")]
     {
         let dest = dest.map(sys::RawAddr::new);
         let mut sent = 0;
         while sent < datagrams.len() {
-            match sys::send_mmsg(socket, &datagrams[sent..], dest.as_ref()) {
+            match sys::send_mmsg(socket.fd(), &datagrams[sent..], dest.as_ref()) {
                 Ok(0) => break,
                 Ok(n) => sent += n,
                 Err(_) if sent > 0 => break,
@@ -232,19 +249,47 @@ pub fn send_many(socket: &UdpSocket, datagrams: &[&[u8]], dest: Option<SocketAdd
 }
 
 /// Sends each datagram with its own system call; same contract as [`send_many`].
-pub(crate) fn send_each(socket: &UdpSocket, datagrams: &[&[u8]], dest: Option<SocketAddr>) -> io::Result<usize> {
+pub(crate) fn send_each(socket: SocketRef<'_>, datagrams: &[&[u8]], dest: Option<SocketAddr>) -> io::Result<usize> {
     for (i, d) in datagrams.iter().enumerate() {
-        if let Err(e) = send_one(socket, d, dest) {
+        if let Err(e) = socket.send_one(d, dest) {
             return if i > 0 { Ok(i) } else { Err(e) };
         }
     }
     Ok(datagrams.len())
 }
 
-fn send_one(socket: &UdpSocket, datagram: &[u8], dest: Option<SocketAddr>) -> io::Result<usize> {
-    match dest {
-        Some(to) => socket.send_to(datagram, to),
-        None => socket.send(datagram),
+/// The socket a batched operation works on: std's, which waits as it is set to (blocking,
+/// with its timeouts, or nonblocking).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum SocketRef<'a> {
+    Std(&'a UdpSocket),
+}
+
+impl SocketRef<'_> {
+    /// The descriptor, for the system calls.
+    #[cfg(target_os = "linux")]
+    fn fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Self::Std(s) => s.as_fd(),
+        }
+    }
+
+    /// Sends one datagram to `dest`, or to the connected peer with `None`.
+    fn send_one(self, datagram: &[u8], dest: Option<SocketAddr>) -> io::Result<usize> {
+        match self {
+            Self::Std(s) => match dest {
+                Some(to) => s.send_to(datagram, to),
+                None => s.send(datagram),
+            },
+        }
+    }
+
+    /// Receives one datagram and its source; without waiting unless `wait`.
+    #[cfg(not(target_os = "linux"))]
+    fn recv_from(self, buf: &mut [u8], wait: bool) -> io::Result<(usize, SocketAddr)> {
+        match self {
+            Self::Std(s) => without_waiting(s, wait, |s| s.recv_from(buf)),
+        }
     }
 }
 
@@ -455,22 +500,23 @@ impl RecvBatch {
 /// read them with [`RecvBatch::datagrams`]. Outside Linux this receives one datagram per call.
 pub fn recv_many(socket: &UdpSocket, batch: &mut RecvBatch) -> io::Result<usize> {
     let slots = batch.slots();
-    recv_into(socket, batch, slots, true)
+    recv_into(SocketRef::Std(socket), batch, slots, true)
 }
 
-/// [`recv_many`] into at most `max` slots; `wait: false` does not wait for the first datagram.
-pub(crate) fn recv_into(socket: &UdpSocket, batch: &mut RecvBatch, max: usize, wait: bool) -> io::Result<usize> {
+/// [`recv_many`] into at most `max` slots; `wait: false` does not wait for the first datagram
+/// (`MSG_DONTWAIT`).
+pub(crate) fn recv_into(socket: SocketRef<'_>, batch: &mut RecvBatch, max: usize, wait: bool) -> io::Result<usize> {
     batch.clear();
     let max = max.clamp(1, batch.slots());
     #[cfg(target_os = "linux")]
     {
-        sys::recv_mmsg(socket, batch, max, wait)?;
+        sys::recv_mmsg(socket.fd(), batch, max, wait)?;
     }
     #[cfg(not(target_os = "linux"))]
     {
         let _ = max;
         let slot = batch.slot_size;
-        let (len, source) = without_waiting(socket, wait, |s| s.recv_from(&mut batch.buf[..slot]))?;
+        let (len, source) = socket.recv_from(&mut batch.buf[..slot], wait)?;
         batch.set_slot(0, len, 0, source);
     }
     Ok(batch.count)
@@ -480,7 +526,7 @@ pub(crate) fn recv_into(socket: &UdpSocket, batch: &mut RecvBatch, max: usize, w
 pub(crate) fn recv_now(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<usize> {
     #[cfg(target_os = "linux")]
     {
-        sys::recv_dontwait(socket, buf)
+        sys::recv_dontwait(socket.as_fd(), buf)
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -505,8 +551,8 @@ fn without_waiting<T>(socket: &UdpSocket, wait: bool, op: impl FnOnce(&UdpSocket
 mod sys {
     use std::io;
     use std::mem::size_of;
-    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
-    use std::os::fd::AsRawFd;
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+    use std::os::fd::{AsRawFd, BorrowedFd};
     use std::ptr;
 
     use super::{RecvBatch, MAX_BATCH, NO_SOURCE};
@@ -582,26 +628,27 @@ mod sys {
     }
 
     #[allow(unsafe_code)]
-    pub(super) fn getsockopt_int(socket: &UdpSocket, level: libc::c_int, name: libc::c_int) -> io::Result<libc::c_int> {
+    pub(super) fn getsockopt_int(fd: BorrowedFd<'_>, level: libc::c_int, name: libc::c_int) -> io::Result<libc::c_int> {
         let mut value: libc::c_int = 0;
         let mut len = size_of::<libc::c_int>() as libc::socklen_t;
         // SAFETY: `value` and `len` are live, writable and describe an int-sized buffer; the
-        // descriptor is borrowed from a live socket.
-        let r = unsafe { libc::getsockopt(socket.as_raw_fd(), level, name, (&raw mut value).cast(), &mut len) };
+        // descriptor is open for the call (borrowed).
+        let r = unsafe { libc::getsockopt(fd.as_raw_fd(), level, name, (&raw mut value).cast(), &mut len) };
         check(r as isize).map(|_| value)
     }
 
     #[allow(unsafe_code)]
     pub(super) fn setsockopt_int(
-        socket: &UdpSocket,
+        fd: BorrowedFd<'_>,
         level: libc::c_int,
         name: libc::c_int,
         value: libc::c_int,
     ) -> io::Result<()> {
-        // SAFETY: `value` is a live int and the length says so; the kernel only reads it.
+        // SAFETY: `value` is a live int and the length says so; the kernel only reads it. The
+        // descriptor is open for the call (borrowed).
         let r = unsafe {
             libc::setsockopt(
-                socket.as_raw_fd(),
+                fd.as_raw_fd(),
                 level,
                 name,
                 (&raw const value).cast(),
@@ -676,7 +723,7 @@ mod sys {
 
     /// One `sendmsg` of `buf` with a `UDP_SEGMENT` control message.
     #[allow(unsafe_code)]
-    pub(super) fn send_gso(socket: &UdpSocket, buf: &[u8], segment: u16, dest: Option<&RawAddr>) -> io::Result<usize> {
+    pub(super) fn send_gso(fd: BorrowedFd<'_>, buf: &[u8], segment: u16, dest: Option<&RawAddr>) -> io::Result<usize> {
         let mut iov = libc::iovec { iov_base: buf.as_ptr().cast_mut().cast(), iov_len: buf.len() };
         let mut control = Control::default();
         let mut msg = empty_msghdr();
@@ -689,8 +736,9 @@ mod sys {
         put_cmsg(&mut msg, &mut control, libc::SOL_UDP, libc::UDP_SEGMENT, segment);
         loop {
             // SAFETY: every pointer in `msg` (the iovec over `buf`, the name, the control
-            // buffer) is live for the call and the kernel only reads through them.
-            let r = unsafe { libc::sendmsg(socket.as_raw_fd(), &msg, 0) };
+            // buffer) is live for the call and the kernel only reads through them; the
+            // descriptor is open for the call (borrowed).
+            let r = unsafe { libc::sendmsg(fd.as_raw_fd(), &msg, 0) };
             match check(r) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 r => return r,
@@ -700,7 +748,7 @@ mod sys {
 
     /// One `sendmmsg` of up to [`MAX_BATCH`] of `datagrams`; returns how many went out.
     #[allow(unsafe_code)]
-    pub(super) fn send_mmsg(socket: &UdpSocket, datagrams: &[&[u8]], dest: Option<&RawAddr>) -> io::Result<usize> {
+    pub(super) fn send_mmsg(fd: BorrowedFd<'_>, datagrams: &[&[u8]], dest: Option<&RawAddr>) -> io::Result<usize> {
         let n = datagrams.len().min(MAX_BATCH);
         let mut iovs = [libc::iovec { iov_base: ptr::null_mut(), iov_len: 0 }; MAX_BATCH];
         let mut msgs = empty_mmsghdrs();
@@ -716,8 +764,9 @@ mod sys {
         }
         loop {
             // SAFETY: msgs[..n] hold live iovecs over the caller's datagrams and an optional
-            // live name; the kernel reads those and writes only msgs[..n].msg_len.
-            let r = unsafe { libc::sendmmsg(socket.as_raw_fd(), msgs.as_mut_ptr(), n as libc::c_uint, 0) };
+            // live name; the kernel reads those and writes only msgs[..n].msg_len. The
+            // descriptor is open for the call (borrowed).
+            let r = unsafe { libc::sendmmsg(fd.as_raw_fd(), msgs.as_mut_ptr(), n as libc::c_uint, 0) };
             match check(r as isize) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 r => return r,
@@ -727,7 +776,7 @@ mod sys {
 
     /// One `recvmmsg` into up to `max` slots of `batch`.
     #[allow(unsafe_code)]
-    pub(super) fn recv_mmsg(socket: &UdpSocket, batch: &mut RecvBatch, max: usize, wait: bool) -> io::Result<()> {
+    pub(super) fn recv_mmsg(fd: BorrowedFd<'_>, batch: &mut RecvBatch, max: usize, wait: bool) -> io::Result<()> {
         let n = max.min(batch.slots.len()).min(MAX_BATCH);
         let mut iovs = [libc::iovec { iov_base: ptr::null_mut(), iov_len: 0 }; MAX_BATCH];
         let mut msgs = empty_mmsghdrs();
@@ -747,9 +796,9 @@ mod sys {
         let flags = libc::MSG_WAITFORONE | if wait { 0 } else { libc::MSG_DONTWAIT };
         // SAFETY: msgs[..n] point at distinct live slots, names and control buffers of `batch`
         // (borrowed mutably for the call) with their true sizes; the kernel writes only there
-        // and into msgs[..n]. A null timeout leaves waiting to the socket's settings.
-        let r =
-            unsafe { libc::recvmmsg(socket.as_raw_fd(), msgs.as_mut_ptr(), n as libc::c_uint, flags, ptr::null_mut()) };
+        // and into msgs[..n]. A null timeout leaves waiting to the socket's settings. The
+        // descriptor is open for the call (borrowed).
+        let r = unsafe { libc::recvmmsg(fd.as_raw_fd(), msgs.as_mut_ptr(), n as libc::c_uint, flags, ptr::null_mut()) };
         let got = check(r as isize)?.min(n);
         for (i, m) in msgs[..got].iter().enumerate() {
             let h = &m.msg_hdr;
@@ -762,9 +811,10 @@ mod sys {
 
     /// One `recv` with `MSG_DONTWAIT`.
     #[allow(unsafe_code)]
-    pub(super) fn recv_dontwait(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<usize> {
-        // SAFETY: `buf` is live and writable for its length for the call.
-        let r = unsafe { libc::recv(socket.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+    pub(super) fn recv_dontwait(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: `buf` is live and writable for its length for the call; the descriptor is
+        // open for the call (borrowed).
+        let r = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
         check(r)
     }
 
