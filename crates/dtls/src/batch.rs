@@ -1,5 +1,5 @@
-//! Batched sends and receives of a connection, for the blocking [`Connection`] and the async
-//! `tokio::Connection`: the batching policy, the offloads in use, the reused buffers,
+//! Batched sends and receives of a connection, shared by the blocking [`Connection`] and the
+//! async `tokio::Connection`: the batching policy, the offloads in use, the reused buffers,
 //! sealing into one contiguous buffer, sending it (GSO runs, `sendmmsg`), decrypting received
 //! datagrams in place, and the [`Messages`] a batched receive returns.
 //!
@@ -338,9 +338,9 @@ impl Batcher {
     }
 }
 
-/// The messages one batched receive ([`Connection::recv_batch`](crate::Connection::recv_batch))
-/// received, in order, borrowed from the connection's receive buffers where they were
-/// decrypted.
+/// The messages one batched receive ([`Connection::recv_batch`](crate::Connection::recv_batch),
+/// or the async `tokio::Connection::recv_batch`) received, in order, borrowed from the
+/// connection's receive buffers where they were decrypted.
 pub struct Messages<'a> {
     messages: std::slice::Iter<'a, Message>,
     queued: &'a [Vec<u8>],

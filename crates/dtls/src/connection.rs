@@ -579,8 +579,8 @@ impl Connection {
     /// are allocated on the first batched receive; a connection on its listener's socket takes
     /// the datagrams the listener queued for it.
     ///
-    /// The async `tokio::Connection` (feature `tokio`) has neither batched receive nor batched
-    /// send yet.
+    /// The async `tokio::Connection` (feature `tokio`) has the same `set_batching`,
+    /// `send_batch` and `recv_batch`, awaited.
     pub fn recv_batch(&mut self, timeout: Option<Duration>) -> io::Result<Messages<'_>> {
         let r = self.recv_batch_inner(timeout);
         self.record(r)?;

@@ -15,7 +15,7 @@
 //! - [`SocketOptions`]: TTL, device, IPv6-only, buffer sizes, port reuse (EdgerOS options).
 //! - [`udp`]: batched datagram I/O (`sendmmsg`/`recvmmsg`, UDP GSO and GRO on Linux), used by
 //!   [`Connection::send_batch`] and [`Connection::recv_batch`] to move many records per system
-//!   call, as [`Connection::set_batching`] chooses.
+//!   call, as [`Connection::set_batching`] chooses (the same on the async `tokio::Connection`).
 //!
 //! ```no_run
 //! use std::sync::Arc;

@@ -18,7 +18,9 @@
 //!
 //! [`Connection::send_batch`](crate::Connection::send_batch) and
 //! [`Connection::recv_batch`](crate::Connection::recv_batch) use these under the policy set by
-//! [`Connection::set_batching`](crate::Connection::set_batching) ([`Batching`]):
+//! [`Connection::set_batching`](crate::Connection::set_batching) ([`Batching`]), and so do the
+//! same methods of the async `tokio::Connection` (feature `tokio`), which make the system
+//! calls without waiting and wait for tokio's readiness instead:
 //!
 //! ```
 //! use std::sync::Arc;
@@ -79,8 +81,8 @@ pub const MAX_GSO_BYTES: usize = 65_507;
 /// The largest receive slot: room for any UDP datagram and for any run GRO coalesces.
 pub const MAX_SLOT: usize = 65_535;
 
-/// How a [`Connection`](crate::Connection) batches datagrams in
-/// [`send_batch`](crate::Connection::send_batch) and
+/// How a [`Connection`](crate::Connection) (or an async `tokio::Connection`) batches datagrams
+/// in [`send_batch`](crate::Connection::send_batch) and
 /// [`recv_batch`](crate::Connection::recv_batch).
 ///
 /// The default is [`Mmsg`](Self::Mmsg): it works on every Linux kernel and on any path.
@@ -258,11 +260,17 @@ pub(crate) fn send_each(socket: SocketRef<'_>, datagrams: &[&[u8]], dest: Option
     Ok(datagrams.len())
 }
 
-/// The socket a batched operation works on: std's, which waits as it is set to (blocking,
-/// with its timeouts, or nonblocking).
+/// The socket a batched operation works on.
+///
+/// The public functions take std's socket, which waits as it is set to (blocking, with its
+/// timeouts, or nonblocking). The async connection passes its tokio socket, which is
+/// nonblocking: every operation on it returns `WouldBlock` instead of waiting, and the caller
+/// waits for readiness and tries again.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum SocketRef<'a> {
     Std(&'a UdpSocket),
+    #[cfg(feature = "tokio")]
+    Tokio(&'a tokio::net::UdpSocket),
 }
 
 impl SocketRef<'_> {
@@ -271,6 +279,8 @@ impl SocketRef<'_> {
     fn fd(&self) -> BorrowedFd<'_> {
         match self {
             Self::Std(s) => s.as_fd(),
+            #[cfg(feature = "tokio")]
+            Self::Tokio(s) => s.as_fd(),
         }
     }
 
@@ -281,14 +291,26 @@ impl SocketRef<'_> {
                 Some(to) => s.send_to(datagram, to),
                 None => s.send(datagram),
             },
+            // The plain system call: the caller already holds tokio's readiness.
+            #[cfg(feature = "tokio")]
+            Self::Tokio(s) => {
+                let s = socket2::SockRef::from(s);
+                match dest {
+                    Some(to) => s.send_to(datagram, &to.into()),
+                    None => s.send(datagram),
+                }
+            }
         }
     }
 
-    /// Receives one datagram and its source; without waiting unless `wait`.
+    /// Receives one datagram and its source; without waiting unless `wait` (a tokio socket
+    /// never waits).
     #[cfg(not(target_os = "linux"))]
     fn recv_from(self, buf: &mut [u8], wait: bool) -> io::Result<(usize, SocketAddr)> {
         match self {
             Self::Std(s) => without_waiting(s, wait, |s| s.recv_from(buf)),
+            #[cfg(feature = "tokio")]
+            Self::Tokio(s) => s.try_recv_from(buf),
         }
     }
 }
