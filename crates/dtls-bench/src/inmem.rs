@@ -11,7 +11,7 @@ use dtls_proto::Connection;
 use crate::drive::{ossl_handshake, OursServer};
 use crate::report::Row;
 use crate::setup::{self, Credentials, Kind};
-use crate::{median, Effort};
+use crate::{interleave, median, Effort};
 
 fn peer(i: usize) -> SocketAddr {
     let i = i as u32;
@@ -32,26 +32,26 @@ pub(crate) fn handshakes(effort: &Effort, creds: &Credentials, rows: &mut Vec<Ro
             let ossl_client = setup::ossl_client(kind);
             let now = Instant::now();
             let mut server = OursServer::new(ours_server_cfg, now);
-            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-            // Interleaved rounds; one warm-up round of each first.
-            for round in 0..=effort.rounds {
-                let mut spent = Duration::ZERO;
-                for i in 0..per_round {
-                    let (h, s, c) = server.handshake(&ours_client_cfg, kind == Kind::Ecdsa, peer(i), now, &mut spent);
-                    server.endpoint.remove(h);
-                    drop((s, c));
-                }
-                if round > 0 {
-                    ours.push(spent.as_secs_f64() * 1e6 / per_round as f64);
-                }
-                let mut spent = Duration::ZERO;
-                for _ in 0..per_round {
-                    drop(ossl_handshake(&ossl_server, &ossl_client, &mut spent));
-                }
-                if round > 0 {
-                    theirs.push(spent.as_secs_f64() * 1e6 / per_round as f64);
-                }
-            }
+            let (mut ours, mut theirs) = interleave(
+                effort.rounds,
+                || {
+                    let mut spent = Duration::ZERO;
+                    for i in 0..per_round {
+                        let (h, s, c) =
+                            server.handshake(&ours_client_cfg, kind == Kind::Ecdsa, peer(i), now, &mut spent);
+                        server.endpoint.remove(h);
+                        drop((s, c));
+                    }
+                    spent.as_secs_f64() * 1e6 / per_round as f64
+                },
+                || {
+                    let mut spent = Duration::ZERO;
+                    for _ in 0..per_round {
+                        drop(ossl_handshake(&ossl_server, &ossl_client, &mut spent));
+                    }
+                    spent.as_secs_f64() * 1e6 / per_round as f64
+                },
+            );
             let figure =
                 format!("handshake server CPU, {}, cookie {}", kind.label(), if cookie { "on" } else { "off" });
             rows.push(Row::new(figure, "us", median(&mut ours), Some(median(&mut theirs))));
@@ -66,7 +66,7 @@ const OPEN_CHUNK: usize = 256;
 /// Figure 2: CPU per 1,200-byte application data record, seal and open, ns.
 pub(crate) fn records(effort: &Effort, creds: &Credentials, rows: &mut Vec<Row>) {
     let kind = Kind::Psk;
-    let n = effort.scale(20_000);
+    let n = effort.scale(5_000);
     let now = Instant::now();
     let mut server = OursServer::new(setup::ours_server(kind, creds, false), now);
     let (_, mut o_server, mut o_client) =
@@ -81,63 +81,62 @@ pub(crate) fn records(effort: &Effort, creds: &Credentials, rows: &mut Vec<Row>)
     // datagram its `recv` has just written.
     let chunks = n.div_ceil(OPEN_CHUNK);
     let mut sealed: Vec<Vec<u8>> = (0..OPEN_CHUNK).map(|_| Vec::with_capacity(RECORD + 64)).collect();
-    let (mut seal_ours, mut open_ours, mut seal_ossl, mut open_ossl) = (vec![], vec![], vec![], vec![]);
-    for round in 0..=effort.rounds {
-        // Ours: seal n records, each into the reused output buffer.
-        let start = Instant::now();
-        for _ in 0..n {
-            out.clear();
-            o_client.send(&payload, &mut out).expect("seal");
-            black_box(&out);
-        }
-        let seal = start.elapsed();
-        let mut open = Duration::ZERO;
-        for _ in 0..chunks {
-            for v in &mut sealed {
-                v.clear();
-                o_client.send(&payload, v).expect("seal");
-            }
+    let (ours, theirs) = interleave(
+        effort.rounds * 4,
+        || {
+            // Seal n records, each into the reused output buffer.
             let start = Instant::now();
-            for rec in &sealed {
-                work.clear();
-                work.extend_from_slice(rec);
-                let got = o_server.handle_datagram(now, &mut work).expect("open");
-                assert_eq!(got.iter().next().map(<[u8]>::len), Some(RECORD));
+            for _ in 0..n {
+                out.clear();
+                o_client.send(&payload, &mut out).expect("seal");
+                black_box(&out);
             }
-            open += start.elapsed();
-        }
-        if round > 0 {
-            seal_ours.push(seal.as_secs_f64() * 1e9 / n as f64);
-            open_ours.push(open.as_secs_f64() * 1e9 / (chunks * OPEN_CHUNK) as f64);
-        }
-
-        // OpenSSL: the same through SSL_write and SSL_read on its datagram BIO.
-        s_client.get_mut().discard = true;
-        let start = Instant::now();
-        for _ in 0..n {
-            let w = s_client.write(&payload).expect("SSL_write");
-            debug_assert_eq!(w, RECORD);
-            black_box(&s_client.get_ref().last);
-        }
-        let seal = start.elapsed();
-        s_client.get_mut().discard = false;
-        let mut open = Duration::ZERO;
-        for _ in 0..chunks {
-            for _ in 0..OPEN_CHUNK {
-                s_client.write_all(&payload).expect("SSL_write");
+            let seal = start.elapsed();
+            let mut open = Duration::ZERO;
+            for _ in 0..chunks {
+                for v in &mut sealed {
+                    v.clear();
+                    o_client.send(&payload, v).expect("seal");
+                }
+                let start = Instant::now();
+                for rec in &sealed {
+                    work.clear();
+                    work.extend_from_slice(rec);
+                    let got = o_server.handle_datagram(now, &mut work).expect("open");
+                    assert_eq!(got.iter().next().map(<[u8]>::len), Some(RECORD));
+                }
+                open += start.elapsed();
             }
+            (seal.as_secs_f64() * 1e9 / n as f64, open.as_secs_f64() * 1e9 / (chunks * OPEN_CHUNK) as f64)
+        },
+        || {
+            // The same through SSL_write and SSL_read on OpenSSL's datagram BIO.
+            s_client.get_mut().discard = true;
             let start = Instant::now();
-            for _ in 0..OPEN_CHUNK {
-                let got = s_server.read(&mut plain).expect("SSL_read");
-                assert_eq!(got, RECORD);
+            for _ in 0..n {
+                let w = s_client.write(&payload).expect("SSL_write");
+                debug_assert_eq!(w, RECORD);
+                black_box(&s_client.get_ref().last);
             }
-            open += start.elapsed();
-        }
-        if round > 0 {
-            seal_ossl.push(seal.as_secs_f64() * 1e9 / n as f64);
-            open_ossl.push(open.as_secs_f64() * 1e9 / (chunks * OPEN_CHUNK) as f64);
-        }
-    }
+            let seal = start.elapsed();
+            s_client.get_mut().discard = false;
+            let mut open = Duration::ZERO;
+            for _ in 0..chunks {
+                for _ in 0..OPEN_CHUNK {
+                    s_client.write_all(&payload).expect("SSL_write");
+                }
+                let start = Instant::now();
+                for _ in 0..OPEN_CHUNK {
+                    let got = s_server.read(&mut plain).expect("SSL_read");
+                    assert_eq!(got, RECORD);
+                }
+                open += start.elapsed();
+            }
+            (seal.as_secs_f64() * 1e9 / n as f64, open.as_secs_f64() * 1e9 / (chunks * OPEN_CHUNK) as f64)
+        },
+    );
+    let (mut seal_ours, mut open_ours): (Vec<f64>, Vec<f64>) = ours.into_iter().unzip();
+    let (mut seal_ossl, mut open_ossl): (Vec<f64>, Vec<f64>) = theirs.into_iter().unzip();
     let (so, oo, sx, ox) =
         (median(&mut seal_ours), median(&mut open_ours), median(&mut seal_ossl), median(&mut open_ossl));
     rows.push(Row::new("record seal, 1200 B, AES-128-GCM", "ns", so, Some(sx)));
@@ -155,7 +154,7 @@ fn aead_primitive(effort: &Effort) -> (f64, f64) {
     use openssl::cipher::Cipher;
     use openssl::cipher_ctx::CipherCtx;
 
-    let n = effort.scale(20_000);
+    let n = effort.scale(5_000);
     let key = [0x42u8; 16];
     let aad = [0x17u8; 13];
     let ours_key = default_provider().aead_key(AeadAlgorithm::Aes128Gcm, &key).expect("AEAD key");
@@ -167,38 +166,38 @@ fn aead_primitive(effort: &Effort) -> (f64, f64) {
     let plain = vec![0x5au8; RECORD];
     let mut sealed = vec![0u8; RECORD + 16];
     let mut opened = vec![0u8; RECORD + 16];
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    for round in 0..=effort.rounds {
-        let start = Instant::now();
-        for i in 0..n as u64 {
-            let mut nonce = [0u8; 12];
-            nonce[4..].copy_from_slice(&i.to_be_bytes());
-            ours_key.seal_in_place(&nonce, &aad, &mut buf).expect("seal");
-            ours_key.open_in_place(&nonce, &aad, &mut buf).expect("open");
-        }
-        if round > 0 {
-            ours.push(start.elapsed().as_secs_f64() * 1e9 / n as f64);
-        }
-        let start = Instant::now();
-        for i in 0..n as u64 {
-            let mut nonce = [0u8; 12];
-            nonce[4..].copy_from_slice(&i.to_be_bytes());
-            enc.encrypt_init(None, None, Some(&nonce)).expect("iv");
-            enc.cipher_update(&aad, None).expect("aad");
-            let m = enc.cipher_update(&plain, Some(&mut sealed)).expect("encrypt");
-            enc.cipher_final(&mut sealed[m..]).expect("final");
-            let (body, tag) = sealed.split_at_mut(RECORD);
-            enc.tag(tag).expect("tag");
-            dec.decrypt_init(None, None, Some(&nonce)).expect("iv");
-            dec.set_tag(tag).expect("tag");
-            dec.cipher_update(&aad, None).expect("aad");
-            let m = dec.cipher_update(body, Some(&mut opened)).expect("decrypt");
-            dec.cipher_final(&mut opened[m..]).expect("authentic");
-        }
-        if round > 0 {
-            theirs.push(start.elapsed().as_secs_f64() * 1e9 / n as f64);
-        }
-    }
+    let (mut ours, mut theirs) = interleave(
+        effort.rounds * 4,
+        || {
+            let start = Instant::now();
+            for i in 0..n as u64 {
+                let mut nonce = [0u8; 12];
+                nonce[4..].copy_from_slice(&i.to_be_bytes());
+                ours_key.seal_in_place(&nonce, &aad, &mut buf).expect("seal");
+                ours_key.open_in_place(&nonce, &aad, &mut buf).expect("open");
+            }
+            start.elapsed().as_secs_f64() * 1e9 / n as f64
+        },
+        || {
+            let start = Instant::now();
+            for i in 0..n as u64 {
+                let mut nonce = [0u8; 12];
+                nonce[4..].copy_from_slice(&i.to_be_bytes());
+                enc.encrypt_init(None, None, Some(&nonce)).expect("iv");
+                enc.cipher_update(&aad, None).expect("aad");
+                let m = enc.cipher_update(&plain, Some(&mut sealed)).expect("encrypt");
+                enc.cipher_final(&mut sealed[m..]).expect("final");
+                let (body, tag) = sealed.split_at_mut(RECORD);
+                enc.tag(tag).expect("tag");
+                dec.decrypt_init(None, None, Some(&nonce)).expect("iv");
+                dec.set_tag(tag).expect("tag");
+                dec.cipher_update(&aad, None).expect("aad");
+                let m = dec.cipher_update(body, Some(&mut opened)).expect("decrypt");
+                dec.cipher_final(&mut opened[m..]).expect("authentic");
+            }
+            start.elapsed().as_secs_f64() * 1e9 / n as f64
+        },
+    );
     (median(&mut ours), median(&mut theirs))
 }
 

@@ -85,6 +85,30 @@ pub(crate) fn median(v: &mut [f64]) -> f64 {
     }
 }
 
+/// Measures both sides for `rounds` rounds after one warm-up round each, alternating which
+/// goes first, so that drift in the machine's speed weighs on both alike.
+pub(crate) fn interleave<A, B>(
+    rounds: usize,
+    mut ours: impl FnMut() -> A,
+    mut theirs: impl FnMut() -> B,
+) -> (Vec<A>, Vec<B>) {
+    let (mut a, mut b) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
+    for round in 0..=rounds {
+        let (x, y) = if round % 2 == 0 {
+            let x = ours();
+            (x, theirs())
+        } else {
+            let y = theirs();
+            (ours(), y)
+        };
+        if round > 0 {
+            a.push(x);
+            b.push(y);
+        }
+    }
+    (a, b)
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let effort = if args.quick {
