@@ -13,7 +13,7 @@ use dtls_proto::{CipherSuite, Config, Connection as Proto, Event, HandshakeState
 use crate::batch::{nothing_received, Batcher, Messages};
 use crate::options::{socket_info, SocketInfo, SocketOptions};
 use crate::udp::{self, Batching, SocketRef};
-use crate::{earliest, is_timeout, lock, ReadTimeout, MAX_DATAGRAM};
+use crate::{earliest, is_timeout, lock, with_rx, ReadTimeout};
 
 /// Most decrypted messages held when one datagram carried several.
 pub(crate) const MAX_QUEUED: usize = 64;
@@ -236,7 +236,6 @@ pub struct Connection {
     shared: Arc<Shared>,
     /// Our own socket, read directly (clients, per-connection sockets). `None`: the inbox.
     own: bool,
-    rx: Vec<u8>,
     tx: Vec<u8>,
     queued: VecDeque<Vec<u8>>,
     read_timeout: Option<Duration>,
@@ -254,8 +253,7 @@ impl Connection {
         Self {
             shared,
             own,
-            rx: vec![0; MAX_DATAGRAM],
-            tx: Vec::with_capacity(2048),
+            tx: Vec::new(),
             queued: VecDeque::new(),
             read_timeout: None,
             last_error: None,
@@ -737,20 +735,21 @@ impl Connection {
         let wait = self.armed.arm(&self.shared.socket, earliest(timer, deadline))?;
         let got = if self.batch.gro() {
             // GRO coalesces runs of datagrams: receive through the batch, which splits them.
-            self.batch.recv(SocketRef::Std(&self.shared.socket), wait)
-        } else if wait {
-            self.shared.socket.recv(&mut self.rx)
+            match self.batch.recv(SocketRef::Std(&self.shared.socket), wait) {
+                Ok(_) => return Ok(self.next_batched(buf).transpose()?.flatten()),
+                Err(e) => Err(e),
+            }
         } else {
-            udp::recv_now(&self.shared.socket, &mut self.rx)
+            // Into the thread's receive buffer, processed before it is needed again.
+            let shared = &*self.shared;
+            let (queued, tx) = (&mut self.queued, &mut self.tx);
+            with_rx(|rx| {
+                let n = if wait { shared.socket.recv(rx) } else { udp::recv_now(&shared.socket, rx) }?;
+                Ok(shared.process(&mut rx[..n], buf, queued, tx))
+            })
         };
         match got {
-            Ok(_) if self.batch.gro() => Ok(self.next_batched(buf).transpose()?.flatten()),
-            Ok(n) => {
-                let mut d = std::mem::take(&mut self.rx);
-                let r = self.process(&mut d[..n], buf);
-                self.rx = d;
-                r
-            }
+            Ok(r) => r,
             Err(e) if nothing_received(&e) => self.on_timer().map(|()| None),
             Err(e) => Err(e),
         }
@@ -764,14 +763,9 @@ impl Connection {
         r.map_err(Into::into)
     }
 
-    /// Processes the next datagram a batched receive left, if any, like [`process`](Self::process).
+    /// Processes the next datagram a batched receive left, if any, as a plain receive would.
     fn next_batched(&mut self, buf: &mut [u8]) -> Option<io::Result<Option<usize>>> {
         self.batch.next_datagram(&self.shared, buf, &mut self.queued, &mut self.tx)
-    }
-
-    /// Decrypts one datagram: the first message goes to `buf`, others to the queue.
-    fn process(&mut self, datagram: &mut [u8], buf: &mut [u8]) -> io::Result<Option<usize>> {
-        self.shared.process(datagram, buf, &mut self.queued, &mut self.tx)
     }
 }
 

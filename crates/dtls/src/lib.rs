@@ -93,6 +93,27 @@ pub fn system_roots() -> io::Result<RootStore> {
 /// Largest datagram we receive.
 pub(crate) const MAX_DATAGRAM: usize = 65_535;
 
+thread_local! {
+    /// One receive buffer per thread for connections that read their own socket: a datagram is
+    /// received, decrypted in place and handed out before the thread does anything else, so no
+    /// connection keeps a 64 KiB buffer of its own.
+    static RX: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's receive buffer of [`MAX_DATAGRAM`] bytes.
+pub(crate) fn with_rx<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
+    RX.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut b) => {
+            if b.len() < MAX_DATAGRAM {
+                b.resize(MAX_DATAGRAM, 0);
+            }
+            f(&mut b)
+        }
+        // Only if `f` itself received again, which no caller does: a buffer of its own.
+        Err(_) => f(&mut vec![0; MAX_DATAGRAM]),
+    })
+}
+
 /// Locks a mutex, recovering from poisoning (a panicking holder cannot corrupt our state
 /// beyond what the protocol core already tolerates).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

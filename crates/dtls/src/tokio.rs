@@ -60,7 +60,7 @@ use crate::connection::{Inbox, Shared};
 use crate::listener::{ListenerOptions, ListenerStats};
 use crate::options::{socket_info, SocketInfo, SocketOptions};
 use crate::udp::{Batching, SocketRef};
-use crate::{earliest, is_timeout, lock, MAX_DATAGRAM};
+use crate::{earliest, is_timeout, lock, with_rx};
 
 /// An async DTLS server socket. See [`crate::Listener`].
 #[derive(Debug)]
@@ -133,7 +133,6 @@ pub struct Connection {
     shared: Arc<Shared>,
     /// Our own socket, registered with tokio (clients, per-connection sockets).
     own: Option<tokio::net::UdpSocket>,
-    rx: Vec<u8>,
     tx: Vec<u8>,
     queued: VecDeque<Vec<u8>>,
     last_error: Option<io::Error>,
@@ -151,16 +150,7 @@ impl Connection {
     }
 
     fn new(shared: Arc<Shared>, own: Option<tokio::net::UdpSocket>, batch: Batcher) -> Self {
-        Self {
-            shared,
-            own,
-            rx: vec![0; MAX_DATAGRAM],
-            tx: Vec::with_capacity(2048),
-            queued: VecDeque::new(),
-            last_error: None,
-            detached: false,
-            batch,
-        }
+        Self { shared, own, tx: Vec::new(), queued: VecDeque::new(), last_error: None, detached: false, batch }
     }
 
     /// A tokio handle on the connection's own socket (a duplicate descriptor).
@@ -622,26 +612,38 @@ impl Connection {
         let timer = lock(&self.shared.proto).poll_timeout();
         let wake = earliest(timer, deadline);
         let Some(sock) = &self.own else { return Ok(None) };
-        let mut rx = std::mem::take(&mut self.rx);
-        let got = match wake {
-            None => Some(sock.recv(&mut rx).await),
+        // Wait for readiness without holding a buffer, then receive into the thread's receive
+        // buffer and process the datagram before anything else can run on this thread.
+        let ready = match wake {
+            None => Some(sock.readable().await),
             Some(t) => {
                 let left = t.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    Some(sock.try_recv(&mut rx))
+                    Some(Ok(()))
                 } else {
-                    tokio::time::timeout(left, sock.recv(&mut rx)).await.ok()
+                    tokio::time::timeout(left, sock.readable()).await.ok()
                 }
             }
         };
-        let result = match got {
-            Some(Ok(n)) => self.process(&mut rx[..n], buf),
-            Some(Err(e)) if is_timeout(&e) || e.kind() == io::ErrorKind::ConnectionRefused => self.on_timer(),
+        let got = match ready {
+            Some(Ok(())) => {
+                let shared = &*self.shared;
+                let (queued, tx) = (&mut self.queued, &mut self.tx);
+                with_rx(|rx| {
+                    let n = sock.try_recv(rx)?;
+                    Ok(shared.process(&mut rx[..n], buf, queued, tx))
+                })
+            }
             Some(Err(e)) => Err(e),
-            None => self.on_timer(),
+            None => return self.on_timer(),
         };
-        self.rx = rx;
-        result
+        match got {
+            Ok(r) => r,
+            // Readiness that was not (another handle read it): wait again, unless due.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && wake.is_none_or(|t| Instant::now() < t) => Ok(None),
+            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::ConnectionRefused => self.on_timer(),
+            Err(e) => Err(e),
+        }
     }
 
     fn on_timer(&mut self) -> io::Result<Option<usize>> {
@@ -650,10 +652,6 @@ impl Connection {
         self.shared.flush(&mut proto, &mut self.tx)?;
         r?;
         Ok(None)
-    }
-
-    fn process(&mut self, datagram: &mut [u8], buf: &mut [u8]) -> io::Result<Option<usize>> {
-        self.shared.process(datagram, buf, &mut self.queued, &mut self.tx)
     }
 }
 
