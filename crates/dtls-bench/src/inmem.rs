@@ -202,7 +202,7 @@ fn aead_primitive(effort: &Effort) -> (f64, f64) {
 }
 
 /// Bytes of heap in use (glibc's count: the allocations of Rust code and of OpenSSL alike).
-fn heap_in_use() -> usize {
+pub(crate) fn heap_in_use() -> usize {
     // SAFETY: mallinfo2 only reads the allocator's statistics; it has no preconditions.
     #[allow(unsafe_code)]
     let info = unsafe { libc::mallinfo2() };

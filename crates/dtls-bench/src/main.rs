@@ -22,6 +22,7 @@ mod loopback;
 mod pipe;
 mod report;
 mod setup;
+mod sockmem;
 
 use std::process::ExitCode;
 
@@ -139,6 +140,7 @@ fn main() -> ExitCode {
     if wanted(Group::Memory) {
         progress("memory");
         inmem::memory(&effort, &creds, &mut rows);
+        sockmem::run(&creds, &mut rows);
     }
     if wanted(Group::Flood) {
         progress("handshake latency under a ClientHello flood");

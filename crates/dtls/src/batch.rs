@@ -62,8 +62,8 @@ pub(crate) struct Batcher {
     /// UDP GRO was turned on for the connection's own socket: coalesced datagrams may arrive,
     /// so every receive goes through `bufs.rx`, which splits them.
     gro: bool,
-    /// Boxed: most connections never batch.
-    bufs: Box<Buffers>,
+    /// Allocated on first use: most connections never batch.
+    bufs: Option<Box<Buffers>>,
 }
 
 impl Batcher {
@@ -84,6 +84,10 @@ impl Batcher {
 
     pub(crate) fn batching(&self) -> Batching {
         self.batching
+    }
+
+    fn bufs_mut(&mut self) -> &mut Buffers {
+        self.bufs.get_or_insert_with(Box::default)
     }
 
     /// Whether coalesced datagrams may arrive: receives must go through
@@ -110,7 +114,7 @@ impl Batcher {
     /// records as they are, however many attempts it takes.
     pub(crate) fn seal(&mut self, shared: &Shared, chunk: &[&[u8]]) -> Result<(), dtls_proto::Error> {
         debug_assert!(chunk.len() <= udp::MAX_BATCH);
-        let b = &mut *self.bufs;
+        let b = self.bufs_mut();
         b.tx.clear();
         b.tx_ends.clear();
         let mut proto = lock(&shared.proto);
@@ -127,7 +131,7 @@ impl Batcher {
 
     /// How many records the last [`seal`](Self::seal) prepared.
     pub(crate) fn sealed(&self) -> usize {
-        self.bufs.tx_ends.len()
+        self.bufs.as_ref().map_or(0, |b| b.tx_ends.len())
     }
 
     /// Sends the sealed records from the `from`th on, as the policy says; returns how many of
@@ -140,7 +144,7 @@ impl Batcher {
         dest: Option<SocketAddr>,
         from: usize,
     ) -> io::Result<usize> {
-        let b = &*self.bufs;
+        let Some(b) = self.bufs.as_deref() else { return Ok(0) };
         let ends = b.tx_ends.get(from..).unwrap_or_default();
         let base = from.checked_sub(1).and_then(|i| b.tx_ends.get(i)).copied().unwrap_or(0);
         let mut datagrams: [&[u8]; udp::MAX_BATCH] = [&[]; udp::MAX_BATCH];
@@ -165,7 +169,7 @@ impl Batcher {
 
     /// Forgets the last batch's messages; its inbox buffers go back to the inbox's spares.
     pub(crate) fn reset(&mut self, shared: &Shared) {
-        let b = &mut *self.bufs;
+        let Some(b) = self.bufs.as_deref_mut() else { return };
         b.messages.clear();
         b.queued.clear();
         if !b.held.is_empty() {
@@ -181,7 +185,10 @@ impl Batcher {
     /// Makes the messages a plain receive already decrypted the batch's messages; returns
     /// whether there were any.
     pub(crate) fn take_queued(&mut self, queued: &mut VecDeque<Vec<u8>>) -> bool {
-        let b = &mut *self.bufs;
+        if queued.is_empty() {
+            return false;
+        }
+        let b = self.bufs_mut();
         b.queued.extend(queued.drain(..));
         b.messages.extend((0..b.queued.len()).map(Message::Queued));
         !b.queued.is_empty()
@@ -191,18 +198,21 @@ impl Batcher {
     /// any came. [`open_held`](Self::open_held) decrypts them.
     pub(crate) fn take_inbox(&mut self, inbox: &mut Inbox) -> bool {
         let n = inbox.datagrams.len().min(udp::MAX_BATCH);
-        self.bufs.held.extend(inbox.datagrams.drain(..n));
-        n > 0
+        if n == 0 {
+            return false;
+        }
+        self.bufs_mut().held.extend(inbox.datagrams.drain(..n));
+        true
     }
 
     /// Whether a receive left datagrams not handed out yet: they come before the socket's.
     pub(crate) fn has_pending(&self) -> bool {
-        self.bufs.rx.as_ref().is_some_and(RecvBatch::has_pending)
+        self.bufs.as_ref().and_then(|b| b.rx.as_ref()).is_some_and(RecvBatch::has_pending)
     }
 
     /// Whether the last batched receive produced messages.
     pub(crate) fn has_messages(&self) -> bool {
-        !self.bufs.messages.is_empty()
+        self.bufs.as_ref().is_some_and(|b| !b.messages.is_empty())
     }
 
     /// One batched receive on `socket` into the receive slots (allocated on first use),
@@ -214,7 +224,7 @@ impl Batcher {
             _ if self.gro => GRO_SLOTS,
             _ => udp::MAX_BATCH,
         };
-        let rx = &mut self.bufs.rx;
+        let rx = &mut self.bufs_mut().rx;
         if rx.as_ref().is_none_or(|b| b.slots() < max) {
             *rx = None;
         }
@@ -232,7 +242,7 @@ impl Batcher {
         tx: &mut Vec<u8>,
         deferred: &mut Option<io::Error>,
     ) -> io::Result<()> {
-        let b = &mut *self.bufs;
+        let Some(b) = self.bufs.as_deref_mut() else { return Ok(()) };
         let Some(batch) = b.rx.as_mut() else { return Ok(()) };
         shared.touch();
         let mut proto = lock(&shared.proto);
@@ -268,7 +278,7 @@ impl Batcher {
         tx: &mut Vec<u8>,
         deferred: &mut Option<io::Error>,
     ) -> io::Result<()> {
-        let b = &mut *self.bufs;
+        let Some(b) = self.bufs.as_deref_mut() else { return Ok(()) };
         shared.touch();
         let mut proto = lock(&shared.proto);
         let now = Instant::now();
@@ -296,7 +306,7 @@ impl Batcher {
         flushed: io::Result<()>,
         deferred: &mut Option<io::Error>,
     ) -> io::Result<()> {
-        if self.bufs.messages.is_empty() {
+        if !self.has_messages() {
             flushed?;
             return failed.map_or(Ok(()), |e| Err(e.into()));
         }
@@ -315,7 +325,7 @@ impl Batcher {
         queued: &mut VecDeque<Vec<u8>>,
         tx: &mut Vec<u8>,
     ) -> Option<io::Result<Option<usize>>> {
-        let batch = self.bufs.rx.as_mut()?;
+        let batch = self.bufs.as_mut()?.rx.as_mut()?;
         while let Some((range, source)) = batch.next_datagram() {
             if !shared.connected && source != shared.peer {
                 continue;
@@ -328,12 +338,14 @@ impl Batcher {
 
     /// The messages of the last batched receive, in order.
     pub(crate) fn messages(&self) -> Messages<'_> {
-        let b = &*self.bufs;
-        Messages {
-            messages: b.messages.iter(),
-            queued: &b.queued,
-            held: &b.held,
-            slots: b.rx.as_ref().map_or(&[], RecvBatch::buffer),
+        match self.bufs.as_deref() {
+            Some(b) => Messages {
+                messages: b.messages.iter(),
+                queued: &b.queued,
+                held: &b.held,
+                slots: b.rx.as_ref().map_or(&[], RecvBatch::buffer),
+            },
+            None => Messages { messages: [].iter(), queued: &[], held: &[], slots: &[] },
         }
     }
 }
@@ -459,8 +471,9 @@ mod tests {
         let mut b = Batcher::default();
         b.set(mode, socket, false);
         for r in records {
-            b.bufs.tx.extend_from_slice(r);
-            b.bufs.tx_ends.push(b.bufs.tx.len());
+            let bufs = b.bufs_mut();
+            bufs.tx.extend_from_slice(r);
+            bufs.tx_ends.push(bufs.tx.len());
         }
         b
     }
