@@ -100,6 +100,29 @@ impl Shared {
         self.ready_async.notify_one();
     }
 
+    /// Handles, on the listener's thread, a datagram from the peer that holds only handshake
+    /// records: the peer retransmitting its last flight because our final flight was lost.
+    /// Answering it must not wait until the application reads; no application data can come
+    /// out of such a datagram.
+    pub(crate) fn handle_handshake(&self, datagram: &mut [u8], tx: &mut Vec<u8>) {
+        self.touch();
+        let mut proto = lock(&self.proto);
+        // A fatal error closes the connection; the application sees it on its next call.
+        let _ = proto.handle_datagram(Instant::now(), datagram);
+        let _ = self.flush(&mut proto, tx);
+    }
+
+    /// Runs the protocol's timers if they are due (the final flight's hold), on the listener's
+    /// thread, unless the application holds the connection at this moment.
+    pub(crate) fn run_due_timers(&self, tx: &mut Vec<u8>) {
+        let Ok(mut proto) = self.proto.try_lock() else { return };
+        let now = Instant::now();
+        if proto.poll_timeout().is_some_and(|t| t <= now) {
+            let _ = proto.handle_timeout(now);
+            let _ = self.flush(&mut proto, tx);
+        }
+    }
+
     /// Stops the inbox: the next receive fails with `kind` once queued datagrams are consumed.
     pub(crate) fn close_inbox(&self, kind: io::ErrorKind) {
         lock(&self.inbox).closed.get_or_insert(kind);

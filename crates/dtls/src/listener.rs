@@ -9,6 +9,8 @@ use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use dtls_proto::enums::ContentType;
+use dtls_proto::record::Records;
 use dtls_proto::{
     CertifiedKey, Config, Connection as Proto, ConnectionHandle, DatagramEvent, Endpoint, HandshakeState,
 };
@@ -467,7 +469,12 @@ impl Driver {
                     let _ = hs.conn.handle_datagram(now, datagram);
                     self.drive(h);
                 } else if let Some(shared) = self.established.get(&h).and_then(Weak::upgrade) {
-                    shared.deliver(datagram);
+                    if handshake_only(datagram) {
+                        // Our final flight was lost: answer now, not when the application reads.
+                        shared.handle_handshake(datagram, &mut self.tx);
+                    } else {
+                        shared.deliver(datagram);
+                    }
                 }
             }
         }
@@ -597,7 +604,8 @@ impl Driver {
                 None => gone.push((*h, None)),
                 Some(s) if s.closed.load(Ordering::Relaxed) => gone.push((*h, None)),
                 Some(s) if idle.is_some_and(|i| s.idle_for() >= i) => gone.push((*h, Some(s))),
-                Some(_) => {}
+                // Timers run even if the application never reads (the final flight is freed).
+                Some(s) => s.run_due_timers(&mut self.tx),
             }
         }
         for (h, idle_conn) in gone {
@@ -643,4 +651,16 @@ impl Driver {
         self.inner.accepted_async.notify_waiters();
         let _ = &self.inner.driver_cookie_secret;
     }
+}
+
+/// Whether a datagram holds handshake or ChangeCipherSpec records and nothing else.
+fn handshake_only(datagram: &[u8]) -> bool {
+    let mut any = false;
+    for (header, _) in Records::new(datagram) {
+        if !matches!(header.content_type, ContentType::HANDSHAKE | ContentType::CHANGE_CIPHER_SPEC) {
+            return false;
+        }
+        any = true;
+    }
+    any
 }
