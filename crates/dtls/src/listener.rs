@@ -136,6 +136,11 @@ struct Inner {
 /// HelloVerifyRequests, runs every handshake concurrently (a slow or stalled client delays
 /// nobody), enforces the limits, and queues each established connection for
 /// [`accept`](Self::accept). Accepted connections are `Send` and can be served from any thread.
+///
+/// The driver reads every queued datagram with one `recvmmsg`. For connections on its socket it
+/// also answers a peer that retransmits its last flight (our final flight was lost) and runs
+/// their timers, so a connection nobody has accepted or read yet still completes its
+/// handshake and frees the state it no longer needs.
 #[derive(Debug)]
 pub struct Listener {
     inner: Arc<Inner>,
