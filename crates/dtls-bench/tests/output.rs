@@ -98,3 +98,29 @@ fn bad_arguments_are_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("everything"));
 }
+
+#[test]
+fn loopback_and_flood_figures_run_end_to_end() {
+    let rows = run(&["--quick", "--only", "loopback,flood", "--format", "json"]);
+    for mode in ["send/recv", "sendmmsg/recvmmsg", "GSO/GRO"] {
+        let raw = figure(&rows, &format!("loopback raw UDP, {mode}"));
+        assert!(raw["openssl"].is_null(), "{raw}");
+        let ours = rows
+            .iter()
+            .find(|r| r["figure"] == format!("loopback DTLS, {mode}").as_str() && r["unit"] == "records/s")
+            .unwrap_or_else(|| panic!("no DTLS rate for {mode}"));
+        assert!(ours["ours"].as_f64().unwrap() > 1_000.0, "{ours}");
+        assert!(ours["openssl"].as_f64().unwrap() > 1_000.0, "{ours}");
+        let share = figure(&rows, &format!("loopback DTLS vs raw UDP, {mode}"));
+        assert_eq!(share["unit"], "%");
+    }
+    let p50 = figure(&rows, "handshake latency p50, PSK, no flood")["ours"].as_f64().unwrap();
+    assert!(p50 > 0.0 && p50 < 1_000.0, "{p50} ms");
+    let under_flood = rows
+        .iter()
+        .filter(|r| r["figure"].as_str().is_some_and(|f| f.contains("ClientHello/s")))
+        .map(|r| r["ours"].as_f64().unwrap())
+        .collect::<Vec<_>>();
+    assert_eq!(under_flood.len(), 2, "p50 and p99 under the flood");
+    assert!(under_flood[0] <= under_flood[1], "p50 {} > p99 {}", under_flood[0], under_flood[1]);
+}
