@@ -1127,7 +1127,7 @@ mod tests {
             rig.send(b"lost");
         }
         assert_eq!(rig.drain_at_server(), Vec::<Vec<u8>>::new());
-        assert_eq!(rig.proxy.stats().to_server.dropped, 5);
+        rig.wait(|s| s.to_server.dropped == 5);
         assert_eq!(rig.proxy.phase(Direction::ToServer), 1);
     }
 
@@ -1173,7 +1173,7 @@ mod tests {
         rig.send(b"one,");
         rig.send(b"two");
         assert_eq!(rig.at_server().0, b"one,two");
-        assert_eq!(rig.proxy.stats().to_server.packed, 1);
+        rig.wait(|s| s.to_server.packed == 1);
 
         // Packed datagrams stay within the MTU; larger ones are dropped.
         rig.proxy.set_faults(Direction::ToServer, Faults { mtu: Some(100), ..pack });
@@ -1221,7 +1221,8 @@ mod tests {
         for d in &flight {
             from_server(d);
         }
-        assert_eq!(rig.proxy.stats().to_client.targeted, 3);
+        // `received` is counted before the drop is: wait for the drop itself.
+        rig.wait(|s| s.to_client.targeted == 3);
         // The client speaks: the flight's transmission is over; the retransmission goes through.
         rig.send(&ch);
         assert_eq!(rig.at_server().0, ch);
