@@ -8,23 +8,14 @@
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use dtls::udp::{self, Batching, RecvBatch};
-use dtls::{Config, Connection, Listener, ListenerOptions};
+use dtls::{Connection, Listener, ListenerOptions};
 
-const KEY: &[u8] = b"0123456789abcdef";
-const TIMEOUT: Option<Duration> = Some(Duration::from_secs(10));
-
-fn server_config() -> Arc<Config> {
-    Arc::new(Config::builder().psk_server_key(KEY.to_vec()).build().unwrap())
-}
-
-fn client_config() -> Arc<Config> {
-    Arc::new(Config::builder().psk("batch", KEY.to_vec()).build().unwrap())
-}
+mod batching;
+use batching::*;
 
 /// A listener on `ip`, the server side of one connection and its client. `own`: the server
 /// connection gets its own socket; else it shares the listener's.
@@ -32,18 +23,9 @@ fn pair(ip: &str, own: bool) -> (Listener, Connection, Connection) {
     let options = ListenerOptions::default().connection_sockets(own);
     let listener = Listener::bind_with(format!("{ip}:0").parse().unwrap(), server_config(), options).unwrap();
     let addr = listener.local_addr().unwrap();
-    let client = thread::spawn(move || Connection::connect(addr, client_config(), TIMEOUT));
+    let client = thread::spawn(move || Connection::connect(addr, client_config("batch"), TIMEOUT));
     let server = listener.accept_timeout(Duration::from_secs(10)).unwrap();
     (listener, server, client.join().unwrap().unwrap())
-}
-
-/// Message `n` of `len` bytes: the counter first, then bytes that depend on it.
-fn message(n: u64, len: usize) -> Vec<u8> {
-    let mut m: Vec<u8> = (0..len).map(|i| (n as u8).wrapping_mul(31).wrapping_add(i as u8)).collect();
-    let counter = n.to_be_bytes();
-    let k = counter.len().min(len);
-    m[..k].copy_from_slice(&counter[..k]);
-    m
 }
 
 /// Sends each round with `send_batch` from `tx`; `rx` takes it with `recv_batch`, checks every
@@ -57,18 +39,8 @@ fn exchange(tx: &mut Connection, rx: &mut Connection, rounds: &[Vec<Vec<u8>>]) -
                 let mut i = 0;
                 while i < round.len() {
                     let messages = rx.recv_batch(TIMEOUT).unwrap_or_else(|e| panic!("round {r}, message {i}: {e}"));
-                    assert_ne!(messages.len(), 0);
                     calls += 1;
-                    for m in messages {
-                        assert!(i < round.len(), "round {r}: more messages than sent");
-                        assert!(
-                            m == round[i],
-                            "round {r}: message {i} differs ({} bytes, {} expected)",
-                            m.len(),
-                            round[i].len()
-                        );
-                        i += 1;
-                    }
+                    check_received(r, round, &mut i, messages);
                 }
                 rx.send(&(r as u64).to_be_bytes()).unwrap();
             }
@@ -92,29 +64,18 @@ fn exchange(tx: &mut Connection, rx: &mut Connection, rounds: &[Vec<Vec<u8>>]) -
     })
 }
 
-const TOTAL: u64 = 2_000;
-const PER_BATCH: usize = 32;
-
 /// 2,000 messages of 1,200 bytes, client to server, in batches of 32, in `mode`.
 fn stream(ip: &str, mode: Batching) -> usize {
     let (_listener, mut server, mut client) = pair(ip, true);
     client.set_batching(mode);
     server.set_batching(mode);
     assert_eq!((client.batching(), server.batching()), (mode, mode));
-    let all: Vec<Vec<u8>> = (0..TOTAL).map(|n| message(n, 1_200)).collect();
-    let rounds: Vec<Vec<Vec<u8>>> = all.chunks(PER_BATCH).map(<[_]>::to_vec).collect();
+    let rounds = rounds_of(0, TOTAL, 1_200);
     let calls = exchange(&mut client, &mut server, &rounds);
     // And back, server to client.
     let calls_back = exchange(&mut server, &mut client, &rounds[..4]);
     assert!(calls_back >= 1);
     calls
-}
-
-/// Whether this machine has UDP GSO and GRO (Linux 5.0+); the offload tests insist on it so
-/// the fast path is really exercised, not just the fallback.
-fn offload_available() -> bool {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    udp::gso_supported(&s) && udp::set_gro(&s, true).unwrap()
 }
 
 #[test]
@@ -145,30 +106,6 @@ fn stream_with_gso_and_gro() {
             assert!(calls <= TOTAL as usize / 8, "{ip}: {calls} receives for {TOTAL} messages");
         }
     }
-}
-
-/// Rounds of mixed sizes: runs of equal sizes cut at every size change, after a shorter last
-/// datagram, at 64 segments and at 65,507 bytes; an empty message; records of 16 KB.
-fn mixed_rounds() -> Vec<Vec<Vec<u8>>> {
-    let mut n = 0u64;
-    let mut round = |sizes: &[(usize, usize)]| -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        for &(count, len) in sizes {
-            for _ in 0..count {
-                out.push(message(n, len));
-                n += 1;
-            }
-        }
-        out
-    };
-    vec![
-        round(&[(40, 1_200)]),
-        round(&[(3, 1_200), (1, 500), (2, 1_200), (70, 100)]),
-        round(&[(2, 16_000), (1, 1), (1, 0), (3, 7), (1, 1_300), (2, 1_200)]),
-        round(&[(60, 1_200)]),
-        round(&[(100, 100)]),
-        round(&[(1, 9), (1, 8), (1, 7), (1, 6), (5, 1_000), (1, 999), (1, 1_000)]),
-    ]
 }
 
 #[test]

@@ -8,26 +8,18 @@
 #![cfg(feature = "tokio")]
 
 use std::io;
-use std::net::UdpSocket;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dtls::tokio::{Connection, Listener};
-use dtls::udp::{self, Batching};
-use dtls::{Config, ListenerOptions};
+use dtls::udp::Batching;
+use dtls::ListenerOptions;
 
-const KEY: &[u8] = b"0123456789abcdef";
+mod batching;
+use batching::*;
+
 const T: Duration = Duration::from_secs(10);
-const TIMEOUT: Option<Duration> = Some(T);
 const MODES: [Batching; 3] = [Batching::Off, Batching::Mmsg, Batching::Offload];
-
-fn server_config() -> Arc<Config> {
-    Arc::new(Config::builder().psk_server_key(KEY.to_vec()).build().unwrap())
-}
-
-fn client_config() -> Arc<Config> {
-    Arc::new(Config::builder().psk("tokio-batch", KEY.to_vec()).build().unwrap())
-}
 
 /// A listener on `ip`, the server side of one connection and its client, both batching in
 /// `mode`. `own`: the server connection gets its own socket; else it shares the listener's.
@@ -35,21 +27,13 @@ async fn pair(ip: &str, own: bool, mode: Batching) -> (Listener, Connection, Con
     let options = ListenerOptions::default().connection_sockets(own);
     let listener = Listener::bind_with(format!("{ip}:0").parse().unwrap(), server_config(), options).unwrap();
     let addr = listener.local_addr().unwrap();
-    let (client, server) = tokio::join!(Connection::connect(addr, client_config(), TIMEOUT), listener.accept());
+    let (client, server) =
+        tokio::join!(Connection::connect(addr, client_config("tokio-batch"), TIMEOUT), listener.accept());
     let (mut client, mut server) = (client.unwrap(), server.unwrap());
     client.set_batching(mode);
     server.set_batching(mode);
     assert_eq!((client.batching(), server.batching()), (mode, mode));
     (listener, server, client)
-}
-
-/// Message `n` of `len` bytes: the counter first, then bytes that depend on it.
-fn message(n: u64, len: usize) -> Vec<u8> {
-    let mut m: Vec<u8> = (0..len).map(|i| (n as u8).wrapping_mul(31).wrapping_add(i as u8)).collect();
-    let counter = n.to_be_bytes();
-    let k = counter.len().min(len);
-    m[..k].copy_from_slice(&counter[..k]);
-    m
 }
 
 type Rounds = Arc<Vec<Vec<Vec<u8>>>>;
@@ -66,18 +50,8 @@ async fn exchange(mut tx: Connection, mut rx: Connection, rounds: &Rounds) -> (C
             let mut i = 0;
             while i < round.len() {
                 let messages = rx.recv_batch(TIMEOUT).await.unwrap_or_else(|e| panic!("round {r}, message {i}: {e}"));
-                assert_ne!(messages.len(), 0);
                 calls += 1;
-                for m in messages {
-                    assert!(i < round.len(), "round {r}: more messages than sent");
-                    assert!(
-                        m == round[i],
-                        "round {r}: message {i} differs ({} bytes, {} expected)",
-                        m.len(),
-                        round[i].len()
-                    );
-                    i += 1;
-                }
+                check_received(r, round, &mut i, messages);
             }
             rx.send(&(r as u64).to_be_bytes()).await.unwrap();
         }
@@ -101,22 +75,6 @@ async fn exchange(mut tx: Connection, mut rx: Connection, rounds: &Rounds) -> (C
     (tx, rx, calls)
 }
 
-const TOTAL: u64 = 2_000;
-const PER_BATCH: usize = 32;
-
-/// `count` messages of `len` bytes from `first` on, in rounds of `PER_BATCH`.
-fn rounds_of(first: u64, count: u64, len: usize) -> Rounds {
-    let all: Vec<Vec<u8>> = (first..first + count).map(|n| message(n, len)).collect();
-    Arc::new(all.chunks(PER_BATCH).map(<[_]>::to_vec).collect())
-}
-
-/// Whether this machine has UDP GSO and GRO (Linux 5.0+); the offload tests insist on it so
-/// the fast path is really exercised, not just the fallback.
-fn offload_available() -> bool {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    udp::gso_supported(&s) && udp::set_gro(&s, true).unwrap()
-}
-
 /// 2,000 messages of 1,200 bytes, client to server, in batches of 32, then some back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_in_every_mode() {
@@ -126,7 +84,7 @@ async fn stream_in_every_mode() {
     for mode in MODES {
         for ip in ["127.0.0.1", "[::1]"] {
             let (_listener, server, client) = pair(ip, true, mode).await;
-            let (client, server, calls) = exchange(client, server, &rounds_of(0, TOTAL, 1_200)).await;
+            let (client, server, calls) = exchange(client, server, &Arc::new(rounds_of(0, TOTAL, 1_200))).await;
             match mode {
                 // One datagram per receive.
                 Batching::Off => assert_eq!(calls, TOTAL as usize, "{ip}"),
@@ -137,40 +95,16 @@ async fn stream_in_every_mode() {
                 _ => assert!(calls <= TOTAL as usize, "{ip}"),
             }
             // And back, server to client.
-            let (_server, _client, calls_back) = exchange(server, client, &rounds_of(TOTAL, 128, 1_200)).await;
+            let (_server, _client, calls_back) =
+                exchange(server, client, &Arc::new(rounds_of(TOTAL, 128, 1_200))).await;
             assert!(calls_back >= 1);
         }
     }
 }
 
-/// Rounds of mixed sizes in one `send_batch`: runs of equal sizes cut at every size change,
-/// after a shorter last datagram, at 64 segments and at 65,507 bytes; an empty message;
-/// records of 16 KB; more than 64 messages in one call.
-fn mixed_rounds() -> Rounds {
-    let mut n = 0u64;
-    let mut round = |sizes: &[(usize, usize)]| -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        for &(count, len) in sizes {
-            for _ in 0..count {
-                out.push(message(n, len));
-                n += 1;
-            }
-        }
-        out
-    };
-    Arc::new(vec![
-        round(&[(40, 1_200)]),
-        round(&[(3, 1_200), (1, 500), (2, 1_200), (70, 100)]),
-        round(&[(2, 16_000), (1, 1), (1, 0), (3, 7), (1, 1_300), (2, 1_200)]),
-        round(&[(60, 1_200)]),
-        round(&[(100, 100)]),
-        round(&[(1, 9), (1, 8), (1, 7), (1, 6), (5, 1_000), (1, 999), (1, 1_000)]),
-    ])
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixed_sizes_in_one_send_batch_in_every_mode() {
-    let rounds = mixed_rounds();
+    let rounds = Arc::new(mixed_rounds());
     for mode in MODES {
         for ip in ["127.0.0.1", "[::1]"] {
             let (_listener, server, client) = pair(ip, true, mode).await;
@@ -186,9 +120,9 @@ async fn shared_socket_connections_batch_both_ways() {
         // The server's connection sends and receives through the listener's socket.
         let (listener, server, client) = pair("127.0.0.1", false, mode).await;
         assert_eq!(server.local_addr().unwrap(), listener.local_addr().unwrap());
-        let (client, server, _) = exchange(client, server, &rounds_of(0, 640, 1_200)).await;
-        let (server, client, _) = exchange(server, client, &rounds_of(640, 640, 1_200)).await;
-        exchange(server, client, &mixed_rounds()).await;
+        let (client, server, _) = exchange(client, server, &Arc::new(rounds_of(0, 640, 1_200))).await;
+        let (server, client, _) = exchange(server, client, &Arc::new(rounds_of(640, 640, 1_200))).await;
+        exchange(server, client, &Arc::new(mixed_rounds())).await;
     }
 }
 
