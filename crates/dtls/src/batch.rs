@@ -242,32 +242,26 @@ impl Batcher {
         tx: &mut Vec<u8>,
         deferred: &mut Option<io::Error>,
     ) -> io::Result<()> {
-        let Some(b) = self.bufs.as_deref_mut() else { return Ok(()) };
-        let Some(batch) = b.rx.as_mut() else { return Ok(()) };
-        shared.touch();
-        let mut proto = lock(&shared.proto);
-        let now = Instant::now();
-        let mut failed = None;
-        while let Some((range, source)) = batch.next_datagram() {
-            // A socket of the connection's own is connected to the peer, so the kernel
-            // filters; were it not, datagrams from elsewhere are not the peer's.
-            if !shared.connected && source != shared.peer {
-                continue;
+        self.open_with(shared, tx, deferred, |b, proto, now| {
+            let batch = b.rx.as_mut()?;
+            while let Some((range, source)) = batch.next_datagram() {
+                // A socket of the connection's own is connected to the peer, so the kernel
+                // filters; were it not, datagrams from elsewhere are not the peer's.
+                if !shared.connected && source != shared.peer {
+                    continue;
+                }
+                let at = range.start;
+                let Some(datagram) = batch.buffer_mut().get_mut(range) else { continue };
+                let slot = |start, end| Message::Slot { start: at + start, end: at + end };
+                if let Err(e) = open(proto, now, datagram, &mut b.messages, slot) {
+                    return Some(e);
+                }
+                if proto.is_closed() {
+                    break;
+                }
             }
-            let at = range.start;
-            let Some(datagram) = batch.buffer_mut().get_mut(range) else { continue };
-            let slot = |start, end| Message::Slot { start: at + start, end: at + end };
-            if let Err(e) = open(&mut proto, now, datagram, &mut b.messages, slot) {
-                failed = Some(e);
-                break;
-            }
-            if proto.is_closed() {
-                break;
-            }
-        }
-        let flushed = shared.flush(&mut proto, tx);
-        drop(proto);
-        self.finish(failed, flushed, deferred)
+            None
+        })
     }
 
     /// Decrypts the datagrams [`take_inbox`](Self::take_inbox) took, like
@@ -278,21 +272,34 @@ impl Batcher {
         tx: &mut Vec<u8>,
         deferred: &mut Option<io::Error>,
     ) -> io::Result<()> {
+        self.open_with(shared, tx, deferred, |b, proto, now| {
+            for (i, datagram) in b.held.iter_mut().enumerate() {
+                let held = |start, end| Message::Held { datagram: i, start, end };
+                if let Err(e) = open(proto, now, datagram, &mut b.messages, held) {
+                    return Some(e);
+                }
+                if proto.is_closed() {
+                    break;
+                }
+            }
+            None
+        })
+    }
+
+    /// Runs `open_all` (which decrypts datagrams with [`open`] until one fails or the
+    /// connection closes, returning the failure) under the connection's lock, sends what the
+    /// protocol answers, and reports as [`finish`](Self::finish) says.
+    fn open_with(
+        &mut self,
+        shared: &Shared,
+        tx: &mut Vec<u8>,
+        deferred: &mut Option<io::Error>,
+        open_all: impl FnOnce(&mut Buffers, &mut Proto, Instant) -> Option<dtls_proto::Error>,
+    ) -> io::Result<()> {
         let Some(b) = self.bufs.as_deref_mut() else { return Ok(()) };
         shared.touch();
         let mut proto = lock(&shared.proto);
-        let now = Instant::now();
-        let mut failed = None;
-        for (i, datagram) in b.held.iter_mut().enumerate() {
-            let held = |start, end| Message::Held { datagram: i, start, end };
-            if let Err(e) = open(&mut proto, now, datagram, &mut b.messages, held) {
-                failed = Some(e);
-                break;
-            }
-            if proto.is_closed() {
-                break;
-            }
-        }
+        let failed = open_all(b, &mut proto, Instant::now());
         let flushed = shared.flush(&mut proto, tx);
         drop(proto);
         self.finish(failed, flushed, deferred)
