@@ -317,8 +317,9 @@ impl ConfigBuilder {
         self
     }
 
-    /// How long a cookie stays valid (default 60 s) and how often the cookie secret rotates
-    /// (default 5 min; the previous secret stays valid for one more period).
+    /// How long a cookie stays valid (default 60 s) and how often the key that makes cookies
+    /// rotates (default 5 min; whole seconds). A cookie stays valid for its lifetime across a
+    /// rotation: each period's key is derived from the verifier's seed and the period.
     pub fn cookie_timing(mut self, lifetime: Duration, rotation: Duration) -> Self {
         self.config.cookie_lifetime = lifetime;
         self.config.cookie_rotation = rotation;

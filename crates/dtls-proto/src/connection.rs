@@ -841,27 +841,31 @@ impl Connection {
             }
             return Ok(());
         };
+        let mut peer_retransmits = false;
         while !r.is_empty() {
             let Some((h, frag)) = HandshakeHeader::parse(&mut r) else {
                 self.stats.dropped_malformed += 1;
                 break;
             };
             if self.side == Side::Server && hs.awaiting_client_hello() && h.msg_type == HandshakeType::CLIENT_HELLO {
-                // The first ClientHello we see sets the sequence: 0, or 1 after a cookie exchange.
-                if h.message_seq <= 1 && hs.reasm.buffered_bytes() == 0 && epoch == 0 {
+                // The first ClientHello we see sets the sequence: 0, or one more after each
+                // HelloVerifyRequest the client followed.
+                if h.message_seq <= crate::cookie::MAX_CLIENT_HELLO_SEQ && hs.reasm.buffered_bytes() == 0 && epoch == 0 {
                     hs.reasm.set_next_seq(h.message_seq);
                 }
             }
             match hs.reasm.insert(epoch, &h, frag) {
-                Inserted::Buffered => {}
+                Inserted::Buffered | Inserted::Duplicate => {}
                 Inserted::Dropped => self.stats.dropped_fragments += 1,
                 Inserted::Old => {
-                    if hs.peer_flight_start.is_some_and(|s| h.message_seq >= s) && h.fragment_offset == 0 {
-                        self.answer_retransmission(now);
-                        return self.process_messages(now);
-                    }
+                    // The peer repeats its last flight: ours was lost. Later messages of this
+                    // record are still read (a peer may repack its flight).
+                    peer_retransmits |= hs.peer_flight_start.is_some_and(|s| h.message_seq >= s) && h.fragment_offset == 0;
                 }
             }
+        }
+        if peer_retransmits {
+            self.answer_retransmission(now);
         }
         self.process_messages(now)
     }

@@ -1,23 +1,31 @@
 //! Stateless cookie verification (RFC 6347 §4.2.1): Qt's `QDtlsClientVerifier`.
 //!
 //! A server answers a ClientHello without a valid cookie with a HelloVerifyRequest and keeps
-//! nothing. The cookie is `timestamp (4) || HMAC-SHA256(secret, timestamp || peer address ||
-//! port || client_version || random || session_id)[..16]`: it binds the client's address and
-//! port and the hello's random, so a second ClientHello from elsewhere or with another random
-//! fails. Those fields all precede the cookie, so a ClientHello fragmented over several
-//! datagrams (a client with a small MTU) is verified from its first fragment alone; the
-//! connection created for it reassembles the rest. The secret rotates; the previous one stays
-//! valid for one rotation period.
+//! nothing. The cookie is `timestamp (4) || HMAC-SHA256(key, timestamp || peer address || port
+//! || client_version || random || session_id)[..16]`: it binds the client's address and port
+//! and the hello's random, so a second ClientHello from elsewhere or with another random fails.
+//! Those fields all precede the cookie, so a ClientHello fragmented over several datagrams (a
+//! client with a small MTU) is verified from its first fragment alone; the connection created
+//! for it reassembles the rest. Before the cookie is verified only those fields are read: the
+//! cost of a ClientHello on this path does not depend on its size or its extensions.
+//!
+//! The key rotates every rotation period, and each period's key is derived from a secret seed
+//! and the period's number. The timestamp in the cookie names the period whose key made it,
+//! so a cookie verifies for its whole lifetime across rotations, and servers that share the
+//! seed and a time base ([`ClientVerifier::set_time_base`], e.g. the Unix time) verify each
+//! other's cookies at any time: the workers of one port, or processes on several machines.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use zeroize::Zeroizing;
+
 use crate::codec::{Put, Reader};
 use crate::config::Config;
 use crate::crypto::{ct_eq, CryptoError, CryptoProvider, HashAlgorithm};
 use crate::enums::{ContentType, HandshakeType, ProtocolVersion};
-use crate::messages::{ClientHello, HandshakeHeader};
+use crate::messages::HandshakeHeader;
 use crate::record::{RecordHeader, HEADER_LEN};
 
 /// Length of our cookies.
@@ -39,19 +47,24 @@ pub enum Verification {
 /// The stateless cookie verifier.
 pub struct ClientVerifier {
     provider: Arc<dyn CryptoProvider>,
-    current: [u8; 32],
-    previous: Option<[u8; 32]>,
-    origin: Instant,
-    rotated_at: Instant,
+    seed: Zeroizing<[u8; 32]>,
+    /// The seed replaced by [`set_secret`](Self::set_secret), accepted until this time.
+    previous: Option<(Zeroizing<[u8; 32]>, u64)>,
+    /// The verifier's clock: at `base_instant` it read `base`.
+    base_instant: Instant,
+    base: Duration,
     lifetime: Duration,
-    rotation: Duration,
+    rotation: u64,
+    /// The keys of the last periods used, derived from the seed: `(seed generation, period, key)`.
+    keys: [Option<(u8, u64, Zeroizing<[u8; 32]>)>; 2],
+    generation: u8,
 }
 
 impl core::fmt::Debug for ClientVerifier {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("ClientVerifier")
             .field("lifetime", &self.lifetime)
-            .field("rotation", &self.rotation)
+            .field("rotation_secs", &self.rotation)
             .finish_non_exhaustive()
     }
 }
@@ -66,6 +79,10 @@ struct Hello<'a> {
     random: [u8; 32],
     cookie: &'a [u8],
 }
+
+/// Highest `message_seq` of a ClientHello we answer: a client sends 0, then one more after
+/// each HelloVerifyRequest, and ours follows up to four.
+pub(crate) const MAX_CLIENT_HELLO_SEQ: u16 = crate::handshake::MAX_HELLO_VERIFY as u16;
 
 /// Largest ClientHello we accept to reassemble (before any state, only the declared length is
 /// checked).
@@ -84,15 +101,13 @@ impl<'a> Hello<'a> {
         let (h, body) = HandshakeHeader::parse(&mut r)?;
         if h.msg_type != HandshakeType::CLIENT_HELLO
             || h.fragment_offset != 0
-            || h.message_seq > 1
+            || h.message_seq > MAX_CLIENT_HELLO_SEQ
             || h.length > MAX_CLIENT_HELLO
         {
             return None;
         }
-        if h.is_whole() {
-            // A whole ClientHello must parse completely.
-            ClientHello::parse(body)?;
-        }
+        // Only the fields the cookie binds are read here: the rest of the ClientHello (suites,
+        // extensions) is parsed once, by the connection, after the cookie is verified.
         let mut b = Reader::new(body);
         let version = ProtocolVersion(b.u16()?);
         if !version.is_dtls() {
@@ -109,52 +124,84 @@ impl<'a> Hello<'a> {
     }
 }
 
+/// Label of the per-period key derivation: `HMAC-SHA256(seed, LABEL || period)`.
+const KEY_LABEL: &[u8] = b"dtls-proto cookie key";
+
 impl ClientVerifier {
-    /// A verifier with a fresh random secret and the configuration's cookie timing.
+    /// A verifier with a fresh random seed and the configuration's cookie timing; its clock
+    /// counts seconds from `now`.
     pub fn new(config: &Config, now: Instant) -> Result<Self, CryptoError> {
-        let mut current = [0u8; 32];
-        config.provider.fill_random(&mut current)?;
+        let mut seed = Zeroizing::new([0u8; 32]);
+        config.provider.fill_random(&mut seed[..])?;
         Ok(Self {
             provider: config.provider.clone(),
-            current,
+            seed,
             previous: None,
-            origin: now,
-            rotated_at: now,
+            base_instant: now,
+            base: Duration::ZERO,
             lifetime: config.cookie_lifetime,
-            rotation: config.cookie_rotation,
+            rotation: config.cookie_rotation.as_secs().max(1),
+            keys: [None, None],
+            generation: 0,
         })
     }
 
-    /// Replaces the secret (the old one stays valid for one rotation period). Servers that
-    /// share a port across processes give each the same secret.
+    /// Replaces the seed the keys are derived from (Qt's `setCookieGeneratorParameters`).
+    /// Servers that share a port or serve one name from several machines give each verifier
+    /// the same seed and the same time base, so any of them verifies any cookie. Cookies made
+    /// from the previous seed stay valid for their lifetime.
     pub fn set_secret(&mut self, now: Instant, secret: [u8; 32]) {
-        self.previous = Some(self.current);
-        self.current = secret;
-        self.rotated_at = now;
+        let until = self.clock(now) + self.lifetime.as_secs() + 1;
+        let old = core::mem::replace(&mut self.seed, Zeroizing::new(secret));
+        self.previous = Some((old, until));
+        self.generation = self.generation.wrapping_add(1);
     }
 
-    fn rotate_if_due(&mut self, now: Instant) {
-        if now.saturating_duration_since(self.rotated_at) >= self.rotation {
-            let mut next = [0u8; 32];
-            if self.provider.fill_random(&mut next).is_ok() {
-                self.set_secret(now, next);
-            }
+    /// Sets the verifier's clock: at `now` it reads `since_epoch`. Verifiers that share a seed
+    /// must share a time base to agree on the period of a cookie; the Unix time (from the
+    /// system clock, read by the caller) is the natural one. Timestamps are kept in seconds.
+    pub fn set_time_base(&mut self, now: Instant, since_epoch: Duration) {
+        self.base_instant = now;
+        self.base = since_epoch;
+    }
+
+    /// The verifier's clock at `now`, in whole seconds.
+    fn clock(&self, now: Instant) -> u64 {
+        (self.base + now.saturating_duration_since(self.base_instant)).as_secs()
+    }
+
+    /// The key of the rotation period that contains `ts`, derived once per period.
+    fn key(&mut self, previous_seed: bool, ts: u32) -> Zeroizing<[u8; 32]> {
+        let period = u64::from(ts) / self.rotation;
+        let generation = if previous_seed { self.generation.wrapping_sub(1) } else { self.generation };
+        if let Some((_, _, k)) = self.keys.iter().flatten().find(|(g, p, _)| *g == generation && *p == period) {
+            return k.clone();
         }
+        let seed = match (&self.previous, previous_seed) {
+            (Some((old, _)), true) => old.clone(),
+            _ => self.seed.clone(),
+        };
+        let d = self.provider.hmac(HashAlgorithm::Sha256, &seed[..], &[KEY_LABEL, &period.to_be_bytes()]);
+        let mut key = Zeroizing::new([0u8; 32]);
+        key.copy_from_slice(&d.as_bytes()[..32]);
+        // Keep the newest two (the current period and the one before it).
+        self.keys.sort_by_key(|k| k.as_ref().map(|(_, p, _)| *p));
+        self.keys[0] = Some((generation, period, key.clone()));
+        key
     }
 
-    fn mac(&self, secret: &[u8; 32], ts: [u8; 4], peer: &SocketAddr, hello: &Hello<'_>) -> [u8; MAC_LEN] {
+    fn mac(&self, key: &[u8; 32], ts: [u8; 4], peer: &SocketAddr, hello: &Hello<'_>) -> [u8; MAC_LEN] {
         let ip = match peer.ip() {
             std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
             std::net::IpAddr::V6(v6) => v6.octets(),
         };
-        let d =
-            self.provider.hmac(HashAlgorithm::Sha256, secret, &[&ts, &ip, &peer.port().to_be_bytes(), hello.prefix]);
+        let d = self.provider.hmac(HashAlgorithm::Sha256, key, &[&ts, &ip, &peer.port().to_be_bytes(), hello.prefix]);
         let mut out = [0u8; MAC_LEN];
         out.copy_from_slice(&d.as_bytes()[..MAC_LEN]);
         out
     }
 
-    fn cookie_valid(&self, now: Instant, peer: &SocketAddr, hello: &Hello<'_>) -> bool {
+    fn cookie_valid(&mut self, now: Instant, peer: &SocketAddr, hello: &Hello<'_>) -> bool {
         let mut r = Reader::new(hello.cookie);
         let (Some(ts), Some(mac)) = (r.take_array::<4>(), r.take_array::<MAC_LEN>()) else {
             return false;
@@ -162,31 +209,39 @@ impl ClientVerifier {
         if r.finish().is_none() {
             return false;
         }
-        let issued = Duration::from_secs(u64::from(u32::from_be_bytes(ts)));
-        let age = now.saturating_duration_since(self.origin).checked_sub(issued);
-        if age.is_none_or(|age| age > self.lifetime) {
+        let issued = u64::from(u32::from_be_bytes(ts));
+        let clock = self.clock(now);
+        // Another server's clock may run a second ahead of ours.
+        if issued > clock + 1 || clock.saturating_sub(issued) > self.lifetime.as_secs() {
             return false;
         }
-        ct_eq(&self.mac(&self.current, ts, peer, hello), &mac)
-            || self.previous.is_some_and(|p| ct_eq(&self.mac(&p, ts, peer, hello), &mac))
+        let key = self.key(false, u32::from_be_bytes(ts));
+        if ct_eq(&self.mac(&key, ts, peer, hello), &mac) {
+            return true;
+        }
+        if self.previous.as_ref().is_some_and(|(_, until)| clock <= *until) {
+            let key = self.key(true, u32::from_be_bytes(ts));
+            return ct_eq(&self.mac(&key, ts, peer, hello), &mac);
+        }
+        false
     }
 
     /// Checks a datagram from `peer` (Qt's `verifyClient`). On
     /// [`SendHelloVerifyRequest`](Verification::SendHelloVerifyRequest), `response` holds the
-    /// datagram to send back; it is never larger than `datagram`. Allocates nothing per peer.
+    /// datagram to send back; it is never larger than `datagram`. Allocates nothing per peer,
+    /// and reads only the fields the cookie binds, whatever the size of the ClientHello.
     pub fn verify(&mut self, now: Instant, peer: &SocketAddr, datagram: &[u8], response: &mut Vec<u8>) -> Verification {
         response.clear();
-        self.rotate_if_due(now);
         let Some(hello) = Hello::parse(datagram) else {
             return Verification::Drop;
         };
         if !hello.cookie.is_empty() && self.cookie_valid(now, peer, &hello) {
             return Verification::Verified;
         }
-        let secs = now.saturating_duration_since(self.origin).as_secs();
-        let ts = u32::try_from(secs).unwrap_or(u32::MAX).to_be_bytes();
-        let mac = self.mac(&self.current, ts, peer, &hello);
-        write_hello_verify_request(response, hello.record_seq, hello.message_seq, &ts, &mac);
+        let ts = u32::try_from(self.clock(now)).unwrap_or(u32::MAX);
+        let key = self.key(false, ts);
+        let mac = self.mac(&key, ts.to_be_bytes(), peer, &hello);
+        write_hello_verify_request(response, hello.record_seq, hello.message_seq, &ts.to_be_bytes(), &mac);
         if response.len() > datagram.len() {
             response.clear();
             return Verification::Drop;

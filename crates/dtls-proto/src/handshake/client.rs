@@ -10,7 +10,7 @@ use crate::enums::{AlertDescription, ExtensionType, HandshakeType, ProtocolVersi
 use crate::error::Error;
 use crate::handshake::keys::{self, psk_premaster};
 use crate::handshake::reassembly::Message;
-use crate::handshake::Expect;
+use crate::handshake::{Expect, MAX_HELLO_VERIFY};
 use crate::messages::{
     self, parse_certificate_list, parse_digitally_signed, put_extension, write_certificate_list, write_message,
     CertificateRequest, ServerEcdhParams, ServerHello,
@@ -18,8 +18,6 @@ use crate::messages::{
 use crate::pki::{self, CertificateError, Purpose, ServerName};
 use crate::suites::{CipherSuite, KeyExchange};
 
-/// Most HelloVerifyRequests we follow in one handshake.
-const MAX_HELLO_VERIFY: u8 = 4;
 
 impl Connection {
     pub(crate) fn client_start(&mut self, now: Instant) -> Result<(), Error> {

@@ -19,6 +19,9 @@
 //! The HelloVerifyRequest exchange is answered by [`crate::ClientVerifier`] without any state;
 //! the connection object starts at flight 3 on a server.
 
+/// Most HelloVerifyRequests a client follows in one handshake.
+pub(crate) const MAX_HELLO_VERIFY: u8 = 4;
+
 pub(crate) mod client;
 pub(crate) mod keys;
 pub(crate) mod reassembly;

@@ -5,6 +5,8 @@
 //! buffered; the declared length is checked against the limits *before* any allocation; and the
 //! fragments of one message must agree on its type, length and epoch, or they are dropped.
 
+use core::ops::Range;
+
 use crate::enums::HandshakeType;
 use crate::messages::HandshakeHeader;
 
@@ -23,12 +25,67 @@ pub(crate) struct Message {
 /// What happened to a fragment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Inserted {
-    /// Stored (or already held); the message may now be complete.
+    /// Stored; the message may now be complete.
     Buffered,
+    /// Every byte of it was already held: nothing was done.
+    Duplicate,
     /// The message was already delivered: the peer is retransmitting.
     Old,
     /// Outside the window, inconsistent, or over a limit: discarded.
     Dropped,
+}
+
+/// Most disjoint byte ranges held for one message. A fragment that would open one more is
+/// dropped (the peer's retransmission brings it again); fragments that extend, join or fall
+/// inside held ranges are always taken, so a peer that retransmits its flight always makes
+/// progress. This bounds the bookkeeping of a message to 512 bytes and each insertion to a
+/// binary search plus a move of at most this many entries, whatever the fragments.
+pub(crate) const MAX_RANGES: usize = 64;
+
+/// The byte ranges received of one message: sorted, disjoint and not touching (`[start, end)`).
+#[derive(Debug, Default)]
+struct RangeSet {
+    ranges: Vec<(u32, u32)>,
+}
+
+impl RangeSet {
+    /// Whether `[start, end)` is held entirely. O(log n).
+    fn covers(&self, start: u32, end: u32) -> bool {
+        let i = self.ranges.partition_point(|r| r.0 <= start);
+        i > 0 && self.ranges[i - 1].1 >= end
+    }
+
+    /// The held ranges that overlap or touch `[start, end)`, as an index range. O(log n).
+    fn touching(&self, start: u32, end: u32) -> Range<usize> {
+        let first = self.ranges.partition_point(|r| r.1 < start);
+        let last = self.ranges.partition_point(|r| r.0 <= end);
+        first..last.max(first)
+    }
+
+    /// Adds `[start, end)`, merging what it overlaps or touches. Returns `false`, changing
+    /// nothing, when that would exceed [`MAX_RANGES`].
+    fn insert(&mut self, start: u32, end: u32) -> bool {
+        let at = self.touching(start, end);
+        if at.is_empty() {
+            if self.ranges.len() >= MAX_RANGES {
+                return false;
+            }
+            self.ranges.insert(at.start, (start, end));
+            return true;
+        }
+        let merged = (start.min(self.ranges[at.start].0), end.max(self.ranges[at.end - 1].1));
+        self.ranges[at.start] = merged;
+        self.ranges.drain(at.start + 1..at.end);
+        true
+    }
+
+    fn is_whole(&self, len: usize) -> bool {
+        match self.ranges.as_slice() {
+            [] => len == 0,
+            [(0, end)] => *end as usize == len,
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -37,32 +94,36 @@ struct Partial {
     seq: u16,
     epoch: u16,
     body: Vec<u8>,
-    /// Received byte ranges, sorted and merged.
-    have: Vec<(u32, u32)>,
+    have: RangeSet,
 }
 
 impl Partial {
     fn complete(&self) -> bool {
-        match self.have.as_slice() {
-            [] => self.body.is_empty(),
-            [(0, end)] => *end as usize == self.body.len(),
-            _ => false,
-        }
+        self.have.is_whole(self.body.len())
     }
 
-    fn add(&mut self, offset: u32, bytes: &[u8]) {
+    /// Adds a fragment lying within the body. A fragment whose bytes are all held already is
+    /// ignored; one that disagrees with bytes already held is refused, so the message handled
+    /// is the one whose first bytes were accepted (for a ClientHello, those the cookie
+    /// verified).
+    fn add(&mut self, offset: u32, bytes: &[u8]) -> Inserted {
         let end = offset + bytes.len() as u32;
-        self.body[offset as usize..end as usize].copy_from_slice(bytes);
-        self.have.push((offset, end));
-        self.have.sort_unstable();
-        let mut merged: Vec<(u32, u32)> = Vec::with_capacity(self.have.len());
-        for &(s, e) in &self.have {
-            match merged.last_mut() {
-                Some(last) if s <= last.1 => last.1 = last.1.max(e),
-                _ => merged.push((s, e)),
+        if self.have.covers(offset, end) {
+            return Inserted::Duplicate;
+        }
+        for &(s, e) in &self.have.ranges[self.have.touching(offset, end)] {
+            let (from, to) = (s.max(offset), e.min(end));
+            if from < to
+                && self.body[from as usize..to as usize] != bytes[(from - offset) as usize..(to - offset) as usize]
+            {
+                return Inserted::Dropped;
             }
         }
-        self.have = merged;
+        if !self.have.insert(offset, end) {
+            return Inserted::Dropped;
+        }
+        self.body[offset as usize..end as usize].copy_from_slice(bytes);
+        Inserted::Buffered
     }
 }
 
@@ -117,20 +178,37 @@ impl Reassembler {
             if p.msg_type != h.msg_type || p.body.len() != length || p.epoch != epoch {
                 return Inserted::Dropped;
             }
-            if !fragment.is_empty() {
-                p.add(h.fragment_offset, fragment);
+            if fragment.is_empty() {
+                return Inserted::Duplicate;
             }
-            return Inserted::Buffered;
+            return p.add(h.fragment_offset, fragment);
         }
         // A zero-length fragment of a non-empty message tells us nothing: allocate nothing.
         if fragment.is_empty() && length != 0 {
             return Inserted::Dropped;
         }
-        if length > self.max_message || self.buffered + length > self.max_buffered {
+        if length > self.max_message {
             return Inserted::Dropped;
         }
-        let mut p =
-            Partial { msg_type: h.msg_type, seq: h.message_seq, epoch, body: vec![0; length], have: Vec::new() };
+        // Over the budget, a message needed sooner displaces those needed later (furthest
+        // first): future messages, which anyone able to spoof the peer can fill the budget
+        // with, never keep out the one the handshake waits for.
+        while self.buffered + length > self.max_buffered {
+            let Some(i) = (0..self.slots.len())
+                .filter(|&i| self.slots[i].seq > h.message_seq)
+                .max_by_key(|&i| self.slots[i].seq)
+            else {
+                return Inserted::Dropped;
+            };
+            self.buffered -= self.slots.swap_remove(i).body.len();
+        }
+        let mut p = Partial {
+            msg_type: h.msg_type,
+            seq: h.message_seq,
+            epoch,
+            body: vec![0; length],
+            have: RangeSet::default(),
+        };
         if !fragment.is_empty() {
             p.add(h.fragment_offset, fragment);
         }
@@ -175,7 +253,8 @@ mod tests {
         assert_eq!(r.insert(0, &hdr(0, 100, 60, 40), &msg[60..]), Inserted::Buffered);
         assert!(r.pop().is_none());
         assert_eq!(r.insert(0, &hdr(0, 100, 10, 55), &msg[10..65]), Inserted::Buffered);
-        assert_eq!(r.insert(0, &hdr(0, 100, 10, 55), &msg[10..65]), Inserted::Buffered);
+        assert_eq!(r.insert(0, &hdr(0, 100, 10, 55), &msg[10..65]), Inserted::Duplicate);
+        assert_eq!(r.insert(0, &hdr(0, 100, 20, 5), &msg[20..25]), Inserted::Duplicate);
         assert!(r.pop().is_none());
         assert_eq!(r.insert(0, &hdr(0, 100, 0, 12), &msg[..12]), Inserted::Buffered);
         let m = r.pop().unwrap();
@@ -205,6 +284,54 @@ mod tests {
         assert_eq!(r.insert(0, &hdr(2, 1000, 0, 1), &[0]), Inserted::Dropped, "over the per-connection budget");
         assert_eq!(r.insert(0, &hdr(SEQ_WINDOW, 10, 0, 1), &[0]), Inserted::Dropped, "beyond the window");
         assert_eq!(r.buffered_bytes(), 1000);
+    }
+
+    #[test]
+    fn overlap_that_disagrees_with_held_bytes_is_refused() {
+        let msg: Vec<u8> = (0..100u8).collect();
+        let mut r = Reassembler::new(1000, 2000);
+        assert_eq!(r.insert(0, &hdr(0, 100, 0, 50), &msg[..50]), Inserted::Buffered);
+        let mut forged = msg[40..100].to_vec();
+        forged[5] ^= 1; // byte 45, already held with another value
+        assert_eq!(r.insert(0, &hdr(0, 100, 40, 60), &forged), Inserted::Dropped);
+        // Agreeing overlap is fine, and the held bytes are the ones delivered.
+        assert_eq!(r.insert(0, &hdr(0, 100, 40, 60), &msg[40..]), Inserted::Buffered);
+        assert_eq!(r.pop().unwrap().body, msg);
+    }
+
+    #[test]
+    fn range_count_is_capped_but_adjacent_fragments_always_progress() {
+        let len = 4 * MAX_RANGES as u32 + 8;
+        let msg: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        let mut r = Reassembler::new(4096, 8192);
+        // One-byte fragments at every fourth offset: each opens a range, up to the cap.
+        for k in 0..MAX_RANGES as u32 {
+            let off = 4 * k + 1;
+            assert_eq!(r.insert(0, &hdr(0, len, off, 1), &msg[off as usize..][..1]), Inserted::Buffered);
+        }
+        let off = 4 * MAX_RANGES as u32 + 1;
+        assert_eq!(r.insert(0, &hdr(0, len, off, 1), &msg[off as usize..][..1]), Inserted::Dropped, "over the cap");
+        // A well-formed retransmission in 3-byte tiles still completes the message: each
+        // tile touches a held range, so none is refused.
+        for off in (0..len).step_by(3) {
+            let n = 3.min(len - off);
+            let got = r.insert(0, &hdr(0, len, off, n), &msg[off as usize..(off + n) as usize]);
+            assert!(matches!(got, Inserted::Buffered | Inserted::Duplicate), "{off}: {got:?}");
+        }
+        assert_eq!(r.pop().unwrap().body, msg);
+    }
+
+    #[test]
+    fn the_next_message_displaces_later_ones_over_the_budget() {
+        let mut r = Reassembler::new(1000, 2000);
+        assert_eq!(r.insert(0, &hdr(5, 1000, 0, 1), &[0]), Inserted::Buffered);
+        assert_eq!(r.insert(0, &hdr(6, 1000, 0, 1), &[0]), Inserted::Buffered);
+        assert_eq!(r.insert(0, &hdr(7, 1000, 0, 1), &[0]), Inserted::Dropped, "later than all held: no room");
+        assert_eq!(r.insert(0, &hdr(0, 600, 0, 600), &[1; 600]), Inserted::Buffered, "displaces seq 6");
+        assert_eq!(r.buffered_bytes(), 1600);
+        assert_eq!(r.pop().unwrap().body, vec![1; 600]);
+        assert_eq!(r.insert(0, &hdr(5, 1000, 1, 1), &[0]), Inserted::Buffered, "seq 5 was kept");
+        assert_eq!(r.insert(0, &hdr(6, 1000, 1, 1), &[0]), Inserted::Buffered, "seq 6 starts again");
     }
 
     #[test]
@@ -258,7 +385,8 @@ mod tests {
             for (off, n) in frags {
                 h.fragment_offset = off as u32;
                 h.fragment_length = n as u32;
-                proptest::prop_assert_eq!(r.insert(0, &h, &msg[off..off + n]), Inserted::Buffered);
+                let got = r.insert(0, &h, &msg[off..off + n]);
+                proptest::prop_assert!(matches!(got, Inserted::Buffered | Inserted::Duplicate), "{:?}", got);
             }
             let m = r.pop().expect("complete");
             proptest::prop_assert_eq!(m.body, msg);
