@@ -114,6 +114,7 @@ pub struct Config {
     pub(crate) client_cert: Option<Arc<CertifiedKey>>,
     pub(crate) roots: Arc<RootStore>,
     pub(crate) verify_peer: VerifyPeer,
+    pub(crate) accept_any_server_name: bool,
     pub(crate) client_auth: ClientAuth,
     pub(crate) ignored_errors: Vec<CertificateError>,
     pub(crate) time: Arc<TimeProvider>,
@@ -141,6 +142,7 @@ impl fmt::Debug for Config {
             .field("client_cert", &self.client_cert.is_some())
             .field("roots", &self.roots.len())
             .field("verify_peer", &self.verify_peer)
+            .field("accept_any_server_name", &self.accept_any_server_name)
             .field("client_auth", &self.client_auth)
             .finish_non_exhaustive()
     }
@@ -180,6 +182,7 @@ impl Config {
                 client_cert: None,
                 roots: Arc::new(RootStore::new()),
                 verify_peer: VerifyPeer::Required,
+                accept_any_server_name: false,
                 client_auth: ClientAuth::None,
                 ignored_errors: Vec::new(),
                 time: Arc::new(UnixTime::now),
@@ -392,6 +395,17 @@ impl ConfigBuilder {
         self
     }
 
+    /// Client side: accept a server certificate that chains to a trust anchor whatever name
+    /// it is for, when the connection was given no server name. **Dangerous**: any certificate
+    /// of any trusted CA then authenticates any server (with [`crate::RootStore`]s holding the
+    /// public roots, anyone's). By default a client that verifies a certificate without a name
+    /// to check it against fails with [`CertificateError::NoServerName`]; give the name (or the
+    /// IP address) the server must prove instead whenever there is one.
+    pub fn danger_accept_any_server_name(mut self, accept: bool) -> Self {
+        self.config.accept_any_server_name = accept;
+        self
+    }
+
     /// Server side: whether to ask clients for a certificate (default: no).
     pub fn client_auth(mut self, mode: ClientAuth) -> Self {
         self.config.client_auth = mode;
@@ -420,10 +434,12 @@ impl ConfigBuilder {
         self
     }
 
-    /// Closes a connection once this many records failed authentication under its keys
-    /// (RFC 9147 §4.5.3). Default: the AEAD's integrity limit, 2^36 for AES-GCM and
-    /// ChaCha20-Poly1305, 2^23 for AES-CCM and 2^16 for AES-CCM-8 (whose short tag needs the
-    /// extra safeguard).
+    /// Closes a connection once this many records failed authentication under its keys.
+    /// Default: RFC 9147 §4.5.3's integrity limits, 2^36 for AES-GCM and ChaCha20-Poly1305 and
+    /// 2^23 for AES-CCM; 2^23 for AES-CCM-8 too, for which the RFC leaves the choice to the
+    /// implementation. DTLS 1.2 cannot change keys, so reaching the limit ends the connection:
+    /// a lower limit bounds forgery more tightly but lets an off-path attacker who knows the
+    /// addresses close the connection with fewer forged records (2^16 CCM-8 records are 2 MB).
     pub fn max_failed_decryptions(mut self, limit: u64) -> Self {
         self.config.max_failed_decryptions = Some(limit);
         self

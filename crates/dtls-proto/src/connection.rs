@@ -317,8 +317,11 @@ impl Connection {
     }
 
     /// Starts a client handshake: the ClientHello is ready in [`poll_transmit`](Self::poll_transmit).
-    /// A server certificate is verified against the trust anchors but not against any name;
-    /// use [`client_with_server_name`](Self::client_with_server_name) to check one.
+    /// With no name to check, a server certificate fails verification with
+    /// [`CertificateError::NoServerName`] (unless the configuration opts out with
+    /// [`danger_accept_any_server_name`](crate::ConfigBuilder::danger_accept_any_server_name)):
+    /// use [`client_with_server_name`](Self::client_with_server_name) with the server's name or
+    /// IP address. PSK handshakes need no name.
     pub fn client(config: Arc<Config>, now: Instant) -> Result<Self, Error> {
         Self::client_with_server_name(config, None, now)
     }
@@ -832,8 +835,12 @@ impl Connection {
                     }
                     break;
                 }
+                // Only an authenticated record of the peer's last flight (its Finished, which
+                // every retransmission of that flight carries) proves our final flight was
+                // lost: epoch-0 look-alikes can be forged by anyone, and each would draw our
+                // whole final flight to the peer's address.
                 let trigger = self.flight.as_ref().and_then(|f| f.final_trigger.as_ref());
-                if trigger.is_some_and(|t| t.contains(&h.message_seq)) {
+                if epoch != 0 && trigger.is_some_and(|t| t.contains(&h.message_seq)) {
                     self.answer_retransmission(now);
                     break;
                 }
@@ -850,7 +857,8 @@ impl Connection {
             if self.side == Side::Server && hs.awaiting_client_hello() && h.msg_type == HandshakeType::CLIENT_HELLO {
                 // The first ClientHello we see sets the sequence: 0, or one more after each
                 // HelloVerifyRequest the client followed.
-                if h.message_seq <= crate::cookie::MAX_CLIENT_HELLO_SEQ && hs.reasm.buffered_bytes() == 0 && epoch == 0 {
+                if h.message_seq <= crate::cookie::MAX_CLIENT_HELLO_SEQ && hs.reasm.buffered_bytes() == 0 && epoch == 0
+                {
                     hs.reasm.set_next_seq(h.message_seq);
                 }
             }
@@ -860,7 +868,8 @@ impl Connection {
                 Inserted::Old => {
                     // The peer repeats its last flight: ours was lost. Later messages of this
                     // record are still read (a peer may repack its flight).
-                    peer_retransmits |= hs.peer_flight_start.is_some_and(|s| h.message_seq >= s) && h.fragment_offset == 0;
+                    peer_retransmits |=
+                        hs.peer_flight_start.is_some_and(|s| h.message_seq >= s) && h.fragment_offset == 0;
                 }
             }
         }
@@ -943,14 +952,13 @@ impl Connection {
         if data.len() > MAX_PLAINTEXT {
             return Err(Error::InvalidInput("application data larger than 16384 bytes"));
         }
+        if self.write_keys.is_none() {
+            return Err(Error::InvalidOperation("no keys"));
+        }
+        let seq = self.next_write_seq(1)?;
         let Some(keys) = &self.write_keys else {
             return Err(Error::InvalidOperation("no keys"));
         };
-        let seq = self.write_seq[1];
-        if seq > MAX_SEQ {
-            return Err(Error::SequenceExhausted);
-        }
-        self.write_seq[1] += 1;
         let header = RecordHeader {
             content_type: ContentType::APPLICATION_DATA,
             version: ProtocolVersion::DTLS1_2,
@@ -1116,14 +1124,9 @@ impl Connection {
         Ok(())
     }
 
-    /// How many authentication failures the keys tolerate (RFC 9147 §4.5.3).
+    /// How many authentication failures the keys tolerate before the connection closes.
     fn failed_decryption_limit(&self) -> u64 {
-        use crate::crypto::AeadAlgorithm as A;
-        self.config.max_failed_decryptions.unwrap_or(match self.suite.map(|s| s.aead) {
-            Some(A::Aes128Ccm) => 1 << 23,
-            Some(A::Aes128Ccm8) => 1 << 16,
-            _ => 1 << 36,
-        })
+        self.config.max_failed_decryptions.unwrap_or_else(|| default_failed_decryption_limit(self.suite))
     }
 
     fn protection_overhead(&self, epoch: u16) -> usize {
@@ -1134,11 +1137,24 @@ impl Connection {
         }
     }
 
-    /// Appends `body` as one record of `epoch`.
-    pub(crate) fn write_record(&mut self, content_type: ContentType, epoch: u16, body: &[u8], out: &mut Vec<u8>) {
+    /// Takes the next record sequence number of `epoch`. Every record writer goes through
+    /// here: past 2^48 − 1 the connection ends (quietly: not even an alert can be sealed), so a
+    /// nonce is never used twice.
+    fn next_write_seq(&mut self, epoch: u16) -> Result<u64, Error> {
         let e = usize::from(epoch.min(1));
         let seq = self.write_seq[e];
-        self.write_seq[e] = seq.saturating_add(1);
+        if seq > MAX_SEQ {
+            self.alert = None;
+            self.fail(Error::SequenceExhausted);
+            return Err(Error::SequenceExhausted);
+        }
+        self.write_seq[e] = seq + 1;
+        Ok(seq)
+    }
+
+    /// Appends `body` as one record of `epoch` (nothing once sequence numbers are exhausted).
+    pub(crate) fn write_record(&mut self, content_type: ContentType, epoch: u16, body: &[u8], out: &mut Vec<u8>) {
+        let Ok(seq) = self.next_write_seq(epoch) else { return };
         let header = RecordHeader { content_type, version: ProtocolVersion::DTLS1_2, epoch, seq, length: 0 };
         match (&self.write_keys, epoch) {
             (Some(keys), 1) => {
@@ -1241,6 +1257,22 @@ impl Connection {
         self.close_quietly();
         self.last_error = Some(Box::new(e.clone()));
         self.events.push_back(Event::Closed(e));
+    }
+}
+
+/// The default number of records failing authentication after which a DTLS 1.2 connection
+/// closes. DTLS 1.2 has no key update, so reaching the limit ends the connection, and anyone who
+/// knows its addresses can send forged records: the limit weighs forgery against that denial
+/// of service. AES-GCM and ChaCha20-Poly1305 use RFC 9147 §4.5.3's 2^36, and AES-CCM its 2^23.
+/// For AES-CCM-8, RFC 9147 sets no limit that does both (its 64-bit tag gives a forger one
+/// chance in 2^64 per record) and leaves the choice to the implementation: we take 2^23 too, so
+/// closing a connection costs an off-path attacker about 8 million forged records (some
+/// 300 MB), and its chance of one forgery before that stays below 2^-41.
+pub(crate) fn default_failed_decryption_limit(suite: Option<&CipherSuite>) -> u64 {
+    use crate::crypto::AeadAlgorithm as A;
+    match suite.map(|s| s.aead) {
+        Some(A::Aes128Ccm | A::Aes128Ccm8) => 1 << 23,
+        _ => 1 << 36,
     }
 }
 

@@ -47,9 +47,10 @@ impl Incoming {
     }
 
     /// A connection with the same address and port that this new handshake replaces: the
-    /// client restarted (RFC 6347 §4.2.8). Accepting the new one unregisters the old one; the
-    /// application should then drop the old connection. Until then the old one lives on, so a
-    /// forged ClientHello cannot tear down an association.
+    /// client restarted (RFC 6347 §4.2.8) and proved with a cookie exchange (asked for even
+    /// when cookie verification is off) that it receives at this address. Accepting the new one
+    /// unregisters the old one; the application should then drop the old connection. A forged
+    /// ClientHello never gets this far, so it cannot tear down an association.
     pub fn replaces(&self) -> Option<ConnectionHandle> {
         self.replaces
     }
@@ -149,7 +150,12 @@ impl Endpoint {
                 _ => return DatagramEvent::Connection(h),
             }
         }
-        if self.config.cookie_verification {
+        // The old association may end only once the new client has shown it receives at this
+        // address (RFC 6347 §4.2.8): the cookie exchange proves it, statelessly, so it is asked
+        // for even with cookie verification off. Otherwise anyone could spoof one ClientHello
+        // from a peer's address and tear its association down; the HelloVerifyRequest such a
+        // forgery draws goes to the real peer, which ignores it.
+        if self.config.cookie_verification || replaces.is_some() {
             match self.verifier.verify(now, &remote, datagram, response) {
                 Verification::Verified => {}
                 Verification::SendHelloVerifyRequest => return DatagramEvent::Respond,

@@ -102,9 +102,9 @@ impl Error {
             Self::PeerVerification(errors) => {
                 Some(errors.first().map_or(AlertDescription::BAD_CERTIFICATE, crate::pki::CertificateError::alert))
             }
-            Self::NoPsk | Self::Crypto | Self::Config(_) | Self::SequenceExhausted => {
-                Some(AlertDescription::INTERNAL_ERROR)
-            }
+            Self::NoPsk | Self::Crypto | Self::Config(_) => Some(AlertDescription::INTERNAL_ERROR),
+            // No record can be sealed any more, an alert included.
+            Self::SequenceExhausted => None,
             _ => None,
         }
     }

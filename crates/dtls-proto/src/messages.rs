@@ -83,6 +83,9 @@ pub struct HelloExtensions {
     pub server_name: Option<Vec<u8>>,
     /// `encrypt_then_mac` sent (irrelevant to AEAD suites; recorded for diagnostics).
     pub encrypt_then_mac: bool,
+    /// The types of the other extensions, in order (a client checks that a server sends none
+    /// it did not offer).
+    pub others: Vec<u16>,
 }
 
 impl HelloExtensions {
@@ -137,6 +140,7 @@ impl HelloExtensions {
                 }
                 _ => {
                     body.rest();
+                    out.others.push(ty.0);
                 }
             }
             if !matches!(

@@ -35,6 +35,10 @@ pub enum CertificateError {
     NotYetValid,
     /// The certificate is not valid for the expected host name or address (Qt: `HostNameMismatch`).
     HostNameMismatch,
+    /// No host name or address was given to check the server's certificate against (Qt:
+    /// `HostNameMismatch`): give one, or opt out with
+    /// [`ConfigBuilder::danger_accept_any_server_name`](crate::ConfigBuilder::danger_accept_any_server_name).
+    NoServerName,
     /// The certificate may not be used for this purpose (Qt: `InvalidPurpose`).
     InvalidPurpose,
     /// A signature in the chain does not verify (Qt: `CertificateSignatureFailed`).
@@ -54,7 +58,9 @@ impl CertificateError {
             Self::Expired | Self::NotYetValid => AlertDescription::CERTIFICATE_EXPIRED,
             Self::Revoked => AlertDescription::CERTIFICATE_REVOKED,
             Self::InvalidPurpose => AlertDescription::UNSUPPORTED_CERTIFICATE,
-            Self::HostNameMismatch | Self::BadSignature | Self::Invalid(_) => AlertDescription::BAD_CERTIFICATE,
+            Self::HostNameMismatch | Self::NoServerName | Self::BadSignature | Self::Invalid(_) => {
+                AlertDescription::BAD_CERTIFICATE
+            }
         }
     }
 
@@ -83,6 +89,10 @@ impl fmt::Display for CertificateError {
             Self::HostNameMismatch => {
                 f.write_str("the host name did not match any of the valid hosts for this certificate")
             }
+            Self::NoServerName => f.write_str(
+                "no server name or address to check the certificate against (give one, or opt out with \
+                 danger_accept_any_server_name)",
+            ),
             Self::InvalidPurpose => f.write_str("the certificate cannot be used for the given purpose"),
             Self::BadSignature => f.write_str("the signature of the certificate is invalid"),
             Self::Revoked => f.write_str("the certificate has been revoked"),
@@ -341,20 +351,21 @@ impl CertResolver {
         self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Picks a certificate whose key can serve `key_types` for a ClientHello with `sni`
-    /// received on `local_ip`.
+    /// Picks a certificate whose key `usable` accepts for a ClientHello with `sni` received on
+    /// `local_ip`. The flag says whether the SNI name chose it (the server then acknowledges
+    /// the name in its ServerHello).
     pub(crate) fn resolve(
         &self,
         sni: Option<&str>,
         local_ip: Option<IpAddr>,
         usable: impl Fn(&CertifiedKey) -> bool,
-    ) -> Option<Arc<CertifiedKey>> {
+    ) -> Option<(Arc<CertifiedKey>, bool)> {
         let certs = self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(name) = sni {
             if let Some(keys) = certs.by_name.get(&name.to_ascii_lowercase()) {
                 // The name is ours: only its own certificates serve it (another cipher suite
                 // may suit them better than the default certificate would).
-                return keys.iter().find(|k| usable(k)).cloned();
+                return keys.iter().find(|k| usable(k)).map(|k| (k.clone(), true));
             }
         } else if let (true, Some(ip)) = (certs.by_ip, local_ip) {
             let name = ServerName::IpAddress(ip.into());
@@ -365,10 +376,10 @@ impl CertResolver {
                 .chain(certs.default.iter())
                 .find(|k| usable(k) && k.is_valid_for(&name));
             if let Some(k) = found {
-                return Some(k.clone());
+                return Some((k.clone(), false));
             }
         }
-        certs.default.clone().filter(|k| usable(k))
+        certs.default.clone().filter(|k| usable(k)).map(|k| (k, false))
     }
 
     /// Whether any certificate is configured.

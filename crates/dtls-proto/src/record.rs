@@ -62,13 +62,14 @@ impl RecordHeader {
         out.push(self.content_type.0);
         out.extend_from_slice(&self.version.0.to_be_bytes());
         out.extend_from_slice(&self.epoch.to_be_bytes());
-        out.extend_from_slice(&self.seq.to_be_bytes()[2..]);
+        out.extend_from_slice(&(self.seq & MAX_SEQ).to_be_bytes()[2..]);
         out.extend_from_slice(&self.length.to_be_bytes());
     }
 
-    /// The 64-bit `epoch || sequence_number` used in the AAD and nonces.
+    /// The 64-bit `epoch || sequence_number` used in the AAD and nonces. A sequence number
+    /// never spills into the epoch: writers refuse numbers above [`MAX_SEQ`] before sealing.
     pub fn epoch_seq(&self) -> u64 {
-        (u64::from(self.epoch) << 48) | self.seq
+        (u64::from(self.epoch) << 48) | (self.seq & MAX_SEQ)
     }
 }
 

@@ -292,7 +292,11 @@ fn the_largest_client_hello_costs_the_verifier_what_the_smallest_does() {
     let mut v2 = ClientVerifier::new(&cfg, now).unwrap();
     let (w, m) = fastest(15, || run(&mut verifier, &worst), || run(&mut v2, &minimal));
     let r = ratio(w, m);
-    eprintln!("verifier: worst ClientHello ({} bytes) {w:?}, minimal ({} bytes) {m:?}, ratio {r:.2}", worst.len(), minimal.len());
+    eprintln!(
+        "verifier: worst ClientHello ({} bytes) {w:?}, minimal ({} bytes) {m:?}, ratio {r:.2}",
+        worst.len(),
+        minimal.len()
+    );
     assert!(r <= 10.0, "the worst ClientHello costs {r:.2}x a minimal one ({w:?} vs {m:?})");
 
     // Through the endpoint too (it also looks for a restarted client's random).

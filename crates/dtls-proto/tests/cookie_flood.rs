@@ -127,7 +127,7 @@ fn cookie_expires_and_survives_one_rotation() {
     let late = now + Duration::from_secs(62);
     assert!(matches!(ep.handle(late, a, &ch2, &mut resp), DatagramEvent::Respond));
 
-    // Issued just before a rotation, still valid just after it (the previous secret is kept).
+    // Issued just before a rotation, still valid just after it (its period's key is derived again).
     let mut ep = Endpoint::new(server_config(), now).unwrap();
     let t0 = now + Duration::from_secs(299);
     let (mut c, ch1, _) = client();
@@ -287,4 +287,128 @@ fn without_cookies_a_client_hello_is_admitted_directly_up_to_the_cap() {
     }
     assert_eq!(ep.connection_count(), 3);
     assert_eq!(ep.refused_full(), 2);
+}
+
+/// A client's ClientHello after the HelloVerifyRequest in `hvr`.
+fn answer(c: &mut Connection, t: Instant, hvr: &[u8]) -> Vec<u8> {
+    let mut hvr = hvr.to_vec();
+    c.handle_datagram(t, &mut hvr).unwrap();
+    let mut ch = Vec::new();
+    assert!(c.poll_transmit(&mut ch).is_some());
+    ch
+}
+
+/// Workers sharing a port (`SO_REUSEPORT`) each run a verifier; the kernel may send a client's
+/// second ClientHello to another worker than its first. Every cookie must verify on every
+/// worker, across rotations (finding 7 of the security review: each worker rotated to its own
+/// random secret, so after the first rotation a worker refused the others' cookies).
+#[test]
+fn workers_sharing_a_secret_accept_each_others_cookies_across_rotations() {
+    let start = Instant::now();
+    let cfg = Arc::new(
+        Config::builder()
+            .psk_server_key(b"k".to_vec())
+            .cookie_timing(Duration::from_secs(60), Duration::from_secs(300))
+            .build()
+            .unwrap(),
+    );
+    let seed = [0x42; 32];
+    // As `dtls::Listener::bind_workers` sets them up: one moment, one secret.
+    let mut workers: Vec<Endpoint> = (0..3)
+        .map(|_| {
+            let mut ep = Endpoint::new(cfg.clone(), start).unwrap();
+            ep.verifier_mut().set_secret(start, seed);
+            ep
+        })
+        .collect();
+    assert_every_worker_verifies_every_cookie(&mut workers, start);
+}
+
+/// The same for servers started at different moments (other processes, other machines): they
+/// share the secret and a time base (here a Unix time), and nothing else.
+#[test]
+fn servers_sharing_a_secret_and_time_base_accept_each_others_cookies() {
+    let start = Instant::now();
+    let cfg = Arc::new(Config::builder().psk_server_key(b"k".to_vec()).build().unwrap());
+    let unix_at_start = Duration::from_secs(1_796_000_000);
+    let mut servers: Vec<Endpoint> = (0..3u64)
+        .map(|i| {
+            let created = start + Duration::from_millis(17_300 * i);
+            let mut ep = Endpoint::new(cfg.clone(), created).unwrap();
+            ep.verifier_mut().set_secret(created, [0x42; 32]);
+            ep.verifier_mut().set_time_base(created, unix_at_start + (created - start));
+            ep
+        })
+        .collect();
+    assert_every_worker_verifies_every_cookie(&mut servers, start + Duration::from_secs(40));
+
+    // A server with another secret, or another time base, does not take them.
+    let mut stranger = Endpoint::new(cfg.clone(), start).unwrap();
+    stranger.verifier_mut().set_time_base(start, unix_at_start);
+    let mut skewed = Endpoint::new(cfg, start).unwrap();
+    skewed.verifier_mut().set_secret(start, [0x42; 32]);
+    skewed.verifier_mut().set_time_base(start, unix_at_start + Duration::from_secs(3_600));
+    let t = start + Duration::from_secs(100);
+    let (mut c, ch1, _) = client();
+    let a = addr(5);
+    let mut resp = Vec::new();
+    assert!(matches!(servers[0].handle(t, a, &ch1, &mut resp), DatagramEvent::Respond));
+    let ch2 = answer(&mut c, t, &resp);
+    assert!(matches!(stranger.handle(t, a, &ch2, &mut resp), DatagramEvent::Respond));
+    assert!(matches!(skewed.handle(t, a, &ch2, &mut resp), DatagramEvent::Respond));
+    assert!(matches!(servers[2].handle(t, a, &ch2, &mut resp), DatagramEvent::Incoming(_)));
+}
+
+/// From `from`, every 50 s over three rotation periods and a half (1,050 s), a cookie issued by
+/// each worker is accepted by every worker a second later.
+fn assert_every_worker_verifies_every_cookie(workers: &mut [Endpoint], from: Instant) {
+    let a = addr(3);
+    let mut resp = Vec::new();
+    for step in 0..22u64 {
+        let t = from + Duration::from_secs(50 * step);
+        for issuer in 0..workers.len() {
+            let (mut c, ch1, _) = client();
+            assert!(matches!(workers[issuer].handle(t, a, &ch1, &mut resp), DatagramEvent::Respond));
+            let ch2 = answer(&mut c, t, &resp);
+            for (v, w) in workers.iter_mut().enumerate() {
+                let later = t + Duration::from_secs(1);
+                let got = w.handle(later, a, &ch2, &mut resp);
+                assert!(
+                    matches!(got, DatagramEvent::Incoming(_)),
+                    "at {} s, worker {v} refused worker {issuer}'s cookie: {got:?}",
+                    50 * step
+                );
+            }
+        }
+    }
+}
+
+/// A client that had to follow two HelloVerifyRequests sends its ClientHello with
+/// message_seq 2; the verifier answers and admits it, and the handshake completes.
+#[test]
+fn client_hello_after_a_second_hello_verify_request_is_served() {
+    let (mut c, ch1, now) = client();
+    let a = addr(11);
+    let mut resp = Vec::new();
+    // Two servers with different secrets: the first one's cookie means nothing to the second.
+    let mut first = Endpoint::new(server_config(), now).unwrap();
+    let mut ep = Endpoint::new(server_config(), now).unwrap();
+    assert!(matches!(first.handle(now, a, &ch1, &mut resp), DatagramEvent::Respond));
+    let ch2 = answer(&mut c, now, &resp);
+    assert!(matches!(ep.handle(now, a, &ch2, &mut resp), DatagramEvent::Respond));
+    assert_eq!(u16::from_be_bytes([resp[17], resp[18]]), 1, "the HelloVerifyRequest echoes message_seq 1");
+    let ch3 = answer(&mut c, now, &resp);
+    assert_eq!(u16::from_be_bytes([ch3[17], ch3[18]]), 2, "third ClientHello");
+    let DatagramEvent::Incoming(inc) = ep.handle(now, a, &ch3, &mut resp) else { panic!("not admitted") };
+    let (_, mut s) = ep.accept(inc, now).unwrap();
+    let mut buf = Vec::new();
+    for _ in 0..4 {
+        while s.poll_transmit(&mut buf).is_some() {
+            c.handle_datagram(now, &mut buf).unwrap();
+        }
+        while c.poll_transmit(&mut buf).is_some() {
+            s.handle_datagram(now, &mut buf).unwrap();
+        }
+    }
+    assert!(c.is_established() && s.is_established());
 }

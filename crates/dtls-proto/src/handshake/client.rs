@@ -18,7 +18,6 @@ use crate::messages::{
 use crate::pki::{self, CertificateError, Purpose, ServerName};
 use crate::suites::{CipherSuite, KeyExchange};
 
-
 impl Connection {
     pub(crate) fn client_start(&mut self, now: Instant) -> Result<(), Error> {
         let Some(hs) = self.hs.as_deref_mut() else {
@@ -168,10 +167,22 @@ impl Connection {
                 reason: "non-empty renegotiation_info in an initial handshake",
             });
         }
-        if sh.extensions.supported_groups.is_some() || sh.extensions.signature_algorithms.is_some() {
+        // The server may only answer extensions we sent (RFC 5246 §7.4.1.4): the extended
+        // master secret and renegotiation_info always, server_name when we sent a name, and
+        // ec_point_formats when we offered ECDHE suites.
+        let ext = &sh.extensions;
+        let sent_sni = matches!(self.server_name(), Some(ServerName::DnsName(_)));
+        let offered_ecdhe = self.offered_suites().any(|s| s.key_exchange.uses_ecdhe());
+        if ext.supported_groups.is_some()
+            || ext.signature_algorithms.is_some()
+            || ext.encrypt_then_mac
+            || !ext.others.is_empty()
+            || (ext.server_name.is_some() && !sent_sni)
+            || (ext.ec_point_formats.is_some() && !offered_ecdhe)
+        {
             return Err(Error::PeerMisbehaved {
                 alert: AlertDescription::UNSUPPORTED_EXTENSION,
-                reason: "server sent an extension it may not send",
+                reason: "server sent an extension we did not offer",
             });
         }
         if suite.key_exchange.uses_ecdhe() && sh.extensions.ec_point_formats.as_ref().is_some_and(|f| !f.contains(&0)) {
@@ -207,13 +218,18 @@ impl Connection {
             return Err(Error::PeerVerification(vec![CertificateError::NoPeerCertificate]));
         }
         let now = (self.config.time)();
-        let errors = pki::verify_chain(
+        let mut errors = pki::verify_chain(
             &*self.config.provider,
             &self.config.roots,
             &chain,
             Purpose::Server(self.server_name()),
             now,
         );
+        // Fail closed: a chain that verifies proves nothing about which server this is unless
+        // its name was checked.
+        if self.server_name().is_none() && !self.config.accept_any_server_name {
+            errors.push(CertificateError::NoServerName);
+        }
         let Some(hs) = self.hs.as_deref_mut() else { return Ok(()) };
         hs.add_received(msg.msg_type, msg.seq, &msg.body);
         hs.expect = Expect::ServerKeyExchange;

@@ -194,9 +194,8 @@ impl Reassembler {
         // first): future messages, which anyone able to spoof the peer can fill the budget
         // with, never keep out the one the handshake waits for.
         while self.buffered + length > self.max_buffered {
-            let Some(i) = (0..self.slots.len())
-                .filter(|&i| self.slots[i].seq > h.message_seq)
-                .max_by_key(|&i| self.slots[i].seq)
+            let Some(i) =
+                (0..self.slots.len()).filter(|&i| self.slots[i].seq > h.message_seq).max_by_key(|&i| self.slots[i].seq)
             else {
                 return Inserted::Dropped;
             };

@@ -25,6 +25,8 @@ struct Selection {
     suite: &'static CipherSuite,
     group: Option<KxGroup>,
     cert: Option<(Arc<CertifiedKey>, SignatureScheme)>,
+    /// The client's SNI name chose the certificate.
+    by_name: bool,
 }
 
 impl Connection {
@@ -70,17 +72,17 @@ impl Connection {
             {
                 return None;
             }
-            let cert = if kx.uses_certificate() {
+            let (cert, by_name) = if kx.uses_certificate() {
                 let resolver = self.config.certs.as_ref()?;
                 let usable =
                     |k: &CertifiedKey| kx.accepts_key(k.key_type()) && k.key().choose_scheme(&schemes).is_some();
-                let cert = resolver.resolve(sni, hs_local_ip, usable)?;
+                let (cert, by_name) = resolver.resolve(sni, hs_local_ip, usable)?;
                 let scheme = cert.key().choose_scheme(&schemes)?;
-                Some((cert, scheme))
+                (Some((cert, scheme)), by_name)
             } else {
-                None
+                (None, false)
             };
-            Some(Selection { suite, group: group.filter(|_| kx.uses_ecdhe()), cert })
+            Some(Selection { suite, group: group.filter(|_| kx.uses_ecdhe()), cert, by_name })
         })
     }
 
@@ -115,10 +117,11 @@ impl Connection {
             .filter(|n| !n.is_empty())
             .and_then(|n| core::str::from_utf8(n).ok())
             .map(|n| n.trim_end_matches('.').to_owned());
-        let Selection { suite, group, cert } = self.select(&ch, sni.as_deref()).ok_or(Error::PeerIncompatible {
-            alert: AlertDescription::HANDSHAKE_FAILURE,
-            reason: "no cipher suite in common (or no certificate for it)",
-        })?;
+        let Selection { suite, group, cert, by_name } =
+            self.select(&ch, sni.as_deref()).ok_or(Error::PeerIncompatible {
+                alert: AlertDescription::HANDSHAKE_FAILURE,
+                reason: "no cipher suite in common (or no certificate for it)",
+            })?;
         self.set_requested_server_name(sni);
         let secure_renegotiation =
             ch.extensions.renegotiation_info.is_some() || ch.cipher_suites.contains(&TLS_EMPTY_RENEGOTIATION_INFO_SCSV);
@@ -149,8 +152,10 @@ impl Connection {
         if suite.key_exchange.uses_ecdhe() && ch.extensions.ec_point_formats.is_some() {
             put_extension(&mut exts, ExtensionType::EC_POINT_FORMATS, |b| b.put_vec8(&[0]));
         }
-        if self.details.as_ref().is_some_and(|d| d.sni.is_some()) && cert.is_some() {
-            // We used the name: acknowledge it with an empty server_name (RFC 6066 §3).
+        if by_name {
+            // The name chose our certificate: acknowledge it with an empty server_name (RFC
+            // 6066 §3). Only then, as OpenSSL does: some clients (pion/dtls 2.x) abort on an
+            // acknowledgement of a name the server did not use.
             put_extension(&mut exts, ExtensionType::SERVER_NAME, |_| {});
         }
         // An empty extensions block is sent as none at all.
