@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::connection::Connection;
@@ -38,6 +38,7 @@ pub struct Incoming {
     datagram: Vec<u8>,
     random: [u8; 32],
     replaces: Option<ConnectionHandle>,
+    evicts: Option<ConnectionHandle>,
 }
 
 impl Incoming {
@@ -53,6 +54,14 @@ impl Incoming {
     /// ClientHello never gets this far, so it cannot tear down an association.
     pub fn replaces(&self) -> Option<ConnectionHandle> {
         self.replaces
+    }
+
+    /// The connection that makes room for this one: the endpoint is full, and this is the one
+    /// that went longest without a datagram, past the stale threshold
+    /// ([`Endpoint::set_stale_after`]). Accepting the new connection unregisters it; the
+    /// application should then drop it. Until then it lives on.
+    pub fn evicts(&self) -> Option<ConnectionHandle> {
+        self.evicts
     }
 }
 
@@ -70,18 +79,35 @@ pub struct AcceptError {
 pub struct Endpoint {
     config: Arc<Config>,
     verifier: ClientVerifier,
-    /// Each registered peer's connection and the fingerprint of the ClientHello random that
-    /// started it (8 bytes are as good as 32 to tell a restarted client, and smaller).
-    peers: HashMap<SocketAddr, (ConnectionHandle, u64)>,
+    peers: HashMap<SocketAddr, Peer>,
     addrs: HashMap<ConnectionHandle, SocketAddr>,
     next_handle: u64,
     max_connections: usize,
     refused_full: u64,
+    evicted: u64,
     local_ip: Option<std::net::IpAddr>,
+    stale_after: Option<Duration>,
+    /// No registered connection can be stale before then (skips the search while full).
+    no_stale_before: Option<Instant>,
+}
+
+/// A registered peer.
+#[derive(Debug)]
+struct Peer {
+    handle: ConnectionHandle,
+    /// Fingerprint of the ClientHello random that started the connection (8 bytes are as good
+    /// as 32 to tell a restarted client, and smaller).
+    fingerprint: u64,
+    /// When the last datagram from the peer arrived.
+    last_seen: Instant,
 }
 
 /// Default cap on connections per endpoint.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// Default idle time after which a connection may be evicted to make room for a new one
+/// (Eclipse Scandium uses the same).
+pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(30 * 60);
 
 impl Endpoint {
     /// An endpoint for `config`, with a fresh cookie secret.
@@ -95,13 +121,32 @@ impl Endpoint {
             next_handle: 0,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             refused_full: 0,
+            evicted: 0,
             local_ip: None,
+            stale_after: Some(DEFAULT_STALE_AFTER),
+            no_stale_before: None,
         })
     }
 
-    /// Caps the number of connections; new peers beyond it are dropped before any state is kept.
+    /// Caps the number of connections; new peers beyond it are dropped before any state is
+    /// kept, unless a stale connection makes room ([`set_stale_after`](Self::set_stale_after)).
     pub fn set_max_connections(&mut self, max: usize) {
         self.max_connections = max;
+    }
+
+    /// When the endpoint is full, a verified new peer may take the place of the connection
+    /// that has gone longest without a datagram, once that is longer than `idle` (default 30
+    /// minutes; `None`: never). Peers that vanish without a close_notify (a device rebooting
+    /// onto another port, a NAT rebinding, a crash) then cannot lock newcomers out for good.
+    /// See [`Incoming::evicts`].
+    pub fn set_stale_after(&mut self, idle: Option<Duration>) {
+        self.stale_after = idle;
+        self.no_stale_before = None;
+    }
+
+    /// Connections evicted as stale to make room.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
     }
 
     /// The local address this endpoint's socket receives on, given to new connections to pick
@@ -141,13 +186,16 @@ impl Endpoint {
     ) -> DatagramEvent {
         response.clear();
         let mut replaces = None;
-        if let Some(&(h, fingerprint)) = self.peers.get(&remote) {
+        if let Some(peer) = self.peers.get_mut(&remote) {
             // A ClientHello with a new random from a known address and port: the client
             // restarted and reuses its port (RFC 6347 §4.2.8). It goes through the cookie check
             // like any new peer; everything else belongs to the existing connection.
             match client_hello_random(datagram) {
-                Some(r) if random_fingerprint(&r) != fingerprint => replaces = Some(h),
-                _ => return DatagramEvent::Connection(h),
+                Some(r) if random_fingerprint(&r) != peer.fingerprint => replaces = Some(peer.handle),
+                _ => {
+                    peer.last_seen = now;
+                    return DatagramEvent::Connection(peer.handle);
+                }
             }
         }
         // The old association may end only once the new client has shown it receives at this
@@ -165,17 +213,38 @@ impl Endpoint {
         let Some(random) = client_hello_random(datagram) else {
             return DatagramEvent::Drop;
         };
+        let mut evicts = None;
         if replaces.is_none() && self.peers.len() >= self.max_connections {
-            self.refused_full += 1;
-            return DatagramEvent::Drop;
+            evicts = self.stale(now);
+            if evicts.is_none() {
+                self.refused_full += 1;
+                return DatagramEvent::Drop;
+            }
         }
-        DatagramEvent::Incoming(Incoming { remote, datagram: datagram.to_vec(), random, replaces })
+        DatagramEvent::Incoming(Incoming { remote, datagram: datagram.to_vec(), random, replaces, evicts })
+    }
+
+    /// The connection idle longest, if that is past the stale threshold. The search runs only
+    /// when one may exist: a search that finds none notes when the first one can, so a full
+    /// endpoint under a stream of verified ClientHellos does not scan its table for each.
+    fn stale(&mut self, now: Instant) -> Option<ConnectionHandle> {
+        let idle = self.stale_after?;
+        if self.no_stale_before.is_some_and(|t| now < t) {
+            return None;
+        }
+        let oldest = self.peers.values().min_by_key(|p| p.last_seen)?;
+        if now.saturating_duration_since(oldest.last_seen) >= idle {
+            self.no_stale_before = None;
+            return Some(oldest.handle);
+        }
+        self.no_stale_before = Some(oldest.last_seen + idle);
+        None
     }
 
     /// Starts a server connection for a verified peer and registers it. The connection's
     /// first flight is ready in its [`Connection::poll_transmit`].
     pub fn accept(&mut self, incoming: Incoming, now: Instant) -> Result<(ConnectionHandle, Connection), AcceptError> {
-        let Incoming { remote, mut datagram, random, replaces } = incoming;
+        let Incoming { remote, mut datagram, random, replaces, evicts } = incoming;
         let fail = |error: Error, conn: Option<&mut Connection>| {
             let mut response = Vec::new();
             if let Some(c) = conn {
@@ -193,9 +262,16 @@ impl Endpoint {
         if let Some(old) = replaces {
             self.remove(old);
         }
+        if let Some(stale) = evicts {
+            if self.addrs.contains_key(&stale) {
+                self.evicted += 1;
+            }
+            self.remove(stale);
+        }
         let handle = ConnectionHandle(self.next_handle);
         self.next_handle += 1;
-        self.peers.insert(remote, (handle, random_fingerprint(&random)));
+        let peer = Peer { handle, fingerprint: random_fingerprint(&random), last_seen: now };
+        self.peers.insert(remote, peer);
         self.addrs.insert(handle, remote);
         Ok((handle, conn))
     }
@@ -203,7 +279,7 @@ impl Endpoint {
     /// Forgets a connection (closed, failed, or handed elsewhere).
     pub fn remove(&mut self, handle: ConnectionHandle) {
         if let Some(addr) = self.addrs.remove(&handle) {
-            if self.peers.get(&addr).is_some_and(|(h, _)| *h == handle) {
+            if self.peers.get(&addr).is_some_and(|p| p.handle == handle) {
                 self.peers.remove(&addr);
             }
         }

@@ -68,7 +68,9 @@ mod tests;
 pub use config::{ClientAuth, Config, ConfigBuilder, ExtendedMasterSecret, PskCredentials, VerifyPeer};
 pub use connection::{Connection, Event, HandshakeState, Received, Side, Stats, MAX_RECORDS_PER_DATAGRAM};
 pub use cookie::{ClientVerifier, Verification};
-pub use endpoint::{AcceptError, ConnectionHandle, DatagramEvent, Endpoint, Incoming, DEFAULT_MAX_CONNECTIONS};
+pub use endpoint::{
+    AcceptError, ConnectionHandle, DatagramEvent, Endpoint, Incoming, DEFAULT_MAX_CONNECTIONS, DEFAULT_STALE_AFTER,
+};
 pub use enums::Protocol;
 pub use error::{Error, ErrorKind};
 pub use pki::{CertResolver, CertificateError, CertifiedKey, RootStore};

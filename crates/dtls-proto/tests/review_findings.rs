@@ -396,3 +396,61 @@ fn forged_epoch0_look_alikes_of_the_client_flight_draw_no_final_flight() {
     assert!(resent > 0);
     assert!(client.is_established());
 }
+
+// ===== finding 8: vanished peers must not fill a server for good =====
+
+#[test]
+fn a_full_endpoint_evicts_the_longest_idle_connection_past_the_stale_threshold() {
+    let t0 = Instant::now();
+    let mut ep = Endpoint::new(Arc::new(psk_server()), t0).unwrap();
+    ep.set_max_connections(3);
+    ep.set_stale_after(Some(Duration::from_secs(600)));
+    let client_cfg = Arc::new(Config::builder().psk("id", b"key".to_vec()).build().unwrap());
+    let hello = || {
+        let mut c = Connection::client(client_cfg.clone(), t0).unwrap();
+        let mut ch = Vec::new();
+        assert!(c.poll_transmit(&mut ch).is_some());
+        (c, ch)
+    };
+    let addr = |i: u16| SocketAddr::from(([198, 51, 100, 1], 6000 + i));
+    let mut resp = Vec::new();
+    let mut conns = Vec::new();
+    for i in 0..3 {
+        let (mut c, ch) = hello();
+        let DatagramEvent::Incoming(inc) = ep.handle(t0, addr(i), &ch, &mut resp) else { panic!() };
+        assert_eq!(inc.evicts(), None);
+        let (h, mut s) = ep.accept(inc, t0).unwrap();
+        pump(t0, &mut c, &mut s);
+        conns.push((h, c, s));
+    }
+    // Peers 1 and 2 stay active; peer 0 vanishes without a close_notify.
+    for (i, at) in [(1usize, 300u64), (2, 60)] {
+        let mut record = Vec::new();
+        conns[i].1.send(b"alive", &mut record).unwrap();
+        let t = t0 + Duration::from_secs(at);
+        assert!(matches!(ep.handle(t, addr(i as u16), &record, &mut resp), DatagramEvent::Connection(_)));
+    }
+    // Full, and nobody idle for 10 minutes yet: the newcomer is refused.
+    let (_, ch) = hello();
+    assert!(matches!(ep.handle(t0 + Duration::from_secs(599), addr(9), &ch, &mut resp), DatagramEvent::Drop));
+    assert_eq!(ep.refused_full(), 1);
+    // Later, the one idle longest makes room.
+    let t = t0 + Duration::from_secs(700);
+    let (mut c, ch) = hello();
+    let DatagramEvent::Incoming(inc) = ep.handle(t, addr(9), &ch, &mut resp) else { panic!("refused") };
+    assert_eq!(inc.evicts(), Some(conns[0].0));
+    let (_, mut s) = ep.accept(inc, t).unwrap();
+    pump(t, &mut c, &mut s);
+    assert!(c.is_established());
+    assert_eq!(ep.evicted(), 1);
+    assert_eq!(ep.connection_count(), 3);
+    assert_eq!(ep.remote(conns[0].0), None);
+    assert_eq!(ep.remote(conns[1].0), Some(addr(1)));
+    // Peer 2 (last seen at 60 s) is next; with the policy off, nobody is.
+    let (_, ch) = hello();
+    let DatagramEvent::Incoming(inc) = ep.handle(t, addr(10), &ch, &mut resp) else { panic!("refused") };
+    assert_eq!(inc.evicts(), Some(conns[2].0));
+    drop(inc);
+    ep.set_stale_after(None);
+    assert!(matches!(ep.handle(t, addr(10), &ch, &mut resp), DatagramEvent::Drop));
+}
