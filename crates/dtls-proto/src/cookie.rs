@@ -55,10 +55,13 @@ pub struct ClientVerifier {
     base: Duration,
     lifetime: Duration,
     rotation: u64,
-    /// The keys of the last periods used, derived from the seed: `(seed generation, period, key)`.
-    keys: [Option<(u8, u64, Zeroizing<[u8; 32]>)>; 2],
+    /// The keys of the last two periods used, derived from the seed.
+    keys: [Option<PeriodKey>; 2],
     generation: u8,
 }
+
+/// A period's cookie key: `(seed generation, period, key)`.
+type PeriodKey = (u8, u64, Zeroizing<[u8; 32]>);
 
 impl core::fmt::Debug for ClientVerifier {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {

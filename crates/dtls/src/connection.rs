@@ -290,6 +290,9 @@ impl Connection {
 
     /// Binds an ephemeral local port of the server's address family, connects to `server` and
     /// completes the handshake within `timeout` (`None`: the configuration's handshake timeout).
+    /// A server certificate must be valid for `server`'s IP address (Qt's `QDtls` checks the
+    /// address when given no name); use [`connect_with_name`](Self::connect_with_name) for a
+    /// host name.
     pub fn connect(server: SocketAddr, config: Arc<Config>, timeout: Option<Duration>) -> io::Result<Self> {
         Self::connect_with(server, None, config, &SocketOptions::default(), timeout)
     }
@@ -325,13 +328,14 @@ impl Connection {
         Self::handshake_with_name(socket, name, config, timeout)
     }
 
-    /// Runs the client handshake over an already connected socket.
+    /// Runs the client handshake over an already connected socket; a server certificate must
+    /// be valid for the address it is connected to.
     pub fn handshake(socket: UdpSocket, config: Arc<Config>, timeout: Option<Duration>) -> io::Result<Self> {
         Self::handshake_with_name(socket, None, config, timeout)
     }
 
     /// Runs the client handshake over an already connected socket, checking the server's
-    /// certificate against `server_name`.
+    /// certificate against `server_name` (`None`: the address the socket is connected to).
     pub fn handshake_with_name(
         socket: UdpSocket,
         server_name: Option<ServerName<'static>>,
@@ -341,7 +345,7 @@ impl Connection {
         let now = Instant::now();
         let deadline = Some(now + timeout.unwrap_or_else(|| config.handshake_timeout()));
         let peer = socket.peer_addr()?;
-        let proto = Proto::client_with_server_name(config, server_name, now)?;
+        let proto = Proto::client_with_server_name(config, Some(crate::name_or_address(server_name, peer)), now)?;
         let shared = Arc::new(Shared::new(proto, peer, Arc::new(socket), true, 0));
         let mut c = Self::from_shared(shared, true);
         loop {

@@ -169,3 +169,13 @@ pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant
         (a, b) => a.or(b),
     }
 }
+
+/// The name a client checks the server's certificate against: the one it was given, or else the
+/// IP address it connects to. Never none: a client that verifies a chain without a name would
+/// accept any certificate of any trusted CA.
+pub(crate) fn name_or_address(
+    name: Option<dtls_proto::pki::ServerName<'static>>,
+    server: std::net::SocketAddr,
+) -> dtls_proto::pki::ServerName<'static> {
+    name.unwrap_or_else(|| dtls_proto::pki::ServerName::IpAddress(server.ip().into()))
+}

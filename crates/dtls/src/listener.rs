@@ -38,6 +38,16 @@ pub struct ListenerOptions {
     pub inbox: usize,
     /// Close connections idle for this long (`None`: never).
     pub idle_timeout: Option<Duration>,
+    /// When the connection cap is reached and no handshake is in progress to make room, a
+    /// verified newcomer takes the place of the established connection that has gone longest
+    /// without traffic, once that is longer than this (default 30 minutes, what Eclipse
+    /// Scandium uses; `None`: established connections are never evicted). Peers that vanish
+    /// without a close_notify then cannot lock newcomers out for good.
+    pub stale_after: Option<Duration>,
+    /// The seed cookie keys are derived from. Servers given the same seed (the workers of one
+    /// port, processes on several machines behind one address) verify each other's cookies;
+    /// `None`: a random seed per listener (per group, for [`Listener::bind_workers`]).
+    pub cookie_secret: Option<[u8; 32]>,
     /// Give each accepted connection its own UDP socket, bound to the listener's address and
     /// connected to the peer (EdgerOS `accept`). Needs `SO_REUSEPORT`, set automatically.
     pub connection_sockets: bool,
@@ -53,6 +63,8 @@ impl Default for ListenerOptions {
             backlog: 128,
             inbox: 256,
             idle_timeout: None,
+            stale_after: Some(dtls_proto::DEFAULT_STALE_AFTER),
+            cookie_secret: None,
             connection_sockets: false,
         }
     }
@@ -76,6 +88,20 @@ impl ListenerOptions {
     /// Sets the idle timeout.
     pub fn idle_timeout(mut self, idle: Option<Duration>) -> Self {
         self.idle_timeout = idle;
+        self
+    }
+
+    /// Sets the idle time after which an established connection may be evicted for a
+    /// newcomer when the listener is full (`None`: never).
+    pub fn stale_after(mut self, idle: Option<Duration>) -> Self {
+        self.stale_after = idle;
+        self
+    }
+
+    /// Sets the seed cookie keys are derived from, shared by servers that must verify each
+    /// other's cookies.
+    pub fn cookie_secret(mut self, seed: [u8; 32]) -> Self {
+        self.cookie_secret = Some(seed);
         self
     }
 
@@ -106,6 +132,8 @@ pub struct ListenerStats {
     pub failed: usize,
     /// Half-open handshakes evicted to make room under the connection cap.
     pub evicted: usize,
+    /// Established connections evicted as stale to make room under the connection cap.
+    pub evicted_stale: usize,
 }
 
 #[derive(Debug)]
@@ -126,7 +154,6 @@ struct Inner {
     #[cfg(feature = "tokio")]
     accepted_async: tokio::sync::Notify,
     stop: AtomicBool,
-    driver_cookie_secret: Mutex<Option<[u8; 32]>>,
     refused: AtomicUsize,
 }
 
@@ -164,12 +191,13 @@ impl Listener {
 
     /// Serves on a bound socket.
     pub fn from_socket(socket: UdpSocket, config: Arc<Config>, options: ListenerOptions) -> io::Result<Self> {
-        Self::start(socket, config, options, None)
+        Self::start(socket, config, options)
     }
 
     /// `workers` listeners on one address and port with `SO_REUSEPORT`: the kernel spreads
     /// clients across them by address, each has its own driver thread, and they share one
-    /// cookie secret so a client may be verified by any of them.
+    /// cookie seed (and, as every listener, the Unix time as the cookies' time base) so any of
+    /// them verifies a cookie another issued, across every rotation.
     pub fn bind_workers(
         addr: SocketAddr,
         config: Arc<Config>,
@@ -180,34 +208,24 @@ impl Listener {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "at least one worker"));
         }
         options.socket.reuse_port = true;
-        let mut secret = [0u8; 32];
-        config.provider().fill_random(&mut secret).map_err(|e| io::Error::other(e.to_string()))?;
+        if options.cookie_secret.is_none() {
+            let mut seed = [0u8; 32];
+            config.provider().fill_random(&mut seed).map_err(|e| io::Error::other(e.to_string()))?;
+            options.cookie_secret = Some(seed);
+        }
         let first = options.socket.bind(addr)?;
         let addr = first.local_addr()?;
-        let mut out = vec![Self::start(first, config.clone(), options.clone(), Some(secret))?];
+        let mut out = vec![Self::start(first, config.clone(), options.clone())?];
         for _ in 1..workers {
             let socket = options.socket.bind(addr)?;
-            out.push(Self::start(socket, config.clone(), options.clone(), Some(secret))?);
+            out.push(Self::start(socket, config.clone(), options.clone())?);
         }
         Ok(out)
     }
 
-    fn start(
-        socket: UdpSocket,
-        config: Arc<Config>,
-        options: ListenerOptions,
-        secret: Option<[u8; 32]>,
-    ) -> io::Result<Self> {
+    fn start(socket: UdpSocket, config: Arc<Config>, options: ListenerOptions) -> io::Result<Self> {
         let local = socket.local_addr()?;
-        let mut endpoint = Endpoint::new(config.clone(), Instant::now())?;
-        // The listener enforces the connection cap itself, evicting half-open handshakes first.
-        endpoint.set_max_connections(usize::MAX);
-        if !local.ip().is_unspecified() {
-            endpoint.set_local_ip(Some(local.ip()));
-        }
-        if let Some(s) = secret {
-            endpoint.verifier_mut().set_secret(Instant::now(), s);
-        }
+        let endpoint = new_endpoint(&config, &options, local, Instant::now(), std::time::SystemTime::now())?;
         let inner = Arc::new(Inner {
             socket: Arc::new(socket),
             local,
@@ -218,7 +236,6 @@ impl Listener {
             #[cfg(feature = "tokio")]
             accepted_async: tokio::sync::Notify::new(),
             stop: AtomicBool::new(false),
-            driver_cookie_secret: Mutex::new(secret),
             refused: AtomicUsize::new(0),
         });
         let driver_inner = inner.clone();
@@ -367,6 +384,8 @@ struct Driver {
     established: HashMap<ConnectionHandle, Weak<Shared>>,
     tx: Vec<u8>,
     last_sweep: Instant,
+    /// No established connection can be stale before then.
+    no_stale_before: Option<Instant>,
 }
 
 /// Datagrams the driver takes from its socket per system call (`recvmmsg`).
@@ -382,6 +401,7 @@ impl Driver {
             established: HashMap::new(),
             tx: Vec::with_capacity(2048),
             last_sweep: Instant::now(),
+            no_stale_before: None,
         }
     }
 
@@ -436,19 +456,25 @@ impl Driver {
                 }
                 if incoming.replaces().is_none() && self.handshaking.len() + self.established.len() >= o.max_connections
                 {
-                    // Full: the oldest half-open handshake makes room; established connections
-                    // are never evicted for a newcomer.
+                    // Full: the oldest half-open handshake makes room, or else the established
+                    // connection idle longest past the stale threshold.
                     let oldest = self.handshaking.iter().min_by_key(|(_, h)| h.started).map(|(h, _)| *h);
-                    match oldest {
-                        Some(h) => {
-                            tracing::debug!("connection cap reached: evicting the oldest half-open handshake");
-                            self.forget(h, io::ErrorKind::ConnectionAborted);
-                            lock(&self.inner.state).stats.evicted += 1;
+                    if let Some(h) = oldest {
+                        tracing::debug!("connection cap reached: evicting the oldest half-open handshake");
+                        self.forget(h, io::ErrorKind::ConnectionAborted);
+                        lock(&self.inner.state).stats.evicted += 1;
+                    } else if let Some(h) = self.stale(now) {
+                        tracing::debug!("connection cap reached: evicting the connection idle longest");
+                        // Closed as an idle timeout closes (with a close_notify, in case the
+                        // peer is still there), and its owner's next call reports it.
+                        if let Some(s) = self.established.remove(&h).and_then(|w| w.upgrade()) {
+                            s.shutdown();
                         }
-                        None => {
-                            self.inner.refused.fetch_add(1, Ordering::Relaxed);
-                            return;
-                        }
+                        self.endpoint.remove(h);
+                        lock(&self.inner.state).stats.evicted_stale += 1;
+                    } else {
+                        self.inner.refused.fetch_add(1, Ordering::Relaxed);
+                        return;
                     }
                 }
                 if let Some(old) = incoming.replaces() {
@@ -599,6 +625,27 @@ impl Driver {
         self.endpoint.remove(h);
     }
 
+    /// The established connection idle longest, if that is past the stale threshold. A search
+    /// that finds none notes when the first one can be, so a full listener does not scan its
+    /// table for every verified ClientHello.
+    fn stale(&mut self, now: Instant) -> Option<ConnectionHandle> {
+        let threshold = self.inner.options.stale_after?;
+        if self.no_stale_before.is_some_and(|t| now < t) {
+            return None;
+        }
+        let (h, idle) = self
+            .established
+            .iter()
+            .filter_map(|(h, w)| w.upgrade().map(|s| (*h, s.idle_for())))
+            .max_by_key(|(_, idle)| *idle)?;
+        if idle >= threshold {
+            self.no_stale_before = None;
+            return Some(h);
+        }
+        self.no_stale_before = Some(now + (threshold - idle));
+        None
+    }
+
     /// Forgets connections their owners dropped or closed, and closes idle ones.
     fn sweep(&mut self) {
         self.last_sweep = Instant::now();
@@ -654,8 +701,34 @@ impl Driver {
         self.inner.accepted.notify_all();
         #[cfg(feature = "tokio")]
         self.inner.accepted_async.notify_waiters();
-        let _ = &self.inner.driver_cookie_secret;
     }
+}
+
+/// The endpoint of a listener bound to `local`, started at `now` when the system clock read
+/// `wall`: cookies keyed by the options' seed (if any) over the Unix time, so listeners sharing
+/// a seed verify each other's cookies.
+fn new_endpoint(
+    config: &Arc<Config>,
+    options: &ListenerOptions,
+    local: SocketAddr,
+    now: Instant,
+    wall: std::time::SystemTime,
+) -> io::Result<Endpoint> {
+    let mut endpoint = Endpoint::new(config.clone(), now)?;
+    // The listener enforces the connection cap itself: half-open handshakes are evicted first,
+    // then stale connections by their own activity (which the endpoint does not see for
+    // connections with their own sockets).
+    endpoint.set_max_connections(usize::MAX);
+    endpoint.set_stale_after(None);
+    if !local.ip().is_unspecified() {
+        endpoint.set_local_ip(Some(local.ip()));
+    }
+    let since_epoch = wall.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    endpoint.verifier_mut().set_time_base(now, since_epoch);
+    if let Some(seed) = options.cookie_secret {
+        endpoint.verifier_mut().set_secret(now, seed);
+    }
+    Ok(endpoint)
 }
 
 /// Whether a datagram holds handshake or ChangeCipherSpec records and nothing else.
@@ -668,4 +741,46 @@ fn handshake_only(datagram: &[u8]) -> bool {
         any = true;
     }
     any
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Listeners sharing a cookie seed (the workers of `bind_workers`, or processes given the
+    /// same `cookie_secret`) verify each other's cookies across rotations, even when started
+    /// at different moments: their time base is the Unix time. Time is injected.
+    #[test]
+    fn workers_verify_each_others_cookies_across_rotations() {
+        let config = Arc::new(Config::builder().psk_server_key(b"k".to_vec()).build().unwrap());
+        let options = ListenerOptions::default().cookie_secret([9; 32]);
+        let local: SocketAddr = "127.0.0.1:4433".parse().unwrap();
+        let start = Instant::now();
+        let wall = std::time::UNIX_EPOCH + Duration::from_secs(1_796_000_000);
+        let mut workers: Vec<Endpoint> = (0..3u64)
+            .map(|i| {
+                let later = Duration::from_millis(1_700 * i);
+                new_endpoint(&config, &options, local, start + later, wall + later).unwrap()
+            })
+            .collect();
+        let client_cfg = Arc::new(Config::builder().psk("c", b"k".to_vec()).build().unwrap());
+        let peer: SocketAddr = "127.0.0.1:50000".parse().unwrap();
+        let mut resp = Vec::new();
+        // Every 100 s for 1,000 s: more than three rotation periods of 300 s.
+        for step in 0..10u64 {
+            let t = start + Duration::from_secs(10 + 100 * step);
+            for issuer in 0..workers.len() {
+                let mut client = Proto::client(client_cfg.clone(), t).unwrap();
+                let mut hello = Vec::new();
+                assert!(client.poll_transmit(&mut hello).is_some());
+                assert!(matches!(workers[issuer].handle(t, peer, &hello, &mut resp), DatagramEvent::Respond));
+                client.handle_datagram(t, &mut resp).unwrap();
+                assert!(client.poll_transmit(&mut hello).is_some());
+                for (v, w) in workers.iter_mut().enumerate() {
+                    let got = w.handle(t + Duration::from_secs(2), peer, &hello, &mut resp);
+                    assert!(matches!(got, DatagramEvent::Incoming(_)), "{step}: {v} refused {issuer}'s cookie");
+                }
+            }
+        }
+    }
 }

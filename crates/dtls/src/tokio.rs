@@ -161,7 +161,8 @@ impl Connection {
     }
 
     /// Connects to `server` and completes the handshake within `timeout` (default: the
-    /// configuration's handshake timeout).
+    /// configuration's handshake timeout). A server certificate must be valid for `server`'s
+    /// IP address; use [`connect_with_name`](Self::connect_with_name) for a host name.
     pub async fn connect(server: SocketAddr, config: Arc<Config>, timeout: Option<Duration>) -> io::Result<Self> {
         Self::connect_with(server, None, config, &SocketOptions::default(), timeout).await
     }
@@ -195,7 +196,7 @@ impl Connection {
             .transpose()?;
         let now = Instant::now();
         let deadline = now + timeout.unwrap_or_else(|| config.handshake_timeout());
-        let proto = Proto::client_with_server_name(config, name, now)?;
+        let proto = Proto::client_with_server_name(config, Some(crate::name_or_address(name, server)), now)?;
         let shared = Arc::new(Shared::new(proto, server, Arc::new(socket), true, 0));
         let own = Self::register(&shared)?;
         let mut c = Self::new(shared, Some(own), Batcher::default());
