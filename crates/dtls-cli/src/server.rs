@@ -29,6 +29,8 @@ pub(crate) struct ServerStats {
 struct Peer {
     handle: ConnectionHandle,
     conn: Connection,
+    /// When the peer's last datagram arrived.
+    last_seen: Instant,
 }
 
 /// The example server, driving the sans-IO core directly as Qt's example drives QDtls.
@@ -39,6 +41,7 @@ pub(crate) struct DtlsServer {
     rx: Vec<u8>,
     tx: Vec<u8>,
     stats: ServerStats,
+    idle_timeout: Option<Duration>,
 }
 
 /// The example server's configuration: any identity, the example key, the example hint.
@@ -64,7 +67,13 @@ impl DtlsServer {
             rx: vec![0; 65_535],
             tx: Vec::with_capacity(2048),
             stats: ServerStats::default(),
+            idle_timeout: None,
         })
+    }
+
+    /// Closes connections (with close_notify) that receive nothing for `idle`.
+    pub(crate) fn set_idle_timeout(&mut self, idle: Option<Duration>) {
+        self.idle_timeout = idle;
     }
 
     pub(crate) fn local_addr(&self) -> anyhow::Result<SocketAddr> {
@@ -98,7 +107,12 @@ impl DtlsServer {
     fn datagram(&mut self, from: SocketAddr, n: usize) -> anyhow::Result<()> {
         let now = Instant::now();
         let peer_info = format!("{}:{}", from.ip(), from.port());
-        if let Some(peer) = self.peers.get_mut(&from) {
+        // The endpoint routes every datagram: known peers, new peers after their cookie, a
+        // client restarting on its port (RFC 6347 §4.2.8), and who makes room when full.
+        let event = self.endpoint.handle(now, from, &self.rx[..n], &mut self.tx);
+        if let DatagramEvent::Connection(_) = event {
+            let Some(peer) = self.peers.get_mut(&from) else { return Ok(()) };
+            peer.last_seen = now;
             let was_encrypted = peer.conn.is_established();
             let cipher_hex = hex(&self.rx[..n]);
             match peer.conn.handle_datagram(now, &mut self.rx[..n]) {
@@ -125,7 +139,7 @@ impl DtlsServer {
             self.drive(from)?;
             return Ok(());
         }
-        match self.endpoint.handle(now, from, &self.rx[..n], &mut self.tx) {
+        match event {
             DatagramEvent::Respond => {
                 self.socket.send_to(&self.tx, from)?;
             }
@@ -133,9 +147,16 @@ impl DtlsServer {
             DatagramEvent::Connection(_) => {}
             DatagramEvent::Incoming(incoming) => {
                 tracing::info!("{peer_info}: verified, starting a handshake");
+                if incoming.replaces().is_some() {
+                    tracing::info!("{peer_info}: the client restarted, its old connection ends");
+                }
+                let evicts = incoming.evicts();
                 match self.endpoint.accept(incoming, now) {
                     Ok((handle, conn)) => {
-                        self.peers.insert(from, Peer { handle, conn });
+                        if let Some(stale) = evicts {
+                            self.evict(stale)?;
+                        }
+                        self.peers.insert(from, Peer { handle, conn, last_seen: now });
                         self.drive(from)?;
                     }
                     Err(e) => {
@@ -150,8 +171,43 @@ impl DtlsServer {
         Ok(())
     }
 
+    /// Closes the connection that makes room for a newcomer (the server is full and it has
+    /// been idle longest, past the stale threshold).
+    fn evict(&mut self, handle: ConnectionHandle) -> anyhow::Result<()> {
+        let Some(addr) = self.peers.iter().find(|(_, p)| p.handle == handle).map(|(a, _)| *a) else {
+            return Ok(());
+        };
+        tracing::info!("{addr}: server full, closing the connection idle longest");
+        self.close(addr)
+    }
+
+    /// Sends close_notify to a peer and forgets it.
+    fn close(&mut self, addr: SocketAddr) -> anyhow::Result<()> {
+        if let Some(mut peer) = self.peers.remove(&addr) {
+            if peer.conn.shutdown().is_ok() {
+                while peer.conn.poll_transmit(&mut self.tx).is_some() {
+                    self.socket.send_to(&self.tx, addr)?;
+                }
+            }
+            self.endpoint.remove(peer.handle);
+        }
+        Ok(())
+    }
+
     fn timers(&mut self) -> anyhow::Result<()> {
         let now = Instant::now();
+        if let Some(idle) = self.idle_timeout {
+            let idle_peers: Vec<SocketAddr> = self
+                .peers
+                .iter()
+                .filter(|(_, p)| now.saturating_duration_since(p.last_seen) >= idle)
+                .map(|(a, _)| *a)
+                .collect();
+            for addr in idle_peers {
+                tracing::info!("{addr}: idle for {} s, closing the connection", idle.as_secs_f64());
+                self.close(addr)?;
+            }
+        }
         let due: Vec<SocketAddr> = self
             .peers
             .iter()

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::ArgMatches;
@@ -28,6 +29,7 @@ pub(crate) enum VerifyClient {
 #[command(after_help = "Examples:
   dtls server --listen 127.0.0.1:4433 --psk-key 1a2b3c4d5e6f
   dtls server --listen [::1]:4433 --psk alice:0011 --psk bob:2233 --psk-hint 'my server'
+  dtls server --listen 0.0.0.0:4433 --psk-key 1a2b3c4d5e6f --idle-timeout 600
   dtls server --listen 0.0.0.0:4433 --cert server.pem --key server.key --ca ca.pem --verify-client required
   dtls server --listen 0.0.0.0:4433 --cert a.pem --key a.key --sni a.example --cert b.pem --key b.key --sni b.example")]
 pub(crate) struct Args {
@@ -45,9 +47,22 @@ pub(crate) struct Args {
     /// Whether to ask clients for a certificate.
     #[arg(long, value_enum, default_value_t = VerifyClient::None)]
     verify_client: VerifyClient,
-    /// Do not verify clients with a cookie exchange (HelloVerifyRequest).
+    /// Do not verify clients with a cookie exchange (HelloVerifyRequest). A client restarting
+    /// on the port of a live connection still gets one.
     #[arg(long)]
     no_cookie: bool,
+    /// Close connections that receive nothing for this many seconds (default: never; when
+    /// the server is full, a connection idle over 30 minutes makes room for a newcomer).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    idle_timeout: Option<Duration>,
+}
+
+/// A positive number of seconds (fractions allowed).
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() && v <= 1e9 => Ok(Duration::from_secs_f64(v)),
+        _ => Err(format!("'{s}' is not a positive number of seconds")),
+    }
 }
 
 /// A certificate option group: --cert with the --key, --key-password and --sni that follow it
@@ -140,7 +155,8 @@ pub(crate) fn config(args: &Args, m: &ArgMatches) -> anyhow::Result<Config> {
 }
 
 pub(crate) fn run(args: &Args, m: &ArgMatches, stop: &AtomicBool) -> anyhow::Result<ExitCode> {
-    let server = DtlsServer::listen(args.listen, config(args, m)?)?;
+    let mut server = DtlsServer::listen(args.listen, config(args, m)?)?;
+    server.set_idle_timeout(args.idle_timeout);
     // Tests and scripts learn the port from this line when listening on port 0.
     println!("listening on {}", server.local_addr()?);
     let stats = server.run(stop, None)?;

@@ -387,3 +387,22 @@ fn unanswered_pings_fail_with_a_clear_message() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("client-1: only 0 of 2 pings were answered"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn idle_timeout_closes_quiet_connections_with_close_notify() {
+    let server = Running::start(&["server", "--listen", "127.0.0.1:0", "--psk-key", "00ff", "--idle-timeout", "0.5"]);
+    let cfg = std::sync::Arc::new(dtls::Config::builder().psk("quiet", vec![0x00, 0xff]).build().unwrap());
+    let t = Some(Duration::from_secs(20));
+    let mut client = dtls::Connection::connect(server.addr, cfg, t).unwrap();
+    client.send(b"hello").unwrap();
+    let mut buf = [0u8; 256];
+    let n = client.recv(&mut buf, t).unwrap();
+    assert!(buf[..n].ends_with(b": ACK"), "{:?}", text(&buf[..n]));
+    // Then nothing: the server closes the connection with close_notify once it was idle 0.5 s.
+    let quiet_since = std::time::Instant::now();
+    let err = client.recv(&mut buf, t).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+    assert!(quiet_since.elapsed() >= Duration::from_millis(400), "closed after {:?}", quiet_since.elapsed());
+    let log = server.stop();
+    assert!(log.contains("idle for 0.5 s, closing the connection"), "{log}");
+}
