@@ -603,3 +603,109 @@ pub fn fuzz_client(data: &[u8]) {
         client.step(step, |_| {});
     }
 }
+
+// ===== reassembly =====
+
+/// The most the server connection of [`fuzz_reassembly`] may hold for reassembly.
+pub const REASSEMBLY_BUDGET: usize = 32 * 1024;
+
+/// Feeds a server connection, which has handled a PSK ClientHello and waits for the client's
+/// next flight, datagrams of handshake fragments described by `data`:
+///
+/// ```text
+/// datagram = records (1 byte: 1 + n % 32 records) || record*
+/// record   = fragments (1 byte: 1 + n % 8) || fragment*
+/// fragment = type (1) || seq (1: 1 + n % 8) || length (2) || offset (2) || size (1) || bytes
+/// ```
+///
+/// Lengths are the message's declared length (up to 65,535, so over the 16 KiB limit too);
+/// offsets and sizes are cut to fit it; the fragment's bytes come from the input, or zeros when
+/// it runs out. Checks: the bytes held never exceed the budget, and no datagram is fatal.
+pub fn fuzz_reassembly(data: &[u8]) {
+    let now = Instant::now();
+    let config = ServerHarness::config(0);
+    let mut server = Connection::server(Arc::new(config), now).expect("server");
+    let mut hello = client_hello_datagram();
+    server.handle_datagram(now, &mut hello).expect("the ClientHello is valid");
+    let mut out = Vec::new();
+    while server.poll_transmit(&mut out).is_some() {}
+
+    let mut input = data.iter().copied();
+    let mut next = move || input.next();
+    let mut record_seq = 1u64;
+    while let Some(records) = next() {
+        let mut datagram = Vec::new();
+        for _ in 0..1 + records % 32 {
+            let Some(count) = next() else { break };
+            let mut body = Vec::new();
+            for _ in 0..1 + count % 8 {
+                let (Some(ty), Some(seq), Some(l0), Some(l1), Some(o0), Some(o1), Some(size)) =
+                    (next(), next(), next(), next(), next(), next(), next())
+                else {
+                    break;
+                };
+                let length = u32::from(u16::from_be_bytes([l0, l1]));
+                let offset = u32::from(u16::from_be_bytes([o0, o1])) % (length + 1);
+                let size = u32::from(size).min(length - offset);
+                dtls_proto::messages::HandshakeHeader {
+                    msg_type: dtls_proto::enums::HandshakeType(ty),
+                    length,
+                    message_seq: 1 + u16::from(seq % 8),
+                    fragment_offset: offset,
+                    fragment_length: size,
+                }
+                .write(&mut body);
+                body.extend((0..size).map(|_| next().unwrap_or(0)));
+            }
+            dtls_proto::record::RecordHeader {
+                content_type: dtls_proto::enums::ContentType::HANDSHAKE,
+                version: dtls_proto::enums::ProtocolVersion::DTLS1_2,
+                epoch: 0,
+                seq: record_seq,
+                length: body.len() as u16,
+            }
+            .write(&mut datagram);
+            record_seq += 1;
+            datagram.extend_from_slice(&body);
+        }
+        match server.handle_datagram(now, &mut datagram) {
+            Ok(received) => assert!(received.is_empty(), "handshake records carried application data"),
+            // A complete message the handshake cannot use is a fatal error: fine, and the end.
+            Err(_) => return,
+        }
+        assert!(server.reassembly_bytes() <= REASSEMBLY_BUDGET, "reassembly holds {}", server.reassembly_bytes());
+        while server.poll_transmit(&mut out).is_some() {}
+    }
+}
+
+/// A fixed PSK ClientHello (TLS_PSK_WITH_AES_128_GCM_SHA256, extended master secret,
+/// renegotiation_info) in one epoch-0 record.
+fn client_hello_datagram() -> Vec<u8> {
+    use dtls_proto::codec::Put;
+    let mut body = Vec::new();
+    body.put_u16(0xfefd);
+    body.extend_from_slice(&[0x42; 32]);
+    body.put_vec8(&[]);
+    body.put_vec8(&[]);
+    body.put_vec16(&[0x00, 0xa8]);
+    body.put_vec8(&[0]);
+    body.put_len16(|b| {
+        b.put_u16(0x0017);
+        b.put_u16(0);
+        b.put_u16(0xff01);
+        b.put_vec16(&[0]);
+    });
+    let mut hs = Vec::new();
+    dtls_proto::messages::write_message(&mut hs, dtls_proto::enums::HandshakeType::CLIENT_HELLO, 0, &body);
+    let mut d = Vec::new();
+    dtls_proto::record::RecordHeader {
+        content_type: dtls_proto::enums::ContentType::HANDSHAKE,
+        version: dtls_proto::enums::ProtocolVersion::DTLS1_2,
+        epoch: 0,
+        seq: 0,
+        length: hs.len() as u16,
+    }
+    .write(&mut d);
+    d.extend_from_slice(&hs);
+    d
+}

@@ -369,6 +369,18 @@ fn handshake_timeout_must_be_within_edgeros_range() {
 }
 
 #[test]
+fn failed_decryption_limits_by_aead() {
+    use crate::connection::default_failed_decryption_limit as limit;
+    use crate::suites;
+    assert_eq!(limit(Some(&suites::TLS_PSK_WITH_AES_128_GCM_SHA256)), 1 << 36);
+    assert_eq!(limit(Some(&suites::TLS_PSK_WITH_CHACHA20_POLY1305_SHA256)), 1 << 36);
+    assert_eq!(limit(Some(&suites::TLS_PSK_WITH_AES_128_CCM)), 1 << 23);
+    // Not 2^16: 2 MB of forged records would close a CCM-8 connection.
+    assert_eq!(limit(Some(&suites::TLS_PSK_WITH_AES_128_CCM_8)), 1 << 23);
+    assert_eq!(limit(Some(&suites::TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8)), 1 << 23);
+}
+
+#[test]
 fn too_many_authentication_failures_close_the_connection() {
     let now = Instant::now();
     let c = Config::builder().psk("f", KEY.to_vec()).max_failed_decryptions(5).build().unwrap();

@@ -454,3 +454,66 @@ fn a_full_endpoint_evicts_the_longest_idle_connection_past_the_stale_threshold()
     ep.set_stale_after(None);
     assert!(matches!(ep.handle(t, addr(10), &ch, &mut resp), DatagramEvent::Drop));
 }
+
+// ===== a repeated message does not hide the new ones packed after it =====
+
+/// The handshake messages (header and body) in the epoch-0 handshake records of `datagrams`.
+fn epoch0_messages(datagrams: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for d in datagrams {
+        for (h, range) in Records::new(d) {
+            if h.epoch == 0 && h.content_type == dtls_proto::enums::ContentType::HANDSHAKE {
+                out.push(d[range].to_vec());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_record_repacking_an_old_message_with_new_ones_is_read_to_its_end() {
+    // A client that repacks its messages on retransmission sends its ClientHello again in the
+    // same record as its ClientKeyExchange; the server already has the ClientHello. The
+    // ClientKeyExchange after it must still be read (it was skipped, and the handshake waited
+    // for yet another retransmission).
+    let (mut client, mut server, now) = psk_pair(psk_server());
+    let mut buf = Vec::new();
+    assert!(client.poll_transmit(&mut buf).is_some());
+    let hello = epoch0_messages(&[buf.clone()]);
+    server.handle_datagram(now, &mut buf).unwrap();
+    while server.poll_transmit(&mut buf).is_some() {
+        client.handle_datagram(now, &mut buf).unwrap();
+    }
+    let mut flight = Vec::new();
+    while client.poll_transmit(&mut buf).is_some() {
+        flight.push(buf.clone());
+    }
+    let cke = epoch0_messages(&flight);
+    assert_eq!(cke.len(), 1, "PSK: the ClientKeyExchange is the one epoch-0 message");
+    let mut body = hello[0].clone();
+    body.extend_from_slice(&cke[0]);
+    let mut repacked = Vec::new();
+    RecordHeader {
+        content_type: dtls_proto::enums::ContentType::HANDSHAKE,
+        version: dtls_proto::enums::ProtocolVersion::DTLS1_2,
+        epoch: 0,
+        seq: 7,
+        length: body.len() as u16,
+    }
+    .write(&mut repacked);
+    repacked.extend_from_slice(&body);
+    server.handle_datagram(now, &mut repacked).unwrap();
+    // The rest of the flight (ChangeCipherSpec and Finished) completes the handshake.
+    for d in &flight {
+        let mut rest = Vec::new();
+        for (h, range) in Records::new(d) {
+            if h.epoch != 0 || h.content_type != dtls_proto::enums::ContentType::HANDSHAKE {
+                rest.extend_from_slice(&d[range.start - 13..range.end]);
+            }
+        }
+        if !rest.is_empty() {
+            server.handle_datagram(now, &mut rest).unwrap();
+        }
+    }
+    assert!(server.is_established(), "{:?}", server.stats());
+}
