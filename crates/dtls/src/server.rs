@@ -140,20 +140,16 @@ impl Server {
                 self.socket.send_to(&self.tx, from)?;
             }
             DatagramEvent::Drop => {}
-            DatagramEvent::Incoming(incoming) => match self.endpoint.accept(incoming, now) {
-                Ok((h, conn)) => {
-                    // A restarted client replaces its old association (RFC 6347 §4.2.8).
-                    self.conns.retain(|old, _| self.endpoint.remote(*old).is_some());
-                    self.conns.insert(h, conn);
-                    self.drive(h)?;
-                }
-                Err(e) => {
-                    tracing::debug!(peer = %from, error = %e.error, "refused a client");
-                    if !e.response.is_empty() {
-                        self.socket.send_to(&e.response, from)?;
-                    }
-                }
-            },
+            DatagramEvent::Incoming(incoming) => {
+                // A restarted client replaces its old association (RFC 6347 §4.2.8); when full,
+                // the connection idle longest makes room. Both end when the newcomer is accepted.
+                let ending: Vec<_> = [(incoming.replaces(), false), (incoming.evicts(), true)]
+                    .into_iter()
+                    .filter_map(|(h, notify)| h.map(|h| (h, notify)))
+                    .filter_map(|(h, notify)| Some((h, self.endpoint.remote(h)?, notify)))
+                    .collect();
+                self.accept(now, from, incoming, &ending)?;
+            }
             DatagramEvent::Connection(h) => {
                 if let Some(conn) = self.conns.get_mut(&h) {
                     match conn.handle_datagram(now, &mut self.rx[..n]) {
@@ -169,6 +165,41 @@ impl Server {
             }
         }
         Ok(())
+    }
+
+    /// Starts a connection for a verified newcomer; `ending` are the connections it ends (a
+    /// restart's old association; a stale connection making room, whose peer is notified in
+    /// case it is still there), reported as closed.
+    fn accept(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        incoming: dtls_proto::Incoming,
+        ending: &[(ConnectionHandle, SocketAddr, bool)],
+    ) -> io::Result<()> {
+        match self.endpoint.accept(incoming, now) {
+            Ok((h, conn)) => {
+                for &(old, peer, notify) in ending {
+                    if let Some(mut c) = self.conns.remove(&old) {
+                        if notify && c.shutdown().is_ok() {
+                            while c.poll_transmit(&mut self.tx).is_some() {
+                                self.socket.send_to(&self.tx, peer)?;
+                            }
+                        }
+                        self.events.push_back(ServerEvent::Closed(peer, None));
+                    }
+                }
+                self.conns.insert(h, conn);
+                self.drive(h)
+            }
+            Err(e) => {
+                tracing::debug!(peer = %from, error = %e.error, "refused a client");
+                if !e.response.is_empty() {
+                    self.socket.send_to(&e.response, from)?;
+                }
+                Ok(())
+            }
+        }
     }
 
     fn on_timers(&mut self, now: Instant) -> io::Result<()> {
