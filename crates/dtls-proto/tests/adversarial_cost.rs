@@ -46,8 +46,9 @@ const DATAGRAMS: usize = 2_000;
 /// Declared length of the message the fragments belong to: the largest one we reassemble.
 const MESSAGE_LEN: u32 = 16 * 1024;
 
-/// A server connection that took a ClientHello and waits for the client's next flight.
-fn server_awaiting_flight() -> Connection {
+/// A client, and a server connection that took its ClientHello and waits for its next flight;
+/// with the server's flight, not yet delivered.
+fn server_awaiting_flight() -> (Connection, Connection, Vec<Vec<u8>>) {
     let now = Instant::now();
     let client_cfg = Arc::new(Config::builder().psk("cost", b"cost key".to_vec()).build().unwrap());
     let server_cfg =
@@ -57,8 +58,11 @@ fn server_awaiting_flight() -> Connection {
     let mut buf = Vec::new();
     assert!(client.poll_transmit(&mut buf).is_some());
     server.handle_datagram(now, &mut buf).unwrap();
-    while server.poll_transmit(&mut buf).is_some() {}
-    server
+    let mut flight = Vec::new();
+    while server.poll_transmit(&mut buf).is_some() {
+        flight.push(buf.clone());
+    }
+    (client, server, flight)
 }
 
 /// One datagram of epoch-0 handshake records, one fragment each: `(message_seq, offset, bytes)`.
@@ -136,7 +140,7 @@ fn well_formed_datagrams() -> Vec<Vec<u8>> {
 /// Feeds every datagram to a fresh server connection; returns the time taken and the most
 /// bytes reassembly held at any point.
 fn feed(datagrams: &[Vec<u8>]) -> (Duration, usize) {
-    let mut server = server_awaiting_flight();
+    let (_, mut server, _) = server_awaiting_flight();
     let mut copies: Vec<Vec<u8>> = datagrams.to_vec();
     let mut peak = 0;
     let start = Instant::now();
@@ -178,18 +182,8 @@ fn hostile_fragments_leave_the_handshake_able_to_complete() {
     // the real client's flight still completes the handshake: the messages the handshake waits
     // for displace later ones.
     let now = Instant::now();
-    let client_cfg = Arc::new(Config::builder().psk("cost", b"cost key".to_vec()).build().unwrap());
-    let server_cfg =
-        Arc::new(Config::builder().psk_server_key(b"cost key".to_vec()).cookie_verification(false).build().unwrap());
-    let mut client = Connection::client(client_cfg, now).unwrap();
-    let mut server = Connection::server(server_cfg, now).unwrap();
+    let (mut client, mut server, flight) = server_awaiting_flight();
     let mut buf = Vec::new();
-    assert!(client.poll_transmit(&mut buf).is_some());
-    server.handle_datagram(now, &mut buf).unwrap();
-    let mut flight = Vec::new();
-    while server.poll_transmit(&mut buf).is_some() {
-        flight.push(buf.clone());
-    }
     for mut d in hostile_datagrams(&mut Rng::new(9)).into_iter().take(300) {
         // The same attack on the messages after the client's flight (1 and 2 here).
         retarget(&mut d, 4);

@@ -173,8 +173,9 @@ fn a_client_checks_the_name_or_address_it_is_given_or_opts_out_loudly() {
 /// Offset of the write sequence number in an exported session (see `export_session`).
 const EXPORT_SEQ_AT: usize = 8 + 1 + 2 + 1 + 48 + 32 + 32;
 
-#[test]
-fn at_the_end_of_the_sequence_space_nothing_more_is_sealed() {
+/// An established pair whose server's next record sequence number in epoch 1 is `next_seq`
+/// (moved there through a session export and import).
+fn pair_with_server_at(next_seq: u64) -> (Connection, Connection, Instant) {
     let server_cfg = Config::builder()
         .psk_server_key(b"key".to_vec())
         .cookie_verification(false)
@@ -184,10 +185,15 @@ fn at_the_end_of_the_sequence_space_nothing_more_is_sealed() {
     let (mut client, mut server, now) = psk_pair(server_cfg.clone());
     pump(now, &mut client, &mut server);
     assert!(server.is_established());
-    // Move the server to the last sequence numbers of epoch 1.
     let mut state = server.export_session().unwrap();
-    state[EXPORT_SEQ_AT..EXPORT_SEQ_AT + 6].copy_from_slice(&(MAX_SEQ - 1).to_be_bytes()[2..]);
-    let mut server = Connection::import_session(Arc::new(server_cfg), &state, now).unwrap();
+    state[EXPORT_SEQ_AT..EXPORT_SEQ_AT + 6].copy_from_slice(&next_seq.to_be_bytes()[2..]);
+    let server = Connection::import_session(Arc::new(server_cfg), &state, now).unwrap();
+    (client, server, now)
+}
+
+#[test]
+fn at_the_end_of_the_sequence_space_nothing_more_is_sealed() {
+    let (mut client, mut server, now) = pair_with_server_at(MAX_SEQ - 1);
 
     let mut seen = Vec::new();
     for _ in 0..2 {
@@ -209,17 +215,7 @@ fn at_the_end_of_the_sequence_space_nothing_more_is_sealed() {
 
 #[test]
 fn close_notify_after_the_last_sequence_number_is_not_sealed() {
-    let server_cfg = Config::builder()
-        .psk_server_key(b"key".to_vec())
-        .cookie_verification(false)
-        .allow_session_export(true)
-        .build()
-        .unwrap();
-    let (mut client, mut server, now) = psk_pair(server_cfg.clone());
-    pump(now, &mut client, &mut server);
-    let mut state = server.export_session().unwrap();
-    state[EXPORT_SEQ_AT..EXPORT_SEQ_AT + 6].copy_from_slice(&MAX_SEQ.to_be_bytes()[2..]);
-    let mut server = Connection::import_session(Arc::new(server_cfg), &state, now).unwrap();
+    let (_client, mut server, _) = pair_with_server_at(MAX_SEQ);
     let mut record = Vec::new();
     server.send(b"last", &mut record).unwrap();
     // The alert path (which wrote past the end before) must refuse too.
