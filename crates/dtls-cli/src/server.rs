@@ -76,6 +76,12 @@ impl DtlsServer {
         self.idle_timeout = idle;
     }
 
+    /// Caps the connections; when full, the one silent longest past `stale_after` makes room.
+    pub(crate) fn set_limits(&mut self, max_connections: usize, stale_after: Duration) {
+        self.endpoint.set_max_connections(max_connections);
+        self.endpoint.set_stale_after(Some(stale_after));
+    }
+
     pub(crate) fn local_addr(&self) -> anyhow::Result<SocketAddr> {
         Ok(self.socket.local_addr()?)
     }
@@ -129,7 +135,7 @@ impl DtlsServer {
                         let reply = format!("to {peer_info}: ACK");
                         self.tx.clear();
                         peer.conn.send(reply.as_bytes(), &mut self.tx)?;
-                        self.socket.send_to(&self.tx, from)?;
+                        send(&self.socket, &self.tx, from);
                     }
                 }
                 Ok(_) => {}
@@ -141,7 +147,7 @@ impl DtlsServer {
         }
         match event {
             DatagramEvent::Respond => {
-                self.socket.send_to(&self.tx, from)?;
+                send(&self.socket, &self.tx, from);
             }
             DatagramEvent::Drop => tracing::debug!("{peer_info}: dropped a datagram from an unverified peer"),
             DatagramEvent::Connection(_) => {}
@@ -153,16 +159,16 @@ impl DtlsServer {
                 let evicts = incoming.evicts();
                 match self.endpoint.accept(incoming, now) {
                     Ok((handle, conn)) => {
-                        if let Some(stale) = evicts {
-                            self.evict(stale)?;
-                        }
                         self.peers.insert(from, Peer { handle, conn, last_seen: now });
+                        if let Some(stale) = evicts {
+                            self.evict(stale);
+                        }
                         self.drive(from)?;
                     }
                     Err(e) => {
                         tracing::error!("{peer_info}: handshake failed: {}", e.error);
                         if !e.response.is_empty() {
-                            self.socket.send_to(&e.response, from)?;
+                            send(&self.socket, &e.response, from);
                         }
                     }
                 }
@@ -173,25 +179,25 @@ impl DtlsServer {
 
     /// Closes the connection that makes room for a newcomer (the server is full and it has
     /// been idle longest, past the stale threshold).
-    fn evict(&mut self, handle: ConnectionHandle) -> anyhow::Result<()> {
+    fn evict(&mut self, handle: ConnectionHandle) {
         let Some(addr) = self.peers.iter().find(|(_, p)| p.handle == handle).map(|(a, _)| *a) else {
-            return Ok(());
+            return;
         };
         tracing::info!("{addr}: server full, closing the connection idle longest");
-        self.close(addr)
+        self.close(addr);
     }
 
-    /// Sends close_notify to a peer and forgets it.
-    fn close(&mut self, addr: SocketAddr) -> anyhow::Result<()> {
+    /// Sends close_notify to a peer (best effort: it has likely gone, and its address may not
+    /// even be reachable) and forgets it.
+    fn close(&mut self, addr: SocketAddr) {
         if let Some(mut peer) = self.peers.remove(&addr) {
             if peer.conn.shutdown().is_ok() {
                 while peer.conn.poll_transmit(&mut self.tx).is_some() {
-                    self.socket.send_to(&self.tx, addr)?;
+                    send(&self.socket, &self.tx, addr);
                 }
             }
             self.endpoint.remove(peer.handle);
         }
-        Ok(())
     }
 
     fn timers(&mut self) -> anyhow::Result<()> {
@@ -205,7 +211,7 @@ impl DtlsServer {
                 .collect();
             for addr in idle_peers {
                 tracing::info!("{addr}: idle for {} s, closing the connection", idle.as_secs_f64());
-                self.close(addr)?;
+                self.close(addr);
             }
         }
         let due: Vec<SocketAddr> = self
@@ -230,7 +236,7 @@ impl DtlsServer {
         let Some(peer) = self.peers.get_mut(&addr) else { return Ok(()) };
         let was = peer.conn.handshake_state();
         while peer.conn.poll_transmit(&mut self.tx).is_some() {
-            self.socket.send_to(&self.tx, addr)?;
+            send(&self.socket, &self.tx, addr);
         }
         while let Some(ev) = peer.conn.poll_event() {
             match ev {
@@ -260,7 +266,7 @@ impl DtlsServer {
         for (addr, mut peer) in self.peers.drain() {
             if peer.conn.shutdown().is_ok() {
                 while peer.conn.poll_transmit(&mut self.tx).is_some() {
-                    self.socket.send_to(&self.tx, addr)?;
+                    send(&self.socket, &self.tx, addr);
                 }
                 self.stats.shutdown_sent += 1;
             }
@@ -268,5 +274,13 @@ impl DtlsServer {
         }
         tracing::info!("Server shut down: close_notify sent to {} peer(s)", self.stats.shutdown_sent);
         Ok(())
+    }
+}
+
+/// Sends one datagram. A failure concerns that peer alone (its address unreachable, say): it is
+/// logged, and the server goes on serving everyone else.
+fn send(socket: &UdpSocket, datagram: &[u8], to: SocketAddr) {
+    if let Err(e) = socket.send_to(datagram, to) {
+        tracing::debug!("{to}: sending a datagram failed: {e}");
     }
 }

@@ -51,10 +51,16 @@ pub(crate) struct Args {
     /// on the port of a live connection still gets one.
     #[arg(long)]
     no_cookie: bool,
-    /// Close connections that receive nothing for this many seconds (default: never; when
-    /// the server is full, a connection idle over 30 minutes makes room for a newcomer).
+    /// Close connections that receive nothing for this many seconds (default: never).
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     idle_timeout: Option<Duration>,
+    /// Most connections, handshaking or established, at once.
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    /// When the server is full, the connection whose peer has sent nothing for longest makes
+    /// room for a newcomer, once that is longer than this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value = "1800", value_parser = parse_seconds)]
+    stale_after: Duration,
 }
 
 /// A positive number of seconds (fractions allowed).
@@ -157,6 +163,7 @@ pub(crate) fn config(args: &Args, m: &ArgMatches) -> anyhow::Result<Config> {
 pub(crate) fn run(args: &Args, m: &ArgMatches, stop: &AtomicBool) -> anyhow::Result<ExitCode> {
     let mut server = DtlsServer::listen(args.listen, config(args, m)?)?;
     server.set_idle_timeout(args.idle_timeout);
+    server.set_limits(args.max_connections as usize, args.stale_after);
     // Tests and scripts learn the port from this line when listening on port 0.
     println!("listening on {}", server.local_addr()?);
     let stats = server.run(stop, None)?;

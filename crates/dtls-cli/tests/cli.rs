@@ -406,3 +406,35 @@ fn idle_timeout_closes_quiet_connections_with_close_notify() {
     let log = server.stop();
     assert!(log.contains("idle for 0.5 s, closing the connection"), "{log}");
 }
+
+#[test]
+fn a_full_server_makes_room_for_newcomers_from_peers_that_vanished() {
+    // Room for three; peers silent for 50 ms may be evicted when a newcomer needs the room.
+    let server = Running::start(&[
+        "server",
+        "--listen",
+        "127.0.0.1:0",
+        "--psk-key",
+        "00ff",
+        "--max-connections",
+        "3",
+        "--stale-after",
+        "0.05",
+    ]);
+    let t = Some(Duration::from_secs(20));
+    let connect = |name: &str| {
+        let cfg = std::sync::Arc::new(dtls::Config::builder().psk(name, vec![0x00, 0xff]).build().unwrap());
+        let mut c = dtls::Connection::connect(server.addr, cfg, t).unwrap();
+        c.send(name.as_bytes()).unwrap();
+        let mut buf = [0u8; 256];
+        let n = c.recv(&mut buf, t).unwrap();
+        assert!(buf[..n].ends_with(b": ACK"), "{:?}", text(&buf[..n]));
+        c
+    };
+    // Three clients connect and vanish without close_notify; three times more come after them.
+    for i in 0..12 {
+        std::mem::forget(connect(&format!("gone{i}")));
+    }
+    let log = server.stop();
+    assert!(log.matches("server full, closing the connection idle longest").count() >= 9, "{log}");
+}

@@ -400,7 +400,10 @@ impl ConfigBuilder {
     /// of any trusted CA then authenticates any server (with [`crate::RootStore`]s holding the
     /// public roots, anyone's). By default a client that verifies a certificate without a name
     /// to check it against fails with [`CertificateError::NoServerName`]; give the name (or the
-    /// IP address) the server must prove instead whenever there is one.
+    /// IP address) the server must prove instead whenever there is one. The socket layer
+    /// (`dtls::Connection::connect` and friends) always has one, the address it connects to,
+    /// so this does not apply there; to accept a name mismatch, ignore
+    /// [`CertificateError::HostNameMismatch`] instead.
     pub fn danger_accept_any_server_name(mut self, accept: bool) -> Self {
         self.config.accept_any_server_name = accept;
         self

@@ -528,6 +528,10 @@ impl Connection {
         else {
             return Err(Error::InvalidOperation("session export is not allowed by the configuration"));
         };
+        if self.write_seq[1] > MAX_SEQ {
+            // The importer would start again from a sequence number already used.
+            return Err(Error::SequenceExhausted);
+        }
         let mut out = zeroize::Zeroizing::new(Vec::with_capacity(256));
         out.extend_from_slice(SESSION_MAGIC);
         out.put_u8(match self.side {

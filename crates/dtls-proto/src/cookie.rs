@@ -158,6 +158,7 @@ impl ClientVerifier {
         let old = core::mem::replace(&mut self.seed, Zeroizing::new(secret));
         self.previous = Some((old, until));
         self.generation = self.generation.wrapping_add(1);
+        self.keys = [None, None];
     }
 
     /// Sets the verifier's clock: at `now` it reads `since_epoch`. Verifiers that share a seed

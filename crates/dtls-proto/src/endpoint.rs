@@ -138,7 +138,11 @@ impl Endpoint {
     /// that has gone longest without a datagram, once that is longer than `idle` (default 30
     /// minutes; `None`: never). Peers that vanish without a close_notify (a device rebooting
     /// onto another port, a NAT rebinding, a crash) then cannot lock newcomers out for good.
-    /// See [`Incoming::evicts`].
+    ///
+    /// The endpoint learns of a peer's activity from [`handle`](Self::handle): route every
+    /// datagram through it (or turn this off). An application that accepts an [`Incoming`]
+    /// must drop the connection named by [`Incoming::evicts`], as it drops the one named by
+    /// [`Incoming::replaces`].
     pub fn set_stale_after(&mut self, idle: Option<Duration>) {
         self.stale_after = idle;
         self.no_stale_before = None;

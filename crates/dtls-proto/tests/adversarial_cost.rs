@@ -259,17 +259,22 @@ fn the_largest_client_hello_costs_the_verifier_what_the_smallest_does() {
     let now = Instant::now();
     let cfg = Config::builder().psk_server_key(b"k".to_vec()).build().unwrap();
     let mut verifier = ClientVerifier::new(&cfg, now).unwrap();
-    // The worst we can build: the largest ClientHello we take (16 KiB), made of 4,080
-    // distinct empty extensions, with a cookie that does not verify (the path that also
-    // computes a new one), followed by more records up to a 64 KiB datagram.
-    let mut worst = client_hello(4_080, 0, &[0xee; 20]);
+    // The costliest path: the secret changed (so a cookie is tried under the previous one
+    // too), and the cookie has a current timestamp but a wrong MAC, so both MACs are computed
+    // and then a new cookie: three HMACs, where a ClientHello without a cookie takes one.
+    verifier.set_secret(now, [1; 32]);
+    let forged_cookie = [[0u8; 4].as_slice(), &[0xee; 16]].concat();
+    // The worst ClientHello we can build: the largest we take (16 KiB), made of 4,080
+    // distinct empty extensions, with that cookie, followed by more records up to a 64 KiB
+    // datagram.
+    let mut worst = client_hello(4_080, 0, &forged_cookie);
     assert!(worst.len() - 25 <= 16 * 1024 && worst.len() - 25 > 16 * 1024 - 64, "{}", worst.len());
     let tail = client_hello(12_000, 0, &[0xee; 20]);
     while worst.len() + tail.len() <= 65_507 {
         worst.extend_from_slice(&tail);
     }
     assert!(worst.len() > 60_000, "{}", worst.len());
-    let minimal = client_hello(0, 0, &[0xee; 20]);
+    let minimal = client_hello(0, 0, &[]);
     let mut resp = Vec::new();
     // A larger one is refused outright.
     assert_eq!(verifier.verify(now, &peer(), &tail, &mut resp), Verification::Drop);
@@ -284,6 +289,7 @@ fn the_largest_client_hello_costs_the_verifier_what_the_smallest_does() {
         start.elapsed() / 200
     };
     let mut v2 = ClientVerifier::new(&cfg, now).unwrap();
+    v2.set_secret(now, [1; 32]);
     let (w, m) = fastest(15, || run(&mut verifier, &worst), || run(&mut v2, &minimal));
     let r = ratio(w, m);
     eprintln!(
@@ -296,6 +302,8 @@ fn the_largest_client_hello_costs_the_verifier_what_the_smallest_does() {
     // Through the endpoint too (it also looks for a restarted client's random).
     let mut ep1 = Endpoint::new(Arc::new(cfg.clone()), now).unwrap();
     let mut ep2 = Endpoint::new(Arc::new(cfg), now).unwrap();
+    ep1.verifier_mut().set_secret(now, [1; 32]);
+    ep2.verifier_mut().set_secret(now, [1; 32]);
     let run = |ep: &mut Endpoint, d: &[u8]| {
         let mut resp = Vec::new();
         let start = Instant::now();

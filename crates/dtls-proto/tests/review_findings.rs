@@ -224,6 +224,15 @@ fn close_notify_after_the_last_sequence_number_is_not_sealed() {
     assert_eq!(server.poll_transmit(&mut out), None, "a record was sealed past 2^48 - 1: {out:02x?}");
 }
 
+#[test]
+fn an_exhausted_connection_cannot_be_exported_to_start_over() {
+    let (_client, mut server, _) = pair_with_server_at(MAX_SEQ);
+    let mut record = Vec::new();
+    server.send(b"last", &mut record).unwrap();
+    // The importer would seal (epoch 1, seq 0) again under the same key.
+    assert_eq!(server.export_session().map(|_| ()), Err(Error::SequenceExhausted));
+}
+
 // ===== finding 6: unsolicited ServerHello extensions =====
 
 /// Appends an extension of `ty` with `ext` as its body to the ServerHello alone in the first

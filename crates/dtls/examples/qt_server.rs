@@ -228,12 +228,23 @@ impl DtlsServer {
     fn handle_new_connection(&mut self, now: Instant, incoming: Incoming) {
         let addr = incoming.remote();
         info(&format!("{addr}: verified, starting a handshake"));
-        if let Some(old) = incoming.replaces() {
-            info(&format!("{addr}: a new handshake from a known address; it replaces the old association"));
-            self.known_clients.remove(&old);
-        }
+        let (replaces, evicts) = (incoming.replaces(), incoming.evicts());
         match self.endpoint.accept(incoming, now) {
             Ok((h, conn)) => {
+                if let Some(old) = replaces {
+                    info(&format!("{addr}: a new handshake from a known address; it replaces the old association"));
+                    self.known_clients.remove(&old);
+                }
+                if let Some(mut stale) = evicts.and_then(|old| self.known_clients.remove(&old)) {
+                    // The server is full and this one was idle longest: it makes room.
+                    info(&format!("{}: idle longest, closed to make room", stale.addr));
+                    if stale.conn.shutdown().is_ok() {
+                        let mut out = Vec::new();
+                        while stale.conn.poll_transmit(&mut out).is_some() {
+                            let _ = self.socket.send_to(&out, stale.addr);
+                        }
+                    }
+                }
                 self.known_clients.insert(h, Peer { addr, conn });
                 self.after_handshake_step(h);
             }

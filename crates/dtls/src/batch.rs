@@ -297,7 +297,7 @@ impl Batcher {
         open_all: impl FnOnce(&mut Buffers, &mut Proto, Instant) -> Option<dtls_proto::Error>,
     ) -> io::Result<()> {
         let Some(b) = self.bufs.as_deref_mut() else { return Ok(()) };
-        shared.touch();
+        shared.heard();
         let mut proto = lock(&shared.proto);
         let failed = open_all(b, &mut proto, Instant::now());
         let flushed = shared.flush(&mut proto, tx);

@@ -35,6 +35,9 @@ pub(crate) struct Shared {
     pub(crate) closed: AtomicBool,
     /// Milliseconds since `epoch` of the last datagram received or sent.
     pub(crate) last_activity: AtomicU64,
+    /// Milliseconds since `epoch` of the last datagram received (what tells a vanished peer:
+    /// our own sends to it do not).
+    pub(crate) last_heard: AtomicU64,
     pub(crate) epoch: Instant,
 }
 
@@ -69,6 +72,7 @@ impl Shared {
             ready_async: tokio::sync::Notify::new(),
             closed: AtomicBool::new(false),
             last_activity: AtomicU64::new(0),
+            last_heard: AtomicU64::new(0),
             epoch,
         }
     }
@@ -77,8 +81,22 @@ impl Shared {
         self.last_activity.store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 
+    /// A datagram arrived from the peer.
+    pub(crate) fn heard(&self) {
+        let now = self.epoch.elapsed().as_millis() as u64;
+        self.last_activity.store(now, Ordering::Relaxed);
+        self.last_heard.store(now, Ordering::Relaxed);
+    }
+
+    /// Time since the last datagram either way.
     pub(crate) fn idle_for(&self) -> Duration {
         let last = Duration::from_millis(self.last_activity.load(Ordering::Relaxed));
+        self.epoch.elapsed().saturating_sub(last)
+    }
+
+    /// Time since the last datagram from the peer.
+    pub(crate) fn silent_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last_heard.load(Ordering::Relaxed));
         self.epoch.elapsed().saturating_sub(last)
     }
 
@@ -94,7 +112,7 @@ impl Shared {
         buf.extend_from_slice(datagram);
         inbox.datagrams.push_back(buf);
         drop(inbox);
-        self.touch();
+        self.heard();
         self.ready.notify_all();
         #[cfg(feature = "tokio")]
         self.ready_async.notify_one();
@@ -105,7 +123,7 @@ impl Shared {
     /// Answering it must not wait until the application reads; no application data can come
     /// out of such a datagram.
     pub(crate) fn handle_handshake(&self, datagram: &mut [u8], tx: &mut Vec<u8>) {
-        self.touch();
+        self.heard();
         let mut proto = lock(&self.proto);
         // A fatal error closes the connection; the application sees it on its next call.
         let _ = proto.handle_datagram(Instant::now(), datagram);
@@ -185,7 +203,7 @@ impl Shared {
         queued: &mut VecDeque<Vec<u8>>,
         tx: &mut Vec<u8>,
     ) -> io::Result<Option<usize>> {
-        self.touch();
+        self.heard();
         let mut proto = lock(&self.proto);
         let mut first = None;
         let result = match proto.handle_datagram(Instant::now(), datagram) {
@@ -393,7 +411,7 @@ impl Connection {
         socket.set_nonblocking(false)?;
         let proto = Proto::import_session(config, state, Instant::now())?;
         let shared = Arc::new(Shared::new(proto, peer, Arc::new(socket), true, 0));
-        shared.touch();
+        shared.heard();
         Ok(Self::from_shared(shared, true))
     }
 

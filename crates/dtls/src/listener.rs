@@ -21,7 +21,7 @@ use crate::udp::{self, RecvBatch};
 use crate::{is_timeout, lock, ReadTimeout, MAX_DATAGRAM};
 
 /// How a [`Listener`] serves its peers.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct ListenerOptions {
     /// Options of the listening socket (and of per-connection sockets).
@@ -39,8 +39,8 @@ pub struct ListenerOptions {
     /// Close connections idle for this long (`None`: never).
     pub idle_timeout: Option<Duration>,
     /// When the connection cap is reached and no handshake is in progress to make room, a
-    /// verified newcomer takes the place of the established connection that has gone longest
-    /// without traffic, once that is longer than this (default 30 minutes, what Eclipse
+    /// verified newcomer takes the place of the established connection whose peer has been
+    /// silent longest (what we send does not count), once that is longer than this (default 30 minutes, what Eclipse
     /// Scandium uses; `None`: established connections are never evicted). Peers that vanish
     /// without a close_notify then cannot lock newcomers out for good.
     pub stale_after: Option<Duration>,
@@ -67,6 +67,24 @@ impl Default for ListenerOptions {
             cookie_secret: None,
             connection_sockets: false,
         }
+    }
+}
+
+impl std::fmt::Debug for ListenerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListenerOptions")
+            .field("socket", &self.socket)
+            .field("max_connections", &self.max_connections)
+            .field("max_half_open", &self.max_half_open)
+            .field("max_half_open_per_ip", &self.max_half_open_per_ip)
+            .field("backlog", &self.backlog)
+            .field("inbox", &self.inbox)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("stale_after", &self.stale_after)
+            // Anyone who reads it could make valid cookies.
+            .field("cookie_secret", &self.cookie_secret.map(|_| "<redacted>"))
+            .field("connection_sockets", &self.connection_sockets)
+            .finish()
     }
 }
 
@@ -579,7 +597,7 @@ impl Driver {
             (self.inner.socket.clone(), false)
         };
         let shared = Arc::new(Shared::new(hs.conn, hs.peer, socket, connected, o.inbox));
-        shared.touch();
+        shared.heard();
         {
             let mut proto = lock(&shared.proto);
             let _ = shared.flush(&mut proto, &mut self.tx);
@@ -636,7 +654,7 @@ impl Driver {
         let (h, idle) = self
             .established
             .iter()
-            .filter_map(|(h, w)| w.upgrade().map(|s| (*h, s.idle_for())))
+            .filter_map(|(h, w)| w.upgrade().map(|s| (*h, s.silent_for())))
             .max_by_key(|(_, idle)| *idle)?;
         if idle >= threshold {
             self.no_stale_before = None;

@@ -179,17 +179,20 @@ impl Server {
     ) -> io::Result<()> {
         match self.endpoint.accept(incoming, now) {
             Ok((h, conn)) => {
+                self.conns.insert(h, conn);
                 for &(old, peer, notify) in ending {
                     if let Some(mut c) = self.conns.remove(&old) {
+                        // Best effort: the peer has likely gone, its address may be unreachable.
                         if notify && c.shutdown().is_ok() {
                             while c.poll_transmit(&mut self.tx).is_some() {
-                                self.socket.send_to(&self.tx, peer)?;
+                                if let Err(e) = self.socket.send_to(&self.tx, peer) {
+                                    tracing::debug!(%peer, error = %e, "close_notify not sent");
+                                }
                             }
                         }
                         self.events.push_back(ServerEvent::Closed(peer, None));
                     }
                 }
-                self.conns.insert(h, conn);
                 self.drive(h)
             }
             Err(e) => {

@@ -218,3 +218,28 @@ fn without_a_stale_policy_a_full_listener_refuses_newcomers() {
     assert_eq!(err.kind(), ErrorKind::TimedOut);
     assert!(listener.stats().refused > 0);
 }
+
+#[test]
+fn a_full_listener_waits_for_the_stale_threshold_then_makes_room() {
+    let server_cfg = Arc::new(Config::builder().psk_server_key(KEY.to_vec()).build().unwrap());
+    let threshold = Duration::from_millis(300);
+    let opts = ListenerOptions::default().limits(2, 16, 16).stale_after(Some(threshold));
+    let listener = Listener::bind_with("127.0.0.1:0".parse().unwrap(), server_cfg, opts).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut held = Vec::new();
+    for i in 0..2 {
+        vanish(addr, &format!("gone{i}"));
+        held.push(listener.accept_timeout(T).unwrap());
+    }
+    // Nobody is silent for 300 ms yet: the newcomer's first ClientHello is refused; its
+    // retransmission, a second later, finds a stale connection and takes its place.
+    let started = Instant::now();
+    let mut late = Connection::connect(addr, client_config("late"), Some(T)).unwrap();
+    let mut late_server = listener.accept_timeout(T).unwrap();
+    assert!(started.elapsed() >= threshold / 2, "admitted at once: {:?}", started.elapsed());
+    round_trip(&mut late, &mut late_server, b"made room");
+    let stats = listener.stats();
+    assert!(stats.refused >= 1, "{stats:?}");
+    assert_eq!(stats.evicted_stale, 1, "{stats:?}");
+    assert_eq!(held.iter().filter(|c| c.is_closed()).count(), 1);
+}

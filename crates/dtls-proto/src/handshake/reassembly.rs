@@ -192,7 +192,11 @@ impl Reassembler {
         }
         // Over the budget, a message needed sooner displaces those needed later (furthest
         // first): future messages, which anyone able to spoof the peer can fill the budget
-        // with, never keep out the one the handshake waits for.
+        // with, do not keep out the one the handshake waits for. (A spoofer can still claim
+        // that very message_seq first, with another type, length or bytes: the first fragment
+        // accepted fixes them, and a peer whose fragments disagree with it is refused until the
+        // handshake times out. Epoch-0 handshake messages are unauthenticated in DTLS 1.2; the
+        // Finished exchange, not reassembly, is what detects tampering.)
         while self.buffered + length > self.max_buffered {
             let Some(i) =
                 (0..self.slots.len()).filter(|&i| self.slots[i].seq > h.message_seq).max_by_key(|&i| self.slots[i].seq)
