@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use dtls_proto::crypto::aws_lc::AwsLcProvider;
 use dtls_proto::crypto::{
     ActiveKeyExchange, AeadAlgorithm, AeadKey, CryptoError, CryptoProvider, Digest, HashAlgorithm, KxGroup,
+    MaskAlgorithm, MaskKey, RunningHash,
 };
 use dtls_proto::suites::{self, CipherSuite};
 use dtls_proto::{
@@ -107,6 +108,22 @@ impl CryptoProvider for DeterministicProvider {
         out: &mut [u8],
     ) -> Result<(), CryptoError> {
         self.inner.prf(alg, secret, label, seed, out)
+    }
+
+    fn start_hash(&self, alg: HashAlgorithm) -> Box<dyn RunningHash> {
+        self.inner.start_hash(alg)
+    }
+
+    fn hkdf_extract(&self, alg: HashAlgorithm, salt: &[u8], ikm: &[u8]) -> Digest {
+        self.inner.hkdf_extract(alg, salt, ikm)
+    }
+
+    fn hkdf_expand(&self, alg: HashAlgorithm, prk: &[u8], info: &[u8], out: &mut [u8]) -> Result<(), CryptoError> {
+        self.inner.hkdf_expand(alg, prk, info, out)
+    }
+
+    fn mask_key(&self, alg: MaskAlgorithm, key: &[u8]) -> Result<Box<dyn MaskKey>, CryptoError> {
+        self.inner.mask_key(alg, key)
     }
 
     fn aead_key(&self, alg: AeadAlgorithm, key: &[u8]) -> Result<Box<dyn AeadKey>, CryptoError> {

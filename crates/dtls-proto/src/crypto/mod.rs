@@ -2,8 +2,10 @@
 //!
 //! The protocol core never calls a cryptographic library directly: everything goes through a
 //! [`CryptoProvider`], chosen per configuration. The default provider ([`default_provider`],
-//! feature `aws-lc-rs`) uses `aws-lc-rs` for AES-GCM, ChaCha20-Poly1305, ECDH, hashing, HMAC and
-//! the TLS 1.2 PRF, and RustCrypto `ccm` + `aes` for AES-CCM.
+//! feature `aws-lc-rs`) uses `aws-lc-rs` for AES-GCM, ChaCha20-Poly1305, ECDH, hashing (one-shot
+//! and running, forkable), HMAC, the TLS 1.2 PRF, HKDF and the DTLS 1.3 record-number masks,
+//! and RustCrypto `ccm` + `aes` for AES-CCM. [`hkdf_expand_label`] builds the TLS 1.3 key
+//! schedule's derivation on the provider's HKDF.
 //!
 //! Keys for record protection are built once per epoch ([`CryptoProvider::aead_key`]) and then
 //! used in place, with no allocation per record.
@@ -203,6 +205,101 @@ impl fmt::Debug for SharedSecret {
     }
 }
 
+/// A running hash over a growing input, such as a handshake transcript: fed once, read at any
+/// point, and forked when two continuations of one prefix are needed (a DTLS 1.3 transcript
+/// read before and after a message, or kept across a HelloRetryRequest).
+pub trait RunningHash: Send + Sync {
+    /// The hash function.
+    fn algorithm(&self) -> HashAlgorithm;
+
+    /// Appends `data` to the input.
+    fn update(&mut self, data: &[u8]);
+
+    /// The hash of the input so far; the hash goes on from there.
+    fn current(&self) -> Digest;
+
+    /// An independent copy of the state: updates to one do not affect the other.
+    fn fork(&self) -> Box<dyn RunningHash>;
+}
+
+impl fmt::Debug for dyn RunningHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunningHash").field("algorithm", &self.algorithm()).finish_non_exhaustive()
+    }
+}
+
+/// The cipher a record-number mask is made with (RFC 9147 §4.2.3): AES in ECB mode for the AES
+/// suites, the ChaCha20 block function for ChaCha20-Poly1305.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MaskAlgorithm {
+    /// AES-128 (the AES-128-GCM and AES-128-CCM suites).
+    Aes128,
+    /// AES-256 (AES-256-GCM).
+    Aes256,
+    /// ChaCha20 (ChaCha20-Poly1305).
+    ChaCha20,
+}
+
+impl MaskAlgorithm {
+    /// Key length in bytes.
+    pub const fn key_len(self) -> usize {
+        match self {
+            Self::Aes128 => 16,
+            Self::Aes256 | Self::ChaCha20 => 32,
+        }
+    }
+
+    /// The mask cipher of a record-protection AEAD.
+    pub const fn for_aead(aead: AeadAlgorithm) -> Self {
+        match aead {
+            AeadAlgorithm::Aes128Gcm | AeadAlgorithm::Aes128Ccm | AeadAlgorithm::Aes128Ccm8 => Self::Aes128,
+            AeadAlgorithm::Aes256Gcm => Self::Aes256,
+            AeadAlgorithm::ChaCha20Poly1305 => Self::ChaCha20,
+        }
+    }
+}
+
+/// A key that makes record-number masks (RFC 9147 §4.2.3): from the first 16 bytes of a
+/// record's ciphertext, the bytes XORed over its encrypted sequence number. It is the same
+/// computation as QUIC's header protection (RFC 9001 §5.4), which is why five bytes come back;
+/// DTLS uses one or two of them.
+pub trait MaskKey: Send + Sync {
+    /// The mask for `sample`. For AES: `AES-ECB(key, sample)`; for ChaCha20: the keystream
+    /// with the sample's first four bytes (little-endian) as the block counter and the other
+    /// twelve as the nonce.
+    fn mask(&self, sample: &[u8; 16]) -> Result<[u8; 5], CryptoError>;
+}
+
+/// The `HkdfLabel` prefix of DTLS 1.3 (RFC 9147 §5.9); TLS 1.3 uses `"tls13 "`.
+pub const DTLS13_LABEL_PREFIX: &[u8] = b"dtls13";
+
+/// `HKDF-Expand-Label(secret, label, context, out.len())` (RFC 8446 §7.1): HKDF-Expand with
+/// the info `HkdfLabel { length, prefix || label, context }`. `prefix` is
+/// [`DTLS13_LABEL_PREFIX`] for DTLS 1.3. The labels of the protocol are short: `prefix ||
+/// label` and `context` must each fit their one-byte length.
+pub fn hkdf_expand_label(
+    provider: &dyn CryptoProvider,
+    alg: HashAlgorithm,
+    secret: &[u8],
+    prefix: &[u8],
+    label: &[u8],
+    context: &[u8],
+    out: &mut [u8],
+) -> Result<(), CryptoError> {
+    let length = u16::try_from(out.len()).map_err(|_| CryptoError)?;
+    let label_len = u8::try_from(prefix.len() + label.len()).map_err(|_| CryptoError)?;
+    let context_len = u8::try_from(context.len()).map_err(|_| CryptoError)?;
+    // 2 + 1 + 255 + 1 + 255 bytes at most: on the stack.
+    let mut info = [0u8; 514];
+    let mut n = 0;
+    for part in [&length.to_be_bytes()[..], &[label_len], prefix, label, &[context_len], context] {
+        info[n..n + part.len()].copy_from_slice(part);
+        n += part.len();
+    }
+    provider.hkdf_expand(alg, secret, &info[..n], out)
+}
+
 /// A private key that signs handshake messages (ServerKeyExchange, CertificateVerify).
 pub trait SigningKey: Send + Sync + fmt::Debug {
     /// The key's type.
@@ -243,6 +340,19 @@ pub trait CryptoProvider: Send + Sync + fmt::Debug {
         seed: &[u8],
         out: &mut [u8],
     ) -> Result<(), CryptoError>;
+
+    /// Starts a running hash (a transcript hash that can be read at any point and forked).
+    fn start_hash(&self, alg: HashAlgorithm) -> Box<dyn RunningHash>;
+
+    /// `HKDF-Extract(salt, ikm)` (RFC 5869 §2.2): the pseudorandom key, as long as the hash.
+    fn hkdf_extract(&self, alg: HashAlgorithm, salt: &[u8], ikm: &[u8]) -> Digest;
+
+    /// `HKDF-Expand(prk, info, out.len())` (RFC 5869 §2.3). `prk` is at least as long as the
+    /// hash; `out` at most 255 times as long.
+    fn hkdf_expand(&self, alg: HashAlgorithm, prk: &[u8], info: &[u8], out: &mut [u8]) -> Result<(), CryptoError>;
+
+    /// Builds a record-number mask key (DTLS 1.3). `key` has [`MaskAlgorithm::key_len`] bytes.
+    fn mask_key(&self, alg: MaskAlgorithm, key: &[u8]) -> Result<Box<dyn MaskKey>, CryptoError>;
 
     /// Builds a record-protection key. `key` has [`AeadAlgorithm::key_len`] bytes.
     fn aead_key(&self, alg: AeadAlgorithm, key: &[u8]) -> Result<Box<dyn AeadKey>, CryptoError>;
