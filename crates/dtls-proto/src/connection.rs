@@ -32,6 +32,7 @@ use crate::handshake::reassembly::Inserted;
 use crate::handshake::Handshake;
 use crate::messages::{HandshakeHeader, HS_HEADER_LEN};
 use crate::pki::{CertificateDer, CertificateError, ServerName};
+use crate::record::epoch::EpochTable;
 use crate::record::{RecordHeader, RecordProtection, ReplayWindow, HEADER_LEN, MAX_PLAINTEXT, MAX_SEQ};
 use crate::suites::CipherSuite;
 
@@ -169,11 +170,8 @@ pub struct Connection {
     /// only when one is set.
     pub(crate) details: Option<Box<Details>>,
 
-    pub(crate) read_keys: Option<RecordProtection>,
-    read_window: ReplayWindow,
-    pub(crate) write_epoch: u16,
-    write_seq: [u64; 2],
-    pub(crate) write_keys: Option<RecordProtection>,
+    /// Keys, replay windows and sequence numbers of every epoch in use.
+    pub(crate) epochs: EpochTable,
 
     /// Handshake transmission state; `None` once nothing can need it (idle connections).
     pub(crate) flight: Option<Box<Flight>>,
@@ -247,7 +245,7 @@ impl core::fmt::Debug for Connection {
             .field("state", &self.state)
             .field("closed", &self.closed)
             .field("suite", &self.suite)
-            .field("write_epoch", &self.write_epoch)
+            .field("write_epoch", &self.epochs.write_epoch())
             .finish_non_exhaustive()
     }
 }
@@ -275,11 +273,7 @@ impl Connection {
             extended_master_secret: false,
             details: (!config.ignored_errors.is_empty())
                 .then(|| Box::new(Details { ignored_errors: config.ignored_errors.clone(), ..Details::default() })),
-            read_keys: None,
-            read_window: ReplayWindow::default(),
-            write_epoch: 0,
-            write_seq: [0; 2],
-            write_keys: None,
+            epochs: EpochTable::default(),
             flight: Some(Box::new(Flight::new(config.initial_retransmit, Some(now + config.handshake_timeout)))),
             alert: None,
             events: VecDeque::new(),
@@ -430,7 +424,7 @@ impl Connection {
 
     /// Bytes a record adds to application data now (header, explicit nonce, tag).
     pub fn record_overhead(&self) -> usize {
-        HEADER_LEN + self.write_keys.as_ref().map_or(0, RecordProtection::overhead)
+        HEADER_LEN + self.epochs.write_keys(1).map_or(0, RecordProtection::overhead)
     }
 
     /// The peer's certificate chain, end entity first (empty for PSK).
@@ -528,7 +522,8 @@ impl Connection {
         else {
             return Err(Error::InvalidOperation("session export is not allowed by the configuration"));
         };
-        if self.write_seq[1] > MAX_SEQ {
+        let write_seq = self.epochs.next_seq(1).unwrap_or(0);
+        if write_seq > MAX_SEQ {
             // The importer would start again from a sequence number already used.
             return Err(Error::SequenceExhausted);
         }
@@ -541,8 +536,8 @@ impl Connection {
         out.put_u16(suite.id);
         out.put_u8(u8::from(self.extended_master_secret));
         out.extend_from_slice(secret);
-        out.put_u48(self.write_seq[1]);
-        let (top, bits) = self.read_window.to_parts();
+        out.put_u48(write_seq);
+        let (top, bits) = self.epochs.window(1).map_or((0, 0), ReplayWindow::to_parts);
         out.extend_from_slice(&top.to_be_bytes());
         out.extend_from_slice(&bits.to_be_bytes());
         out.put_vec16(self.psk_identity.as_deref().unwrap_or_default());
@@ -554,8 +549,7 @@ impl Connection {
         if let Some(d) = &mut self.details {
             d.export_secret = None;
         }
-        self.write_keys = None;
-        self.read_keys = None;
+        self.epochs.clear_keys();
         Ok(out)
     }
 
@@ -604,11 +598,10 @@ impl Connection {
         conn.flight = None;
         conn.suite = Some(suite);
         conn.extended_master_secret = ems;
-        conn.write_keys = Some(write);
-        conn.read_keys = Some(read);
-        conn.write_epoch = 1;
-        conn.write_seq = [0, write_seq];
-        conn.read_window = ReplayWindow::from_parts(top, bits);
+        conn.epochs.install(1, Some(read), Some(write));
+        conn.epochs.set_write_epoch(1);
+        conn.epochs.set_next_seq(1, write_seq);
+        conn.epochs.set_window(1, ReplayWindow::from_parts(top, bits));
         conn.psk_identity = (!identity.is_empty()).then(|| identity.to_vec());
         if !peer_certs.is_empty() {
             conn.details_mut().peer_certs = peer_certs;
@@ -691,56 +684,52 @@ impl Connection {
             self.stats.dropped_malformed += 1;
             return Ok(None);
         }
-        let plain = match header.epoch {
-            0 => 0..fragment.len(),
-            1 => {
-                let Some(keys) = &self.read_keys else {
-                    // The peer's next-epoch records (its Finished) overtook the message that
-                    // gives us the keys: keep a few, bounded, and read them once we have keys.
-                    let keep = self.hs.is_some() && fragment.len() <= MAX_EARLY_RECORD_LEN;
-                    match self.flight.as_deref_mut() {
-                        Some(fl) if keep && fl.early.len() < MAX_EARLY_RECORDS => {
-                            fl.early.push((header, fragment.to_vec()));
-                        }
-                        _ => self.stats.dropped_epoch += 1,
+        let plain = if header.epoch == 0 {
+            0..fragment.len()
+        } else {
+            let epoch = u64::from(header.epoch);
+            let limit = self.failed_decryption_limit();
+            let handshaking = self.hs.is_some();
+            let Some(reader) = self.epochs.reader(epoch) else {
+                // The peer's next-epoch records (its Finished) overtook the message that gives
+                // us the keys: keep a few, bounded, and read them once we have keys.
+                let keep = epoch == 1 && handshaking && fragment.len() <= MAX_EARLY_RECORD_LEN;
+                match self.flight.as_deref_mut() {
+                    Some(fl) if keep && fl.early.len() < MAX_EARLY_RECORDS => {
+                        fl.early.push((header, fragment.to_vec()));
                     }
-                    return Ok(None);
-                };
-                if !self.read_window.check(header.seq) {
-                    self.stats.dropped_replayed += 1;
-                    return Ok(None);
+                    _ => self.stats.dropped_epoch += 1,
                 }
-                let Ok(r) = keys.open(&header, fragment) else {
-                    self.stats.dropped_bad_auth += 1;
-                    if self.stats.dropped_bad_auth >= self.failed_decryption_limit() {
-                        return Err(Error::PeerMisbehaved {
-                            alert: AlertDescription::BAD_RECORD_MAC,
-                            reason: "too many records failed authentication under these keys",
-                        });
-                    }
-                    // During the handshake, before any record of the new epoch authenticated,
-                    // repeated failures mean the two sides derived different keys (most often
-                    // a wrong pre-shared key): fail now with a clear cause rather than time out.
-                    // An attacker able to inject these could as well spoof a fatal alert.
-                    if self.hs.is_some()
-                        && self.read_window.highest().is_none()
-                        && self.stats.dropped_bad_auth >= KEY_MISMATCH_FAILURES
-                    {
-                        return Err(Error::PeerMisbehaved {
-                            alert: AlertDescription::BAD_RECORD_MAC,
-                            reason: "the peer's encrypted records do not authenticate: the keys differ \
-                                     (wrong pre-shared key?)",
-                        });
-                    }
-                    return Ok(None);
-                };
-                self.read_window.update(header.seq);
-                r
-            }
-            _ => {
-                self.stats.dropped_epoch += 1;
+                return Ok(None);
+            };
+            if !reader.window.check(header.seq) {
+                self.stats.dropped_replayed += 1;
                 return Ok(None);
             }
+            let Ok(r) = reader.keys.open(&header, fragment) else {
+                self.stats.dropped_bad_auth += 1;
+                *reader.failures += 1;
+                if *reader.failures >= limit {
+                    return Err(Error::PeerMisbehaved {
+                        alert: AlertDescription::BAD_RECORD_MAC,
+                        reason: "too many records failed authentication under these keys",
+                    });
+                }
+                // During the handshake, before any record of the new epoch authenticated,
+                // repeated failures mean the two sides derived different keys (most often a
+                // wrong pre-shared key): fail now with a clear cause rather than time out. An
+                // attacker able to inject these could as well spoof a fatal alert.
+                if handshaking && reader.window.highest().is_none() && *reader.failures >= KEY_MISMATCH_FAILURES {
+                    return Err(Error::PeerMisbehaved {
+                        alert: AlertDescription::BAD_RECORD_MAC,
+                        reason: "the peer's encrypted records do not authenticate: the keys differ \
+                                 (wrong pre-shared key?)",
+                    });
+                }
+                return Ok(None);
+            };
+            reader.window.update(header.seq);
+            r
         };
         if plain.len() > MAX_PLAINTEXT {
             self.stats.dropped_malformed += 1;
@@ -753,7 +742,7 @@ impl Connection {
                     if let Some(hs) = &self.hs {
                         if hs.awaiting_client_hello() {
                             // Continue the record sequence the stateless HelloVerifyRequest used.
-                            self.write_seq[0] = self.write_seq[0].max(header.seq);
+                            self.epochs.raise_plain_seq(header.seq);
                         }
                     }
                 }
@@ -802,7 +791,7 @@ impl Connection {
             return Ok(());
         };
         // Once keys are in use, unauthenticated alerts could be forged by anyone: ignore them.
-        if epoch == 0 && self.read_keys.is_some() && self.state == HandshakeState::Complete {
+        if epoch == 0 && self.epochs.can_read(1) && self.state == HandshakeState::Complete {
             self.stats.dropped_unexpected += 1;
             return Ok(());
         }
@@ -956,11 +945,11 @@ impl Connection {
         if data.len() > MAX_PLAINTEXT {
             return Err(Error::InvalidInput("application data larger than 16384 bytes"));
         }
-        if self.write_keys.is_none() {
+        if self.epochs.write_keys(1).is_none() {
             return Err(Error::InvalidOperation("no keys"));
         }
         let seq = self.next_write_seq(1)?;
-        let Some(keys) = &self.write_keys else {
+        let Some(keys) = self.epochs.write_keys(1) else {
             return Err(Error::InvalidOperation("no keys"));
         };
         let header = RecordHeader {
@@ -1023,7 +1012,7 @@ impl Connection {
             self.flight = Some(fl);
         }
         if let Some((level, desc)) = self.alert {
-            let epoch = self.write_epoch;
+            let epoch = self.epochs.write_epoch() as u16;
             if out.len() + HEADER_LEN + self.protection_overhead(epoch) + 2 <= mtu || out.is_empty() {
                 self.alert = None;
                 self.write_record(ContentType::ALERT, epoch, &[level.0, desc.0], out);
@@ -1117,7 +1106,7 @@ impl Connection {
         let Some(fl) = self.flight.as_deref_mut() else {
             return Ok(());
         };
-        if self.read_keys.is_none() || fl.early.is_empty() {
+        if !self.epochs.can_read(1) || fl.early.is_empty() {
             return Ok(());
         }
         for (header, mut fragment) in core::mem::take(&mut fl.early) {
@@ -1134,39 +1123,37 @@ impl Connection {
     }
 
     fn protection_overhead(&self, epoch: u16) -> usize {
-        if epoch == 0 {
-            0
-        } else {
-            self.write_keys.as_ref().map_or(0, RecordProtection::overhead)
-        }
+        self.epochs.write_keys(u64::from(epoch)).map_or(0, RecordProtection::overhead)
     }
 
     /// Takes the next record sequence number of `epoch`. Every record writer goes through
     /// here: past 2^48 − 1 the connection ends (quietly: not even an alert can be sealed), so a
     /// nonce is never used twice.
     fn next_write_seq(&mut self, epoch: u16) -> Result<u64, Error> {
-        let e = usize::from(epoch.min(1));
-        let seq = self.write_seq[e];
-        if seq > MAX_SEQ {
-            self.alert = None;
-            self.fail(Error::SequenceExhausted);
-            return Err(Error::SequenceExhausted);
+        if let Some(seq) = self.epochs.take_seq(u64::from(epoch)) {
+            return Ok(seq);
         }
-        self.write_seq[e] = seq + 1;
-        Ok(seq)
+        if self.epochs.next_seq(u64::from(epoch)).is_none() {
+            // No such epoch to write in: a bug, not the peer's doing.
+            tracing::warn!(epoch, "no keys to write a record in this epoch");
+            return Err(Error::Crypto);
+        }
+        self.alert = None;
+        self.fail(Error::SequenceExhausted);
+        Err(Error::SequenceExhausted)
     }
 
     /// Appends `body` as one record of `epoch` (nothing once sequence numbers are exhausted).
     pub(crate) fn write_record(&mut self, content_type: ContentType, epoch: u16, body: &[u8], out: &mut Vec<u8>) {
         let Ok(seq) = self.next_write_seq(epoch) else { return };
         let header = RecordHeader { content_type, version: ProtocolVersion::DTLS1_2, epoch, seq, length: 0 };
-        match (&self.write_keys, epoch) {
-            (Some(keys), 1) => {
+        match self.epochs.write_keys(u64::from(epoch)) {
+            Some(keys) => {
                 if keys.seal(header, body, out).is_err() {
                     tracing::warn!("sealing a record failed");
                 }
             }
-            _ => {
+            None => {
                 RecordHeader { length: body.len() as u16, ..header }.write(out);
                 out.extend_from_slice(body);
             }

@@ -361,7 +361,7 @@ impl Connection {
         items.push(hs.outgoing(1, HandshakeType::FINISHED, verify.to_vec()));
         hs.expect = Expect::ServerFinished;
         self.start_flight(now, items, true);
-        self.write_epoch = 1;
+        self.epochs.set_write_epoch(1);
         Ok(())
     }
 }

@@ -182,8 +182,7 @@ impl crate::connection::Connection {
             Side::Client => (client, server),
             Side::Server => (server, client),
         };
-        self.write_keys = Some(write);
-        self.read_keys = Some(read);
+        self.epochs.install(1, Some(read), Some(write));
         Ok(())
     }
 }

@@ -321,7 +321,7 @@ impl Connection {
         let verify = keys::verify_data(provider, suite, &master, false, &hs.transcript)?;
         let fin = hs.outgoing(1, HandshakeType::FINISHED, verify.to_vec());
         self.start_flight(now, vec![FlightItem::ChangeCipherSpec, fin], false);
-        self.write_epoch = 1;
+        self.epochs.set_write_epoch(1);
         self.complete(now);
         Ok(())
     }

@@ -55,6 +55,7 @@ impl Iterator for Records<'_> {
     }
 }
 
+pub(crate) mod epoch;
 mod header;
 mod protect;
 mod replay;
