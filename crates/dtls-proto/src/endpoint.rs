@@ -280,6 +280,29 @@ impl Endpoint {
         Ok((handle, conn))
     }
 
+    /// Moves a registered connection to a new peer address: datagrams from `to` reach it from
+    /// now on, and datagrams from its old address no longer do. For a peer whose address
+    /// changed (a NAT rebinding, a move between networks) once the application has reason to
+    /// believe it (with Connection ID, an authenticated record from the new address). Fails,
+    /// changing nothing, if the handle is unknown or another connection has `to`.
+    pub fn migrate(&mut self, handle: ConnectionHandle, to: SocketAddr) -> Result<(), Error> {
+        let Some(&from) = self.addrs.get(&handle) else {
+            return Err(Error::InvalidInput("no such connection"));
+        };
+        if from == to {
+            return Ok(());
+        }
+        if self.peers.contains_key(&to) {
+            return Err(Error::InvalidInput("another connection has this address"));
+        }
+        let Some(peer) = self.peers.remove(&from) else {
+            return Err(Error::InvalidInput("no such connection"));
+        };
+        self.peers.insert(to, peer);
+        self.addrs.insert(handle, to);
+        Ok(())
+    }
+
     /// Forgets a connection (closed, failed, or handed elsewhere).
     pub fn remove(&mut self, handle: ConnectionHandle) {
         if let Some(addr) = self.addrs.remove(&handle) {

@@ -393,3 +393,25 @@ impl Sim {
         self.now = self.now.max(end);
     }
 }
+
+/// Runs both sides until neither has anything to send; returns every datagram the server sent.
+pub fn pump(now: Instant, client: &mut Connection, server: &mut Connection) -> Vec<Vec<u8>> {
+    let mut from_server = Vec::new();
+    let mut buf = Vec::new();
+    for _ in 0..16 {
+        let mut moved = false;
+        while client.poll_transmit(&mut buf).is_some() {
+            moved = true;
+            let _ = server.handle_datagram(now, &mut buf);
+        }
+        while server.poll_transmit(&mut buf).is_some() {
+            moved = true;
+            from_server.push(buf.clone());
+            let _ = client.handle_datagram(now, &mut buf);
+        }
+        if !moved {
+            break;
+        }
+    }
+    from_server
+}
