@@ -36,6 +36,13 @@ use crate::record::epoch::EpochTable;
 use crate::record::{RecordHeader, RecordProtection, ReplayWindow, HEADER_LEN, MAX_PLAINTEXT, MAX_SEQ};
 use crate::suites::CipherSuite;
 
+mod flight;
+mod input;
+mod session;
+
+pub(crate) use flight::FlightItem;
+use flight::{jittered, Flight};
+
 /// Which end of the connection we are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Side {
@@ -108,18 +115,12 @@ const MAX_EARLY_RECORDS: usize = 4;
 /// Largest such record kept (a Finished record is about 60 bytes).
 const MAX_EARLY_RECORD_LEN: usize = 512;
 
-/// Marks an exported session (and its format version).
-const SESSION_MAGIC: &[u8] = b"DTLSSES1";
-
 /// Most records handled from one datagram: bounds the work one datagram can cause.
 pub const MAX_RECORDS_PER_DATAGRAM: usize = 32;
 
 /// Epoch-1 records failing authentication during the handshake (none ever authenticated) after
 /// which the keys are taken to differ.
 const KEY_MISMATCH_FAILURES: u64 = 3;
-
-/// How many times a completed connection answers a retransmission of the peer's last flight.
-const MAX_FINAL_RESENDS: u8 = 16;
 
 /// Decrypted application data from one datagram: each record's plaintext, in order, borrowed
 /// from the datagram buffer (decryption happens in place).
@@ -146,12 +147,6 @@ impl<'a> Received<'a> {
         let buf = self.buf;
         self.ranges[..self.len].iter().map(move |&(s, e)| &buf[s as usize..e as usize])
     }
-}
-
-#[derive(Debug)]
-pub(crate) enum FlightItem {
-    Message { epoch: u16, msg_type: HandshakeType, seq: u16, body: Vec<u8> },
-    ChangeCipherSpec,
 }
 
 /// A DTLS connection: one association with one peer.
@@ -193,49 +188,6 @@ pub(crate) struct Details {
     pub(crate) ignored_errors: Vec<CertificateError>,
     /// Master secret and randoms, kept after the handshake only when session export is allowed.
     pub(crate) export_secret: Option<zeroize::Zeroizing<Vec<u8>>>,
-}
-
-/// The flight we last sent, its retransmission timers, and other state only the handshake
-/// needs. It lives from the first flight until the last one cannot be needed any more: for a
-/// server, until the client shows it has our Finished or the handshake timeout passes again.
-#[derive(Debug)]
-pub(crate) struct Flight {
-    items: Vec<FlightItem>,
-    /// Next item and offset to send, while a (re)transmission is in progress.
-    cursor: Option<(usize, usize)>,
-    last_sent_at: Option<Instant>,
-    rto: Duration,
-    retransmit_at: Option<Instant>,
-    /// The handshake fails if not complete by then.
-    deadline: Option<Instant>,
-    /// Server, after completion: when the final flight is dropped.
-    hold_until: Option<Instant>,
-    /// After completion: the `message_seq`s of the peer's last flight; seeing one again means
-    /// our final flight was lost.
-    final_trigger: Option<core::ops::RangeInclusive<u16>>,
-    final_resends: u8,
-    /// Next-epoch records that arrived before the keys to read them (bounded).
-    early: Vec<(RecordHeader, Vec<u8>)>,
-    /// One record's plaintext being built.
-    pub(crate) scratch: Vec<u8>,
-}
-
-impl Flight {
-    fn new(rto: Duration, deadline: Option<Instant>) -> Self {
-        Self {
-            items: Vec::new(),
-            cursor: None,
-            last_sent_at: None,
-            rto,
-            retransmit_at: None,
-            deadline,
-            hold_until: None,
-            final_trigger: None,
-            final_resends: 0,
-            early: Vec::new(),
-            scratch: Vec::new(),
-        }
-    }
 }
 
 impl core::fmt::Debug for Connection {
@@ -504,402 +456,6 @@ impl Connection {
         self.hs.as_ref().map_or(0, |hs| hs.reasm.buffered_bytes())
     }
 
-    // ===== session hand-off =====
-
-    /// Serializes an established connection so another process can resume it with
-    /// [`import_session`](Self::import_session) (EdgerOS `flyAway` / `createByFd`). The result
-    /// holds the master secret: pass it only over a private channel (a pipe or a UNIX socket to
-    /// a cooperating process) and let it be wiped (it is zeroized on drop). The configuration
-    /// must allow it ([`ConfigBuilder::allow_session_export`](crate::ConfigBuilder::allow_session_export)).
-    /// Sequence numbers continue from where this connection stopped, so this connection closes
-    /// (quietly, without an alert): two owners of one key would reuse nonces.
-    pub fn export_session(&mut self) -> Result<zeroize::Zeroizing<Vec<u8>>, Error> {
-        use crate::codec::Put;
-        if !self.is_established() {
-            return Err(Error::InvalidOperation("only an established connection can be exported"));
-        }
-        let (Some(secret), Some(suite)) = (self.details.as_ref().and_then(|d| d.export_secret.as_ref()), self.suite)
-        else {
-            return Err(Error::InvalidOperation("session export is not allowed by the configuration"));
-        };
-        let write_seq = self.epochs.next_seq(1).unwrap_or(0);
-        if write_seq > MAX_SEQ {
-            // The importer would start again from a sequence number already used.
-            return Err(Error::SequenceExhausted);
-        }
-        let mut out = zeroize::Zeroizing::new(Vec::with_capacity(256));
-        out.extend_from_slice(SESSION_MAGIC);
-        out.put_u8(match self.side {
-            Side::Client => 0,
-            Side::Server => 1,
-        });
-        out.put_u16(suite.id);
-        out.put_u8(u8::from(self.extended_master_secret));
-        out.extend_from_slice(secret);
-        out.put_u48(write_seq);
-        let (top, bits) = self.epochs.window(1).map_or((0, 0), ReplayWindow::to_parts);
-        out.extend_from_slice(&top.to_be_bytes());
-        out.extend_from_slice(&bits.to_be_bytes());
-        out.put_vec16(self.psk_identity.as_deref().unwrap_or_default());
-        out.put_u16(self.peer_certificates().len() as u16);
-        for c in self.peer_certificates() {
-            out.put_len24(|b| b.extend_from_slice(c.as_ref()));
-        }
-        self.close_quietly();
-        if let Some(d) = &mut self.details {
-            d.export_secret = None;
-        }
-        self.epochs.clear_keys();
-        Ok(out)
-    }
-
-    /// Resumes a connection exported with [`export_session`](Self::export_session). `config`
-    /// supplies the crypto provider and limits; the keys come from the exported state.
-    pub fn import_session(config: Arc<Config>, data: &[u8], now: Instant) -> Result<Self, Error> {
-        use crate::handshake::keys::KeyBlock;
-        let bad = Error::InvalidInput("not an exported DTLS session");
-        let mut r = Reader::new(data);
-        if r.take(SESSION_MAGIC.len()) != Some(SESSION_MAGIC) {
-            return Err(bad);
-        }
-        let side = match r.u8() {
-            Some(0) => Side::Client,
-            Some(1) => Side::Server,
-            _ => return Err(bad),
-        };
-        let suite = r.u16().and_then(CipherSuite::from_id).ok_or(bad.clone())?;
-        let ems = r.u8().ok_or(bad.clone())? != 0;
-        let master: [u8; 48] = r.take_array().ok_or(bad.clone())?;
-        let master = zeroize::Zeroizing::new(master);
-        let client_random: [u8; 32] = r.take_array().ok_or(bad.clone())?;
-        let server_random: [u8; 32] = r.take_array().ok_or(bad.clone())?;
-        let write_seq = r.u48().ok_or(bad.clone())?;
-        let top = u64::from_be_bytes(r.take_array().ok_or(bad.clone())?);
-        let bits = u64::from_be_bytes(r.take_array().ok_or(bad.clone())?);
-        let identity = r.vec16().ok_or(bad.clone())?;
-        let count = r.u16().ok_or(bad.clone())?;
-        let mut peer_certs = Vec::with_capacity(usize::from(count.min(16)));
-        for _ in 0..count {
-            peer_certs.push(CertificateDer::from(r.vec24().ok_or(bad.clone())?.to_vec()));
-        }
-        r.finish().ok_or(bad)?;
-
-        let provider = config.provider.clone();
-        let kb = KeyBlock::derive(&*provider, suite, &master, &client_random, &server_random)?;
-        let client = RecordProtection::new(suite, provider.aead_key(suite.aead, kb.client_key())?, kb.client_iv());
-        let server = RecordProtection::new(suite, provider.aead_key(suite.aead, kb.server_key())?, kb.server_iv());
-        let (write, read) = match side {
-            Side::Client => (client, server),
-            Side::Server => (server, client),
-        };
-        let mut conn = Self::new(side, config, now)?;
-        conn.hs = None;
-        conn.state = HandshakeState::Complete;
-        conn.flight = None;
-        conn.suite = Some(suite);
-        conn.extended_master_secret = ems;
-        conn.epochs.install(1, Some(read), Some(write));
-        conn.epochs.set_write_epoch(1);
-        conn.epochs.set_next_seq(1, write_seq);
-        conn.epochs.set_window(1, ReplayWindow::from_parts(top, bits));
-        conn.psk_identity = (!identity.is_empty()).then(|| identity.to_vec());
-        if !peer_certs.is_empty() {
-            conn.details_mut().peer_certs = peer_certs;
-        }
-        if conn.config.session_export {
-            let mut secret = zeroize::Zeroizing::new(Vec::with_capacity(48 + 64));
-            secret.extend_from_slice(&master[..]);
-            secret.extend_from_slice(&client_random);
-            secret.extend_from_slice(&server_random);
-            conn.details_mut().export_secret = Some(secret);
-        }
-        Ok(conn)
-    }
-
-    // ===== input =====
-
-    /// Processes one datagram from the peer, decrypting it in place. Returns the application
-    /// data it carried (Qt's `decryptDatagram`); handshake records advance the handshake (Qt's
-    /// `doHandshake`). Invalid records are dropped silently.
-    pub fn handle_datagram<'a>(&mut self, now: Instant, datagram: &'a mut [u8]) -> Result<Received<'a>, Error> {
-        if let Some(e) = self.pending_error.take() {
-            return Err(*e);
-        }
-        if self.closed {
-            return Err(self
-                .last_error
-                .as_deref()
-                .cloned()
-                .unwrap_or(Error::InvalidOperation("the connection is closed")));
-        }
-        let mut ranges = [(0u32, 0u32); MAX_RECORDS_PER_DATAGRAM];
-        let mut n = 0;
-        let mut pos = 0;
-        let mut records = 0;
-        while records < self.config.max_records_per_datagram && !self.closed {
-            let Some(header) = datagram.get(pos..).and_then(RecordHeader::parse) else {
-                if pos < datagram.len() {
-                    self.stats.dropped_malformed += 1;
-                }
-                break;
-            };
-            records += 1;
-            let start = pos + HEADER_LEN;
-            let end = start + usize::from(header.length);
-            pos = end;
-            let result = self.handle_record(now, header, &mut datagram[start..end]);
-            let result = result.and_then(|r| self.replay_early(now).map(|()| r));
-            match result {
-                Ok(Some(r)) => {
-                    ranges[n] = ((start + r.start) as u32, (start + r.end) as u32);
-                    n += 1;
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    self.fail(e.clone());
-                    if n == 0 {
-                        return Err(e);
-                    }
-                    self.pending_error = Some(Box::new(e));
-                    break;
-                }
-            }
-        }
-        if self.closed && n == 0 {
-            if let Some(e) = self.pending_error.take() {
-                return Err(*e);
-            }
-        }
-        Ok(Received { buf: datagram, ranges, len: n })
-    }
-
-    /// Handles one record; returns the plaintext range of application data.
-    fn handle_record(
-        &mut self,
-        now: Instant,
-        header: RecordHeader,
-        fragment: &mut [u8],
-    ) -> Result<Option<Range<usize>>, Error> {
-        if !header.version.is_dtls() {
-            self.stats.dropped_malformed += 1;
-            return Ok(None);
-        }
-        let plain = if header.epoch == 0 {
-            0..fragment.len()
-        } else {
-            let epoch = u64::from(header.epoch);
-            let limit = self.failed_decryption_limit();
-            let handshaking = self.hs.is_some();
-            let Some(reader) = self.epochs.reader(epoch) else {
-                // The peer's next-epoch records (its Finished) overtook the message that gives
-                // us the keys: keep a few, bounded, and read them once we have keys.
-                let keep = epoch == 1 && handshaking && fragment.len() <= MAX_EARLY_RECORD_LEN;
-                match self.flight.as_deref_mut() {
-                    Some(fl) if keep && fl.early.len() < MAX_EARLY_RECORDS => {
-                        fl.early.push((header, fragment.to_vec()));
-                    }
-                    _ => self.stats.dropped_epoch += 1,
-                }
-                return Ok(None);
-            };
-            if !reader.window.check(header.seq) {
-                self.stats.dropped_replayed += 1;
-                return Ok(None);
-            }
-            let Ok(r) = reader.keys.open(&header, fragment) else {
-                self.stats.dropped_bad_auth += 1;
-                *reader.failures += 1;
-                if *reader.failures >= limit {
-                    return Err(Error::PeerMisbehaved {
-                        alert: AlertDescription::BAD_RECORD_MAC,
-                        reason: "too many records failed authentication under these keys",
-                    });
-                }
-                // During the handshake, before any record of the new epoch authenticated,
-                // repeated failures mean the two sides derived different keys (most often a
-                // wrong pre-shared key): fail now with a clear cause rather than time out. An
-                // attacker able to inject these could as well spoof a fatal alert.
-                if handshaking && reader.window.highest().is_none() && *reader.failures >= KEY_MISMATCH_FAILURES {
-                    return Err(Error::PeerMisbehaved {
-                        alert: AlertDescription::BAD_RECORD_MAC,
-                        reason: "the peer's encrypted records do not authenticate: the keys differ \
-                                 (wrong pre-shared key?)",
-                    });
-                }
-                return Ok(None);
-            };
-            reader.window.update(header.seq);
-            r
-        };
-        if plain.len() > MAX_PLAINTEXT {
-            self.stats.dropped_malformed += 1;
-            return Ok(None);
-        }
-        let body = &fragment[plain.clone()];
-        match header.content_type {
-            ContentType::HANDSHAKE => {
-                if self.side == Side::Server && header.epoch == 0 {
-                    if let Some(hs) = &self.hs {
-                        if hs.awaiting_client_hello() {
-                            // Continue the record sequence the stateless HelloVerifyRequest used.
-                            self.epochs.raise_plain_seq(header.seq);
-                        }
-                    }
-                }
-                self.stats.records_accepted += 1;
-                self.handle_handshake_record(now, header.epoch, body)?;
-                Ok(None)
-            }
-            ContentType::CHANGE_CIPHER_SPEC => {
-                if header.epoch != 0 || body != [1] {
-                    self.stats.dropped_malformed += 1;
-                    return Ok(None);
-                }
-                let Some(hs) = &mut self.hs else {
-                    self.stats.dropped_unexpected += 1;
-                    return Ok(None);
-                };
-                self.stats.records_accepted += 1;
-                hs.peer_ccs = true;
-                self.process_messages(now)?;
-                Ok(None)
-            }
-            ContentType::ALERT => self.handle_alert(header.epoch, body).map(|()| None),
-            ContentType::APPLICATION_DATA => {
-                if header.epoch == 0 || self.state != HandshakeState::Complete {
-                    self.stats.dropped_unexpected += 1;
-                    return Ok(None);
-                }
-                self.stats.records_accepted += 1;
-                if self.side == Side::Server && self.flight.is_some() {
-                    // The client has our Finished: the final flight is no longer needed.
-                    self.flight = None;
-                }
-                Ok(Some(plain))
-            }
-            _ => {
-                self.stats.dropped_malformed += 1;
-                Ok(None)
-            }
-        }
-    }
-
-    fn handle_alert(&mut self, epoch: u16, body: &[u8]) -> Result<(), Error> {
-        let mut r = Reader::new(body);
-        let (Some(level), Some(desc), Some(())) = (r.u8(), r.u8(), r.finish()) else {
-            self.stats.dropped_malformed += 1;
-            return Ok(());
-        };
-        // Once keys are in use, unauthenticated alerts could be forged by anyone: ignore them.
-        if epoch == 0 && self.epochs.can_read(1) && self.state == HandshakeState::Complete {
-            self.stats.dropped_unexpected += 1;
-            return Ok(());
-        }
-        self.stats.records_accepted += 1;
-        let desc = AlertDescription(desc);
-        if desc == AlertDescription::CLOSE_NOTIFY {
-            // Answer with our own close_notify, then close (RFC 5246 §7.2.1).
-            self.alert = Some((AlertLevel::WARNING, AlertDescription::CLOSE_NOTIFY));
-            self.flight = None;
-            return Err(Error::RemoteClosed);
-        }
-        if AlertLevel(level) == AlertLevel::FATAL {
-            return Err(Error::AlertReceived(desc));
-        }
-        self.events.push_back(Event::WarningAlert(desc));
-        Ok(())
-    }
-
-    fn handle_handshake_record(&mut self, now: Instant, epoch: u16, body: &[u8]) -> Result<(), Error> {
-        let mut r = Reader::new(body);
-        let Some(hs) = &mut self.hs else {
-            // The handshake is over: the peer may be retransmitting its last flight because our
-            // final flight was lost, or trying to renegotiate, which we refuse.
-            while let Some((h, _)) = HandshakeHeader::parse(&mut r) {
-                let renegotiation = match self.side {
-                    Side::Server => h.msg_type == HandshakeType::CLIENT_HELLO,
-                    Side::Client => h.msg_type == HandshakeType::HELLO_REQUEST,
-                };
-                if renegotiation {
-                    if epoch == 1 {
-                        self.alert = Some((AlertLevel::WARNING, AlertDescription::NO_RENEGOTIATION));
-                    } else {
-                        self.stats.dropped_unexpected += 1;
-                    }
-                    break;
-                }
-                // Only an authenticated record of the peer's last flight (its Finished, which
-                // every retransmission of that flight carries) proves our final flight was
-                // lost: epoch-0 look-alikes can be forged by anyone, and each would draw our
-                // whole final flight to the peer's address.
-                let trigger = self.flight.as_ref().and_then(|f| f.final_trigger.as_ref());
-                if epoch != 0 && trigger.is_some_and(|t| t.contains(&h.message_seq)) {
-                    self.answer_retransmission(now);
-                    break;
-                }
-                self.stats.dropped_unexpected += 1;
-            }
-            return Ok(());
-        };
-        let mut peer_retransmits = false;
-        while !r.is_empty() {
-            let Some((h, frag)) = HandshakeHeader::parse(&mut r) else {
-                self.stats.dropped_malformed += 1;
-                break;
-            };
-            if self.side == Side::Server && hs.awaiting_client_hello() && h.msg_type == HandshakeType::CLIENT_HELLO {
-                // The first ClientHello we see sets the sequence: 0, or one more after each
-                // HelloVerifyRequest the client followed.
-                if h.message_seq <= crate::cookie::MAX_CLIENT_HELLO_SEQ && hs.reasm.buffered_bytes() == 0 && epoch == 0
-                {
-                    hs.reasm.set_next_seq(h.message_seq);
-                }
-            }
-            match hs.reasm.insert(epoch, &h, frag) {
-                Inserted::Buffered | Inserted::Duplicate => {}
-                Inserted::Dropped => self.stats.dropped_fragments += 1,
-                Inserted::Old => {
-                    // The peer repeats its last flight: ours was lost. Later messages of this
-                    // record are still read (a peer may repack its flight).
-                    peer_retransmits |=
-                        hs.peer_flight_start.is_some_and(|s| h.message_seq >= s) && h.fragment_offset == 0;
-                }
-            }
-        }
-        if peer_retransmits {
-            self.answer_retransmission(now);
-        }
-        self.process_messages(now)
-    }
-
-    /// Delivers complete messages to the state machine, in order.
-    fn process_messages(&mut self, now: Instant) -> Result<(), Error> {
-        loop {
-            if self.state == HandshakeState::PeerVerificationFailed {
-                // Paused: messages stay buffered until the application decides.
-                return Ok(());
-            }
-            let Some(hs) = &mut self.hs else { return Ok(()) };
-            let Some((ty, epoch)) = hs.reasm.peek() else { return Ok(()) };
-            if ty == HandshakeType::FINISHED {
-                if epoch != 1 {
-                    return Err(Error::unexpected("Finished outside epoch 1"));
-                }
-                if !hs.peer_ccs {
-                    // Wait for ChangeCipherSpec (it may have been reordered behind Finished).
-                    return Ok(());
-                }
-            } else if epoch != 0 {
-                return Err(Error::unexpected("handshake message in the wrong epoch"));
-            }
-            let Some(msg) = hs.reasm.pop() else { return Ok(()) };
-            match self.side {
-                Side::Client => self.client_handle(now, msg)?,
-                Side::Server => self.server_handle(now, msg)?,
-            }
-        }
-    }
-
     /// Handles a timer expiry: retransmits the last flight, or fails the handshake when its
     /// overall timeout passed (Qt's `handleTimeout`).
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
@@ -1025,61 +581,6 @@ impl Connection {
         Some(out.len())
     }
 
-    /// Packs as much of the flight being (re)transmitted as fits in one datagram.
-    fn transmit_flight(&mut self, fl: &mut Flight, mtu: usize, out: &mut Vec<u8>) {
-        while let Some((i, off)) = fl.cursor {
-            let Some(item) = fl.items.get(i) else {
-                fl.cursor = None;
-                break;
-            };
-            let (epoch, need_min, limit) = match item {
-                FlightItem::ChangeCipherSpec => (0, 1, mtu),
-                // A ClientHello is never fragmented: servers that verify cookies (and many
-                // small stacks) drop fragmented ClientHellos, so one oversized datagram is the
-                // only thing that can work.
-                FlightItem::Message { msg_type: HandshakeType::CLIENT_HELLO, body, .. } => {
-                    (0, HS_HEADER_LEN + body.len(), mtu.max(HEADER_LEN + HS_HEADER_LEN + body.len()))
-                }
-                FlightItem::Message { epoch, body, .. } => (*epoch, HS_HEADER_LEN + usize::from(!body.is_empty()), mtu),
-            };
-            let overhead = HEADER_LEN + self.protection_overhead(epoch);
-            let room = limit.saturating_sub(out.len() + overhead);
-            if room < need_min {
-                if out.is_empty() {
-                    // Cannot happen with MIN_MTU; never loop forever if it somehow does.
-                    fl.cursor = None;
-                }
-                break;
-            }
-            fl.scratch.clear();
-            match item {
-                FlightItem::ChangeCipherSpec => {
-                    fl.scratch.push(1);
-                    fl.cursor = Some((i + 1, 0));
-                    self.write_record(ContentType::CHANGE_CIPHER_SPEC, 0, &fl.scratch, out);
-                }
-                FlightItem::Message { epoch, msg_type, seq, body } => {
-                    let take = (body.len() - off).min(room - HS_HEADER_LEN);
-                    HandshakeHeader {
-                        msg_type: *msg_type,
-                        length: body.len() as u32,
-                        message_seq: *seq,
-                        fragment_offset: off as u32,
-                        fragment_length: take as u32,
-                    }
-                    .write(&mut fl.scratch);
-                    fl.scratch.extend_from_slice(&body[off..off + take]);
-                    let epoch = *epoch;
-                    fl.cursor = Some(if off + take >= body.len() { (i + 1, 0) } else { (i, off + take) });
-                    self.write_record(ContentType::HANDSHAKE, epoch, &fl.scratch, out);
-                }
-            }
-            if fl.cursor.is_some_and(|(i, _)| i >= fl.items.len()) {
-                fl.cursor = None;
-            }
-        }
-    }
-
     /// Next event for the application.
     pub fn poll_event(&mut self) -> Option<Event> {
         let event = self.events.pop_front();
@@ -1100,22 +601,6 @@ impl Connection {
     }
 
     // ===== internals =====
-
-    /// Reads the next-epoch records kept while we had no keys, now that we have them.
-    fn replay_early(&mut self, now: Instant) -> Result<(), Error> {
-        let Some(fl) = self.flight.as_deref_mut() else {
-            return Ok(());
-        };
-        if !self.epochs.can_read(1) || fl.early.is_empty() {
-            return Ok(());
-        }
-        for (header, mut fragment) in core::mem::take(&mut fl.early) {
-            // Application data cannot precede the handshake's end; anything else is handled
-            // as if it had just arrived.
-            let _ = self.handle_record(now, header, &mut fragment)?;
-        }
-        Ok(())
-    }
 
     /// How many authentication failures the keys tolerate before the connection closes.
     fn failed_decryption_limit(&self) -> u64 {
@@ -1160,77 +645,6 @@ impl Connection {
         }
     }
 
-    /// Replaces the flight and schedules its first transmission. `expect_reply` arms the
-    /// retransmission timer (every flight but the server's last).
-    pub(crate) fn start_flight(&mut self, now: Instant, items: Vec<FlightItem>, expect_reply: bool) {
-        let initial = self.config.initial_retransmit;
-        let fl = self.flight.get_or_insert_with(|| Box::new(Flight::new(initial, None)));
-        fl.items = items;
-        fl.cursor = Some((0, 0));
-        fl.last_sent_at = Some(now);
-        fl.rto = initial;
-        fl.retransmit_at = expect_reply.then(|| now + jittered(&mut self.rng, initial));
-    }
-
-    /// The peer sent its previous flight again: ours was lost. Resend it, at most once per
-    /// quarter of the initial timeout so duplicated datagrams cannot multiply our traffic.
-    fn answer_retransmission(&mut self, now: Instant) {
-        let Some(fl) = self.flight.as_deref_mut() else {
-            return;
-        };
-        if fl.items.is_empty() || fl.cursor.is_some() {
-            return;
-        }
-        if fl.last_sent_at.is_some_and(|t| now.saturating_duration_since(t) < self.config.initial_retransmit / 4) {
-            return;
-        }
-        if self.hs.is_none() {
-            if fl.final_resends >= MAX_FINAL_RESENDS {
-                return;
-            }
-            fl.final_resends += 1;
-        }
-        fl.cursor = Some((0, 0));
-        fl.last_sent_at = Some(now);
-        self.stats.retransmissions += 1;
-    }
-
-    /// The handshake completed.
-    pub(crate) fn complete(&mut self, now: Instant) {
-        self.state = HandshakeState::Complete;
-        let mut final_trigger = None;
-        if let Some(hs) = self.hs.take() {
-            if self.config.session_export {
-                if let Some(master) = &hs.master {
-                    let mut secret = zeroize::Zeroizing::new(Vec::with_capacity(48 + 64));
-                    secret.extend_from_slice(&master[..]);
-                    secret.extend_from_slice(&hs.client_random);
-                    secret.extend_from_slice(&hs.server_random);
-                    self.details_mut().export_secret = Some(secret);
-                }
-            }
-            // The peer's last flight runs from its first message to the Finished just handled.
-            let last = hs.reasm.next_seq().wrapping_sub(1);
-            final_trigger = match self.side {
-                Side::Server => hs.peer_flight_start.map(|first| first..=last),
-                Side::Client => None,
-            };
-        }
-        match (self.side, self.flight.as_deref_mut()) {
-            (Side::Server, Some(fl)) => {
-                // Our final flight is kept for the client's retransmissions, which it cannot
-                // send for longer than a handshake lasts.
-                fl.deadline = None;
-                fl.retransmit_at = None;
-                fl.hold_until = Some(now + self.config.handshake_timeout);
-                fl.final_trigger = final_trigger;
-                fl.early = Vec::new();
-            }
-            _ => self.flight = None,
-        }
-        self.events.push_back(Event::Connected);
-    }
-
     fn close_quietly(&mut self) {
         self.closed = true;
         self.hs = None;
@@ -1265,15 +679,4 @@ pub(crate) fn default_failed_decryption_limit(suite: Option<&CipherSuite>) -> u6
         Some(A::Aes128Ccm | A::Aes128Ccm8) => 1 << 23,
         _ => 1 << 36,
     }
-}
-
-/// `base` plus up to 10% of it, from a splitmix64 step of `rng`: cheap, seedable, good enough
-/// to decorrelate timers.
-fn jittered(rng: &mut u64, base: Duration) -> Duration {
-    *rng = rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *rng;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^= z >> 31;
-    base + base.mul_f64((z >> 11) as f64 / (1u64 << 53) as f64 / 10.0)
 }
