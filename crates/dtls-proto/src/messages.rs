@@ -162,6 +162,50 @@ impl HelloExtensions {
     }
 }
 
+impl HelloExtensions {
+    /// Appends the extensions block (none at all when there is no extension, as a ServerHello
+    /// without extensions is sent). `others` are not written: only their types are known.
+    /// A `server_name` that is empty is a server's acknowledgement; otherwise one host name.
+    pub fn emit(&self, out: &mut Vec<u8>) {
+        let mut exts = Vec::with_capacity(64);
+        if let Some(name) = &self.server_name {
+            put_extension(&mut exts, ExtensionType::SERVER_NAME, |b| {
+                if !name.is_empty() {
+                    b.put_len16(|b| {
+                        b.put_u8(0); // host_name
+                        b.put_vec16(name);
+                    });
+                }
+            });
+        }
+        if self.extended_master_secret {
+            put_extension(&mut exts, ExtensionType::EXTENDED_MASTER_SECRET, |_| {});
+        }
+        if let Some(ri) = &self.renegotiation_info {
+            put_extension(&mut exts, ExtensionType::RENEGOTIATION_INFO, |b| b.put_vec8(ri));
+        }
+        if let Some(groups) = &self.supported_groups {
+            put_extension(&mut exts, ExtensionType::SUPPORTED_GROUPS, |b| {
+                b.put_len16(|b| groups.iter().for_each(|g| b.put_u16(*g)));
+            });
+        }
+        if let Some(formats) = &self.ec_point_formats {
+            put_extension(&mut exts, ExtensionType::EC_POINT_FORMATS, |b| b.put_vec8(formats));
+        }
+        if let Some(schemes) = &self.signature_algorithms {
+            put_extension(&mut exts, ExtensionType::SIGNATURE_ALGORITHMS, |b| {
+                b.put_len16(|b| schemes.iter().for_each(|s| b.put_u16(*s)));
+            });
+        }
+        if self.encrypt_then_mac {
+            put_extension(&mut exts, ExtensionType::ENCRYPT_THEN_MAC, |_| {});
+        }
+        if !exts.is_empty() {
+            out.put_vec16(&exts);
+        }
+    }
+}
+
 /// The extension types seen so far in one hello, to refuse duplicates (RFC 5246 §7.4.1.4) in
 /// time linear in their number: a short list while there are few (every real hello), a bit
 /// per possible type beyond that (a hello of thousands of empty extensions costs no more per
@@ -265,6 +309,19 @@ impl ClientHello {
     }
 }
 
+impl ClientHello {
+    /// Appends the encoded body (the inverse of [`parse`](Self::parse)).
+    pub fn emit(&self, out: &mut Vec<u8>) {
+        out.put_u16(self.client_version.0);
+        out.extend_from_slice(&self.random);
+        out.put_vec8(&self.session_id);
+        out.put_vec8(&self.cookie);
+        out.put_len16(|b| self.cipher_suites.iter().for_each(|s| b.put_u16(*s)));
+        out.put_vec8(&self.compression_methods);
+        self.extensions.emit(out);
+    }
+}
+
 /// A ServerHello.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerHello {
@@ -303,6 +360,18 @@ impl ServerHello {
             compression_method,
             extensions,
         })
+    }
+}
+
+impl ServerHello {
+    /// Appends the encoded body (the inverse of [`parse`](Self::parse)).
+    pub fn emit(&self, out: &mut Vec<u8>) {
+        out.put_u16(self.server_version.0);
+        out.extend_from_slice(&self.random);
+        out.put_vec8(&self.session_id);
+        out.put_u16(self.cipher_suite);
+        out.put_u8(self.compression_method);
+        self.extensions.emit(out);
     }
 }
 
@@ -449,6 +518,64 @@ mod tests {
         .write(&mut v);
         v.extend_from_slice(&[0; 4]);
         assert!(HandshakeHeader::parse(&mut Reader::new(&v)).is_none());
+    }
+
+    fn every_extension() -> HelloExtensions {
+        HelloExtensions {
+            supported_groups: Some(vec![29, 23, 24]),
+            ec_point_formats: Some(vec![0]),
+            extended_master_secret: true,
+            renegotiation_info: Some(Vec::new()),
+            signature_algorithms: Some(vec![0x0403, 0x0804]),
+            server_name: Some(b"example.com".to_vec()),
+            encrypt_then_mac: true,
+            others: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn hellos_emit_what_they_parse() {
+        let ch = ClientHello {
+            client_version: ProtocolVersion::DTLS1_2,
+            random: [9; 32],
+            session_id: vec![1; 32],
+            cookie: vec![2; 20],
+            cipher_suites: vec![0xc02b, 0x00a8],
+            compression_methods: vec![0],
+            extensions: every_extension(),
+        };
+        let mut body = Vec::new();
+        ch.emit(&mut body);
+        let (parsed, span) = ClientHello::parse(&body).unwrap();
+        assert_eq!(parsed, ch);
+        assert_eq!(&body[span.start + 1..span.end], &ch.cookie[..]);
+        let mut again = Vec::new();
+        parsed.emit(&mut again);
+        assert_eq!(again, body);
+
+        let mut sh = ServerHello {
+            server_version: ProtocolVersion::DTLS1_2,
+            random: [3; 32],
+            session_id: Vec::new(),
+            cipher_suite: 0xc02b,
+            compression_method: 0,
+            extensions: HelloExtensions {
+                server_name: Some(Vec::new()),
+                extended_master_secret: true,
+                renegotiation_info: Some(Vec::new()),
+                ec_point_formats: Some(vec![0]),
+                ..HelloExtensions::default()
+            },
+        };
+        let mut body = Vec::new();
+        sh.emit(&mut body);
+        assert_eq!(ServerHello::parse(&body).unwrap(), sh);
+        // No extension at all: no extensions block (RFC 5246 §7.4.1.3).
+        sh.extensions = HelloExtensions::default();
+        let mut body = Vec::new();
+        sh.emit(&mut body);
+        assert_eq!(body.len(), 2 + 32 + 1 + 2 + 1);
+        assert_eq!(ServerHello::parse(&body).unwrap(), sh);
     }
 
     #[test]

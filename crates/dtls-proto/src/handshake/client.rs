@@ -6,14 +6,14 @@ use crate::codec::{Put, Reader};
 use crate::config::{ExtendedMasterSecret, VerifyPeer, MAX_PSK_IDENTITY_LEN, MAX_PSK_LEN};
 use crate::connection::{Connection, FlightItem};
 use crate::crypto::KxGroup;
-use crate::enums::{AlertDescription, ExtensionType, HandshakeType, ProtocolVersion, SignatureScheme};
+use crate::enums::{AlertDescription, HandshakeType, ProtocolVersion, SignatureScheme};
 use crate::error::Error;
 use crate::handshake::keys::{self, psk_premaster};
 use crate::handshake::reassembly::Message;
 use crate::handshake::{Expect, MAX_HELLO_VERIFY};
 use crate::messages::{
-    self, parse_certificate_list, parse_digitally_signed, put_extension, write_certificate_list, write_message,
-    CertificateRequest, ServerEcdhParams, ServerHello,
+    self, parse_certificate_list, parse_digitally_signed, write_certificate_list, write_message, CertificateRequest,
+    ClientHello, HelloExtensions, ServerEcdhParams, ServerHello,
 };
 use crate::pki::{self, CertificateError, Purpose, ServerName};
 use crate::suites::{CipherSuite, KeyExchange};
@@ -48,7 +48,7 @@ impl Connection {
         }
         let ecdhe = self.offered_suites().any(|s| s.key_exchange.uses_ecdhe());
         let certs = self.offered_suites().any(|s| s.key_exchange.uses_certificate());
-        let groups = self.config.groups.clone();
+        let groups = &self.config.groups;
         let sni = match self.server_name() {
             Some(ServerName::DnsName(name)) => Some(name.as_ref().to_owned()),
             _ => None,
@@ -56,36 +56,25 @@ impl Connection {
         let Some(hs) = self.hs.as_deref_mut() else {
             return Err(Error::InvalidOperation("no handshake"));
         };
+        let hello = ClientHello {
+            client_version: ProtocolVersion::DTLS1_2,
+            random: hs.client_random,
+            session_id: hs.session_id.clone(),
+            cookie: hs.cookie.clone(),
+            cipher_suites: suites,
+            compression_methods: vec![0],
+            extensions: HelloExtensions {
+                server_name: sni.map(String::into_bytes),
+                extended_master_secret: true,
+                renegotiation_info: Some(Vec::new()),
+                supported_groups: ecdhe.then(|| groups.iter().map(|g| g.code_point()).collect()),
+                ec_point_formats: ecdhe.then(|| vec![0]),
+                signature_algorithms: certs.then(|| SignatureScheme::SUPPORTED.iter().map(|s| s.0).collect()),
+                ..HelloExtensions::default()
+            },
+        };
         let mut body = Vec::with_capacity(256);
-        body.put_u16(ProtocolVersion::DTLS1_2.0);
-        body.extend_from_slice(&hs.client_random);
-        body.put_vec8(&hs.session_id);
-        body.put_vec8(&hs.cookie);
-        body.put_len16(|b| suites.iter().for_each(|s| b.put_u16(*s)));
-        body.put_vec8(&[0]);
-        body.put_len16(|b| {
-            if let Some(name) = &sni {
-                put_extension(b, ExtensionType::SERVER_NAME, |b| {
-                    b.put_len16(|b| {
-                        b.put_u8(0); // host_name
-                        b.put_vec16(name.as_bytes());
-                    });
-                });
-            }
-            put_extension(b, ExtensionType::EXTENDED_MASTER_SECRET, |_| {});
-            put_extension(b, ExtensionType::RENEGOTIATION_INFO, |b| b.put_vec8(&[]));
-            if ecdhe {
-                put_extension(b, ExtensionType::SUPPORTED_GROUPS, |b| {
-                    b.put_len16(|b| groups.iter().for_each(|g| b.put_u16(g.code_point())));
-                });
-                put_extension(b, ExtensionType::EC_POINT_FORMATS, |b| b.put_vec8(&[0]));
-            }
-            if certs {
-                put_extension(b, ExtensionType::SIGNATURE_ALGORITHMS, |b| {
-                    b.put_len16(|b| SignatureScheme::SUPPORTED.iter().for_each(|s| b.put_u16(s.0)));
-                });
-            }
-        });
+        hello.emit(&mut body);
         let seq = hs.next_send_seq;
         hs.next_send_seq += 1;
         hs.client_hello.clear();

@@ -8,14 +8,14 @@ use crate::codec::{Put, Reader};
 use crate::config::{ClientAuth, ExtendedMasterSecret, MAX_PSK_IDENTITY_LEN, MAX_PSK_LEN};
 use crate::connection::{Connection, FlightItem};
 use crate::crypto::KxGroup;
-use crate::enums::{AlertDescription, ExtensionType, HandshakeType, ProtocolVersion, SignatureScheme};
+use crate::enums::{AlertDescription, HandshakeType, ProtocolVersion, SignatureScheme};
 use crate::error::Error;
 use crate::handshake::keys::{self, psk_premaster};
 use crate::handshake::reassembly::Message;
 use crate::handshake::Expect;
 use crate::messages::{
-    parse_certificate_list, parse_digitally_signed, put_extension, write_certificate_list, CertificateRequest,
-    ClientHello, ServerEcdhParams,
+    parse_certificate_list, parse_digitally_signed, write_certificate_list, CertificateRequest, ClientHello,
+    HelloExtensions, ServerEcdhParams, ServerHello,
 };
 use crate::pki::{self, CertificateError, CertifiedKey, Purpose};
 use crate::suites::{CipherSuite, KeyExchange, TLS_EMPTY_RENEGOTIATION_INFO_SCSV};
@@ -136,32 +136,26 @@ impl Connection {
         hs.peer_flight_start = Some(msg.seq);
         hs.add_received(msg.msg_type, msg.seq, &msg.body);
 
+        let hello = ServerHello {
+            server_version: ProtocolVersion::DTLS1_2,
+            random: hs.server_random,
+            session_id: Vec::new(), // no session resumption
+            cipher_suite: suite.id,
+            compression_method: 0,
+            extensions: HelloExtensions {
+                renegotiation_info: secure_renegotiation.then(Vec::new),
+                extended_master_secret: ems,
+                ec_point_formats: (suite.key_exchange.uses_ecdhe() && ch.extensions.ec_point_formats.is_some())
+                    .then(|| vec![0]),
+                // The name chose our certificate: acknowledge it with an empty server_name (RFC
+                // 6066 §3). Only then, as OpenSSL does: some clients (pion/dtls 2.x) abort on
+                // an acknowledgement of a name the server did not use.
+                server_name: by_name.then(Vec::new),
+                ..HelloExtensions::default()
+            },
+        };
         let mut sh = Vec::with_capacity(96);
-        sh.put_u16(ProtocolVersion::DTLS1_2.0);
-        sh.extend_from_slice(&hs.server_random);
-        sh.put_vec8(&[]); // no session resumption: an empty session_id
-        sh.put_u16(suite.id);
-        sh.put_u8(0);
-        let mut exts = Vec::with_capacity(32);
-        if secure_renegotiation {
-            put_extension(&mut exts, ExtensionType::RENEGOTIATION_INFO, |b| b.put_vec8(&[]));
-        }
-        if ems {
-            put_extension(&mut exts, ExtensionType::EXTENDED_MASTER_SECRET, |_| {});
-        }
-        if suite.key_exchange.uses_ecdhe() && ch.extensions.ec_point_formats.is_some() {
-            put_extension(&mut exts, ExtensionType::EC_POINT_FORMATS, |b| b.put_vec8(&[0]));
-        }
-        if by_name {
-            // The name chose our certificate: acknowledge it with an empty server_name (RFC
-            // 6066 §3). Only then, as OpenSSL does: some clients (pion/dtls 2.x) abort on an
-            // acknowledgement of a name the server did not use.
-            put_extension(&mut exts, ExtensionType::SERVER_NAME, |_| {});
-        }
-        // An empty extensions block is sent as none at all.
-        if !exts.is_empty() {
-            sh.put_vec16(&exts);
-        }
+        hello.emit(&mut sh);
         let mut items = vec![hs.outgoing(0, HandshakeType::SERVER_HELLO, sh)];
 
         if let Some((c, _)) = &cert {
