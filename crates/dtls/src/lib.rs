@@ -48,6 +48,7 @@
 
 mod batch;
 mod connection;
+mod getters;
 mod listener;
 mod options;
 mod server;
@@ -178,4 +179,23 @@ pub(crate) fn name_or_address(
     server: std::net::SocketAddr,
 ) -> dtls_proto::pki::ServerName<'static> {
     name.unwrap_or_else(|| dtls_proto::pki::ServerName::IpAddress(server.ip().into()))
+}
+
+/// A client's socket: an ephemeral port of the server's address family, connected to `server`,
+/// and the name to check the server's certificate against, parsed.
+pub(crate) fn client_socket(
+    server: std::net::SocketAddr,
+    server_name: Option<&str>,
+    options: &SocketOptions,
+) -> io::Result<(std::net::UdpSocket, Option<dtls_proto::pki::ServerName<'static>>)> {
+    let name = server_name
+        .map(|n| {
+            dtls_proto::pki::ServerName::try_from(n.to_owned())
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("invalid server name '{n}'")))
+        })
+        .transpose()?;
+    let local: std::net::SocketAddr = if server.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
+    let socket = options.bind(local)?;
+    socket.connect(server)?;
+    Ok((socket, name))
 }

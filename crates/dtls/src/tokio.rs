@@ -51,7 +51,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
-use dtls_proto::pki::{CertificateDer, ServerName};
+use dtls_proto::pki::CertificateDer;
 use dtls_proto::{CertifiedKey, CipherSuite, Config, Connection as Proto, Protocol};
 use tokio::io::Interest;
 
@@ -185,15 +185,7 @@ impl Connection {
         options: &SocketOptions,
         timeout: Option<Duration>,
     ) -> io::Result<Self> {
-        let local: SocketAddr = if server.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
-        let socket = options.bind(local)?;
-        socket.connect(server)?;
-        let name = server_name
-            .map(|n| {
-                ServerName::try_from(n.to_owned())
-                    .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("invalid server name '{n}'")))
-            })
-            .transpose()?;
+        let (socket, name) = crate::client_socket(server, server_name, options)?;
         let now = Instant::now();
         let deadline = now + timeout.unwrap_or_else(|| config.handshake_timeout());
         let proto = Proto::client_with_server_name(config, Some(crate::name_or_address(name, server)), now)?;
@@ -243,60 +235,7 @@ impl Connection {
 
     // ===== getters =====
 
-    /// The protocol state, locked while the guard lives.
-    pub fn connection(&self) -> MutexGuard<'_, Proto> {
-        lock(&self.shared.proto)
-    }
-
-    /// The negotiated cipher suite.
-    pub fn cipher_suite(&self) -> Option<&'static CipherSuite> {
-        lock(&self.shared.proto).cipher_suite()
-    }
-
-    /// The negotiated protocol version.
-    pub fn protocol(&self) -> Option<Protocol> {
-        lock(&self.shared.proto).protocol()
-    }
-
-    /// The PSK identity the client used.
-    pub fn psk_identity(&self) -> Option<Vec<u8>> {
-        lock(&self.shared.proto).psk_identity().map(<[u8]>::to_vec)
-    }
-
-    /// The peer's certificate chain (empty for PSK).
-    pub fn peer_certificates(&self) -> Vec<CertificateDer<'static>> {
-        lock(&self.shared.proto).peer_certificates().to_vec()
-    }
-
-    /// The local address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.shared.socket.local_addr()
-    }
-
-    /// The peer's address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.shared.peer)
-    }
-
-    /// The socket's options as the system reports them.
-    pub fn socket_info(&self) -> io::Result<SocketInfo> {
-        socket_info(&self.shared.socket)
-    }
-
-    /// Changes socket options (TTL, buffer sizes, device).
-    pub fn set_socket_options(&self, options: &SocketOptions) -> io::Result<()> {
-        options.apply(&self.shared.socket)
-    }
-
-    /// Whether the connection is closed.
-    pub fn is_closed(&self) -> bool {
-        self.shared.closed.load(Ordering::Relaxed) || lock(&self.shared.proto).is_closed()
-    }
-
-    /// The last error, or the socket's pending error, and clears it.
-    pub fn take_error(&mut self) -> Option<io::Error> {
-        self.last_error.take().or_else(|| self.shared.socket.take_error().ok().flatten())
-    }
+    crate::getters::connection_getters!();
 
     // ===== data =====
 
