@@ -438,3 +438,54 @@ fn a_full_server_makes_room_for_newcomers_from_peers_that_vanished() {
     let log = server.stop();
     assert!(log.matches("server full, closing the connection idle longest").count() >= 9, "{log}");
 }
+
+#[test]
+fn a_client_restarting_on_the_same_port_is_served_a_new_handshake() {
+    // RFC 6347 §4.2.8: a client that crashed and came back on the same address and port sends a
+    // new ClientHello; the server verifies it with a cookie, starts a new handshake, and drops
+    // the old association.
+    let server = Running::start(&["server", "--listen", "127.0.0.1:0", "--psk-key", "00ff"]);
+    let t = Some(Duration::from_secs(20));
+    let cfg = std::sync::Arc::new(dtls::Config::builder().psk("phoenix", vec![0x00, 0xff]).build().unwrap());
+    let mut buf = [0u8; 512];
+
+    // First life: a handshake and one ping on a raw socket, then a crash (no close_notify).
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = socket.local_addr().unwrap().port();
+    socket.connect(server.addr).unwrap();
+    socket.set_read_timeout(t).unwrap();
+    let now = std::time::Instant::now();
+    let mut proto = dtls::proto::Connection::client(cfg.clone(), now).unwrap();
+    let mut out = Vec::new();
+    while !proto.is_established() {
+        while proto.poll_transmit(&mut out).is_some() {
+            socket.send(&out).unwrap();
+        }
+        if proto.is_established() {
+            break;
+        }
+        let n = socket.recv(&mut buf).unwrap();
+        proto.handle_datagram(now, &mut buf[..n]).unwrap();
+    }
+    while proto.poll_transmit(&mut out).is_some() {
+        socket.send(&out).unwrap();
+    }
+    out.clear();
+    proto.send(b"first life", &mut out).unwrap();
+    socket.send(&out).unwrap();
+    let n = socket.recv(&mut buf).unwrap();
+    let reply = proto.handle_datagram(now, &mut buf[..n]).unwrap();
+    assert!(reply.iter().next().is_some_and(|r| r.ends_with(b": ACK")));
+    drop(socket);
+
+    // Second life on the same port: served.
+    let socket = std::net::UdpSocket::bind(("127.0.0.1", port)).unwrap();
+    socket.connect(server.addr).unwrap();
+    let mut client = dtls::Connection::handshake(socket, cfg, t).unwrap();
+    client.send(b"second life").unwrap();
+    let n = client.recv(&mut buf, t).unwrap();
+    assert!(buf[..n].ends_with(b": ACK"), "{:?}", text(&buf[..n]));
+    let log = server.stop();
+    assert!(log.contains("the client restarted, its old connection ends"), "{log}");
+    assert!(log.contains("As plain text: second life"), "{log}");
+}
