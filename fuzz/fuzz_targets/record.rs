@@ -1,13 +1,24 @@
-//! The record layer's framing on arbitrary bytes: `Records` iteration and `RecordHeader::parse`,
-//! with the anti-replay window checked against a simple model on the sequence numbers found.
+//! The record layer's framing on arbitrary bytes: `Records` iteration, `RecordHeader::parse` and
+//! `Header::parse` (every format: plain, RFC 9146 CID, RFC 9147 unified), with the anti-replay
+//! window checked against a simple model on the sequence numbers found.
 #![no_main]
 
 use std::collections::BTreeSet;
 
-use dtls_proto::record::{RecordHeader, Records, ReplayWindow, HEADER_LEN, MAX_SEQ};
+use dtls_proto::record::{Header, RecordHeader, Records, ReplayWindow, HEADER_LEN, MAX_SEQ};
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     check_header(data);
+    // Any format: the header and its fragment lie within the input, and writing the header
+    // back gives the bytes it was parsed from.
+    for cid_len in [0, 1, 4, 8] {
+        if let Some((header, header_len, length)) = Header::parse(data, cid_len) {
+            assert!(header_len + length <= data.len(), "{header:?} frames past the input");
+            let mut out = Vec::new();
+            header.write(length as u16, &mut out);
+            assert_eq!(out, data[..header_len], "{header:?} does not write back");
+        }
+    }
 
     // Records tile a prefix of the datagram, each header followed by its fragment.
     let mut next = 0;

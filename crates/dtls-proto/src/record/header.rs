@@ -1,4 +1,4 @@
-//! The DTLS 1.2 record header (RFC 6347 §4.1).
+//! Record headers: the DTLS 1.2 header (RFC 6347 §4.1), and every format as one [`Header`].
 
 use crate::codec::Reader;
 use crate::enums::{ContentType, ProtocolVersion};
@@ -47,5 +47,139 @@ impl RecordHeader {
     /// never spills into the epoch: writers refuse numbers above [`MAX_SEQ`] before sealing.
     pub fn epoch_seq(&self) -> u64 {
         (u64::from(self.epoch) << 48) | (self.seq & MAX_SEQ)
+    }
+}
+
+/// The first byte of a DTLS 1.3 unified header: `001CSLEE` (RFC 9147 §4).
+const UNIFIED_FIXED_BITS: u8 = 0b0010_0000;
+const UNIFIED_FIXED_MASK: u8 = 0b1110_0000;
+const UNIFIED_CID: u8 = 0b0001_0000;
+const UNIFIED_SEQ16: u8 = 0b0000_1000;
+const UNIFIED_LENGTH: u8 = 0b0000_0100;
+
+/// A record header in any of the formats DTLS uses, parsed from the front of a datagram.
+///
+/// Which format a record has is told by its first byte: a content type for the 13-byte header
+/// of DTLS 1.2 (and of DTLS 1.3's plaintext records), `tls12_cid` (25) for DTLS 1.2 with a
+/// connection ID (RFC 9146 §4), and the bits `001` for the DTLS 1.3 unified header (RFC 9147
+/// §4). The length of a connection ID is not on the wire: the receiver knows it (it chose it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Header<'a> {
+    /// The 13-byte header: DTLS 1.2, and DTLS 1.3 plaintext records.
+    Plain(RecordHeader),
+    /// DTLS 1.2 with a connection ID (RFC 9146 §4): the 1.2 fields, the CID after the
+    /// sequence number. `header.content_type` is `tls12_cid`; the real type is inside.
+    Cid12 {
+        /// The fields shared with the plain header.
+        header: RecordHeader,
+        /// The receiver's connection ID.
+        cid: &'a [u8],
+    },
+    /// The DTLS 1.3 unified header (RFC 9147 §4), whose sequence number is still encrypted.
+    Unified(UnifiedHeader<'a>),
+}
+
+/// A DTLS 1.3 unified header as it is on the wire, before its sequence number is decrypted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnifiedHeader<'a> {
+    /// The two low bits of the epoch.
+    pub epoch_bits: u8,
+    /// The connection ID, if the C bit is set.
+    pub cid: Option<&'a [u8]>,
+    /// The encrypted low bits of the sequence number: 8 or 16 of them.
+    pub masked_seq: u16,
+    /// Whether the sequence number is 16 bits (S bit) rather than 8.
+    pub seq_16: bool,
+    /// Whether the header carried a length (L bit); without one the record runs to the end of
+    /// the datagram.
+    pub has_length: bool,
+}
+
+impl<'a> Header<'a> {
+    /// Parses the header at the front of `buf`; `cid_len` is the length of the connection IDs
+    /// we issued (0: none). Returns the header, its encoded length and the fragment's length;
+    /// `None` when the record cannot be framed (truncated, or a unified header with the C bit
+    /// when we issued no CID).
+    pub fn parse(buf: &'a [u8], cid_len: usize) -> Option<(Self, usize, usize)> {
+        let first = *buf.first()?;
+        if first & UNIFIED_FIXED_MASK == UNIFIED_FIXED_BITS {
+            let mut r = Reader::new(&buf[1..]);
+            let cid = if first & UNIFIED_CID != 0 {
+                if cid_len == 0 {
+                    return None;
+                }
+                Some(r.take(cid_len)?)
+            } else {
+                None
+            };
+            let seq_16 = first & UNIFIED_SEQ16 != 0;
+            let masked_seq = if seq_16 { r.u16()? } else { u16::from(r.u8()?) };
+            let has_length = first & UNIFIED_LENGTH != 0;
+            let length = if has_length { usize::from(r.u16()?) } else { r.remaining() };
+            let header_len = buf.len() - r.remaining();
+            if r.remaining() < length {
+                return None;
+            }
+            let unified = UnifiedHeader { epoch_bits: first & 0b11, cid, masked_seq, seq_16, has_length };
+            return Some((Self::Unified(unified), header_len, length));
+        }
+        if ContentType(first) == ContentType::TLS12_CID {
+            if cid_len == 0 {
+                return None;
+            }
+            let mut r = Reader::new(buf);
+            let (content_type, version, epoch, seq) =
+                (ContentType(r.u8()?), ProtocolVersion(r.u16()?), r.u16()?, r.u48()?);
+            let cid = r.take(cid_len)?;
+            let length = r.u16()?;
+            let header_len = buf.len() - r.remaining();
+            if r.remaining() < usize::from(length) {
+                return None;
+            }
+            let header = RecordHeader { content_type, version, epoch, seq, length };
+            return Some((Self::Cid12 { header, cid }, header_len, usize::from(length)));
+        }
+        let h = RecordHeader::parse(buf)?;
+        Some((Self::Plain(h), super::HEADER_LEN, usize::from(h.length)))
+    }
+
+    /// Appends the encoded header (with `fragment_len` as its length where the format has one).
+    pub fn write(&self, fragment_len: u16, out: &mut Vec<u8>) {
+        match self {
+            Self::Plain(h) => RecordHeader { length: fragment_len, ..*h }.write(out),
+            Self::Cid12 { header, cid } => {
+                out.push(header.content_type.0);
+                out.extend_from_slice(&header.version.0.to_be_bytes());
+                out.extend_from_slice(&header.epoch.to_be_bytes());
+                out.extend_from_slice(&(header.seq & MAX_SEQ).to_be_bytes()[2..]);
+                out.extend_from_slice(cid);
+                out.extend_from_slice(&fragment_len.to_be_bytes());
+            }
+            Self::Unified(u) => {
+                let mut first = UNIFIED_FIXED_BITS | (u.epoch_bits & 0b11);
+                if u.cid.is_some() {
+                    first |= UNIFIED_CID;
+                }
+                if u.seq_16 {
+                    first |= UNIFIED_SEQ16;
+                }
+                if u.has_length {
+                    first |= UNIFIED_LENGTH;
+                }
+                out.push(first);
+                if let Some(cid) = u.cid {
+                    out.extend_from_slice(cid);
+                }
+                if u.seq_16 {
+                    out.extend_from_slice(&u.masked_seq.to_be_bytes());
+                } else {
+                    out.push(u.masked_seq as u8);
+                }
+                if u.has_length {
+                    out.extend_from_slice(&fragment_len.to_be_bytes());
+                }
+            }
+        }
     }
 }

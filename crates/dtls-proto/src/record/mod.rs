@@ -1,5 +1,6 @@
-//! The DTLS 1.2 record layer (RFC 6347 §4.1): headers, record protection in place, and the
-//! anti-replay window.
+//! The record layer: headers of every format (DTLS 1.2, RFC 6347 §4.1; with a connection ID,
+//! RFC 9146 §4; the DTLS 1.3 unified header, RFC 9147 §4), record protection in place, the
+//! anti-replay window and the epoch table. The 1.2 header:
 //!
 //! ```text
 //!  0        1        3        5                 11       13
@@ -62,6 +63,6 @@ mod replay;
 #[cfg(test)]
 mod tests;
 
-pub use header::RecordHeader;
+pub use header::{Header, RecordHeader, UnifiedHeader};
 pub use protect::RecordProtection;
 pub use replay::ReplayWindow;

@@ -109,3 +109,89 @@ fn aead_nonce_and_aad_known_answers() {
         assert_eq!(&out[HEADER_LEN..][range], b"hello, DTLS");
     }
 }
+
+#[test]
+fn every_header_format_round_trips_and_frames_its_fragment() {
+    let plain = RecordHeader {
+        content_type: ContentType::APPLICATION_DATA,
+        version: ProtocolVersion::DTLS1_2,
+        epoch: 1,
+        seq: 0x0000_0102_0304,
+        length: 0,
+    };
+    let cid = [0xc1, 0xc2, 0xc3, 0xc4];
+    let headers = [
+        Header::Plain(plain),
+        Header::Cid12 { header: RecordHeader { content_type: ContentType::TLS12_CID, ..plain }, cid: &cid },
+        Header::Unified(UnifiedHeader {
+            epoch_bits: 3,
+            cid: Some(&cid),
+            masked_seq: 0xabcd,
+            seq_16: true,
+            has_length: true,
+        }),
+        Header::Unified(UnifiedHeader { epoch_bits: 2, cid: None, masked_seq: 0x7f, seq_16: false, has_length: true }),
+        Header::Unified(UnifiedHeader {
+            epoch_bits: 1,
+            cid: None,
+            masked_seq: 0x1234,
+            seq_16: true,
+            has_length: false,
+        }),
+    ];
+    let expected_len = [13, 17, 9, 4, 3];
+    for (h, want_len) in headers.iter().zip(expected_len) {
+        let mut d = Vec::new();
+        h.write(5, &mut d);
+        assert_eq!(d.len(), want_len, "{h:?}");
+        d.extend_from_slice(&[0xee; 5]);
+        let with_length = !matches!(h, Header::Unified(u) if !u.has_length);
+        if with_length {
+            // Another record after it does not belong to it.
+            d.extend_from_slice(&[0x17; 3]);
+        }
+        let (parsed, header_len, length) = Header::parse(&d, cid.len()).unwrap();
+        let expected_header = match *h {
+            Header::Plain(p) => Header::Plain(RecordHeader { length: 5, ..p }),
+            Header::Cid12 { header, cid } => Header::Cid12 { header: RecordHeader { length: 5, ..header }, cid },
+            other => other,
+        };
+        assert_eq!(parsed, expected_header);
+        assert_eq!((header_len, length), (want_len, 5));
+        // Every truncation inside the header or the fragment fails to frame.
+        for cut in 0..want_len + 5 {
+            if !with_length && cut >= want_len {
+                continue; // without a length the record is whatever is left
+            }
+            assert!(Header::parse(&d[..cut], cid.len()).is_none(), "{h:?} cut at {cut}");
+        }
+    }
+    // A CID the receiver never issued cannot be framed: the length is unknown.
+    let mut d = Vec::new();
+    headers[1].write(0, &mut d);
+    assert!(Header::parse(&d, 0).is_none());
+    let mut d = Vec::new();
+    headers[2].write(0, &mut d);
+    assert!(Header::parse(&d, 0).is_none());
+    // Content types are plain headers; 0x20 to 0x3f are unified ones.
+    for first in 0u8..=0xff {
+        let mut d = vec![first];
+        d.extend_from_slice(&[0; 20]);
+        match Header::parse(&d, 4) {
+            Some((Header::Unified(_), ..)) => assert_eq!(first >> 5, 1, "{first:#x}"),
+            Some((Header::Cid12 { .. }, ..)) => assert_eq!(first, 25),
+            Some((Header::Plain(p), ..)) => assert_eq!(p.content_type.0, first),
+            None => {}
+        }
+    }
+}
+
+proptest::proptest! {
+    /// Any bytes: the header and the fragment it frames lie within them.
+    #[test]
+    fn any_bytes_frame_within_the_buffer(d in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64), cid_len in 0usize..9) {
+        if let Some((_, header_len, length)) = Header::parse(&d, cid_len) {
+            proptest::prop_assert!(header_len + length <= d.len());
+        }
+    }
+}
