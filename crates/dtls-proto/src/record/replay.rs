@@ -46,6 +46,27 @@ impl ReplayWindow {
         }
     }
 
+    /// The full sequence number of a record whose header carried only its low `bits` bits (8
+    /// or 16: the DTLS 1.3 unified header): the candidate closest to the next one expected,
+    /// the highest accepted plus one (RFC 9147 §4.2.2, with the algorithm of RFC 9000
+    /// Appendix A.3). The result still has to pass [`check`](Self::check), and the record to
+    /// authenticate, before [`update`](Self::update).
+    pub fn reconstruct(&self, truncated: u64, bits: u32) -> u64 {
+        debug_assert!((1..=48).contains(&bits));
+        let win = 1u64 << bits;
+        let half = win / 2;
+        let mask = win - 1;
+        let expected = self.top;
+        let candidate = (expected & !mask) | (truncated & mask);
+        if expected.checked_sub(half).is_some_and(|low| candidate <= low) && candidate < (MAX_SEQ + 1) - win {
+            return candidate + win;
+        }
+        if candidate > expected + half && candidate >= win {
+            return candidate - win;
+        }
+        candidate
+    }
+
     /// The highest sequence number accepted so far.
     pub fn highest(&self) -> Option<u64> {
         self.top.checked_sub(1)

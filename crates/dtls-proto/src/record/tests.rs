@@ -195,3 +195,33 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn truncated_sequence_numbers_are_reconstructed_nearest_the_next_expected() {
+    let at = |highest: u64| {
+        let mut w = ReplayWindow::default();
+        w.update(highest);
+        w
+    };
+    // RFC 9000 Appendix A.3's example: the same algorithm.
+    assert_eq!(at(0xa82f30ea).reconstruct(0x9b32, 16), 0xa82f9b32);
+    // Nothing received yet: the low bits are the number.
+    assert_eq!(ReplayWindow::default().reconstruct(5, 8), 5);
+    assert_eq!(ReplayWindow::default().reconstruct(0xff, 8), 0xff);
+    // Across a wrap of the low bits, forward and back.
+    assert_eq!(at(0x1fe).reconstruct(0x01, 8), 0x201);
+    assert_eq!(at(0x201).reconstruct(0xfe, 8), 0x1fe);
+    assert_eq!(at(0x12_3456).reconstruct(0x3457, 16), 0x12_3457);
+    assert_eq!(at(0x12_fff0).reconstruct(0x0003, 16), 0x13_0003);
+    // Every number within half a window of the next expected comes back exactly.
+    for highest in [0u64, 1, 127, 128, 255, 256, 1000, 65_535, 65_536, 1 << 40] {
+        let w = at(highest);
+        let lo = (highest + 1).saturating_sub(127);
+        for seq in lo..=highest + 128 {
+            assert_eq!(w.reconstruct(seq & 0xff, 8), seq, "highest {highest}, seq {seq}");
+            assert_eq!(w.reconstruct(seq & 0xffff, 16), seq, "highest {highest}, seq {seq}");
+        }
+    }
+    // Never past the 48-bit space.
+    assert!(at(MAX_SEQ - 1).reconstruct(0xff, 8) <= MAX_SEQ);
+}
