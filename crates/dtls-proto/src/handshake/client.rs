@@ -121,7 +121,7 @@ impl Connection {
                 let (Some(suite), Some(master)) = (self.suite, hs.master.as_ref()) else {
                     return Err(Error::unexpected("Finished before keys"));
                 };
-                let expected = keys::verify_data(&*self.config.provider, suite, master, false, &hs.transcript)?;
+                let expected = keys::verify_data(&*self.config.provider, suite, master, false, hs.transcript.hash())?;
                 if !crate::crypto::ct_eq(&expected, &msg.body) {
                     return Err(Error::PeerMisbehaved {
                         alert: AlertDescription::DECRYPT_ERROR,
@@ -187,11 +187,13 @@ impl Connection {
         let Some(hs) = self.hs.as_deref_mut() else { return Ok(()) };
         hs.server_random = sh.random;
         hs.session_id = sh.session_id;
-        // The transcript starts with the ClientHello this ServerHello answers.
+        // The transcript starts with the ClientHello this ServerHello answers. Its bytes are
+        // kept only if we may have to sign them (a certificate suite, and a certificate).
         let ch = core::mem::take(&mut hs.client_hello);
-        hs.transcript.clear();
-        hs.transcript.extend_from_slice(&ch);
+        hs.transcript.restart(&ch);
         hs.add_received(msg.msg_type, msg.seq, &msg.body);
+        let may_sign = suite.key_exchange.uses_certificate() && self.config.client_cert.is_some();
+        hs.transcript.start_hash(&*self.config.provider, suite.hash, may_sign);
         hs.expect =
             if suite.key_exchange.uses_certificate() { Expect::ServerCertificate } else { Expect::ServerKeyExchange };
         hs.peer_flight_start = Some(msg.seq);
@@ -326,7 +328,7 @@ impl Connection {
         // CertificateVerify signs every handshake message so far (RFC 5246 §7.4.8).
         let cert_verify = match signer {
             Some((cert, scheme)) => {
-                let sig = cert.key().sign(scheme, &hs.transcript)?;
+                let sig = cert.key().sign(scheme, hs.transcript.bytes().ok_or(Error::Crypto)?)?;
                 let mut body = Vec::with_capacity(4 + sig.len());
                 body.put_u16(scheme.0);
                 body.put_vec16(&sig);
@@ -334,6 +336,7 @@ impl Connection {
             }
             None => None,
         };
+        hs.transcript.release_bytes();
         // The extended master secret's session hash ends with ClientKeyExchange (RFC 7627 §3).
         self.psk_identity = psk.as_ref().map(|c| c.identity.clone());
         self.establish_keys(&premaster)?;
@@ -345,7 +348,7 @@ impl Connection {
         let (Some(suite), Some(master)) = (self.suite, hs.master.as_ref()) else {
             return Err(Error::Crypto);
         };
-        let verify = keys::verify_data(&*self.config.provider, suite, master, true, &hs.transcript)?;
+        let verify = keys::verify_data(&*self.config.provider, suite, master, true, hs.transcript.hash())?;
         items.push(FlightItem::ChangeCipherSpec);
         items.push(hs.outgoing(1, HandshakeType::FINISHED, verify.to_vec()));
         hs.expect = Expect::ServerFinished;

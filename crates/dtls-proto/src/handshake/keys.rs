@@ -101,16 +101,16 @@ impl KeyBlock {
     }
 }
 
-/// Finished.verify_data (RFC 5246 §7.4.9).
+/// Finished.verify_data (RFC 5246 §7.4.9), from the hash of the transcript so far.
 pub(crate) fn verify_data(
     provider: &dyn CryptoProvider,
     suite: &CipherSuite,
     master: &[u8; MASTER_SECRET_LEN],
     client: bool,
-    transcript: &[u8],
+    transcript_hash: Option<crate::crypto::Digest>,
 ) -> Result<[u8; VERIFY_DATA_LEN], CryptoError> {
     let label: &[u8] = if client { b"client finished" } else { b"server finished" };
-    let hash = provider.hash(suite.hash, &[transcript]);
+    let hash = transcript_hash.ok_or(CryptoError)?;
     let mut out = [0u8; VERIFY_DATA_LEN];
     provider.prf(suite.hash, master, label, hash.as_bytes(), &mut out)?;
     Ok(out)

@@ -26,6 +26,7 @@ pub(crate) mod client;
 pub(crate) mod keys;
 pub(crate) mod reassembly;
 pub(crate) mod server;
+pub(crate) mod transcript;
 
 use zeroize::Zeroizing;
 
@@ -33,7 +34,7 @@ use crate::config::Config;
 use crate::connection::{FlightItem, Side};
 use crate::crypto::{ActiveKeyExchange, KxGroup};
 use crate::enums::HandshakeType;
-use crate::messages::write_message;
+use crate::handshake::transcript::Transcript;
 use reassembly::Reassembler;
 
 /// Where the state machine is: the message(s) it expects next, in protocol order.
@@ -67,9 +68,9 @@ pub(crate) enum Expect {
 pub(crate) struct Handshake {
     pub(crate) expect: Expect,
     pub(crate) reasm: Reassembler,
-    /// Every handshake message so far, each with its DTLS header as if unfragmented (RFC 6347
-    /// §4.2.6), except the first ClientHello and HelloVerifyRequest of a cookie exchange.
-    pub(crate) transcript: Vec<u8>,
+    /// Every handshake message so far (except the first ClientHello and HelloVerifyRequest of
+    /// a cookie exchange), hashed once the suite is known.
+    pub(crate) transcript: Transcript,
     pub(crate) next_send_seq: u16,
     pub(crate) mtu: usize,
     pub(crate) client_random: [u8; 32],
@@ -115,7 +116,7 @@ impl Handshake {
                 config.max_reassembly_bytes,
                 config.message_window,
             ),
-            transcript: Vec::new(),
+            transcript: Transcript::default(),
             next_send_seq: 0,
             mtu: config.mtu,
             client_random: [0; 32],
@@ -145,14 +146,14 @@ impl Handshake {
 
     /// Adds a received message to the transcript.
     pub(crate) fn add_received(&mut self, msg_type: HandshakeType, seq: u16, body: &[u8]) {
-        write_message(&mut self.transcript, msg_type, seq, body);
+        self.transcript.add(msg_type, seq, body);
     }
 
     /// Builds an outgoing message: takes the next `message_seq` and adds it to the transcript.
     pub(crate) fn outgoing(&mut self, epoch: u16, msg_type: HandshakeType, body: Vec<u8>) -> FlightItem {
         let seq = self.next_send_seq;
         self.next_send_seq = self.next_send_seq.wrapping_add(1);
-        write_message(&mut self.transcript, msg_type, seq, &body);
+        self.transcript.add(msg_type, seq, &body);
         FlightItem::Message { epoch, msg_type, seq, body }
     }
 }
@@ -168,7 +169,7 @@ impl crate::connection::Connection {
         };
         let session_hash;
         let seed = if self.extended_master_secret {
-            session_hash = provider.hash(suite.hash, &[&hs.transcript]);
+            session_hash = hs.transcript.hash().ok_or(crate::Error::Crypto)?;
             keys::MasterSecretSeed::Extended { session_hash: session_hash.as_bytes() }
         } else {
             keys::MasterSecretSeed::Randoms { client: &hs.client_random, server: &hs.server_random }

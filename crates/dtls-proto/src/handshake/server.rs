@@ -135,6 +135,8 @@ impl Connection {
         hs.next_send_seq = msg.seq;
         hs.peer_flight_start = Some(msg.seq);
         hs.add_received(msg.msg_type, msg.seq, &msg.body);
+        // The transcript's bytes are kept only if the client may sign them (CertificateVerify).
+        hs.transcript.start_hash(&*provider, suite.hash, ask_for_cert);
 
         let hello = ServerHello {
             server_version: ProtocolVersion::DTLS1_2,
@@ -287,13 +289,15 @@ impl Connection {
         let Some(ee) = self.details.as_ref().and_then(|d| d.peer_certs.first()) else {
             return Err(Error::unexpected("CertificateVerify"));
         };
-        if !pki::verify_signature(&*self.config.provider, ee, scheme, &hs.transcript, sig) {
+        let signed = hs.transcript.bytes().ok_or(Error::Crypto)?;
+        if !pki::verify_signature(&*self.config.provider, ee, scheme, signed, sig) {
             return Err(Error::PeerMisbehaved {
                 alert: AlertDescription::DECRYPT_ERROR,
                 reason: "CertificateVerify does not verify with the client's certificate",
             });
         }
         hs.add_received(msg.msg_type, msg.seq, &msg.body);
+        hs.transcript.release_bytes();
         hs.expect = Expect::ClientFinished;
         Ok(())
     }
@@ -304,7 +308,7 @@ impl Connection {
             return Err(Error::unexpected("Finished before keys"));
         };
         let provider = &*self.config.provider;
-        let expected = keys::verify_data(provider, suite, &master, true, &hs.transcript)?;
+        let expected = keys::verify_data(provider, suite, &master, true, hs.transcript.hash())?;
         if !crate::crypto::ct_eq(&expected, &msg.body) {
             return Err(Error::PeerMisbehaved {
                 alert: AlertDescription::DECRYPT_ERROR,
@@ -312,7 +316,7 @@ impl Connection {
             });
         }
         hs.add_received(msg.msg_type, msg.seq, &msg.body);
-        let verify = keys::verify_data(provider, suite, &master, false, &hs.transcript)?;
+        let verify = keys::verify_data(provider, suite, &master, false, hs.transcript.hash())?;
         let fin = hs.outgoing(1, HandshakeType::FINISHED, verify.to_vec());
         self.start_flight(now, vec![FlightItem::ChangeCipherSpec, fin], false);
         self.epochs.set_write_epoch(1);
