@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,10 @@ use crate::{earliest, is_timeout, lock, with_rx, ReadTimeout};
 
 /// Most decrypted messages held when one datagram carried several.
 pub(crate) const MAX_QUEUED: usize = 64;
+
+/// ICMP port-unreachable reports after which a handshake gives up: the peer's host says nothing
+/// listens there, and a second report confirms the first was not a stray.
+const REFUSALS_BEFORE_FAILING: u32 = 2;
 
 /// State shared between a [`Connection`] and the listener that accepted it.
 #[derive(Debug)]
@@ -38,6 +42,8 @@ pub(crate) struct Shared {
     /// Milliseconds since `epoch` of the last datagram received (what tells a vanished peer:
     /// our own sends to it do not).
     pub(crate) last_heard: AtomicU64,
+    /// ICMP port-unreachable reports (`ECONNREFUSED`) seen on a connected socket.
+    pub(crate) refusals: AtomicU32,
     pub(crate) epoch: Instant,
 }
 
@@ -73,6 +79,7 @@ impl Shared {
             closed: AtomicBool::new(false),
             last_activity: AtomicU64::new(0),
             last_heard: AtomicU64::new(0),
+            refusals: AtomicU32::new(0),
             epoch,
         }
     }
@@ -165,7 +172,7 @@ impl Shared {
             match self.send_raw(buf) {
                 Ok(()) => {}
                 // An ICMP error for an earlier datagram; the datagram itself is gone.
-                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => self.refused(),
                 Err(e) => return Err(e),
             }
         }
@@ -227,9 +234,33 @@ impl Shared {
 
     /// Sends what the client handshake has queued; `Ok(true)` once established. A paused peer
     /// verification is a failure here: a socket-level handshake has no one to ask.
+    /// The peer's host said nothing listens on its port (ICMP port unreachable).
+    pub(crate) fn refused(&self) {
+        self.refusals.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn handshake_progress(&self, tx: &mut Vec<u8>) -> io::Result<bool> {
         let mut proto = lock(&self.proto);
         self.flush(&mut proto, tx)?;
+        // An ICMP report waits as the socket's pending error, which readiness-based receives
+        // (tokio) do not see: read it here, once per step of the handshake.
+        if self.connected && !proto.is_established() {
+            if let Ok(Some(e)) = self.socket.take_error() {
+                if e.kind() == io::ErrorKind::ConnectionRefused {
+                    self.refused();
+                }
+            }
+        }
+        if !proto.is_established() && self.refusals.load(Ordering::Relaxed) >= REFUSALS_BEFORE_FAILING {
+            // Fail fast rather than retransmit into a closed port until the handshake times
+            // out; one report could be a stray ICMP message, two are the port's answer.
+            let _ = proto.abort_handshake();
+            self.closed.store(true, Ordering::Relaxed);
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionRefused,
+                format!("connection refused: nothing listens on {}", self.peer),
+            ));
+        }
         if proto.handshake_state() == HandshakeState::PeerVerificationFailed {
             let errors = proto.peer_verification_errors().to_vec();
             let _ = proto.abort_handshake();
@@ -310,7 +341,9 @@ impl Connection {
     /// completes the handshake within `timeout` (`None`: the configuration's handshake timeout).
     /// A server certificate must be valid for `server`'s IP address (Qt's `QDtls` checks the
     /// address when given no name); use [`connect_with_name`](Self::connect_with_name) for a
-    /// host name.
+    /// host name. When the server's host reports twice that nothing listens on the port (ICMP
+    /// port unreachable), the handshake fails at once with `ConnectionRefused` instead of
+    /// waiting for its timeout.
     pub fn connect(server: SocketAddr, config: Arc<Config>, timeout: Option<Duration>) -> io::Result<Self> {
         Self::connect_with(server, None, config, &SocketOptions::default(), timeout)
     }
@@ -731,7 +764,12 @@ impl Connection {
         };
         match got {
             Ok(r) => r,
-            Err(e) if nothing_received(&e) => self.on_timer().map(|()| None),
+            Err(e) if nothing_received(&e) => {
+                if e.kind() == io::ErrorKind::ConnectionRefused {
+                    self.shared.refused();
+                }
+                self.on_timer().map(|()| None)
+            }
             Err(e) => Err(e),
         }
     }

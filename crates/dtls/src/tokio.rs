@@ -162,7 +162,8 @@ impl Connection {
 
     /// Connects to `server` and completes the handshake within `timeout` (default: the
     /// configuration's handshake timeout). A server certificate must be valid for `server`'s
-    /// IP address; use [`connect_with_name`](Self::connect_with_name) for a host name.
+    /// IP address; use [`connect_with_name`](Self::connect_with_name) for a host name. A port
+    /// nothing listens on fails fast with `ConnectionRefused`, as the blocking `connect` does.
     pub async fn connect(server: SocketAddr, config: Arc<Config>, timeout: Option<Duration>) -> io::Result<Self> {
         Self::connect_with(server, None, config, &SocketOptions::default(), timeout).await
     }
@@ -545,7 +546,12 @@ impl Connection {
                     .transpose()?
                     .flatten()),
                 Ok(false) => self.on_timer(),
-                Err(e) if nothing_received(&e) => self.on_timer(),
+                Err(e) if nothing_received(&e) => {
+                    if e.kind() == io::ErrorKind::ConnectionRefused {
+                        self.shared.refused();
+                    }
+                    self.on_timer()
+                }
                 Err(e) => Err(e),
             };
         }
@@ -581,7 +587,11 @@ impl Connection {
             Ok(r) => r,
             // Readiness that was not (another handle read it): wait again, unless due.
             Err(e) if e.kind() == io::ErrorKind::WouldBlock && wake.is_none_or(|t| Instant::now() < t) => Ok(None),
-            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::ConnectionRefused => self.on_timer(),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                self.shared.refused();
+                self.on_timer()
+            }
+            Err(e) if is_timeout(&e) => self.on_timer(),
             Err(e) => Err(e),
         }
     }

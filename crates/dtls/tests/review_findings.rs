@@ -243,3 +243,27 @@ fn a_full_listener_waits_for_the_stale_threshold_then_makes_room() {
     assert_eq!(stats.evicted_stale, 1, "{stats:?}");
     assert_eq!(held.iter().filter(|c| c.is_closed()).count(), 1);
 }
+
+// ===== fast failure on a closed port =====
+
+/// A loopback port nothing listens on.
+fn closed_port() -> SocketAddr {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.local_addr().unwrap()
+}
+
+#[test]
+fn connecting_to_a_closed_port_fails_fast_with_connection_refused() {
+    let addr = closed_port();
+    let started = Instant::now();
+    let err = Connection::connect(addr, client_config("nobody"), Some(T)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{err}");
+    assert!(err.to_string().contains("nothing listens"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let started = Instant::now();
+    let err = rt.block_on(dtls::tokio::Connection::connect(addr, client_config("nobody"), Some(T))).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+}
