@@ -47,7 +47,13 @@ pub(crate) struct DtlsAssociation {
     rx: Vec<u8>,
     tx: Vec<u8>,
     stats: AssociationStats,
+    /// ICMP port-unreachable reports for our handshake datagrams.
+    refusals: u32,
 }
+
+/// Port-unreachable reports after which a handshake gives up: nothing listens there (one could
+/// be a stray; two are the port's answer), so waiting for the handshake timeout helps nobody.
+const REFUSALS_BEFORE_FAILING: u32 = 2;
 
 /// The example client's configuration: identity = `name`, the example key.
 pub(crate) fn example_config(name: &str) -> anyhow::Result<Config> {
@@ -104,6 +110,7 @@ impl DtlsAssociation {
             rx: vec![0; 65_535],
             tx: Vec::with_capacity(2048),
             stats: AssociationStats { name: name.to_owned(), ..AssociationStats::default() },
+            refusals: 0,
         })
     }
 
@@ -164,12 +171,22 @@ impl DtlsAssociation {
                         anyhow::bail!("handshake failed: {}", explain(&e));
                     }
                 }
-                // ICMP port unreachable for an earlier datagram: nobody listens (yet); the
-                // handshake timer keeps retrying until the handshake timeout.
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+                // ICMP port unreachable for an earlier datagram: nothing listens there.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => self.refused()?,
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// Counts an ICMP port-unreachable report; during the handshake, the second one ends it.
+    /// Once connected, a server that restarts may refuse for a moment: that is not fatal.
+    fn refused(&mut self) -> anyhow::Result<()> {
+        self.refusals += 1;
+        if !self.conn.is_established() && self.refusals >= REFUSALS_BEFORE_FAILING {
+            let server = self.socket.peer_addr().map_or_else(|_| "the server".to_owned(), |a| a.to_string());
+            anyhow::bail!("connection refused: nothing listens on {server}");
+        }
+        Ok(())
     }
 
     fn close(&mut self) -> anyhow::Result<()> {
@@ -232,7 +249,7 @@ impl DtlsAssociation {
         while self.conn.poll_transmit(&mut self.tx).is_some() {
             match self.socket.send(&self.tx) {
                 Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => self.refused()?,
                 Err(e) => return Err(e.into()),
             }
         }

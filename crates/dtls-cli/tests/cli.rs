@@ -489,3 +489,14 @@ fn a_client_restarting_on_the_same_port_is_served_a_new_handshake() {
     assert!(log.contains("the client restarted, its old connection ends"), "{log}");
     assert!(log.contains("As plain text: second life"), "{log}");
 }
+
+#[test]
+fn a_client_of_a_closed_port_fails_fast_and_says_why() {
+    let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let started = std::time::Instant::now();
+    let out = run(&["client", "--connect", &closed, "--psk-key", "00ff", "--count", "1"]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("connection refused: nothing listens on"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+}
