@@ -161,6 +161,12 @@ impl ClientVerifier {
         self.keys = [None, None];
     }
 
+    /// The seed the keys are derived from (Qt's `cookieGeneratorParameters`: the hash is always
+    /// SHA-256). Secret: anyone who has it can make valid cookies.
+    pub fn secret(&self) -> Zeroizing<[u8; 32]> {
+        self.seed.clone()
+    }
+
     /// Sets the verifier's clock: at `now` it reads `since_epoch`. Verifiers that share a seed
     /// must share a time base to agree on the period of a cookie; the Unix time (from the
     /// system clock, read by the caller) is the natural one. Timestamps are kept in seconds.

@@ -522,3 +522,11 @@ fn idle_server_frees_its_final_flight_once_the_client_cannot_retransmit() {
     let got = s.handle_datagram(hold, &mut record).unwrap();
     assert_eq!(got.iter().next(), Some(&b"still there"[..]));
 }
+
+/// Qt's `dtlsConfiguration()`: the configuration a connection uses.
+#[test]
+fn a_connection_gives_back_its_configuration() {
+    let cfg = Arc::new(Config::builder().psk_server_key(KEY.to_vec()).build().unwrap());
+    let conn = Connection::server(cfg.clone(), Instant::now()).unwrap();
+    assert!(Arc::ptr_eq(conn.config(), &cfg));
+}

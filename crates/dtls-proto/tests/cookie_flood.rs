@@ -412,3 +412,24 @@ fn client_hello_after_a_second_hello_verify_request_is_served() {
     }
     assert!(c.is_established() && s.is_established());
 }
+
+/// Qt's `cookieGeneratorParameters()` reads back what `setCookieGeneratorParameters()` set,
+/// and a verifier given that secret (and time base) verifies the first one's cookies.
+#[test]
+fn the_cookie_secret_reads_back_and_works_elsewhere() {
+    let now = Instant::now();
+    let mut ep = Endpoint::new(server_config(), now).unwrap();
+    let fresh = *ep.verifier_mut().secret();
+    assert_ne!(fresh, [0; 32], "a fresh verifier has a random seed");
+    ep.verifier_mut().set_secret(now, [0x5e; 32]);
+    assert_eq!(*ep.verifier_mut().secret(), [0x5e; 32]);
+    let mut other = Endpoint::new(server_config(), now).unwrap();
+    let secret = *ep.verifier_mut().secret();
+    other.verifier_mut().set_secret(now, secret);
+    let (mut c, ch1, _) = client();
+    let a = addr(21);
+    let mut resp = Vec::new();
+    assert!(matches!(ep.handle(now, a, &ch1, &mut resp), DatagramEvent::Respond));
+    let ch2 = answer(&mut c, now, &resp);
+    assert!(matches!(other.handle(now, a, &ch2, &mut resp), DatagramEvent::Incoming(_)));
+}

@@ -311,6 +311,11 @@ impl Connection {
 
     // ===== getters =====
 
+    /// The configuration the connection uses (Qt's `dtlsConfiguration`).
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
     /// Client or server.
     pub fn side(&self) -> Side {
         self.side
