@@ -44,13 +44,20 @@ impl HandshakeHeader {
         Some((h, body))
     }
 
+    /// The encoded header.
+    pub fn to_bytes(&self) -> [u8; HS_HEADER_LEN] {
+        let mut b = [0u8; HS_HEADER_LEN];
+        b[0] = self.msg_type.0;
+        b[1..4].copy_from_slice(&self.length.to_be_bytes()[1..]);
+        b[4..6].copy_from_slice(&self.message_seq.to_be_bytes());
+        b[6..9].copy_from_slice(&self.fragment_offset.to_be_bytes()[1..]);
+        b[9..12].copy_from_slice(&self.fragment_length.to_be_bytes()[1..]);
+        b
+    }
+
     /// Appends the encoded header.
     pub fn write(&self, out: &mut Vec<u8>) {
-        out.put_u8(self.msg_type.0);
-        out.put_u24(self.length);
-        out.put_u16(self.message_seq);
-        out.put_u24(self.fragment_offset);
-        out.put_u24(self.fragment_length);
+        out.extend_from_slice(&self.to_bytes());
     }
 
     /// Whether this fragment is the whole message.
@@ -167,9 +174,16 @@ impl HelloExtensions {
     /// without extensions is sent). `others` are not written: only their types are known.
     /// A `server_name` that is empty is a server's acknowledgement; otherwise one host name.
     pub fn emit(&self, out: &mut Vec<u8>) {
-        let mut exts = Vec::with_capacity(64);
+        let start = out.len();
+        out.put_len16(|exts| self.emit_each(exts));
+        if out.len() == start + 2 {
+            out.truncate(start);
+        }
+    }
+
+    fn emit_each(&self, exts: &mut Vec<u8>) {
         if let Some(name) = &self.server_name {
-            put_extension(&mut exts, ExtensionType::SERVER_NAME, |b| {
+            put_extension(exts, ExtensionType::SERVER_NAME, |b| {
                 if !name.is_empty() {
                     b.put_len16(|b| {
                         b.put_u8(0); // host_name
@@ -179,29 +193,26 @@ impl HelloExtensions {
             });
         }
         if self.extended_master_secret {
-            put_extension(&mut exts, ExtensionType::EXTENDED_MASTER_SECRET, |_| {});
+            put_extension(exts, ExtensionType::EXTENDED_MASTER_SECRET, |_| {});
         }
         if let Some(ri) = &self.renegotiation_info {
-            put_extension(&mut exts, ExtensionType::RENEGOTIATION_INFO, |b| b.put_vec8(ri));
+            put_extension(exts, ExtensionType::RENEGOTIATION_INFO, |b| b.put_vec8(ri));
         }
         if let Some(groups) = &self.supported_groups {
-            put_extension(&mut exts, ExtensionType::SUPPORTED_GROUPS, |b| {
+            put_extension(exts, ExtensionType::SUPPORTED_GROUPS, |b| {
                 b.put_len16(|b| groups.iter().for_each(|g| b.put_u16(*g)));
             });
         }
         if let Some(formats) = &self.ec_point_formats {
-            put_extension(&mut exts, ExtensionType::EC_POINT_FORMATS, |b| b.put_vec8(formats));
+            put_extension(exts, ExtensionType::EC_POINT_FORMATS, |b| b.put_vec8(formats));
         }
         if let Some(schemes) = &self.signature_algorithms {
-            put_extension(&mut exts, ExtensionType::SIGNATURE_ALGORITHMS, |b| {
+            put_extension(exts, ExtensionType::SIGNATURE_ALGORITHMS, |b| {
                 b.put_len16(|b| schemes.iter().for_each(|s| b.put_u16(*s)));
             });
         }
         if self.encrypt_then_mac {
-            put_extension(&mut exts, ExtensionType::ENCRYPT_THEN_MAC, |_| {});
-        }
-        if !exts.is_empty() {
-            out.put_vec16(&exts);
+            put_extension(exts, ExtensionType::ENCRYPT_THEN_MAC, |_| {});
         }
     }
 }

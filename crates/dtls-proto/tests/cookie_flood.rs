@@ -14,6 +14,18 @@ fn server_config() -> Arc<Config> {
     Arc::new(Config::builder().psk_server_key(b"flood key".to_vec()).build().unwrap())
 }
 
+/// A server whose cookie timing the tests rely on, stated: cookies live 60 s, keys rotate every
+/// 300 s (the defaults).
+fn timed_config() -> Arc<Config> {
+    Arc::new(
+        Config::builder()
+            .psk_server_key(b"k".to_vec())
+            .cookie_timing(Duration::from_secs(60), Duration::from_secs(300))
+            .build()
+            .unwrap(),
+    )
+}
+
 fn client() -> (Connection, Vec<u8>, Instant) {
     let now = Instant::now();
     let cfg = Arc::new(Config::builder().psk("flooder", b"flood key".to_vec()).build().unwrap());
@@ -112,13 +124,7 @@ fn cookie_is_bound_to_address_and_hello() {
 #[test]
 fn cookie_expires_and_survives_one_rotation() {
     let now = Instant::now();
-    let cfg = Arc::new(
-        Config::builder()
-            .psk_server_key(b"k".to_vec())
-            .cookie_timing(Duration::from_secs(60), Duration::from_secs(300))
-            .build()
-            .unwrap(),
-    );
+    let cfg = timed_config();
     let mut ep = Endpoint::new(cfg, now).unwrap();
     let a = addr(9);
     let ch2 = second_client_hello(&mut ep, a);
@@ -305,13 +311,7 @@ fn answer(c: &mut Connection, t: Instant, hvr: &[u8]) -> Vec<u8> {
 #[test]
 fn workers_sharing_a_secret_accept_each_others_cookies_across_rotations() {
     let start = Instant::now();
-    let cfg = Arc::new(
-        Config::builder()
-            .psk_server_key(b"k".to_vec())
-            .cookie_timing(Duration::from_secs(60), Duration::from_secs(300))
-            .build()
-            .unwrap(),
-    );
+    let cfg = timed_config();
     let seed = [0x42; 32];
     // As `dtls::Listener::bind_workers` sets them up: one moment, one secret.
     let mut workers: Vec<Endpoint> = (0..3)

@@ -74,7 +74,6 @@ impl Connection {
             0..fragment.len()
         } else {
             let epoch = u64::from(header.epoch);
-            let limit = self.failed_decryption_limit();
             let handshaking = self.hs.is_some();
             let Some(reader) = self.epochs.reader(epoch) else {
                 // The peer's next-epoch records (its Finished) overtook the message that gives
@@ -95,6 +94,8 @@ impl Connection {
             let Ok(r) = reader.keys.open(&header, fragment) else {
                 self.stats.dropped_bad_auth += 1;
                 *reader.failures += 1;
+                let limit =
+                    self.config.max_failed_decryptions.unwrap_or_else(|| default_failed_decryption_limit(self.suite));
                 if *reader.failures >= limit {
                     return Err(Error::PeerMisbehaved {
                         alert: AlertDescription::BAD_RECORD_MAC,

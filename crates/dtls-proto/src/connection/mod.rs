@@ -607,11 +607,6 @@ impl Connection {
 
     // ===== internals =====
 
-    /// How many authentication failures the keys tolerate before the connection closes.
-    fn failed_decryption_limit(&self) -> u64 {
-        self.config.max_failed_decryptions.unwrap_or_else(|| default_failed_decryption_limit(self.suite))
-    }
-
     fn protection_overhead(&self, epoch: u16) -> usize {
         self.epochs.write_keys(u64::from(epoch)).map_or(0, RecordProtection::overhead)
     }

@@ -8,7 +8,7 @@
 
 use crate::crypto::{CryptoProvider, Digest, HashAlgorithm, RunningHash};
 use crate::enums::HandshakeType;
-use crate::messages::HS_HEADER_LEN;
+use crate::messages::HandshakeHeader;
 
 pub(crate) struct Transcript {
     /// The messages as bytes: until the hash starts, and while they may be signed.
@@ -34,14 +34,9 @@ impl Default for Transcript {
 impl Transcript {
     /// Adds a message: its header as if unfragmented, then its body.
     pub(crate) fn add(&mut self, msg_type: HandshakeType, message_seq: u16, body: &[u8]) {
-        // msg_type, length (24), message_seq, fragment_offset 0 (24), fragment_length (24).
-        let length = (body.len() as u32).to_be_bytes();
-        let mut header = [0u8; HS_HEADER_LEN];
-        header[0] = msg_type.0;
-        header[1..4].copy_from_slice(&length[1..]);
-        header[4..6].copy_from_slice(&message_seq.to_be_bytes());
-        header[9..12].copy_from_slice(&length[1..]);
-        self.add_bytes(&header);
+        let length = body.len() as u32;
+        let header = HandshakeHeader { msg_type, length, message_seq, fragment_offset: 0, fragment_length: length };
+        self.add_bytes(&header.to_bytes());
         self.add_bytes(body);
     }
 
