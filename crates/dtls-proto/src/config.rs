@@ -10,6 +10,10 @@ use crate::crypto::{CryptoProvider, KxGroup};
 use crate::pki::{CertResolver, CertificateError, CertifiedKey, RootStore, UnixTime};
 use crate::suites::{self, CipherSuite};
 
+/// How far ahead of the next expected `message_seq` we buffer by default (BoringSSL uses the
+/// same window).
+pub(crate) const DEFAULT_MESSAGE_WINDOW: u16 = 8;
+
 /// Longest PSK identity we send or accept (RFC 4279 §5.3 asks for at least 128).
 pub const MAX_PSK_IDENTITY_LEN: usize = 256;
 /// Longest PSK we accept (RFC 4279 §5.3 asks for at least 64).
@@ -188,8 +192,8 @@ impl Config {
                 time: Arc::new(UnixTime::now),
                 session_export: false,
                 max_failed_decryptions: None,
-                message_window: crate::handshake::reassembly::SEQ_WINDOW,
-                max_records_per_datagram: crate::connection::MAX_RECORDS_PER_DATAGRAM,
+                message_window: DEFAULT_MESSAGE_WINDOW,
+                max_records_per_datagram: crate::record::MAX_RECORDS_PER_DATAGRAM,
             },
         }
     }
@@ -479,7 +483,7 @@ impl ConfigBuilder {
         if !(1..=64).contains(&c.message_window) {
             return Err(E("the message window must be between 1 and 64 messages"));
         }
-        if !(1..=crate::connection::MAX_RECORDS_PER_DATAGRAM).contains(&c.max_records_per_datagram) {
+        if !(1..=crate::record::MAX_RECORDS_PER_DATAGRAM).contains(&c.max_records_per_datagram) {
             return Err(E("records per datagram must be between 1 and 32"));
         }
         if c.max_handshake_message < 256 || c.max_reassembly_bytes < c.max_handshake_message {

@@ -85,7 +85,10 @@ struct Hello<'a> {
 
 /// Highest `message_seq` of a ClientHello we answer: a client sends 0, then one more after
 /// each HelloVerifyRequest, and ours follows up to four.
-pub(crate) const MAX_CLIENT_HELLO_SEQ: u16 = crate::handshake::MAX_HELLO_VERIFY as u16;
+pub(crate) const MAX_CLIENT_HELLO_SEQ: u16 = MAX_HELLO_VERIFY as u16;
+
+/// Most HelloVerifyRequests a client follows in one handshake.
+pub(crate) const MAX_HELLO_VERIFY: u8 = 4;
 
 /// Largest ClientHello we accept to reassemble (before any state, only the declared length is
 /// checked).

@@ -274,3 +274,12 @@ pub enum KeyType {
     /// RSA (serves ECDHE_RSA suites).
     Rsa,
 }
+
+/// Which end of the connection we are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// We sent the ClientHello.
+    Client,
+    /// We answered it.
+    Server,
+}

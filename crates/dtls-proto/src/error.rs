@@ -57,7 +57,7 @@ pub enum Error {
         reason: &'static str,
     },
     /// The peer's certificate chain was not accepted.
-    PeerVerification(Vec<crate::pki::CertificateError>),
+    PeerVerification(Vec<CertificateError>),
     /// The client's PSK identity is unknown to the server's PSK callback.
     UnknownPskIdentity,
     /// No PSK is configured, or the client PSK callback declined to give one.
@@ -100,7 +100,7 @@ impl Error {
             Self::PeerMisbehaved { alert, .. } | Self::PeerIncompatible { alert, .. } => Some(*alert),
             Self::UnknownPskIdentity => Some(AlertDescription::UNKNOWN_PSK_IDENTITY),
             Self::PeerVerification(errors) => {
-                Some(errors.first().map_or(AlertDescription::BAD_CERTIFICATE, crate::pki::CertificateError::alert))
+                Some(errors.first().map_or(AlertDescription::BAD_CERTIFICATE, CertificateError::alert))
             }
             Self::NoPsk | Self::Crypto | Self::Config(_) => Some(AlertDescription::INTERNAL_ERROR),
             // No record can be sealed any more, an alert included.
@@ -173,5 +173,71 @@ impl From<Error> for std::io::Error {
             _ => K::Other,
         };
         Self::new(kind, e)
+    }
+}
+
+/// Why a peer's certificate chain was not accepted (Qt's `QSslError` values that apply).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CertificateError {
+    /// The peer sent no certificate (Qt: `NoPeerCertificate`).
+    NoPeerCertificate,
+    /// No path to a trusted root (Qt: `UnableToGetLocalIssuerCertificate`, `SelfSignedCertificate`).
+    UnknownIssuer,
+    /// A certificate in the chain has expired (Qt: `CertificateExpired`).
+    Expired,
+    /// A certificate in the chain is not valid yet (Qt: `CertificateNotYetValid`).
+    NotYetValid,
+    /// The certificate is not valid for the expected host name or address (Qt: `HostNameMismatch`).
+    HostNameMismatch,
+    /// No host name or address was given to check the server's certificate against (Qt:
+    /// `HostNameMismatch`): give one, or opt out with
+    /// [`ConfigBuilder::danger_accept_any_server_name`](crate::ConfigBuilder::danger_accept_any_server_name).
+    NoServerName,
+    /// The certificate may not be used for this purpose (Qt: `InvalidPurpose`).
+    InvalidPurpose,
+    /// A signature in the chain does not verify (Qt: `CertificateSignatureFailed`).
+    BadSignature,
+    /// The certificate is revoked (Qt: `CertificateRevoked`).
+    Revoked,
+    /// The certificate could not be parsed or is otherwise invalid (Qt: `UnspecifiedError`).
+    Invalid(String),
+}
+
+impl CertificateError {
+    /// The alert that reports this error to the peer.
+    pub fn alert(&self) -> AlertDescription {
+        match self {
+            Self::NoPeerCertificate => AlertDescription::HANDSHAKE_FAILURE,
+            Self::UnknownIssuer => AlertDescription::UNKNOWN_CA,
+            Self::Expired | Self::NotYetValid => AlertDescription::CERTIFICATE_EXPIRED,
+            Self::Revoked => AlertDescription::CERTIFICATE_REVOKED,
+            Self::InvalidPurpose => AlertDescription::UNSUPPORTED_CERTIFICATE,
+            Self::HostNameMismatch | Self::NoServerName | Self::BadSignature | Self::Invalid(_) => {
+                AlertDescription::BAD_CERTIFICATE
+            }
+        }
+    }
+}
+
+impl fmt::Display for CertificateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoPeerCertificate => f.write_str("the peer did not present any certificate"),
+            Self::UnknownIssuer => f.write_str("the issuer certificate could not be found"),
+            Self::Expired => f.write_str("the certificate has expired"),
+            Self::NotYetValid => f.write_str("the certificate is not yet valid"),
+            Self::HostNameMismatch => {
+                f.write_str("the host name did not match any of the valid hosts for this certificate")
+            }
+            Self::NoServerName => f.write_str(
+                "no server name or address to check the certificate against (give one, or opt out with \
+                 danger_accept_any_server_name)",
+            ),
+            Self::InvalidPurpose => f.write_str("the certificate cannot be used for the given purpose"),
+            Self::BadSignature => f.write_str("the signature of the certificate is invalid"),
+            Self::Revoked => f.write_str("the certificate has been revoked"),
+            Self::Invalid(why) => write!(f, "the certificate is invalid: {why}"),
+        }
     }
 }

@@ -18,86 +18,22 @@ pub use rustls_pki_types::{
 use webpki::{EndEntityCert, KeyUsage};
 
 use crate::crypto::{CryptoProvider, SigningKey};
-use crate::enums::{AlertDescription, KeyType, SignatureScheme};
+use crate::enums::{KeyType, SignatureScheme};
+pub use crate::error::CertificateError;
 use crate::error::Error;
 
-/// Why a peer's certificate chain was not accepted (Qt's `QSslError` values that apply).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum CertificateError {
-    /// The peer sent no certificate (Qt: `NoPeerCertificate`).
-    NoPeerCertificate,
-    /// No path to a trusted root (Qt: `UnableToGetLocalIssuerCertificate`, `SelfSignedCertificate`).
-    UnknownIssuer,
-    /// A certificate in the chain has expired (Qt: `CertificateExpired`).
-    Expired,
-    /// A certificate in the chain is not valid yet (Qt: `CertificateNotYetValid`).
-    NotYetValid,
-    /// The certificate is not valid for the expected host name or address (Qt: `HostNameMismatch`).
-    HostNameMismatch,
-    /// No host name or address was given to check the server's certificate against (Qt:
-    /// `HostNameMismatch`): give one, or opt out with
-    /// [`ConfigBuilder::danger_accept_any_server_name`](crate::ConfigBuilder::danger_accept_any_server_name).
-    NoServerName,
-    /// The certificate may not be used for this purpose (Qt: `InvalidPurpose`).
-    InvalidPurpose,
-    /// A signature in the chain does not verify (Qt: `CertificateSignatureFailed`).
-    BadSignature,
-    /// The certificate is revoked (Qt: `CertificateRevoked`).
-    Revoked,
-    /// The certificate could not be parsed or is otherwise invalid (Qt: `UnspecifiedError`).
-    Invalid(String),
-}
-
-impl CertificateError {
-    /// The alert that reports this error to the peer.
-    pub fn alert(&self) -> AlertDescription {
-        match self {
-            Self::NoPeerCertificate => AlertDescription::HANDSHAKE_FAILURE,
-            Self::UnknownIssuer => AlertDescription::UNKNOWN_CA,
-            Self::Expired | Self::NotYetValid => AlertDescription::CERTIFICATE_EXPIRED,
-            Self::Revoked => AlertDescription::CERTIFICATE_REVOKED,
-            Self::InvalidPurpose => AlertDescription::UNSUPPORTED_CERTIFICATE,
-            Self::HostNameMismatch | Self::NoServerName | Self::BadSignature | Self::Invalid(_) => {
-                AlertDescription::BAD_CERTIFICATE
-            }
-        }
-    }
-
-    fn from_webpki(e: webpki::Error) -> Self {
-        use webpki::Error as W;
-        match e {
-            W::UnknownIssuer | W::CaUsedAsEndEntity | W::EndEntityUsedAsCa => Self::UnknownIssuer,
-            W::CertExpired { .. } => Self::Expired,
-            W::CertNotValidYet { .. } => Self::NotYetValid,
-            W::CertNotValidForName(_) => Self::HostNameMismatch,
-            W::RequiredEkuNotFoundContext(_) => Self::InvalidPurpose,
-            W::InvalidSignatureForPublicKey => Self::BadSignature,
-            W::CertRevoked => Self::Revoked,
-            other => Self::Invalid(format!("{other:?}")),
-        }
-    }
-}
-
-impl fmt::Display for CertificateError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NoPeerCertificate => f.write_str("the peer did not present any certificate"),
-            Self::UnknownIssuer => f.write_str("the issuer certificate could not be found"),
-            Self::Expired => f.write_str("the certificate has expired"),
-            Self::NotYetValid => f.write_str("the certificate is not yet valid"),
-            Self::HostNameMismatch => {
-                f.write_str("the host name did not match any of the valid hosts for this certificate")
-            }
-            Self::NoServerName => f.write_str(
-                "no server name or address to check the certificate against (give one, or opt out with \
-                 danger_accept_any_server_name)",
-            ),
-            Self::InvalidPurpose => f.write_str("the certificate cannot be used for the given purpose"),
-            Self::BadSignature => f.write_str("the signature of the certificate is invalid"),
-            Self::Revoked => f.write_str("the certificate has been revoked"),
-            Self::Invalid(why) => write!(f, "the certificate is invalid: {why}"),
-        }
+/// The error a `webpki` failure reports.
+fn from_webpki(e: webpki::Error) -> CertificateError {
+    use webpki::Error as W;
+    match e {
+        W::UnknownIssuer | W::CaUsedAsEndEntity | W::EndEntityUsedAsCa => CertificateError::UnknownIssuer,
+        W::CertExpired { .. } => CertificateError::Expired,
+        W::CertNotValidYet { .. } => CertificateError::NotYetValid,
+        W::CertNotValidForName(_) => CertificateError::HostNameMismatch,
+        W::RequiredEkuNotFoundContext(_) => CertificateError::InvalidPurpose,
+        W::InvalidSignatureForPublicKey => CertificateError::BadSignature,
+        W::CertRevoked => CertificateError::Revoked,
+        other => CertificateError::Invalid(format!("{other:?}")),
     }
 }
 
@@ -269,7 +205,7 @@ pub(crate) fn verify_chain(
     };
     let ee = match EndEntityCert::try_from(ee_der) {
         Ok(ee) => ee,
-        Err(e) => return vec![CertificateError::from_webpki(e)],
+        Err(e) => return vec![from_webpki(e)],
     };
     let usage = match purpose {
         Purpose::Server(_) => KeyUsage::server_auth(),
@@ -285,7 +221,7 @@ pub(crate) fn verify_chain(
         None,
         None,
     ) {
-        errors.push(CertificateError::from_webpki(e));
+        errors.push(from_webpki(e));
     }
     if let Purpose::Server(Some(name)) = purpose {
         if ee.verify_is_valid_for_subject_name(name).is_err() {

@@ -4,15 +4,10 @@
 //! retransmissions, until the peer cannot need it any more.
 
 use super::*;
+use crate::handshake::FlightItem;
 
 /// How many times a completed connection answers a retransmission of the peer's last flight.
 const MAX_FINAL_RESENDS: u8 = 16;
-
-#[derive(Debug)]
-pub(crate) enum FlightItem {
-    Message { epoch: u16, msg_type: HandshakeType, seq: u16, body: Vec<u8> },
-    ChangeCipherSpec,
-}
 
 /// The flight we last sent, its retransmission timers, and other state only the handshake
 /// needs. It lives from the first flight until the last one cannot be needed any more: when we
@@ -151,41 +146,6 @@ impl Connection {
         fl.cursor = Some((0, 0));
         fl.last_sent_at = Some(now);
         self.stats.retransmissions += 1;
-    }
-
-    /// The handshake completed.
-    pub(crate) fn complete(&mut self, now: Instant) {
-        self.state = HandshakeState::Complete;
-        let mut final_trigger = None;
-        if let Some(hs) = self.hs.take() {
-            if self.config.session_export {
-                if let Some(master) = &hs.master {
-                    let mut secret = zeroize::Zeroizing::new(Vec::with_capacity(48 + 64));
-                    secret.extend_from_slice(&master[..]);
-                    secret.extend_from_slice(&hs.client_random);
-                    secret.extend_from_slice(&hs.server_random);
-                    self.details_mut().export_secret = Some(secret);
-                }
-            }
-            // The peer's last flight runs from its first message to the Finished just handled.
-            let last = hs.reasm.next_seq().wrapping_sub(1);
-            final_trigger = hs.peer_flight_start.map(|first| first..=last);
-        }
-        // Whoever sent the handshake's last flight keeps it for the peer's retransmissions (the
-        // server after a full handshake, the client after an abbreviated one): a flight that
-        // expects no answer is the last.
-        match self.flight.as_deref_mut() {
-            Some(fl) if !fl.awaits_reply && !fl.items.is_empty() => {
-                // The peer cannot retransmit for longer than a handshake lasts.
-                fl.deadline = None;
-                fl.retransmit_at = None;
-                fl.hold_until = Some(now + self.config.handshake_timeout);
-                fl.final_trigger = final_trigger;
-                fl.early = Vec::new();
-            }
-            _ => self.flight = None,
-        }
-        self.events.push_back(Event::Connected);
     }
 }
 

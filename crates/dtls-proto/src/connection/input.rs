@@ -127,7 +127,7 @@ impl Connection {
             ContentType::HANDSHAKE => {
                 if self.side == Side::Server && header.epoch == 0 {
                     if let Some(hs) = &self.hs {
-                        if hs.awaiting_client_hello() {
+                        if hs.machine.awaits_client_hello() {
                             // Continue the record sequence the stateless HelloVerifyRequest used.
                             self.epochs.raise_plain_seq(header.seq);
                         }
@@ -147,7 +147,7 @@ impl Connection {
                     return Ok(None);
                 };
                 self.stats.records_accepted += 1;
-                hs.peer_ccs = true;
+                hs.machine.handle_change_cipher_spec();
                 self.process_messages(now)?;
                 Ok(None)
             }
@@ -234,7 +234,10 @@ impl Connection {
                 self.stats.dropped_malformed += 1;
                 break;
             };
-            if self.side == Side::Server && hs.awaiting_client_hello() && h.msg_type == HandshakeType::CLIENT_HELLO {
+            if self.side == Side::Server
+                && hs.machine.awaits_client_hello()
+                && h.msg_type == HandshakeType::CLIENT_HELLO
+            {
                 // The first ClientHello we see sets the sequence: 0, or one more after each
                 // HelloVerifyRequest the client followed.
                 if h.message_seq <= crate::cookie::MAX_CLIENT_HELLO_SEQ && hs.reasm.buffered_bytes() == 0 && epoch == 0
@@ -257,34 +260,6 @@ impl Connection {
             self.answer_retransmission(now);
         }
         self.process_messages(now)
-    }
-
-    /// Delivers complete messages to the state machine, in order.
-    pub(super) fn process_messages(&mut self, now: Instant) -> Result<(), Error> {
-        loop {
-            if self.state == HandshakeState::PeerVerificationFailed {
-                // Paused: messages stay buffered until the application decides.
-                return Ok(());
-            }
-            let Some(hs) = &mut self.hs else { return Ok(()) };
-            let Some((ty, epoch)) = hs.reasm.peek() else { return Ok(()) };
-            if ty == HandshakeType::FINISHED {
-                if epoch != 1 {
-                    return Err(Error::unexpected("Finished outside epoch 1"));
-                }
-                if !hs.peer_ccs {
-                    // Wait for ChangeCipherSpec (it may have been reordered behind Finished).
-                    return Ok(());
-                }
-            } else if epoch != 0 {
-                return Err(Error::unexpected("handshake message in the wrong epoch"));
-            }
-            let Some(msg) = hs.reasm.pop() else { return Ok(()) };
-            match self.side {
-                Side::Client => self.client_handle(now, msg)?,
-                Side::Server => self.server_handle(now, msg)?,
-            }
-        }
     }
 
     /// Reads the next-epoch records kept while we had no keys, now that we have them.

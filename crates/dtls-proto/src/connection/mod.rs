@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use crate::codec::Reader;
 use crate::config::Config;
+pub use crate::enums::Side;
 use crate::enums::{AlertDescription, AlertLevel, ContentType, HandshakeType, Protocol, ProtocolVersion};
 use crate::error::Error;
 use crate::handshake::reassembly::Inserted;
@@ -33,24 +34,17 @@ use crate::handshake::Handshake;
 use crate::messages::{HandshakeHeader, HS_HEADER_LEN};
 use crate::pki::{CertificateDer, CertificateError, ServerName};
 use crate::record::epoch::EpochTable;
+pub use crate::record::MAX_RECORDS_PER_DATAGRAM;
 use crate::record::{RecordHeader, RecordProtection, ReplayWindow, HEADER_LEN, MAX_PLAINTEXT, MAX_SEQ};
 use crate::suites::CipherSuite;
 
 mod flight;
+mod handshake;
 mod input;
 mod session;
 
-pub(crate) use flight::FlightItem;
 use flight::{jittered, Flight};
-
-/// Which end of the connection we are.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Side {
-    /// We sent the ClientHello.
-    Client,
-    /// We answered it.
-    Server,
-}
+use handshake::HandshakeRun;
 
 /// The state of the handshake, as Qt's `QDtls::HandshakeState`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -115,9 +109,6 @@ const MAX_EARLY_RECORDS: usize = 4;
 /// Largest such record kept (a Finished record is about 60 bytes).
 const MAX_EARLY_RECORD_LEN: usize = 512;
 
-/// Most records handled from one datagram: bounds the work one datagram can cause.
-pub const MAX_RECORDS_PER_DATAGRAM: usize = 32;
-
 /// Epoch-1 records failing authentication during the handshake (none ever authenticated) after
 /// which the keys are taken to differ.
 const KEY_MISMATCH_FAILURES: u64 = 3;
@@ -157,7 +148,8 @@ pub struct Connection {
     closed: bool,
     last_error: Option<Box<Error>>,
     pending_error: Option<Box<Error>>,
-    pub(crate) hs: Option<Box<Handshake>>,
+    /// The handshake, while it runs.
+    hs: Option<Box<HandshakeRun>>,
     pub(crate) suite: Option<&'static CipherSuite>,
     pub(crate) psk_identity: Option<Vec<u8>>,
     pub(crate) extended_master_secret: bool,
@@ -203,6 +195,7 @@ impl core::fmt::Debug for Connection {
 }
 
 impl Connection {
+    /// A connection with no handshake object yet.
     fn new(side: Side, config: Arc<Config>, now: Instant) -> Result<Self, Error> {
         let seed = match config.rng_seed {
             Some(s) => s ^ if side == Side::Client { 0x9e37_79b9_7f4a_7c15 } else { 0 },
@@ -212,14 +205,13 @@ impl Connection {
                 u64::from_le_bytes(b)
             }
         };
-        let hs = Handshake::new(side, &config);
         Ok(Self {
             side,
             state: HandshakeState::InProgress,
             closed: false,
             last_error: None,
             pending_error: None,
-            hs: Some(Box::new(hs)),
+            hs: None,
             suite: None,
             psk_identity: None,
             extended_master_secret: false,
@@ -282,9 +274,9 @@ impl Connection {
     ) -> Result<Self, Error> {
         let mut conn = Self::new(Side::Client, config, now)?;
         if server_name.is_some() {
-            conn.details_mut().server_name = server_name;
+            conn.details_mut().server_name = server_name.clone();
         }
-        conn.client_start(now)?;
+        conn.start_handshake(now, |cx| Handshake::client(cx, server_name))?;
         Ok(conn)
     }
 
@@ -293,7 +285,7 @@ impl Connection {
     /// the ClientHello is handled.
     pub fn set_local_ip(&mut self, ip: std::net::IpAddr) {
         if let Some(hs) = &mut self.hs {
-            hs.local_ip = Some(ip);
+            hs.machine.set_local_ip(ip);
         }
     }
 
@@ -306,7 +298,9 @@ impl Connection {
         if config.server_psk.is_none() && !has_certs {
             return Err(Error::Config("a server needs a PSK callback or key, or a certificate"));
         }
-        Self::new(Side::Server, config, now)
+        let mut conn = Self::new(Side::Server, config, now)?;
+        conn.start_handshake(now, |_| Ok(Handshake::server()))?;
+        Ok(conn)
     }
 
     // ===== getters =====

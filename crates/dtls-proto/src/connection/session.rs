@@ -57,7 +57,7 @@ impl Connection {
     /// Resumes a connection exported with [`export_session`](Self::export_session). `config`
     /// supplies the crypto provider and limits; the keys come from the exported state.
     pub fn import_session(config: Arc<Config>, data: &[u8], now: Instant) -> Result<Self, Error> {
-        use crate::handshake::keys::KeyBlock;
+        use crate::handshake::tls12::{epoch_keys, export_secret};
         let bad = Error::InvalidInput("not an exported DTLS session");
         let mut r = Reader::new(data);
         if r.take(SESSION_MAGIC.len()) != Some(SESSION_MAGIC) {
@@ -85,16 +85,8 @@ impl Connection {
         }
         r.finish().ok_or(bad)?;
 
-        let provider = config.provider.clone();
-        let kb = KeyBlock::derive(&*provider, suite, &master, &client_random, &server_random)?;
-        let client = RecordProtection::new(suite, provider.aead_key(suite.aead, kb.client_key())?, kb.client_iv());
-        let server = RecordProtection::new(suite, provider.aead_key(suite.aead, kb.server_key())?, kb.server_iv());
-        let (write, read) = match side {
-            Side::Client => (client, server),
-            Side::Server => (server, client),
-        };
+        let (read, write) = epoch_keys(&*config.provider, suite, &master, &client_random, &server_random, side)?;
         let mut conn = Self::new(side, config, now)?;
-        conn.hs = None;
         conn.state = HandshakeState::Complete;
         conn.flight = None;
         conn.suite = Some(suite);
@@ -108,11 +100,7 @@ impl Connection {
             conn.details_mut().peer_certs = peer_certs;
         }
         if conn.config.session_export {
-            let mut secret = zeroize::Zeroizing::new(Vec::with_capacity(48 + 64));
-            secret.extend_from_slice(&master[..]);
-            secret.extend_from_slice(&client_random);
-            secret.extend_from_slice(&server_random);
-            conn.details_mut().export_secret = Some(secret);
+            conn.details_mut().export_secret = Some(export_secret(&master, &client_random, &server_random));
         }
         Ok(conn)
     }

@@ -7,12 +7,10 @@
 
 use core::ops::Range;
 
+#[cfg(test)]
+use crate::config::DEFAULT_MESSAGE_WINDOW;
 use crate::enums::HandshakeType;
 use crate::messages::HandshakeHeader;
-
-/// How far ahead of the next expected `message_seq` we buffer by default (BoringSSL uses the
-/// same window).
-pub(crate) const SEQ_WINDOW: u16 = 8;
 
 /// A complete handshake message.
 #[derive(Debug)]
@@ -141,7 +139,7 @@ pub(crate) struct Reassembler {
 impl Reassembler {
     #[cfg(test)]
     pub(crate) fn new(max_message: usize, max_buffered: usize) -> Self {
-        Self::with_window(max_message, max_buffered, SEQ_WINDOW)
+        Self::with_window(max_message, max_buffered, DEFAULT_MESSAGE_WINDOW)
     }
 
     pub(crate) fn with_window(max_message: usize, max_buffered: usize, window: u16) -> Self {
@@ -285,7 +283,7 @@ mod tests {
         assert_eq!(r.buffered_bytes(), 0);
         assert_eq!(r.insert(0, &hdr(1, 1000, 0, 1), &[0]), Inserted::Buffered);
         assert_eq!(r.insert(0, &hdr(2, 1000, 0, 1), &[0]), Inserted::Dropped, "over the per-connection budget");
-        assert_eq!(r.insert(0, &hdr(SEQ_WINDOW, 10, 0, 1), &[0]), Inserted::Dropped, "beyond the window");
+        assert_eq!(r.insert(0, &hdr(DEFAULT_MESSAGE_WINDOW, 10, 0, 1), &[0]), Inserted::Dropped, "beyond the window");
         assert_eq!(r.buffered_bytes(), 1000);
     }
 

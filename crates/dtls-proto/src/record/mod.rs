@@ -23,6 +23,8 @@ pub const MAX_PLAINTEXT: usize = 1 << 14;
 pub const MAX_CIPHERTEXT: usize = MAX_PLAINTEXT + 2048;
 /// Largest 48-bit sequence number.
 pub const MAX_SEQ: u64 = (1 << 48) - 1;
+/// Most records handled from one datagram: bounds the work one datagram can cause.
+pub const MAX_RECORDS_PER_DATAGRAM: usize = 32;
 
 /// Iterates over the records of a datagram, yielding each header with the range of its fragment.
 ///

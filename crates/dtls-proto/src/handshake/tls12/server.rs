@@ -1,24 +1,64 @@
-//! The server side of the handshake: flights 4 and 6 (flight 2 is the stateless
+//! The server side of the DTLS 1.2 handshake: flights 4 and 6 (flight 2 is the stateless
 //! [`crate::ClientVerifier`]).
 
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use crate::codec::{Put, Reader};
-use crate::config::{ClientAuth, ExtendedMasterSecret, MAX_PSK_IDENTITY_LEN, MAX_PSK_LEN};
-use crate::connection::{Connection, FlightItem};
-use crate::crypto::KxGroup;
-use crate::enums::{AlertDescription, HandshakeType, ProtocolVersion, SignatureScheme};
+use crate::config::{ClientAuth, Config, ExtendedMasterSecret, MAX_PSK_IDENTITY_LEN, MAX_PSK_LEN};
+use crate::crypto::{ActiveKeyExchange, KxGroup};
+use crate::enums::{AlertDescription, HandshakeType, ProtocolVersion, Side, SignatureScheme};
 use crate::error::Error;
-use crate::handshake::keys::{self, psk_premaster};
 use crate::handshake::reassembly::Message;
-use crate::handshake::Expect;
+use crate::handshake::{Action, Context};
 use crate::messages::{
     parse_certificate_list, parse_digitally_signed, write_certificate_list, CertificateRequest, ClientHello,
     HelloExtensions, ServerEcdhParams, ServerHello,
 };
 use crate::pki::{self, CertificateError, CertifiedKey, Purpose};
 use crate::suites::{CipherSuite, KeyExchange, TLS_EMPTY_RENEGOTIATION_INFO_SCSV};
+
+use super::keys::psk_premaster;
+use super::Common;
+
+/// The message(s) the server expects next.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Expect {
+    /// The (verified) ClientHello.
+    #[default]
+    ClientHello,
+    /// The client's Certificate (when we asked for one).
+    Certificate,
+    /// ClientKeyExchange.
+    ClientKeyExchange,
+    /// CertificateVerify (the client sent a certificate).
+    CertificateVerify,
+    /// The client's ChangeCipherSpec and Finished.
+    Finished,
+}
+
+/// A DTLS 1.2 server handshake.
+#[derive(Default)]
+pub(crate) struct Server {
+    common: Common,
+    expect: Expect,
+    /// The local address the client reached us on (for `ipcert`).
+    local_ip: Option<IpAddr>,
+    kx: Option<Box<dyn ActiveKeyExchange>>,
+    /// We asked for a client certificate.
+    cert_requested: bool,
+}
+
+impl core::fmt::Debug for Server {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Server")
+            .field("common", &self.common)
+            .field("expect", &self.expect)
+            .field("local_ip", &self.local_ip)
+            .field("cert_requested", &self.cert_requested)
+            .finish_non_exhaustive()
+    }
+}
 
 /// What the server chose for a ClientHello.
 struct Selection {
@@ -29,18 +69,39 @@ struct Selection {
     by_name: bool,
 }
 
-impl Connection {
-    pub(crate) fn server_handle(&mut self, now: Instant, msg: Message) -> Result<(), Error> {
-        let Some(hs) = self.hs.as_deref_mut() else { return Ok(()) };
-        match (hs.expect, msg.msg_type) {
-            (Expect::ClientHello, HandshakeType::CLIENT_HELLO) => self.server_client_hello(now, &msg),
-            (Expect::ClientCertificate, HandshakeType::CERTIFICATE) => self.server_client_certificate(&msg),
-            (Expect::ClientKeyExchange, HandshakeType::CLIENT_KEY_EXCHANGE) => self.server_client_key_exchange(&msg),
-            (Expect::ClientCertificateVerify, HandshakeType::CERTIFICATE_VERIFY) => {
-                self.server_certificate_verify(&msg)
+impl Server {
+    pub(crate) fn awaits_client_hello(&self) -> bool {
+        self.expect == Expect::ClientHello
+    }
+
+    pub(crate) fn set_local_ip(&mut self, ip: IpAddr) {
+        self.local_ip = Some(ip);
+    }
+
+    pub(crate) fn peer_ccs(&self) -> bool {
+        self.common.peer_ccs
+    }
+
+    pub(crate) fn handle_change_cipher_spec(&mut self) {
+        self.common.handle_change_cipher_spec();
+    }
+
+    pub(crate) fn handle(&mut self, cx: &mut Context<'_>, msg: Message) -> Result<(), Error> {
+        match (self.expect, msg.msg_type) {
+            (Expect::ClientHello, HandshakeType::CLIENT_HELLO) => self.client_hello(cx, &msg),
+            (Expect::Certificate, HandshakeType::CERTIFICATE) => self.certificate(cx, &msg),
+            (Expect::ClientKeyExchange, HandshakeType::CLIENT_KEY_EXCHANGE) => self.client_key_exchange(cx, &msg),
+            (Expect::CertificateVerify, HandshakeType::CERTIFICATE_VERIFY) => self.certificate_verify(cx, &msg),
+            (Expect::Finished, HandshakeType::FINISHED) => {
+                let config = &**cx.config;
+                self.common.check_finished(config, &msg, true)?;
+                let items = self.common.finished(config, false)?.into();
+                cx.push(Action::Send { items, awaits_reply: false });
+                cx.push(Action::WriteEpoch(1));
+                self.common.complete(cx);
+                Ok(())
             }
-            (Expect::ClientFinished, HandshakeType::FINISHED) => self.server_client_finished(now, &msg),
-            (Expect::ClientCertificateVerify, HandshakeType::FINISHED) => Err(Error::PeerMisbehaved {
+            (Expect::CertificateVerify, HandshakeType::FINISHED) => Err(Error::PeerMisbehaved {
                 alert: AlertDescription::UNEXPECTED_MESSAGE,
                 reason: "client sent a certificate but no CertificateVerify",
             }),
@@ -49,13 +110,12 @@ impl Connection {
     }
 
     /// Picks our most preferred suite that the client offers and we have credentials for.
-    fn select(&self, ch: &ClientHello, sni: Option<&str>) -> Option<Selection> {
-        let have_psk = self.config.server_psk.is_some();
-        let hs_local_ip = self.hs.as_ref().and_then(|hs| hs.local_ip);
+    fn select(&self, config: &Config, ch: &ClientHello, sni: Option<&str>) -> Option<Selection> {
+        let have_psk = config.server_psk.is_some();
         let group = match &ch.extensions.supported_groups {
-            Some(theirs) => self.config.groups.iter().copied().find(|g| theirs.contains(&g.code_point())),
+            Some(theirs) => config.groups.iter().copied().find(|g| theirs.contains(&g.code_point())),
             // No extension: the client accepts any group (RFC 8422 §4).
-            None => self.config.groups.first().copied(),
+            None => config.groups.first().copied(),
         };
         let points_ok = ch.extensions.ec_point_formats.as_ref().is_none_or(|f| f.contains(&0));
         let schemes: Vec<SignatureScheme> = ch
@@ -64,7 +124,7 @@ impl Connection {
             .as_ref()
             .map(|l| l.iter().map(|v| SignatureScheme(*v)).collect())
             .unwrap_or_default();
-        self.config.cipher_suites.iter().copied().find_map(|suite| {
+        config.cipher_suites.iter().copied().find_map(|suite| {
             let kx = suite.key_exchange;
             if !ch.cipher_suites.contains(&suite.id)
                 || (kx.uses_psk() && !have_psk)
@@ -73,10 +133,10 @@ impl Connection {
                 return None;
             }
             let (cert, by_name) = if kx.uses_certificate() {
-                let resolver = self.config.certs.as_ref()?;
+                let resolver = config.certs.as_ref()?;
                 let usable =
                     |k: &CertifiedKey| kx.accepts_key(k.key_type()) && k.key().choose_scheme(&schemes).is_some();
-                let (cert, by_name) = resolver.resolve(sni, hs_local_ip, usable)?;
+                let (cert, by_name) = resolver.resolve(sni, self.local_ip, usable)?;
                 let scheme = cert.key().choose_scheme(&schemes)?;
                 (Some((cert, scheme)), by_name)
             } else {
@@ -86,7 +146,8 @@ impl Connection {
         })
     }
 
-    fn server_client_hello(&mut self, now: Instant, msg: &Message) -> Result<(), Error> {
+    fn client_hello(&mut self, cx: &mut Context<'_>, msg: &Message) -> Result<(), Error> {
+        let config = cx.config.clone();
         let (ch, _) = ClientHello::parse(&msg.body).ok_or(Error::decode("ClientHello"))?;
         if !ch.client_version.is_dtls() || ch.client_version.0 > ProtocolVersion::DTLS1_2.0 {
             return Err(Error::PeerIncompatible {
@@ -104,7 +165,7 @@ impl Connection {
             });
         }
         let ems = ch.extensions.extended_master_secret;
-        if !ems && self.config.extended_master_secret == ExtendedMasterSecret::Require {
+        if !ems && config.extended_master_secret == ExtendedMasterSecret::Require {
             return Err(Error::PeerIncompatible {
                 alert: AlertDescription::HANDSHAKE_FAILURE,
                 reason: "client does not support the extended master secret",
@@ -118,29 +179,28 @@ impl Connection {
             .and_then(|n| core::str::from_utf8(n).ok())
             .map(|n| n.trim_end_matches('.').to_owned());
         let Selection { suite, group, cert, by_name } =
-            self.select(&ch, sni.as_deref()).ok_or(Error::PeerIncompatible {
+            self.select(&config, &ch, sni.as_deref()).ok_or(Error::PeerIncompatible {
                 alert: AlertDescription::HANDSHAKE_FAILURE,
                 reason: "no cipher suite in common (or no certificate for it)",
             })?;
-        self.set_requested_server_name(sni);
+        cx.push(Action::RequestedServerName(sni));
         let secure_renegotiation =
             ch.extensions.renegotiation_info.is_some() || ch.cipher_suites.contains(&TLS_EMPTY_RENEGOTIATION_INFO_SCSV);
-        let provider = self.config.provider.clone();
-        let hint = self.config.psk_identity_hint.clone();
-        let ask_for_cert = suite.key_exchange.uses_certificate() && self.config.client_auth != ClientAuth::None;
-        let Some(hs) = self.hs.as_deref_mut() else { return Ok(()) };
-        hs.client_random = ch.random;
-        provider.fill_random(&mut hs.server_random)?;
-        hs.secure_renegotiation = secure_renegotiation;
-        hs.next_send_seq = msg.seq;
-        hs.peer_flight_start = Some(msg.seq);
-        hs.add_received(msg.msg_type, msg.seq, &msg.body);
+        let provider = &*config.provider;
+        let hint = config.psk_identity_hint.as_deref();
+        let ask_for_cert = suite.key_exchange.uses_certificate() && config.client_auth != ClientAuth::None;
+        let common = &mut self.common;
+        common.client_random = ch.random;
+        provider.fill_random(&mut common.server_random)?;
+        common.next_send_seq = msg.seq;
+        cx.push(Action::PeerFlightStarts(msg.seq));
+        common.add_received(msg);
         // The transcript's bytes are kept only if the client may sign them (CertificateVerify).
-        hs.transcript.start_hash(&*provider, suite.hash, ask_for_cert);
+        common.transcript.start_hash(provider, suite.hash, ask_for_cert);
 
         let hello = ServerHello {
             server_version: ProtocolVersion::DTLS1_2,
-            random: hs.server_random,
+            random: common.server_random,
             session_id: Vec::new(), // no session resumption
             cipher_suite: suite.id,
             compression_method: 0,
@@ -158,16 +218,16 @@ impl Connection {
         };
         let mut sh = Vec::with_capacity(96);
         hello.emit(&mut sh);
-        let mut items = vec![hs.outgoing(0, HandshakeType::SERVER_HELLO, sh)];
+        let mut items = vec![common.outgoing(0, HandshakeType::SERVER_HELLO, sh)];
 
         if let Some((c, _)) = &cert {
             let mut body = Vec::with_capacity(2048);
             write_certificate_list(&mut body, c.chain());
-            items.push(hs.outgoing(0, HandshakeType::CERTIFICATE, body));
+            items.push(common.outgoing(0, HandshakeType::CERTIFICATE, body));
         }
         let mut ske = Vec::with_capacity(256);
         if suite.key_exchange.uses_psk() {
-            ske.put_vec16(hint.as_deref().unwrap_or_default());
+            ske.put_vec16(hint.unwrap_or_default());
         }
         if let Some(group) = group {
             let kx = provider.start_key_exchange(group)?;
@@ -175,19 +235,18 @@ impl Connection {
             ServerEcdhParams { group: group.code_point(), public: kx.public_key() }.write(&mut ske);
             if let Some((c, scheme)) = &cert {
                 let mut signed = Vec::with_capacity(64 + ske.len() - params_at);
-                signed.extend_from_slice(&hs.client_random);
-                signed.extend_from_slice(&hs.server_random);
+                signed.extend_from_slice(&common.client_random);
+                signed.extend_from_slice(&common.server_random);
                 signed.extend_from_slice(&ske[params_at..]);
                 let sig = c.key().sign(*scheme, &signed)?;
                 ske.put_u16(scheme.0);
                 ske.put_vec16(&sig);
             }
-            hs.kx = Some(kx);
-            hs.group = Some(group);
+            self.kx = Some(kx);
         }
         // Plain PSK sends ServerKeyExchange only to carry a hint (RFC 4279 §2).
         if suite.key_exchange != KeyExchange::Psk || hint.is_some() {
-            items.push(hs.outgoing(0, HandshakeType::SERVER_KEY_EXCHANGE, ske));
+            items.push(common.outgoing(0, HandshakeType::SERVER_KEY_EXCHANGE, ske));
         }
         if ask_for_cert {
             let mut body = Vec::with_capacity(32);
@@ -196,39 +255,39 @@ impl Connection {
                 signature_schemes: SignatureScheme::SUPPORTED.to_vec(),
             }
             .write(&mut body);
-            items.push(hs.outgoing(0, HandshakeType::CERTIFICATE_REQUEST, body));
+            items.push(common.outgoing(0, HandshakeType::CERTIFICATE_REQUEST, body));
         }
-        items.push(hs.outgoing(0, HandshakeType::SERVER_HELLO_DONE, Vec::new()));
-        hs.expect = if ask_for_cert { Expect::ClientCertificate } else { Expect::ClientKeyExchange };
-        hs.cert_requested = ask_for_cert;
-        hs.cert = cert.map(|(c, _)| c);
-        self.suite = Some(suite);
-        self.extended_master_secret = ems;
-        self.start_flight(now, items, true);
+        items.push(common.outgoing(0, HandshakeType::SERVER_HELLO_DONE, Vec::new()));
+        self.expect = if ask_for_cert { Expect::Certificate } else { Expect::ClientKeyExchange };
+        self.cert_requested = ask_for_cert;
+        common.negotiated(cx, suite, ems);
+        cx.push(Action::Send { items, awaits_reply: true });
         Ok(())
     }
 
-    fn server_client_certificate(&mut self, msg: &Message) -> Result<(), Error> {
+    fn certificate(&mut self, cx: &mut Context<'_>, msg: &Message) -> Result<(), Error> {
+        let config = &**cx.config;
         let chain = parse_certificate_list(&msg.body).ok_or(Error::decode("Certificate"))?;
-        let Some(hs) = self.hs.as_deref_mut() else { return Ok(()) };
-        hs.add_received(msg.msg_type, msg.seq, &msg.body);
-        hs.peer_flight_start = Some(msg.seq);
-        hs.expect = Expect::ClientKeyExchange;
-        if chain.is_empty() {
-            self.set_verification_errors(vec![CertificateError::NoPeerCertificate]);
-            return match self.config.client_auth {
+        self.common.add_received(msg);
+        cx.push(Action::PeerFlightStarts(msg.seq));
+        self.expect = Expect::ClientKeyExchange;
+        let Some(ee) = chain.first() else {
+            cx.push(Action::VerificationErrors(vec![CertificateError::NoPeerCertificate]));
+            return match config.client_auth {
                 ClientAuth::Required => Err(Error::PeerVerification(vec![CertificateError::NoPeerCertificate])),
                 _ => Ok(()),
             };
-        }
-        let now = (self.config.time)();
-        let errors = pki::verify_chain(&*self.config.provider, &self.config.roots, &chain, Purpose::Client, now);
-        self.set_peer_certificates(chain);
-        self.check_peer(errors)
+        };
+        let errors = pki::verify_chain(&*config.provider, &config.roots, &chain, Purpose::Client, (config.time)());
+        self.common.peer_ee = Some(ee.clone());
+        cx.push(Action::PeerCertificates(chain));
+        cx.push(Action::CheckPeer(errors));
+        Ok(())
     }
 
-    fn server_client_key_exchange(&mut self, msg: &Message) -> Result<(), Error> {
-        let Some(suite) = self.suite else { return Err(Error::unexpected("ClientKeyExchange")) };
+    fn client_key_exchange(&mut self, cx: &mut Context<'_>, msg: &Message) -> Result<(), Error> {
+        let config = &**cx.config;
+        let Some(suite) = self.common.suite else { return Err(Error::unexpected("ClientKeyExchange")) };
         let mut r = Reader::new(&msg.body);
         let mut psk = None;
         if suite.key_exchange.uses_psk() {
@@ -246,21 +305,19 @@ impl Connection {
         r.finish().ok_or(Error::decode("ClientKeyExchange"))?;
         let key = match psk {
             Some(identity) => {
-                let callback = self.config.server_psk.clone().ok_or(Error::NoPsk)?;
+                let callback = config.server_psk.clone().ok_or(Error::NoPsk)?;
                 let key = callback(identity).ok_or(Error::UnknownPskIdentity)?;
                 if key.is_empty() || key.len() > MAX_PSK_LEN {
                     return Err(Error::Config("PSK length out of range"));
                 }
-                self.psk_identity = Some(identity.to_vec());
+                cx.push(Action::PskIdentity(identity.to_vec()));
                 Some(key)
             }
             None => None,
         };
-        let client_sent_cert = !self.peer_certificates().is_empty();
-        let Some(hs) = self.hs.as_deref_mut() else { return Ok(()) };
         let shared = match peer_public {
             Some(p) => {
-                let kx = hs.kx.take().ok_or(Error::Crypto)?;
+                let kx = self.kx.take().ok_or(Error::Crypto)?;
                 Some(kx.complete(p).map_err(|_| Error::illegal("invalid client ECDH public key"))?)
             }
             None => None,
@@ -269,58 +326,36 @@ impl Connection {
             Some(k) => psk_premaster(shared.as_ref().map(|s| s.as_bytes()), k),
             None => zeroize::Zeroizing::new(shared.as_ref().map(|s| s.as_bytes().to_vec()).unwrap_or_default()),
         };
-        hs.add_received(msg.msg_type, msg.seq, &msg.body);
-        if !hs.cert_requested {
+        self.common.add_received(msg);
+        if !self.cert_requested {
             // Without a CertificateRequest, the client's flight starts here.
-            hs.peer_flight_start = Some(msg.seq);
+            cx.push(Action::PeerFlightStarts(msg.seq));
         }
-        hs.expect = if client_sent_cert { Expect::ClientCertificateVerify } else { Expect::ClientFinished };
-        self.establish_keys(&premaster)
+        self.expect = if self.common.peer_ee.is_some() { Expect::CertificateVerify } else { Expect::Finished };
+        self.common.establish_keys(cx, &premaster, Side::Server)
     }
 
-    fn server_certificate_verify(&mut self, msg: &Message) -> Result<(), Error> {
-        let Some(hs) = self.hs.as_deref_mut() else { return Ok(()) };
+    fn certificate_verify(&mut self, cx: &mut Context<'_>, msg: &Message) -> Result<(), Error> {
+        let config = &**cx.config;
         let mut r = Reader::new(&msg.body);
         let (scheme, sig) = parse_digitally_signed(&mut r).ok_or(Error::decode("CertificateVerify"))?;
         r.finish().ok_or(Error::decode("CertificateVerify"))?;
         if !SignatureScheme::SUPPORTED.contains(&scheme) {
             return Err(Error::illegal("CertificateVerify with a scheme we did not offer"));
         }
-        let Some(ee) = self.details.as_ref().and_then(|d| d.peer_certs.first()) else {
+        let Some(ee) = &self.common.peer_ee else {
             return Err(Error::unexpected("CertificateVerify"));
         };
-        let signed = hs.transcript.bytes().ok_or(Error::Crypto)?;
-        if !pki::verify_signature(&*self.config.provider, ee, scheme, signed, sig) {
+        let signed = self.common.transcript.bytes().ok_or(Error::Crypto)?;
+        if !pki::verify_signature(&*config.provider, ee, scheme, signed, sig) {
             return Err(Error::PeerMisbehaved {
                 alert: AlertDescription::DECRYPT_ERROR,
                 reason: "CertificateVerify does not verify with the client's certificate",
             });
         }
-        hs.add_received(msg.msg_type, msg.seq, &msg.body);
-        hs.transcript.release_bytes();
-        hs.expect = Expect::ClientFinished;
-        Ok(())
-    }
-
-    fn server_client_finished(&mut self, now: Instant, msg: &Message) -> Result<(), Error> {
-        let Some(hs) = self.hs.as_deref_mut() else { return Ok(()) };
-        let (Some(suite), Some(master)) = (self.suite, hs.master.clone()) else {
-            return Err(Error::unexpected("Finished before keys"));
-        };
-        let provider = &*self.config.provider;
-        let expected = keys::verify_data(provider, suite, &master, true, hs.transcript.hash())?;
-        if !crate::crypto::ct_eq(&expected, &msg.body) {
-            return Err(Error::PeerMisbehaved {
-                alert: AlertDescription::DECRYPT_ERROR,
-                reason: "client Finished does not verify",
-            });
-        }
-        hs.add_received(msg.msg_type, msg.seq, &msg.body);
-        let verify = keys::verify_data(provider, suite, &master, false, hs.transcript.hash())?;
-        let fin = hs.outgoing(1, HandshakeType::FINISHED, verify.to_vec());
-        self.start_flight(now, vec![FlightItem::ChangeCipherSpec, fin], false);
-        self.epochs.set_write_epoch(1);
-        self.complete(now);
+        self.common.add_received(msg);
+        self.common.transcript.release_bytes();
+        self.expect = Expect::Finished;
         Ok(())
     }
 }

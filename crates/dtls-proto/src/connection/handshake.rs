@@ -1,0 +1,127 @@
+//! The engine side of the handshake: complete messages go to the handshake object, and what it
+//! asks for ([`Action`]s) is applied here, to the record layer, the flight and the connection's
+//! state.
+
+use super::*;
+use crate::handshake::reassembly::Reassembler;
+use crate::handshake::{Action, Context};
+
+/// A running handshake: the version- and role-specific object, and what the engine keeps for
+/// it. Freed when the handshake completes.
+#[derive(Debug)]
+pub(crate) struct HandshakeRun {
+    pub(super) machine: Handshake,
+    pub(super) reasm: Reassembler,
+    pub(super) mtu: usize,
+    /// The first `message_seq` of the peer's flight we last answered: a fragment of it seen
+    /// again means our answer was lost.
+    pub(super) peer_flight_start: Option<u16>,
+}
+
+impl HandshakeRun {
+    pub(super) fn new(machine: Handshake, config: &Config) -> Self {
+        Self {
+            machine,
+            reasm: Reassembler::with_window(
+                config.max_handshake_message,
+                config.max_reassembly_bytes,
+                config.message_window,
+            ),
+            mtu: config.mtu,
+            peer_flight_start: None,
+        }
+    }
+}
+
+impl Connection {
+    /// Starts the handshake object made by `start`, applying its first actions.
+    pub(super) fn start_handshake(
+        &mut self,
+        now: Instant,
+        start: impl FnOnce(&mut Context<'_>) -> Result<Handshake, Error>,
+    ) -> Result<(), Error> {
+        let mut actions = Vec::new();
+        let machine = start(&mut Context { config: &self.config, actions: &mut actions })?;
+        self.hs = Some(Box::new(HandshakeRun::new(machine, &self.config)));
+        self.apply(now, &mut actions)
+    }
+
+    /// Delivers complete messages to the handshake, in order, and applies what it asks for.
+    pub(super) fn process_messages(&mut self, now: Instant) -> Result<(), Error> {
+        let mut actions = Vec::new();
+        loop {
+            if self.state == HandshakeState::PeerVerificationFailed {
+                // Paused: messages stay buffered until the application decides.
+                return Ok(());
+            }
+            let Some(hs) = &mut self.hs else { return Ok(()) };
+            let Some((ty, epoch)) = hs.reasm.peek() else { return Ok(()) };
+            if !hs.machine.ready_for(ty, epoch)? {
+                return Ok(());
+            }
+            let Some(msg) = hs.reasm.pop() else { return Ok(()) };
+            let handled = hs.machine.handle(&mut Context { config: &self.config, actions: &mut actions }, msg);
+            // What the handshake recorded before failing (verification errors) is kept.
+            let applied = self.apply(now, &mut actions);
+            handled?;
+            applied?;
+        }
+    }
+
+    /// Applies the handshake's actions, in order.
+    fn apply(&mut self, now: Instant, actions: &mut Vec<Action>) -> Result<(), Error> {
+        for action in actions.drain(..) {
+            match action {
+                Action::Send { items, awaits_reply } => self.start_flight(now, items, awaits_reply),
+                Action::PeerFlightStarts(seq) => {
+                    if let Some(hs) = &mut self.hs {
+                        hs.peer_flight_start = Some(seq);
+                    }
+                }
+                Action::InstallKeys { epoch, read, write } => {
+                    self.epochs.install(u64::from(epoch), Some(read), Some(write));
+                }
+                Action::WriteEpoch(epoch) => self.epochs.set_write_epoch(u64::from(epoch)),
+                Action::Negotiated { suite, extended_master_secret } => {
+                    self.suite = Some(suite);
+                    self.extended_master_secret = extended_master_secret;
+                }
+                Action::PskIdentity(identity) => self.psk_identity = Some(identity),
+                Action::RequestedServerName(sni) => self.set_requested_server_name(sni),
+                Action::PeerCertificates(chain) => self.set_peer_certificates(chain),
+                Action::CheckPeer(errors) => self.check_peer(errors)?,
+                Action::VerificationErrors(errors) => self.set_verification_errors(errors),
+                Action::Complete { export_secret } => self.complete(now, export_secret),
+            }
+        }
+        Ok(())
+    }
+
+    /// The handshake completed.
+    fn complete(&mut self, now: Instant, export_secret: Option<zeroize::Zeroizing<Vec<u8>>>) {
+        self.state = HandshakeState::Complete;
+        if export_secret.is_some() {
+            self.details_mut().export_secret = export_secret;
+        }
+        // The peer's last flight runs from its first message to the Finished just handled.
+        let final_trigger = self.hs.take().and_then(|hs| {
+            let last = hs.reasm.next_seq().wrapping_sub(1);
+            hs.peer_flight_start.map(|first| first..=last)
+        });
+        // Whoever sent the handshake's last flight keeps it for the peer's retransmissions (the
+        // server after a full handshake, the client after an abbreviated one): a flight that
+        // expects no answer is the last.
+        match self.flight.as_deref_mut() {
+            Some(fl) if !fl.awaits_reply && !fl.items.is_empty() => {
+                // The peer cannot retransmit for longer than a handshake lasts.
+                fl.deadline = None;
+                fl.retransmit_at = None;
+                fl.hold_until = Some(now + self.config.handshake_timeout);
+                fl.final_trigger = final_trigger;
+                fl.early = Vec::new();
+            }
+            _ => self.flight = None,
+        }
+        self.events.push_back(Event::Connected);
+    }
+}
