@@ -196,7 +196,9 @@ impl DtlsServer {
                     send(&self.socket, &self.tx, addr);
                 }
             }
-            self.endpoint.remove(peer.handle);
+            while let Some(ev) = peer.conn.poll_endpoint_event() {
+                self.endpoint.handle_event(peer.handle, ev);
+            }
         }
     }
 
@@ -254,10 +256,10 @@ impl DtlsServer {
         if was == HandshakeState::InProgress && peer.conn.handshake_state() == HandshakeState::InProgress {
             tracing::debug!("{addr}: handshake is in progress ...");
         }
-        if peer.conn.is_closed() {
-            let handle = peer.handle;
+        // A closed connection tells the endpoint, which forgets it; so do we.
+        if let Some(ev) = peer.conn.poll_endpoint_event() {
+            self.endpoint.handle_event(peer.handle, ev);
             self.peers.remove(&addr);
-            self.endpoint.remove(handle);
         }
         Ok(())
     }

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::connection::Connection;
+use crate::connection::lifecycle::EndpointEventKind;
+use crate::connection::{Connection, EndpointEvent};
 use crate::cookie::{client_hello_random, ClientVerifier, Verification};
 use crate::error::Error;
 
@@ -303,7 +304,16 @@ impl Endpoint {
         Ok(())
     }
 
-    /// Forgets a connection (closed, failed, or handed elsewhere).
+    /// Applies what a connection reported with
+    /// [`Connection::poll_endpoint_event`]: a closed connection is forgotten.
+    pub fn handle_event(&mut self, handle: ConnectionHandle, event: EndpointEvent) {
+        match event.0 {
+            EndpointEventKind::Closed => self.remove(handle),
+        }
+    }
+
+    /// Forgets a connection that did not close (handed elsewhere, or dropped by the
+    /// application); a closed one reports it with an [`EndpointEvent`].
     pub fn remove(&mut self, handle: ConnectionHandle) {
         if let Some(addr) = self.addrs.remove(&handle) {
             if self.peers.get(&addr).is_some_and(|p| p.handle == handle) {

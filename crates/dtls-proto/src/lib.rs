@@ -66,7 +66,9 @@ pub mod suites;
 mod tests;
 
 pub use config::{ClientAuth, Config, ConfigBuilder, ExtendedMasterSecret, PskCredentials, VerifyPeer};
-pub use connection::{Connection, Event, HandshakeState, Received, Side, Stats, MAX_RECORDS_PER_DATAGRAM};
+pub use connection::{
+    Connection, EndpointEvent, Event, HandshakeState, Received, Side, Stats, MAX_RECORDS_PER_DATAGRAM,
+};
 pub use cookie::{ClientVerifier, Verification};
 pub use endpoint::{
     AcceptError, ConnectionHandle, DatagramEvent, Endpoint, Incoming, DEFAULT_MAX_CONNECTIONS, DEFAULT_STALE_AFTER,

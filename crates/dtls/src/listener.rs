@@ -560,9 +560,11 @@ impl Driver {
         // A completed handshake's final flight is sent by `promote`, from the connection's own
         // socket when it gets one: the client can only answer after that socket exists.
         if closed {
-            let hs = self.handshaking.remove(&h).expect("present");
+            let mut hs = self.handshaking.remove(&h).expect("present");
             self.release_ip(hs.peer.ip());
-            self.endpoint.remove(h);
+            while let Some(ev) = hs.conn.poll_endpoint_event() {
+                self.endpoint.handle_event(h, ev);
+            }
             lock(&self.inner.state).stats.failed += 1;
             tracing::debug!(peer = %hs.peer, error = ?hs.conn.last_error(), "handshake failed");
         } else if state == HandshakeState::Complete {

@@ -128,7 +128,9 @@ impl Server {
                     }
                     self.events.push_back(ServerEvent::Closed(peer, None));
                 }
-                self.endpoint.remove(h);
+                while let Some(ev) = conn.poll_endpoint_event() {
+                    self.endpoint.handle_event(h, ev);
+                }
             }
         }
         Ok(())
@@ -232,9 +234,10 @@ impl Server {
                 _ => {}
             }
         }
-        if conn.is_closed() {
+        // A closed connection tells the endpoint, which forgets it; so do we.
+        if let Some(ev) = conn.poll_endpoint_event() {
+            self.endpoint.handle_event(h, ev);
             self.conns.remove(&h);
-            self.endpoint.remove(h);
         }
         Ok(())
     }

@@ -50,7 +50,7 @@ impl Connection {
     pub(super) fn process_messages(&mut self, now: Instant) -> Result<(), Error> {
         let mut actions = Vec::new();
         loop {
-            if self.state == HandshakeState::PeerVerificationFailed {
+            if matches!(self.lifecycle, Lifecycle::Paused) {
                 // Paused: messages stay buffered until the application decides.
                 return Ok(());
             }
@@ -99,7 +99,7 @@ impl Connection {
 
     /// The handshake completed.
     fn complete(&mut self, now: Instant, export_secret: Option<zeroize::Zeroizing<Vec<u8>>>) {
-        self.state = HandshakeState::Complete;
+        self.set_established();
         if export_secret.is_some() {
             self.details_mut().export_secret = export_secret;
         }

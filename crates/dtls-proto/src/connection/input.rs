@@ -8,21 +8,14 @@ impl Connection {
     /// data it carried (Qt's `decryptDatagram`); handshake records advance the handshake (Qt's
     /// `doHandshake`). Invalid records are dropped silently.
     pub fn handle_datagram<'a>(&mut self, now: Instant, datagram: &'a mut [u8]) -> Result<Received<'a>, Error> {
-        if let Some(e) = self.pending_error.take() {
-            return Err(*e);
-        }
-        if self.closed {
-            return Err(self
-                .last_error
-                .as_deref()
-                .cloned()
-                .unwrap_or(Error::InvalidOperation("the connection is closed")));
+        if self.is_closed() {
+            return Err(self.last_error().cloned().unwrap_or(Error::InvalidOperation("the connection is closed")));
         }
         let mut ranges = [(0u32, 0u32); MAX_RECORDS_PER_DATAGRAM];
         let mut n = 0;
         let mut pos = 0;
         let mut records = 0;
-        while records < self.config.max_records_per_datagram && !self.closed {
+        while records < self.config.max_records_per_datagram && !self.is_closed() {
             let Some(header) = datagram.get(pos..).and_then(RecordHeader::parse) else {
                 if pos < datagram.len() {
                     self.stats.dropped_malformed += 1;
@@ -46,14 +39,10 @@ impl Connection {
                     if n == 0 {
                         return Err(e);
                     }
-                    self.pending_error = Some(Box::new(e));
+                    // The application data before the error is delivered now; the error is
+                    // returned by the next call.
                     break;
                 }
-            }
-        }
-        if self.closed && n == 0 {
-            if let Some(e) = self.pending_error.take() {
-                return Err(*e);
             }
         }
         Ok(Received { buf: datagram, ranges, len: n })
@@ -153,7 +142,7 @@ impl Connection {
             }
             ContentType::ALERT => self.handle_alert(header.epoch, body).map(|()| None),
             ContentType::APPLICATION_DATA => {
-                if header.epoch == 0 || self.state != HandshakeState::Complete {
+                if header.epoch == 0 || !self.is_established() {
                     self.stats.dropped_unexpected += 1;
                     return Ok(None);
                 }
@@ -178,7 +167,7 @@ impl Connection {
             return Ok(());
         };
         // Once keys are in use, unauthenticated alerts could be forged by anyone: ignore them.
-        if epoch == 0 && self.epochs.can_read(1) && self.state == HandshakeState::Complete {
+        if epoch == 0 && self.epochs.can_read(1) && self.is_established() {
             self.stats.dropped_unexpected += 1;
             return Ok(());
         }

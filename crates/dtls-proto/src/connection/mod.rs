@@ -41,10 +41,13 @@ use crate::suites::CipherSuite;
 mod flight;
 mod handshake;
 mod input;
+pub(crate) mod lifecycle;
 mod session;
 
 use flight::{jittered, Flight};
 use handshake::HandshakeRun;
+pub use lifecycle::EndpointEvent;
+use lifecycle::Lifecycle;
 
 /// The state of the handshake, as Qt's `QDtls::HandshakeState`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -144,10 +147,8 @@ impl<'a> Received<'a> {
 pub struct Connection {
     pub(crate) side: Side,
     pub(crate) config: Arc<Config>,
-    pub(crate) state: HandshakeState,
-    closed: bool,
-    last_error: Option<Box<Error>>,
-    pending_error: Option<Box<Error>>,
+    /// Where the connection is in its life, and why it ended.
+    lifecycle: Lifecycle,
     /// The handshake, while it runs.
     hs: Option<Box<HandshakeRun>>,
     pub(crate) suite: Option<&'static CipherSuite>,
@@ -186,8 +187,7 @@ impl core::fmt::Debug for Connection {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Connection")
             .field("side", &self.side)
-            .field("state", &self.state)
-            .field("closed", &self.closed)
+            .field("lifecycle", &self.lifecycle)
             .field("suite", &self.suite)
             .field("write_epoch", &self.epochs.write_epoch())
             .finish_non_exhaustive()
@@ -207,10 +207,7 @@ impl Connection {
         };
         Ok(Self {
             side,
-            state: HandshakeState::InProgress,
-            closed: false,
-            last_error: None,
-            pending_error: None,
+            lifecycle: Lifecycle::Handshaking,
             hs: None,
             suite: None,
             psk_identity: None,
@@ -315,34 +312,14 @@ impl Connection {
         self.side
     }
 
-    /// The handshake state.
-    pub fn handshake_state(&self) -> HandshakeState {
-        self.state
-    }
-
-    /// Whether the handshake completed and the connection is still open (Qt's `isConnectionEncrypted`).
-    pub fn is_established(&self) -> bool {
-        self.state == HandshakeState::Complete && !self.closed
-    }
-
-    /// Whether the connection is over (shut down, closed by the peer, or failed).
-    pub fn is_closed(&self) -> bool {
-        self.closed
-    }
-
-    /// The fatal error that ended the connection, if any (Qt's `dtlsError`).
-    pub fn last_error(&self) -> Option<&Error> {
-        self.last_error.as_deref()
-    }
-
     /// The negotiated cipher suite, once the handshake completed (Qt's `sessionCipher`).
     pub fn cipher_suite(&self) -> Option<&'static CipherSuite> {
-        (self.state == HandshakeState::Complete).then_some(self.suite).flatten()
+        (self.handshake_state() == HandshakeState::Complete).then_some(self.suite).flatten()
     }
 
     /// The negotiated protocol version, once the handshake completed (Qt's `sessionProtocol`).
     pub fn protocol(&self) -> Option<Protocol> {
-        (self.state == HandshakeState::Complete).then_some(Protocol::Dtls1_2)
+        (self.handshake_state() == HandshakeState::Complete).then_some(Protocol::Dtls1_2)
     }
 
     /// The PSK identity used: the one the client sent, as seen by either side.
@@ -412,13 +389,13 @@ impl Connection {
     /// `resumeHandshake`). Returns `Ok(false)`, changing nothing, while some error is not
     /// ignored; `Ok(true)` once the handshake runs again.
     pub fn resume_handshake(&mut self, now: Instant) -> Result<bool, Error> {
-        if self.closed || self.state != HandshakeState::PeerVerificationFailed {
+        if !matches!(self.lifecycle, Lifecycle::Paused) {
             return Err(Error::InvalidOperation("no handshake is waiting for peer verification"));
         }
         if self.peer_verification_errors().iter().any(|e| !self.ignored_errors().contains(e)) {
             return Ok(false);
         }
-        self.state = HandshakeState::InProgress;
+        self.lifecycle = Lifecycle::Handshaking;
         if let Err(e) = self.process_messages(now) {
             self.fail(e.clone());
             return Err(e);
@@ -437,7 +414,7 @@ impl Connection {
         match self.config.verify_peer {
             crate::config::VerifyPeer::Continue => Ok(()),
             crate::config::VerifyPeer::Pause => {
-                self.state = HandshakeState::PeerVerificationFailed;
+                self.lifecycle = Lifecycle::Paused;
                 self.events.push_back(Event::PeerVerificationFailed(remaining));
                 Ok(())
             }
@@ -458,13 +435,14 @@ impl Connection {
     /// Handles a timer expiry: retransmits the last flight, or fails the handshake when its
     /// overall timeout passed (Qt's `handleTimeout`).
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
-        if self.closed {
+        if self.is_closed() {
             return Ok(());
         }
+        let established = self.is_established();
         let Some(fl) = self.flight.as_deref_mut() else {
             return Ok(());
         };
-        if fl.deadline.is_some_and(|d| now >= d) && self.state != HandshakeState::Complete {
+        if fl.deadline.is_some_and(|d| now >= d) && !established {
             let e = Error::HandshakeTimeout;
             self.fail(e.clone());
             return Err(e);
@@ -491,10 +469,10 @@ impl Connection {
     /// `writeDatagramEncrypted`, minus the socket). `data` must fit in one record (16 KiB) and,
     /// to arrive, in one datagram with [`record_overhead`](Self::record_overhead).
     pub fn send(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
-        if self.closed {
+        if self.is_closed() {
             return Err(Error::InvalidOperation("the connection is closed"));
         }
-        if self.state != HandshakeState::Complete {
+        if !self.is_established() {
             return Err(Error::InvalidOperation("the handshake has not completed"));
         }
         if data.len() > MAX_PLAINTEXT {
@@ -515,42 +493,6 @@ impl Connection {
             length: 0,
         };
         keys.seal(header, data, out)?;
-        Ok(())
-    }
-
-    /// Sends close_notify and closes the connection (Qt's `shutdown`). The alert is ready in
-    /// [`poll_transmit`](Self::poll_transmit).
-    pub fn shutdown(&mut self) -> Result<(), Error> {
-        if self.closed {
-            return Err(Error::InvalidOperation("the connection is already closed"));
-        }
-        self.alert = Some((AlertLevel::WARNING, AlertDescription::CLOSE_NOTIFY));
-        self.close_quietly();
-        self.state = HandshakeState::NotStarted;
-        Ok(())
-    }
-
-    /// Aborts a handshake in progress with a `user_canceled` alert (Qt's `abortHandshake`).
-    pub fn abort_handshake(&mut self) -> Result<(), Error> {
-        if self.closed || self.state == HandshakeState::Complete {
-            return Err(Error::InvalidOperation("no handshake in progress"));
-        }
-        if self.state == HandshakeState::PeerVerificationFailed {
-            // Tell the peer why: the alert of the first error not ignored.
-            let remaining: Vec<_> = self
-                .peer_verification_errors()
-                .iter()
-                .filter(|e| !self.ignored_errors().contains(e))
-                .cloned()
-                .collect();
-            let desc = remaining.first().map_or(AlertDescription::BAD_CERTIFICATE, CertificateError::alert);
-            self.alert = Some((AlertLevel::FATAL, desc));
-            self.last_error = Some(Box::new(Error::PeerVerification(remaining)));
-        } else {
-            self.alert = Some((AlertLevel::FATAL, AlertDescription::USER_CANCELED));
-        }
-        self.close_quietly();
-        self.state = HandshakeState::NotStarted;
         Ok(())
     }
 
@@ -583,7 +525,7 @@ impl Connection {
     /// Next event for the application.
     pub fn poll_event(&mut self) -> Option<Event> {
         let event = self.events.pop_front();
-        if event.is_none() && self.events.capacity() > 0 && self.state == HandshakeState::Complete {
+        if event.is_none() && self.events.capacity() > 0 && self.is_established() {
             // Events are rare once established: an idle connection keeps no buffer for them.
             self.events = VecDeque::new();
         }
@@ -592,7 +534,7 @@ impl Connection {
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called, if at all.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.closed {
+        if self.is_closed() {
             return None;
         }
         let fl = self.flight.as_deref()?;
@@ -637,25 +579,6 @@ impl Connection {
                 out.extend_from_slice(body);
             }
         }
-    }
-
-    fn close_quietly(&mut self) {
-        self.closed = true;
-        self.hs = None;
-        self.flight = None;
-    }
-
-    /// Ends the connection with `e`, queueing the alert it owes the peer.
-    fn fail(&mut self, e: Error) {
-        if self.closed {
-            return;
-        }
-        if let Some(desc) = e.alert_to_send() {
-            self.alert = Some((AlertLevel::FATAL, desc));
-        }
-        self.close_quietly();
-        self.last_error = Some(Box::new(e.clone()));
-        self.events.push_back(Event::Closed(e));
     }
 }
 

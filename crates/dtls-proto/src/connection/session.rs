@@ -46,7 +46,7 @@ impl Connection {
         for c in self.peer_certificates() {
             out.put_len24(|b| b.extend_from_slice(c.as_ref()));
         }
-        self.close_quietly();
+        self.close(HandshakeState::Complete, None);
         if let Some(d) = &mut self.details {
             d.export_secret = None;
         }
@@ -87,7 +87,7 @@ impl Connection {
 
         let (read, write) = epoch_keys(&*config.provider, suite, &master, &client_random, &server_random, side)?;
         let mut conn = Self::new(side, config, now)?;
-        conn.state = HandshakeState::Complete;
+        conn.set_established();
         conn.flight = None;
         conn.suite = Some(suite);
         conn.extended_master_secret = ems;

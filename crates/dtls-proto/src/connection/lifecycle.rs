@@ -1,0 +1,150 @@
+//! A connection's life: handshaking, paused for the application, established, closed. One
+//! enum is the source of the handshake state, of whether the connection is closed and of why;
+//! every way to close goes through [`Connection::close`].
+
+use super::*;
+
+/// Where a connection is in its life.
+#[derive(Debug)]
+pub(super) enum Lifecycle {
+    /// The handshake runs.
+    Handshaking,
+    /// The handshake waits for the application's decision on the peer's certificate.
+    Paused,
+    /// The handshake completed; application data flows.
+    Established,
+    /// Over, for good.
+    Closed {
+        /// The handshake state still reported.
+        shown: HandshakeState,
+        /// What ended the connection, unless it was our own shutdown or abort.
+        error: Option<Box<Error>>,
+        /// The endpoint was told (see [`Connection::poll_endpoint_event`]).
+        endpoint_told: bool,
+    },
+}
+
+/// Something the [`Endpoint`](crate::Endpoint) that accepted a connection must know: pass it to
+/// [`Endpoint::handle_event`](crate::Endpoint::handle_event) with the connection's handle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct EndpointEvent(pub(crate) EndpointEventKind);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EndpointEventKind {
+    /// The connection closed: its address and handle can go.
+    Closed,
+}
+
+impl EndpointEvent {
+    /// Whether the event says the connection closed.
+    pub fn is_closed(&self) -> bool {
+        self.0 == EndpointEventKind::Closed
+    }
+}
+
+impl Connection {
+    /// The handshake state.
+    pub fn handshake_state(&self) -> HandshakeState {
+        match &self.lifecycle {
+            Lifecycle::Handshaking => HandshakeState::InProgress,
+            Lifecycle::Paused => HandshakeState::PeerVerificationFailed,
+            Lifecycle::Established => HandshakeState::Complete,
+            Lifecycle::Closed { shown, .. } => *shown,
+        }
+    }
+
+    /// Whether the handshake completed and the connection is still open (Qt's `isConnectionEncrypted`).
+    pub fn is_established(&self) -> bool {
+        matches!(self.lifecycle, Lifecycle::Established)
+    }
+
+    /// Whether the connection is over (shut down, closed by the peer, or failed).
+    pub fn is_closed(&self) -> bool {
+        matches!(self.lifecycle, Lifecycle::Closed { .. })
+    }
+
+    /// The fatal error that ended the connection, if any (Qt's `dtlsError`).
+    pub fn last_error(&self) -> Option<&Error> {
+        match &self.lifecycle {
+            Lifecycle::Closed { error, .. } => error.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// What the endpoint that accepted this connection must learn: that it closed (once).
+    /// Poll it after every call that may close the connection, as with
+    /// [`poll_event`](Self::poll_event).
+    pub fn poll_endpoint_event(&mut self) -> Option<EndpointEvent> {
+        match &mut self.lifecycle {
+            Lifecycle::Closed { endpoint_told, .. } if !*endpoint_told => {
+                *endpoint_told = true;
+                Some(EndpointEvent(EndpointEventKind::Closed))
+            }
+            _ => None,
+        }
+    }
+
+    /// Sends close_notify and closes the connection (Qt's `shutdown`). The alert is ready in
+    /// [`poll_transmit`](Self::poll_transmit).
+    pub fn shutdown(&mut self) -> Result<(), Error> {
+        if self.is_closed() {
+            return Err(Error::InvalidOperation("the connection is already closed"));
+        }
+        self.alert = Some((AlertLevel::WARNING, AlertDescription::CLOSE_NOTIFY));
+        self.close(HandshakeState::NotStarted, None);
+        Ok(())
+    }
+
+    /// Aborts a handshake in progress with a `user_canceled` alert (Qt's `abortHandshake`).
+    pub fn abort_handshake(&mut self) -> Result<(), Error> {
+        let error = match self.lifecycle {
+            Lifecycle::Handshaking => {
+                self.alert = Some((AlertLevel::FATAL, AlertDescription::USER_CANCELED));
+                None
+            }
+            Lifecycle::Paused => {
+                // Tell the peer why: the alert of the first error not ignored.
+                let remaining: Vec<_> = self
+                    .peer_verification_errors()
+                    .iter()
+                    .filter(|e| !self.ignored_errors().contains(e))
+                    .cloned()
+                    .collect();
+                let desc = remaining.first().map_or(AlertDescription::BAD_CERTIFICATE, CertificateError::alert);
+                self.alert = Some((AlertLevel::FATAL, desc));
+                Some(Error::PeerVerification(remaining))
+            }
+            _ => return Err(Error::InvalidOperation("no handshake in progress")),
+        };
+        self.close(HandshakeState::NotStarted, error);
+        Ok(())
+    }
+
+    /// The handshake completed.
+    pub(super) fn set_established(&mut self) {
+        self.lifecycle = Lifecycle::Established;
+    }
+
+    /// Closes the connection: nothing more is sent but the queued alert, and what only the
+    /// handshake needed is freed. `shown` is the handshake state reported from now on.
+    pub(super) fn close(&mut self, shown: HandshakeState, error: Option<Error>) {
+        self.lifecycle = Lifecycle::Closed { shown, error: error.map(Box::new), endpoint_told: false };
+        self.hs = None;
+        self.flight = None;
+    }
+
+    /// Ends the connection with `e`, queueing the alert it owes the peer: the error is reported
+    /// by one [`Event::Closed`], by [`last_error`](Self::last_error), and returned by the call
+    /// that failed (and by later calls that need an open connection).
+    pub(super) fn fail(&mut self, e: Error) {
+        if self.is_closed() {
+            return;
+        }
+        if let Some(desc) = e.alert_to_send() {
+            self.alert = Some((AlertLevel::FATAL, desc));
+        }
+        self.close(self.handshake_state(), Some(e.clone()));
+        self.events.push_back(Event::Closed(e));
+    }
+}
