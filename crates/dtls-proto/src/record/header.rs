@@ -99,9 +99,29 @@ pub struct UnifiedHeader<'a> {
 impl<'a> Header<'a> {
     /// Parses the header at the front of `buf`; `cid_len` is the length of the connection IDs
     /// we issued (0: none). Returns the header, its encoded length and the fragment's length;
-    /// `None` when the record cannot be framed (truncated, or a unified header with the C bit
-    /// when we issued no CID).
+    /// `None` when the record cannot be framed (truncated, or a connection-ID format when we
+    /// issued no CID).
     pub fn parse(buf: &'a [u8], cid_len: usize) -> Option<(Self, usize, usize)> {
+        let (header, header_len, declared) = Self::read(buf, cid_len)?;
+        let available = buf.len() - header_len;
+        let length = declared.unwrap_or(available);
+        (length <= available).then_some((header, header_len, length))
+    }
+
+    /// Splits the record at the front of `buf` into its header, its fragment (mutable, to be
+    /// opened in place) and the rest of the datagram. `None` as for [`parse`](Self::parse).
+    pub fn split(buf: &'a mut [u8], cid_len: usize) -> Option<(Self, &'a mut [u8], &'a mut [u8])> {
+        let (_, header_len, length) = Header::parse(buf, cid_len)?;
+        let (head, tail) = buf.split_at_mut(header_len);
+        let (fragment, rest) = tail.split_at_mut(length);
+        let head: &'a [u8] = head;
+        let (header, _, _) = Self::read(head, cid_len)?;
+        Some((header, fragment, rest))
+    }
+
+    /// Reads the header fields: the header, its length, and the fragment length it declares
+    /// (`None`: up to the end of the datagram).
+    fn read(buf: &'a [u8], cid_len: usize) -> Option<(Self, usize, Option<usize>)> {
         let first = *buf.first()?;
         if first & UNIFIED_FIXED_MASK == UNIFIED_FIXED_BITS {
             let mut r = Reader::new(&buf[1..]);
@@ -116,45 +136,55 @@ impl<'a> Header<'a> {
             let seq_16 = first & UNIFIED_SEQ16 != 0;
             let masked_seq = if seq_16 { r.u16()? } else { u16::from(r.u8()?) };
             let has_length = first & UNIFIED_LENGTH != 0;
-            let length = if has_length { usize::from(r.u16()?) } else { r.remaining() };
+            let length = if has_length { Some(usize::from(r.u16()?)) } else { None };
             let header_len = buf.len() - r.remaining();
-            if r.remaining() < length {
-                return None;
-            }
             let unified = UnifiedHeader { epoch_bits: first & 0b11, cid, masked_seq, seq_16, has_length };
             return Some((Self::Unified(unified), header_len, length));
         }
-        if ContentType(first) == ContentType::TLS12_CID {
+        let mut r = Reader::new(buf);
+        let (content_type, version, epoch, seq) = (ContentType(r.u8()?), ProtocolVersion(r.u16()?), r.u16()?, r.u48()?);
+        let cid = if content_type == ContentType::TLS12_CID {
             if cid_len == 0 {
                 return None;
             }
-            let mut r = Reader::new(buf);
-            let (content_type, version, epoch, seq) =
-                (ContentType(r.u8()?), ProtocolVersion(r.u16()?), r.u16()?, r.u48()?);
-            let cid = r.take(cid_len)?;
-            let length = r.u16()?;
-            let header_len = buf.len() - r.remaining();
-            if r.remaining() < usize::from(length) {
-                return None;
-            }
-            let header = RecordHeader { content_type, version, epoch, seq, length };
-            return Some((Self::Cid12 { header, cid }, header_len, usize::from(length)));
-        }
-        let h = RecordHeader::parse(buf)?;
-        Some((Self::Plain(h), super::HEADER_LEN, usize::from(h.length)))
+            Some(r.take(cid_len)?)
+        } else {
+            None
+        };
+        let length = r.u16()?;
+        let header_len = buf.len() - r.remaining();
+        let header = RecordHeader { content_type, version, epoch, seq, length };
+        let header = match cid {
+            Some(cid) => Self::Cid12 { header, cid },
+            None => Self::Plain(header),
+        };
+        Some((header, header_len, Some(usize::from(length))))
     }
 
     /// Appends the encoded header (with `fragment_len` as its length where the format has one).
     pub fn write(&self, fragment_len: u16, out: &mut Vec<u8>) {
+        self.encode(fragment_len, |b| out.extend_from_slice(b));
+    }
+
+    /// Encodes the header piece by piece into `put`.
+    pub(crate) fn encode(&self, fragment_len: u16, mut put: impl FnMut(&[u8])) {
         match self {
-            Self::Plain(h) => RecordHeader { length: fragment_len, ..*h }.write(out),
+            Self::Plain(h) => {
+                let mut b = [0u8; super::HEADER_LEN];
+                b[0] = h.content_type.0;
+                b[1..3].copy_from_slice(&h.version.0.to_be_bytes());
+                b[3..11].copy_from_slice(&h.epoch_seq().to_be_bytes());
+                b[11..].copy_from_slice(&fragment_len.to_be_bytes());
+                put(&b);
+            }
             Self::Cid12 { header, cid } => {
-                out.push(header.content_type.0);
-                out.extend_from_slice(&header.version.0.to_be_bytes());
-                out.extend_from_slice(&header.epoch.to_be_bytes());
-                out.extend_from_slice(&(header.seq & MAX_SEQ).to_be_bytes()[2..]);
-                out.extend_from_slice(cid);
-                out.extend_from_slice(&fragment_len.to_be_bytes());
+                let mut b = [0u8; 11];
+                b[0] = header.content_type.0;
+                b[1..3].copy_from_slice(&header.version.0.to_be_bytes());
+                b[3..11].copy_from_slice(&header.epoch_seq().to_be_bytes());
+                put(&b);
+                put(cid);
+                put(&fragment_len.to_be_bytes());
             }
             Self::Unified(u) => {
                 let mut first = UNIFIED_FIXED_BITS | (u.epoch_bits & 0b11);
@@ -167,17 +197,17 @@ impl<'a> Header<'a> {
                 if u.has_length {
                     first |= UNIFIED_LENGTH;
                 }
-                out.push(first);
+                put(&[first]);
                 if let Some(cid) = u.cid {
-                    out.extend_from_slice(cid);
+                    put(cid);
                 }
                 if u.seq_16 {
-                    out.extend_from_slice(&u.masked_seq.to_be_bytes());
+                    put(&u.masked_seq.to_be_bytes());
                 } else {
-                    out.push(u.masked_seq as u8);
+                    put(&[u.masked_seq as u8]);
                 }
                 if u.has_length {
-                    out.extend_from_slice(&fragment_len.to_be_bytes());
+                    put(&fragment_len.to_be_bytes());
                 }
             }
         }

@@ -66,5 +66,5 @@ mod replay;
 mod tests;
 
 pub use header::{Header, RecordHeader, UnifiedHeader};
-pub use protect::RecordProtection;
+pub use protect::{RecordProtection, MAX_CID_LEN};
 pub use replay::ReplayWindow;

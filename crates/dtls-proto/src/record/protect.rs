@@ -1,13 +1,103 @@
-//! Record protection in place: the nonce and additional data of each format, sealing and
-//! opening with an epoch's AEAD key.
+//! Record protection in place, for every record format: the nonce and the additional data are
+//! built from the record's [`Header`], and formats with an inner content type (DTLS 1.2 with a
+//! connection ID, DTLS 1.3) carry the real type after the plaintext.
+//!
+//! | format | nonce | additional data | inner type |
+//! |---|---|---|---|
+//! | [`Header::Plain`] (RFC 6347 §4.1.2.1) | explicit `epoch ‖ seq` (GCM, CCM), or IV ⊕ it (ChaCha20) | `epoch ‖ seq ‖ type ‖ version ‖ plaintext length` | no |
+//! | [`Header::Cid12`] (RFC 9146 §5) | the same | `ff×8 ‖ 25 ‖ cid length ‖ 25 ‖ version ‖ epoch ‖ seq ‖ cid ‖ inner length` | yes |
+//! | [`Header::Unified`] (RFC 9147 §4.2.3) | IV ⊕ the 64-bit record number | the header as sent, its sequence number unmasked | yes |
 
 use core::ops::Range;
 
 use crate::codec::Reader;
 use crate::crypto::{AeadKey, CryptoError};
+use crate::enums::ContentType;
 use crate::suites::CipherSuite;
 
-use super::RecordHeader;
+use super::{Header, RecordHeader};
+
+/// Longest connection ID a record can carry (its length is one byte on the wire).
+pub const MAX_CID_LEN: usize = 255;
+
+/// Longest additional data: the RFC 9146 layout with the longest connection ID.
+const MAX_AAD: usize = 8 + 3 + 2 + 2 + 6 + MAX_CID_LEN + 2;
+
+/// A record's additional data, on the stack. The common DTLS 1.2 case stays 13 bytes.
+pub(super) enum Aad {
+    Tls12([u8; 13]),
+    Long { buf: [u8; MAX_AAD], len: usize },
+}
+
+impl Aad {
+    pub(super) fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Tls12(a) => a,
+            Self::Long { buf, len } => &buf[..*len],
+        }
+    }
+}
+
+/// Collects bytes into a fixed buffer; what does not fit is counted, and makes the result
+/// unusable.
+struct Filler<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl Filler<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        if let Some(dst) = self.buf.get_mut(self.len..self.len + bytes.len()) {
+            dst.copy_from_slice(bytes);
+        }
+        self.len += bytes.len();
+    }
+}
+
+impl Header<'_> {
+    /// Whether records of this format carry their content type inside the ciphertext.
+    pub fn has_inner_type(&self) -> bool {
+        !matches!(self, Self::Plain(_))
+    }
+
+    /// The additional data of a record with this header: `protected_len` is the fragment's
+    /// length on the wire, `inner_len` the plaintext's (with the inner type, if any). `None`
+    /// if the header cannot be authenticated (a connection ID over [`MAX_CID_LEN`]).
+    pub(super) fn aad(&self, protected_len: u16, inner_len: usize) -> Option<Aad> {
+        let inner_len = u16::try_from(inner_len).ok()?;
+        match self {
+            Self::Plain(h) => {
+                let mut a = [0u8; 13];
+                a[..8].copy_from_slice(&h.epoch_seq().to_be_bytes());
+                a[8] = h.content_type.0;
+                a[9..11].copy_from_slice(&h.version.0.to_be_bytes());
+                a[11..].copy_from_slice(&inner_len.to_be_bytes());
+                Some(Aad::Tls12(a))
+            }
+            Self::Cid12 { header, cid } => {
+                let mut buf = [0u8; MAX_AAD];
+                let mut f = Filler { buf: &mut buf, len: 0 };
+                let cid_len = u8::try_from(cid.len()).ok()?;
+                f.put(&[0xff; 8]);
+                f.put(&[ContentType::TLS12_CID.0, cid_len, ContentType::TLS12_CID.0]);
+                f.put(&header.version.0.to_be_bytes());
+                f.put(&header.epoch.to_be_bytes());
+                f.put(&header.epoch_seq().to_be_bytes()[2..]);
+                f.put(cid);
+                f.put(&inner_len.to_be_bytes());
+                let len = f.len;
+                (len <= MAX_AAD).then_some(Aad::Long { buf, len })
+            }
+            Self::Unified(_) => {
+                let mut buf = [0u8; MAX_AAD];
+                let mut f = Filler { buf: &mut buf, len: 0 };
+                self.encode(protected_len, |b| f.put(b));
+                let len = f.len;
+                (len <= MAX_AAD).then_some(Aad::Long { buf, len })
+            }
+        }
+    }
+}
 
 /// Record protection for one direction of one epoch: the AEAD key and the implicit nonce.
 pub struct RecordProtection {
@@ -32,70 +122,97 @@ impl RecordProtection {
         Self { key, iv, explicit_nonce_len: suite.explicit_nonce_len() as u8, tag_len: suite.aead.tag_len() as u8 }
     }
 
-    /// Bytes added to each record's plaintext.
+    /// Bytes added to each record's plaintext (besides an inner content type).
     pub fn overhead(&self) -> usize {
         usize::from(self.explicit_nonce_len) + usize::from(self.tag_len)
     }
 
-    /// The nonce for a record: for GCM and CCM the fixed IV followed by the explicit nonce (RFC
-    /// 5288 §3, RFC 6655 §3); for ChaCha20-Poly1305 the IV XORed with the padded
-    /// `epoch || sequence_number` (RFC 7905 §2).
-    fn nonce(&self, explicit: u64) -> [u8; 12] {
+    /// The nonce for a record: for GCM and CCM in DTLS 1.2 the fixed IV followed by the
+    /// explicit nonce (RFC 5288 §3, RFC 6655 §3); otherwise the IV XORed with the padded 64-bit
+    /// record number (RFC 7905 §2, RFC 8446 §5.3).
+    fn nonce(&self, record_number: u64) -> [u8; 12] {
         let mut nonce = self.iv;
         if self.explicit_nonce_len == 0 {
-            for (n, b) in nonce[4..].iter_mut().zip(explicit.to_be_bytes()) {
+            for (n, b) in nonce[4..].iter_mut().zip(record_number.to_be_bytes()) {
                 *n ^= b;
             }
         } else {
-            nonce[4..].copy_from_slice(&explicit.to_be_bytes());
+            nonce[4..].copy_from_slice(&record_number.to_be_bytes());
         }
         nonce
     }
 
-    /// Appends a protected record to `out`: header, explicit nonce, ciphertext, tag. The
-    /// explicit nonce is the record's `epoch || sequence_number`, which never repeats under one key.
+    /// Appends a protected DTLS 1.2 record to `out`: header, explicit nonce, ciphertext, tag.
+    /// The explicit nonce is the record's `epoch || sequence_number`, which never repeats under
+    /// one key.
     pub fn seal(&self, header: RecordHeader, plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), CryptoError> {
-        let protected_len = plaintext.len() + self.overhead();
-        let length = u16::try_from(protected_len).map_err(|_| CryptoError)?;
-        let explicit = header.epoch_seq();
-        RecordHeader { length, ..header }.write(out);
+        self.seal_record(&Header::Plain(header), header.epoch_seq(), None, plaintext, out)
+    }
+
+    /// Authenticates and decrypts a DTLS 1.2 record's fragment in place. Returns the range of
+    /// the plaintext within `fragment`.
+    pub fn open(&self, header: &RecordHeader, fragment: &mut [u8]) -> Result<Range<usize>, CryptoError> {
+        self.open_record(&Header::Plain(*header), header.epoch_seq(), fragment).map(|(range, _)| range)
+    }
+
+    /// Appends a protected record in `header`'s format to `out`. `record_number` is the 64-bit
+    /// number the nonce is made from (`epoch || sequence_number`); `inner_type` is the real
+    /// content type, which formats with an inner type carry after the plaintext (it must be
+    /// given for them, and only for them). A unified header is written with its sequence
+    /// number in the clear: masking it is the caller's next step.
+    pub fn seal_record(
+        &self,
+        header: &Header<'_>,
+        record_number: u64,
+        inner_type: Option<ContentType>,
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), CryptoError> {
+        if inner_type.is_some() != header.has_inner_type() {
+            return Err(CryptoError);
+        }
+        let inner_len = plaintext.len() + usize::from(inner_type.is_some());
+        let protected_len = u16::try_from(inner_len + self.overhead()).map_err(|_| CryptoError)?;
+        let aad = header.aad(protected_len, inner_len).ok_or(CryptoError)?;
+        header.write(protected_len, out);
         if self.explicit_nonce_len > 0 {
-            out.extend_from_slice(&explicit.to_be_bytes());
+            out.extend_from_slice(&record_number.to_be_bytes());
         }
         let start = out.len();
         out.extend_from_slice(plaintext);
-        out.resize(start + plaintext.len() + usize::from(self.tag_len), 0);
-        let aad = aad(&header, plaintext.len());
-        self.key.seal_in_place(&self.nonce(explicit), &aad, &mut out[start..])
+        if let Some(t) = inner_type {
+            out.push(t.0);
+        }
+        out.resize(start + inner_len + usize::from(self.tag_len), 0);
+        self.key.seal_in_place(&self.nonce(record_number), aad.as_bytes(), &mut out[start..])
     }
 
     /// Authenticates and decrypts a record's fragment in place. Returns the range of the
-    /// plaintext within `fragment`.
-    pub fn open(&self, header: &RecordHeader, fragment: &mut [u8]) -> Result<Range<usize>, CryptoError> {
-        if fragment.len() < self.overhead() {
+    /// plaintext within `fragment` and, for formats with an inner type, that type (zero
+    /// padding removed). A record whose inner plaintext is all zeros has no type and fails.
+    pub fn open_record(
+        &self,
+        header: &Header<'_>,
+        record_number: u64,
+        fragment: &mut [u8],
+    ) -> Result<(Range<usize>, Option<ContentType>), CryptoError> {
+        let Some(inner_len) = fragment.len().checked_sub(self.overhead()) else {
             return Err(CryptoError);
-        }
-        let plain_len = fragment.len() - self.overhead();
-        let explicit = if self.explicit_nonce_len > 0 {
-            let mut r = Reader::new(fragment);
-            u64::from_be_bytes(r.take_array().ok_or(CryptoError)?)
-        } else {
-            header.epoch_seq()
         };
-        let aad = aad(header, plain_len);
-        let nonce_len = usize::from(self.explicit_nonce_len);
-        let body = &mut fragment[nonce_len..];
-        self.key.open_in_place(&self.nonce(explicit), &aad, body)?;
-        Ok(nonce_len..nonce_len + plain_len)
+        let nonce_input = if self.explicit_nonce_len > 0 {
+            u64::from_be_bytes(Reader::new(fragment).take_array().ok_or(CryptoError)?)
+        } else {
+            record_number
+        };
+        let protected_len = u16::try_from(fragment.len()).map_err(|_| CryptoError)?;
+        let aad = header.aad(protected_len, inner_len).ok_or(CryptoError)?;
+        let start = usize::from(self.explicit_nonce_len);
+        self.key.open_in_place(&self.nonce(nonce_input), aad.as_bytes(), &mut fragment[start..])?;
+        let inner = &fragment[start..start + inner_len];
+        if !header.has_inner_type() {
+            return Ok((start..start + inner_len, None));
+        }
+        let type_at = inner.iter().rposition(|&b| b != 0).ok_or(CryptoError)?;
+        Ok((start..start + type_at, Some(ContentType(inner[type_at]))))
     }
-}
-
-/// `seq_num || type || version || length` (RFC 5246 §6.2.3.3 with the DTLS 64-bit sequence).
-fn aad(header: &RecordHeader, plain_len: usize) -> [u8; 13] {
-    let mut a = [0u8; 13];
-    a[..8].copy_from_slice(&header.epoch_seq().to_be_bytes());
-    a[8] = header.content_type.0;
-    a[9..11].copy_from_slice(&header.version.0.to_be_bytes());
-    a[11..].copy_from_slice(&(plain_len as u16).to_be_bytes());
-    a
 }
