@@ -24,6 +24,8 @@ pub const MAX_CID_LEN: usize = 255;
 const MAX_AAD: usize = 8 + 3 + 2 + 2 + 6 + MAX_CID_LEN + 2;
 
 /// A record's additional data, on the stack. The common DTLS 1.2 case stays 13 bytes.
+// Built and used in place, never moved around: boxing the long variant would allocate per record.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Aad {
     Tls12([u8; 13]),
     Long { buf: [u8; MAX_AAD], len: usize },
