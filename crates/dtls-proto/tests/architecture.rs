@@ -146,6 +146,15 @@ fn the_core_has_no_module_cycle() {
 }
 
 #[test]
+fn the_socket_layer_has_no_module_cycle() {
+    let graph = module_graph(&src("dtls"));
+    assert!(graph["connection"].contains("driver") && graph["tokio"].contains("driver"), "{graph:?}");
+    if let Some(cycle) = find_cycle(&graph) {
+        panic!("module cycle in dtls: {}", cycle.join(" -> "));
+    }
+}
+
+#[test]
 fn the_cycle_check_finds_a_cycle() {
     let mut graph = BTreeMap::new();
     graph.insert("a".to_owned(), BTreeSet::from(["b".to_owned()]));

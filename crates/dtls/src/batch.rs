@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use dtls_proto::Connection as Proto;
 
-use crate::connection::{Inbox, Shared};
+use crate::shared::{Inbox, Shared};
 use crate::udp::{self, Batching, RecvBatch, SocketRef};
 use crate::{is_timeout, lock};
 
@@ -203,6 +203,11 @@ impl Batcher {
         }
         self.bufs_mut().held.extend(inbox.datagrams.drain(..n));
         true
+    }
+
+    /// Whether datagrams taken from the inbox wait to be decrypted.
+    pub(crate) fn has_held(&self) -> bool {
+        self.bufs.as_ref().is_some_and(|b| !b.held.is_empty())
     }
 
     /// Whether a receive left datagrams not handed out yet: they come before the socket's.

@@ -1,66 +1,85 @@
-//! The getters the blocking and the tokio `Connection` share, written once: both hold the
-//! connection's shared state in `shared` and the last error of an operation in `last_error`.
+//! The getters (and the hand-off) the blocking and the tokio `Connection` share, written once: both hold their
+//! [`Driver`](crate::driver::Driver) in `d`.
 
 /// Expands, inside an `impl` of a connection type, to its getters. The names they use
 /// (`lock`, `Proto`, `MutexGuard`, `SocketInfo`…) come from the calling module.
 macro_rules! connection_getters {
     () => {
+        /// Hands this connection over to another thread, task or process (EdgerOS `flyAway`):
+        /// returns its socket's descriptor and the session state, which
+        /// [`from_fd`](Self::from_fd) resumes. Only connections with their own socket can fly
+        /// (clients, and listeners with
+        /// [`connection_sockets`](crate::ListenerOptions::connection_sockets)); the
+        /// configuration must allow session export. The state holds the master secret: pass it
+        /// privately.
+        #[cfg(unix)]
+        pub fn fly_away(mut self) -> io::Result<(std::os::fd::OwnedFd, zeroize::Zeroizing<Vec<u8>>)> {
+            self.d.fly_away()
+        }
+
+        /// Resumes a connection handed over with [`fly_away`](Self::fly_away) (EdgerOS
+        /// `createByFd`). The socket must be connected to the peer.
+        #[cfg(unix)]
+        pub fn from_fd(fd: std::os::fd::OwnedFd, state: &[u8], config: Arc<Config>) -> io::Result<Self> {
+            Self::from_driver(crate::driver::Driver::from_fd(fd, state, config)?)
+        }
+
         /// The protocol state (cipher suite, identity, counters, verification errors…), locked
         /// while the guard lives.
         pub fn connection(&self) -> MutexGuard<'_, Proto> {
-            lock(&self.shared.proto)
+            lock(&self.d.shared.proto)
         }
 
         /// The negotiated cipher suite.
         pub fn cipher_suite(&self) -> Option<&'static CipherSuite> {
-            lock(&self.shared.proto).cipher_suite()
+            lock(&self.d.shared.proto).cipher_suite()
         }
 
         /// The negotiated protocol version.
         pub fn protocol(&self) -> Option<Protocol> {
-            lock(&self.shared.proto).protocol()
+            lock(&self.d.shared.proto).protocol()
         }
 
         /// The PSK identity the client used.
         pub fn psk_identity(&self) -> Option<Vec<u8>> {
-            lock(&self.shared.proto).psk_identity().map(<[u8]>::to_vec)
+            lock(&self.d.shared.proto).psk_identity().map(<[u8]>::to_vec)
         }
 
         /// The peer's certificate chain (empty for PSK).
         pub fn peer_certificates(&self) -> Vec<CertificateDer<'static>> {
-            lock(&self.shared.proto).peer_certificates().to_vec()
+            lock(&self.d.shared.proto).peer_certificates().to_vec()
         }
 
         /// The local address.
         pub fn local_addr(&self) -> io::Result<SocketAddr> {
-            self.shared.socket.local_addr()
+            self.d.shared.socket.local_addr()
         }
 
         /// The peer's address.
         pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-            Ok(self.shared.peer)
+            Ok(self.d.shared.peer)
         }
 
         /// The socket's options as the system reports them.
         pub fn socket_info(&self) -> io::Result<SocketInfo> {
-            socket_info(&self.shared.socket)
+            socket_info(&self.d.shared.socket)
         }
 
         /// Changes socket options (TTL, buffer sizes, device). On a connection that shares its
         /// listener's socket this changes the listener's socket.
         pub fn set_socket_options(&self, options: &SocketOptions) -> io::Result<()> {
-            options.apply(&self.shared.socket)
+            options.apply(&self.d.shared.socket)
         }
 
         /// Whether the connection is closed (by us, by the peer, or by an error).
         pub fn is_closed(&self) -> bool {
-            self.shared.closed.load(Ordering::Relaxed) || lock(&self.shared.proto).is_closed()
+            self.d.is_closed()
         }
 
         /// The last error of an operation on this connection, or the socket's pending error, and
         /// clears it (EdgerOS `error()`).
         pub fn take_error(&mut self) -> Option<io::Error> {
-            self.last_error.take().or_else(|| self.shared.socket.take_error().ok().flatten())
+            self.d.take_error()
         }
     };
 }

@@ -48,10 +48,12 @@
 
 mod batch;
 mod connection;
+mod driver;
 mod getters;
 mod listener;
 mod options;
 mod server;
+mod shared;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 pub mod udp;

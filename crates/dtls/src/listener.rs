@@ -15,8 +15,9 @@ use dtls_proto::{
     CertifiedKey, Config, Connection as Proto, ConnectionHandle, DatagramEvent, Endpoint, HandshakeState,
 };
 
-use crate::connection::{Connection, Shared};
+use crate::connection::Connection;
 use crate::options::{socket_info, SocketInfo, SocketOptions};
+use crate::shared::Shared;
 use crate::udp::{self, RecvBatch};
 use crate::{is_timeout, lock, ReadTimeout, MAX_DATAGRAM};
 

@@ -10,6 +10,12 @@
 //! [`recv_batch`](Connection::recv_batch), with `sendmmsg`/`recvmmsg` and UDP GSO/GRO
 //! ([`crate::udp`]) on a socket of the connection's own. The system calls never wait: the
 //! connection waits for tokio's readiness and tries again, so a batch never blocks the runtime.
+//! Nothing else does either: protocol datagrams (handshake flights, alerts, `close`) are sent
+//! without waiting, and a send on the listener's shared socket that finds no room tries again
+//! a moment later instead of blocking.
+//!
+//! The protocol side of a connection (what to take next, timers, refusals, closing) is the
+//! same driver as under the blocking [`crate::Connection`]; only the waiting differs.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -44,7 +50,6 @@
 //! # }
 //! ```
 
-use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -55,12 +60,17 @@ use dtls_proto::pki::CertificateDer;
 use dtls_proto::{CertifiedKey, CipherSuite, Config, Connection as Proto, Protocol};
 use tokio::io::Interest;
 
-use crate::batch::{nothing_received, Batcher, Messages};
-use crate::connection::{Inbox, Shared};
+use crate::batch::{Batcher, Messages};
+use crate::driver::{drive, Driver, Source, Wait};
 use crate::listener::{ListenerOptions, ListenerStats};
 use crate::options::{socket_info, SocketInfo, SocketOptions};
+use crate::shared::Shared;
 use crate::udp::{Batching, SocketRef};
-use crate::{earliest, is_timeout, lock, with_rx};
+use crate::{lock, with_rx};
+
+/// How long an async send on the listener's shared socket (which tokio does not watch) waits
+/// before trying again when the send buffer is full.
+const SHARED_SOCKET_RETRY: Duration = Duration::from_millis(1);
 
 /// An async DTLS server socket. See [`crate::Listener`].
 #[derive(Debug)]
@@ -130,34 +140,28 @@ impl Listener {
 /// An async DTLS association. See [`crate::Connection`].
 #[derive(Debug)]
 pub struct Connection {
-    shared: Arc<Shared>,
+    d: Driver,
     /// Our own socket, registered with tokio (clients, per-connection sockets).
     own: Option<tokio::net::UdpSocket>,
-    tx: Vec<u8>,
-    queued: VecDeque<Vec<u8>>,
-    last_error: Option<io::Error>,
-    /// Handed over: dropping does not close.
-    detached: bool,
-    /// `send_batch` and `recv_batch`: policy, offloads, buffers.
-    batch: Batcher,
 }
 
 impl Connection {
     fn from_blocking(conn: crate::Connection) -> io::Result<Self> {
-        let (shared, own, batch) = conn.into_shared();
-        let own = if own { Some(Self::register(&shared)?) } else { None };
-        Ok(Self::new(shared, own, batch))
+        Self::from_driver(conn.into_driver())
     }
 
-    fn new(shared: Arc<Shared>, own: Option<tokio::net::UdpSocket>, batch: Batcher) -> Self {
-        Self { shared, own, tx: Vec::new(), queued: VecDeque::new(), last_error: None, detached: false, batch }
-    }
-
-    /// A tokio handle on the connection's own socket (a duplicate descriptor).
-    fn register(shared: &Shared) -> io::Result<tokio::net::UdpSocket> {
-        let dup = shared.socket.try_clone()?;
-        dup.set_nonblocking(true)?;
-        tokio::net::UdpSocket::from_std(dup)
+    /// Serves `d` from async code: its protocol datagrams are sent without waiting, and its own
+    /// socket, if it has one, is registered with tokio (a duplicate descriptor).
+    fn from_driver(d: Driver) -> io::Result<Self> {
+        d.shared.no_wait.store(true, Ordering::Relaxed);
+        let own = if d.own {
+            let dup = d.shared.socket.try_clone()?;
+            dup.set_nonblocking(true)?;
+            Some(tokio::net::UdpSocket::from_std(dup)?)
+        } else {
+            None
+        };
+        Ok(Self { d, own })
     }
 
     /// Connects to `server` and completes the handshake within `timeout` (default: the
@@ -187,51 +191,10 @@ impl Connection {
         timeout: Option<Duration>,
     ) -> io::Result<Self> {
         let (socket, name) = crate::client_socket(server, server_name, options)?;
-        let now = Instant::now();
-        let deadline = now + timeout.unwrap_or_else(|| config.handshake_timeout());
-        let proto = Proto::client_with_server_name(config, Some(crate::name_or_address(name, server)), now)?;
-        let shared = Arc::new(Shared::new(proto, server, Arc::new(socket), true, 0));
-        let own = Self::register(&shared)?;
-        let mut c = Self::new(shared, Some(own), Batcher::default());
-        loop {
-            if c.shared.handshake_progress(&mut c.tx)? {
-                break;
-            }
-            if Instant::now() >= deadline {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "DTLS handshake timed out"));
-            }
-            c.fill_own(Some(deadline), &mut []).await?;
-        }
+        let (d, deadline) = Driver::client(socket, server, name, config, timeout)?;
+        let mut c = Self::from_driver(d)?;
+        drive!(c.d.handshake_step(deadline), |w| c.wait(w, &mut []).await.map(|_| None));
         Ok(c)
-    }
-
-    // ===== hand-off =====
-
-    /// Hands this connection to another task, thread or process (EdgerOS `flyAway`); see
-    /// [`crate::Connection::fly_away`].
-    #[cfg(unix)]
-    pub fn fly_away(mut self) -> io::Result<(std::os::fd::OwnedFd, zeroize::Zeroizing<Vec<u8>>)> {
-        if self.own.is_none() || !self.shared.connected {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "only a connection with its own socket can be handed over (use per-connection sockets)",
-            ));
-        }
-        // The next owner reads the socket with plain receives.
-        self.batch.release_gro(&self.shared.socket)?;
-        let socket = self.shared.socket.try_clone()?;
-        socket.set_nonblocking(false)?;
-        let state = lock(&self.shared.proto).export_session()?;
-        self.shared.closed.store(true, Ordering::Relaxed);
-        self.detached = true;
-        Ok((socket.into(), state))
-    }
-
-    /// Resumes a connection handed over with `fly_away` (EdgerOS `createByFd`).
-    #[cfg(unix)]
-    pub fn from_fd(fd: std::os::fd::OwnedFd, state: &[u8], config: Arc<Config>) -> io::Result<Self> {
-        let blocking = crate::Connection::from_fd(fd, state, config)?;
-        Self::from_blocking(blocking)
     }
 
     // ===== getters =====
@@ -243,50 +206,56 @@ impl Connection {
     /// Sends `data` as one protected datagram.
     pub async fn send(&mut self, data: &[u8]) -> io::Result<usize> {
         let r = self.send_inner(data).await;
-        self.record(r)
+        self.d.record(r)
     }
 
     async fn send_inner(&mut self, data: &[u8]) -> io::Result<usize> {
-        {
-            let mut proto = lock(&self.shared.proto);
-            self.tx.clear();
-            proto.send(data, &mut self.tx)?;
-        }
-        self.shared.touch();
+        self.d.seal_one(data)?;
         match &self.own {
-            Some(s) => s.send(&self.tx).await?,
-            None => match self.shared.socket.send_to(&self.tx, self.shared.peer) {
-                Ok(n) => n,
-                // The shared socket is blocking; a full send buffer is an error worth seeing.
-                Err(e) => return Err(e),
+            Some(s) => {
+                s.send(&self.d.tx).await?;
+                self.d.shared.touch();
+            }
+            None => loop {
+                match self.d.shared.send_raw(&self.d.tx) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => tokio::time::sleep(SHARED_SOCKET_RETRY).await,
+                    r => break r?,
+                }
             },
-        };
+        }
         Ok(data.len())
     }
 
     /// Receives one whole message into `buf` (truncated if smaller).
     pub async fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let r = self.recv_until(buf, None).await;
-        self.record(r)
+        self.d.record(r)
     }
 
     /// Receives, waiting at most `timeout`: `TimedOut` otherwise, and nothing is lost.
     pub async fn recv_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
         let r = self.recv_until(buf, Some(Instant::now() + timeout)).await;
-        self.record(r)
+        self.d.record(r)
+    }
+
+    async fn recv_until(&mut self, buf: &mut [u8], deadline: Option<Instant>) -> io::Result<usize> {
+        let mut waited = false;
+        Ok(drive!(self.d.recv_step(buf, deadline, &mut waited), |w| self.wait(w, buf).await))
     }
 
     /// Bytes of the next message ready without waiting (EdgerOS `pending()`).
     pub async fn pending(&mut self) -> io::Result<usize> {
-        if self.queued.is_empty() {
-            let _ = self.fill(Some(Instant::now()), &mut []).await?;
-        }
-        Ok(self.queued.front().map_or(0, Vec::len))
+        let mut waited = false;
+        Ok(drive!(self.d.pending_step(std::mem::replace(&mut waited, true)), |w| self
+            .wait(w, &mut [])
+            .await
+            .map(|_| None)))
     }
 
-    /// Sends close_notify and closes the association.
+    /// Sends close_notify and closes the association, without waiting for room in the send
+    /// buffer (a close_notify that finds none is lost, as on the network).
     pub async fn close(&mut self) -> io::Result<()> {
-        self.shared.close(&mut self.tx)
+        self.d.close()
     }
 
     // ===== batches =====
@@ -297,12 +266,12 @@ impl Connection {
     /// socket of the connection's own, turns UDP GRO on; after that [`recv`](Self::recv) too
     /// splits what GRO coalesced.
     pub fn set_batching(&mut self, batching: Batching) {
-        self.batch.set(batching, &self.shared.socket, self.own.is_some());
+        self.d.batch.set(batching, &self.d.shared.socket, self.own.is_some());
     }
 
     /// How datagrams are batched (see [`set_batching`](Self::set_batching)).
     pub fn batching(&self) -> Batching {
-        self.batch.batching()
+        self.d.batch.batching()
     }
 
     /// Sends each of `messages` as one protected datagram, many per system call, as
@@ -317,61 +286,68 @@ impl Connection {
     /// records not sent yet wait for room, as they were sealed (each message is sealed once),
     /// without blocking the runtime.
     ///
-    /// Not cancel-safe: if the future is dropped while it waits for room, the messages before
-    /// that point were sent and the others never will be, and the caller cannot tell how many
-    /// went out. Bound a whole exchange with a timeout rather than racing single sends.
+    /// If the future is dropped while it waits for room, the messages before that point were
+    /// sent and the others never will be: [`last_batch_sent`](Self::last_batch_sent) tells how
+    /// many went out.
     pub async fn send_batch(&mut self, messages: &[&[u8]]) -> io::Result<usize> {
         let r = self.send_batch_inner(messages).await;
-        self.record(r)
+        self.d.record(r)
     }
 
     async fn send_batch_inner(&mut self, messages: &[&[u8]]) -> io::Result<usize> {
-        let mut sent = 0;
+        self.d.batch_sent = 0;
         for chunk in messages.chunks(crate::udp::MAX_BATCH) {
-            let sealed = self.batch.seal(&self.shared, chunk);
-            let count = self.batch.sealed();
-            let n = match self.transmit().await {
-                Ok(n) => n,
-                Err(_) if sent > 0 => return Ok(sent),
-                Err(e) => return Err(e),
-            };
-            sent += n;
-            if n < count {
-                return Ok(sent);
-            }
-            if let Err(e) = sealed {
-                return if sent > 0 { Ok(sent) } else { Err(e.into()) };
+            let (count, sealing) = self.d.seal_chunk(chunk);
+            let result = self.transmit(count).await;
+            if let Some(total) = self.d.after_chunk(count, result, sealing)? {
+                return Ok(total);
             }
         }
-        Ok(sent)
+        Ok(self.d.batch_sent)
     }
 
-    /// Sends the records [`Batcher::seal`] prepared; returns how many went out. On our own
-    /// socket a send that would block waits for tokio's readiness and goes on with the records
-    /// not sent yet; the listener's socket is written like [`send`](Self::send) does.
-    async fn transmit(&mut self) -> io::Result<usize> {
-        let count = self.batch.sealed();
-        let dest = (!self.shared.connected).then_some(self.shared.peer);
-        let batch = &mut self.batch;
-        let sent = match &self.own {
-            None => batch.transmit(SocketRef::Std(&self.shared.socket), dest, 0)?,
-            Some(sock) => {
-                let mut sent = 0;
-                while sent < count {
-                    let from = sent;
+    /// How many messages of the last [`send_batch`](Self::send_batch) went out: all it returned,
+    /// or, when its future was dropped before it finished, those sent until then (in order, from
+    /// the first; the rest never will be).
+    pub fn last_batch_sent(&self) -> usize {
+        self.d.batch_sent
+    }
+
+    /// Sends the `count` records [`Batcher::seal`] prepared, counting each in `batch_sent` as
+    /// it goes out; returns how many went out. A send that would block waits, for tokio's
+    /// readiness on our own socket, or a moment on the listener's, and goes on with the records
+    /// not sent yet.
+    async fn transmit(&mut self, count: usize) -> io::Result<usize> {
+        let dest = (!self.d.shared.connected).then_some(self.d.shared.peer);
+        let mut sent = 0;
+        while sent < count {
+            let from = sent;
+            let batch = &mut self.d.batch;
+            let r = match &self.own {
+                Some(sock) => {
                     let attempt = || batch.transmit(SocketRef::Tokio(sock), dest, from);
-                    match sock.async_io(Interest::WRITABLE, attempt).await {
-                        Ok(0) => break,
-                        Ok(n) => sent += n,
-                        // An error after some records went out: the next call reports it.
-                        Err(_) if sent > 0 => break,
-                        Err(e) => return Err(e),
-                    }
+                    sock.async_io(Interest::WRITABLE, attempt).await
                 }
-                sent
+                None => match batch.transmit(SocketRef::StdNoWait(&self.d.shared.socket), dest, from) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        tokio::time::sleep(SHARED_SOCKET_RETRY).await;
+                        continue;
+                    }
+                    r => r,
+                },
+            };
+            match r {
+                Ok(0) => break,
+                Ok(n) => {
+                    sent += n;
+                    self.d.batch_sent += n;
+                    self.d.shared.touch();
+                }
+                // An error after some records went out: the next call reports it.
+                Err(_) if sent > 0 => break,
+                Err(e) => return Err(e),
             }
-        };
-        self.shared.touch();
+        }
         Ok(sent)
     }
 
@@ -388,267 +364,228 @@ impl Connection {
     /// the socket and decrypted in one step, without waiting in between).
     pub async fn recv_batch(&mut self, timeout: Option<Duration>) -> io::Result<Messages<'_>> {
         let r = self.recv_batch_inner(timeout).await;
-        self.record(r)?;
-        Ok(self.batch.messages())
+        self.d.record(r)?;
+        Ok(self.d.batch.messages())
     }
 
     async fn recv_batch_inner(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         let deadline = timeout.map(|t| Instant::now() + t);
-        self.batch.reset(&self.shared);
-        // Messages `recv` already decrypted come first, without waiting.
-        if self.batch.take_queued(&mut self.queued) {
-            return Ok(());
-        }
-        loop {
-            if self.is_closed() {
-                return Err(self.closed_error());
-            }
-            if self.own.is_some() {
-                self.batch_own(deadline).await?;
-            } else if self.take_inbox(deadline).await? {
-                self.batch.open_held(&self.shared, &mut self.tx, &mut self.last_error)?;
-            }
-            if self.batch.has_messages() {
-                return Ok(());
-            }
-            // Nothing refers to what was taken: give the buffers back before going on.
-            self.batch.reset(&self.shared);
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "receive timed out"));
-            }
-        }
+        self.d.batch_start();
+        let mut waited = false;
+        drive!(self.d.recv_batch_step(deadline, &mut waited), |w| self.wait_batch(w).await);
+        Ok(())
     }
 
-    /// One batched receive on our own socket (or a protocol timer).
-    async fn batch_own(&mut self, deadline: Option<Instant>) -> io::Result<()> {
-        // Datagrams the listener still had queued for us when our own socket was made.
-        let early = self.batch.take_inbox(&mut lock(&self.shared.inbox));
-        if early {
-            return self.batch.open_held(&self.shared, &mut self.tx, &mut self.last_error);
-        }
-        // Datagrams an earlier receive took in a batch and has not handed out yet come first.
-        if !self.batch.has_pending() {
-            match self.recv_own(deadline).await {
-                Ok(true) => {}
-                Ok(false) => return self.on_timer().map(drop),
-                Err(e) if nothing_received(&e) => return self.on_timer().map(drop),
-                Err(e) => return Err(e),
-            }
-        }
-        self.batch.open_slots(&self.shared, &mut self.tx, &mut self.last_error)
-    }
+    // ===== waiting =====
 
-    /// One batched receive on our own socket into the batch's slots: waits for the socket to
-    /// be readable until the protocol's next timer or `deadline`, then takes what is queued
-    /// without waiting in the system call. `Ok(false)`: the time came first.
-    async fn recv_own(&mut self, deadline: Option<Instant>) -> io::Result<bool> {
-        let timer = lock(&self.shared.proto).poll_timeout();
-        let left = earliest(timer, deadline).map(|t| t.saturating_duration_since(Instant::now()));
-        let Some(sock) = &self.own else { return Ok(false) };
-        let batch = &mut self.batch;
-        let socket = SocketRef::Tokio(sock);
-        let got = match left {
-            // Due already: only what is there, even if tokio has not seen it arrive yet (the
-            // system call does not wait).
-            Some(left) if left.is_zero() => batch.recv(socket, false),
-            None => sock.async_io(Interest::READABLE, || batch.recv(socket, false)).await,
-            Some(left) => {
-                let ready = sock.async_io(Interest::READABLE, || batch.recv(socket, false));
-                match tokio::time::timeout(left, ready).await {
-                    Ok(r) => r,
-                    Err(_) => return Ok(false),
-                }
-            }
+    /// Waits for what the driver needs: tokio's readiness of our own socket until `w.until`
+    /// (then receives without waiting), or the inbox's notification; hands a datagram to the
+    /// driver, the first message into `buf`.
+    async fn wait(&mut self, w: Wait, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        let Some(sock) = self.own.as_ref().filter(|_| w.source == Source::Socket) else {
+            wait_inbox(&self.d.shared, w.until).await;
+            return Ok(None);
         };
-        got.map(|_| true)
-    }
-
-    /// Moves up to 64 datagrams from the inbox to the batch, waiting until `deadline` for the
-    /// first. Returns whether any came.
-    async fn take_inbox(&mut self, deadline: Option<Instant>) -> io::Result<bool> {
-        let batch = &mut self.batch;
-        match wait_inbox(&self.shared, deadline, |inbox| batch.take_inbox(inbox).then_some(())).await {
-            Ok(got) => Ok(got.is_some()),
-            Err(kind) => Err(self.inbox_closed(kind)),
-        }
-    }
-
-    fn record<T>(&mut self, r: io::Result<T>) -> io::Result<T> {
-        if let Err(e) = &r {
-            if e.kind() != io::ErrorKind::TimedOut {
-                self.last_error = Some(io::Error::new(e.kind(), e.to_string()));
-            }
-        }
-        r
-    }
-
-    fn closed_error(&self) -> io::Error {
-        match lock(&self.shared.proto).last_error() {
-            Some(e) => e.clone().into(),
-            None => io::Error::new(io::ErrorKind::NotConnected, "the connection is closed"),
-        }
-    }
-
-    async fn recv_until(&mut self, buf: &mut [u8], deadline: Option<Instant>) -> io::Result<usize> {
-        loop {
-            if let Some(msg) = self.queued.pop_front() {
-                let n = msg.len().min(buf.len());
-                buf[..n].copy_from_slice(&msg[..n]);
-                return Ok(n);
-            }
-            if let Some(n) = self.fill(deadline, buf).await? {
-                return Ok(n);
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "receive timed out"));
-            }
-        }
-    }
-
-    async fn fill(&mut self, deadline: Option<Instant>, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        if self.is_closed() {
-            return Err(self.closed_error());
-        }
-        if self.own.is_some() {
-            // Datagrams the listener still had queued for us when our own socket was made.
-            let early = lock(&self.shared.inbox).datagrams.pop_front();
-            if let Some(d) = early {
-                return self.shared.process_queued(d, buf, &mut self.queued, &mut self.tx);
-            }
-            return self.fill_own(deadline, buf).await;
-        }
-        match wait_inbox(&self.shared, deadline, |inbox| inbox.datagrams.pop_front()).await {
-            Ok(Some(d)) => self.shared.process_queued(d, buf, &mut self.queued, &mut self.tx),
-            Ok(None) => Ok(None),
-            Err(kind) => Err(self.inbox_closed(kind)),
-        }
-    }
-
-    /// The error of a receive once the listener stopped feeding the inbox (`kind`).
-    fn inbox_closed(&self, kind: io::ErrorKind) -> io::Error {
-        if self.is_closed() {
-            return self.closed_error();
-        }
-        io::Error::new(kind, "the listener stopped serving this connection")
-    }
-
-    async fn fill_own(&mut self, deadline: Option<Instant>, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        // Datagrams an earlier batched receive took and has not handed out yet come first.
-        if let Some(r) = self.batch.next_datagram(&self.shared, buf, &mut self.queued, &mut self.tx) {
-            return r;
-        }
-        if self.batch.gro() {
+        if self.d.batch.gro() {
             // GRO coalesces runs of datagrams: receive through the batch, which splits them.
-            return match self.recv_own(deadline).await {
-                Ok(true) => Ok(self
-                    .batch
-                    .next_datagram(&self.shared, buf, &mut self.queued, &mut self.tx)
-                    .transpose()?
-                    .flatten()),
-                Ok(false) => self.on_timer(),
-                Err(e) if nothing_received(&e) => {
-                    if e.kind() == io::ErrorKind::ConnectionRefused {
-                        self.shared.refused();
-                    }
-                    self.on_timer()
-                }
-                Err(e) => Err(e),
+            return match recv_batch_until(sock, &mut self.d.batch, w.until).await {
+                Ok(true) => self.d.on_batch(buf),
+                Ok(false) => self.d.on_nothing(None),
+                Err(e) => self.d.on_nothing(Some(e)),
             };
         }
-        let timer = lock(&self.shared.proto).poll_timeout();
-        let wake = earliest(timer, deadline);
-        let Some(sock) = &self.own else { return Ok(None) };
         // Wait for readiness without holding a buffer, then receive into the thread's receive
         // buffer and process the datagram before anything else can run on this thread.
-        let ready = match wake {
+        let ready = match w.until.map(|t| t.saturating_duration_since(Instant::now())) {
             None => Some(sock.readable().await),
-            Some(t) => {
-                let left = t.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    Some(Ok(()))
-                } else {
-                    tokio::time::timeout(left, sock.readable()).await.ok()
-                }
-            }
+            Some(left) if left.is_zero() => Some(Ok(())),
+            Some(left) => tokio::time::timeout(left, sock.readable()).await.ok(),
         };
         let got = match ready {
-            Some(Ok(())) => {
-                let shared = &*self.shared;
-                let (queued, tx) = (&mut self.queued, &mut self.tx);
-                with_rx(|rx| {
-                    let n = sock.try_recv(rx)?;
-                    Ok(shared.process(&mut rx[..n], buf, queued, tx))
-                })
-            }
+            Some(Ok(())) => with_rx(|rx| sock.try_recv(rx).map(|n| self.d.on_datagram(&mut rx[..n], buf))),
             Some(Err(e)) => Err(e),
-            None => return self.on_timer(),
+            None => return self.d.on_nothing(None),
         };
         match got {
             Ok(r) => r,
             // Readiness that was not (another handle read it): wait again, unless due.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock && wake.is_none_or(|t| Instant::now() < t) => Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                self.shared.refused();
-                self.on_timer()
-            }
-            Err(e) if is_timeout(&e) => self.on_timer(),
-            Err(e) => Err(e),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && w.until.is_none_or(|t| Instant::now() < t) => Ok(None),
+            Err(e) => self.d.on_nothing(Some(e)),
         }
     }
 
-    fn on_timer(&mut self) -> io::Result<Option<usize>> {
-        let mut proto = lock(&self.shared.proto);
-        let r = proto.handle_timeout(Instant::now());
-        self.shared.flush(&mut proto, &mut self.tx)?;
-        r?;
-        Ok(None)
+    /// Waits as [`wait`](Self::wait) does, receiving a batch on our own socket.
+    async fn wait_batch(&mut self, w: Wait) -> io::Result<Option<()>> {
+        let Some(sock) = self.own.as_ref().filter(|_| w.source == Source::Socket) else {
+            wait_inbox(&self.d.shared, w.until).await;
+            return Ok(None);
+        };
+        match recv_batch_until(sock, &mut self.d.batch, w.until).await {
+            Ok(true) => self.d.on_batch_received(),
+            Ok(false) => self.d.on_nothing(None).map(|_| None),
+            Err(e) => self.d.on_nothing(Some(e)).map(|_| None),
+        }
     }
 }
 
-/// Waits until `take` gets something from the inbox, or until `deadline` (`Ok(None)`); fails
-/// with the inbox's closing kind once the listener stopped feeding it and nothing is left.
-async fn wait_inbox<T>(
-    shared: &Shared,
-    deadline: Option<Instant>,
-    mut take: impl FnMut(&mut Inbox) -> Option<T>,
-) -> Result<Option<T>, io::ErrorKind> {
+/// One batched receive on `sock` into the batch's slots: waits for the socket to be readable
+/// until `until`, then takes what is queued without waiting in the system call. `Ok(false)`:
+/// the time came first. Cancel-safe: datagrams are taken off the socket only by the system
+/// call, after which nothing waits.
+async fn recv_batch_until(
+    sock: &tokio::net::UdpSocket,
+    batch: &mut Batcher,
+    until: Option<Instant>,
+) -> io::Result<bool> {
+    let socket = SocketRef::Tokio(sock);
+    let got = match until.map(|t| t.saturating_duration_since(Instant::now())) {
+        // Due already: only what is there, even if tokio has not seen it arrive yet (the
+        // system call does not wait).
+        Some(left) if left.is_zero() => batch.recv(socket, false),
+        None => sock.async_io(Interest::READABLE, || batch.recv(socket, false)).await,
+        Some(left) => {
+            let ready = sock.async_io(Interest::READABLE, || batch.recv(socket, false));
+            match tokio::time::timeout(left, ready).await {
+                Ok(r) => r,
+                Err(_) => return Ok(false),
+            }
+        }
+    };
+    got.map(|_| true)
+}
+
+/// Waits until the inbox holds a datagram, the listener stops feeding it, or `until` passes
+/// (`None`: no limit). Takes nothing.
+async fn wait_inbox(shared: &Shared, until: Option<Instant>) {
     loop {
         let notified = shared.ready_async.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
         {
-            let mut inbox = lock(&shared.inbox);
-            if let Some(got) = take(&mut inbox) {
-                return Ok(Some(got));
-            }
-            if let Some(kind) = inbox.closed {
-                return Err(kind);
+            let inbox = lock(&shared.inbox);
+            if !inbox.datagrams.is_empty() || inbox.closed.is_some() {
+                return;
             }
         }
-        match deadline {
+        match until {
             None => notified.await,
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
                 if left.is_zero() || tokio::time::timeout(left, notified).await.is_err() {
-                    return Ok(None);
+                    return;
                 }
             }
         }
     }
 }
 
-impl Drop for Connection {
-    fn drop(&mut self) {
-        if self.detached {
-            return;
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use std::os::fd::OwnedFd;
+    use std::os::unix::net::UnixDatagram;
+
+    use super::*;
+
+    /// A client and a server core, handshaken in memory.
+    fn established() -> (Proto, Proto) {
+        let now = Instant::now();
+        let client_cfg = Arc::new(Config::builder().psk("id", b"key".to_vec()).build().unwrap());
+        let server_cfg =
+            Arc::new(Config::builder().psk_server_key(b"key".to_vec()).cookie_verification(false).build().unwrap());
+        let mut client = Proto::client(client_cfg, now).unwrap();
+        let mut server = Proto::server(server_cfg, now).unwrap();
+        let mut buf = Vec::new();
+        for _ in 0..8 {
+            while client.poll_transmit(&mut buf).is_some() {
+                server.handle_datagram(now, &mut buf).unwrap();
+            }
+            while server.poll_transmit(&mut buf).is_some() {
+                client.handle_datagram(now, &mut buf).unwrap();
+            }
         }
-        let mut proto = lock(&self.shared.proto);
-        if !proto.is_closed() {
-            let _ = proto.shutdown();
-            let _ = self.shared.flush(&mut proto, &mut self.tx);
+        assert!(client.is_established() && server.is_established());
+        (client, server)
+    }
+
+    /// An async connection whose own "socket" is one end of a Unix datagram pair with the
+    /// smallest send buffer: when the other end does not read, sends find no room.
+    fn over_a_full_pipe(proto: Proto) -> (Connection, UnixDatagram) {
+        let (ours, theirs) = UnixDatagram::pair().unwrap();
+        socket2::SockRef::from(&ours).set_send_buffer_size(1).unwrap();
+        theirs.set_nonblocking(true).unwrap();
+        let socket = std::net::UdpSocket::from(OwnedFd::from(ours));
+        let peer: SocketAddr = "192.0.2.1:4433".parse().unwrap();
+        let shared = Arc::new(Shared::new(proto, peer, Arc::new(socket), true, 0));
+        (Connection::from_driver(Driver::new(shared, true, Batcher::default())).unwrap(), theirs)
+    }
+
+    /// Dropping a batched send while it waits for room leaves a count of what went out, and
+    /// exactly those messages, the first ones in order, reach the peer.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_dropped_batched_send_reports_what_went_out() {
+        let (client, mut server) = established();
+        let (mut conn, peer) = over_a_full_pipe(client);
+        let messages: Vec<Vec<u8>> = (0..64u8).map(|i| vec![i; 1_000]).collect();
+        let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+        let stalled = tokio::time::timeout(Duration::from_millis(100), conn.send_batch(&refs)).await;
+        assert!(stalled.is_err(), "the send buffer never filled: nothing to cancel");
+        let sent = conn.last_batch_sent();
+        assert!(sent > 0 && sent < messages.len(), "{sent} of {}", messages.len());
+        let mut buf = [0u8; 2048];
+        let mut got = Vec::new();
+        while let Ok(n) = peer.recv(&mut buf) {
+            let received = server.handle_datagram(Instant::now(), &mut buf[..n]).unwrap();
+            got.extend(received.iter().map(<[u8]>::to_vec));
         }
-        self.shared.closed.store(true, Ordering::Relaxed);
-        drop(proto);
-        self.shared.close_inbox(io::ErrorKind::NotConnected);
+        assert_eq!(got.len(), sent, "the count is what the peer got");
+        assert!(got.iter().zip(&messages).all(|(a, b)| a == b), "the first ones, in order");
+    }
+
+    /// Closing, and protocol datagrams in general, never wait for room in the send buffer: with
+    /// the buffer full and the peer not reading, `close` returns at once.
+    #[tokio::test(flavor = "current_thread")]
+    async fn close_does_not_wait_for_a_full_send_buffer() {
+        let (client, _server) = established();
+        let (mut conn, _peer) = over_a_full_pipe(client);
+        let filler = [0u8; 1_000];
+        let _ = tokio::time::timeout(Duration::from_millis(50), conn.send_batch(&[&filler[..]; 64])).await;
+        // The buffer is full now; a blocking send would wait for the peer forever.
+        tokio::time::timeout(Duration::from_secs(5), conn.close()).await.expect("close waited").unwrap();
+        assert!(conn.is_closed());
+    }
+
+    /// On the listener's shared socket, which stays blocking for the listener's thread, an
+    /// async send that finds no room waits on the runtime's timer, not in the system call: a
+    /// timeout around it fires. (Run on a thread of its own, so that a send that blocked would
+    /// fail this test instead of hanging it.)
+    #[test]
+    fn a_send_on_a_full_shared_socket_does_not_block_the_runtime() {
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let outcome = rt.block_on(async {
+                let (client, _server) = established();
+                let (ours, _theirs) = UnixDatagram::pair().unwrap();
+                socket2::SockRef::from(&ours).set_send_buffer_size(1).unwrap();
+                let socket = std::net::UdpSocket::from(OwnedFd::from(ours));
+                let peer: SocketAddr = "192.0.2.1:4433".parse().unwrap();
+                // Not our own: read through the inbox, written as the listener's socket is (a
+                // Unix pair takes no destination address, so it is marked connected).
+                let shared = Arc::new(Shared::new(client, peer, Arc::new(socket), true, 8));
+                let mut conn = Connection::from_driver(Driver::new(shared, false, Batcher::default())).unwrap();
+                let data = [7u8; 1_000];
+                tokio::time::timeout(Duration::from_millis(200), async {
+                    loop {
+                        conn.send(&data).await?;
+                    }
+                    #[allow(unreachable_code)]
+                    Ok::<(), io::Error>(())
+                })
+                .await
+            });
+            let _ = done_tx.send(outcome.is_err());
+        });
+        let timed_out = done_rx.recv_timeout(Duration::from_secs(20)).expect("the runtime was blocked");
+        assert!(timed_out, "the sends never filled the buffer, or failed instead of waiting");
     }
 }

@@ -205,7 +205,7 @@ pub(crate) fn send_segments_on(
     #[cfg(target_os = "linux")]
     {
         // `segment` fits in u16: checked above.
-        sys::send_gso(socket.fd(), buf, segment as u16, dest.map(sys::RawAddr::new).as_ref())
+        sys::send_gso(socket.fd(), buf, segment as u16, dest.map(sys::RawAddr::new).as_ref(), socket.send_flags())
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -235,7 +235,7 @@ pub(crate) fn send_many_on(socket: SocketRef<'_>, datagrams: &[&[u8]], dest: Opt
         let dest = dest.map(sys::RawAddr::new);
         let mut sent = 0;
         while sent < datagrams.len() {
-            match sys::send_mmsg(socket.fd(), &datagrams[sent..], dest.as_ref()) {
+            match sys::send_mmsg(socket.fd(), &datagrams[sent..], dest.as_ref(), socket.send_flags()) {
                 Ok(0) => break,
                 Ok(n) => sent += n,
                 Err(_) if sent > 0 => break,
@@ -269,6 +269,9 @@ pub(crate) fn send_each(socket: SocketRef<'_>, datagrams: &[&[u8]], dest: Option
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum SocketRef<'a> {
     Std(&'a UdpSocket),
+    /// A std socket used from async code: every send is made without waiting (`WouldBlock`
+    /// when the send buffer is full), whatever the socket's own setting.
+    StdNoWait(&'a UdpSocket),
     #[cfg(feature = "tokio")]
     Tokio(&'a tokio::net::UdpSocket),
 }
@@ -278,9 +281,18 @@ impl SocketRef<'_> {
     #[cfg(target_os = "linux")]
     fn fd(&self) -> BorrowedFd<'_> {
         match self {
-            Self::Std(s) => s.as_fd(),
+            Self::Std(s) | Self::StdNoWait(s) => s.as_fd(),
             #[cfg(feature = "tokio")]
             Self::Tokio(s) => s.as_fd(),
+        }
+    }
+
+    /// The flags of a send system call: never wait on a no-wait socket.
+    #[cfg(target_os = "linux")]
+    fn send_flags(&self) -> libc::c_int {
+        match self {
+            Self::StdNoWait(_) => libc::MSG_DONTWAIT,
+            _ => 0,
         }
     }
 
@@ -291,6 +303,7 @@ impl SocketRef<'_> {
                 Some(to) => s.send_to(datagram, to),
                 None => s.send(datagram),
             },
+            Self::StdNoWait(s) => send_now(s, datagram, dest),
             // The plain system call: the caller already holds tokio's readiness.
             #[cfg(feature = "tokio")]
             Self::Tokio(s) => {
@@ -308,7 +321,7 @@ impl SocketRef<'_> {
     #[cfg(not(target_os = "linux"))]
     fn recv_from(self, buf: &mut [u8], wait: bool) -> io::Result<(usize, SocketAddr)> {
         match self {
-            Self::Std(s) => without_waiting(s, wait, |s| s.recv_from(buf)),
+            Self::Std(s) | Self::StdNoWait(s) => without_waiting(s, wait, |s| s.recv_from(buf)),
             #[cfg(feature = "tokio")]
             Self::Tokio(s) => s.try_recv_from(buf),
         }
@@ -556,6 +569,26 @@ pub(crate) fn recv_now(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<usize> 
     }
 }
 
+/// Sends one datagram without waiting for room in the send buffer (`WouldBlock` if full), to
+/// `dest` or to the connected peer.
+pub(crate) fn send_now(socket: &UdpSocket, datagram: &[u8], dest: Option<SocketAddr>) -> io::Result<usize> {
+    #[cfg(target_os = "linux")]
+    {
+        let s = socket2::SockRef::from(socket);
+        match dest {
+            Some(to) => s.send_to_with_flags(datagram, &to.into(), libc::MSG_DONTWAIT),
+            None => s.send_with_flags(datagram, libc::MSG_DONTWAIT),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        without_waiting(socket, false, |s| match dest {
+            Some(to) => s.send_to(datagram, to),
+            None => s.send(datagram),
+        })
+    }
+}
+
 /// Runs `op` with the socket nonblocking unless `wait`.
 #[cfg(not(target_os = "linux"))]
 fn without_waiting<T>(socket: &UdpSocket, wait: bool, op: impl FnOnce(&UdpSocket) -> io::Result<T>) -> io::Result<T> {
@@ -745,7 +778,13 @@ mod sys {
 
     /// One `sendmsg` of `buf` with a `UDP_SEGMENT` control message.
     #[allow(unsafe_code)]
-    pub(super) fn send_gso(fd: BorrowedFd<'_>, buf: &[u8], segment: u16, dest: Option<&RawAddr>) -> io::Result<usize> {
+    pub(super) fn send_gso(
+        fd: BorrowedFd<'_>,
+        buf: &[u8],
+        segment: u16,
+        dest: Option<&RawAddr>,
+        flags: libc::c_int,
+    ) -> io::Result<usize> {
         let mut iov = libc::iovec { iov_base: buf.as_ptr().cast_mut().cast(), iov_len: buf.len() };
         let mut control = Control::default();
         let mut msg = empty_msghdr();
@@ -760,7 +799,7 @@ mod sys {
             // SAFETY: every pointer in `msg` (the iovec over `buf`, the name, the control
             // buffer) is live for the call and the kernel only reads through them; the
             // descriptor is open for the call (borrowed).
-            let r = unsafe { libc::sendmsg(fd.as_raw_fd(), &msg, 0) };
+            let r = unsafe { libc::sendmsg(fd.as_raw_fd(), &msg, flags) };
             match check(r) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 r => return r,
@@ -770,7 +809,12 @@ mod sys {
 
     /// One `sendmmsg` of up to [`MAX_BATCH`] of `datagrams`; returns how many went out.
     #[allow(unsafe_code)]
-    pub(super) fn send_mmsg(fd: BorrowedFd<'_>, datagrams: &[&[u8]], dest: Option<&RawAddr>) -> io::Result<usize> {
+    pub(super) fn send_mmsg(
+        fd: BorrowedFd<'_>,
+        datagrams: &[&[u8]],
+        dest: Option<&RawAddr>,
+        flags: libc::c_int,
+    ) -> io::Result<usize> {
         let n = datagrams.len().min(MAX_BATCH);
         let mut iovs = [libc::iovec { iov_base: ptr::null_mut(), iov_len: 0 }; MAX_BATCH];
         let mut msgs = empty_mmsghdrs();
@@ -788,7 +832,7 @@ mod sys {
             // SAFETY: msgs[..n] hold live iovecs over the caller's datagrams and an optional
             // live name; the kernel reads those and writes only msgs[..n].msg_len. The
             // descriptor is open for the call (borrowed).
-            let r = unsafe { libc::sendmmsg(fd.as_raw_fd(), msgs.as_mut_ptr(), n as libc::c_uint, 0) };
+            let r = unsafe { libc::sendmmsg(fd.as_raw_fd(), msgs.as_mut_ptr(), n as libc::c_uint, flags) };
             match check(r as isize) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 r => return r,
