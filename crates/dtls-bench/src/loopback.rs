@@ -99,14 +99,18 @@ fn raw(mode: Batching, window: Duration) -> Rate {
     let payload = vec![0x5a; RECORD];
     let send: Box<dyn FnMut() -> io::Result<()> + Send> = match mode {
         Batching::Off => Box::new(move || tx.send(&payload).map(drop)),
-        Batching::Mmsg => Box::new(move || {
-            let list = [&payload[..]; BATCH];
-            udp::send_many(&tx, &list, None).map(drop)
-        }),
+        Batching::Mmsg => {
+            let tx = udp::Socket::new(tx).expect("socket");
+            Box::new(move || {
+                let list = [&payload[..]; BATCH];
+                tx.send_many(&list, None).map(drop)
+            })
+        }
         _ => {
-            assert!(udp::gso_supported(&tx), "the kernel has no UDP GSO");
+            let tx = udp::Socket::new(tx).expect("socket");
+            assert!(tx.gso_supported(), "the kernel has no UDP GSO");
             let big = payload.repeat(BATCH);
-            Box::new(move || udp::send_segments(&tx, &big, RECORD, None).map(drop))
+            Box::new(move || tx.send_segments(&big, RECORD, None).map(drop))
         }
     };
     match mode {
@@ -119,13 +123,14 @@ fn raw(mode: Batching, window: Duration) -> Rate {
             })
         }
         _ => {
+            let rx = udp::Socket::new(rx).expect("socket");
             let mut batch = if mode == Batching::Mmsg {
                 RecvBatch::new(udp::MAX_BATCH, 2048)
             } else {
-                assert!(udp::set_gro(&rx, true).expect("UDP_GRO"), "the kernel has no UDP GRO");
+                assert!(rx.set_gro(true).expect("UDP_GRO"), "the kernel has no UDP GRO");
                 RecvBatch::for_gro(32)
             };
-            measure(window, send, move || match udp::recv_many(&rx, &mut batch) {
+            measure(window, send, move || match rx.recv_many(&mut batch, Some(Duration::from_millis(200))) {
                 Ok(n) => Ok(n),
                 Err(e) if timed_out(&e) => Ok(0),
                 Err(e) => Err(e),

@@ -40,6 +40,8 @@ pub struct Incoming {
     random: [u8; 32],
     replaces: Option<ConnectionHandle>,
     evicts: Option<ConnectionHandle>,
+    /// The local address the ClientHello arrived on, if the caller knows it.
+    local_ip: Option<std::net::IpAddr>,
 }
 
 impl Incoming {
@@ -189,6 +191,21 @@ impl Endpoint {
         datagram: &[u8],
         response: &mut Vec<u8>,
     ) -> DatagramEvent {
+        self.handle_at(now, remote, None, datagram, response)
+    }
+
+    /// [`handle`](Self::handle) a datagram that arrived on the local address `local_ip` (as
+    /// `IP_PKTINFO` tells on a socket bound to a wildcard address): a connection it starts
+    /// picks its certificate by that address when the client sends no SNI (EdgerOS `ipcert`).
+    /// `None`: the address set with [`set_local_ip`](Self::set_local_ip).
+    pub fn handle_at(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        local_ip: Option<std::net::IpAddr>,
+        datagram: &[u8],
+        response: &mut Vec<u8>,
+    ) -> DatagramEvent {
         response.clear();
         let mut replaces = None;
         if let Some(peer) = self.peers.get_mut(&remote) {
@@ -226,7 +243,7 @@ impl Endpoint {
                 return DatagramEvent::Drop;
             }
         }
-        DatagramEvent::Incoming(Incoming { remote, datagram: datagram.to_vec(), random, replaces, evicts })
+        DatagramEvent::Incoming(Incoming { remote, datagram: datagram.to_vec(), random, replaces, evicts, local_ip })
     }
 
     /// The connection idle longest, if that is past the stale threshold. The search runs only
@@ -249,7 +266,7 @@ impl Endpoint {
     /// Starts a server connection for a verified peer and registers it. The connection's
     /// first flight is ready in its [`Connection::poll_transmit`].
     pub fn accept(&mut self, incoming: Incoming, now: Instant) -> Result<(ConnectionHandle, Connection), AcceptError> {
-        let Incoming { remote, mut datagram, random, replaces, evicts } = incoming;
+        let Incoming { remote, mut datagram, random, replaces, evicts, local_ip } = incoming;
         let fail = |error: Error, conn: Option<&mut Connection>| {
             let mut response = Vec::new();
             if let Some(c) = conn {
@@ -258,7 +275,7 @@ impl Endpoint {
             AcceptError { error, response }
         };
         let mut conn = Connection::server(self.config.clone(), now).map_err(|e| fail(e, None))?;
-        if let Some(ip) = self.local_ip {
+        if let Some(ip) = local_ip.or(self.local_ip) {
             conn.set_local_ip(ip);
         }
         if let Err(e) = conn.handle_datagram(now, &mut datagram) {

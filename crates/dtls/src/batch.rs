@@ -11,13 +11,13 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use dtls_proto::Connection as Proto;
 
 use crate::shared::{Inbox, Shared};
-use crate::udp::{self, Batching, RecvBatch, SocketRef};
+use crate::udp::{self, Batching, Fd, RecvBatch, Socket};
 use crate::{is_timeout, lock};
 
 /// Receive slots of a batched receive with GRO on (each takes a run of up to 64 datagrams).
@@ -69,12 +69,12 @@ pub(crate) struct Batcher {
 impl Batcher {
     /// Chooses the policy. `Offload` probes UDP GSO on `socket` and, if the socket is the
     /// connection's `own`, turns UDP GRO on (and back off for another policy).
-    pub(crate) fn set(&mut self, batching: Batching, socket: &UdpSocket, own: bool) {
+    pub(crate) fn set(&mut self, batching: Batching, socket: &Socket, own: bool) {
         self.batching = batching;
         let offload = batching == Batching::Offload;
-        self.gso = offload && udp::gso_supported(socket);
+        self.gso = offload && socket.gso_supported();
         if own && (offload || self.gro) {
-            match udp::set_gro(socket, offload) {
+            match socket.set_gro(offload) {
                 // Once on, coalesced datagrams may still be queued: keep splitting them.
                 Ok(on) => self.gro |= on,
                 Err(e) => tracing::debug!(error = %e, "cannot change UDP GRO"),
@@ -98,9 +98,9 @@ impl Batcher {
 
     /// Turns GRO off before the socket changes hands (its next owner reads it plainly).
     #[cfg(unix)]
-    pub(crate) fn release_gro(&mut self, socket: &UdpSocket) -> io::Result<()> {
+    pub(crate) fn release_gro(&mut self, socket: &Socket) -> io::Result<()> {
         if self.gro {
-            udp::set_gro(socket, false)?;
+            socket.set_gro(false)?;
             self.gro = false;
         }
         Ok(())
@@ -134,14 +134,17 @@ impl Batcher {
         self.bufs.as_ref().map_or(0, |b| b.tx_ends.len())
     }
 
-    /// Sends the sealed records from the `from`th on, as the policy says; returns how many of
-    /// them went out: all, or fewer when sending one failed after others went out (the
-    /// failure repeats on the next call; with a nonblocking socket it is `WouldBlock`), or the
-    /// error if none did.
+    /// Sends the sealed records from the `from`th on, as the policy says, without waiting;
+    /// returns how many of them went out: all, or fewer when sending one failed after others
+    /// went out (the failure repeats on the next call: `WouldBlock` when the send buffer is
+    /// full), or the error if none did. `src`: the local address to send from (a wildcard
+    /// socket).
     pub(crate) fn transmit(
         &mut self,
-        socket: SocketRef<'_>,
+        socket: &Socket,
+        fd: Fd<'_>,
         dest: Option<SocketAddr>,
+        src: Option<IpAddr>,
         from: usize,
     ) -> io::Result<usize> {
         let Some(b) = self.bufs.as_deref() else { return Ok(0) };
@@ -158,10 +161,11 @@ impl Batcher {
             return Ok(0);
         }
         let contiguous = b.tx.get(base..).unwrap_or_default();
+        let out = Out { socket, fd, dest, src };
         match self.batching {
-            Batching::Off => udp::send_each(socket, datagrams, dest),
-            Batching::Offload if self.gso => send_offload(socket, contiguous, datagrams, dest, &mut self.gso),
-            _ => udp::send_many_on(socket, datagrams, dest),
+            Batching::Off => out.each(datagrams),
+            Batching::Offload if self.gso => send_offload(out, contiguous, datagrams, &mut self.gso),
+            _ => socket.try_send_many(fd, datagrams, dest, src),
         }
     }
 
@@ -221,9 +225,9 @@ impl Batcher {
     }
 
     /// One batched receive on `socket` into the receive slots (allocated on first use),
-    /// waiting for the first datagram only if `wait`: every datagram already queued, up to
-    /// one per slot, or one datagram with [`Batching::Off`].
-    pub(crate) fn recv(&mut self, socket: SocketRef<'_>, wait: bool) -> io::Result<usize> {
+    /// without waiting: every datagram already queued, up to one per slot, or one datagram
+    /// with [`Batching::Off`]; `WouldBlock` if none is.
+    pub(crate) fn recv(&mut self, socket: &Socket, fd: Fd<'_>) -> io::Result<usize> {
         let max = match self.batching {
             Batching::Off => 1,
             _ if self.gro => GRO_SLOTS,
@@ -234,7 +238,7 @@ impl Batcher {
             *rx = None;
         }
         let batch = rx.get_or_insert_with(|| RecvBatch::new(max, udp::MAX_SLOT));
-        udp::recv_into(socket, batch, max, wait)
+        socket.try_recv(fd, batch, max)
     }
 
     /// Decrypts the received datagrams not handed out yet, in order, noting where each
@@ -425,16 +429,37 @@ fn open(
     Ok(())
 }
 
-/// Sends `datagrams`, laid back to back in `contiguous`, with one GSO send per run of equal
-/// sizes, and with `sendmmsg` where the kernel refuses GSO (for good: `gso` is cleared).
-/// Returns how many went out, or the error if none did.
-fn send_offload(
-    socket: SocketRef<'_>,
-    contiguous: &[u8],
-    datagrams: &[&[u8]],
+/// Where a batch goes: the socket, the descriptor to use, the destination (`None`: the
+/// connected peer) and the local address to send from.
+#[derive(Clone, Copy)]
+struct Out<'a> {
+    socket: &'a Socket,
+    fd: Fd<'a>,
     dest: Option<SocketAddr>,
-    gso: &mut bool,
-) -> io::Result<usize> {
+    src: Option<IpAddr>,
+}
+
+impl Out<'_> {
+    /// Sends each datagram with its own system call; how many went out, or the error if none.
+    fn each(self, datagrams: &[&[u8]]) -> io::Result<usize> {
+        for (i, d) in datagrams.iter().enumerate() {
+            if let Err(e) = self.socket.try_send(self.fd, d, self.dest, self.src) {
+                return if i > 0 { Ok(i) } else { Err(e) };
+            }
+        }
+        Ok(datagrams.len())
+    }
+
+    fn many(self, datagrams: &[&[u8]]) -> io::Result<usize> {
+        self.socket.try_send_many(self.fd, datagrams, self.dest, self.src)
+    }
+}
+
+/// Sends `datagrams`, laid back to back in `contiguous`, with one GSO send per run of equal
+/// sizes, and one by one (`sendmmsg`) where the kernel refuses GSO (for good: quinn-udp then
+/// turns it off for the socket, and `gso` follows). Returns how many went out, or the error if
+/// none did.
+fn send_offload(out: Out<'_>, contiguous: &[u8], datagrams: &[&[u8]], gso: &mut bool) -> io::Result<usize> {
     let mut sent = 0;
     let mut offset = 0;
     while sent < datagrams.len() {
@@ -443,18 +468,18 @@ fn send_offload(
         let bytes: usize = rest[..run].iter().map(|d| d.len()).sum();
         let segments = contiguous.get(offset..offset + bytes).filter(|_| run > 1 && *gso);
         let r = match segments {
-            Some(buf) => match udp::send_segments_on(socket, buf, rest[0].len(), dest) {
-                Ok(_) => Ok(run),
+            Some(buf) => match out.socket.try_send_segments(out.fd, buf, rest[0].len(), out.dest, out.src) {
+                Ok(()) => Ok(run),
                 Err(e) if udp::gso_refused(&e) => {
-                    if udp::gso_unusable(&e) {
+                    if !out.socket.gso_supported() {
                         tracing::debug!(error = %e, "UDP GSO refused: sending with sendmmsg from now on");
                         *gso = false;
                     }
-                    udp::send_many_on(socket, &rest[..run], dest)
+                    out.many(&rest[..run])
                 }
                 Err(e) => Err(e),
             },
-            None => udp::send_many_on(socket, &rest[..run], dest),
+            None => out.many(&rest[..run]),
         };
         match r {
             Ok(n) => {
@@ -473,13 +498,13 @@ fn send_offload(
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
-    use std::os::fd::OwnedFd;
-    use std::os::unix::net::UnixDatagram;
+    use std::net::UdpSocket;
+    use std::time::Duration;
 
     use super::*;
 
     /// A batcher in `mode` (probed on `socket`) holding `records` as if sealed.
-    fn sealed(mode: Batching, socket: &UdpSocket, records: &[Vec<u8>]) -> Batcher {
+    fn sealed(mode: Batching, socket: &Socket, records: &[Vec<u8>]) -> Batcher {
         let mut b = Batcher::default();
         b.set(mode, socket, false);
         for r in records {
@@ -496,6 +521,15 @@ mod tests {
         (0..64u8).map(|i| vec![i; sizes[usize::from(i) % sizes.len()]]).collect()
     }
 
+    /// A sender connected to a receiver on loopback.
+    fn pair() -> (Socket, UdpSocket) {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        tx.connect(rx.local_addr().unwrap()).unwrap();
+        (Socket::new(tx).unwrap(), rx)
+    }
+
     /// A send buffer that fills after a few records makes every mode stop with `WouldBlock`
     /// part-way; sending on from the first record not sent delivers each record exactly once,
     /// in order, as sealed.
@@ -503,39 +537,31 @@ mod tests {
     fn transmit_goes_on_where_a_full_send_buffer_stopped_it() {
         let records = records();
         for mode in [Batching::Off, Batching::Mmsg, Batching::Offload] {
-            let (tx, rx) = UnixDatagram::pair().unwrap();
-            tx.set_nonblocking(true).unwrap();
-            rx.set_nonblocking(true).unwrap();
-            socket2::SockRef::from(&tx).set_send_buffer_size(1).unwrap();
-            // Any datagram socket will do for the system calls; this one pushes back.
-            let tx = UdpSocket::from(OwnedFd::from(tx));
+            let (tx, rx) = pair();
             let mut b = sealed(mode, &tx, &records);
-            assert!(!b.gso, "no GSO on a Unix socket");
-            let (mut from, mut partial, mut stalls, mut got) = (0, 0, 0, Vec::new());
-            let mut buf = [0u8; 4096];
+            let (mut from, mut partial, mut stalls) = (0, 0, 0);
+            *tx.room.lock().unwrap() = Some(5);
             while from < records.len() {
-                match b.transmit(SocketRef::Std(&tx), None, from) {
+                match b.transmit(&tx, Fd::Own, None, None, from) {
                     Ok(n) => {
                         assert!(n > 0 && from + n <= records.len(), "{mode:?}");
                         from += n;
                         partial += usize::from(from < records.len());
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        // The buffer drains: room for a few more.
                         stalls += 1;
-                        // The peer reads what arrived, making room: the socket is "ready".
-                        while let Ok(n) = rx.recv(&mut buf) {
-                            got.push(buf[..n].to_vec());
-                        }
+                        *tx.room.lock().unwrap() = Some(3 + stalls % 7);
                     }
                     Err(e) => panic!("{mode:?}: {e}"),
                 }
             }
-            while let Ok(n) = rx.recv(&mut buf) {
-                got.push(buf[..n].to_vec());
-            }
             assert!(partial > 0 && stalls > 0, "{mode:?}: the send buffer never filled");
-            assert_eq!(got.len(), records.len(), "{mode:?}");
-            assert!(got == records, "{mode:?}: records differ");
+            let mut buf = [0u8; 4096];
+            for (i, r) in records.iter().enumerate() {
+                let n = rx.recv(&mut buf).unwrap();
+                assert!(buf[..n] == r[..], "{mode:?}: record {i}");
+            }
         }
     }
 
@@ -544,20 +570,17 @@ mod tests {
     #[test]
     fn transmit_from_a_later_record_with_gso() {
         let records = records();
-        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
-        tx.connect(rx.local_addr().unwrap()).unwrap();
-        rx.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        let (tx, rx) = pair();
         let mut buf = [0u8; 4096];
         for from in [0, 1, 3, 5, 10, 63, 64] {
             let mut b = sealed(Batching::Offload, &tx, &records);
             assert!(b.gso, "UDP GSO missing: only the fallback would be tested");
-            assert_eq!(b.transmit(SocketRef::Std(&tx), None, from).unwrap(), records.len() - from);
+            assert_eq!(b.transmit(&tx, Fd::Own, None, None, from).unwrap(), records.len() - from);
             for (i, r) in records.iter().enumerate().skip(from) {
                 let n = rx.recv(&mut buf).unwrap();
                 assert!(buf[..n] == r[..], "from {from}: record {i}");
             }
-            assert_eq!(b.transmit(SocketRef::Std(&tx), None, 65).unwrap(), 0);
+            assert_eq!(b.transmit(&tx, Fd::Own, None, None, 65).unwrap(), 0);
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::batch::{Batcher, Messages};
 use crate::driver::{drive, Driver, Source, Wait};
 use crate::options::{socket_info, SocketInfo, SocketOptions};
 use crate::shared::Shared;
-use crate::udp::{self, Batching, SocketRef};
+use crate::udp::{self, Batching, Fd};
 use crate::{lock, with_rx, ReadTimeout};
 
 /// One DTLS association with a peer: send and receive whole datagrams, with timeouts.
@@ -32,11 +32,21 @@ pub struct Connection {
 
 impl Connection {
     pub(crate) fn from_shared(shared: Arc<Shared>, own: bool) -> Self {
-        Self { d: Driver::new(shared, own, Batcher::default()), read_timeout: None, armed: ReadTimeout::default() }
+        Self::with_driver(Driver::new(shared, own, Batcher::default()))
     }
 
     fn from_driver(d: Driver) -> io::Result<Self> {
-        Ok(Self { d, read_timeout: None, armed: ReadTimeout::default() })
+        Ok(Self::with_driver(d))
+    }
+
+    /// The blocking handle on `d`: its own socket, if it has one, waits in the system call.
+    fn with_driver(d: Driver) -> Self {
+        if d.own {
+            if let Err(e) = d.shared.socket.set_blocking(true) {
+                tracing::debug!(error = %e, "cannot make the socket blocking: receives poll instead");
+            }
+        }
+        Self { d, read_timeout: None, armed: ReadTimeout::default() }
     }
 
     // ===== clients =====
@@ -121,9 +131,7 @@ impl Connection {
 
     /// Sends, waiting at most `timeout` for room in the socket's send buffer.
     pub fn send_timeout(&mut self, data: &[u8], timeout: Option<Duration>) -> io::Result<usize> {
-        if self.d.own {
-            self.d.shared.socket.set_write_timeout(timeout)?;
-        }
+        *lock(&self.d.shared.write_timeout) = timeout;
         self.send(data)
     }
 
@@ -192,7 +200,7 @@ impl Connection {
         for chunk in messages.chunks(udp::MAX_BATCH) {
             let (count, sealing) = self.d.seal_chunk(chunk);
             let dest = (!self.d.shared.connected).then_some(self.d.shared.peer);
-            let result = self.d.batch.transmit(SocketRef::Std(&self.d.shared.socket), dest, 0);
+            let result = self.transmit(dest);
             self.d.shared.touch();
             self.d.batch_sent += result.as_ref().map_or(0, |n| *n);
             if let Some(total) = self.d.after_chunk(count, result, sealing)? {
@@ -200,6 +208,32 @@ impl Connection {
             }
         }
         Ok(self.d.batch_sent)
+    }
+
+    /// Sends the sealed records, waiting for room in the send buffer (up to the write timeout);
+    /// returns how many went out.
+    fn transmit(&mut self, dest: Option<SocketAddr>) -> io::Result<usize> {
+        let shared = self.d.shared.clone();
+        let until = lock(&shared.write_timeout).map(|t| Instant::now() + t);
+        let count = self.d.batch.sealed();
+        let mut sent = 0;
+        while sent < count {
+            match self.d.batch.transmit(&shared.socket, Fd::Own, dest, shared.local_ip, sent) {
+                Ok(0) => break,
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !shared.socket.wait(false, until)? {
+                        break;
+                    }
+                }
+                Err(_) if sent > 0 => break,
+                Err(e) => return Err(e),
+            }
+        }
+        if sent == 0 && count > 0 {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "send timed out"));
+        }
+        Ok(sent)
     }
 
     /// Receives every message that is ready: waits at most `timeout` (`None`: forever) for the
@@ -247,31 +281,44 @@ impl Connection {
             return Ok(None);
         }
         let socket = self.d.shared.socket.clone();
-        // `false`: the time has come; still take a datagram that is already there.
-        let wait = self.armed.arm(&socket, w.until)?;
         if self.d.batch.gro() {
             // GRO coalesces runs of datagrams: receive through the batch, which splits them.
-            return match self.d.batch.recv(SocketRef::Std(&socket), wait) {
+            if !socket.wait(true, w.until)? {
+                return self.d.on_nothing(None);
+            }
+            return match self.d.batch.recv(&socket, Fd::Own) {
                 Ok(_) => self.d.on_batch(buf),
                 Err(e) => self.d.on_nothing(Some(e)),
             };
         }
+        // `false`: the time has come; still take a datagram that is already there.
+        let mut wait = self.armed.arm(&socket, w.until)?;
+        if wait && !socket.blocking() {
+            // Could not be made blocking: wait for readiness first.
+            if !socket.wait(true, w.until)? {
+                return self.d.on_nothing(None);
+            }
+            wait = false;
+        }
         // Into the thread's receive buffer, processed before it is needed again.
-        with_rx(|rx| match if wait { socket.recv(rx) } else { udp::recv_now(&socket, rx) } {
+        with_rx(|rx| match socket.recv_one(rx, wait) {
             Ok(n) => self.d.on_datagram(&mut rx[..n], buf),
             Err(e) => self.d.on_nothing(Some(e)),
         })
     }
 
-    /// Waits as [`wait`](Self::wait) does, receiving a batch on our own socket.
+    /// Waits as [`wait`](Self::wait) does, receiving a batch on our own socket: every datagram
+    /// queued once the first is there.
     fn wait_batch(&mut self, w: Wait) -> io::Result<Option<()>> {
         if w.source == Source::Inbox {
             self.d.shared.wait_inbox(w.until);
             return Ok(None);
         }
         let socket = self.d.shared.socket.clone();
-        let wait = self.armed.arm(&socket, w.until)?;
-        match self.d.batch.recv(SocketRef::Std(&socket), wait) {
+        if !socket.wait(true, w.until)? {
+            return self.d.on_nothing(None).map(|_| None);
+        }
+        match self.d.batch.recv(&socket, Fd::Own) {
             Ok(_) => self.d.on_batch_received(),
             Err(e) => self.d.on_nothing(Some(e)).map(|_| None),
         }

@@ -379,7 +379,6 @@ impl Driver {
         // The next owner reads the socket with plain receives.
         self.batch.release_gro(&self.shared.socket)?;
         let socket = self.shared.socket.try_clone()?;
-        socket.set_nonblocking(false)?;
         let state = lock(&self.shared.proto).export_session()?;
         // Not ours any more: dropping this handle must not close the association.
         self.detached = true;
@@ -393,9 +392,8 @@ impl Driver {
     pub(crate) fn from_fd(fd: std::os::fd::OwnedFd, state: &[u8], config: Arc<dtls_proto::Config>) -> io::Result<Self> {
         let socket = std::net::UdpSocket::from(fd);
         let peer = socket.peer_addr()?;
-        socket.set_nonblocking(false)?;
         let proto = dtls_proto::Connection::import_session(config, state, Instant::now())?;
-        let shared = Arc::new(Shared::new(proto, peer, Arc::new(socket), true, 0));
+        let shared = Arc::new(Shared::new(proto, peer, Arc::new(crate::udp::Socket::new(socket)?), true, 0));
         shared.heard();
         Ok(Self::new(shared, true, Batcher::default()))
     }
@@ -415,7 +413,7 @@ impl Driver {
         let deadline = now + timeout.unwrap_or_else(|| config.handshake_timeout());
         let name = crate::name_or_address(server_name, server);
         let proto = dtls_proto::Connection::client_with_server_name(config, Some(name), now)?;
-        let shared = Arc::new(Shared::new(proto, server, Arc::new(socket), true, 0));
+        let shared = Arc::new(Shared::new(proto, server, Arc::new(crate::udp::Socket::new(socket)?), true, 0));
         Ok((Self::new(shared, true, Batcher::default()), deadline))
     }
 }

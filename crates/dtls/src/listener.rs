@@ -18,8 +18,8 @@ use dtls_proto::{
 use crate::connection::Connection;
 use crate::options::{socket_info, SocketInfo, SocketOptions};
 use crate::shared::Shared;
-use crate::udp::{self, RecvBatch};
-use crate::{is_timeout, lock, ReadTimeout, MAX_DATAGRAM};
+use crate::udp::{Fd, RecvBatch, Socket};
+use crate::{is_timeout, lock, MAX_DATAGRAM};
 
 /// How a [`Listener`] serves its peers.
 #[derive(Clone)]
@@ -164,7 +164,7 @@ struct State {
 
 #[derive(Debug)]
 struct Inner {
-    socket: Arc<UdpSocket>,
+    socket: Arc<Socket>,
     local: SocketAddr,
     config: Arc<Config>,
     options: ListenerOptions,
@@ -246,7 +246,7 @@ impl Listener {
         let local = socket.local_addr()?;
         let endpoint = new_endpoint(&config, &options, local, Instant::now(), std::time::SystemTime::now())?;
         let inner = Arc::new(Inner {
-            socket: Arc::new(socket),
+            socket: Arc::new(Socket::new(socket)?),
             local,
             config,
             options,
@@ -391,6 +391,8 @@ impl Drop for Listener {
 struct Handshaking {
     conn: Proto,
     peer: SocketAddr,
+    /// The local address the peer reached (a wildcard listener answers from it).
+    local: Option<IpAddr>,
     started: Instant,
 }
 
@@ -426,7 +428,6 @@ impl Driver {
 
     fn run(mut self) {
         let socket = self.inner.socket.clone();
-        let mut read_timeout = ReadTimeout::default();
         // Every datagram already queued comes in with one system call; slots take any datagram
         // whole (their pages are only touched as far as datagrams fill them).
         let mut batch = RecvBatch::new(DRIVER_BATCH, MAX_DATAGRAM);
@@ -435,11 +436,10 @@ impl Driver {
             let wait = timer
                 .map_or(Duration::from_millis(50), |t| t.saturating_duration_since(Instant::now()))
                 .clamp(Duration::from_millis(1), Duration::from_millis(50));
-            let _ = read_timeout.arm(&socket, Some(Instant::now() + wait));
-            match udp::recv_many(&socket, &mut batch) {
+            match socket.recv_many(&mut batch, Some(wait)) {
                 Ok(_) => {
-                    for (datagram, from) in batch.datagrams_mut() {
-                        self.datagram(from, datagram);
+                    for (datagram, from, local) in batch.datagrams_mut() {
+                        self.datagram(from, local, datagram);
                     }
                 }
                 Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::ConnectionRefused => {}
@@ -457,12 +457,19 @@ impl Driver {
         self.shutdown();
     }
 
-    fn datagram(&mut self, from: SocketAddr, datagram: &mut [u8]) {
+    /// Sends a datagram from the listening socket, without waiting (a full send buffer loses it,
+    /// as the network could), from `local` on a wildcard socket.
+    fn send(&self, datagram: &[u8], to: SocketAddr, local: Option<IpAddr>) {
+        let src = local.filter(|_| self.inner.local.ip().is_unspecified());
+        if let Err(e) = self.inner.socket.try_send(Fd::Own, datagram, Some(to), src) {
+            tracing::debug!(peer = %to, error = %e, "listener send failed");
+        }
+    }
+
+    fn datagram(&mut self, from: SocketAddr, local: Option<IpAddr>, datagram: &mut [u8]) {
         let now = Instant::now();
-        match self.endpoint.handle(now, from, datagram, &mut self.tx) {
-            DatagramEvent::Respond => {
-                let _ = self.inner.socket.send_to(&self.tx, from);
-            }
+        match self.endpoint.handle_at(now, from, local, datagram, &mut self.tx) {
+            DatagramEvent::Respond => self.send(&self.tx, from, local),
             DatagramEvent::Drop => {}
             DatagramEvent::Incoming(incoming) => {
                 let ip = from.ip();
@@ -503,13 +510,13 @@ impl Driver {
                 match self.endpoint.accept(incoming, now) {
                     Ok((h, conn)) => {
                         *self.per_ip.entry(ip).or_default() += 1;
-                        self.handshaking.insert(h, Handshaking { conn, peer: from, started: now });
+                        self.handshaking.insert(h, Handshaking { conn, peer: from, local, started: now });
                         self.drive(h);
                     }
                     Err(e) => {
                         tracing::debug!(peer = %from, error = %e.error, "refused a client");
                         if !e.response.is_empty() {
-                            let _ = self.inner.socket.send_to(&e.response, from);
+                            self.send(&e.response, from, local);
                         }
                     }
                 }
@@ -553,8 +560,12 @@ impl Driver {
         let state = hs.conn.handshake_state();
         let closed = hs.conn.is_closed();
         if state != HandshakeState::Complete || closed {
+            let (peer, local) = (hs.peer, hs.local);
             while hs.conn.poll_transmit(&mut self.tx).is_some() {
-                let _ = self.inner.socket.send_to(&self.tx, hs.peer);
+                let src = local.filter(|_| self.inner.local.ip().is_unspecified());
+                if let Err(e) = self.inner.socket.try_send(Fd::Own, &self.tx, Some(peer), src) {
+                    tracing::debug!(%peer, error = %e, "listener send failed");
+                }
             }
             while hs.conn.poll_event().is_some() {}
         }
@@ -589,7 +600,7 @@ impl Driver {
     fn promote(&mut self, h: ConnectionHandle, hs: Handshaking) {
         let o = &self.inner.options;
         let (socket, connected) = if o.connection_sockets {
-            match self.connection_socket(hs.peer) {
+            match self.connection_socket(hs.peer, hs.local) {
                 Ok(s) => (Arc::new(s), true),
                 Err(e) => {
                     tracing::warn!(peer = %hs.peer, error = %e, "cannot create a per-connection socket");
@@ -599,7 +610,11 @@ impl Driver {
         } else {
             (self.inner.socket.clone(), false)
         };
-        let shared = Arc::new(Shared::new(hs.conn, hs.peer, socket, connected, o.inbox));
+        let mut shared = Shared::new(hs.conn, hs.peer, socket, connected, o.inbox);
+        if !connected {
+            shared.local_ip = hs.local.filter(|_| self.inner.local.ip().is_unspecified());
+        }
+        let shared = Arc::new(shared);
         shared.heard();
         {
             let mut proto = lock(&shared.proto);
@@ -626,12 +641,18 @@ impl Driver {
         self.inner.accepted_async.notify_waiters();
     }
 
-    fn connection_socket(&self, peer: SocketAddr) -> io::Result<UdpSocket> {
+    /// A socket of the connection's own: on the listener's port, bound to the address the peer
+    /// reached (so that what it sends comes from there), connected to the peer.
+    fn connection_socket(&self, peer: SocketAddr, local: Option<IpAddr>) -> io::Result<Socket> {
         let mut opts = self.inner.options.socket.clone();
         opts.reuse_port = true;
-        let s = opts.bind(self.inner.local)?;
+        let mut at = self.inner.local;
+        if let Some(ip) = local.filter(|_| at.ip().is_unspecified()) {
+            at.set_ip(ip);
+        }
+        let s = opts.bind(at)?;
         s.connect(peer)?;
-        Ok(s)
+        Socket::new(s)
     }
 
     /// Ends a connection the endpoint routed to.
@@ -699,10 +720,11 @@ impl Driver {
     }
 
     fn shutdown(&mut self) {
-        for (_, mut hs) in self.handshaking.drain() {
+        let mut tx = std::mem::take(&mut self.tx);
+        for (_, mut hs) in std::mem::take(&mut self.handshaking) {
             if hs.conn.shutdown().is_ok() {
-                while hs.conn.poll_transmit(&mut self.tx).is_some() {
-                    let _ = self.inner.socket.send_to(&self.tx, hs.peer);
+                while hs.conn.poll_transmit(&mut tx).is_some() {
+                    self.send(&tx, hs.peer, hs.local);
                 }
             }
         }

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use dtls_proto::{Connection as Proto, Event, HandshakeState};
 
 use crate::lock;
+use crate::udp::{Fd, Socket};
 
 /// Most decrypted messages held when one datagram carried several.
 pub(crate) const MAX_QUEUED: usize = 64;
@@ -24,7 +25,12 @@ const REFUSALS_BEFORE_FAILING: u32 = 2;
 pub(crate) struct Shared {
     pub(crate) proto: Mutex<Proto>,
     pub(crate) peer: SocketAddr,
-    pub(crate) socket: Arc<UdpSocket>,
+    pub(crate) socket: Arc<Socket>,
+    /// The local address the peer reached us on, when the socket is bound to a wildcard
+    /// address: our datagrams go out from it, or the peer would not take them.
+    pub(crate) local_ip: Option<IpAddr>,
+    /// How long a send waits for room in the send buffer (`None`: as long as it takes).
+    pub(crate) write_timeout: Mutex<Option<Duration>>,
     /// Whether `socket` is connected to the peer (else `send_to`).
     pub(crate) connected: bool,
     /// Datagrams the listener received for this peer (shared-socket mode).
@@ -61,18 +67,14 @@ pub(crate) struct Inbox {
 }
 
 impl Shared {
-    pub(crate) fn new(
-        proto: Proto,
-        peer: SocketAddr,
-        socket: Arc<UdpSocket>,
-        connected: bool,
-        capacity: usize,
-    ) -> Self {
+    pub(crate) fn new(proto: Proto, peer: SocketAddr, socket: Arc<Socket>, connected: bool, capacity: usize) -> Self {
         let epoch = Instant::now();
         Self {
             proto: Mutex::new(proto),
             peer,
             socket,
+            local_ip: None,
+            write_timeout: Mutex::new(None),
             connected,
             inbox: Mutex::new(Inbox { capacity, ..Inbox::default() }),
             ready: Condvar::new(),
@@ -159,20 +161,26 @@ impl Shared {
         self.ready_async.notify_one();
     }
 
-    /// Sends one datagram to the peer, waiting for room in the send buffer unless
-    /// [`no_wait`](Self::no_wait) (then `WouldBlock`).
+    /// Sends one datagram to the peer, waiting for room in the send buffer (up to the write
+    /// timeout: `TimedOut`) unless [`no_wait`](Self::no_wait) (then `WouldBlock`).
     pub(crate) fn send_raw(&self, datagram: &[u8]) -> io::Result<()> {
         let dest = (!self.connected).then_some(self.peer);
-        if self.no_wait.load(Ordering::Relaxed) {
-            crate::udp::send_now(&self.socket, datagram, dest)?;
-        } else {
-            match dest {
-                Some(to) => self.socket.send_to(datagram, to)?,
-                None => self.socket.send(datagram)?,
-            };
+        let mut deadline = None;
+        loop {
+            match self.socket.try_send(Fd::Own, datagram, dest, self.local_ip) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && !self.no_wait.load(Ordering::Relaxed) => {
+                    let until = *deadline.get_or_insert_with(|| lock(&self.write_timeout).map(|t| Instant::now() + t));
+                    if !self.socket.wait(false, until)? {
+                        return Err(io::Error::new(io::ErrorKind::TimedOut, "send timed out"));
+                    }
+                }
+                r => {
+                    r?;
+                    self.touch();
+                    return Ok(());
+                }
+            }
         }
-        self.touch();
-        Ok(())
     }
 
     /// Sends whatever the protocol has queued (handshake retransmissions, alerts).

@@ -65,7 +65,7 @@ use crate::driver::{drive, Driver, Source, Wait};
 use crate::listener::{ListenerOptions, ListenerStats};
 use crate::options::{socket_info, SocketInfo, SocketOptions};
 use crate::shared::Shared;
-use crate::udp::{Batching, SocketRef};
+use crate::udp::{Batching, Fd, Socket};
 use crate::{lock, with_rx};
 
 /// How long an async send on the listener's shared socket (which tokio does not watch) waits
@@ -155,8 +155,8 @@ impl Connection {
     fn from_driver(d: Driver) -> io::Result<Self> {
         d.shared.no_wait.store(true, Ordering::Relaxed);
         let own = if d.own {
+            d.shared.socket.set_blocking(false)?;
             let dup = d.shared.socket.try_clone()?;
-            dup.set_nonblocking(true)?;
             Some(tokio::net::UdpSocket::from_std(dup)?)
         } else {
             None
@@ -318,17 +318,18 @@ impl Connection {
     /// readiness on our own socket, or a moment on the listener's, and goes on with the records
     /// not sent yet.
     async fn transmit(&mut self, count: usize) -> io::Result<usize> {
-        let dest = (!self.d.shared.connected).then_some(self.d.shared.peer);
+        let shared = self.d.shared.clone();
+        let dest = (!shared.connected).then_some(shared.peer);
         let mut sent = 0;
         while sent < count {
             let from = sent;
             let batch = &mut self.d.batch;
             let r = match &self.own {
                 Some(sock) => {
-                    let attempt = || batch.transmit(SocketRef::Tokio(sock), dest, from);
+                    let attempt = || batch.transmit(&shared.socket, Fd::Tokio(sock), dest, shared.local_ip, from);
                     sock.async_io(Interest::WRITABLE, attempt).await
                 }
-                None => match batch.transmit(SocketRef::StdNoWait(&self.d.shared.socket), dest, from) {
+                None => match batch.transmit(&shared.socket, Fd::Own, dest, shared.local_ip, from) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         tokio::time::sleep(SHARED_SOCKET_RETRY).await;
                         continue;
@@ -388,7 +389,7 @@ impl Connection {
         };
         if self.d.batch.gro() {
             // GRO coalesces runs of datagrams: receive through the batch, which splits them.
-            return match recv_batch_until(sock, &mut self.d.batch, w.until).await {
+            return match recv_batch_until(&self.d.shared.socket, sock, &mut self.d.batch, w.until).await {
                 Ok(true) => self.d.on_batch(buf),
                 Ok(false) => self.d.on_nothing(None),
                 Err(e) => self.d.on_nothing(Some(e)),
@@ -420,7 +421,7 @@ impl Connection {
             wait_inbox(&self.d.shared, w.until).await;
             return Ok(None);
         };
-        match recv_batch_until(sock, &mut self.d.batch, w.until).await {
+        match recv_batch_until(&self.d.shared.socket, sock, &mut self.d.batch, w.until).await {
             Ok(true) => self.d.on_batch_received(),
             Ok(false) => self.d.on_nothing(None).map(|_| None),
             Err(e) => self.d.on_nothing(Some(e)).map(|_| None),
@@ -433,18 +434,19 @@ impl Connection {
 /// the time came first. Cancel-safe: datagrams are taken off the socket only by the system
 /// call, after which nothing waits.
 async fn recv_batch_until(
+    socket: &Socket,
     sock: &tokio::net::UdpSocket,
     batch: &mut Batcher,
     until: Option<Instant>,
 ) -> io::Result<bool> {
-    let socket = SocketRef::Tokio(sock);
+    let fd = Fd::Tokio(sock);
     let got = match until.map(|t| t.saturating_duration_since(Instant::now())) {
         // Due already: only what is there, even if tokio has not seen it arrive yet (the
         // system call does not wait).
-        Some(left) if left.is_zero() => batch.recv(socket, false),
-        None => sock.async_io(Interest::READABLE, || batch.recv(socket, false)).await,
+        Some(left) if left.is_zero() => batch.recv(socket, fd),
+        None => sock.async_io(Interest::READABLE, || batch.recv(socket, fd)).await,
         Some(left) => {
-            let ready = sock.async_io(Interest::READABLE, || batch.recv(socket, false));
+            let ready = sock.async_io(Interest::READABLE, || batch.recv(socket, fd));
             match tokio::time::timeout(left, ready).await {
                 Ok(r) => r,
                 Err(_) => return Ok(false),
@@ -481,9 +483,6 @@ async fn wait_inbox(shared: &Shared, until: Option<Instant>) {
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
-    use std::os::fd::OwnedFd;
-    use std::os::unix::net::UnixDatagram;
-
     use super::*;
 
     /// A client and a server core, handshaken in memory.
@@ -507,85 +506,72 @@ mod tests {
         (client, server)
     }
 
-    /// An async connection whose own "socket" is one end of a Unix datagram pair with the
-    /// smallest send buffer: when the other end does not read, sends find no room.
-    fn over_a_full_pipe(proto: Proto) -> (Connection, UnixDatagram) {
-        let (ours, theirs) = UnixDatagram::pair().unwrap();
-        socket2::SockRef::from(&ours).set_send_buffer_size(1).unwrap();
-        theirs.set_nonblocking(true).unwrap();
-        let socket = std::net::UdpSocket::from(OwnedFd::from(ours));
-        let peer: SocketAddr = "192.0.2.1:4433".parse().unwrap();
-        let shared = Arc::new(Shared::new(proto, peer, Arc::new(socket), true, 0));
-        (Connection::from_driver(Driver::new(shared, true, Batcher::default())).unwrap(), theirs)
+    /// An async connection on a loopback socket connected to `peer` (which reads what it
+    /// sends), whose send buffer has room for `room` more datagrams: after those, sends find it
+    /// full until the test makes room. `own`: the connection's own socket, registered with
+    /// tokio; else read through the inbox and written as the listener's socket is.
+    fn on_a_filling_socket(proto: Proto, room: usize, own: bool) -> (Connection, std::net::UdpSocket) {
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        peer.set_nonblocking(true).unwrap();
+        let ours = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        ours.connect(peer.local_addr().unwrap()).unwrap();
+        let socket = Socket::new(ours).unwrap();
+        *socket.room.lock().unwrap() = Some(room);
+        let shared = Arc::new(Shared::new(proto, peer.local_addr().unwrap(), Arc::new(socket), true, 8));
+        (Connection::from_driver(Driver::new(shared, own, Batcher::default())).unwrap(), peer)
     }
 
     /// Dropping a batched send while it waits for room leaves a count of what went out, and
     /// exactly those messages, the first ones in order, reach the peer.
     #[tokio::test(flavor = "current_thread")]
     async fn a_dropped_batched_send_reports_what_went_out() {
-        let (client, mut server) = established();
-        let (mut conn, peer) = over_a_full_pipe(client);
-        let messages: Vec<Vec<u8>> = (0..64u8).map(|i| vec![i; 1_000]).collect();
-        let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
-        let stalled = tokio::time::timeout(Duration::from_millis(100), conn.send_batch(&refs)).await;
-        assert!(stalled.is_err(), "the send buffer never filled: nothing to cancel");
-        let sent = conn.last_batch_sent();
-        assert!(sent > 0 && sent < messages.len(), "{sent} of {}", messages.len());
-        let mut buf = [0u8; 2048];
-        let mut got = Vec::new();
-        while let Ok(n) = peer.recv(&mut buf) {
-            let received = server.handle_datagram(Instant::now(), &mut buf[..n]).unwrap();
-            got.extend(received.iter().map(<[u8]>::to_vec));
+        for mode in [Batching::Off, Batching::Mmsg, Batching::Offload] {
+            let (client, mut server) = established();
+            let (mut conn, peer) = on_a_filling_socket(client, 11, true);
+            conn.set_batching(mode);
+            // Runs of eight records for GSO (seven equal, one shorter): a run goes out whole or
+            // not at all, so with room for 11 datagrams one run goes out.
+            let messages: Vec<Vec<u8>> = (0..64u8).map(|i| vec![i; if i % 8 == 7 { 500 } else { 1_000 }]).collect();
+            let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+            let stalled = tokio::time::timeout(Duration::from_millis(100), conn.send_batch(&refs)).await;
+            assert!(stalled.is_err(), "{mode:?}: the send buffer never filled: nothing to cancel");
+            let sent = conn.last_batch_sent();
+            assert_eq!(sent, if mode == Batching::Offload { 8 } else { 11 }, "{mode:?}");
+            let mut buf = [0u8; 2048];
+            let mut got = Vec::new();
+            while let Ok(n) = peer.recv(&mut buf) {
+                let received = server.handle_datagram(Instant::now(), &mut buf[..n]).unwrap();
+                got.extend(received.iter().map(<[u8]>::to_vec));
+            }
+            assert_eq!(got.len(), sent, "{mode:?}: the count is what the peer got");
+            assert!(got.iter().zip(&messages).all(|(a, b)| a == b), "{mode:?}: the first ones, in order");
         }
-        assert_eq!(got.len(), sent, "the count is what the peer got");
-        assert!(got.iter().zip(&messages).all(|(a, b)| a == b), "the first ones, in order");
     }
 
     /// Closing, and protocol datagrams in general, never wait for room in the send buffer: with
-    /// the buffer full and the peer not reading, `close` returns at once.
+    /// the buffer full, `close` returns at once.
     #[tokio::test(flavor = "current_thread")]
     async fn close_does_not_wait_for_a_full_send_buffer() {
         let (client, _server) = established();
-        let (mut conn, _peer) = over_a_full_pipe(client);
-        let filler = [0u8; 1_000];
-        let _ = tokio::time::timeout(Duration::from_millis(50), conn.send_batch(&[&filler[..]; 64])).await;
-        // The buffer is full now; a blocking send would wait for the peer forever.
+        let (mut conn, _peer) = on_a_filling_socket(client, 0, true);
         tokio::time::timeout(Duration::from_secs(5), conn.close()).await.expect("close waited").unwrap();
         assert!(conn.is_closed());
     }
 
-    /// On the listener's shared socket, which stays blocking for the listener's thread, an
-    /// async send that finds no room waits on the runtime's timer, not in the system call: a
-    /// timeout around it fires. (Run on a thread of its own, so that a send that blocked would
-    /// fail this test instead of hanging it.)
-    #[test]
-    fn a_send_on_a_full_shared_socket_does_not_block_the_runtime() {
-        let (done_tx, done_rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            let outcome = rt.block_on(async {
-                let (client, _server) = established();
-                let (ours, _theirs) = UnixDatagram::pair().unwrap();
-                socket2::SockRef::from(&ours).set_send_buffer_size(1).unwrap();
-                let socket = std::net::UdpSocket::from(OwnedFd::from(ours));
-                let peer: SocketAddr = "192.0.2.1:4433".parse().unwrap();
-                // Not our own: read through the inbox, written as the listener's socket is (a
-                // Unix pair takes no destination address, so it is marked connected).
-                let shared = Arc::new(Shared::new(client, peer, Arc::new(socket), true, 8));
-                let mut conn = Connection::from_driver(Driver::new(shared, false, Batcher::default())).unwrap();
-                let data = [7u8; 1_000];
-                tokio::time::timeout(Duration::from_millis(200), async {
-                    loop {
-                        conn.send(&data).await?;
-                    }
-                    #[allow(unreachable_code)]
-                    Ok::<(), io::Error>(())
-                })
-                .await
-            });
-            let _ = done_tx.send(outcome.is_err());
-        });
-        let timed_out = done_rx.recv_timeout(Duration::from_secs(20)).expect("the runtime was blocked");
-        assert!(timed_out, "the sends never filled the buffer, or failed instead of waiting");
+    /// On the listener's shared socket an async send that finds no room waits on the runtime's
+    /// timer, not in a system call: a timeout around it fires, and the send goes out once there
+    /// is room.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_send_on_a_full_shared_socket_waits_without_blocking_the_runtime() {
+        let (client, mut server) = established();
+        let (mut conn, peer) = on_a_filling_socket(client, 0, false);
+        let data = [7u8; 1_000];
+        assert!(tokio::time::timeout(Duration::from_millis(50), conn.send(&data)).await.is_err());
+        *conn.d.shared.socket.room.lock().unwrap() = Some(1);
+        tokio::time::timeout(Duration::from_secs(5), conn.send(&data)).await.expect("no room made").unwrap();
+        let mut buf = [0u8; 2048];
+        let n = peer.recv(&mut buf).unwrap();
+        let received = server.handle_datagram(Instant::now(), &mut buf[..n]).unwrap();
+        assert_eq!(received.iter().next(), Some(&data[..]));
     }
 }

@@ -11,7 +11,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use dtls::udp::{self, Batching, RecvBatch};
+use dtls::udp::{Batching, RecvBatch, Socket};
 use dtls::{Connection, Listener, ListenerOptions};
 
 mod batching;
@@ -207,12 +207,11 @@ fn send_batch_stops_at_a_message_it_cannot_send() {
 }
 
 /// The datagrams `recv_many` returns until `count` arrived, with their sources.
-fn receive(socket: &UdpSocket, batch: &mut RecvBatch, count: usize) -> (Vec<(Vec<u8>, SocketAddr)>, usize) {
-    socket.set_read_timeout(TIMEOUT).unwrap();
+fn receive(socket: &Socket, batch: &mut RecvBatch, count: usize) -> (Vec<(Vec<u8>, SocketAddr)>, usize) {
     let mut got = Vec::new();
     let mut calls = 0;
     while got.len() < count {
-        let n = udp::recv_many(socket, batch).unwrap();
+        let n = socket.recv_many(batch, TIMEOUT).unwrap();
         assert_eq!(n, batch.len());
         assert_eq!(batch.datagrams().count(), n);
         got.extend(batch.datagrams().map(|(d, from)| (d.to_vec(), from)));
@@ -227,15 +226,16 @@ fn udp_segments_many_and_gro_byte_for_byte() {
         assert!(offload_available());
     }
     for ip in ["127.0.0.1", "[::1]"] {
-        let rx = UdpSocket::bind(format!("{ip}:0")).unwrap();
+        let rx = Socket::bind(format!("{ip}:0").parse().unwrap()).unwrap();
         let tx = UdpSocket::bind(format!("{ip}:0")).unwrap();
         let (to, from) = (rx.local_addr().unwrap(), tx.local_addr().unwrap());
-        let gso = udp::gso_supported(&tx);
-        let gro = udp::set_gro(&rx, true).unwrap();
+        let unconnected = Socket::new(tx.try_clone().unwrap()).unwrap();
+        let gso = unconnected.gso_supported();
+        let gro = rx.set_gro(true).unwrap();
 
         // Ten segments of 1,000 bytes and a last one of 500.
         let buf: Vec<u8> = (0..10_500u32).map(|i| (i % 251) as u8).collect();
-        assert_eq!(udp::send_segments(&tx, &buf, 1_000, Some(to)).unwrap(), buf.len());
+        assert_eq!(unconnected.send_segments(&buf, 1_000, Some(to)).unwrap(), buf.len());
         let mut batch = RecvBatch::for_gro(4);
         let (got, calls) = receive(&rx, &mut batch, 11);
         if gso && gro {
@@ -249,14 +249,15 @@ fn udp_segments_many_and_gro_byte_for_byte() {
             assert_eq!(*source, from);
         }
         // In place: datagrams_mut covers the same bytes.
-        let total: usize = batch.datagrams_mut().map(|(d, _)| d.len()).sum();
+        let total: usize = batch.datagrams_mut().map(|(d, _, _)| d.len()).sum();
         assert_eq!(total, batch.datagrams().map(|(d, _)| d.len()).sum::<usize>());
 
         // Without GRO the kernel delivers the segments as separate datagrams; a connected
         // socket needs no destination.
-        assert!(!udp::set_gro(&rx, false).unwrap());
+        assert!(!rx.set_gro(false).unwrap());
         tx.connect(to).unwrap();
-        assert_eq!(udp::send_segments(&tx, &buf, 1_000, None).unwrap(), buf.len());
+        let tx = Socket::new(tx).unwrap();
+        assert_eq!(tx.send_segments(&buf, 1_000, None).unwrap(), buf.len());
         let mut small = RecvBatch::new(16, 2_048);
         let (got, _) = receive(&rx, &mut small, 11);
         let flat: Vec<u8> = got.iter().flat_map(|(d, _)| d.iter().copied()).collect();
@@ -266,29 +267,27 @@ fn udp_segments_many_and_gro_byte_for_byte() {
         // sendmmsg: 60 datagrams of distinct sizes, in order.
         let datagrams: Vec<Vec<u8>> = (1..=60u64).map(|n| message(n, n as usize * 20)).collect();
         let refs: Vec<&[u8]> = datagrams.iter().map(Vec::as_slice).collect();
-        assert_eq!(udp::send_many(&tx, &refs, None).unwrap(), 60);
+        assert_eq!(tx.send_many(&refs, None).unwrap(), 60);
         let (got, _) = receive(&rx, &mut small, 60);
         assert!(got.iter().map(|(d, _)| d).eq(datagrams.iter()));
 
         // An empty datagram is a datagram.
-        assert_eq!(udp::send_many(&tx, &[&[]], None).unwrap(), 1);
+        assert_eq!(tx.send_many(&[&[]], None).unwrap(), 1);
         let (got, _) = receive(&rx, &mut small, 1);
         assert_eq!(got, [(Vec::new(), from)]);
 
-        // Nonblocking: nothing there is WouldBlock, like std.
-        rx.set_nonblocking(true).unwrap();
-        let e = udp::recv_many(&rx, &mut small).unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        // Nothing there within the timeout: TimedOut, and the batch is empty.
+        let e = rx.recv_many(&mut small, Some(Duration::ZERO)).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
         assert!(small.is_empty());
     }
 }
 
 #[test]
-fn recv_many_honours_the_read_timeout() {
-    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
-    rx.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+fn recv_many_honours_its_timeout() {
+    let rx = Socket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let started = Instant::now();
-    let e = udp::recv_many(&rx, &mut RecvBatch::new(8, 1_500)).unwrap_err();
-    assert!(matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut), "{e}");
+    let e = rx.recv_many(&mut RecvBatch::new(8, 1_500), Some(Duration::from_millis(50))).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
     assert!(started.elapsed() >= Duration::from_millis(50));
 }

@@ -1,7 +1,6 @@
 //! What the blocking and the async batched-I/O tests share: credentials, numbered messages,
 //! rounds of mixed sizes, the check of what a batched receive returned, and the offload probe.
 
-use std::net::UdpSocket;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -81,6 +80,6 @@ pub(crate) fn check_received<'a>(
 /// Whether this machine has UDP GSO and GRO (Linux 5.0+); the offload tests insist on it so
 /// the fast path is really exercised, not just the fallback.
 pub(crate) fn offload_available() -> bool {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    udp::gso_supported(&s) && udp::set_gro(&s, true).unwrap()
+    let s = udp::Socket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    s.gso_supported() && s.set_gro(true).unwrap()
 }
