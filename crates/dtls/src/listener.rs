@@ -468,7 +468,10 @@ impl Driver {
 
     fn datagram(&mut self, from: SocketAddr, local: Option<IpAddr>, datagram: &mut [u8]) {
         let now = Instant::now();
-        match self.endpoint.handle_at(now, from, local, datagram, &mut self.tx) {
+        // A dual-stack socket reports an IPv4 client's address reached as IPv4-mapped; a
+        // certificate names it as IPv4.
+        let reached = local.map(|ip| ip.to_canonical());
+        match self.endpoint.handle_at(now, from, reached, datagram, &mut self.tx) {
             DatagramEvent::Respond => self.send(&self.tx, from, local),
             DatagramEvent::Drop => {}
             DatagramEvent::Incoming(incoming) => {
