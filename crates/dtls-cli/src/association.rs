@@ -1,14 +1,15 @@
 //! Qt's DTLS client example: a named association pinging its server at an interval and
-//! printing each response.
+//! printing each response, on the library's blocking [`dtls::Connection`]; an observer gives
+//! the example's log its ciphertext dumps and retransmission warnings.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::io;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use dtls_proto::pki::ServerName;
-use dtls_proto::{Config, Connection, Error, Event, PskCredentials};
+use dtls::proto::{Config, Error, Event, PskCredentials};
+use dtls::{Connection, Observed, Observer, SocketOptions};
 
 use crate::server::EXAMPLE_PSK;
 
@@ -40,21 +41,6 @@ pub(crate) struct Plan {
     pub(crate) print: bool,
 }
 
-pub(crate) struct DtlsAssociation {
-    name: String,
-    socket: UdpSocket,
-    conn: Connection,
-    rx: Vec<u8>,
-    tx: Vec<u8>,
-    stats: AssociationStats,
-    /// ICMP port-unreachable reports for our handshake datagrams.
-    refusals: u32,
-}
-
-/// Port-unreachable reports after which a handshake gives up: nothing listens there (one could
-/// be a stray; two are the port's answer), so waiting for the handshake timeout helps nobody.
-const REFUSALS_BEFORE_FAILING: u32 = 2;
-
 /// The example client's configuration: identity = `name`, the example key.
 pub(crate) fn example_config(name: &str) -> anyhow::Result<Config> {
     Ok(Config::builder().psk_callback(psk_as(name, name.as_bytes().to_vec(), EXAMPLE_PSK.to_vec())).build()?)
@@ -75,7 +61,7 @@ pub(crate) fn psk_as(
 
 /// The error with a hint at its likely cause.
 pub(crate) fn explain(e: &Error) -> String {
-    use dtls_proto::enums::AlertDescription as A;
+    use dtls::proto::enums::AlertDescription as A;
     let hint = match e {
         Error::AlertReceived(A::BAD_RECORD_MAC | A::DECRYPT_ERROR) => " (wrong pre-shared key?)",
         Error::AlertReceived(A::UNKNOWN_PSK_IDENTITY) => " (the server does not know this PSK identity)",
@@ -86,6 +72,25 @@ pub(crate) fn explain(e: &Error) -> String {
     format!("{e}{hint}")
 }
 
+/// The core error an I/O error carries, if it carries one.
+fn core_error(e: &io::Error) -> Option<&Error> {
+    e.get_ref().and_then(|inner| inner.downcast_ref::<Error>())
+}
+
+/// An I/O error of the library, with a hint at its likely cause.
+fn explain_io(e: &io::Error) -> String {
+    core_error(e).map_or_else(|| e.to_string(), explain)
+}
+
+/// A named association: its server, its configuration, and what it did.
+pub(crate) struct DtlsAssociation {
+    name: String,
+    server: SocketAddr,
+    server_name: Option<String>,
+    config: Arc<Config>,
+    stats: AssociationStats,
+}
+
 impl DtlsAssociation {
     pub(crate) fn new(
         name: &str,
@@ -93,24 +98,12 @@ impl DtlsAssociation {
         server_name: Option<&str>,
         config: Config,
     ) -> anyhow::Result<Self> {
-        let local: SocketAddr = if server.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
-        let socket = UdpSocket::bind(local)?;
-        tracing::info!("{name}: connecting UDP socket first ...");
-        socket.connect(server).with_context(|| format!("{name}: cannot connect to {server}"))?;
-        tracing::info!("{name}: starting a handshake");
-        let server_name = server_name
-            .map(|n| ServerName::try_from(n.to_owned()).with_context(|| format!("invalid server name '{n}'")))
-            .transpose()?;
-        let conn = Connection::client_with_server_name(Arc::new(config), server_name, Instant::now())
-            .with_context(|| format!("{name}: failed to start a handshake"))?;
         Ok(Self {
             name: name.to_owned(),
-            socket,
-            conn,
-            rx: vec![0; 65_535],
-            tx: Vec::with_capacity(2048),
+            server,
+            server_name: server_name.map(str::to_owned),
+            config: Arc::new(config),
             stats: AssociationStats { name: name.to_owned(), ..AssociationStats::default() },
-            refusals: 0,
         })
     }
 
@@ -123,21 +116,50 @@ impl DtlsAssociation {
         self.stats
     }
 
-    fn run_inner(&mut self, plan: &Plan) -> anyhow::Result<()> {
-        let mut next_ping: Option<Instant> = None;
-        let mut finish_at: Option<Instant> = None;
-        loop {
-            self.flush()?;
-            if self.conn.is_closed() {
-                return Ok(());
+    /// Connects, as Qt's example logs it: the last datagram's ciphertext is kept for the log
+    /// line of the messages it carried, retransmissions are warned about.
+    fn connect(&self, last_datagram: &Arc<Mutex<String>>) -> anyhow::Result<Connection> {
+        let name = self.name.clone();
+        let seen = last_datagram.clone();
+        let observer = Observer::new(move |o| match o {
+            Observed::Received { datagram, .. } => {
+                *seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = crate::log::hex(datagram);
             }
+            Observed::Event { event: Event::Retransmitted, .. } => {
+                tracing::warn!("{name}: handshake timeout, trying to re-transmit");
+            }
+            _ => {}
+        });
+        tracing::info!("{}: connecting UDP socket first ...", self.name);
+        tracing::info!("{}: starting a handshake", self.name);
+        let options = SocketOptions::default().observer(observer);
+        let conn =
+            Connection::connect_with(self.server, self.server_name.as_deref(), self.config.clone(), &options, None)
+                .map_err(|e| anyhow::anyhow!("handshake error - {}", explain_io(&e)))?;
+        tracing::info!("{}: encrypted connection established! {}", self.name, crate::describe(&conn.connection()));
+        let errors: Vec<String> =
+            conn.connection().peer_verification_errors().iter().map(ToString::to_string).collect();
+        if !errors.is_empty() {
+            tracing::warn!("{}: certificate verification errors ignored: {}", self.name, errors.join("; "));
+        }
+        Ok(conn)
+    }
+
+    fn run_inner(&mut self, plan: &Plan) -> anyhow::Result<()> {
+        let last_datagram = Arc::new(Mutex::new(String::new()));
+        let mut conn = self.connect(&last_datagram)?;
+        self.stats.connected = true;
+        let mut next_ping = Some(Instant::now());
+        let mut finish_at: Option<Instant> = None;
+        let mut buf = vec![0u8; 65_535];
+        loop {
             let now = Instant::now();
             if plan.stop.load(Ordering::Relaxed) {
-                return self.close();
+                return close(&mut conn);
             }
             if let Some(t) = next_ping.filter(|t| *t <= now) {
                 if plan.count.is_none_or(|c| self.stats.pings < c) {
-                    self.ping(plan)?;
+                    self.ping(&mut conn, plan)?;
                     next_ping = Some(t + plan.interval);
                 } else {
                     next_ping = None;
@@ -147,117 +169,54 @@ impl DtlsAssociation {
             }
             let all_answered = plan.count.is_some_and(|c| self.stats.pings == c && self.stats.responses >= c);
             if plan.wait_for_shutdown.is_none() && all_answered {
-                return self.close();
+                return close(&mut conn);
             }
             if finish_at.is_some_and(|t| t <= now) {
                 if plan.wait_for_shutdown.is_some() {
                     tracing::warn!("{}: no shutdown alert from the server; closing", self.name);
                 }
-                return self.close();
+                return close(&mut conn);
             }
-            let wake = [self.conn.poll_timeout(), next_ping, finish_at].into_iter().flatten().min();
+            let wake = [next_ping, finish_at].into_iter().flatten().min();
             let wait = wake
                 .map_or(Duration::from_millis(100), |t| t.saturating_duration_since(now))
                 .clamp(Duration::from_millis(1), Duration::from_millis(100));
-            self.socket.set_read_timeout(Some(wait))?;
-            match self.socket.recv(&mut self.rx) {
+            match conn.recv(&mut buf, Some(wait)) {
                 Ok(n) => {
-                    if self.datagram(n, plan)? && next_ping.is_none() && self.stats.pings == 0 {
-                        next_ping = Some(Instant::now());
-                    }
-                }
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-                    if let Err(e) = self.conn.handle_timeout(Instant::now()) {
-                        anyhow::bail!("handshake failed: {}", explain(&e));
-                    }
-                }
-                // ICMP port unreachable for an earlier datagram: nothing listens there.
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => self.refused()?,
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-
-    /// Counts an ICMP port-unreachable report; during the handshake, the second one ends it.
-    /// Once connected, a server that restarts may refuse for a moment: that is not fatal.
-    fn refused(&mut self) -> anyhow::Result<()> {
-        self.refusals += 1;
-        if !self.conn.is_established() && self.refusals >= REFUSALS_BEFORE_FAILING {
-            let server = self.socket.peer_addr().map_or_else(|_| "the server".to_owned(), |a| a.to_string());
-            anyhow::bail!("connection refused: nothing listens on {server}");
-        }
-        Ok(())
-    }
-
-    fn close(&mut self) -> anyhow::Result<()> {
-        if !self.conn.is_closed() {
-            let _ = self.conn.shutdown();
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    /// Handles one datagram; returns whether the handshake just completed.
-    fn datagram(&mut self, n: usize, plan: &Plan) -> anyhow::Result<bool> {
-        let was_encrypted = self.conn.is_established();
-        let cipher_hex = crate::log::hex(&self.rx[..n]);
-        match self.conn.handle_datagram(Instant::now(), &mut self.rx[..n]) {
-            Ok(received) => {
-                for plain in received.iter() {
                     self.stats.responses += 1;
-                    let text = String::from_utf8_lossy(plain);
+                    let text = String::from_utf8_lossy(&buf[..n]);
+                    let cipher_hex = last_datagram.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
                     tracing::info!("{}: received a DTLS datagram: {cipher_hex}\n\tAs plain text: {text}", self.name);
                     if plan.print {
                         println!("{}: {text}", self.name);
                     }
                 }
-                if !was_encrypted && self.conn.is_established() {
-                    self.stats.connected = true;
-                    tracing::info!("{}: encrypted connection established! {}", self.name, crate::describe(&self.conn));
-                    if !self.conn.peer_verification_errors().is_empty() {
-                        let errors: Vec<String> =
-                            self.conn.peer_verification_errors().iter().map(ToString::to_string).collect();
-                        tracing::warn!("{}: certificate verification errors ignored: {}", self.name, errors.join("; "));
-                    }
-                    return Ok(true);
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {}
+                Err(e) if matches!(core_error(&e), Some(Error::RemoteClosed)) => {
+                    tracing::error!("{}: shutdown alert received", self.name);
+                    self.stats.shutdown_alert = true;
+                    return Ok(());
                 }
-                Ok(false)
+                Err(e) => anyhow::bail!("connection error - {}", explain_io(&e)),
             }
-            Err(Error::RemoteClosed) => {
-                tracing::error!("{}: shutdown alert received", self.name);
-                self.stats.shutdown_alert = true;
-                Ok(false)
-            }
-            Err(e) if self.stats.connected => Err(anyhow::anyhow!("connection error - {e}")),
-            Err(e) => Err(anyhow::anyhow!("handshake error - {}", explain(&e))),
         }
     }
 
-    fn ping(&mut self, plan: &Plan) -> anyhow::Result<()> {
+    fn ping(&mut self, conn: &mut Connection, plan: &Plan) -> anyhow::Result<()> {
         let message = match &plan.message {
             Some(m) => m.clone(),
             None => format!("I am {}, please, accept our ping {}", self.name, self.stats.pings),
         };
-        self.tx.clear();
-        self.conn.send(message.as_bytes(), &mut self.tx)?;
-        self.socket.send(&self.tx)?;
+        conn.send(message.as_bytes())?;
         self.stats.pings += 1;
         Ok(())
     }
+}
 
-    fn flush(&mut self) -> anyhow::Result<()> {
-        while self.conn.poll_transmit(&mut self.tx).is_some() {
-            match self.socket.send(&self.tx) {
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => self.refused()?,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        while let Some(ev) = self.conn.poll_event() {
-            if let Event::Retransmitted = ev {
-                tracing::warn!("{}: handshake timeout, trying to re-transmit", self.name);
-            }
-        }
-        Ok(())
+/// Sends close_notify, unless the connection is over already.
+fn close(conn: &mut Connection) -> anyhow::Result<()> {
+    if !conn.is_closed() {
+        conn.close()?;
     }
+    Ok(())
 }

@@ -8,7 +8,7 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use dtls_proto::{Config, VerifyPeer};
+use dtls::proto::{Config, VerifyPeer};
 
 use crate::association::{psk_as, DtlsAssociation, Plan};
 use crate::opts::{self, TlsArgs};

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use dtls_proto::Connection;
+use dtls::proto::Connection as Core;
 
 /// DTLS 1.2 from the command line: Qt's DTLS server and client examples, a demo, certificates,
 /// and netcat over DTLS.
@@ -52,7 +52,7 @@ enum Command {
 }
 
 /// One line about a connection's negotiated parameters.
-pub(crate) fn describe(conn: &Connection) -> String {
+pub(crate) fn describe(conn: &Core) -> String {
     let mut s = format!(
         "{} {}",
         conn.protocol().map(|p| p.to_string()).unwrap_or_default(),
@@ -62,8 +62,8 @@ pub(crate) fn describe(conn: &Connection) -> String {
         s.push_str(&format!(", PSK identity '{}'", String::from_utf8_lossy(id)));
     }
     if let Some(cert) = conn.peer_certificates().first() {
-        let provider = dtls_proto::crypto::default_provider();
-        let digest = provider.hash(dtls_proto::crypto::HashAlgorithm::Sha256, &[cert.as_ref()]);
+        let provider = dtls::proto::crypto::default_provider();
+        let digest = provider.hash(dtls::proto::crypto::HashAlgorithm::Sha256, &[cert.as_ref()]);
         s.push_str(&format!(", peer certificate sha256:{}", log::hex(&digest.as_bytes()[..8])));
     }
     if conn.extended_master_secret() {

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use dtls_proto::crypto::default_provider;
-use dtls_proto::suites::{self, CipherSuite};
-use dtls_proto::{CertifiedKey, ConfigBuilder, RootStore};
+use dtls::proto::crypto::default_provider;
+use dtls::proto::suites::{self, CipherSuite};
+use dtls::proto::{CertifiedKey, ConfigBuilder, RootStore};
 
 use crate::log::unhex;
 

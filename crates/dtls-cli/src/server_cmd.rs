@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::ArgMatches;
-use dtls_proto::{CertResolver, ClientAuth, Config};
+use dtls::proto::{CertResolver, ClientAuth, Config};
 
 use crate::opts::{self, TlsArgs};
 use crate::server::DtlsServer;

@@ -247,6 +247,8 @@ fn serve(mut server: Server, stop: Arc<AtomicBool>) -> (Receiver<Seen>, JoinHand
                     Seen::Line { peer, data: std::mem::take(&mut data) }
                 }
                 Some(ServerEvent::Closed(_, error)) => Seen::Closed { error },
+                // A peer verified, a handshake that could not start: the outcome comes as above.
+                Some(ServerEvent::Verified { .. } | ServerEvent::Refused(..)) => continue,
                 Some(other) => panic!("unexpected {other:?}"),
             };
             if tx.send(seen).is_err() {

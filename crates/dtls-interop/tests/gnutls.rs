@@ -202,6 +202,8 @@ fn serve(mut server: Server, stop: Arc<AtomicBool>) -> (Receiver<Seen>, JoinHand
                     Seen::Line { peer, data: std::mem::take(&mut data) }
                 }
                 Some(ServerEvent::Closed(peer, e)) => Seen::Closed { peer, error: format!("{e:?}") },
+                // A peer verified before its handshake: the outcome comes as above.
+                Some(ServerEvent::Verified { .. }) => continue,
                 Some(other) => panic!("unexpected {other:?}"),
             };
             if tx.send(seen).is_err() {

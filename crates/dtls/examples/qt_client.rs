@@ -285,7 +285,7 @@ fn example_server(peers: usize, pings: usize) -> io::Result<(SocketAddr, thread:
                     *answered.entry(peer).or_default() += 1;
                     if answered.len() == peers && answered.values().all(|&n| n >= pings) {
                         println!("server {addr}: every client was answered {pings} times; shutting down");
-                        return server.shutdown();
+                        return server.shutdown().map(drop);
                     }
                 }
                 ServerEvent::Connected(peer) => println!("server {addr}: {peer} connected"),

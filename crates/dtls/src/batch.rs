@@ -262,7 +262,7 @@ impl Batcher {
                 let at = range.start;
                 let Some(datagram) = batch.buffer_mut().get_mut(range) else { continue };
                 let slot = |start, end| Message::Slot { start: at + start, end: at + end };
-                if let Err(e) = open(proto, now, datagram, &mut b.messages, slot) {
+                if let Err(e) = open(shared, proto, now, datagram, &mut b.messages, slot) {
                     return Some(e);
                 }
                 if proto.is_closed() {
@@ -284,7 +284,7 @@ impl Batcher {
         self.open_with(shared, tx, deferred, |b, proto, now| {
             for (i, datagram) in b.held.iter_mut().enumerate() {
                 let held = |start, end| Message::Held { datagram: i, start, end };
-                if let Err(e) = open(proto, now, datagram, &mut b.messages, held) {
+                if let Err(e) = open(shared, proto, now, datagram, &mut b.messages, held) {
                     return Some(e);
                 }
                 if proto.is_closed() {
@@ -413,6 +413,7 @@ pub(crate) fn nothing_received(e: &io::Error) -> bool {
 /// Decrypts one datagram in place and notes where each message's plaintext lies: `at` maps a
 /// range within the datagram to its [`Message`].
 fn open(
+    shared: &Shared,
     proto: &mut Proto,
     now: Instant,
     datagram: &mut [u8],
@@ -420,6 +421,7 @@ fn open(
     at: impl Fn(usize, usize) -> Message,
 ) -> Result<(), dtls_proto::Error> {
     let base = datagram.as_ptr().addr();
+    shared.observe_received(datagram);
     let received = proto.handle_datagram(now, datagram)?;
     for data in received.iter() {
         // `data` lies within `datagram`.

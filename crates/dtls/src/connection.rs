@@ -82,7 +82,7 @@ impl Connection {
         timeout: Option<Duration>,
     ) -> io::Result<Self> {
         let (socket, name) = crate::client_socket(server, server_name, options)?;
-        Self::handshake_with_name(socket, name, config, timeout)
+        Self::handshake_observed(socket, name, config, timeout, options.observer.clone())
     }
 
     /// Runs the client handshake over an already connected socket; a server certificate must
@@ -99,8 +99,18 @@ impl Connection {
         config: Arc<Config>,
         timeout: Option<Duration>,
     ) -> io::Result<Self> {
+        Self::handshake_observed(socket, server_name, config, timeout, None)
+    }
+
+    fn handshake_observed(
+        socket: UdpSocket,
+        server_name: Option<ServerName<'static>>,
+        config: Arc<Config>,
+        timeout: Option<Duration>,
+        observer: Option<crate::Observer>,
+    ) -> io::Result<Self> {
         let peer = socket.peer_addr()?;
-        let (d, deadline) = Driver::client(socket, peer, server_name, config, timeout)?;
+        let (d, deadline) = Driver::client(socket, peer, server_name, config, timeout, observer)?;
         let mut c = Self::from_driver(d)?;
         drive!(c.d.handshake_step(deadline), |w| c.wait(w, &mut []).map(|_| None));
         Ok(c)

@@ -401,20 +401,22 @@ impl Driver {
     /// A client over `socket`, connected to `server`, its handshake started (the ClientHello
     /// queued), and when the handshake must be complete: after `timeout`, or the
     /// configuration's handshake timeout. The server's certificate is checked against
-    /// `server_name`, or else the server's address.
+    /// `server_name`, or else the server's address; `observer` watches the connection.
     pub(crate) fn client(
         socket: std::net::UdpSocket,
         server: std::net::SocketAddr,
         server_name: Option<dtls_proto::pki::ServerName<'static>>,
         config: Arc<dtls_proto::Config>,
         timeout: Option<std::time::Duration>,
+        observer: Option<crate::Observer>,
     ) -> io::Result<(Self, Instant)> {
         let now = Instant::now();
         let deadline = now + timeout.unwrap_or_else(|| config.handshake_timeout());
         let name = crate::name_or_address(server_name, server);
         let proto = dtls_proto::Connection::client_with_server_name(config, Some(name), now)?;
-        let shared = Arc::new(Shared::new(proto, server, Arc::new(crate::udp::Socket::new(socket)?), true, 0));
-        Ok((Self::new(shared, true, Batcher::default()), deadline))
+        let mut shared = Shared::new(proto, server, Arc::new(crate::udp::Socket::new(socket)?), true, 0);
+        shared.observer = observer;
+        Ok((Self::new(Arc::new(shared), true, Batcher::default()), deadline))
     }
 }
 

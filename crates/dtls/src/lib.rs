@@ -51,6 +51,7 @@ mod connection;
 mod driver;
 mod getters;
 mod listener;
+mod observe;
 mod options;
 mod server;
 mod shared;
@@ -65,8 +66,9 @@ pub use dtls_proto::{
     HandshakeState, RootStore, VerifyPeer,
 };
 pub use listener::{Listener, ListenerOptions, ListenerStats};
+pub use observe::{Observed, Observer};
 pub use options::{socket_info, SocketInfo, SocketOptions, MAX_BUFFER_SIZE, MIN_BUFFER_SIZE};
-pub use server::{Server, ServerEvent};
+pub use server::{CloseReason, Server, ServerEvent};
 
 /// A client association: a [`Connection`] that dialed out.
 pub type Client = Connection;

@@ -16,6 +16,7 @@ use dtls_proto::{
 };
 
 use crate::connection::Connection;
+use crate::observe::Observed;
 use crate::options::{socket_info, SocketInfo, SocketOptions};
 use crate::shared::Shared;
 use crate::udp::{Fd, RecvBatch, Socket};
@@ -526,7 +527,14 @@ impl Driver {
             }
             DatagramEvent::Connection(h) => {
                 if let Some(hs) = self.handshaking.get_mut(&h) {
+                    let observer = self.inner.options.socket.observer.as_ref();
+                    if let Some(o) = observer {
+                        o.see(&Observed::Received { peer: from, datagram });
+                    }
                     let _ = hs.conn.handle_datagram(now, datagram);
+                    if let Some(o) = observer.filter(|_| hs.conn.handshake_state() == HandshakeState::InProgress) {
+                        o.see(&Observed::Handshaking { peer: from });
+                    }
                     self.drive(h);
                 } else if let Some(shared) = self.established.get(&h).and_then(Weak::upgrade) {
                     if handshake_only(datagram) {
@@ -570,7 +578,11 @@ impl Driver {
                     tracing::debug!(%peer, error = %e, "listener send failed");
                 }
             }
-            while hs.conn.poll_event().is_some() {}
+            while let Some(event) = hs.conn.poll_event() {
+                if let Some(o) = &self.inner.options.socket.observer {
+                    o.see(&Observed::Event { peer, event: &event });
+                }
+            }
         }
         // A completed handshake's final flight is sent by `promote`, from the connection's own
         // socket when it gets one: the client can only answer after that socket exists.
@@ -614,6 +626,7 @@ impl Driver {
             (self.inner.socket.clone(), false)
         };
         let mut shared = Shared::new(hs.conn, hs.peer, socket, connected, o.inbox);
+        shared.observer = o.socket.observer.clone();
         if !connected {
             shared.local_ip = hs.local.filter(|_| self.inner.local.ip().is_unspecified());
         }

@@ -27,6 +27,9 @@ pub struct SocketOptions {
     /// `SO_REUSEADDR` and `SO_REUSEPORT`: let several sockets bind the same address and port
     /// (multi-worker servers, per-connection sockets).
     pub reuse_port: bool,
+    /// Watches the connections made with these options (not a system option): datagrams as
+    /// they arrive, protocol events, handshake progress.
+    pub observer: Option<crate::Observer>,
 }
 
 impl SocketOptions {
@@ -63,6 +66,12 @@ impl SocketOptions {
     /// Address and port reuse.
     pub fn reuse_port(mut self, reuse: bool) -> Self {
         self.reuse_port = reuse;
+        self
+    }
+
+    /// Watches the connections made with these options (see [`crate::Observer`]).
+    pub fn observer(mut self, observer: crate::Observer) -> Self {
+        self.observer = Some(observer);
         self
     }
 

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use dtls_proto::{Connection as Proto, Event, HandshakeState};
 
 use crate::lock;
+use crate::observe::{Observed, Observer};
 use crate::udp::{Fd, Socket};
 
 /// Most decrypted messages held when one datagram carried several.
@@ -31,6 +32,8 @@ pub(crate) struct Shared {
     pub(crate) local_ip: Option<IpAddr>,
     /// How long a send waits for room in the send buffer (`None`: as long as it takes).
     pub(crate) write_timeout: Mutex<Option<Duration>>,
+    /// Watches the connection (datagrams as they arrive, events, handshake progress).
+    pub(crate) observer: Option<Observer>,
     /// Whether `socket` is connected to the peer (else `send_to`).
     pub(crate) connected: bool,
     /// Datagrams the listener received for this peer (shared-socket mode).
@@ -75,6 +78,7 @@ impl Shared {
             socket,
             local_ip: None,
             write_timeout: Mutex::new(None),
+            observer: None,
             connected,
             inbox: Mutex::new(Inbox { capacity, ..Inbox::default() }),
             ready: Condvar::new(),
@@ -137,8 +141,10 @@ impl Shared {
     pub(crate) fn handle_handshake(&self, datagram: &mut [u8], tx: &mut Vec<u8>) {
         self.heard();
         let mut proto = lock(&self.proto);
+        self.observe_received(datagram);
         // A fatal error closes the connection; the application sees it on its next call.
         let _ = proto.handle_datagram(Instant::now(), datagram);
+        self.observe_progress(&proto);
         let _ = self.flush(&mut proto, tx);
     }
 
@@ -198,6 +204,9 @@ impl Shared {
             }
         }
         while let Some(ev) = proto.poll_event() {
+            if let Some(o) = &self.observer {
+                o.see(&Observed::Event { peer: self.peer, event: &ev });
+            }
             if let Event::Closed(e) = ev {
                 tracing::debug!(peer = %self.peer, error = %e, "connection closed");
                 self.closed.store(true, Ordering::Relaxed);
@@ -234,6 +243,7 @@ impl Shared {
         self.heard();
         let mut proto = lock(&self.proto);
         let mut first = None;
+        self.observe_received(datagram);
         let result = match proto.handle_datagram(Instant::now(), datagram) {
             Ok(received) => {
                 for data in received.iter() {
@@ -249,6 +259,7 @@ impl Shared {
             }
             Err(e) => Err(e.into()),
         };
+        self.observe_progress(&proto);
         self.flush(&mut proto, tx)?;
         result
     }
@@ -320,6 +331,22 @@ impl Shared {
 }
 
 impl Shared {
+    /// Shows the observer a datagram from the peer, before it is decrypted.
+    pub(crate) fn observe_received(&self, datagram: &[u8]) {
+        if let Some(o) = &self.observer {
+            o.see(&Observed::Received { peer: self.peer, datagram });
+        }
+    }
+
+    /// Tells the observer the handshake goes on, after a datagram was handled.
+    pub(crate) fn observe_progress(&self, proto: &Proto) {
+        if let Some(o) = &self.observer {
+            if proto.handshake_state() == HandshakeState::InProgress && !proto.is_closed() {
+                o.see(&Observed::Handshaking { peer: self.peer });
+            }
+        }
+    }
+
     /// Blocks until the inbox holds a datagram, the listener stops feeding it, or `until`
     /// passes (`None`: no limit). Takes nothing.
     pub(crate) fn wait_inbox(&self, until: Option<Instant>) {

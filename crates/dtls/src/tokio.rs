@@ -191,7 +191,7 @@ impl Connection {
         timeout: Option<Duration>,
     ) -> io::Result<Self> {
         let (socket, name) = crate::client_socket(server, server_name, options)?;
-        let (d, deadline) = Driver::client(socket, server, name, config, timeout)?;
+        let (d, deadline) = Driver::client(socket, server, name, config, timeout, options.observer.clone())?;
         let mut c = Self::from_driver(d)?;
         drive!(c.d.handshake_step(deadline), |w| c.wait(w, &mut []).await.map(|_| None));
         Ok(c)
