@@ -1,4 +1,4 @@
-//! Qt's "DTLS client" example, on the sans-IO core.
+//! Qt's "DTLS client" example, on the blocking [`dtls::Connection`].
 //!
 //! Qt's client runs several named `DtlsAssociation`s, to one or many servers. Each owns a
 //! `QUdpSocket` connected to its server and a `QDtls` in client mode; its PSK identity is its
@@ -10,20 +10,20 @@
 //! `RemoteClosedConnectionError`, says "shutdown alert received", closes the socket and stops
 //! its ping timer.
 //!
-//! Here each association is a [`dtls_proto::Connection`] over its own connected
-//! [`std::net::UdpSocket`], run by one thread (its event loop):
+//! Here each association is a [`dtls::Connection`] (its own connected socket, the handshake,
+//! timers and retransmissions run by the library), on one thread; an [`Observer`] shows what
+//! Qt's slots print: every datagram as it arrived (hex) and every retransmission. The
+//! `qt_server` example shows the other way, the sans-IO core driven by hand.
 //!
 //! | Qt                                    | here                                                  |
 //! |---------------------------------------|-------------------------------------------------------|
-//! | `QDtls crypto(QSslSocket::SslClientMode)`, `doHandshake(&socket)` | [`Connection::client`], then `poll_transmit` |
+//! | `QDtls`, `doHandshake` until `isConnectionEncrypted()` | [`Connection::connect_with`] (blocking, with the handshake timeout) |
 //! | `pskRequired`: identity = name        | `ConfigBuilder::psk_callback` → `PskCredentials`      |
-//! | `doHandshake(&socket, dgram)`         | [`Connection::handle_datagram`] while not established |
-//! | `handshakeTimeout` → `handleTimeout`  | wake at `poll_timeout`, [`Connection::handle_timeout`], `Event::Retransmitted` |
-//! | `isConnectionEncrypted()`             | [`Connection::is_established`]                        |
-//! | `writeDatagramEncrypted(&socket, …)`  | [`Connection::send`] into a buffer, then `socket.send` |
-//! | `decryptDatagram(&socket, dgram)`     | [`Connection::handle_datagram`] → `Received`           |
-//! | `dtlsError() == RemoteClosedConnectionError` | `ErrorKind::RemoteClosedConnection`            |
-//! | `pingTimer` (5 s)                     | a deadline folded into the socket's read timeout       |
+//! | `handshakeTimeout` → `handleTimeout`  | done by the library; [`Observed::Event`] `Retransmitted` |
+//! | `writeDatagramEncrypted(&socket, …)`  | [`Connection::send`]                                  |
+//! | `decryptDatagram(&socket, dgram)`     | [`Connection::recv`]; [`Observed::Received`] for the hex |
+//! | `dtlsError() == RemoteClosedConnectionError` | a receive error whose core error is `RemoteClosed` |
+//! | `pingTimer` (5 s)                     | the receive timeout until the next ping               |
 //!
 //! # Running
 //!
@@ -42,14 +42,14 @@
 
 use std::collections::HashMap;
 use std::io::{self, BufRead};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use dtls::{Server, ServerEvent};
-use dtls_proto::{Config, Connection, ErrorKind, Event, PskCredentials};
+use dtls::proto::{Config, Error, Event, PskCredentials};
+use dtls::{Connection, Observed, Observer, Server, ServerEvent, SocketOptions};
 
 /// The pre-shared key of Qt's examples.
 const PSK: &[u8] = b"\x1a\x2b\x3c\x4d\x5e\x6f";
@@ -64,7 +64,7 @@ fn hex(bytes: &[u8]) -> String {
 struct Plan {
     /// Qt's `pingTimer` interval (5 s in Qt's example).
     ping_interval: Duration,
-    /// Give up if the handshake has not completed or nothing was heard for this long.
+    /// Give up if nothing was heard for this long.
     silence_limit: Duration,
     /// Set to close the association (close_notify) and return.
     stop: Arc<AtomicBool>,
@@ -81,188 +81,90 @@ struct Report {
     error: Option<String>,
 }
 
-/// Qt's `DtlsAssociation`.
-struct DtlsAssociation {
-    name: String,
-    socket: UdpSocket,
-    crypto: Connection,
-    next_ping: Option<Instant>,
-    last_heard: Instant,
-    rx: Vec<u8>,
-    tx: Vec<u8>,
-    report: Report,
-}
-
-impl DtlsAssociation {
-    /// Qt's constructor and `startHandshake()`: a UDP socket connected to the server (so only
-    /// its datagrams arrive), a client configuration whose PSK identity is `name`, and the
-    /// first flight.
-    fn new(server: SocketAddr, name: &str) -> io::Result<Self> {
-        let local: SocketAddr = if server.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
-        let socket = UdpSocket::bind(local)?;
-        socket.connect(server)?;
-        let who = name.to_owned();
-        let config = Config::builder()
-            // Qt's pskRequired() slot.
-            .psk_callback(move |hint| {
-                let hint = hint.map(String::from_utf8_lossy).unwrap_or_default();
-                println!("{who}: providing pre-shared key (server hint '{hint}') ...");
-                Some(PskCredentials::new(who.as_bytes(), PSK))
-            })
-            .build()?;
-        let crypto = Connection::client(Arc::new(config), Instant::now())?;
-        println!("{name}: starting a handshake with {server}");
-        Ok(Self {
-            name: name.to_owned(),
-            socket,
-            crypto,
-            next_ping: None,
-            last_heard: Instant::now(),
-            rx: vec![0; 65_535],
-            tx: Vec::with_capacity(2048),
-            report: Report { name: name.to_owned(), ..Report::default() },
+/// Qt's `DtlsAssociation`: constructor, `startHandshake()` and the slots, as one loop.
+fn association(server: SocketAddr, name: &str, plan: &Plan) -> io::Result<Report> {
+    let mut report = Report { name: name.to_owned(), ..Report::default() };
+    let who = name.to_owned();
+    let config = Config::builder()
+        // Qt's pskRequired() slot.
+        .psk_callback(move |hint| {
+            let hint = hint.map(String::from_utf8_lossy).unwrap_or_default();
+            println!("{who}: providing pre-shared key (server hint '{hint}') ...");
+            Some(PskCredentials::new(who.as_bytes(), PSK))
         })
-    }
-
-    /// The association's event loop: datagrams, the handshake timer and the ping timer.
-    fn run(mut self, plan: &Plan) -> io::Result<Report> {
-        loop {
-            self.transmit()?;
-            if self.crypto.is_closed() {
-                return Ok(self.report);
+        .build()?;
+    // What Qt's slots print about the datagrams: the last one as it arrived, retransmissions.
+    let last_datagram = Arc::new(Mutex::new(String::new()));
+    let (seen, who) = (last_datagram.clone(), name.to_owned());
+    let observer = Observer::new(move |o| match o {
+        Observed::Received { datagram, .. } => *seen.lock().unwrap() = hex(datagram),
+        Observed::Handshaking { .. } => println!("{who}: continuing with handshake ..."),
+        Observed::Event { event: Event::Retransmitted, .. } => {
+            println!("{who}: handshake timeout, trying to re-transmit")
+        }
+        Observed::Event { event: Event::WarningAlert(a), .. } => println!("{who}: warning alert {a}"),
+        _ => {}
+    });
+    println!("{name}: starting a handshake with {server}");
+    let options = SocketOptions::default().observer(observer);
+    let mut conn = Connection::connect_with(server, None, Arc::new(config), &options, None)?;
+    let suite = conn.cipher_suite().map_or("?", |s| s.name);
+    println!("{name}: encrypted connection established! ({suite})");
+    // pingTimer.start(); pingTimeout();
+    let mut next_ping = Instant::now();
+    let mut last_heard = Instant::now();
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        if plan.stop.load(Ordering::Relaxed) {
+            println!("{name}: closing");
+            conn.close()?;
+            return Ok(report);
+        }
+        let now = Instant::now();
+        if now.duration_since(last_heard) > plan.silence_limit {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, format!("{name}: the server went silent")));
+        }
+        if next_ping <= now {
+            // Qt's pingTimeout().
+            let message = format!("I am {name}, please, accept our ping {}", report.pings);
+            conn.send(message.as_bytes())?;
+            report.pings += 1;
+            next_ping = now + plan.ping_interval;
+        }
+        let wait = next_ping.saturating_duration_since(now).clamp(Duration::from_millis(1), Duration::from_millis(100));
+        // Qt's readyRead() → decryptDatagram().
+        match conn.recv(&mut buf, Some(wait)) {
+            Ok(n) => {
+                last_heard = Instant::now();
+                report.responses += 1;
+                // Qt's MainWindow::addServerResponse.
+                println!(
+                    "---------------\n{name} received a DTLS datagram:\n {}\nAs plain text:\n {}",
+                    last_datagram.lock().unwrap(),
+                    String::from_utf8_lossy(&buf[..n])
+                );
             }
-            if plan.stop.load(Ordering::Relaxed) {
-                println!("{}: closing", self.name);
-                let _ = self.crypto.shutdown();
-                self.transmit()?;
-                return Ok(self.report);
-            }
-            let now = Instant::now();
-            if now.duration_since(self.last_heard) > plan.silence_limit {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, format!("{}: the server went silent", self.name)));
-            }
-            if self.next_ping.is_some_and(|t| t <= now) {
-                self.ping_timeout(plan)?;
-            }
-            let wake = [self.crypto.poll_timeout(), self.next_ping].into_iter().flatten().min();
-            let wait = wake
-                .map_or(Duration::from_millis(100), |t| t.saturating_duration_since(now))
-                .clamp(Duration::from_millis(1), Duration::from_millis(100));
-            self.socket.set_read_timeout(Some(wait))?;
-            match self.socket.recv(&mut self.rx) {
-                Ok(n) => self.ready_read(n),
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                    self.handshake_timeout();
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {}
+            Err(e) => {
+                let core = e.get_ref().and_then(|inner| inner.downcast_ref::<Error>());
+                if matches!(core, Some(Error::RemoteClosed)) {
+                    println!("{name}: shutdown alert received");
+                    report.shutdown_alert = true;
+                } else {
+                    println!("{name}: connection closed: {e}");
+                    report.error = Some(e.to_string());
                 }
-                // ICMP port unreachable for an earlier datagram: nobody listens (yet, or any more).
-                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                    println!("{}: warning: the server's port is unreachable", self.name);
-                }
-                Err(e) => return Err(e),
+                // Qt closes the socket and stops the ping timer.
+                return Ok(report);
             }
         }
-    }
-
-    /// Qt's `readyRead()`.
-    fn ready_read(&mut self, n: usize) {
-        self.last_heard = Instant::now();
-        if self.crypto.is_established() {
-            let cipher_text = hex(&self.rx[..n]);
-            match self.crypto.handle_datagram(Instant::now(), &mut self.rx[..n]) {
-                Ok(received) if !received.is_empty() => {
-                    for plain_text in received.iter() {
-                        self.report.responses += 1;
-                        // Qt's MainWindow::addServerResponse.
-                        println!(
-                            "---------------\n{} received a DTLS datagram:\n {cipher_text}\nAs plain text:\n {}",
-                            self.name,
-                            String::from_utf8_lossy(plain_text)
-                        );
-                    }
-                }
-                Ok(_) => println!("{}: warning: zero-length datagram received?", self.name),
-                Err(e) if e.kind() == ErrorKind::RemoteClosedConnection => {
-                    println!("{}: shutdown alert received", self.name);
-                    self.report.shutdown_alert = true;
-                    // Qt closes the socket and stops the ping timer; our loop returns.
-                    self.next_ping = None;
-                }
-                Err(e) => println!("{}: error: {e}", self.name),
-            }
-            return;
-        }
-        // Qt's doHandshake(&socket, dgram).
-        if let Err(e) = self.crypto.handle_datagram(Instant::now(), &mut self.rx[..n]) {
-            println!("{}: handshake error - {e}", self.name);
-            return;
-        }
-        if self.crypto.is_established() {
-            let suite = self.crypto.cipher_suite().map_or("?", |s| s.name);
-            println!("{}: encrypted connection established! ({suite})", self.name);
-            // pingTimer.start(); pingTimeout();
-            self.next_ping = Some(Instant::now());
-        } else {
-            println!("{}: continuing with handshake ...", self.name);
-        }
-    }
-
-    /// Qt's `handshakeTimeout()` slot → `handleTimeout(&socket)`.
-    fn handshake_timeout(&mut self) {
-        if self.crypto.poll_timeout().is_some_and(|t| t <= Instant::now()) {
-            if let Err(e) = self.crypto.handle_timeout(Instant::now()) {
-                println!("{}: failed to re-transmit - {e}", self.name);
-            }
-        }
-    }
-
-    /// Qt's `pingTimeout()`.
-    fn ping_timeout(&mut self, plan: &Plan) -> io::Result<()> {
-        let message = format!("I am {}, please, accept our ping {}", self.name, self.report.pings);
-        self.tx.clear();
-        if let Err(e) = self.crypto.send(message.as_bytes(), &mut self.tx) {
-            println!("{}: failed to send a ping - {e}", self.name);
-            self.next_ping = None;
-            return Ok(());
-        }
-        match self.socket.send(&self.tx) {
-            Ok(_) => self.report.pings += 1,
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                println!("{}: warning: the server's port is unreachable", self.name);
-            }
-            Err(e) => return Err(e),
-        }
-        self.next_ping = Some(Instant::now() + plan.ping_interval);
-        Ok(())
-    }
-
-    /// Sends what the connection queued (flights, retransmissions, alerts); logs its events.
-    fn transmit(&mut self) -> io::Result<()> {
-        while self.crypto.poll_transmit(&mut self.tx).is_some() {
-            match self.socket.send(&self.tx) {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
-                Err(e) => return Err(e),
-            }
-        }
-        while let Some(event) = self.crypto.poll_event() {
-            match event {
-                Event::Retransmitted => println!("{}: handshake timeout, trying to re-transmit", self.name),
-                Event::WarningAlert(a) => println!("{}: warning alert {a}", self.name),
-                Event::Closed(e) if e.kind() != ErrorKind::RemoteClosedConnection => {
-                    println!("{}: connection closed: {e}", self.name);
-                    self.report.error = Some(e.to_string());
-                }
-                _ => {}
-            }
-        }
-        Ok(())
     }
 }
 
 /// Runs one association on its own thread.
 fn spawn_association(server: SocketAddr, name: &str, plan: Plan) -> thread::JoinHandle<io::Result<Report>> {
     let name = name.to_owned();
-    thread::spawn(move || DtlsAssociation::new(server, &name)?.run(&plan))
+    thread::spawn(move || association(server, &name, &plan))
 }
 
 // ===== the scenario =====
