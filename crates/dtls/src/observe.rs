@@ -2,7 +2,8 @@
 //! arrived (before decryption), the protocol's events (a flight retransmitted: Qt's
 //! `handshakeTimeout` signal; warning alerts; the end), and the progress of a handshake. Qt's DTLS
 //! examples print all three; an [`Observer`] lets a program do the same without driving the
-//! protocol core itself.
+//! protocol core itself. Give it to [`SocketOptions::observer`](crate::SocketOptions::observer)
+//! (clients, and a listener's connections) or [`Server::set_observer`](crate::Server::set_observer).
 //!
 //! ```
 //! use dtls::{Observed, Observer, SocketOptions};
@@ -47,7 +48,8 @@ pub enum Observed<'a> {
     },
 }
 
-/// A callback that watches connections (see the [module](self)). It runs on whichever thread
+/// A callback that watches connections: datagrams as they arrive, protocol events, handshake
+/// progress. It runs on whichever thread
 /// serves the connection, with the connection's state locked: keep it short, and do not call
 /// the connection from it.
 #[derive(Clone)]

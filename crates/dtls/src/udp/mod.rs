@@ -120,7 +120,7 @@ pub enum Batching {
 /// options.
 ///
 /// The operations that name no timeout never wait: a full send buffer or an empty receive
-/// queue is `WouldBlock`. The blocking API waits with [`wait`](Self::wait), the async API for
+/// queue is `WouldBlock`. The blocking API waits with `poll`, the async API for
 /// tokio's readiness.
 pub struct Socket {
     io: UdpSocket,

@@ -34,7 +34,7 @@ impl Slot {
     }
 }
 
-/// Receive buffers for [`Socket::recv_many`]: up to [`MAX_BATCH`] slots, allocated once and
+/// Receive buffers for [`Socket::recv_many`](super::Socket::recv_many): up to [`MAX_BATCH`] slots, allocated once and
 /// reused, with each slot's length, GRO segment size, source address and local address.
 ///
 /// A slot receives one datagram or, with GRO on, one run of coalesced datagrams, so with GRO
