@@ -182,6 +182,11 @@ impl Endpoint {
         self.addrs.get(&handle).copied()
     }
 
+    /// The connection registered at `remote`, if any.
+    pub fn connection_at(&self, remote: SocketAddr) -> Option<ConnectionHandle> {
+        self.peers.get(&remote).map(|p| p.handle)
+    }
+
     /// Classifies a datagram from `remote`. Never keeps state for an unverified peer; a
     /// response written to `response` is never larger than `datagram`.
     pub fn handle(

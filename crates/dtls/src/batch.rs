@@ -256,7 +256,7 @@ impl Batcher {
             while let Some((range, source)) = batch.next_datagram() {
                 // A socket of the connection's own is connected to the peer, so the kernel
                 // filters; were it not, datagrams from elsewhere are not the peer's.
-                if !shared.connected && source != shared.peer {
+                if !shared.connected && source != shared.peer() {
                     continue;
                 }
                 let at = range.start;
@@ -343,7 +343,7 @@ impl Batcher {
     ) -> Option<io::Result<Option<usize>>> {
         let batch = self.bufs.as_mut()?.rx.as_mut()?;
         while let Some((range, source)) = batch.next_datagram() {
-            if !shared.connected && source != shared.peer {
+            if !shared.connected && source != shared.peer() {
                 continue;
             }
             let Some(datagram) = batch.buffer_mut().get_mut(range) else { continue };

@@ -209,8 +209,7 @@ impl Connection {
         self.d.batch_sent = 0;
         for chunk in messages.chunks(udp::MAX_BATCH) {
             let (count, sealing) = self.d.seal_chunk(chunk);
-            let dest = (!self.d.shared.connected).then_some(self.d.shared.peer);
-            let result = self.transmit(dest);
+            let result = self.transmit();
             self.d.shared.touch();
             self.d.batch_sent += result.as_ref().map_or(0, |n| *n);
             if let Some(total) = self.d.after_chunk(count, result, sealing)? {
@@ -222,17 +221,17 @@ impl Connection {
 
     /// Sends the sealed records, waiting for room in the send buffer (up to the write timeout);
     /// returns how many went out.
-    fn transmit(&mut self, dest: Option<SocketAddr>) -> io::Result<usize> {
-        let shared = self.d.shared.clone();
-        let until = lock(&shared.write_timeout).map(|t| Instant::now() + t);
+    fn transmit(&mut self) -> io::Result<usize> {
+        let route = self.d.shared.route();
+        let until = lock(&self.d.shared.write_timeout).map(|t| Instant::now() + t);
         let count = self.d.batch.sealed();
         let mut sent = 0;
         while sent < count {
-            match self.d.batch.transmit(&shared.socket, Fd::Own, dest, shared.local_ip, sent) {
+            match self.d.batch.transmit(&route.socket, Fd::Own, route.dest, route.local_ip, sent) {
                 Ok(0) => break,
                 Ok(n) => sent += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if !shared.socket.wait(false, until)? {
+                    if !route.socket.wait(false, until)? {
                         break;
                     }
                 }

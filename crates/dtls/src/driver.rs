@@ -106,8 +106,13 @@ impl Driver {
         }
     }
 
+    /// Whether the connection reads a socket of its own (it did not move off it).
+    pub(crate) fn reads_own(&self) -> bool {
+        self.own && !self.shared.moved.load(Ordering::Acquire)
+    }
+
     fn source(&self) -> Source {
-        if self.own {
+        if self.reads_own() {
             Source::Socket
         } else {
             Source::Inbox
@@ -184,7 +189,7 @@ impl Driver {
         if let Some(d) = datagram {
             return self.shared.process_queued(d, buf, &mut self.queued, &mut self.tx);
         }
-        if self.own {
+        if self.reads_own() {
             if let Some(r) = self.batch.next_datagram(&self.shared, buf, &mut self.queued, &mut self.tx) {
                 return r;
             }
@@ -285,9 +290,9 @@ impl Driver {
         };
         if self.batch.has_held() {
             self.batch.open_held(&self.shared, &mut self.tx, &mut self.last_error)?;
-        } else if self.own && self.batch.has_pending() {
+        } else if self.reads_own() && self.batch.has_pending() {
             self.batch.open_slots(&self.shared, &mut self.tx, &mut self.last_error)?;
-        } else if let (false, Some(kind)) = (self.own, closed) {
+        } else if let (false, Some(kind)) = (self.reads_own(), closed) {
             return Err(self.inbox_closed(kind));
         }
         if self.batch.has_messages() {
@@ -370,7 +375,7 @@ impl Driver {
     /// duplicate, blocking) and the state. This handle no longer closes the association.
     #[cfg(unix)]
     pub(crate) fn fly_away(&mut self) -> io::Result<(std::os::fd::OwnedFd, zeroize::Zeroizing<Vec<u8>>)> {
-        if !self.own || !self.shared.connected {
+        if !self.reads_own() || !self.shared.connected {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "only a connection with its own socket can be handed over (use per-connection sockets)",

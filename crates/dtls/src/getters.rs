@@ -57,7 +57,7 @@ macro_rules! connection_getters {
 
         /// The peer's address.
         pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-            Ok(self.d.shared.peer)
+            Ok(self.d.shared.peer())
         }
 
         /// The socket's options as the system reports them.

@@ -25,7 +25,12 @@ const REFUSALS_BEFORE_FAILING: u32 = 2;
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) proto: Mutex<Proto>,
-    pub(crate) peer: SocketAddr,
+    /// The peer's address when the connection was made (see [`peer`](Self::peer)).
+    peer: SocketAddr,
+    /// The connection left its own socket for the listener's, after its peer moved (a NAT
+    /// rebinding; Connection ID tells): it sends by `route` and receives through the inbox.
+    pub(crate) moved: AtomicBool,
+    route: Mutex<Option<Route>>,
     pub(crate) socket: Arc<Socket>,
     /// The local address the peer reached us on, when the socket is bound to a wildcard
     /// address: our datagrams go out from it, or the peer would not take them.
@@ -58,6 +63,17 @@ pub(crate) struct Shared {
     pub(crate) epoch: Instant,
 }
 
+/// Where a connection sends.
+#[derive(Clone, Debug)]
+pub(crate) struct Route {
+    pub(crate) socket: Arc<Socket>,
+    pub(crate) peer: SocketAddr,
+    /// `None`: the socket is connected to the peer.
+    pub(crate) dest: Option<SocketAddr>,
+    /// The local address to send from (a wildcard socket).
+    pub(crate) local_ip: Option<IpAddr>,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Inbox {
     pub(crate) datagrams: VecDeque<Vec<u8>>,
@@ -75,6 +91,8 @@ impl Shared {
         Self {
             proto: Mutex::new(proto),
             peer,
+            moved: AtomicBool::new(false),
+            route: Mutex::new(None),
             socket,
             local_ip: None,
             write_timeout: Mutex::new(None),
@@ -167,16 +185,76 @@ impl Shared {
         self.ready_async.notify_one();
     }
 
+    /// The peer's address: where it was when the connection was made, or where it moved to.
+    pub(crate) fn peer(&self) -> SocketAddr {
+        match self.moved_route() {
+            Some(r) => r.peer,
+            None => self.peer,
+        }
+    }
+
+    /// Where the connection sends after it moved, if it did.
+    pub(crate) fn moved_route(&self) -> Option<Route> {
+        if !self.moved.load(Ordering::Acquire) {
+            return None;
+        }
+        lock(&self.route).clone()
+    }
+
+    /// Where the connection sends: the socket, the destination (`None`: the socket is connected
+    /// to the peer) and the local address to send from.
+    pub(crate) fn route(&self) -> Route {
+        self.moved_route().unwrap_or_else(|| Route {
+            socket: self.socket.clone(),
+            peer: self.peer,
+            dest: (!self.connected).then_some(self.peer),
+            local_ip: self.local_ip,
+        })
+    }
+
+    /// The peer now sends from `to` (a NAT rebinding, or a move between networks; Connection
+    /// ID tells the listener): from now on the connection sends to it through the listener's
+    /// `socket` (from `local_ip` on a wildcard socket) and receives what the listener delivers.
+    /// A connection on a socket of its own falls back to the listener's: that socket is
+    /// connected to the old address. A receive waiting on it is woken.
+    pub(crate) fn move_to(&self, socket: Arc<Socket>, to: SocketAddr, local_ip: Option<IpAddr>) {
+        *lock(&self.route) = Some(Route { socket, peer: to, dest: Some(to), local_ip });
+        let first_move = !self.moved.swap(true, Ordering::AcqRel);
+        let had_own = self.connected && first_move;
+        if had_own {
+            // Wakes a receive blocked on the old socket; its next step reads the inbox.
+            if let Err(e) = socket2::SockRef::from(&**self.socket).shutdown(std::net::Shutdown::Read) {
+                tracing::debug!(error = %e, "cannot wake the connection's reader");
+            }
+        }
+        tracing::debug!(from = %self.peer, %to, "connection moved to a new peer address");
+        self.ready.notify_all();
+        #[cfg(feature = "tokio")]
+        self.ready_async.notify_one();
+    }
+
     /// Sends one datagram to the peer, waiting for room in the send buffer (up to the write
     /// timeout: `TimedOut`) unless [`no_wait`](Self::no_wait) (then `WouldBlock`).
     pub(crate) fn send_raw(&self, datagram: &[u8]) -> io::Result<()> {
-        let dest = (!self.connected).then_some(self.peer);
+        if let Some(r) = self.moved_route() {
+            return self.send_via(&r.socket, datagram, r.dest, r.local_ip);
+        }
+        self.send_via(&self.socket, datagram, (!self.connected).then_some(self.peer), self.local_ip)
+    }
+
+    fn send_via(
+        &self,
+        socket: &Socket,
+        datagram: &[u8],
+        dest: Option<SocketAddr>,
+        src: Option<IpAddr>,
+    ) -> io::Result<()> {
         let mut deadline = None;
         loop {
-            match self.socket.try_send(Fd::Own, datagram, dest, self.local_ip) {
+            match socket.try_send(Fd::Own, datagram, dest, src) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock && !self.no_wait.load(Ordering::Relaxed) => {
                     let until = *deadline.get_or_insert_with(|| lock(&self.write_timeout).map(|t| Instant::now() + t));
-                    if !self.socket.wait(false, until)? {
+                    if !socket.wait(false, until)? {
                         return Err(io::Error::new(io::ErrorKind::TimedOut, "send timed out"));
                     }
                 }
@@ -198,17 +276,17 @@ impl Shared {
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => self.refused(),
                 // No room, and no waiting (async): lost, as on the network.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.no_wait.load(Ordering::Relaxed) => {
-                    tracing::debug!(peer = %self.peer, "send buffer full: a protocol datagram was dropped");
+                    tracing::debug!(peer = %self.peer(), "send buffer full: a protocol datagram was dropped");
                 }
                 Err(e) => return Err(e),
             }
         }
         while let Some(ev) = proto.poll_event() {
             if let Some(o) = &self.observer {
-                o.see(&Observed::Event { peer: self.peer, event: &ev });
+                o.see(&Observed::Event { peer: self.peer(), event: &ev });
             }
             if let Event::Closed(e) = ev {
-                tracing::debug!(peer = %self.peer, error = %e, "connection closed");
+                tracing::debug!(peer = %self.peer(), error = %e, "connection closed");
                 self.closed.store(true, Ordering::Relaxed);
             }
         }
@@ -290,7 +368,7 @@ impl Shared {
             self.closed.store(true, Ordering::Relaxed);
             return Err(io::Error::new(
                 io::ErrorKind::ConnectionRefused,
-                format!("connection refused: nothing listens on {}", self.peer),
+                format!("connection refused: nothing listens on {}", self.peer()),
             ));
         }
         if proto.handshake_state() == HandshakeState::PeerVerificationFailed {
@@ -334,7 +412,7 @@ impl Shared {
     /// Shows the observer a datagram from the peer, before it is decrypted.
     pub(crate) fn observe_received(&self, datagram: &[u8]) {
         if let Some(o) = &self.observer {
-            o.see(&Observed::Received { peer: self.peer, datagram });
+            o.see(&Observed::Received { peer: self.peer(), datagram });
         }
     }
 
@@ -342,7 +420,7 @@ impl Shared {
     pub(crate) fn observe_progress(&self, proto: &Proto) {
         if let Some(o) = &self.observer {
             if proto.handshake_state() == HandshakeState::InProgress && !proto.is_closed() {
-                o.see(&Observed::Handshaking { peer: self.peer });
+                o.see(&Observed::Handshaking { peer: self.peer() });
             }
         }
     }

@@ -211,7 +211,8 @@ impl Connection {
 
     async fn send_inner(&mut self, data: &[u8]) -> io::Result<usize> {
         self.d.seal_one(data)?;
-        match &self.own {
+        // A connection that moved off its own socket sends through the listener's.
+        match self.own.as_ref().filter(|_| self.d.reads_own()) {
             Some(s) => {
                 s.send(&self.d.tx).await?;
                 self.d.shared.touch();
@@ -318,18 +319,19 @@ impl Connection {
     /// readiness on our own socket, or a moment on the listener's, and goes on with the records
     /// not sent yet.
     async fn transmit(&mut self, count: usize) -> io::Result<usize> {
-        let shared = self.d.shared.clone();
-        let dest = (!shared.connected).then_some(shared.peer);
+        let route = self.d.shared.route();
+        // A connection that moved off its own socket sends through the listener's.
+        let own = self.own.as_ref().filter(|_| self.d.reads_own());
         let mut sent = 0;
         while sent < count {
             let from = sent;
             let batch = &mut self.d.batch;
-            let r = match &self.own {
+            let r = match own {
                 Some(sock) => {
-                    let attempt = || batch.transmit(&shared.socket, Fd::Tokio(sock), dest, shared.local_ip, from);
+                    let attempt = || batch.transmit(&route.socket, Fd::Tokio(sock), route.dest, route.local_ip, from);
                     sock.async_io(Interest::WRITABLE, attempt).await
                 }
-                None => match batch.transmit(&shared.socket, Fd::Own, dest, shared.local_ip, from) {
+                None => match batch.transmit(&route.socket, Fd::Own, route.dest, route.local_ip, from) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         tokio::time::sleep(SHARED_SOCKET_RETRY).await;
                         continue;
@@ -573,5 +575,46 @@ mod tests {
         let n = peer.recv(&mut buf).unwrap();
         let received = server.handle_datagram(Instant::now(), &mut buf[..n]).unwrap();
         assert_eq!(received.iter().next(), Some(&data[..]));
+    }
+
+    /// The async connection follows its peer to a new address as the blocking one does: a
+    /// receive waiting on its own socket (tokio's readiness) falls back to the listener's.
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_async_connection_follows_its_peer_to_a_new_address() {
+        use crate::listener::migration_tests::{echo, handshake};
+        let server_cfg =
+            Arc::new(Config::builder().psk_server_key(b"key".to_vec()).cookie_verification(false).build().unwrap());
+        let options = ListenerOptions::default().connection_sockets(true);
+        let listener = crate::Listener::bind_with("127.0.0.1:0".parse().unwrap(), server_cfg, options).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client_thread = {
+            let listener_addr = addr;
+            std::thread::spawn(move || {
+                let cfg = Arc::new(Config::builder().psk("id", b"key".to_vec()).build().unwrap());
+                let mut client = Proto::client(cfg, Instant::now()).unwrap();
+                let before = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+                handshake(&mut client, &before, listener_addr);
+                (client, before)
+            })
+        };
+        let mut server = Connection::from_blocking(listener.accept_timeout(Duration::from_secs(10)).unwrap()).unwrap();
+        let (mut client, before) = client_thread.join().unwrap();
+        let after = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let moved_to = after.local_addr().unwrap();
+        listener.migrate(before.local_addr().unwrap(), moved_to);
+        let client_thread = std::thread::spawn(move || {
+            echo(&mut client, &after, addr, b"after the move");
+            echo(&mut client, &after, addr, b"last");
+        });
+        let mut buf = [0u8; 256];
+        loop {
+            let n = tokio::time::timeout(Duration::from_secs(10), server.recv(&mut buf)).await.unwrap().unwrap();
+            server.send(&buf[..n]).await.unwrap();
+            if &buf[..n] == b"last" {
+                break;
+            }
+        }
+        assert_eq!(server.peer_addr().unwrap(), moved_to);
+        client_thread.join().unwrap();
     }
 }

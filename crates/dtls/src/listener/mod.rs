@@ -172,6 +172,8 @@ struct Inner {
     accepted_async: tokio::sync::Notify,
     stop: AtomicBool,
     refused: AtomicUsize,
+    /// Address changes for the serving thread to apply (see [`Listener::migrate`]).
+    moves: Mutex<Vec<(SocketAddr, SocketAddr)>>,
 }
 
 /// A DTLS server socket (EdgerOS `createServer`, Qt's server example).
@@ -253,6 +255,7 @@ impl Listener {
             #[cfg(feature = "tokio")]
             accepted_async: tokio::sync::Notify::new(),
             stop: AtomicBool::new(false),
+            moves: Mutex::new(Vec::new()),
             refused: AtomicUsize::new(0),
         });
         let driver_inner = inner.clone();
@@ -346,6 +349,16 @@ impl Listener {
         }
     }
 
+    /// Moves the connection with the peer at `from` to the peer's new address `to` (a NAT
+    /// rebinding, a move between networks), on the serving thread: its datagrams are taken
+    /// from `to` from then on, and it sends there; a connection on a socket of its own falls
+    /// back to the listener's (its socket is connected to `from`). Only an authenticated
+    /// record may tell that a peer moved (Connection ID, RFC 9146 §6): that is its caller.
+    #[allow(dead_code)]
+    pub(crate) fn migrate(&self, from: SocketAddr, to: SocketAddr) {
+        lock(&self.inner.moves).push((from, to));
+    }
+
     /// Stops serving: sends close_notify to every peer, handshaking or established (Qt's
     /// `shutdown()`), and wakes every waiting `accept` and `recv`.
     pub fn shutdown(&mut self) -> io::Result<()> {
@@ -426,6 +439,111 @@ mod tests {
                     assert!(matches!(got, DatagramEvent::Incoming(_)), "{step}: {v} refused {issuer}'s cookie");
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod migration_tests {
+    use std::net::UdpSocket;
+
+    use dtls_proto::Connection as Proto;
+
+    use super::*;
+
+    const T: Duration = Duration::from_secs(10);
+
+    /// Sends what `client` has queued to `to` from `socket`.
+    fn flush(client: &mut Proto, socket: &UdpSocket, to: SocketAddr) {
+        let mut out = Vec::new();
+        while client.poll_transmit(&mut out).is_some() {
+            socket.send_to(&out, to).unwrap();
+        }
+    }
+
+    /// Runs `client`'s handshake with the listener at `to` over `socket`.
+    pub(crate) fn handshake(client: &mut Proto, socket: &UdpSocket, to: SocketAddr) {
+        let deadline = Instant::now() + T;
+        let mut buf = vec![0u8; 65_535];
+        socket.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        while !client.is_established() {
+            assert!(Instant::now() < deadline, "no handshake");
+            flush(client, socket, to);
+            match socket.recv(&mut buf) {
+                Ok(n) => {
+                    client.handle_datagram(Instant::now(), &mut buf[..n]).unwrap();
+                }
+                Err(_) => client.handle_timeout(Instant::now()).unwrap(),
+            }
+        }
+        flush(client, socket, to);
+    }
+
+    /// Sends `message` from `socket` until its echo comes back there (the listener applies a
+    /// move on its next round; until then, records from an unknown address are dropped).
+    pub(crate) fn echo(client: &mut Proto, socket: &UdpSocket, to: SocketAddr, message: &[u8]) {
+        let mut buf = vec![0u8; 65_535];
+        socket.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        for _ in 0..100 {
+            let mut record = Vec::new();
+            client.send(message, &mut record).unwrap();
+            socket.send_to(&record, to).unwrap();
+            while let Ok((n, from)) = socket.recv_from(&mut buf) {
+                assert_eq!(from, to, "the answer comes from the listener's address");
+                let received = client.handle_datagram(Instant::now(), &mut buf[..n]).unwrap();
+                if received.iter().any(|m| m == message) {
+                    return;
+                }
+            }
+        }
+        panic!("no echo of {message:?}");
+    }
+
+    /// A peer whose address changes (a NAT rebinding) keeps its connection once the listener
+    /// moves it: the application's blocking receive, waiting on a socket of its own connected
+    /// to the old address, falls back to the listener's socket; replies go to the new address.
+    #[test]
+    fn a_connection_follows_its_peer_to_a_new_address() {
+        for own_sockets in [true, false] {
+            let server_cfg =
+                Arc::new(Config::builder().psk_server_key(b"key".to_vec()).cookie_verification(false).build().unwrap());
+            let options = ListenerOptions::default().connection_sockets(own_sockets);
+            let listener = Listener::bind_with("127.0.0.1:0".parse().unwrap(), server_cfg, options).unwrap();
+            let addr = listener.local_addr().unwrap();
+            let client_cfg = Arc::new(Config::builder().psk("id", b"key".to_vec()).build().unwrap());
+            let mut client = Proto::client(client_cfg, Instant::now()).unwrap();
+            let before = UdpSocket::bind("127.0.0.1:0").unwrap();
+            handshake(&mut client, &before, addr);
+            let mut server = listener.accept_timeout(T).unwrap();
+            let echo_thread = std::thread::spawn(move || {
+                let mut buf = [0u8; 256];
+                let mut peers = Vec::new();
+                while let Ok(n) = server.recv(&mut buf, Some(T)) {
+                    peers.push(server.peer_addr().unwrap());
+                    server.send(&buf[..n]).unwrap();
+                    if &buf[..n] == b"last" {
+                        break;
+                    }
+                }
+                peers
+            });
+            echo(&mut client, &before, addr, b"before the move");
+
+            let after = UdpSocket::bind("127.0.0.1:0").unwrap();
+            listener.migrate(before.local_addr().unwrap(), after.local_addr().unwrap());
+            echo(&mut client, &after, addr, b"after the move");
+            echo(&mut client, &after, addr, b"last");
+            let peers = echo_thread.join().unwrap();
+            assert_eq!(peers.first(), Some(&before.local_addr().unwrap()), "own sockets: {own_sockets}");
+            assert_eq!(peers.last(), Some(&after.local_addr().unwrap()), "own sockets: {own_sockets}");
+            // Nothing more reaches the old address.
+            before.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+            let mut buf = [0u8; 2048];
+            let mut stray = 0;
+            while before.recv(&mut buf).is_ok() {
+                stray += 1;
+            }
+            assert!(stray <= 1, "own sockets: {own_sockets}: {stray} datagrams to the old address");
         }
     }
 }

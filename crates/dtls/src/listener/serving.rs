@@ -65,6 +65,10 @@ impl Serving {
         // whole (their pages are only touched as far as datagrams fill them).
         let mut batch = RecvBatch::new(DRIVER_BATCH, MAX_DATAGRAM);
         while !self.inner.stop.load(Ordering::Relaxed) {
+            let moves = std::mem::take(&mut *lock(&self.inner.moves));
+            for (from, to) in moves {
+                self.migrate(from, to, None);
+            }
             let timer = self.handshaking.values().filter_map(|h| h.conn.poll_timeout()).min();
             let wait = timer
                 .map_or(Duration::from_millis(50), |t| t.saturating_duration_since(Instant::now()))
@@ -88,6 +92,23 @@ impl Serving {
             }
         }
         self.shutdown();
+    }
+
+    /// Moves the connection with the peer at `from` to `to` (reached on `local`): the endpoint
+    /// routes `to` to it, and it sends there through the listening socket.
+    fn migrate(&mut self, from: SocketAddr, to: SocketAddr, local: Option<IpAddr>) {
+        let Some(h) = self.endpoint.connection_at(from) else { return };
+        if let Err(e) = self.endpoint.migrate(h, to) {
+            tracing::debug!(%from, %to, error = %e, "cannot move the connection");
+            return;
+        }
+        let local = local.filter(|_| self.inner.local.ip().is_unspecified());
+        if let Some(hs) = self.handshaking.get_mut(&h) {
+            hs.peer = to;
+            hs.local = local;
+        } else if let Some(shared) = self.established.get(&h).and_then(Weak::upgrade) {
+            shared.move_to(self.inner.socket.clone(), to, local);
+        }
     }
 
     /// Sends a datagram from the listening socket, without waiting (a full send buffer loses it,
@@ -352,7 +373,7 @@ impl Serving {
         }
         for (h, idle_conn) in gone {
             if let Some(s) = idle_conn {
-                tracing::debug!(peer = %s.peer, "closing an idle connection");
+                tracing::debug!(peer = %s.peer(), "closing an idle connection");
                 s.shutdown();
             }
             self.established.remove(&h);
