@@ -141,7 +141,7 @@ impl Connection {
 
     /// Sends, waiting at most `timeout` for room in the socket's send buffer.
     pub fn send_timeout(&mut self, data: &[u8], timeout: Option<Duration>) -> io::Result<usize> {
-        *lock(&self.d.shared.write_timeout) = timeout;
+        self.d.shared.set_write_timeout(timeout);
         self.send(data)
     }
 
@@ -223,7 +223,7 @@ impl Connection {
     /// returns how many went out.
     fn transmit(&mut self) -> io::Result<usize> {
         let route = self.d.shared.route();
-        let until = lock(&self.d.shared.write_timeout).map(|t| Instant::now() + t);
+        let until = self.d.shared.write_timeout().map(|t| Instant::now() + t);
         let count = self.d.batch.sealed();
         let mut sent = 0;
         while sent < count {

@@ -30,13 +30,15 @@ pub(crate) struct Shared {
     /// The connection left its own socket for the listener's, after its peer moved (a NAT
     /// rebinding; Connection ID tells): it sends by `route` and receives through the inbox.
     pub(crate) moved: AtomicBool,
-    route: Mutex<Option<Route>>,
+    /// Boxed: most connections never move, and this state is per connection.
+    route: Mutex<Option<Box<Route>>>,
     pub(crate) socket: Arc<Socket>,
     /// The local address the peer reached us on, when the socket is bound to a wildcard
     /// address: our datagrams go out from it, or the peer would not take them.
     pub(crate) local_ip: Option<IpAddr>,
     /// How long a send waits for room in the send buffer (`None`: as long as it takes).
-    pub(crate) write_timeout: Mutex<Option<Duration>>,
+    /// In nanoseconds; `u64::MAX`: none.
+    write_timeout: AtomicU64,
     /// Watches the connection (datagrams as they arrive, events, handshake progress).
     pub(crate) observer: Option<Observer>,
     /// Whether `socket` is connected to the peer (else `send_to`).
@@ -95,7 +97,7 @@ impl Shared {
             route: Mutex::new(None),
             socket,
             local_ip: None,
-            write_timeout: Mutex::new(None),
+            write_timeout: AtomicU64::new(u64::MAX),
             observer: None,
             connected,
             inbox: Mutex::new(Inbox { capacity, ..Inbox::default() }),
@@ -185,6 +187,19 @@ impl Shared {
         self.ready_async.notify_one();
     }
 
+    /// How long a send waits for room in the send buffer (`None`: as long as it takes).
+    pub(crate) fn write_timeout(&self) -> Option<Duration> {
+        match self.write_timeout.load(Ordering::Relaxed) {
+            u64::MAX => None,
+            n => Some(Duration::from_nanos(n)),
+        }
+    }
+
+    pub(crate) fn set_write_timeout(&self, timeout: Option<Duration>) {
+        let n = timeout.map_or(u64::MAX, |t| u64::try_from(t.as_nanos()).unwrap_or(u64::MAX - 1));
+        self.write_timeout.store(n, Ordering::Relaxed);
+    }
+
     /// The peer's address: where it was when the connection was made, or where it moved to.
     pub(crate) fn peer(&self) -> SocketAddr {
         match self.moved_route() {
@@ -198,7 +213,7 @@ impl Shared {
         if !self.moved.load(Ordering::Acquire) {
             return None;
         }
-        lock(&self.route).clone()
+        lock(&self.route).as_deref().cloned()
     }
 
     /// Where the connection sends: the socket, the destination (`None`: the socket is connected
@@ -218,7 +233,7 @@ impl Shared {
     /// A connection on a socket of its own falls back to the listener's: that socket is
     /// connected to the old address. A receive waiting on it is woken.
     pub(crate) fn move_to(&self, socket: Arc<Socket>, to: SocketAddr, local_ip: Option<IpAddr>) {
-        *lock(&self.route) = Some(Route { socket, peer: to, dest: Some(to), local_ip });
+        *lock(&self.route) = Some(Box::new(Route { socket, peer: to, dest: Some(to), local_ip }));
         let first_move = !self.moved.swap(true, Ordering::AcqRel);
         let had_own = self.connected && first_move;
         if had_own {
@@ -253,7 +268,7 @@ impl Shared {
         loop {
             match socket.try_send(Fd::Own, datagram, dest, src) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock && !self.no_wait.load(Ordering::Relaxed) => {
-                    let until = *deadline.get_or_insert_with(|| lock(&self.write_timeout).map(|t| Instant::now() + t));
+                    let until = *deadline.get_or_insert_with(|| self.write_timeout().map(|t| Instant::now() + t));
                     if !socket.wait(false, until)? {
                         return Err(io::Error::new(io::ErrorKind::TimedOut, "send timed out"));
                     }
