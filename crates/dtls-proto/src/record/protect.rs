@@ -23,23 +23,6 @@ pub const MAX_CID_LEN: usize = 255;
 /// Longest additional data: the RFC 9146 layout with the longest connection ID.
 const MAX_AAD: usize = 8 + 3 + 2 + 2 + 6 + MAX_CID_LEN + 2;
 
-/// A record's additional data, on the stack. The common DTLS 1.2 case stays 13 bytes.
-// Built and used in place, never moved around: boxing the long variant would allocate per record.
-#[allow(clippy::large_enum_variant)]
-pub(super) enum Aad {
-    Tls12([u8; 13]),
-    Long { buf: [u8; MAX_AAD], len: usize },
-}
-
-impl Aad {
-    pub(super) fn as_bytes(&self) -> &[u8] {
-        match self {
-            Self::Tls12(a) => a,
-            Self::Long { buf, len } => &buf[..*len],
-        }
-    }
-}
-
 /// Collects bytes into a fixed buffer; what does not fit is counted, and makes the result
 /// unusable.
 struct Filler<'a> {
@@ -62,42 +45,37 @@ impl Header<'_> {
         !matches!(self, Self::Plain(_))
     }
 
-    /// The additional data of a record with this header: `protected_len` is the fragment's
-    /// length on the wire, `inner_len` the plaintext's (with the inner type, if any). `None`
-    /// if the header cannot be authenticated (a connection ID over [`MAX_CID_LEN`]).
-    pub(super) fn aad(&self, protected_len: u16, inner_len: usize) -> Option<Aad> {
+    /// Calls `f` with the additional data of a record with this header, built on the stack:
+    /// `protected_len` is the fragment's length on the wire, `inner_len` the plaintext's (with
+    /// the inner type, if any). `None` if the header cannot be authenticated (a connection ID
+    /// over [`MAX_CID_LEN`]). The common DTLS 1.2 case builds 13 bytes and nothing more.
+    pub(super) fn with_aad<R>(&self, protected_len: u16, inner_len: usize, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
         let inner_len = u16::try_from(inner_len).ok()?;
-        match self {
-            Self::Plain(h) => {
-                let mut a = [0u8; 13];
-                a[..8].copy_from_slice(&h.epoch_seq().to_be_bytes());
-                a[8] = h.content_type.0;
-                a[9..11].copy_from_slice(&h.version.0.to_be_bytes());
-                a[11..].copy_from_slice(&inner_len.to_be_bytes());
-                Some(Aad::Tls12(a))
-            }
-            Self::Cid12 { header, cid } => {
-                let mut buf = [0u8; MAX_AAD];
-                let mut f = Filler { buf: &mut buf, len: 0 };
-                let cid_len = u8::try_from(cid.len()).ok()?;
-                f.put(&[0xff; 8]);
-                f.put(&[ContentType::TLS12_CID.0, cid_len, ContentType::TLS12_CID.0]);
-                f.put(&header.version.0.to_be_bytes());
-                f.put(&header.epoch.to_be_bytes());
-                f.put(&header.epoch_seq().to_be_bytes()[2..]);
-                f.put(cid);
-                f.put(&inner_len.to_be_bytes());
-                let len = f.len;
-                (len <= MAX_AAD).then_some(Aad::Long { buf, len })
-            }
-            Self::Unified(_) => {
-                let mut buf = [0u8; MAX_AAD];
-                let mut f = Filler { buf: &mut buf, len: 0 };
-                self.encode(protected_len, |b| f.put(b));
-                let len = f.len;
-                (len <= MAX_AAD).then_some(Aad::Long { buf, len })
-            }
+        if let Self::Plain(h) = self {
+            let mut a = [0u8; 13];
+            a[..8].copy_from_slice(&h.epoch_seq().to_be_bytes());
+            a[8] = h.content_type.0;
+            a[9..11].copy_from_slice(&h.version.0.to_be_bytes());
+            a[11..].copy_from_slice(&inner_len.to_be_bytes());
+            return Some(f(&a));
         }
+        let mut buf = [0u8; MAX_AAD];
+        let mut fill = Filler { buf: &mut buf, len: 0 };
+        match self {
+            Self::Cid12 { header, cid } => {
+                let cid_len = u8::try_from(cid.len()).ok()?;
+                fill.put(&[0xff; 8]);
+                fill.put(&[ContentType::TLS12_CID.0, cid_len, ContentType::TLS12_CID.0]);
+                fill.put(&header.version.0.to_be_bytes());
+                fill.put(&header.epoch.to_be_bytes());
+                fill.put(&header.epoch_seq().to_be_bytes()[2..]);
+                fill.put(cid);
+                fill.put(&inner_len.to_be_bytes());
+            }
+            _ => self.encode(protected_len, |b| fill.put(b)),
+        }
+        let len = fill.len;
+        (len <= MAX_AAD).then(|| f(&buf[..len]))
     }
 }
 
@@ -175,7 +153,6 @@ impl RecordProtection {
         }
         let inner_len = plaintext.len() + usize::from(inner_type.is_some());
         let protected_len = u16::try_from(inner_len + self.overhead()).map_err(|_| CryptoError)?;
-        let aad = header.aad(protected_len, inner_len).ok_or(CryptoError)?;
         header.write(protected_len, out);
         if self.explicit_nonce_len > 0 {
             out.extend_from_slice(&record_number.to_be_bytes());
@@ -186,7 +163,10 @@ impl RecordProtection {
             out.push(t.0);
         }
         out.resize(start + inner_len + usize::from(self.tag_len), 0);
-        self.key.seal_in_place(&self.nonce(record_number), aad.as_bytes(), &mut out[start..])
+        let nonce = self.nonce(record_number);
+        header
+            .with_aad(protected_len, inner_len, |aad| self.key.seal_in_place(&nonce, aad, &mut out[start..]))
+            .ok_or(CryptoError)?
     }
 
     /// Authenticates and decrypts a record's fragment in place. Returns the range of the
@@ -207,9 +187,11 @@ impl RecordProtection {
             record_number
         };
         let protected_len = u16::try_from(fragment.len()).map_err(|_| CryptoError)?;
-        let aad = header.aad(protected_len, inner_len).ok_or(CryptoError)?;
         let start = usize::from(self.explicit_nonce_len);
-        self.key.open_in_place(&self.nonce(nonce_input), aad.as_bytes(), &mut fragment[start..])?;
+        let nonce = self.nonce(nonce_input);
+        header
+            .with_aad(protected_len, inner_len, |aad| self.key.open_in_place(&nonce, aad, &mut fragment[start..]))
+            .ok_or(CryptoError)??;
         let inner = &fragment[start..start + inner_len];
         if !header.has_inner_type() {
             return Ok((start..start + inner_len, None));

@@ -245,12 +245,12 @@ fn cid12_additional_data_has_the_rfc_9146_layout() {
         },
         cid: &cid,
     };
-    let aad = header.aad(0, 1784).unwrap();
-    assert_eq!(aad.as_bytes(), unhex("ffffffffffffffff190819fefd0002000000000115010203040506070806f8"));
+    let aad = header.with_aad(0, 1784, <[u8]>::to_vec).unwrap();
+    assert_eq!(aad, unhex("ffffffffffffffff190819fefd0002000000000115010203040506070806f8"));
     // A connection ID longer than a length byte can say cannot be authenticated.
     let long = [0u8; 256];
     let Header::Cid12 { header: h, .. } = header else { unreachable!() };
-    assert!(Header::Cid12 { header: h, cid: &long }.aad(0, 1).is_none());
+    assert!(Header::Cid12 { header: h, cid: &long }.with_aad(0, 1, |_| ()).is_none());
 }
 
 /// Sealed records of the connection-ID and unified formats, checked against an independent
