@@ -16,6 +16,8 @@ pub(crate) struct HandshakeRun {
     /// The first `message_seq` of the peer's flight we last answered: a fragment of it seen
     /// again means our answer was lost.
     pub(super) peer_flight_start: Option<u16>,
+    /// The handshake's actions, applied and cleared after each message (kept for its buffer).
+    actions: Vec<Action>,
 }
 
 impl HandshakeRun {
@@ -29,6 +31,7 @@ impl HandshakeRun {
             ),
             mtu: config.mtu,
             peer_flight_start: None,
+            actions: Vec::new(),
         }
     }
 }
@@ -48,7 +51,15 @@ impl Connection {
 
     /// Delivers complete messages to the handshake, in order, and applies what it asks for.
     pub(super) fn process_messages(&mut self, now: Instant) -> Result<(), Error> {
-        let mut actions = Vec::new();
+        let mut actions = self.hs.as_mut().map(|hs| core::mem::take(&mut hs.actions)).unwrap_or_default();
+        let r = self.process_with(now, &mut actions);
+        if let Some(hs) = &mut self.hs {
+            hs.actions = actions;
+        }
+        r
+    }
+
+    fn process_with(&mut self, now: Instant, actions: &mut Vec<Action>) -> Result<(), Error> {
         loop {
             if matches!(self.lifecycle, Lifecycle::Paused) {
                 // Paused: messages stay buffered until the application decides.
@@ -60,9 +71,9 @@ impl Connection {
                 return Ok(());
             }
             let Some(msg) = hs.reasm.pop() else { return Ok(()) };
-            let handled = hs.machine.handle(&mut Context { config: &self.config, actions: &mut actions }, msg);
+            let handled = hs.machine.handle(&mut Context { config: &self.config, actions }, msg);
             // What the handshake recorded before failing (verification errors) is kept.
-            let applied = self.apply(now, &mut actions);
+            let applied = self.apply(now, actions);
             handled?;
             applied?;
         }

@@ -35,6 +35,7 @@ pub(crate) enum FlightItem {
 }
 
 /// What a handshake asks the engine to do, in order.
+#[allow(clippy::large_enum_variant)] // Short-lived, and kept in one reused buffer.
 pub(crate) enum Action {
     /// Send a new flight, replacing the previous one. A flight that `awaits_reply` is
     /// retransmitted until the peer answers; one that does not ends the handshake and is kept
@@ -65,6 +66,25 @@ pub(crate) enum Action {
     Complete { export_secret: Option<Zeroizing<Vec<u8>>> },
 }
 
+/// Only the kind: the payloads hold keys and secrets.
+impl core::fmt::Debug for Action {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::Send { .. } => "Send",
+            Self::PeerFlightStarts(_) => "PeerFlightStarts",
+            Self::InstallKeys { .. } => "InstallKeys",
+            Self::WriteEpoch(_) => "WriteEpoch",
+            Self::Negotiated { .. } => "Negotiated",
+            Self::PskIdentity(_) => "PskIdentity",
+            Self::RequestedServerName(_) => "RequestedServerName",
+            Self::PeerCertificates(_) => "PeerCertificates",
+            Self::CheckPeer(_) => "CheckPeer",
+            Self::VerificationErrors(_) => "VerificationErrors",
+            Self::Complete { .. } => "Complete",
+        })
+    }
+}
+
 /// What a handshake may read while handling a message, and where it puts its actions.
 pub(crate) struct Context<'a> {
     pub(crate) config: &'a Arc<Config>,
@@ -79,19 +99,19 @@ impl Context<'_> {
 
 /// The handshake of one connection: its version and role.
 pub(crate) enum Handshake {
-    Client12(Box<tls12::Client>),
-    Server12(Box<tls12::Server>),
+    Client12(tls12::Client),
+    Server12(tls12::Server),
 }
 
 impl Handshake {
     /// Starts a client: the first flight is among the actions.
     pub(crate) fn client(cx: &mut Context<'_>, server_name: Option<ServerName<'static>>) -> Result<Self, Error> {
-        Ok(Self::Client12(Box::new(tls12::Client::start(cx, server_name)?)))
+        Ok(Self::Client12(tls12::Client::start(cx, server_name)?))
     }
 
     /// A server waiting for its (verified) ClientHello.
     pub(crate) fn server() -> Self {
-        Self::Server12(Box::default())
+        Self::Server12(tls12::Server::default())
     }
 
     /// Handles one complete message.

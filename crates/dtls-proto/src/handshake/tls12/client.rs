@@ -106,7 +106,7 @@ impl Client {
     }
 
     fn send_client_hello(&mut self, cx: &mut Context<'_>) -> Result<(), Error> {
-        let config = &**cx.config;
+        let config: &Config = cx.config;
         let suites: Vec<u16> = offered_suites(config).map(|s| s.id).collect();
         if suites.is_empty() {
             return Err(Error::Config(
@@ -186,7 +186,7 @@ impl Client {
     }
 
     fn server_hello(&mut self, cx: &mut Context<'_>, msg: &Message) -> Result<(), Error> {
-        let config = &**cx.config;
+        let config: &Config = cx.config;
         let sh = ServerHello::parse(&msg.body).ok_or(Error::decode("ServerHello"))?;
         if sh.server_version != ProtocolVersion::DTLS1_2 {
             return Err(Error::PeerIncompatible {
@@ -250,7 +250,7 @@ impl Client {
     }
 
     fn certificate(&mut self, cx: &mut Context<'_>, msg: &Message) -> Result<(), Error> {
-        let config = &**cx.config;
+        let config: &Config = cx.config;
         let chain = parse_certificate_list(&msg.body).ok_or(Error::decode("Certificate"))?;
         let Some(ee) = chain.first() else {
             // Without a certificate there is no key to check the ServerKeyExchange with.
@@ -272,7 +272,7 @@ impl Client {
     }
 
     fn server_key_exchange(&mut self, cx: &mut Context<'_>, msg: &Message) -> Result<(), Error> {
-        let config = &**cx.config;
+        let config: &Config = cx.config;
         let Some(suite) = self.common.suite else { return Err(Error::unexpected("ServerKeyExchange")) };
         let mut r = Reader::new(&msg.body);
         if suite.key_exchange.uses_psk() {
@@ -318,7 +318,7 @@ impl Client {
     }
 
     fn server_hello_done(&mut self, cx: &mut Context<'_>, msg: &Message) -> Result<(), Error> {
-        let config = cx.config.clone();
+        let config: &Config = cx.config;
         if !msg.body.is_empty() {
             return Err(Error::decode("ServerHelloDone"));
         }
@@ -385,7 +385,7 @@ impl Client {
         if let Some(body) = cert_verify {
             items.push(self.common.outgoing(0, HandshakeType::CERTIFICATE_VERIFY, body));
         }
-        items.extend(self.common.finished(&config, true)?);
+        items.extend(self.common.finished(config, true)?);
         self.expect = Expect::Finished;
         cx.push(Action::Send { items, awaits_reply: true });
         cx.push(Action::WriteEpoch(1));

@@ -93,7 +93,7 @@ impl Server {
             (Expect::ClientKeyExchange, HandshakeType::CLIENT_KEY_EXCHANGE) => self.client_key_exchange(cx, &msg),
             (Expect::CertificateVerify, HandshakeType::CERTIFICATE_VERIFY) => self.certificate_verify(cx, &msg),
             (Expect::Finished, HandshakeType::FINISHED) => {
-                let config = &**cx.config;
+                let config: &Config = cx.config;
                 self.common.check_finished(config, &msg, true)?;
                 let items = self.common.finished(config, false)?.into();
                 cx.push(Action::Send { items, awaits_reply: false });
@@ -147,7 +147,7 @@ impl Server {
     }
 
     fn client_hello(&mut self, cx: &mut Context<'_>, msg: &Message) -> Result<(), Error> {
-        let config = cx.config.clone();
+        let config: &Config = cx.config;
         let (ch, _) = ClientHello::parse(&msg.body).ok_or(Error::decode("ClientHello"))?;
         if !ch.client_version.is_dtls() || ch.client_version.0 > ProtocolVersion::DTLS1_2.0 {
             return Err(Error::PeerIncompatible {
@@ -179,7 +179,7 @@ impl Server {
             .and_then(|n| core::str::from_utf8(n).ok())
             .map(|n| n.trim_end_matches('.').to_owned());
         let Selection { suite, group, cert, by_name } =
-            self.select(&config, &ch, sni.as_deref()).ok_or(Error::PeerIncompatible {
+            self.select(config, &ch, sni.as_deref()).ok_or(Error::PeerIncompatible {
                 alert: AlertDescription::HANDSHAKE_FAILURE,
                 reason: "no cipher suite in common (or no certificate for it)",
             })?;
@@ -266,7 +266,7 @@ impl Server {
     }
 
     fn certificate(&mut self, cx: &mut Context<'_>, msg: &Message) -> Result<(), Error> {
-        let config = &**cx.config;
+        let config: &Config = cx.config;
         let chain = parse_certificate_list(&msg.body).ok_or(Error::decode("Certificate"))?;
         self.common.add_received(msg);
         cx.push(Action::PeerFlightStarts(msg.seq));
@@ -286,7 +286,7 @@ impl Server {
     }
 
     fn client_key_exchange(&mut self, cx: &mut Context<'_>, msg: &Message) -> Result<(), Error> {
-        let config = &**cx.config;
+        let config: &Config = cx.config;
         let Some(suite) = self.common.suite else { return Err(Error::unexpected("ClientKeyExchange")) };
         let mut r = Reader::new(&msg.body);
         let mut psk = None;
@@ -336,7 +336,7 @@ impl Server {
     }
 
     fn certificate_verify(&mut self, cx: &mut Context<'_>, msg: &Message) -> Result<(), Error> {
-        let config = &**cx.config;
+        let config: &Config = cx.config;
         let mut r = Reader::new(&msg.body);
         let (scheme, sig) = parse_digitally_signed(&mut r).ok_or(Error::decode("CertificateVerify"))?;
         r.finish().ok_or(Error::decode("CertificateVerify"))?;
