@@ -41,6 +41,11 @@ pub(crate) struct TlsArgs {
     /// Handshake timeout in seconds (2 to 120; default 60).
     #[arg(long, value_name = "SECS")]
     pub(crate) handshake_timeout: Option<f64>,
+    /// Append each connection's secrets to FILE in the NSS key log format, for Wireshark
+    /// (default: the file SSLKEYLOGFILE names, if set). Anyone who reads it decrypts the
+    /// traffic: for debugging only.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) keylog: Option<PathBuf>,
 }
 
 /// `IDENTITY:HEX` pairs.
@@ -109,6 +114,14 @@ pub(crate) fn common(args: &TlsArgs, mut b: ConfigBuilder) -> anyhow::Result<Con
     }
     if !args.cas.is_empty() {
         b = b.root_store(root_store(&args.cas)?);
+    }
+    let key_log = match &args.keylog {
+        Some(path) => Some(dtls::KeyLogFile::create(path)?),
+        None => dtls::KeyLogFile::from_env()?,
+    };
+    if let Some(log) = key_log {
+        tracing::warn!("key log: connection secrets go to {} (for debugging only)", log.path().display());
+        b = b.key_log(log);
     }
     Ok(b)
 }

@@ -500,3 +500,37 @@ fn a_client_of_a_closed_port_fails_fast_and_says_why() {
     assert!(stderr.contains("connection refused: nothing listens on"), "{stderr}");
     assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
 }
+
+/// `--keylog` on the server and SSLKEYLOGFILE on the client: both write the connection's
+/// `CLIENT_RANDOM` line, the same one, readable by its owner only.
+#[test]
+fn key_logs_for_wireshark() {
+    let dir = temp_dir("keylog");
+    let (server_log, client_log) = (dir.join("server.keys"), dir.join("client.keys"));
+    let server =
+        Running::start(&["server", "--listen", "127.0.0.1:0", "--psk-key", "1a2b3c4d5e6f", "--keylog", p(&server_log)]);
+    let addr = server.addr.to_string();
+    let out = Command::new(BIN)
+        .args(["client", "--connect", &addr, "--psk-key", "1a2b3c4d5e6f", "--count", "1", "--ping-interval", "0.1"])
+        .env("SSLKEYLOGFILE", &client_log)
+        .output()
+        .expect("run dtls");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("key log"), "the client says it logs keys");
+    let log = server.stop();
+    assert!(log.contains("key log"), "the server says it logs keys: {log}");
+    let lines = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
+    let (server_lines, client_lines) = (lines(&server_log), lines(&client_log));
+    assert_eq!(server_lines.lines().count(), 1, "{server_lines}");
+    assert!(server_lines.starts_with("CLIENT_RANDOM "), "{server_lines}");
+    let fields: Vec<&str> = server_lines.trim_end().split(' ').collect();
+    assert_eq!((fields[1].len(), fields[2].len()), (64, 96), "random and master secret in hex");
+    assert_eq!(server_lines, client_lines);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&server_log).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

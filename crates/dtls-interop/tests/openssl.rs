@@ -275,3 +275,107 @@ fn fragmentation_s_client_and_our_server() {
     let identity_cke = relay::vec16(identity.as_bytes());
     relay::assert_fragmented("s_client", &to_server, OPENSSL_DATAGRAM_MTU, relay::CLIENT_KEY_EXCHANGE, &identity_cke);
 }
+
+// ===== the key log: the line OpenSSL writes is the line we write =====
+
+/// A fresh path in the temporary directory for a key log.
+fn key_log_path(who: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("dtls-keylog-{who}-{}-{}", std::process::id(), free_udp_port()));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+/// The `CLIENT_RANDOM` lines of a key log file.
+fn client_random_lines(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("CLIENT_RANDOM "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Wireshark decrypts a capture with either side's key log: ours must hold exactly the line
+/// OpenSSL's `-keylogfile` holds (the client's random and the master secret), both roles.
+#[test]
+fn our_key_log_line_is_openssls() {
+    let suite = &suites::TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256;
+    // Our client, OpenSSL's server.
+    let (ours, theirs) = (key_log_path("ours-client"), key_log_path("openssl-server"));
+    let port = free_udp_port().to_string();
+    let theirs_arg = theirs.to_string_lossy().into_owned();
+    let args = [
+        "s_server",
+        "-dtls1_2",
+        "-listen",
+        "-accept",
+        &port,
+        "-naccept",
+        "1",
+        "-nocert",
+        "-psk",
+        PSK_HEX,
+        "-cipher",
+        suite.openssl_name,
+        "-keylogfile",
+        &theirs_arg,
+    ];
+    let mut server = Peer::spawn("openssl", &args);
+    server.wait_started("ACCEPT", T);
+    let log = dtls::KeyLogFile::create(&ours).unwrap();
+    let config = Arc::new(Config::builder().cipher_suites(&[suite]).psk("rust", psk()).key_log(log).build().unwrap());
+    let mut client = Client::connect(loopback(port.parse().unwrap()), config, Some(T)).unwrap();
+    client.send(b"logged\n").unwrap();
+    server.expect("logged", T);
+    client.close().unwrap();
+    server.expect("DONE", T);
+    let ours_lines = client_random_lines(&ours);
+    assert_eq!(ours_lines.len(), 1, "{ours_lines:?}");
+    assert_eq!(ours_lines, client_random_lines(&theirs), "our client's line is OpenSSL's server's");
+
+    // OpenSSL's client, our server.
+    let (ours, theirs) = (key_log_path("ours-server"), key_log_path("openssl-client"));
+    let log = dtls::KeyLogFile::create(&ours).unwrap();
+    let config =
+        Arc::new(Config::builder().cipher_suites(&[suite]).psk_server_key(psk()).key_log(log).build().unwrap());
+    let mut server = Server::bind(loopback(0), config).unwrap();
+    let target = format!("127.0.0.1:{}", server.local_addr().unwrap().port());
+    let t = thread::spawn(move || loop {
+        match server.poll(Some(T)).unwrap() {
+            Some(ServerEvent::Message(p, _)) => {
+                server.send_to(p, b"ok\n").unwrap();
+                return;
+            }
+            Some(_) => {}
+            None => panic!("no message from s_client"),
+        }
+    });
+    let theirs_arg = theirs.to_string_lossy().into_owned();
+    let mut client = Peer::spawn(
+        "openssl",
+        &[
+            "s_client",
+            "-dtls1_2",
+            "-connect",
+            &target,
+            "-psk",
+            PSK_HEX,
+            "-psk_identity",
+            "openssl",
+            "-cipher",
+            suite.openssl_name,
+            "-keylogfile",
+            &theirs_arg,
+            "-ign_eof",
+        ],
+    );
+    client.expect("Cipher is", T);
+    client.send_line("logged");
+    t.join().unwrap();
+    client.expect("ok", T);
+    let ours_lines = client_random_lines(&ours);
+    assert_eq!(ours_lines.len(), 1, "{ours_lines:?}");
+    assert_eq!(ours_lines, client_random_lines(&theirs), "our server's line is OpenSSL's client's");
+    let _ = std::fs::remove_file(&ours);
+    let _ = std::fs::remove_file(&theirs);
+}

@@ -65,7 +65,9 @@ pub mod suites;
 #[cfg(test)]
 mod tests;
 
-pub use config::{ClientAuth, Config, ConfigBuilder, ExtendedMasterSecret, PskCredentials, VerifyPeer};
+pub use config::{
+    key_log_line, ClientAuth, Config, ConfigBuilder, ExtendedMasterSecret, KeyLog, PskCredentials, VerifyPeer,
+};
 pub use connection::{
     Connection, EndpointEvent, Event, HandshakeState, Received, Side, Stats, MAX_RECORDS_PER_DATAGRAM,
 };

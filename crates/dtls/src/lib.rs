@@ -50,6 +50,7 @@ mod batch;
 mod connection;
 mod driver;
 mod getters;
+pub mod keylog;
 mod listener;
 mod observe;
 mod options;
@@ -65,6 +66,7 @@ pub use dtls_proto::{
     self as proto, CertResolver, CertificateError, CertifiedKey, CipherSuite, ClientAuth, Config, Error,
     HandshakeState, RootStore, VerifyPeer,
 };
+pub use keylog::KeyLogFile;
 pub use listener::{Listener, ListenerOptions, ListenerStats};
 pub use observe::{Observed, Observer};
 pub use options::{socket_info, SocketInfo, SocketOptions, MAX_BUFFER_SIZE, MIN_BUFFER_SIZE};

@@ -152,6 +152,9 @@ impl Common {
             MasterSecretSeed::Randoms { client: &self.client_random, server: &self.server_random }
         };
         let master = keys::master_secret(provider, suite, premaster, seed)?;
+        if let Some(log) = &cx.config.key_log {
+            log.log("CLIENT_RANDOM", &self.client_random, &master[..]);
+        }
         let (read, write) = epoch_keys(provider, suite, &master, &self.client_random, &self.server_random, side)?;
         self.master = Some(master);
         cx.push(Action::InstallKeys { epoch: 1, read, write });
