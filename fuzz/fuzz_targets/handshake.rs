@@ -3,9 +3,9 @@
 //! and `ServerEcdhParams::parse`, on the whole input and on each message body found in it.
 #![no_main]
 
-use dtls_proto::codec::Reader;
-use dtls_proto::enums::HandshakeType;
-use dtls_proto::messages::{
+use rdtls_proto::codec::Reader;
+use rdtls_proto::enums::HandshakeType;
+use rdtls_proto::messages::{
     parse_hello_verify_request, ClientHello, HandshakeHeader, ServerEcdhParams, ServerHello, HS_HEADER_LEN,
 };
 

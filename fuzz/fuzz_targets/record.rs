@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use dtls_proto::record::{Header, RecordHeader, Records, ReplayWindow, HEADER_LEN, MAX_SEQ};
+use rdtls_proto::record::{Header, RecordHeader, Records, ReplayWindow, HEADER_LEN, MAX_SEQ};
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     check_header(data);

@@ -1,4 +1,4 @@
-//! Shared harness for the `dtls-proto` fuzz targets.
+//! Shared harness for the `rdtls-proto` fuzz targets.
 //!
 //! The stateful targets (`endpoint`, `client`) drive the sans-IO core on virtual time with a
 //! [`DeterministicProvider`], so a run is a pure function of its input: a crash reproduces
@@ -26,13 +26,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dtls_proto::crypto::aws_lc::AwsLcProvider;
-use dtls_proto::crypto::{
+use rdtls_proto::crypto::aws_lc::AwsLcProvider;
+use rdtls_proto::crypto::{
     ActiveKeyExchange, AeadAlgorithm, AeadKey, CryptoError, CryptoProvider, Digest, HashAlgorithm, KxGroup,
     MaskAlgorithm, MaskKey, RunningHash,
 };
-use dtls_proto::suites::{self, CipherSuite};
-use dtls_proto::{
+use rdtls_proto::suites::{self, CipherSuite};
+use rdtls_proto::{
     Config, Connection, ConnectionHandle, DatagramEvent, Endpoint, Event, ExtendedMasterSecret, HandshakeState,
 };
 
@@ -423,7 +423,7 @@ impl ClientHarness {
     pub fn config(flags: u8) -> Config {
         let mut b = Config::builder_with_provider(Arc::new(DeterministicProvider::new(0xc1c1_0000)))
             .psk_callback(|hint| {
-                (hint != Some(REFUSED_HINT)).then(|| dtls_proto::PskCredentials::new(PSK_IDENTITY, PSK))
+                (hint != Some(REFUSED_HINT)).then(|| rdtls_proto::PskCredentials::new(PSK_IDENTITY, PSK))
             })
             .cipher_suites(suites_for(flags))
             .groups(if flags & 0x10 != 0 {
@@ -550,8 +550,8 @@ pub fn fuzz_reassembly(data: &[u8]) {
                 let length = u32::from(u16::from_be_bytes([l0, l1]));
                 let offset = u32::from(u16::from_be_bytes([o0, o1])) % (length + 1);
                 let size = u32::from(size).min(length - offset);
-                dtls_proto::messages::HandshakeHeader {
-                    msg_type: dtls_proto::enums::HandshakeType(ty),
+                rdtls_proto::messages::HandshakeHeader {
+                    msg_type: rdtls_proto::enums::HandshakeType(ty),
                     length,
                     message_seq: 1 + u16::from(seq % 8),
                     fragment_offset: offset,
@@ -560,9 +560,9 @@ pub fn fuzz_reassembly(data: &[u8]) {
                 .write(&mut body);
                 body.extend((0..size).map(|_| next().unwrap_or(0)));
             }
-            dtls_proto::record::RecordHeader {
-                content_type: dtls_proto::enums::ContentType::HANDSHAKE,
-                version: dtls_proto::enums::ProtocolVersion::DTLS1_2,
+            rdtls_proto::record::RecordHeader {
+                content_type: rdtls_proto::enums::ContentType::HANDSHAKE,
+                version: rdtls_proto::enums::ProtocolVersion::DTLS1_2,
                 epoch: 0,
                 seq: record_seq,
                 length: body.len() as u16,
@@ -584,7 +584,7 @@ pub fn fuzz_reassembly(data: &[u8]) {
 /// A fixed PSK ClientHello (TLS_PSK_WITH_AES_128_GCM_SHA256, extended master secret,
 /// renegotiation_info) in one epoch-0 record.
 fn client_hello_datagram() -> Vec<u8> {
-    use dtls_proto::codec::Put;
+    use rdtls_proto::codec::Put;
     let mut body = Vec::new();
     body.put_u16(0xfefd);
     body.extend_from_slice(&[0x42; 32]);
@@ -599,11 +599,11 @@ fn client_hello_datagram() -> Vec<u8> {
         b.put_vec16(&[0]);
     });
     let mut hs = Vec::new();
-    dtls_proto::messages::write_message(&mut hs, dtls_proto::enums::HandshakeType::CLIENT_HELLO, 0, &body);
+    rdtls_proto::messages::write_message(&mut hs, rdtls_proto::enums::HandshakeType::CLIENT_HELLO, 0, &body);
     let mut d = Vec::new();
-    dtls_proto::record::RecordHeader {
-        content_type: dtls_proto::enums::ContentType::HANDSHAKE,
-        version: dtls_proto::enums::ProtocolVersion::DTLS1_2,
+    rdtls_proto::record::RecordHeader {
+        content_type: rdtls_proto::enums::ContentType::HANDSHAKE,
+        version: rdtls_proto::enums::ProtocolVersion::DTLS1_2,
         epoch: 0,
         seq: 0,
         length: hs.len() as u16,

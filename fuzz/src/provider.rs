@@ -77,21 +77,21 @@ impl CryptoProvider for DeterministicProvider {
 
     fn load_signing_key(
         &self,
-        key: &dtls_proto::pki::PrivateKeyDer<'_>,
-    ) -> Result<std::sync::Arc<dyn dtls_proto::crypto::SigningKey>, CryptoError> {
+        key: &rdtls_proto::pki::PrivateKeyDer<'_>,
+    ) -> Result<std::sync::Arc<dyn rdtls_proto::crypto::SigningKey>, CryptoError> {
         self.inner.load_signing_key(key)
     }
 
     fn certificate_signature_algorithms(
         &self,
-    ) -> &'static [&'static dyn dtls_proto::pki::SignatureVerificationAlgorithm] {
+    ) -> &'static [&'static dyn rdtls_proto::pki::SignatureVerificationAlgorithm] {
         self.inner.certificate_signature_algorithms()
     }
 
     fn handshake_signature_algorithms(
         &self,
-        scheme: dtls_proto::enums::SignatureScheme,
-    ) -> &'static [&'static dyn dtls_proto::pki::SignatureVerificationAlgorithm] {
+        scheme: rdtls_proto::enums::SignatureScheme,
+    ) -> &'static [&'static dyn rdtls_proto::pki::SignatureVerificationAlgorithm] {
         self.inner.handshake_signature_algorithms(scheme)
     }
 
@@ -116,4 +116,3 @@ impl CryptoProvider for DeterministicProvider {
         self.inner.supports_group(group)
     }
 }
-

@@ -1,0 +1,126 @@
+//! The program's output contract (`--format json`) and the figures that must hold on any
+//! machine: memory per idle connection is exact bytes, not timing.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn run(args: &[&str]) -> Vec<Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_rdtls-bench")).args(args).output().expect("rdtls-bench runs");
+    assert!(out.status.success(), "rdtls-bench failed: {}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).expect("UTF-8 output");
+    match serde_json::from_str(&stdout).expect("one JSON document") {
+        Value::Array(rows) => rows,
+        other => panic!("expected a JSON array, got {other}"),
+    }
+}
+
+fn figure<'a>(rows: &'a [Value], name: &str) -> &'a Value {
+    rows.iter().find(|r| r["figure"] == name).unwrap_or_else(|| panic!("no figure {name:?} in {rows:?}"))
+}
+
+#[test]
+fn json_rows_have_the_documented_fields_and_consistent_ratios() {
+    let rows = run(&["--quick", "--only", "record,memory", "--format", "json"]);
+    let names: Vec<&str> = rows.iter().filter_map(|r| r["figure"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "record seal, 1200 B, AES-128-GCM",
+            "record open, 1200 B, AES-128-GCM",
+            "record seal + open, 1200 B, AES-128-GCM",
+            "AES-128-GCM alone, seal + open 1200 B (crypto floor)",
+            "memory per idle connection, 1000 connections",
+            "memory per idle connection, 10000 connections",
+            "memory per idle accepted connection, Listener, 1000 connections",
+            "memory per idle accepted connection, Listener, 10000 connections",
+        ]
+    );
+    for row in &rows {
+        let obj = row.as_object().expect("each row is an object");
+        let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["figure", "openssl", "ours", "ratio", "unit"], "{row}");
+        assert!(row["figure"].is_string() && row["unit"].is_string(), "{row}");
+        let ours = row["ours"].as_f64().expect("ours is a number");
+        assert!(ours.is_finite() && ours > 0.0, "{row}");
+        match (row["openssl"].as_f64(), row["ratio"].as_f64()) {
+            (Some(theirs), Some(ratio)) => {
+                assert!(theirs > 0.0, "{row}");
+                assert!((ratio - ours / theirs).abs() <= 0.002 * ratio.max(1.0), "{row}");
+            }
+            (None, None) => assert!(row["openssl"].is_null() && row["ratio"].is_null(), "{row}"),
+            _ => panic!("openssl and ratio must be null together: {row}"),
+        }
+    }
+    let seal_open = figure(&rows, "record seal + open, 1200 B, AES-128-GCM");
+    assert_eq!(seal_open["unit"], "ns");
+}
+
+#[test]
+fn an_idle_connection_costs_under_two_kib_and_a_twentieth_of_openssl() {
+    let rows = run(&["--only", "memory", "--format", "json"]);
+    for count in ["1000", "10000"] {
+        let row = figure(&rows, &format!("memory per idle connection, {count} connections"));
+        assert_eq!(row["unit"], "bytes");
+        let ours = row["ours"].as_f64().unwrap();
+        let theirs = row["openssl"].as_f64().unwrap();
+        assert!(ours <= 2048.0, "{count} connections: {ours} bytes each");
+        assert!(ours * 20.0 <= theirs, "{count} connections: ours {ours}, OpenSSL {theirs}");
+        // With the socket layer (shared receive queue, handle, routing entries) and the final
+        // flight still held.
+        let row = figure(&rows, &format!("memory per idle accepted connection, Listener, {count} connections"));
+        let with_sockets = row["ours"].as_f64().unwrap();
+        assert!(with_sockets <= 3072.0, "{count} accepted connections: {with_sockets} bytes each");
+    }
+}
+
+#[test]
+fn table_output_names_every_group() {
+    let out = Command::new(env!("CARGO_BIN_EXE_rdtls-bench"))
+        .args(["--quick", "--only", "record"])
+        .output()
+        .expect("rdtls-bench runs");
+    assert!(out.status.success());
+    let table = String::from_utf8(out.stdout).unwrap();
+    let mut lines = table.lines();
+    let head = lines.next().expect("a header");
+    for col in ["figure", "unit", "ours", "openssl", "ours/openssl"] {
+        assert!(head.contains(col), "{head}");
+    }
+    assert!(table.contains("record open, 1200 B, AES-128-GCM"), "{table}");
+    assert!(table.contains("OpenSSL 3"), "the OpenSSL version is printed: {table}");
+}
+
+#[test]
+fn bad_arguments_are_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_rdtls-bench")).args(["--only", "everything"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("everything"));
+}
+
+#[test]
+fn loopback_and_flood_figures_run_end_to_end() {
+    let rows = run(&["--quick", "--only", "loopback,flood", "--format", "json"]);
+    for mode in ["send/recv", "sendmmsg/recvmmsg", "GSO/GRO"] {
+        let raw = figure(&rows, &format!("loopback raw UDP, {mode}"));
+        assert!(raw["openssl"].is_null(), "{raw}");
+        let ours = rows
+            .iter()
+            .find(|r| r["figure"] == format!("loopback DTLS, {mode}").as_str() && r["unit"] == "records/s")
+            .unwrap_or_else(|| panic!("no DTLS rate for {mode}"));
+        assert!(ours["ours"].as_f64().unwrap() > 1_000.0, "{ours}");
+        assert!(ours["openssl"].as_f64().unwrap() > 1_000.0, "{ours}");
+        let share = figure(&rows, &format!("loopback DTLS vs raw UDP, {mode}"));
+        assert_eq!(share["unit"], "%");
+    }
+    let p50 = figure(&rows, "handshake latency p50, PSK, no flood")["ours"].as_f64().unwrap();
+    assert!(p50 > 0.0 && p50 < 1_000.0, "{p50} ms");
+    let under_flood = rows
+        .iter()
+        .filter(|r| r["figure"].as_str().is_some_and(|f| f.contains("ClientHello/s")))
+        .map(|r| r["ours"].as_f64().unwrap())
+        .collect::<Vec<_>>();
+    assert_eq!(under_flood.len(), 2, "p50 and p99 under the flood");
+    assert!(under_flood[0] <= under_flood[1], "p50 {} > p99 {}", under_flood[0], under_flood[1]);
+}

@@ -1,0 +1,127 @@
+//! Options shared by the subcommands, and the configurations built from them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use rdtls::proto::crypto::default_provider;
+use rdtls::proto::suites::{self, CipherSuite};
+use rdtls::proto::{CertifiedKey, ConfigBuilder, RootStore};
+
+use crate::log::unhex;
+
+/// TLS options common to clients and servers.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct TlsArgs {
+    /// Pre-shared key in hex. A server accepts any identity with it (as Qt's example does); a
+    /// client sends its association name as the identity.
+    #[arg(long, value_name = "HEX")]
+    pub(crate) psk_key: Option<String>,
+    /// A PSK identity and its key in hex (repeatable).
+    #[arg(long = "psk", value_name = "IDENTITY:HEX")]
+    pub(crate) psks: Vec<String>,
+    /// Certificate chain, PEM or DER (repeatable on servers, each followed by its --key).
+    #[arg(long = "cert", value_name = "FILE")]
+    pub(crate) certs: Vec<PathBuf>,
+    /// Private key for the preceding --cert: PKCS#8, SEC1 or PKCS#1, PEM or DER, or encrypted PKCS#8.
+    #[arg(long = "key", value_name = "FILE")]
+    pub(crate) keys: Vec<PathBuf>,
+    /// Password of an encrypted private key (for the preceding --cert).
+    #[arg(long = "key-password", value_name = "PW")]
+    pub(crate) key_passwords: Vec<String>,
+    /// Trusted CA certificates, PEM or DER (repeatable).
+    #[arg(long = "ca", value_name = "FILE")]
+    pub(crate) cas: Vec<PathBuf>,
+    /// Largest datagram for handshake messages.
+    #[arg(long, value_name = "N")]
+    pub(crate) mtu: Option<usize>,
+    /// Cipher suites in order of preference, IANA or OpenSSL names, separated by ',' or ':'.
+    #[arg(long, value_name = "LIST")]
+    pub(crate) ciphers: Option<String>,
+    /// Handshake timeout in seconds (2 to 120; default 60).
+    #[arg(long, value_name = "SECS")]
+    pub(crate) handshake_timeout: Option<f64>,
+    /// Append each connection's secrets to FILE in the NSS key log format, for Wireshark
+    /// (default: the file SSLKEYLOGFILE names, if set). Anyone who reads it decrypts the
+    /// traffic: for debugging only.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) keylog: Option<PathBuf>,
+}
+
+/// `IDENTITY:HEX` pairs.
+pub(crate) fn parse_psks(list: &[String]) -> anyhow::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    list.iter()
+        .map(|p| {
+            let (id, key) = p.rsplit_once(':').with_context(|| format!("--psk '{p}' is not IDENTITY:HEX"))?;
+            Ok((id.as_bytes().to_vec(), unhex(key).with_context(|| format!("--psk '{p}'"))?))
+        })
+        .collect()
+}
+
+/// Parses a cipher list.
+pub(crate) fn parse_ciphers(list: &str) -> anyhow::Result<Vec<&'static CipherSuite>> {
+    let mut out = Vec::new();
+    for name in list.split([',', ':']).map(str::trim).filter(|n| !n.is_empty()) {
+        match CipherSuite::from_name(name) {
+            Some(s) => out.push(s),
+            None => {
+                let known: Vec<&str> = suites::ALL.iter().map(|s| s.openssl_name).collect();
+                bail!("unknown cipher suite '{name}'; known: {}", known.join(", "));
+            }
+        }
+    }
+    anyhow::ensure!(!out.is_empty(), "--ciphers is empty");
+    Ok(out)
+}
+
+/// The handshake timeout, checked against EdgerOS's range.
+pub(crate) fn handshake_timeout(secs: Option<f64>) -> anyhow::Result<Option<Duration>> {
+    match secs {
+        None => Ok(None),
+        Some(s) if s.is_finite() && (2.0..=120.0).contains(&s) => Ok(Some(Duration::from_secs_f64(s))),
+        Some(s) => bail!("--handshake-timeout {s}: must be between 2 and 120 seconds"),
+    }
+}
+
+/// Loads trust anchors from files.
+pub(crate) fn root_store(files: &[PathBuf]) -> anyhow::Result<RootStore> {
+    let mut roots = RootStore::new();
+    for f in files {
+        let data = std::fs::read(f).with_context(|| format!("cannot read CA file {}", f.display()))?;
+        roots.add_pem_or_der(&data).with_context(|| format!("invalid CA file {}", f.display()))?;
+    }
+    Ok(roots)
+}
+
+/// Loads a certificate chain and its key.
+pub(crate) fn certified_key(cert: &PathBuf, key: &PathBuf, password: Option<&str>) -> anyhow::Result<CertifiedKey> {
+    let certs = std::fs::read(cert).with_context(|| format!("cannot read certificate {}", cert.display()))?;
+    let keyd = std::fs::read(key).with_context(|| format!("cannot read key {}", key.display()))?;
+    CertifiedKey::from_pem_or_der(&*default_provider(), &certs, &keyd, password)
+        .with_context(|| format!("cannot load {} with {}", cert.display(), key.display()))
+}
+
+/// Applies the options every role shares.
+pub(crate) fn common(args: &TlsArgs, mut b: ConfigBuilder) -> anyhow::Result<ConfigBuilder> {
+    if let Some(mtu) = args.mtu {
+        b = b.mtu(mtu);
+    }
+    if let Some(list) = &args.ciphers {
+        b = b.cipher_suites(&parse_ciphers(list)?);
+    }
+    if let Some(t) = handshake_timeout(args.handshake_timeout)? {
+        b = b.handshake_timeout(t);
+    }
+    if !args.cas.is_empty() {
+        b = b.root_store(root_store(&args.cas)?);
+    }
+    let key_log = match &args.keylog {
+        Some(path) => Some(rdtls::KeyLogFile::create(path)?),
+        None => rdtls::KeyLogFile::from_env()?,
+    };
+    if let Some(log) = key_log {
+        tracing::warn!("key log: connection secrets go to {} (for debugging only)", log.path().display());
+        b = b.key_log(log);
+    }
+    Ok(b)
+}

@@ -1,0 +1,139 @@
+//! Qt's DTLS server example: one UDP socket, a stateless cookie verifier, one connection per
+//! verified peer, a reply `to <peer>: ACK` for every datagram, and close_notify to every peer on
+//! shutdown. The library's [`rdtls::Server`] does the serving; this module logs what it reports,
+//! in the example's words.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use rdtls::proto::{Config, Error, Event};
+use rdtls::{CloseReason, Observed, Observer, Server, ServerEvent};
+
+use crate::log::hex;
+
+/// The example's pre-shared key, `\x1a\x2b\x3c\x4d\x5e\x6f`.
+pub(crate) const EXAMPLE_PSK: &[u8] = b"\x1a\x2b\x3c\x4d\x5e\x6f";
+/// The example server's identity hint.
+pub(crate) const EXAMPLE_HINT: &str = "Qt DTLS example server";
+
+/// What the server did, for the demo's summary.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct ServerStats {
+    pub(crate) handshakes: usize,
+    pub(crate) datagrams: usize,
+    pub(crate) shutdown_sent: usize,
+}
+
+/// The example server: the library's single-socket server, and its log.
+pub(crate) struct DtlsServer {
+    server: Server,
+    /// The last datagram the observer saw, by peer, as hex: logged with the messages it carried.
+    last_datagram: Arc<Mutex<Option<(SocketAddr, String)>>>,
+    stats: ServerStats,
+}
+
+/// The example server's configuration: any identity, the example key, the example hint.
+pub(crate) fn example_config() -> anyhow::Result<Config> {
+    Ok(Config::builder()
+        .psk_identity_hint(EXAMPLE_HINT)
+        .psk_server_callback(|identity| {
+            tracing::info!("PSK callback, received a client's identity: '{}'", String::from_utf8_lossy(identity));
+            Some(EXAMPLE_PSK.to_vec().into())
+        })
+        .build()?)
+}
+
+impl DtlsServer {
+    pub(crate) fn listen(addr: SocketAddr, config: Config) -> anyhow::Result<Self> {
+        let mut server = Server::bind(addr, Arc::new(config)).with_context(|| format!("cannot bind {addr}"))?;
+        let last_datagram = Arc::new(Mutex::new(None));
+        let seen = last_datagram.clone();
+        server.set_observer(Some(Observer::new(move |o| match o {
+            Observed::Received { peer, datagram } => {
+                *seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((*peer, hex(datagram)));
+            }
+            Observed::Handshaking { peer } => tracing::debug!("{peer}: handshake is in progress ..."),
+            Observed::Event { peer, event: Event::Retransmitted } => {
+                tracing::warn!("{peer}: handshake timeout, trying to re-transmit");
+            }
+            _ => {}
+        })));
+        tracing::info!("Server is listening on address {} and port {}", addr.ip(), server.local_addr()?.port());
+        Ok(Self { server, last_datagram, stats: ServerStats::default() })
+    }
+
+    /// Closes connections (with close_notify) that receive nothing for `idle`.
+    pub(crate) fn set_idle_timeout(&mut self, idle: Option<Duration>) {
+        self.server.set_idle_timeout(idle);
+    }
+
+    /// Caps the connections; when full, the one silent longest past `stale_after` makes room.
+    pub(crate) fn set_limits(&mut self, max_connections: usize, stale_after: Duration) {
+        self.server.set_limits(max_connections, Some(stale_after));
+    }
+
+    pub(crate) fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.server.local_addr()?)
+    }
+
+    /// Serves until `stop` is set (or, with `stop_after`, that many datagrams were answered),
+    /// then shuts every connection down.
+    pub(crate) fn run(mut self, stop: &AtomicBool, stop_after: Option<usize>) -> anyhow::Result<ServerStats> {
+        while !stop.load(Ordering::Relaxed) && stop_after.is_none_or(|n| self.stats.datagrams < n) {
+            match self.server.poll(Some(Duration::from_millis(100))) {
+                Ok(Some(event)) => self.event(event)?,
+                Ok(None) => {}
+                Err(e) => tracing::warn!("Failed to read a datagram: {e}"),
+            }
+        }
+        let told = self.server.shutdown()?;
+        self.stats.shutdown_sent = told;
+        tracing::info!("Server shut down: close_notify sent to {told} peer(s)");
+        Ok(self.stats)
+    }
+
+    fn event(&mut self, event: ServerEvent) -> anyhow::Result<()> {
+        match event {
+            ServerEvent::Verified { peer, replaces } => {
+                tracing::info!("{peer}: verified, starting a handshake");
+                if replaces {
+                    tracing::info!("{peer}: the client restarted, its old connection ends");
+                }
+            }
+            ServerEvent::Refused(peer, e) => tracing::error!("{peer}: handshake failed: {e}"),
+            ServerEvent::Connected(peer) => {
+                self.stats.handshakes += 1;
+                let about = self.server.connection(peer).map(crate::describe).unwrap_or_default();
+                tracing::info!("Connection with {peer} encrypted. {about}");
+            }
+            ServerEvent::Message(peer, plain) => {
+                self.stats.datagrams += 1;
+                let cipher = self.last_datagram.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+                let cipher_hex = cipher.filter(|(p, _)| *p == peer).map(|(_, h)| h).unwrap_or_default();
+                tracing::info!(
+                    "{peer} received a DTLS datagram: {cipher_hex}\n\tAs plain text: {}",
+                    String::from_utf8_lossy(&plain)
+                );
+                let reply = format!("to {peer}: ACK");
+                if let Err(e) = self.server.send_to(peer, reply.as_bytes()) {
+                    tracing::warn!("{peer}: cannot answer: {e}");
+                }
+            }
+            ServerEvent::Closing(peer, CloseReason::Idle(idle)) => {
+                tracing::info!("{peer}: idle for {} s, closing the connection", idle.as_secs_f64());
+            }
+            ServerEvent::Closing(peer, CloseReason::Evicted) => {
+                tracing::info!("{peer}: server full, closing the connection idle longest");
+            }
+            ServerEvent::Closed(peer, Some(Error::RemoteClosed)) => {
+                tracing::info!("{peer}: the peer closed the connection");
+            }
+            ServerEvent::Closed(peer, Some(e)) => tracing::warn!("{peer}: connection closed: {e}"),
+            _ => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,82 @@
+//! A sans-IO DTLS 1.2 protocol core (RFC 6347).
+//!
+//! This crate never reads a clock, touches a socket or spawns a task: every entry point takes
+//! the current time, and hands back datagrams to send, events and the next deadline. Socket
+//! layers (the `rdtls` crate) and tests (on virtual time) drive it the same way.
+//!
+//! - [`Connection`]: one association with one peer, client or server (Qt's `QDtls`).
+//! - [`ClientVerifier`]: the stateless HelloVerifyRequest cookie check (Qt's
+//!   `QDtlsClientVerifier`).
+//! - [`Endpoint`]: a server's demultiplexer that admits new peers only after the cookie check.
+//! - [`Config`]: cipher suites, PSK credentials and callbacks, timers, limits.
+//! - [`crypto`]: the provider interface; the default provider uses `aws-lc-rs`.
+//!
+//! Invalid records are dropped silently and counted; every `Err` a connection returns is
+//! fatal and has queued the alert it owes the peer.
+//!
+//! # Example: a PSK handshake between two connections, on virtual time
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Instant;
+//! use rdtls_proto::{Config, Connection, HandshakeState};
+//!
+//! let client_cfg = Arc::new(Config::builder().psk("client1", b"secret key".to_vec()).build()?);
+//! let server_cfg = Arc::new(
+//!     Config::builder().psk_server_key(b"secret key".to_vec()).cookie_verification(false).build()?,
+//! );
+//! let now = Instant::now();
+//! let mut client = Connection::client(client_cfg, now)?;
+//! let mut server = Connection::server(server_cfg, now)?;
+//!
+//! let mut buf = Vec::new();
+//! while client.handshake_state() != HandshakeState::Complete {
+//!     while let Some(_) = client.poll_transmit(&mut buf) {
+//!         server.handle_datagram(now, &mut buf)?;
+//!     }
+//!     while let Some(_) = server.poll_transmit(&mut buf) {
+//!         client.handle_datagram(now, &mut buf)?;
+//!     }
+//! }
+//! assert_eq!(server.psk_identity(), Some(&b"client1"[..]));
+//!
+//! let mut record = Vec::new();
+//! client.send(b"ping", &mut record)?;
+//! let received = server.handle_datagram(now, &mut record)?;
+//! assert_eq!(received.iter().next(), Some(&b"ping"[..]));
+//! # Ok::<(), rdtls_proto::Error>(())
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations)]
+
+pub mod codec;
+pub mod config;
+mod connection;
+pub mod cookie;
+pub mod crypto;
+mod endpoint;
+pub mod enums;
+mod error;
+mod handshake;
+pub mod messages;
+pub mod record;
+pub mod suites;
+#[cfg(test)]
+mod tests;
+
+pub use config::{
+    key_log_line, ClientAuth, Config, ConfigBuilder, ExtendedMasterSecret, KeyLog, PskCredentials, VerifyPeer,
+};
+pub use connection::{
+    Connection, EndpointEvent, Event, HandshakeState, Received, Side, Stats, MAX_RECORDS_PER_DATAGRAM,
+};
+pub use cookie::{ClientVerifier, Verification};
+pub use endpoint::{
+    AcceptError, ConnectionHandle, DatagramEvent, Endpoint, Incoming, DEFAULT_MAX_CONNECTIONS, DEFAULT_STALE_AFTER,
+};
+pub use enums::Protocol;
+pub use error::{Error, ErrorKind};
+pub use pki::{CertResolver, CertificateError, CertifiedKey, RootStore};
+pub use suites::CipherSuite;
+pub mod pki;

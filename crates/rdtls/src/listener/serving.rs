@@ -1,0 +1,456 @@
+//! The listener's thread: it owns the listening socket, answers unverified ClientHellos
+//! statelessly, runs every handshake under the limits, hands established connections to
+//! `accept`, delivers their datagrams, and runs their timers.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use rdtls_proto::enums::ContentType;
+use rdtls_proto::record::Records;
+use rdtls_proto::{Config, Connection as Proto, ConnectionHandle, DatagramEvent, Endpoint, HandshakeState};
+
+use super::{Inner, ListenerOptions};
+use crate::connection::Connection;
+use crate::observe::Observed;
+use crate::shared::Shared;
+use crate::udp::{Fd, RecvBatch, Socket};
+use crate::{is_timeout, lock, MAX_DATAGRAM};
+
+struct Handshaking {
+    conn: Proto,
+    peer: SocketAddr,
+    /// The local address the peer reached (a wildcard listener answers from it).
+    local: Option<IpAddr>,
+    started: Instant,
+}
+
+/// The thread that owns the listening socket: it serves handshakes, demultiplexes datagrams
+/// and runs timers.
+pub(super) struct Serving {
+    inner: Arc<Inner>,
+    endpoint: Endpoint,
+    handshaking: HashMap<ConnectionHandle, Handshaking>,
+    per_ip: HashMap<IpAddr, usize>,
+    established: HashMap<ConnectionHandle, Weak<Shared>>,
+    tx: Vec<u8>,
+    last_sweep: Instant,
+    /// No established connection can be stale before then.
+    no_stale_before: Option<Instant>,
+}
+
+/// Datagrams the driver takes from its socket per system call (`recvmmsg`).
+const DRIVER_BATCH: usize = 32;
+
+impl Serving {
+    pub(super) fn new(inner: Arc<Inner>, endpoint: Endpoint) -> Self {
+        Self {
+            inner,
+            endpoint,
+            handshaking: HashMap::new(),
+            per_ip: HashMap::new(),
+            established: HashMap::new(),
+            tx: Vec::with_capacity(2048),
+            last_sweep: Instant::now(),
+            no_stale_before: None,
+        }
+    }
+
+    pub(super) fn run(mut self) {
+        let socket = self.inner.socket.clone();
+        // Every datagram already queued comes in with one system call; slots take any datagram
+        // whole (their pages are only touched as far as datagrams fill them).
+        let mut batch = RecvBatch::new(DRIVER_BATCH, MAX_DATAGRAM);
+        while !self.inner.stop.load(Ordering::Relaxed) {
+            let moves = std::mem::take(&mut *lock(&self.inner.moves));
+            for (from, to) in moves {
+                self.migrate(from, to, None);
+            }
+            let timer = self.handshaking.values().filter_map(|h| h.conn.poll_timeout()).min();
+            let wait = timer
+                .map_or(Duration::from_millis(50), |t| t.saturating_duration_since(Instant::now()))
+                .clamp(Duration::from_millis(1), Duration::from_millis(50));
+            match socket.recv_many(&mut batch, Some(wait)) {
+                Ok(_) => {
+                    for (datagram, from, local) in batch.datagrams_mut() {
+                        self.datagram(from, local, datagram);
+                    }
+                }
+                Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::ConnectionRefused => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "listener receive failed");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            self.timers();
+            if self.last_sweep.elapsed() >= Duration::from_millis(200) {
+                self.sweep();
+            }
+        }
+        self.shutdown();
+    }
+
+    /// Moves the connection with the peer at `from` to `to` (reached on `local`): the endpoint
+    /// routes `to` to it, and it sends there through the listening socket.
+    fn migrate(&mut self, from: SocketAddr, to: SocketAddr, local: Option<IpAddr>) {
+        let Some(h) = self.endpoint.connection_at(from) else { return };
+        if let Err(e) = self.endpoint.migrate(h, to) {
+            tracing::debug!(%from, %to, error = %e, "cannot move the connection");
+            return;
+        }
+        let local = local.filter(|_| self.inner.local.ip().is_unspecified());
+        if let Some(hs) = self.handshaking.get_mut(&h) {
+            hs.peer = to;
+            hs.local = local;
+        } else if let Some(shared) = self.established.get(&h).and_then(Weak::upgrade) {
+            shared.move_to(self.inner.socket.clone(), to, local);
+        }
+    }
+
+    /// Sends a datagram from the listening socket, without waiting (a full send buffer loses it,
+    /// as the network could), from `local` on a wildcard socket.
+    fn send(&self, datagram: &[u8], to: SocketAddr, local: Option<IpAddr>) {
+        let src = local.filter(|_| self.inner.local.ip().is_unspecified());
+        if let Err(e) = self.inner.socket.try_send(Fd::Own, datagram, Some(to), src) {
+            tracing::debug!(peer = %to, error = %e, "listener send failed");
+        }
+    }
+
+    fn datagram(&mut self, from: SocketAddr, local: Option<IpAddr>, datagram: &mut [u8]) {
+        let now = Instant::now();
+        // A dual-stack socket reports an IPv4 client's address reached as IPv4-mapped; a
+        // certificate names it as IPv4.
+        let reached = local.map(|ip| ip.to_canonical());
+        match self.endpoint.handle_at(now, from, reached, datagram, &mut self.tx) {
+            DatagramEvent::Respond => self.send(&self.tx, from, local),
+            DatagramEvent::Drop => {}
+            DatagramEvent::Incoming(incoming) => {
+                let ip = from.ip();
+                let o = &self.inner.options;
+                if self.handshaking.len() >= o.max_half_open
+                    || self.per_ip.get(&ip).copied().unwrap_or(0) >= o.max_half_open_per_ip
+                {
+                    self.inner.refused.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                if incoming.replaces().is_none() && self.handshaking.len() + self.established.len() >= o.max_connections
+                {
+                    // Full: the oldest half-open handshake makes room, or else the established
+                    // connection idle longest past the stale threshold.
+                    let oldest = self.handshaking.iter().min_by_key(|(_, h)| h.started).map(|(h, _)| *h);
+                    if let Some(h) = oldest {
+                        tracing::debug!("connection cap reached: evicting the oldest half-open handshake");
+                        self.forget(h, io::ErrorKind::ConnectionAborted);
+                        lock(&self.inner.state).stats.evicted += 1;
+                    } else if let Some(h) = self.stale(now) {
+                        tracing::debug!("connection cap reached: evicting the connection idle longest");
+                        // Closed as an idle timeout closes (with a close_notify, in case the
+                        // peer is still there), and its owner's next call reports it.
+                        if let Some(s) = self.established.remove(&h).and_then(|w| w.upgrade()) {
+                            s.shutdown();
+                        }
+                        self.endpoint.remove(h);
+                        lock(&self.inner.state).stats.evicted_stale += 1;
+                    } else {
+                        self.inner.refused.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                }
+                if let Some(old) = incoming.replaces() {
+                    // The client restarted: its old association ends.
+                    self.forget(old, io::ErrorKind::ConnectionReset);
+                }
+                match self.endpoint.accept(incoming, now) {
+                    Ok((h, conn)) => {
+                        *self.per_ip.entry(ip).or_default() += 1;
+                        self.handshaking.insert(h, Handshaking { conn, peer: from, local, started: now });
+                        self.drive(h);
+                    }
+                    Err(e) => {
+                        tracing::debug!(peer = %from, error = %e.error, "refused a client");
+                        if !e.response.is_empty() {
+                            self.send(&e.response, from, local);
+                        }
+                    }
+                }
+            }
+            DatagramEvent::Connection(h) => {
+                if let Some(hs) = self.handshaking.get_mut(&h) {
+                    let observer = self.inner.options.socket.observer.as_ref();
+                    if let Some(o) = observer {
+                        o.see(&Observed::Received { peer: from, datagram });
+                    }
+                    let _ = hs.conn.handle_datagram(now, datagram);
+                    if let Some(o) = observer.filter(|_| hs.conn.handshake_state() == HandshakeState::InProgress) {
+                        o.see(&Observed::Handshaking { peer: from });
+                    }
+                    self.drive(h);
+                } else if let Some(shared) = self.established.get(&h).and_then(Weak::upgrade) {
+                    if handshake_only(datagram) {
+                        // Our final flight was lost: answer now, not when the application reads.
+                        shared.handle_handshake(datagram, &mut self.tx);
+                    } else {
+                        shared.deliver(datagram);
+                    }
+                }
+            }
+        }
+    }
+
+    fn timers(&mut self) {
+        let now = Instant::now();
+        let due: Vec<_> = self
+            .handshaking
+            .iter()
+            .filter(|(_, h)| h.conn.poll_timeout().is_some_and(|t| t <= now))
+            .map(|(h, _)| *h)
+            .collect();
+        for h in due {
+            if let Some(hs) = self.handshaking.get_mut(&h) {
+                let _ = hs.conn.handle_timeout(now);
+            }
+            self.drive(h);
+        }
+    }
+
+    /// Sends a handshaking connection's datagrams; promotes it once established, forgets it
+    /// once failed.
+    fn drive(&mut self, h: ConnectionHandle) {
+        let Some(hs) = self.handshaking.get_mut(&h) else { return };
+        let state = hs.conn.handshake_state();
+        let closed = hs.conn.is_closed();
+        if state != HandshakeState::Complete || closed {
+            let (peer, local) = (hs.peer, hs.local);
+            while hs.conn.poll_transmit(&mut self.tx).is_some() {
+                let src = local.filter(|_| self.inner.local.ip().is_unspecified());
+                if let Err(e) = self.inner.socket.try_send(Fd::Own, &self.tx, Some(peer), src) {
+                    tracing::debug!(%peer, error = %e, "listener send failed");
+                }
+            }
+            while let Some(event) = hs.conn.poll_event() {
+                if let Some(o) = &self.inner.options.socket.observer {
+                    o.see(&Observed::Event { peer, event: &event });
+                }
+            }
+        }
+        // A completed handshake's final flight is sent by `promote`, from the connection's own
+        // socket when it gets one: the client can only answer after that socket exists.
+        if closed {
+            let mut hs = self.handshaking.remove(&h).expect("present");
+            self.release_ip(hs.peer.ip());
+            while let Some(ev) = hs.conn.poll_endpoint_event() {
+                self.endpoint.handle_event(h, ev);
+            }
+            lock(&self.inner.state).stats.failed += 1;
+            tracing::debug!(peer = %hs.peer, error = ?hs.conn.last_error(), "handshake failed");
+        } else if state == HandshakeState::Complete {
+            let hs = self.handshaking.remove(&h).expect("present");
+            self.release_ip(hs.peer.ip());
+            self.promote(h, hs);
+        }
+        self.update_counts();
+    }
+
+    fn release_ip(&mut self, ip: IpAddr) {
+        if let Some(n) = self.per_ip.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_ip.remove(&ip);
+            }
+        }
+    }
+
+    /// Hands an established connection to `accept`.
+    fn promote(&mut self, h: ConnectionHandle, hs: Handshaking) {
+        let o = &self.inner.options;
+        let (socket, connected) = if o.connection_sockets {
+            match self.connection_socket(hs.peer, hs.local) {
+                Ok(s) => (Arc::new(s), true),
+                Err(e) => {
+                    tracing::warn!(peer = %hs.peer, error = %e, "cannot create a per-connection socket");
+                    (self.inner.socket.clone(), false)
+                }
+            }
+        } else {
+            (self.inner.socket.clone(), false)
+        };
+        let mut shared = Shared::new(hs.conn, hs.peer, socket, connected, o.inbox);
+        shared.observer = o.socket.observer.clone();
+        if !connected {
+            shared.local_ip = hs.local.filter(|_| self.inner.local.ip().is_unspecified());
+        }
+        let shared = Arc::new(shared);
+        shared.heard();
+        {
+            let mut proto = lock(&shared.proto);
+            let _ = shared.flush(&mut proto, &mut self.tx);
+        }
+        let conn = Connection::from_shared(shared.clone(), connected);
+        let mut state = lock(&self.inner.state);
+        if state.backlog.len() >= o.backlog {
+            drop(state);
+            // Nobody accepts fast enough: refuse politely.
+            shared.shutdown();
+            self.endpoint.remove(h);
+            self.inner.refused.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.established.insert(h, Arc::downgrade(&shared));
+        // Counters are right before anyone can accept the connection.
+        state.stats.half_open = self.handshaking.len();
+        state.stats.established = self.established.len();
+        state.backlog.push_back(conn);
+        drop(state);
+        self.inner.accepted.notify_one();
+        #[cfg(feature = "tokio")]
+        self.inner.accepted_async.notify_waiters();
+    }
+
+    /// A socket of the connection's own: on the listener's port, bound to the address the peer
+    /// reached (so that what it sends comes from there), connected to the peer.
+    fn connection_socket(&self, peer: SocketAddr, local: Option<IpAddr>) -> io::Result<Socket> {
+        let mut opts = self.inner.options.socket.clone();
+        opts.reuse_port = true;
+        let mut at = self.inner.local;
+        if let Some(ip) = local.filter(|_| at.ip().is_unspecified()) {
+            at.set_ip(ip);
+        }
+        let s = opts.bind(at)?;
+        s.connect(peer)?;
+        Socket::new(s)
+    }
+
+    /// Ends a connection the endpoint routed to.
+    fn forget(&mut self, h: ConnectionHandle, kind: io::ErrorKind) {
+        if let Some(hs) = self.handshaking.remove(&h) {
+            self.release_ip(hs.peer.ip());
+        }
+        if let Some(shared) = self.established.remove(&h).and_then(|w| w.upgrade()) {
+            shared.closed.store(true, Ordering::Relaxed);
+            shared.close_inbox(kind);
+        }
+        self.endpoint.remove(h);
+    }
+
+    /// The established connection idle longest, if that is past the stale threshold. A search
+    /// that finds none notes when the first one can be, so a full listener does not scan its
+    /// table for every verified ClientHello.
+    fn stale(&mut self, now: Instant) -> Option<ConnectionHandle> {
+        let threshold = self.inner.options.stale_after?;
+        if self.no_stale_before.is_some_and(|t| now < t) {
+            return None;
+        }
+        let (h, idle) = self
+            .established
+            .iter()
+            .filter_map(|(h, w)| w.upgrade().map(|s| (*h, s.silent_for())))
+            .max_by_key(|(_, idle)| *idle)?;
+        if idle >= threshold {
+            self.no_stale_before = None;
+            return Some(h);
+        }
+        self.no_stale_before = Some(now + (threshold - idle));
+        None
+    }
+
+    /// Forgets connections their owners dropped or closed, and closes idle ones.
+    fn sweep(&mut self) {
+        self.last_sweep = Instant::now();
+        let idle = self.inner.options.idle_timeout;
+        let mut gone = Vec::new();
+        for (h, w) in &self.established {
+            match w.upgrade() {
+                None => gone.push((*h, None)),
+                Some(s) if s.closed.load(Ordering::Relaxed) => gone.push((*h, None)),
+                Some(s) if idle.is_some_and(|i| s.idle_for() >= i) => gone.push((*h, Some(s))),
+                // Timers run even if the application never reads (the final flight is freed).
+                Some(s) => s.run_due_timers(&mut self.tx),
+            }
+        }
+        for (h, idle_conn) in gone {
+            if let Some(s) = idle_conn {
+                tracing::debug!(peer = %s.peer(), "closing an idle connection");
+                s.shutdown();
+            }
+            self.established.remove(&h);
+            self.endpoint.remove(h);
+        }
+        self.update_counts();
+    }
+
+    fn update_counts(&self) {
+        let mut state = lock(&self.inner.state);
+        state.stats.half_open = self.handshaking.len();
+        state.stats.established = self.established.len();
+    }
+
+    fn shutdown(&mut self) {
+        let mut tx = std::mem::take(&mut self.tx);
+        for (_, mut hs) in std::mem::take(&mut self.handshaking) {
+            if hs.conn.shutdown().is_ok() {
+                while hs.conn.poll_transmit(&mut tx).is_some() {
+                    self.send(&tx, hs.peer, hs.local);
+                }
+            }
+        }
+        for (_, w) in self.established.drain() {
+            if let Some(s) = w.upgrade() {
+                s.shutdown();
+            }
+        }
+        let mut state = lock(&self.inner.state);
+        for c in state.backlog.drain(..) {
+            drop(c); // its Drop sends close_notify
+        }
+        state.closed = true;
+        state.stats.half_open = 0;
+        state.stats.established = 0;
+        drop(state);
+        self.inner.accepted.notify_all();
+        #[cfg(feature = "tokio")]
+        self.inner.accepted_async.notify_waiters();
+    }
+}
+
+/// The endpoint of a listener bound to `local`, started at `now` when the system clock read
+/// `wall`: cookies keyed by the options' seed (if any) over the Unix time, so listeners sharing
+/// a seed verify each other's cookies.
+pub(super) fn new_endpoint(
+    config: &Arc<Config>,
+    options: &ListenerOptions,
+    local: SocketAddr,
+    now: Instant,
+    wall: std::time::SystemTime,
+) -> io::Result<Endpoint> {
+    let mut endpoint = Endpoint::new(config.clone(), now)?;
+    // The listener enforces the connection cap itself: half-open handshakes are evicted first,
+    // then stale connections by their own activity (which the endpoint does not see for
+    // connections with their own sockets).
+    endpoint.set_max_connections(usize::MAX);
+    endpoint.set_stale_after(None);
+    if !local.ip().is_unspecified() {
+        endpoint.set_local_ip(Some(local.ip()));
+    }
+    let since_epoch = wall.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    endpoint.verifier_mut().set_time_base(now, since_epoch);
+    if let Some(seed) = options.cookie_secret {
+        endpoint.verifier_mut().set_secret(now, seed);
+    }
+    Ok(endpoint)
+}
+
+/// Whether a datagram holds handshake or ChangeCipherSpec records and nothing else.
+pub(super) fn handshake_only(datagram: &[u8]) -> bool {
+    let mut any = false;
+    for (header, _) in Records::new(datagram) {
+        if !matches!(header.content_type, ContentType::HANDSHAKE | ContentType::CHANGE_CIPHER_SPEC) {
+            return false;
+        }
+        any = true;
+    }
+    any
+}
