@@ -6,11 +6,11 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rdtls::proto::{Config, Error, Event};
-use rdtls::{CloseReason, Observed, Observer, Server, ServerEvent};
+use rdtls::{CloseReason, ListenerStats, Observed, Observer, Server, ServerEvent};
 
 use crate::log::hex;
 
@@ -25,6 +25,8 @@ pub(crate) struct ServerStats {
     pub(crate) handshakes: usize,
     pub(crate) datagrams: usize,
     pub(crate) shutdown_sent: usize,
+    /// The library's counters at the end.
+    pub(crate) counters: ListenerStats,
 }
 
 /// The example server: the library's single-socket server, and its log.
@@ -33,6 +35,7 @@ pub(crate) struct DtlsServer {
     /// The last datagram the observer saw, by peer, as hex: logged with the messages it carried.
     last_datagram: Arc<Mutex<Option<(SocketAddr, String)>>>,
     stats: ServerStats,
+    stats_interval: Option<Duration>,
 }
 
 /// The example server's configuration: any identity, the example key, the example hint.
@@ -62,7 +65,7 @@ impl DtlsServer {
             _ => {}
         })));
         tracing::info!("Server is listening on address {} and port {}", addr.ip(), server.local_addr()?.port());
-        Ok(Self { server, last_datagram, stats: ServerStats::default() })
+        Ok(Self { server, last_datagram, stats: ServerStats::default(), stats_interval: None })
     }
 
     /// Closes connections (with close_notify) that receive nothing for `idle`.
@@ -75,6 +78,50 @@ impl DtlsServer {
         self.server.set_limits(max_connections, Some(stale_after));
     }
 
+    /// Logs the counters every `interval`.
+    pub(crate) fn set_stats_interval(&mut self, interval: Option<Duration>) {
+        self.stats_interval = interval;
+    }
+
+    /// One log line of the server's counters (fields in JSON logs).
+    fn log_stats(&self) {
+        let s = self.server.stats();
+        tracing::info!(
+            established = s.established,
+            half_open = s.half_open,
+            handshakes = s.handshakes,
+            failed = s.failed,
+            failed_timeout = s.failed_timeout,
+            failed_alert = s.failed_alert,
+            failed_verification = s.failed_verification,
+            failed_protocol = s.failed_protocol,
+            refused = s.refused,
+            cookies_sent = s.cookies_sent,
+            dropped_unverified = s.dropped_unverified,
+            dropped_replayed = s.dropped_replayed,
+            dropped_bad_auth = s.dropped_bad_auth,
+            dropped_malformed = s.dropped_malformed,
+            datagrams_in = s.datagrams_in,
+            bytes_in = s.bytes_in,
+            datagrams_out = s.datagrams_out,
+            bytes_out = s.bytes_out,
+            "stats: {} established, {} half-open; {} handshakes, {} failed; {} cookies; dropped {} unverified, \
+             {} replayed, {} forged; {} datagrams ({} bytes) in, {} ({} bytes) out",
+            s.established,
+            s.half_open,
+            s.handshakes,
+            s.failed,
+            s.cookies_sent,
+            s.dropped_unverified,
+            s.dropped_replayed,
+            s.dropped_bad_auth,
+            s.datagrams_in,
+            s.bytes_in,
+            s.datagrams_out,
+            s.bytes_out
+        );
+    }
+
     pub(crate) fn local_addr(&self) -> anyhow::Result<SocketAddr> {
         Ok(self.server.local_addr()?)
     }
@@ -82,7 +129,14 @@ impl DtlsServer {
     /// Serves until `stop` is set (or, with `stop_after`, that many datagrams were answered),
     /// then shuts every connection down.
     pub(crate) fn run(mut self, stop: &AtomicBool, stop_after: Option<usize>) -> anyhow::Result<ServerStats> {
+        let mut next_stats = self.stats_interval.map(|i| Instant::now() + i);
         while !stop.load(Ordering::Relaxed) && stop_after.is_none_or(|n| self.stats.datagrams < n) {
+            if let (Some(at), Some(interval)) = (next_stats, self.stats_interval) {
+                if Instant::now() >= at {
+                    self.log_stats();
+                    next_stats = Some(at + interval);
+                }
+            }
             match self.server.poll(Some(Duration::from_millis(100))) {
                 Ok(Some(event)) => self.event(event)?,
                 Ok(None) => {}
@@ -91,6 +145,7 @@ impl DtlsServer {
         }
         let told = self.server.shutdown()?;
         self.stats.shutdown_sent = told;
+        self.stats.counters = self.server.stats();
         tracing::info!("Server shut down: close_notify sent to {told} peer(s)");
         Ok(self.stats)
     }

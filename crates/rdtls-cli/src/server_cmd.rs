@@ -61,6 +61,9 @@ pub(crate) struct Args {
     /// room for a newcomer, once that is longer than this many seconds.
     #[arg(long, value_name = "SECONDS", default_value = "1800", value_parser = parse_seconds)]
     stale_after: Duration,
+    /// Log the server's counters every SECONDS (handshakes by outcome, cookies, drops, traffic).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    stats_interval: Option<Duration>,
 }
 
 /// A positive number of seconds (fractions allowed).
@@ -164,9 +167,21 @@ pub(crate) fn run(args: &Args, m: &ArgMatches, stop: &AtomicBool) -> anyhow::Res
     let mut server = DtlsServer::listen(args.listen, config(args, m)?)?;
     server.set_idle_timeout(args.idle_timeout);
     server.set_limits(args.max_connections as usize, args.stale_after);
+    server.set_stats_interval(args.stats_interval);
     // Tests and scripts learn the port from this line when listening on port 0.
     println!("listening on {}", server.local_addr()?);
     let stats = server.run(stop, None)?;
-    tracing::info!("served {} handshakes and {} datagrams", stats.handshakes, stats.datagrams);
+    let c = &stats.counters;
+    tracing::info!(
+        "served {} handshakes ({} failed) and {} datagrams; {} cookies sent, {} datagrams of unknown peers \
+         dropped; {} datagrams in, {} out",
+        stats.handshakes,
+        c.failed,
+        stats.datagrams,
+        c.cookies_sent,
+        c.dropped_unverified,
+        c.datagrams_in,
+        c.datagrams_out
+    );
     Ok(ExitCode::SUCCESS)
 }

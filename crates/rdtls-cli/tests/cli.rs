@@ -534,3 +534,34 @@ fn key_logs_for_wireshark() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--stats-interval`: the server logs its counters periodically, as text and as JSON fields,
+/// and the final summary uses them.
+#[test]
+fn server_statistics_are_logged() {
+    for format in ["text", "json"] {
+        let server = Running::start(&[
+            "--log-format",
+            format,
+            "server",
+            "--listen",
+            "127.0.0.1:0",
+            "--psk-key",
+            "1a2b3c4d5e6f",
+            "--stats-interval",
+            "0.1",
+        ]);
+        let addr = server.addr.to_string();
+        let out =
+            run(&["client", "--connect", &addr, "--psk-key", "1a2b3c4d5e6f", "--count", "2", "--ping-interval", "0.2"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let log = server.stop();
+        let stats: Vec<&str> = log.lines().filter(|l| l.contains("stats: ")).collect();
+        assert!(stats.len() >= 2, "{format}: {log}");
+        assert!(stats.iter().any(|l| l.contains("1 handshakes, 0 failed; 1 cookies")), "{format}: {stats:?}");
+        if format == "json" {
+            assert!(stats.iter().all(|l| l.contains("\"handshakes\":") && l.contains("\"bytes_in\":")), "{stats:?}");
+        }
+        assert!(log.contains("served 1 handshakes (0 failed) and 2 datagrams; 1 cookies sent"), "{format}: {log}");
+    }
+}

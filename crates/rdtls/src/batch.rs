@@ -129,6 +129,14 @@ impl Batcher {
         Ok(())
     }
 
+    /// The bytes of the `n` sealed records from the `from`th on.
+    pub(crate) fn sealed_bytes(&self, from: usize, n: usize) -> u64 {
+        let Some(b) = self.bufs.as_deref() else { return 0 };
+        let end = b.tx_ends.get((from + n).saturating_sub(1)).copied().unwrap_or(0);
+        let start = from.checked_sub(1).and_then(|i| b.tx_ends.get(i)).copied().unwrap_or(0);
+        end.saturating_sub(start) as u64
+    }
+
     /// How many records the last [`seal`](Self::seal) prepared.
     pub(crate) fn sealed(&self) -> usize {
         self.bufs.as_ref().map_or(0, |b| b.tx_ends.len())
@@ -261,6 +269,9 @@ impl Batcher {
                 }
                 let at = range.start;
                 let Some(datagram) = batch.buffer_mut().get_mut(range) else { continue };
+                if let Some(t) = &shared.traffic {
+                    t.received(1, datagram.len() as u64);
+                }
                 let slot = |start, end| Message::Slot { start: at + start, end: at + end };
                 if let Err(e) = open(shared, proto, now, datagram, &mut b.messages, slot) {
                     return Some(e);
@@ -308,7 +319,11 @@ impl Batcher {
         let Some(b) = self.bufs.as_deref_mut() else { return Ok(()) };
         shared.heard();
         let mut proto = lock(&shared.proto);
+        let before = shared.traffic.as_ref().map(|_| proto.stats());
         let failed = open_all(b, &mut proto, Instant::now());
+        if let (Some(t), Some(before)) = (&shared.traffic, before) {
+            t.dropped(&before, &proto.stats());
+        }
         let flushed = shared.flush(&mut proto, tx);
         drop(proto);
         self.finish(failed, flushed, deferred)

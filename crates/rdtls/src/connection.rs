@@ -229,7 +229,12 @@ impl Connection {
         while sent < count {
             match self.d.batch.transmit(&route.socket, Fd::Own, route.dest, route.local_ip, sent) {
                 Ok(0) => break,
-                Ok(n) => sent += n,
+                Ok(n) => {
+                    if let Some(t) = &self.d.shared.traffic {
+                        t.sent(n as u64, self.d.batch.sealed_bytes(sent, n));
+                    }
+                    sent += n;
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if !route.socket.wait(false, until)? {
                         break;

@@ -227,6 +227,9 @@ impl Driver {
 
     /// A datagram received on our own socket: decrypted in place, the first message into `buf`.
     pub(crate) fn on_datagram(&mut self, datagram: &mut [u8], buf: &mut [u8]) -> io::Result<Option<usize>> {
+        if let Some(t) = &self.shared.traffic {
+            t.received(1, datagram.len() as u64);
+        }
         self.shared.process(datagram, buf, &mut self.queued, &mut self.tx)
     }
 

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use rdtls_proto::{Config, Connection, ConnectionHandle, DatagramEvent, Endpoint, Error, Event};
 
+use crate::listener::ListenerStats;
 use crate::observe::{Observed, Observer};
+use crate::shared::Traffic;
 use crate::{earliest, is_timeout, ReadTimeout, MAX_DATAGRAM};
 
 /// What happened on a [`Server`].
@@ -66,6 +68,8 @@ pub struct Server {
     read_timeout: ReadTimeout,
     idle_timeout: Option<Duration>,
     observer: Option<Observer>,
+    traffic: Traffic,
+    evicted_stale: usize,
 }
 
 /// A connection and when its peer last sent anything.
@@ -94,6 +98,8 @@ impl Server {
             read_timeout: ReadTimeout::default(),
             idle_timeout: None,
             observer: None,
+            traffic: Traffic::default(),
+            evicted_stale: 0,
         })
     }
 
@@ -107,6 +113,34 @@ impl Server {
     pub fn set_limits(&mut self, max_connections: usize, stale_after: Option<Duration>) {
         self.endpoint.set_max_connections(max_connections);
         self.endpoint.set_stale_after(stale_after);
+    }
+
+    /// Counters: connections, handshakes by outcome, cookies, drops by reason, traffic.
+    pub fn stats(&self) -> ListenerStats {
+        let established = self.conns.values().filter(|p| p.conn.is_established()).count();
+        let t = &self.traffic;
+        let failed = [&t.failed_timeout, &t.failed_alert, &t.failed_verification, &t.failed_protocol]
+            .iter()
+            .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+            .sum::<u64>();
+        ListenerStats {
+            half_open: self.conns.len() - established,
+            established,
+            refused: self.endpoint.refused_full() as usize,
+            failed: failed as usize,
+            evicted_stale: self.evicted_stale,
+            ..ListenerStats::default()
+        }
+        .with_traffic(t)
+    }
+
+    /// Sends one datagram to `to`; a failure concerns that peer alone (its address unreachable,
+    /// say) and is only logged.
+    fn send_datagram(&self, datagram: &[u8], to: SocketAddr) {
+        match self.socket.send_to(datagram, to) {
+            Ok(_) => self.traffic.sent(1, datagram.len() as u64),
+            Err(e) => tracing::debug!(peer = %to, error = %e, "sending a datagram failed"),
+        }
     }
 
     /// Watches every connection: datagrams as they arrive, protocol events, handshake progress.
@@ -156,6 +190,7 @@ impl Server {
             };
             let now = Instant::now();
             if let Some((n, from)) = got {
+                self.traffic.received(1, n as u64);
                 self.on_datagram(now, from, n)?;
             }
             self.on_timers(now)?;
@@ -174,6 +209,7 @@ impl Server {
         self.tx.clear();
         peer_conn.conn.send(data, &mut self.tx)?;
         self.socket.send_to(&self.tx, peer)?;
+        self.traffic.sent(1, self.tx.len() as u64);
         Ok(data.len())
     }
 
@@ -206,7 +242,10 @@ impl Server {
         if reason != CloseReason::Restarted && p.conn.shutdown().is_ok() {
             while p.conn.poll_transmit(&mut self.tx).is_some() {
                 match self.socket.send_to(&self.tx, peer) {
-                    Ok(_) => told = true,
+                    Ok(_) => {
+                        told = true;
+                        self.traffic.sent(1, self.tx.len() as u64);
+                    }
                     Err(e) => tracing::debug!(%peer, error = %e, "close_notify not sent"),
                 }
             }
@@ -221,9 +260,13 @@ impl Server {
     fn on_datagram(&mut self, now: Instant, from: SocketAddr, n: usize) -> io::Result<()> {
         match self.endpoint.handle(now, from, &self.rx[..n], &mut self.tx) {
             DatagramEvent::Respond => {
-                self.socket.send_to(&self.tx, from)?;
+                self.traffic.cookies_sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.send_datagram(&self.tx, from);
             }
-            DatagramEvent::Drop => tracing::debug!(peer = %from, "dropped a datagram from an unverified peer"),
+            DatagramEvent::Drop => {
+                self.traffic.dropped_unverified.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::debug!(peer = %from, "dropped a datagram from an unverified peer");
+            }
             DatagramEvent::Incoming(incoming) => {
                 // A restarted client replaces its old association (RFC 6347 §4.2.8); when full,
                 // the connection idle longest makes room. Both end when the newcomer is accepted.
@@ -238,7 +281,10 @@ impl Server {
                     if let Some(o) = &self.observer {
                         o.see(&Observed::Received { peer: from, datagram: &self.rx[..n] });
                     }
-                    match p.conn.handle_datagram(now, &mut self.rx[..n]) {
+                    let before = p.conn.stats();
+                    let handled = p.conn.handle_datagram(now, &mut self.rx[..n]);
+                    self.traffic.dropped(&before, &p.conn.stats());
+                    match handled {
                         Ok(received) => {
                             for data in received.iter() {
                                 self.events.push_back(ServerEvent::Message(from, data.to_vec()));
@@ -271,6 +317,7 @@ impl Server {
         match self.endpoint.accept(incoming, now) {
             Ok((h, conn)) => {
                 for (old, peer, reason) in ending.into_iter().flatten() {
+                    self.evicted_stale += usize::from(reason == CloseReason::Evicted);
                     self.close_at(old, peer, reason);
                 }
                 self.conns.insert(h, Peer { conn, last_seen: now });
@@ -278,8 +325,9 @@ impl Server {
             }
             Err(e) => {
                 if !e.response.is_empty() {
-                    self.socket.send_to(&e.response, from)?;
+                    self.send_datagram(&e.response, from);
                 }
+                self.traffic.failed(Some(&e.error));
                 self.events.push_back(ServerEvent::Refused(from, e.error));
                 Ok(())
             }
@@ -319,9 +367,10 @@ impl Server {
         let Some(peer) = self.endpoint.remote(h) else { return Ok(()) };
         let Some(p) = self.conns.get_mut(&h) else { return Ok(()) };
         while p.conn.poll_transmit(&mut self.tx).is_some() {
-            if let Err(e) = self.socket.send_to(&self.tx, peer) {
-                // That peer's concern alone (its address unreachable, say).
-                tracing::debug!(%peer, error = %e, "sending a datagram failed");
+            // A failure is that peer's concern alone (its address unreachable, say).
+            match self.socket.send_to(&self.tx, peer) {
+                Ok(_) => self.traffic.sent(1, self.tx.len() as u64),
+                Err(e) => tracing::debug!(%peer, error = %e, "sending a datagram failed"),
             }
         }
         while let Some(ev) = p.conn.poll_event() {
@@ -329,8 +378,16 @@ impl Server {
                 o.see(&Observed::Event { peer, event: &ev });
             }
             match ev {
-                Event::Connected => self.events.push_back(ServerEvent::Connected(peer)),
-                Event::Closed(e) => self.events.push_back(ServerEvent::Closed(peer, Some(e))),
+                Event::Connected => {
+                    self.traffic.handshakes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.events.push_back(ServerEvent::Connected(peer));
+                }
+                Event::Closed(e) => {
+                    if p.conn.handshake_state() != rdtls_proto::HandshakeState::Complete {
+                        self.traffic.failed(Some(&e));
+                    }
+                    self.events.push_back(ServerEvent::Closed(peer, Some(e)));
+                }
                 _ => {}
             }
         }

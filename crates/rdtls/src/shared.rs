@@ -41,6 +41,8 @@ pub(crate) struct Shared {
     write_timeout: AtomicU64,
     /// Watches the connection (datagrams as they arrive, events, handshake progress).
     pub(crate) observer: Option<Observer>,
+    /// The listener's traffic counters, for an accepted connection.
+    pub(crate) traffic: Option<Arc<Traffic>>,
     /// Whether `socket` is connected to the peer (else `send_to`).
     pub(crate) connected: bool,
     /// Datagrams the listener received for this peer (shared-socket mode).
@@ -63,6 +65,65 @@ pub(crate) struct Shared {
     /// protocol's timers recover a lost flight.
     pub(crate) no_wait: AtomicBool,
     pub(crate) epoch: Instant,
+}
+
+/// Traffic counters a listener shares with its connections: what went over the wire, and the
+/// records of known peers the protocol dropped.
+#[derive(Debug, Default)]
+pub(crate) struct Traffic {
+    pub(crate) datagrams_in: AtomicU64,
+    pub(crate) bytes_in: AtomicU64,
+    pub(crate) datagrams_out: AtomicU64,
+    pub(crate) bytes_out: AtomicU64,
+    pub(crate) dropped_replayed: AtomicU64,
+    pub(crate) dropped_bad_auth: AtomicU64,
+    pub(crate) dropped_malformed: AtomicU64,
+    /// The listener's own: HelloVerifyRequests sent, datagrams of unknown peers dropped,
+    /// handshakes completed, and failed by reason.
+    pub(crate) cookies_sent: AtomicU64,
+    pub(crate) dropped_unverified: AtomicU64,
+    pub(crate) handshakes: AtomicU64,
+    pub(crate) failed_timeout: AtomicU64,
+    pub(crate) failed_alert: AtomicU64,
+    pub(crate) failed_verification: AtomicU64,
+    pub(crate) failed_protocol: AtomicU64,
+}
+
+impl Traffic {
+    pub(crate) fn received(&self, datagrams: u64, bytes: u64) {
+        self.datagrams_in.fetch_add(datagrams, Ordering::Relaxed);
+        self.bytes_in.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub(crate) fn sent(&self, datagrams: u64, bytes: u64) {
+        self.datagrams_out.fetch_add(datagrams, Ordering::Relaxed);
+        self.bytes_out.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Counts a handshake that failed with `error`, by reason.
+    pub(crate) fn failed(&self, error: Option<&rdtls_proto::Error>) {
+        use rdtls_proto::Error as E;
+        let counter = match error {
+            Some(E::HandshakeTimeout) => &self.failed_timeout,
+            Some(E::AlertReceived(_)) => &self.failed_alert,
+            Some(E::PeerVerification(_) | E::UnknownPskIdentity | E::NoPsk) => &self.failed_verification,
+            _ => &self.failed_protocol,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts the records a connection dropped between two readings of its counters.
+    pub(crate) fn dropped(&self, before: &rdtls_proto::Stats, after: &rdtls_proto::Stats) {
+        let add = |c: &AtomicU64, a: u64, b: u64| {
+            if b > a {
+                c.fetch_add(b - a, Ordering::Relaxed);
+            }
+        };
+        add(&self.dropped_replayed, before.dropped_replayed, after.dropped_replayed);
+        add(&self.dropped_bad_auth, before.dropped_bad_auth, after.dropped_bad_auth);
+        let malformed = |s: &rdtls_proto::Stats| s.dropped_malformed + s.dropped_epoch + s.dropped_unexpected;
+        add(&self.dropped_malformed, malformed(before), malformed(after));
+    }
 }
 
 /// Where a connection sends.
@@ -99,6 +160,7 @@ impl Shared {
             local_ip: None,
             write_timeout: AtomicU64::new(u64::MAX),
             observer: None,
+            traffic: None,
             connected,
             inbox: Mutex::new(Inbox { capacity, ..Inbox::default() }),
             ready: Condvar::new(),
@@ -276,6 +338,9 @@ impl Shared {
                 r => {
                     r?;
                     self.touch();
+                    if let Some(t) = &self.traffic {
+                        t.sent(1, datagram.len() as u64);
+                    }
                     return Ok(());
                 }
             }
@@ -337,6 +402,7 @@ impl Shared {
         let mut proto = lock(&self.proto);
         let mut first = None;
         self.observe_received(datagram);
+        let before = self.traffic.as_ref().map(|_| proto.stats());
         let result = match proto.handle_datagram(Instant::now(), datagram) {
             Ok(received) => {
                 for data in received.iter() {
@@ -353,6 +419,9 @@ impl Shared {
             Err(e) => Err(e.into()),
         };
         self.observe_progress(&proto);
+        if let (Some(t), Some(before)) = (&self.traffic, before) {
+            t.dropped(&before, &proto.stats());
+        }
         self.flush(&mut proto, tx)?;
         result
     }

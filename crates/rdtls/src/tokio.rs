@@ -342,6 +342,9 @@ impl Connection {
             match r {
                 Ok(0) => break,
                 Ok(n) => {
+                    if let Some(t) = &self.d.shared.traffic {
+                        t.sent(n as u64, self.d.batch.sealed_bytes(sent, n));
+                    }
                     sent += n;
                     self.d.batch_sent += n;
                     self.d.shared.touch();

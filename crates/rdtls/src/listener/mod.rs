@@ -14,6 +14,7 @@ use rdtls_proto::{CertifiedKey, Config};
 use crate::connection::Connection;
 use crate::lock;
 use crate::options::{socket_info, SocketInfo, SocketOptions};
+use crate::shared::Traffic;
 use crate::udp::Socket;
 
 mod serving;
@@ -135,7 +136,8 @@ impl ListenerOptions {
     }
 }
 
-/// Counters of a listener.
+/// Counters of a listener (and of a [`Server`](crate::Server)): connections, handshakes by
+/// outcome, cookies, what was dropped and why, and the traffic.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ListenerStats {
@@ -143,14 +145,64 @@ pub struct ListenerStats {
     pub half_open: usize,
     /// Established connections the listener still routes to.
     pub established: usize,
-    /// Handshakes refused by a limit.
+    /// Verified ClientHellos dropped by a limit (half-open caps, a full listener).
     pub refused: usize,
-    /// Handshakes that failed or timed out.
+    /// Handshakes that failed or timed out (the sum of the four reasons below).
     pub failed: usize,
     /// Half-open handshakes evicted to make room under the connection cap.
     pub evicted: usize,
     /// Established connections evicted as stale to make room under the connection cap.
     pub evicted_stale: usize,
+    /// Handshakes completed.
+    pub handshakes: u64,
+    /// Handshakes that failed: the handshake timeout passed.
+    pub failed_timeout: u64,
+    /// Handshakes that failed: the peer sent a fatal alert.
+    pub failed_alert: u64,
+    /// Handshakes that failed: the peer's certificate or PSK identity was not accepted.
+    pub failed_verification: u64,
+    /// Handshakes that failed: the peer broke the protocol or had nothing in common with us.
+    pub failed_protocol: u64,
+    /// HelloVerifyRequests sent (cookies asked for).
+    pub cookies_sent: u64,
+    /// Datagrams from unknown peers dropped before any state: garbage, bad or stale cookies.
+    pub dropped_unverified: u64,
+    /// Records of known peers dropped as replays.
+    pub dropped_replayed: u64,
+    /// Records of known peers dropped because they failed authentication.
+    pub dropped_bad_auth: u64,
+    /// Records of known peers dropped as malformed or unexpected.
+    pub dropped_malformed: u64,
+    /// Datagrams received (on the listening socket and the connections' own sockets).
+    pub datagrams_in: u64,
+    /// Bytes of those datagrams.
+    pub bytes_in: u64,
+    /// Datagrams sent.
+    pub datagrams_out: u64,
+    /// Bytes of those datagrams.
+    pub bytes_out: u64,
+}
+
+impl ListenerStats {
+    /// Copies the counters of `t` into `self`.
+    pub(crate) fn with_traffic(mut self, t: &Traffic) -> Self {
+        let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        self.handshakes = get(&t.handshakes);
+        self.failed_timeout = get(&t.failed_timeout);
+        self.failed_alert = get(&t.failed_alert);
+        self.failed_verification = get(&t.failed_verification);
+        self.failed_protocol = get(&t.failed_protocol);
+        self.cookies_sent = get(&t.cookies_sent);
+        self.dropped_unverified = get(&t.dropped_unverified);
+        self.dropped_replayed = get(&t.dropped_replayed);
+        self.dropped_bad_auth = get(&t.dropped_bad_auth);
+        self.dropped_malformed = get(&t.dropped_malformed);
+        self.datagrams_in = get(&t.datagrams_in);
+        self.bytes_in = get(&t.bytes_in);
+        self.datagrams_out = get(&t.datagrams_out);
+        self.bytes_out = get(&t.bytes_out);
+        self
+    }
 }
 
 #[derive(Debug)]
@@ -174,6 +226,8 @@ struct Inner {
     refused: AtomicUsize,
     /// Address changes for the serving thread to apply (see [`Listener::migrate`]).
     moves: Mutex<Vec<(SocketAddr, SocketAddr)>>,
+    /// Counters the serving thread and the connections update.
+    traffic: Arc<Traffic>,
 }
 
 /// A DTLS server socket (EdgerOS `createServer`, Qt's server example).
@@ -256,6 +310,7 @@ impl Listener {
             accepted_async: tokio::sync::Notify::new(),
             stop: AtomicBool::new(false),
             moves: Mutex::new(Vec::new()),
+            traffic: Arc::default(),
             refused: AtomicUsize::new(0),
         });
         let driver_inner = inner.clone();
@@ -279,7 +334,7 @@ impl Listener {
     pub fn stats(&self) -> ListenerStats {
         let mut s = lock(&self.inner.state).stats;
         s.refused = self.inner.refused.load(Ordering::Relaxed);
-        s
+        s.with_traffic(&self.inner.traffic)
     }
 
     /// Adds a certificate for an SNI name while serving (EdgerOS `addcert`). The configuration

@@ -74,10 +74,13 @@ impl Serving {
                 .map_or(Duration::from_millis(50), |t| t.saturating_duration_since(Instant::now()))
                 .clamp(Duration::from_millis(1), Duration::from_millis(50));
             match socket.recv_many(&mut batch, Some(wait)) {
-                Ok(_) => {
+                Ok(n) => {
+                    let mut bytes = 0;
                     for (datagram, from, local) in batch.datagrams_mut() {
+                        bytes += datagram.len() as u64;
                         self.datagram(from, local, datagram);
                     }
+                    self.inner.traffic.received(n as u64, bytes);
                 }
                 Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::ConnectionRefused => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -115,8 +118,9 @@ impl Serving {
     /// as the network could), from `local` on a wildcard socket.
     fn send(&self, datagram: &[u8], to: SocketAddr, local: Option<IpAddr>) {
         let src = local.filter(|_| self.inner.local.ip().is_unspecified());
-        if let Err(e) = self.inner.socket.try_send(Fd::Own, datagram, Some(to), src) {
-            tracing::debug!(peer = %to, error = %e, "listener send failed");
+        match self.inner.socket.try_send(Fd::Own, datagram, Some(to), src) {
+            Ok(()) => self.inner.traffic.sent(1, datagram.len() as u64),
+            Err(e) => tracing::debug!(peer = %to, error = %e, "listener send failed"),
         }
     }
 
@@ -126,8 +130,13 @@ impl Serving {
         // certificate names it as IPv4.
         let reached = local.map(|ip| ip.to_canonical());
         match self.endpoint.handle_at(now, from, reached, datagram, &mut self.tx) {
-            DatagramEvent::Respond => self.send(&self.tx, from, local),
-            DatagramEvent::Drop => {}
+            DatagramEvent::Respond => {
+                self.inner.traffic.cookies_sent.fetch_add(1, Ordering::Relaxed);
+                self.send(&self.tx, from, local);
+            }
+            DatagramEvent::Drop => {
+                self.inner.traffic.dropped_unverified.fetch_add(1, Ordering::Relaxed);
+            }
             DatagramEvent::Incoming(incoming) => {
                 let ip = from.ip();
                 let o = &self.inner.options;
@@ -175,6 +184,8 @@ impl Serving {
                         if !e.response.is_empty() {
                             self.send(&e.response, from, local);
                         }
+                        lock(&self.inner.state).stats.failed += 1;
+                        self.inner.traffic.failed(Some(&e.error));
                     }
                 }
             }
@@ -184,7 +195,9 @@ impl Serving {
                     if let Some(o) = observer {
                         o.see(&Observed::Received { peer: from, datagram });
                     }
+                    let before = hs.conn.stats();
                     let _ = hs.conn.handle_datagram(now, datagram);
+                    self.inner.traffic.dropped(&before, &hs.conn.stats());
                     if let Some(o) = observer.filter(|_| hs.conn.handshake_state() == HandshakeState::InProgress) {
                         o.see(&Observed::Handshaking { peer: from });
                     }
@@ -227,8 +240,9 @@ impl Serving {
             let (peer, local) = (hs.peer, hs.local);
             while hs.conn.poll_transmit(&mut self.tx).is_some() {
                 let src = local.filter(|_| self.inner.local.ip().is_unspecified());
-                if let Err(e) = self.inner.socket.try_send(Fd::Own, &self.tx, Some(peer), src) {
-                    tracing::debug!(%peer, error = %e, "listener send failed");
+                match self.inner.socket.try_send(Fd::Own, &self.tx, Some(peer), src) {
+                    Ok(()) => self.inner.traffic.sent(1, self.tx.len() as u64),
+                    Err(e) => tracing::debug!(%peer, error = %e, "listener send failed"),
                 }
             }
             while let Some(event) = hs.conn.poll_event() {
@@ -246,6 +260,7 @@ impl Serving {
                 self.endpoint.handle_event(h, ev);
             }
             lock(&self.inner.state).stats.failed += 1;
+            self.inner.traffic.failed(hs.conn.last_error());
             tracing::debug!(peer = %hs.peer, error = ?hs.conn.last_error(), "handshake failed");
         } else if state == HandshakeState::Complete {
             let hs = self.handshaking.remove(&h).expect("present");
@@ -280,6 +295,8 @@ impl Serving {
         };
         let mut shared = Shared::new(hs.conn, hs.peer, socket, connected, o.inbox);
         shared.observer = o.socket.observer.clone();
+        shared.traffic = Some(self.inner.traffic.clone());
+        self.inner.traffic.handshakes.fetch_add(1, Ordering::Relaxed);
         if !connected {
             shared.local_ip = hs.local.filter(|_| self.inner.local.ip().is_unspecified());
         }
