@@ -16,7 +16,8 @@ pub const MAX_BUFFER_SIZE: usize = 16 * 1024 * 1024;
 pub struct SocketOptions {
     /// IP time-to-live / IPv6 unicast hop limit (1–255).
     pub ttl: Option<u32>,
-    /// Bind to a network device by name (Linux `SO_BINDTODEVICE`; needs privileges).
+    /// Bind to a network device by name (Linux `SO_BINDTODEVICE`; needs privileges). An empty
+    /// name removes a binding: all interfaces again (EdgerOS `bindToDevice()`).
     pub bind_device: Option<String>,
     /// For IPv6 sockets: accept IPv6 only (`true`) or IPv4-mapped too (`false`, dual-stack).
     pub ipv6_only: Option<bool>,
@@ -42,6 +43,13 @@ impl SocketOptions {
     /// Binds to a device.
     pub fn bind_device(mut self, device: impl Into<String>) -> Self {
         self.bind_device = Some(device.into());
+        self
+    }
+
+    /// Removes a device binding: the socket uses every interface again (EdgerOS
+    /// `bindToDevice()` with no argument). For [`set_socket_options`](crate::Connection::set_socket_options).
+    pub fn unbind_device(mut self) -> Self {
+        self.bind_device = Some(String::new());
         self
     }
 
@@ -89,8 +97,8 @@ impl SocketOptions {
                 ));
             }
         }
-        if self.bind_device.as_ref().is_some_and(|d| d.is_empty() || d.len() > 15) {
-            return bad("device name must be 1 to 15 bytes");
+        if self.bind_device.as_ref().is_some_and(|d| d.len() > 15) {
+            return bad("device name must be at most 15 bytes");
         }
         Ok(())
     }
@@ -139,7 +147,7 @@ impl SocketOptions {
         }
         if let Some(dev) = &self.bind_device {
             #[cfg(any(target_os = "linux", target_os = "android"))]
-            socket.bind_device(Some(dev.as_bytes()))?;
+            socket.bind_device(Some(dev.as_bytes()).filter(|d| !d.is_empty()))?;
             #[cfg(not(any(target_os = "linux", target_os = "android")))]
             {
                 let _ = dev;

@@ -240,6 +240,9 @@ fn socket_options_read_back() {
     )
     .unwrap();
     assert_eq!(lo.socket_info().unwrap().bind_device.as_deref(), Some("lo"));
+    // And back to every interface (EdgerOS bindToDevice() with no argument).
+    lo.set_socket_options(&SocketOptions::default().unbind_device()).unwrap();
+    assert_eq!(lo.socket_info().unwrap().bind_device, None);
     // Out-of-range values are clear errors.
     for bad in [
         SocketOptions::default().send_buffer_size(512),
