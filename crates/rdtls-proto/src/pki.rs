@@ -258,6 +258,9 @@ pub struct CertResolver {
 struct Certs {
     default: Option<Arc<CertifiedKey>>,
     by_name: HashMap<String, Vec<Arc<CertifiedKey>>>,
+    /// Trust anchors for the client certificates of connections whose SNI name is the key
+    /// (EdgerOS `addcert` with `ca`); other connections use the configuration's.
+    roots_by_name: HashMap<String, Arc<RootStore>>,
     by_ip: bool,
 }
 
@@ -276,6 +279,23 @@ impl CertResolver {
     /// types may serve one name.
     pub fn add(&self, name: &str, key: CertifiedKey) {
         self.write().by_name.entry(name.to_ascii_lowercase()).or_default().push(Arc::new(key));
+    }
+
+    /// Adds a certificate for an SNI host name with the trust anchors that verify the client
+    /// certificates of connections asking for that name (EdgerOS `addcert` with `ca`), instead
+    /// of the configuration's. Replaces anchors set earlier for the name.
+    pub fn add_with_client_roots(&self, name: &str, key: CertifiedKey, client_roots: RootStore) {
+        let name = name.to_ascii_lowercase();
+        let mut certs = self.write();
+        certs.by_name.entry(name.clone()).or_default().push(Arc::new(key));
+        certs.roots_by_name.insert(name, Arc::new(client_roots));
+    }
+
+    /// The trust anchors for client certificates of a connection that asked for `sni`, if that
+    /// name has its own.
+    pub(crate) fn client_roots(&self, sni: &str) -> Option<Arc<RootStore>> {
+        let certs = self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        certs.roots_by_name.get(&sni.to_ascii_lowercase()).cloned()
     }
 
     /// Whether, without SNI, to look for a certificate valid for the local IP address.

@@ -335,3 +335,29 @@ fn psk_and_certificates_in_one_server_configuration() {
     let sim = handshake(client_config(&ca).build().unwrap(), Some("localhost"), server());
     assert!(sim.client.cipher_suite().is_some_and(|s| s.key_exchange.uses_certificate()), "{:?}", sim.client_error);
 }
+
+/// EdgerOS `addcert` with `ca`: a name's own trust anchors verify the client certificates of
+/// connections that ask for that name; other connections keep the configuration's.
+#[test]
+fn a_names_own_client_roots_verify_its_clients() {
+    let ours = Ca::root("Main");
+    let tenant = Ca::root("Tenant");
+    let default = ours.leaf(Alg::EcdsaP256, &["main.example"], Usage::Server, Validity::Now);
+    let tenant_server = ours.leaf(Alg::EcdsaP256, &["tenant.example"], Usage::Server, Validity::Now);
+    let tenant_client = tenant.leaf(Alg::EcdsaP256, &["device-1"], Usage::Client, Validity::Now);
+    let resolver = Arc::new(CertResolver::new());
+    resolver.set_default(default.certified_key());
+    resolver.add_with_client_roots("tenant.example", tenant_server.certified_key(), tenant.roots());
+    let server =
+        || Config::builder().cert_resolver(resolver.clone()).root_store(ours.roots()).client_auth(ClientAuth::Required);
+    let client = || client_config(&ours).client_certificate(tenant_client.certified_key()).build().unwrap();
+
+    // Asking for the tenant's name: its CA vouches for the client.
+    let sim = handshake(client(), Some("tenant.example"), server().build().unwrap());
+    assert!(sim.client.is_established(), "{:?} {:?}", sim.client_error, sim.server_errors);
+    assert_eq!(sim.server_conn().unwrap().peer_certificates(), &tenant_client.chain[..]);
+    // Asking for the main name: the configuration's anchors do not know the tenant's CA.
+    let sim = handshake(client(), Some("main.example"), server().build().unwrap());
+    assert_eq!(sim.server_errors, [Error::PeerVerification(vec![CertificateError::UnknownIssuer])]);
+    assert_eq!(sim.client_error, Some(Error::AlertReceived(AlertDescription::UNKNOWN_CA)));
+}

@@ -123,6 +123,12 @@ impl Listener {
         self.inner.add_certificate(name, key)
     }
 
+    /// Adds an SNI certificate with its own CA for client certificates (EdgerOS `addcert` with
+    /// `ca`); see [`crate::Listener::add_certificate_with_ca`].
+    pub fn add_certificate_with_ca(&self, name: &str, key: CertifiedKey, ca: rdtls_proto::RootStore) -> io::Result<()> {
+        self.inner.add_certificate_with_ca(name, key, ca)
+    }
+
     /// Waits for the next established connection. Cancel-safe: a connection is only taken
     /// when returned.
     pub async fn accept(&self) -> io::Result<Connection> {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rdtls_proto::{CertifiedKey, Config};
+use rdtls_proto::{CertifiedKey, Config, RootStore};
 
 use crate::connection::Connection;
 use crate::lock;
@@ -340,12 +340,23 @@ impl Listener {
     /// Adds a certificate for an SNI name while serving (EdgerOS `addcert`). The configuration
     /// must have a certificate store (any `certificate` or `cert_resolver`).
     pub fn add_certificate(&self, name: &str, key: CertifiedKey) -> io::Result<()> {
-        let resolver =
-            self.inner.config.cert_resolver().ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidInput, "the configuration has no certificate store")
-            })?;
-        resolver.add(name, key);
+        self.resolver()?.add(name, key);
         Ok(())
+    }
+
+    /// Adds a certificate for an SNI name with the CA certificates that verify the clients
+    /// asking for that name (EdgerOS `addcert` with `ca`), instead of the configuration's trust
+    /// anchors.
+    pub fn add_certificate_with_ca(&self, name: &str, key: CertifiedKey, ca: RootStore) -> io::Result<()> {
+        self.resolver()?.add_with_client_roots(name, key, ca);
+        Ok(())
+    }
+
+    fn resolver(&self) -> io::Result<&Arc<rdtls_proto::CertResolver>> {
+        self.inner
+            .config
+            .cert_resolver()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the configuration has no certificate store"))
     }
 
     /// Waits for the next established connection.

@@ -15,7 +15,7 @@ use crate::messages::{
     parse_certificate_list, parse_digitally_signed, write_certificate_list, CertificateRequest, ClientHello,
     HelloExtensions, ServerEcdhParams, ServerHello,
 };
-use crate::pki::{self, CertificateError, CertifiedKey, Purpose};
+use crate::pki::{self, CertificateError, CertifiedKey, Purpose, RootStore};
 use crate::suites::{CipherSuite, KeyExchange, TLS_EMPTY_RENEGOTIATION_INFO_SCSV};
 
 use super::keys::psk_premaster;
@@ -47,6 +47,8 @@ pub(crate) struct Server {
     kx: Option<Box<dyn ActiveKeyExchange>>,
     /// We asked for a client certificate.
     cert_requested: bool,
+    /// The anchors that verify the client's certificate when its SNI name has its own.
+    client_roots: Option<Arc<RootStore>>,
 }
 
 impl core::fmt::Debug for Server {
@@ -183,6 +185,10 @@ impl Server {
                 alert: AlertDescription::HANDSHAKE_FAILURE,
                 reason: "no cipher suite in common (or no certificate for it)",
             })?;
+        if by_name {
+            let resolver = config.certs.as_ref();
+            self.client_roots = sni.as_deref().and_then(|n| resolver.and_then(|r| r.client_roots(n)));
+        }
         cx.push(Action::RequestedServerName(sni));
         let secure_renegotiation =
             ch.extensions.renegotiation_info.is_some() || ch.cipher_suites.contains(&TLS_EMPTY_RENEGOTIATION_INFO_SCSV);
@@ -278,7 +284,8 @@ impl Server {
                 _ => Ok(()),
             };
         };
-        let errors = pki::verify_chain(&*config.provider, &config.roots, &chain, Purpose::Client, (config.time)());
+        let roots = self.client_roots.as_deref().unwrap_or(&config.roots);
+        let errors = pki::verify_chain(&*config.provider, roots, &chain, Purpose::Client, (config.time)());
         self.common.peer_ee = Some(ee.clone());
         cx.push(Action::PeerCertificates(chain));
         cx.push(Action::CheckPeer(errors));
