@@ -125,6 +125,22 @@ impl Peer {
         self.child.id()
     }
 
+    /// Waits until the peer exits, at most `timeout` (then kills it); panics if it had to be
+    /// killed.
+    pub fn wait_exit(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                panic!("`{}` did not exit within {timeout:?}:\n{}", self.name, self.output.text());
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Closes the peer's stdin (end of file).
     pub fn close_stdin(&mut self) {
         self.stdin = None;

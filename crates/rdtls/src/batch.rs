@@ -273,7 +273,7 @@ impl Batcher {
                     t.received(1, datagram.len() as u64);
                 }
                 let slot = |start, end| Message::Slot { start: at + start, end: at + end };
-                if let Err(e) = open(shared, proto, now, datagram, &mut b.messages, slot) {
+                if let Err(e) = open(Some(shared), proto, now, datagram, &mut b.messages, slot) {
                     return Some(e);
                 }
                 if proto.is_closed() {
@@ -295,7 +295,8 @@ impl Batcher {
         self.open_with(shared, tx, deferred, |b, proto, now| {
             for (i, datagram) in b.held.iter_mut().enumerate() {
                 let held = |start, end| Message::Held { datagram: i, start, end };
-                if let Err(e) = open(shared, proto, now, datagram, &mut b.messages, held) {
+                // The listener showed its observer these datagrams when it read them.
+                if let Err(e) = open(None, proto, now, datagram, &mut b.messages, held) {
                     return Some(e);
                 }
                 if proto.is_closed() {
@@ -426,9 +427,10 @@ pub(crate) fn nothing_received(e: &io::Error) -> bool {
 }
 
 /// Decrypts one datagram in place and notes where each message's plaintext lies: `at` maps a
-/// range within the datagram to its [`Message`].
+/// range within the datagram to its [`Message`]. `shared`: the connection whose observer sees the
+/// datagram (`None`: already seen).
 fn open(
-    shared: &Shared,
+    shared: Option<&Shared>,
     proto: &mut Proto,
     now: Instant,
     datagram: &mut [u8],
@@ -436,7 +438,9 @@ fn open(
     at: impl Fn(usize, usize) -> Message,
 ) -> Result<(), rdtls_proto::Error> {
     let base = datagram.as_ptr().addr();
-    shared.observe_received(datagram);
+    if let Some(shared) = shared {
+        shared.observe_received(datagram);
+    }
     let received = proto.handle_datagram(now, datagram)?;
     for data in received.iter() {
         // `data` lies within `datagram`.

@@ -223,7 +223,6 @@ impl Shared {
     pub(crate) fn handle_handshake(&self, datagram: &mut [u8], tx: &mut Vec<u8>) {
         self.heard();
         let mut proto = lock(&self.proto);
-        self.observe_received(datagram);
         // A fatal error closes the connection; the application sees it on its next call.
         let _ = proto.handle_datagram(Instant::now(), datagram);
         self.observe_progress(&proto);
@@ -381,7 +380,8 @@ impl Shared {
         queued: &mut VecDeque<Vec<u8>>,
         tx: &mut Vec<u8>,
     ) -> io::Result<Option<usize>> {
-        let r = self.process(&mut datagram, buf, queued, tx);
+        // The listener showed its observer this datagram when it read it.
+        let r = self.process_inner(&mut datagram, buf, queued, tx, false);
         let mut inbox = lock(&self.inbox);
         if inbox.spare.len() < inbox.capacity {
             inbox.spare.push(datagram);
@@ -398,10 +398,23 @@ impl Shared {
         queued: &mut VecDeque<Vec<u8>>,
         tx: &mut Vec<u8>,
     ) -> io::Result<Option<usize>> {
+        self.process_inner(datagram, buf, queued, tx, true)
+    }
+
+    fn process_inner(
+        &self,
+        datagram: &mut [u8],
+        buf: &mut [u8],
+        queued: &mut VecDeque<Vec<u8>>,
+        tx: &mut Vec<u8>,
+        observe: bool,
+    ) -> io::Result<Option<usize>> {
         self.heard();
         let mut proto = lock(&self.proto);
         let mut first = None;
-        self.observe_received(datagram);
+        if observe {
+            self.observe_received(datagram);
+        }
         let before = self.traffic.as_ref().map(|_| proto.stats());
         let result = match proto.handle_datagram(Instant::now(), datagram) {
             Ok(received) => {

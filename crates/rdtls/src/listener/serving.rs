@@ -128,6 +128,10 @@ impl Serving {
         let now = Instant::now();
         // A dual-stack socket reports an IPv4 client's address reached as IPv4-mapped; a
         // certificate names it as IPv4.
+        // The observer sees every datagram the listening socket reads, the unverified ones too.
+        if let Some(o) = &self.inner.options.socket.observer {
+            o.see(&Observed::Received { peer: from, datagram });
+        }
         let reached = local.map(|ip| ip.to_canonical());
         match self.endpoint.handle_at(now, from, reached, datagram, &mut self.tx) {
             DatagramEvent::Respond => {
@@ -192,9 +196,6 @@ impl Serving {
             DatagramEvent::Connection(h) => {
                 if let Some(hs) = self.handshaking.get_mut(&h) {
                     let observer = self.inner.options.socket.observer.as_ref();
-                    if let Some(o) = observer {
-                        o.see(&Observed::Received { peer: from, datagram });
-                    }
                     let before = hs.conn.stats();
                     let _ = hs.conn.handle_datagram(now, datagram);
                     self.inner.traffic.dropped(&before, &hs.conn.stats());
