@@ -94,6 +94,19 @@ impl Error {
         }
     }
 
+    /// Whether the peer failed to authenticate: its certificate or PSK identity was refused, a
+    /// signature or Finished did not verify, or its encrypted handshake records never
+    /// authenticated (the two sides derived different keys, most often a wrong pre-shared key).
+    pub fn is_authentication_failure(&self) -> bool {
+        match self {
+            Self::PeerVerification(_) | Self::UnknownPskIdentity | Self::NoPsk => true,
+            Self::PeerMisbehaved { alert, .. } => {
+                *alert == AlertDescription::BAD_RECORD_MAC || *alert == AlertDescription::DECRYPT_ERROR
+            }
+            _ => false,
+        }
+    }
+
     /// The alert this error sends to the peer, if any.
     pub(crate) fn alert_to_send(&self) -> Option<AlertDescription> {
         match self {

@@ -153,6 +153,9 @@ fn unknown_psk_identity_is_refused_with_its_alert() {
     let d = drain(&mut c);
     assert_eq!(deliver(&mut s, now, &d), Err(Error::UnknownPskIdentity));
     assert_eq!(s.last_error(), Some(&Error::UnknownPskIdentity));
+    assert!(Error::UnknownPskIdentity.is_authentication_failure());
+    assert!(!Error::HandshakeTimeout.is_authentication_failure());
+    assert!(!Error::decode("x").is_authentication_failure());
     let d = drain(&mut s);
     assert_eq!(deliver(&mut c, now, &d), Err(Error::AlertReceived(AlertDescription::UNKNOWN_PSK_IDENTITY)));
     assert!(c.is_closed() && s.is_closed());
@@ -183,6 +186,7 @@ fn wrong_key_fails_with_bad_record_mac_once_the_finished_keeps_failing() {
     let err = deliver(&mut s, later, &again).unwrap_err();
     assert!(matches!(err, Error::PeerMisbehaved { alert: AlertDescription::BAD_RECORD_MAC, .. }), "{err:?}");
     assert!(err.to_string().contains("wrong pre-shared key"), "{err}");
+    assert!(err.is_authentication_failure());
     let alert = drain(&mut s);
     assert_eq!(deliver(&mut c, later, &alert), Err(Error::AlertReceived(AlertDescription::BAD_RECORD_MAC)));
     assert!(!s.is_established() && !c.is_established());

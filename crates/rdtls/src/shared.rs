@@ -106,7 +106,7 @@ impl Traffic {
         let counter = match error {
             Some(E::HandshakeTimeout) => &self.failed_timeout,
             Some(E::AlertReceived(_)) => &self.failed_alert,
-            Some(E::PeerVerification(_) | E::UnknownPskIdentity | E::NoPsk) => &self.failed_verification,
+            Some(e) if e.is_authentication_failure() => &self.failed_verification,
             _ => &self.failed_protocol,
         };
         counter.fetch_add(1, Ordering::Relaxed);

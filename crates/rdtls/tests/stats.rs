@@ -116,3 +116,89 @@ fn a_server_counts_the_same() {
     assert_eq!((s.handshakes, s.established, s.failed, s.failed_protocol, s.cookies_sent), (1, 1, 1, 1, 2), "{s:?}");
     assert!(s.datagrams_in >= 7 && s.bytes_out > 0, "{s:?}");
 }
+
+/// Sends `n` ClientHellos without a cookie from `from` (each a new client), as a flood of
+/// spoofed sources would.
+fn cookieless_flood(from: &UdpSocket, to: SocketAddr, n: usize) {
+    for _ in 0..n {
+        let mut c = rdtls::proto::Connection::client(client_config(), Instant::now()).unwrap();
+        let mut d = Vec::new();
+        c.poll_transmit(&mut d).unwrap();
+        from.send_to(&d, to).unwrap();
+    }
+}
+
+/// Opens a handshake from a new socket on `ip`: answers the HelloVerifyRequest with the cookie,
+/// then goes silent. Returns the socket so the address stays taken.
+fn half_open(ip: [u8; 4], to: SocketAddr) -> UdpSocket {
+    let s = UdpSocket::bind(SocketAddr::from((ip, 0))).unwrap();
+    s.set_read_timeout(Some(T)).unwrap();
+    let now = Instant::now();
+    let mut c = rdtls::proto::Connection::client(client_config(), now).unwrap();
+    let mut d = Vec::new();
+    c.poll_transmit(&mut d).unwrap();
+    s.send_to(&d, to).unwrap();
+    let mut buf = [0u8; 1500];
+    let (n, _) = s.recv_from(&mut buf).unwrap();
+    c.handle_datagram(now, &mut buf[..n]).unwrap();
+    d.clear();
+    c.poll_transmit(&mut d).expect("a ClientHello with the cookie");
+    s.send_to(&d, to).unwrap();
+    s
+}
+
+/// The run the statistics exist for: good clients, a client with the wrong key, one with nothing
+/// in common, garbage, a flood of cookieless ClientHellos and a flood of verified ones past the
+/// per-address limit; every counter ends where that run puts it.
+#[test]
+fn a_scripted_run_puts_every_counter_where_it_belongs() {
+    let server = Arc::new(
+        Config::builder()
+            .cipher_suites(&[&suites::TLS_PSK_WITH_AES_128_GCM_SHA256])
+            .psk_server_key(b"key".to_vec())
+            .handshake_timeout(Duration::from_secs(2))
+            .build()
+            .unwrap(),
+    );
+    let options = rdtls::ListenerOptions::default().limits(64, 16, 2);
+    let listener = Listener::bind_with("127.0.0.1:0".parse().unwrap(), server, options).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let clients = std::thread::spawn(move || {
+        let ok: Vec<_> = (0..2).map(|_| Connection::connect(addr, client_config(), Some(T)).unwrap()).collect();
+        let wrong = Config::builder()
+            .psk("id", b"not the key".to_vec())
+            // Its Finished is retransmitted quickly so that its third failure to authenticate,
+            // which decides, reaches the server well before the server's handshake timeout.
+            .retransmit_timeouts(Duration::from_millis(100), Duration::from_millis(200))
+            .build()
+            .unwrap();
+        let wrong = Connection::connect(addr, Arc::new(wrong), Some(T)).unwrap_err();
+        let nothing_in_common = Connection::connect(addr, incompatible_client(), Some(T)).unwrap_err();
+        (ok, wrong, nothing_in_common)
+    });
+    let _accepted: Vec<_> = (0..2).map(|_| listener.accept_timeout(T).unwrap()).collect();
+    let (_ok, wrong, nothing_in_common) = clients.join().unwrap();
+    assert!(nothing_in_common.to_string().contains("handshake_failure"), "{nothing_in_common}");
+    let before_floods = until(|| listener.stats(), |s| s.failed == 2);
+    assert_eq!(
+        (before_floods.failed_verification, before_floods.failed_protocol),
+        (1, 1),
+        "{wrong}: {before_floods:?}"
+    );
+
+    garbage(addr, 3);
+    let flooder = UdpSocket::bind("127.0.0.3:0").unwrap();
+    cookieless_flood(&flooder, addr, 40);
+    // Four verified handshakes from one address: two fit under the per-address limit, two are
+    // refused; the two that fit then time out.
+    let _held: Vec<_> = (0..4).map(|_| half_open([127, 0, 0, 4], addr)).collect();
+    let s = until(|| listener.stats(), |s| s.failed == 4 && s.half_open == 0 && s.dropped_unverified >= 3);
+    assert_eq!((s.handshakes, s.established, s.half_open), (2, 2, 0), "{s:?}");
+    assert_eq!(s.refused, 2, "verified ClientHellos past the per-address limit: {s:?}");
+    assert_eq!((s.failed_timeout, s.failed_verification, s.failed_protocol, s.failed_alert), (2, 1, 1, 0), "{s:?}");
+    assert_eq!(s.cookies_sent, 4 + 40 + 4, "one HelloVerifyRequest per ClientHello without a cookie: {s:?}");
+    assert_eq!(s.dropped_unverified, 3, "the garbage: {s:?}");
+    // The wrong-key client's Finished, sent and retransmitted until the third failure decides.
+    assert_eq!((s.dropped_bad_auth, s.dropped_replayed, s.dropped_malformed), (3, 0, 0), "{s:?}");
+    assert!(s.datagrams_in >= 4 * 2 + 3 + 40 + 4 * 2, "{s:?}");
+}

@@ -159,7 +159,8 @@ pub struct ListenerStats {
     pub failed_timeout: u64,
     /// Handshakes that failed: the peer sent a fatal alert.
     pub failed_alert: u64,
-    /// Handshakes that failed: the peer's certificate or PSK identity was not accepted.
+    /// Handshakes that failed: the peer did not authenticate (its certificate or PSK identity
+    /// was refused, or its Finished did not verify or decrypt: a wrong key).
     pub failed_verification: u64,
     /// Handshakes that failed: the peer broke the protocol or had nothing in common with us.
     pub failed_protocol: u64,
