@@ -22,41 +22,47 @@ fn peer(i: usize) -> SocketAddr {
 pub(crate) fn handshakes(effort: &Effort, creds: &Credentials, rows: &mut Vec<Row>) {
     for kind in [Kind::Psk, Kind::Ecdsa] {
         for cookie in [false, true] {
-            let per_round = match kind {
-                Kind::Psk => effort.scale(400),
-                Kind::Ecdsa => effort.scale(100),
-            };
-            let ours_server_cfg = setup::ours_server(kind, creds, cookie);
-            let ours_client_cfg = setup::ours_client(kind, creds);
-            let ossl_server = setup::ossl_server(kind, creds, cookie);
-            let ossl_client = setup::ossl_client(kind);
-            let now = Instant::now();
-            let mut server = OursServer::new(ours_server_cfg, now);
-            let (mut ours, mut theirs) = interleave(
-                effort.rounds,
-                || {
-                    let mut spent = Duration::ZERO;
-                    for i in 0..per_round {
-                        let (h, s, c) =
-                            server.handshake(&ours_client_cfg, kind == Kind::Ecdsa, peer(i), now, &mut spent);
-                        server.endpoint.remove(h);
-                        drop((s, c));
-                    }
-                    spent.as_secs_f64() * 1e6 / per_round as f64
-                },
-                || {
-                    let mut spent = Duration::ZERO;
-                    for _ in 0..per_round {
-                        drop(ossl_handshake(&ossl_server, &ossl_client, &mut spent));
-                    }
-                    spent.as_secs_f64() * 1e6 / per_round as f64
-                },
-            );
+            let (ours, theirs) = server_cpu(effort, creds, kind, cookie);
             let figure =
                 format!("handshake server CPU, {}, cookie {}", kind.label(), if cookie { "on" } else { "off" });
-            rows.push(Row::new(figure, "us", median(&mut ours), Some(median(&mut theirs))));
+            rows.push(Row::new(figure, "us", ours, Some(theirs)));
         }
     }
+}
+
+/// Server CPU per full handshake in memory, µs, ours and OpenSSL's (medians of interleaved
+/// rounds).
+pub(crate) fn server_cpu(effort: &Effort, creds: &Credentials, kind: Kind, cookie: bool) -> (f64, f64) {
+    let per_round = match kind {
+        Kind::Psk => effort.scale(400),
+        Kind::Ecdsa => effort.scale(100),
+    };
+    let ours_server_cfg = setup::ours_server(kind, creds, cookie);
+    let ours_client_cfg = setup::ours_client(kind, creds);
+    let ossl_server = setup::ossl_server(kind, creds, cookie);
+    let ossl_client = setup::ossl_client(kind);
+    let now = Instant::now();
+    let mut server = OursServer::new(ours_server_cfg, now);
+    let (mut ours, mut theirs) = interleave(
+        effort.rounds,
+        || {
+            let mut spent = Duration::ZERO;
+            for i in 0..per_round {
+                let (h, s, c) = server.handshake(&ours_client_cfg, kind == Kind::Ecdsa, peer(i), now, &mut spent);
+                server.endpoint.remove(h);
+                drop((s, c));
+            }
+            spent.as_secs_f64() * 1e6 / per_round as f64
+        },
+        || {
+            let mut spent = Duration::ZERO;
+            for _ in 0..per_round {
+                drop(ossl_handshake(&ossl_server, &ossl_client, &mut spent));
+            }
+            spent.as_secs_f64() * 1e6 / per_round as f64
+        },
+    );
+    (median(&mut ours), median(&mut theirs))
 }
 
 const RECORD: usize = 1200;

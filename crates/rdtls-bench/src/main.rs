@@ -13,8 +13,11 @@
 //! 3. records/s and Mbit/s over loopback, one connection, plain send/recv and batched
 //!    (sendmmsg/recvmmsg, UDP GSO/GRO), beside raw UDP with the same syscalls;
 //! 4. server memory per idle established connection, at 1,000 and 10,000 connections;
-//! 5. handshake latency of real clients during a spoofed ClientHello flood.
+//! 5. handshake latency of real clients during a spoofed ClientHello flood;
+//! 6. server capacity on loopback with real sockets: handshakes/s, server CPU per handshake
+//!    (the server threads' own CPU time), latency at 50% and 90% of capacity.
 
+mod capacity;
 mod drive;
 mod flood;
 mod inmem;
@@ -41,6 +44,7 @@ enum Group {
     Loopback,
     Memory,
     Flood,
+    Capacity,
 }
 
 /// Measures this DTLS stack beside OpenSSL, interleaved in one run.
@@ -145,6 +149,10 @@ fn main() -> ExitCode {
     if wanted(Group::Flood) {
         progress("handshake latency under a ClientHello flood");
         flood::run(&effort, &creds, &mut rows);
+    }
+    if wanted(Group::Capacity) {
+        progress("server capacity with real sockets");
+        capacity::run(&effort, &creds, &mut rows);
     }
     match args.format {
         Format::Json => println!("{}", report::json(&rows)),

@@ -124,3 +124,38 @@ fn loopback_and_flood_figures_run_end_to_end() {
     assert_eq!(under_flood.len(), 2, "p50 and p99 under the flood");
     assert!(under_flood[0] <= under_flood[1], "p50 {} > p99 {}", under_flood[0], under_flood[1]);
 }
+
+#[test]
+fn capacity_figures_come_from_both_servers_with_ratios() {
+    let rows = run(&["--quick", "--only", "capacity", "--format", "json"]);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for kind in ["PSK-AES128-GCM", "ECDHE-ECDSA-AES128-GCM"] {
+        let names = [
+            (format!("capacity, {kind}, one Listener / one OpenSSL thread"), "handshakes/s"),
+            (format!("capacity, {kind}, {cores} SO_REUSEPORT workers / {cores} OpenSSL threads"), "handshakes/s"),
+            (format!("server CPU per handshake under load, {kind}, one thread"), "us"),
+            (format!("server CPU per handshake under load, {kind}, {cores} workers"), "us"),
+            (format!("handshakes per server CPU-second, {kind}, {cores} workers"), "handshakes/s"),
+            (format!("server CPU per handshake under load / in memory, {kind}, {cores} workers"), "x"),
+        ];
+        for (name, unit) in &names {
+            let row = figure(&rows, name);
+            assert_eq!(row["unit"], *unit, "{row}");
+            // Both servers completed handshakes: every figure is a positive number with a ratio.
+            let (ours, theirs) = (row["ours"].as_f64().unwrap(), row["openssl"].as_f64().unwrap());
+            assert!(ours > 0.0 && theirs > 0.0 && row["ratio"].as_f64().is_some(), "{row}");
+        }
+        // The CPU figure and the rate per CPU-second are one measurement seen two ways.
+        let cpu = figure(&rows, &names[3].0)["ours"].as_f64().unwrap();
+        let per_second = figure(&rows, &names[4].0)["ours"].as_f64().unwrap();
+        assert!((cpu * per_second / 1e6 - 1.0).abs() < 0.01, "{cpu} us, {per_second}/s");
+        for load in [50, 90] {
+            let p50 = figure(&rows, &format!("handshake latency p50 at {load}% of capacity, {kind}, {cores} workers"));
+            let p99 = figure(&rows, &format!("handshake latency p99 at {load}% of capacity, {kind}, {cores} workers"));
+            for side in ["ours", "openssl"] {
+                let (a, b) = (p50[side].as_f64().unwrap(), p99[side].as_f64().unwrap());
+                assert!(a > 0.0 && a <= b, "{side}: p50 {a} ms, p99 {b} ms");
+            }
+        }
+    }
+}

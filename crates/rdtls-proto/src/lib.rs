@@ -4,16 +4,6 @@
 //! the current time, and hands back datagrams to send, events and the next deadline. Socket
 //! layers (the `rdtls` crate) and tests (on virtual time) drive it the same way.
 //!
-//! - [`Connection`]: one association with one peer, client or server (Qt's `QDtls`).
-//! - [`ClientVerifier`]: the stateless HelloVerifyRequest cookie check (Qt's
-//!   `QDtlsClientVerifier`).
-//! - [`Endpoint`]: a server's demultiplexer that admits new peers only after the cookie check.
-//! - [`Config`]: cipher suites, PSK credentials and callbacks, timers, limits.
-//! - [`crypto`]: the provider interface; the default provider uses `aws-lc-rs`.
-//!
-//! Invalid records are dropped silently and counted; every `Err` a connection returns is
-//! fatal and has queued the alert it owes the peer.
-//!
 //! # Example: a PSK handshake between two connections, on virtual time
 //!
 //! ```
@@ -47,8 +37,69 @@
 //! # Ok::<(), rdtls_proto::Error>(())
 //! ```
 
+//! # Example: certificates, on virtual time
+//!
+//! The server presents a chain and key (PEM or DER); the client trusts a CA and checks the
+//! certificate against the name it asks for. The loop moves datagrams between the two, as a
+//! socket layer would, and the server asks its client for a cookie first.
+//!
+//! ```
+//! # use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+//! # let mut ca = CertificateParams::new(Vec::<String>::new())?;
+//! # ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+//! # let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate()?)?;
+//! # let key = KeyPair::generate()?;
+//! # let cert = CertificateParams::new(vec!["server.example".to_owned()])?.signed_by(&key, &ca)?;
+//! # let (ca_pem, cert_pem, key_pem) = (ca.pem(), cert.pem(), key.serialize_pem());
+//! use std::sync::Arc;
+//! use std::time::Instant;
+//! use rdtls_proto::crypto::default_provider;
+//! use rdtls_proto::pki::{CertifiedKey, RootStore, ServerName};
+//! use rdtls_proto::{Config, Connection, Event};
+//!
+//! let key = CertifiedKey::from_pem_or_der(&*default_provider(), cert_pem.as_bytes(), key_pem.as_bytes(), None)?;
+//! let server_cfg = Arc::new(Config::builder().certificate(key).build()?);
+//! let mut roots = RootStore::new();
+//! roots.add_pem_or_der(ca_pem.as_bytes())?;
+//! let client_cfg = Arc::new(Config::builder().root_store(roots).build()?);
+//!
+//! let now = Instant::now();
+//! let name = ServerName::try_from("server.example".to_owned())?;
+//! let mut client = Connection::client_with_server_name(client_cfg, Some(name), now)?;
+//! let mut server = Connection::server(server_cfg, now)?;
+//! let mut buf = Vec::new();
+//! while !client.is_established() || !server.is_established() {
+//!     while client.poll_transmit(&mut buf).is_some() {
+//!         server.handle_datagram(now, &mut buf)?;
+//!     }
+//!     while server.poll_transmit(&mut buf).is_some() {
+//!         client.handle_datagram(now, &mut buf)?;
+//!     }
+//! }
+//! assert!(std::iter::from_fn(|| client.poll_event()).any(|e| matches!(e, Event::Connected)));
+//! assert_eq!(client.peer_certificates().len(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+//! # What is here
+//!
+//! - [`Connection`]: one association with one peer, client or server (Qt's `QDtls`).
+//! - [`ClientVerifier`]: the stateless HelloVerifyRequest cookie check (Qt's
+//!   `QDtlsClientVerifier`).
+//! - [`Endpoint`]: a server's demultiplexer that admits new peers only after the cookie check.
+//! - [`Config`]: cipher suites, PSK credentials and callbacks, timers, limits.
+//! - [`crypto`]: the provider interface; the default provider uses `aws-lc-rs`.
+//!
+//! Invalid records are dropped silently and counted; every `Err` a connection returns is
+//! fatal and has queued the alert it owes the peer.
+
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
 
 pub mod codec;
 pub mod config;

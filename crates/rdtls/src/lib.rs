@@ -1,6 +1,83 @@
-//! DTLS 1.2 over UDP sockets.
+//! DTLS 1.2 over UDP sockets: clients, listeners and connections, blocking or on tokio.
 //!
-//! This crate drives the sans-IO core of [`rdtls_proto`] over `std::net::UdpSocket`:
+//! # Example: a pre-shared key
+//!
+//! A [`Listener`] verifies cookies and runs handshakes on its own thread; a client
+//! [`Connection`] connects, and both move whole datagrams.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use rdtls::{Config, Connection, Listener};
+//!
+//! let server_cfg = Arc::new(Config::builder().psk_server_key(b"secret".to_vec()).build()?);
+//! let listener = Listener::bind("127.0.0.1:0".parse()?, server_cfg)?;
+//! let addr = listener.local_addr()?;
+//! let server = std::thread::spawn(move || -> std::io::Result<()> {
+//!     let mut conn = listener.accept()?;
+//!     let mut buf = [0u8; 2048];
+//!     let n = conn.recv(&mut buf, Some(Duration::from_secs(10)))?;
+//!     conn.send(&buf[..n])?; // echo
+//!     Ok(())
+//! });
+//!
+//! // The PSK identity the server sees is "client1".
+//! let client_cfg = Arc::new(Config::builder().psk("client1", b"secret".to_vec()).build()?);
+//! let mut client = Connection::connect(addr, client_cfg, Some(Duration::from_secs(10)))?;
+//! client.send(b"hello")?;
+//! let mut buf = [0u8; 2048];
+//! let n = client.recv(&mut buf, Some(Duration::from_secs(10)))?;
+//! assert_eq!(&buf[..n], b"hello");
+//! client.close()?;
+//! server.join().unwrap()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Example: certificates
+//!
+//! The server presents a chain and key (PEM or DER, as files hold them); the client trusts a CA
+//! and checks that the certificate is valid for the name it asks for (also sent as SNI).
+//!
+//! ```
+//! # use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+//! # let mut ca = CertificateParams::new(Vec::<String>::new())?;
+//! # ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+//! # let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate()?)?;
+//! # let key = KeyPair::generate()?;
+//! # let cert = CertificateParams::new(vec!["server.example".to_owned()])?.signed_by(&key, &ca)?;
+//! # let (ca_pem, cert_pem, key_pem) = (ca.pem(), cert.pem(), key.serialize_pem());
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use rdtls::proto::crypto::default_provider;
+//! use rdtls::{CertifiedKey, Config, Connection, Listener, RootStore};
+//!
+//! // The server: its certificate chain and private key.
+//! let key = CertifiedKey::from_pem_or_der(&*default_provider(), cert_pem.as_bytes(), key_pem.as_bytes(), None)?;
+//! let listener = Listener::bind("127.0.0.1:0".parse()?, Arc::new(Config::builder().certificate(key).build()?))?;
+//! let addr = listener.local_addr()?;
+//! let server = std::thread::spawn(move || -> std::io::Result<()> {
+//!     let mut conn = listener.accept()?;
+//!     conn.send(b"welcome")?;
+//!     Ok(())
+//! });
+//!
+//! // The client: the CA it trusts, and the name the certificate must be valid for.
+//! let mut roots = RootStore::new();
+//! roots.add_pem_or_der(ca_pem.as_bytes())?;
+//! let client_cfg = Arc::new(Config::builder().root_store(roots).build()?);
+//! let timeout = Some(Duration::from_secs(10));
+//! let mut client = Connection::connect_with_name(addr, "server.example", client_cfg, timeout)?;
+//! let mut buf = [0u8; 2048];
+//! let n = client.recv(&mut buf, timeout)?;
+//! assert_eq!(&buf[..n], b"welcome");
+//! server.join().unwrap()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # What is here
+//!
+//! This crate drives the sans-IO core of [`rdtls_proto`] (re-exported as [`proto`]) over
+//! `std::net::UdpSocket`:
 //!
 //! - [`Connection`]: one association, client or accepted: `send`/`recv` of whole datagrams with
 //!   timeouts, `pending`, `take_error`, `close`, addresses, negotiated parameters and the peer's
@@ -10,41 +87,23 @@
 //!   [`accept`](Listener::accept) (blocking or with a timeout). Connections share the
 //!   listener's socket or, with [`ListenerOptions::connection_sockets`], get their own socket
 //!   connected to the peer (EdgerOS `accept`). [`Listener::bind_workers`] shards one port across
-//!   threads with `SO_REUSEPORT`.
+//!   threads with `SO_REUSEPORT`; [`Listener::stats`] counts what happened.
 //! - [`Server`]: a single-threaded, event-driven server on one socket (Qt's example pattern).
 //! - [`SocketOptions`]: TTL, device, IPv6-only, buffer sizes, port reuse (EdgerOS options).
 //! - [`udp`]: batched datagram I/O (`sendmmsg`/`recvmmsg`, UDP GSO and GRO on Linux), used by
 //!   [`Connection::send_batch`] and [`Connection::recv_batch`] to move many records per system
 //!   call, as [`Connection::set_batching`] chooses (the same on the async `tokio::Connection`).
+//! - [`KeyLogFile`]: an NSS key log for Wireshark (it holds secrets: off unless asked for).
 //!
-//! ```no_run
-//! use std::sync::Arc;
-//! use std::time::Duration;
-//! use rdtls::{Config, Connection, Listener};
-//!
-//! let server_cfg = Arc::new(Config::builder().psk_server_key(b"secret".to_vec()).build()?);
-//! let listener = Listener::bind("127.0.0.1:4433".parse()?, server_cfg)?;
-//! std::thread::spawn(move || {
-//!     while let Ok(mut conn) = listener.accept() {
-//!         std::thread::spawn(move || {
-//!             let mut buf = [0u8; 2048];
-//!             while let Ok(n) = conn.recv(&mut buf, Some(Duration::from_secs(30))) {
-//!                 let _ = conn.send(&buf[..n]);
-//!             }
-//!         });
-//!     }
-//! });
-//!
-//! let client_cfg = Arc::new(Config::builder().psk("client1", b"secret".to_vec()).build()?);
-//! let mut client = Connection::connect("127.0.0.1:4433".parse()?, client_cfg, Some(Duration::from_secs(10)))?;
-//! client.send(b"hello")?;
-//! let mut buf = [0u8; 2048];
-//! let n = client.recv(&mut buf, Some(Duration::from_secs(5)))?;
-//! assert_eq!(&buf[..n], b"hello");
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! With the `tokio` feature, `rdtls::tokio` has the same [`Listener`] and [`Connection`] for
+//! async code.
 
 #![warn(missing_docs, missing_debug_implementations)]
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
 
 mod batch;
 mod connection;
