@@ -7,9 +7,11 @@
 //! order. An `Err` is fatal: the engine sends the alert it names and closes.
 //!
 //! - [`tls12`]: DTLS 1.2 (RFC 6347 on RFC 5246), [`tls12::Client`] and [`tls12::Server`].
+//! - [`tls13`]: DTLS 1.3 (RFC 9147 on RFC 8446), so far its key schedule.
 
 pub(crate) mod reassembly;
 pub(crate) mod tls12;
+pub(crate) mod tls13;
 pub(crate) mod transcript;
 
 use std::net::IpAddr;
