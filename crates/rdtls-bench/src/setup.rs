@@ -95,7 +95,7 @@ pub(crate) fn ours_client(kind: Kind, creds: &Credentials) -> Arc<Config> {
     Arc::new(b.build().expect("our client config"))
 }
 
-pub(crate) fn ossl_base(kind: Kind) -> SslContextBuilder {
+fn ossl_base(kind: Kind) -> SslContextBuilder {
     let mut b = SslContextBuilder::new(SslMethod::dtls()).expect("OpenSSL context");
     b.set_min_proto_version(Some(SslVersion::DTLS1_2)).expect("DTLS 1.2");
     b.set_max_proto_version(Some(SslVersion::DTLS1_2)).expect("DTLS 1.2");
@@ -114,8 +114,8 @@ pub(crate) fn ossl_base(kind: Kind) -> SslContextBuilder {
     b
 }
 
-/// OpenSSL's server context; with `cookie`, SSL_OP_COOKIE_EXCHANGE with an HMAC-SHA256 cookie.
-pub(crate) fn ossl_server(kind: Kind, creds: &Credentials, cookie: bool) -> SslContext {
+/// OpenSSL's server context builder with the benchmark's suites and the server's credentials.
+pub(crate) fn ossl_server_base(kind: Kind, creds: &Credentials) -> SslContextBuilder {
     let mut b = ossl_base(kind);
     match kind {
         Kind::Psk => b.set_psk_server_callback(|_, _identity, psk| {
@@ -127,6 +127,12 @@ pub(crate) fn ossl_server(kind: Kind, creds: &Credentials, cookie: bool) -> SslC
             b.set_private_key(&PKey::private_key_from_der(&creds.key_pkcs8).expect("key")).expect("set key");
         }
     }
+    b
+}
+
+/// OpenSSL's server context; with `cookie`, SSL_OP_COOKIE_EXCHANGE with an HMAC-SHA256 cookie.
+pub(crate) fn ossl_server(kind: Kind, creds: &Credentials, cookie: bool) -> SslContext {
+    let mut b = ossl_server_base(kind, creds);
     if cookie {
         b.set_options(SslOptions::COOKIE_EXCHANGE);
         let secret: [u8; 32] = rand_secret();

@@ -21,11 +21,10 @@ use std::time::{Duration, Instant};
 use foreign_types::{ForeignType, ForeignTypeRef};
 use openssl::pkey::PKey;
 use openssl::ssl::{SslContext, SslOptions, SslRef};
-use openssl::x509::X509;
 use openssl_sys as sys;
 use socket2::{Domain, Socket, Type};
 
-use crate::setup::{self, Credentials, Kind, PSK_KEY};
+use crate::setup::{self, Credentials, Kind};
 
 /// libssl and libcrypto calls the `openssl-sys` crate does not declare.
 mod ffi {
@@ -65,17 +64,7 @@ const LISTEN_BURST: usize = 64;
 /// OpenSSL's server context for the capacity figure: the benchmark's suites and credentials, and
 /// an HMAC-SHA256 cookie over the peer's address, as a server on a real socket computes it.
 pub(crate) fn context(kind: Kind, creds: &Credentials) -> SslContext {
-    let mut b = setup::ossl_base(kind);
-    match kind {
-        Kind::Psk => b.set_psk_server_callback(|_, _identity, psk| {
-            psk[..PSK_KEY.len()].copy_from_slice(PSK_KEY);
-            Ok(PSK_KEY.len())
-        }),
-        Kind::Ecdsa => {
-            b.set_certificate(&X509::from_der(&creds.cert).expect("certificate")).expect("set certificate");
-            b.set_private_key(&PKey::private_key_from_der(&creds.key_pkcs8).expect("key")).expect("set key");
-        }
-    }
+    let mut b = setup::ossl_server_base(kind, creds);
     b.set_options(SslOptions::COOKIE_EXCHANGE);
     let mut secret = [0u8; 32];
     openssl::rand::rand_bytes(&mut secret).expect("random");
