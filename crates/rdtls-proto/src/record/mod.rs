@@ -64,7 +64,9 @@ mod protect;
 mod replay;
 #[cfg(test)]
 mod tests;
+mod unified;
 
 pub use header::{Header, RecordHeader, UnifiedHeader};
 pub use protect::{RecordProtection, MAX_CID_LEN};
 pub use replay::ReplayWindow;
+pub use unified::{Opened, UnifiedFormat, UnifiedProtection, MASK_SAMPLE_LEN};

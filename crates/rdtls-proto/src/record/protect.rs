@@ -102,6 +102,12 @@ impl RecordProtection {
         Self { key, iv, explicit_nonce_len: suite.explicit_nonce_len() as u8, tag_len: suite.aead.tag_len() as u8 }
     }
 
+    /// Builds DTLS 1.3 protection (RFC 8446 §5.3): `key` for `aead` and the 12-byte IV of the
+    /// traffic secret; the nonce is the IV XORed with the 64-bit sequence number.
+    pub fn with_iv(aead: crate::crypto::AeadAlgorithm, key: Box<dyn AeadKey>, iv: [u8; 12]) -> Self {
+        Self { key, iv, explicit_nonce_len: 0, tag_len: aead.tag_len() as u8 }
+    }
+
     /// Bytes added to each record's plaintext (besides an inner content type).
     pub fn overhead(&self) -> usize {
         usize::from(self.explicit_nonce_len) + usize::from(self.tag_len)
@@ -148,10 +154,25 @@ impl RecordProtection {
         plaintext: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), CryptoError> {
-        if inner_type.is_some() != header.has_inner_type() {
+        self.seal_record_padded(header, record_number, inner_type, plaintext, 0, out)
+    }
+
+    /// Like [`seal_record`](Self::seal_record), with `padding` zero bytes after the inner
+    /// content type (inside the encryption, RFC 8446 §5.4). Only formats with an inner type
+    /// can be padded.
+    pub fn seal_record_padded(
+        &self,
+        header: &Header<'_>,
+        record_number: u64,
+        inner_type: Option<ContentType>,
+        plaintext: &[u8],
+        padding: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CryptoError> {
+        if inner_type.is_some() != header.has_inner_type() || (padding > 0 && inner_type.is_none()) {
             return Err(CryptoError);
         }
-        let inner_len = plaintext.len() + usize::from(inner_type.is_some());
+        let inner_len = plaintext.len() + usize::from(inner_type.is_some()) + padding;
         let protected_len = u16::try_from(inner_len + self.overhead()).map_err(|_| CryptoError)?;
         header.write(protected_len, out);
         if self.explicit_nonce_len > 0 {
@@ -162,6 +183,7 @@ impl RecordProtection {
         if let Some(t) = inner_type {
             out.push(t.0);
         }
+        // The padding and the tag's room: zeros.
         out.resize(start + inner_len + usize::from(self.tag_len), 0);
         let nonce = self.nonce(record_number);
         header
