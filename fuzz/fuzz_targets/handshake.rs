@@ -1,10 +1,13 @@
 //! The handshake message parsers on arbitrary bytes: `HandshakeHeader::parse` (as a record's
-//! fragment is walked), `ClientHello::parse`, `ServerHello::parse`, `parse_hello_verify_request`
-//! and `ServerEcdhParams::parse`, on the whole input and on each message body found in it.
+//! fragment is walked), `ClientHello::parse`, `ServerHello::parse` (with the DTLS 1.3
+//! extensions, and HelloRetryRequests), `parse_hello_verify_request`, `ServerEcdhParams::parse`,
+//! and the DTLS 1.3 ACK and KeyUpdate parsers, on the whole input and on each message body
+//! found in it.
 #![no_main]
 
 use rdtls_proto::codec::Reader;
 use rdtls_proto::enums::HandshakeType;
+use rdtls_proto::messages::tls13::{parse_ack, parse_key_update, write_ack, PreSharedKey, MAX_ACK_RECORDS};
 use rdtls_proto::messages::{
     parse_hello_verify_request, ClientHello, HandshakeHeader, ServerEcdhParams, ServerHello, HS_HEADER_LEN,
 };
@@ -57,9 +60,42 @@ fn parse_bodies(body: &[u8]) {
         assert!(!hello.cipher_suites.is_empty() && !hello.compression_methods.is_empty());
         assert_eq!(&body[2..34], &hello.random[..]);
     }
+    if let Some((hello, _)) = ClientHello::parse(body) {
+        // The binders are the last bytes of the hello.
+        if let Some(psk @ PreSharedKey::Offered { binders, .. }) = &hello.extensions.tls13.pre_shared_key {
+            let len = psk.binders_len();
+            assert!(len <= body.len());
+            assert!(body.ends_with(binders.last().expect("a binder")));
+            let listed = u16::from_be_bytes([body[body.len() - len], body[body.len() - len + 1]]);
+            assert_eq!(usize::from(listed) + 2, len, "the binders list starts where binders_len says");
+        }
+        // What parsed is written back to something that parses to the same.
+        let mut out = Vec::new();
+        hello.emit(&mut out);
+        let (again, _) = ClientHello::parse(&out).expect("an emitted ClientHello parses");
+        assert_eq!((again.random, &again.cipher_suites), (hello.random, &hello.cipher_suites));
+        assert_eq!(again.extensions.tls13, hello.extensions.tls13);
+    }
     if let Some(hello) = ServerHello::parse(body) {
         assert!(hello.session_id.len() <= 32);
         assert_eq!(&body[2..34], &hello.random[..]);
+        let mut out = Vec::new();
+        hello.emit(&mut out);
+        let again = ServerHello::parse(&out).expect("an emitted ServerHello parses");
+        assert_eq!(again.extensions.tls13, hello.extensions.tls13);
+        assert_eq!(again.is_retry_request(), hello.is_retry_request());
+    }
+    if let Some(records) = parse_ack(body) {
+        assert!(records.len() <= MAX_ACK_RECORDS);
+        assert_eq!(body.len(), 2 + 16 * records.len());
+        if records.windows(2).all(|w| w[0] < w[1]) {
+            let mut out = Vec::new();
+            write_ack(&mut out, &records);
+            assert_eq!(out, body, "ACK round trip");
+        }
+    }
+    if let Some(requested) = parse_key_update(body) {
+        assert_eq!(body, [u8::from(requested)]);
     }
     if let Some((version, cookie)) = parse_hello_verify_request(body) {
         assert_eq!(body.len(), 3 + cookie.len());

@@ -50,6 +50,8 @@ open_enum! {
         APPLICATION_DATA = 23 => "application_data",
         /// tls12_cid (25), RFC 9146
         TLS12_CID = 25 => "tls12_cid",
+        /// ack (26), RFC 9147 §7
+        ACK = 26 => "ack",
     }
 }
 
@@ -66,6 +68,10 @@ open_enum! {
         HELLO_VERIFY_REQUEST = 3 => "hello_verify_request",
         /// new_session_ticket (4)
         NEW_SESSION_TICKET = 4 => "new_session_ticket",
+        /// end_of_early_data (5), TLS 1.3 only
+        END_OF_EARLY_DATA = 5 => "end_of_early_data",
+        /// encrypted_extensions (8), TLS 1.3
+        ENCRYPTED_EXTENSIONS = 8 => "encrypted_extensions",
         /// certificate (11)
         CERTIFICATE = 11 => "certificate",
         /// server_key_exchange (12)
@@ -80,6 +86,11 @@ open_enum! {
         CLIENT_KEY_EXCHANGE = 16 => "client_key_exchange",
         /// finished (20)
         FINISHED = 20 => "finished",
+        /// key_update (24), TLS 1.3
+        KEY_UPDATE = 24 => "key_update",
+        /// message_hash (254): the stand-in for the first ClientHello in the transcript after
+        /// a HelloRetryRequest (RFC 8446 §4.4.1)
+        MESSAGE_HASH = 254 => "message_hash",
     }
 }
 
@@ -164,6 +175,18 @@ open_enum! {
         EXTENDED_MASTER_SECRET = 23 => "extended_master_secret",
         /// session_ticket (35)
         SESSION_TICKET = 35 => "session_ticket",
+        /// pre_shared_key (41), TLS 1.3
+        PRE_SHARED_KEY = 41 => "pre_shared_key",
+        /// early_data (42), TLS 1.3
+        EARLY_DATA = 42 => "early_data",
+        /// supported_versions (43), TLS 1.3
+        SUPPORTED_VERSIONS = 43 => "supported_versions",
+        /// cookie (44), TLS 1.3
+        COOKIE = 44 => "cookie",
+        /// psk_key_exchange_modes (45), TLS 1.3
+        PSK_KEY_EXCHANGE_MODES = 45 => "psk_key_exchange_modes",
+        /// key_share (51), TLS 1.3
+        KEY_SHARE = 51 => "key_share",
         /// renegotiation_info (0xff01)
         RENEGOTIATION_INFO = 0xff01 => "renegotiation_info",
     }
@@ -178,6 +201,8 @@ impl ProtocolVersion {
     pub const DTLS1_0: Self = Self(0xfeff);
     /// DTLS 1.2 ({254, 253}).
     pub const DTLS1_2: Self = Self(0xfefd);
+    /// DTLS 1.3 ({254, 252}), only ever in `supported_versions` (RFC 9147 §5.3).
+    pub const DTLS1_3: Self = Self(0xfefc);
 
     /// Whether this is one of the DTLS versions (the encoding counts down: 1.2 < 1.0 numerically).
     pub fn is_dtls(self) -> bool {

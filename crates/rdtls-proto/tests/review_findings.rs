@@ -256,7 +256,12 @@ fn client_meets_server_hello_with(
     server.handle_datagram(now, &mut buf).unwrap();
     assert!(server.poll_transmit(&mut buf).is_some());
     // A well-formed body for the extensions that have one.
-    let ext: &[u8] = if ty == ExtensionType::EC_POINT_FORMATS { &[1, 0] } else { &[] };
+    let ext: &[u8] = match ty {
+        ExtensionType::EC_POINT_FORMATS => &[1, 0],
+        ExtensionType::SUPPORTED_VERSIONS => &[0xfe, 0xfc],
+        ExtensionType::KEY_SHARE => &[0, 0x1d, 0, 1, 7],
+        _ => &[],
+    };
     add_server_hello_extension(&mut buf, ty, ext);
     let _ = client.handle_datagram(now, &mut buf);
     client
@@ -269,8 +274,15 @@ fn unsolicited_server_hello_extensions_abort_with_unsupported_extension() {
         alert: AlertDescription::UNSUPPORTED_EXTENSION,
         reason: "server sent an extension we did not offer",
     };
-    // An extension nobody offered, and server_name when we sent no name.
-    for ty in [ExtensionType(0x3a3a), ExtensionType::SERVER_NAME, ExtensionType::ENCRYPT_THEN_MAC] {
+    // An extension nobody offered, server_name when we sent no name, and the DTLS 1.3
+    // extensions a client that offered only 1.2 never asked for.
+    for ty in [
+        ExtensionType(0x3a3a),
+        ExtensionType::SERVER_NAME,
+        ExtensionType::ENCRYPT_THEN_MAC,
+        ExtensionType::SUPPORTED_VERSIONS,
+        ExtensionType::KEY_SHARE,
+    ] {
         let mut c = client_meets_server_hello_with(ty, psk_client(), psk_server(), None);
         assert!(c.is_closed(), "{ty:?} accepted");
         assert_eq!(c.last_error(), Some(&unsupported), "{ty:?}");

@@ -215,6 +215,7 @@ impl Client {
             || ext.signature_algorithms.is_some()
             || ext.encrypt_then_mac
             || !ext.others.is_empty()
+            || !ext.tls13.is_empty()
             || (ext.server_name.is_some() && self.sends_sni().is_none())
             || (ext.ec_point_formats.is_some() && !offered_ecdhe)
         {

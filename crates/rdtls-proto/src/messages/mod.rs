@@ -7,6 +7,10 @@
 use crate::codec::{Put, Reader};
 use crate::enums::{ExtensionType, HandshakeType, ProtocolVersion};
 
+pub mod tls13;
+
+use tls13::{HelloKind, Tls13Extensions, HELLO_RETRY_REQUEST_RANDOM};
+
 /// Length of the DTLS handshake header.
 pub const HS_HEADER_LEN: usize = 12;
 
@@ -90,13 +94,15 @@ pub struct HelloExtensions {
     pub server_name: Option<Vec<u8>>,
     /// `encrypt_then_mac` sent (irrelevant to AEAD suites; recorded for diagnostics).
     pub encrypt_then_mac: bool,
+    /// The extensions of TLS 1.3.
+    pub tls13: Tls13Extensions,
     /// The types of the other extensions, in order (a client checks that a server sends none
     /// it did not offer).
     pub others: Vec<u16>,
 }
 
 impl HelloExtensions {
-    fn parse(r: &mut Reader<'_>) -> Option<Self> {
+    fn parse(r: &mut Reader<'_>, kind: HelloKind) -> Option<Self> {
         let mut out = Self::default();
         if r.is_empty() {
             return Some(out);
@@ -144,6 +150,14 @@ impl HelloExtensions {
                             out.server_name = Some(name.to_vec());
                         }
                     }
+                }
+                ty if Tls13Extensions::handles(ty) => {
+                    out.tls13.parse(ty, &mut body, kind)?;
+                    // The binders sign the ClientHello up to them: nothing may follow.
+                    if ty == ExtensionType::PRE_SHARED_KEY && kind == HelloKind::Client && !exts.is_empty() {
+                        return None;
+                    }
+                    continue;
                 }
                 _ => {
                     body.rest();
@@ -214,6 +228,8 @@ impl HelloExtensions {
         if self.encrypt_then_mac {
             put_extension(exts, ExtensionType::ENCRYPT_THEN_MAC, |_| {});
         }
+        // Last: pre_shared_key has to end a ClientHello.
+        self.tls13.emit_each(exts);
     }
 }
 
@@ -304,7 +320,7 @@ impl ClientHello {
         if compression_methods.is_empty() {
             return None;
         }
-        let extensions = HelloExtensions::parse(&mut r)?;
+        let extensions = HelloExtensions::parse(&mut r, HelloKind::Client)?;
         Some((
             Self {
                 client_version,
@@ -333,7 +349,7 @@ impl ClientHello {
     }
 }
 
-/// A ServerHello.
+/// A ServerHello, or a HelloRetryRequest (see [`is_retry_request`](Self::is_retry_request)).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerHello {
     /// `server_version`.
@@ -362,7 +378,8 @@ impl ServerHello {
         }
         let cipher_suite = r.u16()?;
         let compression_method = r.u8()?;
-        let extensions = HelloExtensions::parse(&mut r)?;
+        let kind = if random == HELLO_RETRY_REQUEST_RANDOM { HelloKind::Retry } else { HelloKind::Server };
+        let extensions = HelloExtensions::parse(&mut r, kind)?;
         Some(Self {
             server_version,
             random,
@@ -375,6 +392,11 @@ impl ServerHello {
 }
 
 impl ServerHello {
+    /// Whether this is a HelloRetryRequest (RFC 8446 §4.1.3).
+    pub fn is_retry_request(&self) -> bool {
+        self.random == HELLO_RETRY_REQUEST_RANDOM
+    }
+
     /// Appends the encoded body (the inverse of [`parse`](Self::parse)).
     pub fn emit(&self, out: &mut Vec<u8>) {
         out.put_u16(self.server_version.0);
@@ -540,6 +562,7 @@ mod tests {
             signature_algorithms: Some(vec![0x0403, 0x0804]),
             server_name: Some(b"example.com".to_vec()),
             encrypt_then_mac: true,
+            tls13: Tls13Extensions::default(),
             others: Vec::new(),
         }
     }
