@@ -5,6 +5,10 @@
 //!
 //! [`proxy`] is a fault-injecting UDP proxy to put between a client and a server (also the
 //! `dtls-proxy` program).
+//!
+//! `src/wolfssl/` is an in-process wolfSSL DTLS 1.3 peer. It needs the `wolfssl-sys`
+//! dev-dependency, so test programs include it (`#[path = "../src/wolfssl/mod.rs"] mod wolfssl;`)
+//! rather than reach it through this library.
 
 pub mod proxy;
 

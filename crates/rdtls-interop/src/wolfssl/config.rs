@@ -1,0 +1,169 @@
+//! How a [`WolfPeer`](super::WolfPeer) is set up: role, suites, credentials, groups, MTU.
+
+use std::time::Duration;
+
+use wolfssl_sys as sys;
+
+/// The side of the handshake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    Client,
+    Server,
+}
+
+/// A key exchange group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Group {
+    X25519,
+    P256,
+    P384,
+}
+
+impl Group {
+    pub(super) fn code(self) -> u16 {
+        let code = match self {
+            Self::X25519 => sys::WOLFSSL_ECC_X25519,
+            Self::P256 => sys::WOLFSSL_ECC_SECP256R1,
+            Self::P384 => sys::WOLFSSL_ECC_SECP384R1,
+        };
+        u16::try_from(code).expect("group codes are 16 bits")
+    }
+}
+
+/// The PSK key exchange modes (RFC 8446 §4.2.9) wolfSSL offers (client) or accepts (server).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PskModes {
+    /// wolfSSL's default: psk_dhe_ke and psk_ke.
+    Both,
+    /// psk_dhe_ke only (`wolfSSL_only_dhe_psk`).
+    DheOnly,
+    /// psk_ke only (`wolfSSL_no_dhe_psk`).
+    PlainOnly,
+}
+
+/// What a [`WolfPeer`] does. Start from [`WolfConfig::client`] or [`WolfConfig::server`].
+#[derive(Clone)]
+pub(crate) struct WolfConfig {
+    pub(super) role: Role,
+    pub(super) ciphers: String,
+    pub(super) psk: Option<(String, Vec<u8>)>,
+    pub(super) psk_modes: PskModes,
+    pub(super) cert: Option<(String, String)>,
+    pub(super) ca_pem: Option<String>,
+    pub(super) require_client_cert: bool,
+    pub(super) server_name: Option<String>,
+    pub(super) groups: Vec<Group>,
+    pub(super) key_share: Option<Group>,
+    pub(super) mtu: Option<u16>,
+    pub(super) cookie: bool,
+    pub(super) timeout: Duration,
+}
+
+impl WolfConfig {
+    fn new(role: Role) -> Self {
+        Self {
+            role,
+            ciphers: "TLS13-AES128-GCM-SHA256".to_owned(),
+            psk: None,
+            psk_modes: PskModes::Both,
+            cert: None,
+            ca_pem: None,
+            require_client_cert: false,
+            server_name: None,
+            groups: Vec::new(),
+            key_share: None,
+            mtu: None,
+            cookie: true,
+            timeout: Duration::from_secs(20),
+        }
+    }
+
+    /// A DTLS 1.3 client (`wolfDTLSv1_3_client_method`).
+    pub(crate) fn client() -> Self {
+        Self::new(Role::Client)
+    }
+
+    /// A DTLS 1.3 server (`wolfDTLSv1_3_server_method`).
+    pub(crate) fn server() -> Self {
+        Self::new(Role::Server)
+    }
+
+    /// wolfSSL's cipher list, `:`-separated, in wolfSSL's names (`TLS13-AES128-GCM-SHA256`,
+    /// `TLS13-AES256-GCM-SHA384`, `TLS13-CHACHA20-POLY1305-SHA256`, `TLS13-AES128-CCM-SHA256`,
+    /// `TLS13-AES128-CCM-8-SHA256`). Default: `TLS13-AES128-GCM-SHA256`.
+    pub(crate) fn ciphers(mut self, list: &str) -> Self {
+        self.ciphers = list.to_owned();
+        self
+    }
+
+    /// An external PSK: the client offers `identity` with `key`; the server accepts only
+    /// `identity`. The PSK is bound to the hash of the first suite of [`ciphers`](Self::ciphers)
+    /// (wolfSSL's TLS 1.3 PSK callbacks name one suite per PSK).
+    pub(crate) fn psk(mut self, identity: &str, key: &[u8]) -> Self {
+        self.psk = Some((identity.to_owned(), key.to_vec()));
+        self
+    }
+
+    /// The PSK key exchange modes. Default: [`PskModes::Both`].
+    pub(crate) fn psk_modes(mut self, modes: PskModes) -> Self {
+        self.psk_modes = modes;
+        self
+    }
+
+    /// This peer's certificate chain (leaf first) and private key, as PEM.
+    pub(crate) fn certificate(mut self, chain_pem: &str, key_pem: &str) -> Self {
+        self.cert = Some((chain_pem.to_owned(), key_pem.to_owned()));
+        self
+    }
+
+    /// Trust anchors (PEM) to verify the peer's certificate with. A client without them does not
+    /// verify the server (`WOLFSSL_VERIFY_NONE`); a server with them asks for a client
+    /// certificate and verifies one if sent.
+    pub(crate) fn ca(mut self, ca_pem: &str) -> Self {
+        self.ca_pem = Some(ca_pem.to_owned());
+        self
+    }
+
+    /// Server: fail the handshake without a client certificate (needs [`ca`](Self::ca)).
+    pub(crate) fn require_client_cert(mut self) -> Self {
+        self.require_client_cert = true;
+        self
+    }
+
+    /// Client: send SNI `name` and check the server's certificate against it.
+    pub(crate) fn server_name(mut self, name: &str) -> Self {
+        self.server_name = Some(name.to_owned());
+        self
+    }
+
+    /// Supported groups, in preference order (`wolfSSL_set_groups`). Default: wolfSSL's.
+    pub(crate) fn groups(mut self, groups: &[Group]) -> Self {
+        self.groups = groups.to_vec();
+        self
+    }
+
+    /// Client: the group of the key share in the first ClientHello (`wolfSSL_UseKeyShare`).
+    pub(crate) fn key_share(mut self, group: Group) -> Self {
+        self.key_share = Some(group);
+        self
+    }
+
+    /// The largest datagram wolfSSL writes (`wolfSSL_dtls_set_mtu`).
+    pub(crate) fn mtu(mut self, mtu: u16) -> Self {
+        self.mtu = Some(mtu);
+        self
+    }
+
+    /// Server: whether to answer the first ClientHello with a HelloRetryRequest carrying a
+    /// cookie (wolfSSL's DTLS 1.3 default, `wolfSSL_disable_hrr_cookie` turns it off).
+    pub(crate) fn cookie(mut self, on: bool) -> Self {
+        self.cookie = on;
+        self
+    }
+
+    /// How long each call of [`WolfPeer`] may take. Default: 20 s.
+    pub(crate) fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
