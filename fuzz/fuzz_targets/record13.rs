@@ -17,11 +17,7 @@ use rdtls_proto::record::{Header, RecordProtection, ReplayWindow, UnifiedFormat,
 
 fn protection(aead: AeadAlgorithm) -> UnifiedProtection {
     let p = default_provider();
-    let key_len = match aead {
-        AeadAlgorithm::Aes256Gcm | AeadAlgorithm::ChaCha20Poly1305 => 32,
-        _ => 16,
-    };
-    let rp = RecordProtection::with_iv(aead, p.aead_key(aead, &vec![0x42; key_len]).unwrap(), [0x24; 12]);
+    let rp = RecordProtection::with_iv(aead, p.aead_key(aead, &vec![0x42; aead.key_len()]).unwrap(), [0x24; 12]);
     let mask = MaskAlgorithm::for_aead(aead);
     UnifiedProtection::new(rp, p.mask_key(mask, &vec![0x17; mask.key_len()]).unwrap())
 }

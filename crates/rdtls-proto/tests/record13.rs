@@ -13,16 +13,9 @@ const ALL: [AeadAlgorithm; 5] = [
     AeadAlgorithm::Aes128Ccm8,
 ];
 
-fn key_len(aead: AeadAlgorithm) -> usize {
-    match aead {
-        AeadAlgorithm::Aes256Gcm | AeadAlgorithm::ChaCha20Poly1305 => 32,
-        _ => 16,
-    }
-}
-
 /// Protection for `aead` from fixed key material (`seed` varies it), and the mask key alone.
 fn protection(p: &dyn CryptoProvider, aead: AeadAlgorithm, seed: u8) -> (UnifiedProtection, Vec<u8>) {
-    let key = vec![seed; key_len(aead)];
+    let key = vec![seed; aead.key_len()];
     let sn = vec![seed ^ 0x5a; MaskAlgorithm::for_aead(aead).key_len()];
     let rp = RecordProtection::with_iv(aead, p.aead_key(aead, &key).unwrap(), [seed.wrapping_add(1); 12]);
     (UnifiedProtection::new(rp, p.mask_key(MaskAlgorithm::for_aead(aead), &sn).unwrap()), sn)

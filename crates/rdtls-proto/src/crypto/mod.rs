@@ -300,6 +300,23 @@ pub fn hkdf_expand_label(
     provider.hkdf_expand(alg, secret, &info[..n], out)
 }
 
+/// Expands a TLS 1.3 traffic secret into record keys with the label `prefix` (RFC 8446 §7.3):
+/// the AEAD `key` and `iv`, and DTLS 1.3's record-number key `sn` (RFC 9147 §4.2.3), each as
+/// long as the buffer given.
+pub(crate) fn expand_traffic_secret(
+    provider: &dyn CryptoProvider,
+    alg: HashAlgorithm,
+    secret: &[u8],
+    prefix: &[u8],
+    key: &mut [u8],
+    iv: &mut [u8],
+    sn: &mut [u8],
+) -> Result<(), CryptoError> {
+    hkdf_expand_label(provider, alg, secret, prefix, b"key", &[], key)?;
+    hkdf_expand_label(provider, alg, secret, prefix, b"iv", &[], iv)?;
+    hkdf_expand_label(provider, alg, secret, prefix, b"sn", &[], sn)
+}
+
 /// A private key that signs handshake messages (ServerKeyExchange, CertificateVerify).
 pub trait SigningKey: Send + Sync + fmt::Debug {
     /// The key's type.

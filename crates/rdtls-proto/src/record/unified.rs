@@ -12,7 +12,10 @@
 
 use core::ops::Range;
 
-use crate::crypto::{CryptoError, MaskKey};
+use crate::crypto::{
+    expand_traffic_secret, AeadAlgorithm, CryptoError, CryptoProvider, HashAlgorithm, MaskAlgorithm, MaskKey,
+    DTLS13_LABEL_PREFIX,
+};
 use crate::enums::ContentType;
 
 use super::{Header, RecordProtection, ReplayWindow, UnifiedHeader};
@@ -67,6 +70,28 @@ impl UnifiedProtection {
     /// same traffic secret.
     pub fn new(aead: RecordProtection, mask: Box<dyn MaskKey>) -> Self {
         Self { aead, mask }
+    }
+
+    /// Protection from a DTLS 1.3 traffic secret (the suite's `aead` and `hash`): the AEAD key,
+    /// the IV and the record-number key, expanded with the "dtls13" labels (RFC 9147 §5.9,
+    /// §4.2.3). What a key log line's secret is turned into.
+    pub fn from_traffic_secret(
+        provider: &dyn CryptoProvider,
+        aead: AeadAlgorithm,
+        hash: HashAlgorithm,
+        secret: &[u8],
+    ) -> Result<Self, CryptoError> {
+        let mask = MaskAlgorithm::for_aead(aead);
+        let (mut key, mut iv, mut sn) = ([0u8; 32], [0u8; 12], [0u8; 32]);
+        let (k, n) = (&mut key[..aead.key_len()], &mut sn[..mask.key_len()]);
+        let built = expand_traffic_secret(provider, hash, secret, DTLS13_LABEL_PREFIX, k, &mut iv, n).and_then(|()| {
+            let aead_key = provider.aead_key(aead, k)?;
+            Ok(Self::new(RecordProtection::with_iv(aead, aead_key, iv), provider.mask_key(mask, n)?))
+        });
+        for b in [&mut key[..], &mut iv[..], &mut sn[..]] {
+            zeroize::Zeroize::zeroize(b);
+        }
+        built
     }
 
     /// Bytes a record adds to its plaintext: header (without a connection ID), inner content

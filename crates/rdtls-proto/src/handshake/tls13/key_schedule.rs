@@ -15,7 +15,7 @@
 //! [`MasterSecret`]; each is consumed by the step that derives the next, so no secret is used
 //! at the wrong stage. Every secret is wiped when dropped.
 
-use crate::crypto::{hkdf_expand_label, CryptoError, CryptoProvider, HashAlgorithm};
+use crate::crypto::{expand_traffic_secret, hkdf_expand_label, CryptoError, CryptoProvider, HashAlgorithm};
 
 /// Longest secret: the output of SHA-384.
 const MAX: usize = 48;
@@ -116,11 +116,14 @@ impl Schedule<'_> {
         key_len: usize,
         iv_len: usize,
     ) -> Result<TrafficKeys, CryptoError> {
-        Ok(TrafficKeys {
-            key: self.expand(secret.as_bytes(), b"key", &[], key_len)?,
-            iv: self.expand(secret.as_bytes(), b"iv", &[], iv_len)?,
-            sn: self.expand(secret.as_bytes(), b"sn", &[], key_len)?,
-        })
+        let (mut key, mut iv, mut sn) = ([0u8; MAX], [0u8; MAX], [0u8; MAX]);
+        let (k, i, n) = (&mut key[..key_len.min(MAX)], &mut iv[..iv_len.min(MAX)], &mut sn[..key_len.min(MAX)]);
+        let done = expand_traffic_secret(self.provider, self.hash, secret.as_bytes(), self.prefix, k, i, n);
+        let keys = TrafficKeys { key: Secret::new(k), iv: Secret::new(i), sn: Secret::new(n) };
+        for b in [&mut key, &mut iv, &mut sn] {
+            zeroize::Zeroize::zeroize(b);
+        }
+        done.map(|()| keys)
     }
 
     /// The traffic secret after a KeyUpdate (RFC 8446 §7.2): label "traffic upd".
