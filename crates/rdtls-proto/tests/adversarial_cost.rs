@@ -345,3 +345,47 @@ fn duplicate_extension_checks_are_linear() {
     dup[at..at + 2].copy_from_slice(&1000u16.to_be_bytes());
     assert!(ClientHello::parse(&dup[25..]).is_none());
 }
+
+#[test]
+fn duplicate_key_share_checks_are_linear() {
+    // A DTLS 1.3 key_share may carry thousands of 1-byte shares (5 bytes each); at most one per
+    // group is allowed, and checking that costs linear time, not quadratic.
+    use rdtls_proto::enums::ProtocolVersion;
+    use rdtls_proto::messages::tls13::{KeyShare, KeyShareEntry, Tls13Extensions};
+    use rdtls_proto::messages::HelloExtensions;
+    let hello = |shares: u16, duplicate: bool| {
+        let mut entries: Vec<_> = (0..shares).map(|g| KeyShareEntry { group: g, key_exchange: vec![1] }).collect();
+        if duplicate {
+            entries.last_mut().expect("shares").group = 0;
+        }
+        let ch = ClientHello {
+            client_version: ProtocolVersion::DTLS1_2,
+            random: [0; 32],
+            session_id: Vec::new(),
+            cookie: Vec::new(),
+            cipher_suites: vec![0x1301],
+            compression_methods: vec![0],
+            extensions: HelloExtensions {
+                tls13: Tls13Extensions { key_share: Some(KeyShare::Offered(entries)), ..Default::default() },
+                ..Default::default()
+            },
+        };
+        let mut body = Vec::new();
+        ch.emit(&mut body);
+        body
+    };
+    let (few, many) = (hello(800, false), hello(12_800, false));
+    assert!(ClientHello::parse(&many).is_some());
+    let run = |b: &[u8]| {
+        let start = Instant::now();
+        for _ in 0..20 {
+            std::hint::black_box(ClientHello::parse(b));
+        }
+        start.elapsed() / 20
+    };
+    let (m, f) = fastest(9, || run(&many), || run(&few));
+    let r = ratio(m, f);
+    eprintln!("ClientHello parse: 12,800 key shares {m:?}, 800 key shares {f:?}, ratio {r:.2}");
+    assert!(r <= 32.0, "16x the key shares cost {r:.2}x the time");
+    assert!(ClientHello::parse(&hello(12_800, true)).is_none(), "the duplicate group is found");
+}

@@ -238,7 +238,7 @@ impl HelloExtensions {
 /// per possible type beyond that (a hello of thousands of empty extensions costs no more per
 /// extension than a normal one).
 #[derive(Default)]
-struct SeenTypes {
+pub(super) struct SeenTypes {
     few: [u16; 16],
     len: usize,
     many: Option<Box<[u64; 1024]>>,
@@ -246,7 +246,7 @@ struct SeenTypes {
 
 impl SeenTypes {
     /// Records `ty`; `false` if it was already there.
-    fn insert(&mut self, ty: u16) -> bool {
+    pub(super) fn insert(&mut self, ty: u16) -> bool {
         if let Some(bits) = &mut self.many {
             let (word, bit) = (usize::from(ty / 64), 1u64 << (ty % 64));
             let fresh = bits[word] & bit == 0;

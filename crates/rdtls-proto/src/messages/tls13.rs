@@ -10,7 +10,7 @@
 use crate::codec::{Put, Reader};
 use crate::enums::{ExtensionType, ProtocolVersion};
 
-use super::put_extension;
+use super::{put_extension, SeenTypes};
 
 /// The `random` of a ServerHello that is a HelloRetryRequest: SHA-256("HelloRetryRequest")
 /// (RFC 8446 §4.1.3).
@@ -157,10 +157,12 @@ impl Tls13Extensions {
             (ExtensionType::KEY_SHARE, HelloKind::Client) => {
                 let mut list = Reader::new(body.vec16()?);
                 let mut shares = Vec::new();
+                // RFC 8446 §4.2.8: at most one share per group, checked in linear time (a
+                // hello can carry thousands of tiny shares).
+                let mut groups = SeenTypes::default();
                 while !list.is_empty() {
                     let entry = key_share_entry(&mut list)?;
-                    // RFC 8446 §4.2.8: at most one share per group.
-                    if shares.iter().any(|e: &KeyShareEntry| e.group == entry.group) {
+                    if !groups.insert(entry.group) {
                         return None;
                     }
                     shares.push(entry);
