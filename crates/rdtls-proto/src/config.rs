@@ -7,6 +7,7 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use crate::crypto::{CryptoProvider, KxGroup};
+use crate::enums::Protocol;
 use crate::pki::{CertResolver, CertificateError, CertifiedKey, RootStore, UnixTime};
 use crate::suites::{self, CipherSuite};
 
@@ -99,6 +100,8 @@ pub type TimeProvider = dyn Fn() -> UnixTime + Send + Sync;
 pub struct Config {
     pub(crate) provider: Arc<dyn CryptoProvider>,
     pub(crate) cipher_suites: Vec<&'static CipherSuite>,
+    /// The oldest and newest protocol versions allowed.
+    pub(crate) versions: (Protocol, Protocol),
     pub(crate) groups: Vec<KxGroup>,
     pub(crate) client_psk: Option<Arc<ClientPskCallback>>,
     pub(crate) server_psk: Option<Arc<ServerPskCallback>>,
@@ -133,6 +136,7 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("cipher_suites", &self.cipher_suites)
+            .field("versions", &self.versions)
             .field("groups", &self.groups)
             .field("client_psk", &self.client_psk.is_some())
             .field("server_psk", &self.server_psk.is_some())
@@ -169,6 +173,7 @@ impl Config {
             config: Self {
                 provider,
                 cipher_suites: suites::ALL.iter().collect(),
+                versions: (Protocol::Dtls1_2, Protocol::Dtls1_2),
                 groups: vec![KxGroup::X25519, KxGroup::Secp256r1, KxGroup::Secp384r1],
                 client_psk: None,
                 server_psk: None,
@@ -204,6 +209,22 @@ impl Config {
     /// The cipher suites, in order of preference.
     pub fn cipher_suites(&self) -> &[&'static CipherSuite] {
         &self.cipher_suites
+    }
+
+    /// The protocol versions allowed, oldest first.
+    pub fn protocol_versions(&self) -> (Protocol, Protocol) {
+        self.versions
+    }
+
+    /// Whether `version` is allowed and has a cipher suite: whether a client offers it and a
+    /// server accepts it.
+    pub fn enables(&self, version: Protocol) -> bool {
+        (self.versions.0..=self.versions.1).contains(&version) && self.suites_for(version).next().is_some()
+    }
+
+    /// The configured suites of one protocol version, in order of preference.
+    pub(crate) fn suites_for(&self, version: Protocol) -> impl Iterator<Item = &'static CipherSuite> + Clone + '_ {
+        self.cipher_suites.iter().copied().filter(move |s| s.protocol() == version)
     }
 
     /// The server's certificate store, to add SNI certificates while it runs (EdgerOS `addcert`).
@@ -253,6 +274,16 @@ impl ConfigBuilder {
     /// The cipher suites to offer (client) or accept (server), in order of preference.
     pub fn cipher_suites(mut self, suites: &[&'static CipherSuite]) -> Self {
         self.config.cipher_suites = suites.to_vec();
+        self
+    }
+
+    /// The protocol versions to allow, oldest and newest (default: DTLS 1.2 only). With both,
+    /// a client offers DTLS 1.3 and accepts a server that answers with DTLS 1.2, and a server
+    /// answers each client in the newest version it offers (and, as RFC 8446 §4.1.3 asks,
+    /// marks a DTLS 1.2 answer so that a client offering 1.3 detects a downgrade). Each version
+    /// uses the configured suites of its own ([`CipherSuite::is_tls13`]).
+    pub fn protocol_versions(mut self, oldest: Protocol, newest: Protocol) -> Self {
+        self.config.versions = (oldest, newest);
         self
     }
 
@@ -470,6 +501,12 @@ impl ConfigBuilder {
         let c = &self.config;
         if c.cipher_suites.is_empty() {
             return Err(E("no cipher suites"));
+        }
+        if c.versions.0 > c.versions.1 {
+            return Err(E("the oldest protocol version is newer than the newest"));
+        }
+        if ![Protocol::Dtls1_2, Protocol::Dtls1_3].iter().any(|v| c.enables(*v)) {
+            return Err(E("no cipher suite of an allowed protocol version"));
         }
         if c.cipher_suites.iter().any(|s| !c.provider.supports_aead(s.aead)) {
             return Err(E("a cipher suite's AEAD is not supported by the crypto provider"));

@@ -23,10 +23,13 @@ use zeroize::Zeroizing;
 
 use crate::codec::{Put, Reader};
 use crate::config::Config;
-use crate::crypto::{ct_eq, CryptoError, CryptoProvider, HashAlgorithm};
-use crate::enums::{ContentType, HandshakeType, ProtocolVersion};
-use crate::messages::HandshakeHeader;
+use crate::crypto::{ct_eq, CryptoError, CryptoProvider, HashAlgorithm, KxGroup};
+use crate::enums::{ContentType, HandshakeType, Protocol, ProtocolVersion};
+use crate::handshake::tls13::{hello_retry_request, parse_cookie, tls13_message, COOKIE_MAC_LEN as MAC13_LEN};
+use crate::messages::tls13::KeyShare;
+use crate::messages::{ClientHello, HandshakeHeader};
 use crate::record::{RecordHeader, HEADER_LEN};
+use crate::suites::CipherSuite;
 
 /// Length of our cookies.
 pub const COOKIE_LEN: usize = 20;
@@ -40,6 +43,9 @@ pub enum Verification {
     Verified,
     /// Send the HelloVerifyRequest written into the response buffer.
     SendHelloVerifyRequest,
+    /// Send the HelloRetryRequest (with a cookie) written into the response buffer: the
+    /// answer to a DTLS 1.3 ClientHello.
+    SendHelloRetryRequest,
     /// Not a ClientHello we can answer, or the answer would be larger than the request: drop.
     Drop,
 }
@@ -58,6 +64,15 @@ pub struct ClientVerifier {
     /// The keys of the last two periods used, derived from the seed.
     keys: [Option<PeriodKey>; 2],
     generation: u8,
+    /// What a DTLS 1.3 HelloRetryRequest is chosen from, if DTLS 1.3 is enabled.
+    tls13: Option<Tls13Choices>,
+}
+
+/// The DTLS 1.3 suites and groups of the configuration, in order of preference.
+#[derive(Debug)]
+struct Tls13Choices {
+    suites: Vec<&'static CipherSuite>,
+    groups: Vec<KxGroup>,
 }
 
 /// A period's cookie key: `(seed generation, period, key)`.
@@ -77,18 +92,15 @@ impl core::fmt::Debug for ClientVerifier {
 struct Hello<'a> {
     record_seq: u64,
     message_seq: u16,
+    /// The whole ClientHello body, when this datagram carries all of it.
+    whole: Option<&'a [u8]>,
     /// `client_version || random || session_id`, the fields the cookie binds.
     prefix: &'a [u8],
     random: [u8; 32],
     cookie: &'a [u8],
 }
 
-/// Highest `message_seq` of a ClientHello we answer: a client sends 0, then one more after
-/// each HelloVerifyRequest, and ours follows up to four.
-pub(crate) const MAX_CLIENT_HELLO_SEQ: u16 = MAX_HELLO_VERIFY as u16;
-
-/// Most HelloVerifyRequests a client follows in one handshake.
-pub(crate) const MAX_HELLO_VERIFY: u8 = 4;
+use crate::handshake::MAX_CLIENT_HELLO_SEQ;
 
 /// Largest ClientHello we accept to reassemble (before any state, only the declared length is
 /// checked).
@@ -126,7 +138,8 @@ impl<'a> Hello<'a> {
         }
         let prefix = &body[..2 + 32 + 1 + session_id.len()];
         let cookie = b.vec8()?;
-        Some(Self { record_seq: rec.seq, message_seq: h.message_seq, prefix, random, cookie })
+        let whole = h.is_whole().then_some(body);
+        Some(Self { record_seq: rec.seq, message_seq: h.message_seq, whole, prefix, random, cookie })
     }
 }
 
@@ -149,6 +162,10 @@ impl ClientVerifier {
             rotation: config.cookie_rotation.as_secs().max(1),
             keys: [None, None],
             generation: 0,
+            tls13: config.enables(Protocol::Dtls1_3).then(|| Tls13Choices {
+                suites: config.suites_for(Protocol::Dtls1_3).collect(),
+                groups: config.groups.clone(),
+            }),
         })
     }
 
@@ -248,6 +265,14 @@ impl ClientVerifier {
         let Some(hello) = Hello::parse(datagram) else {
             return Verification::Drop;
         };
+        // A DTLS 1.3 ClientHello (whole in this datagram) is answered with a HelloRetryRequest.
+        if let (Some(body), Some(_)) = (hello.whole, &self.tls13) {
+            if let Some((ch, _)) = ClientHello::parse(body) {
+                if crate::handshake::tls13::offers_dtls13(&ch) {
+                    return self.verify13(now, peer, &hello, body, &ch, response, datagram.len());
+                }
+            }
+        }
         if !hello.cookie.is_empty() && self.cookie_valid(now, peer, &hello) {
             return Verification::Verified;
         }
@@ -260,6 +285,115 @@ impl ClientVerifier {
             return Verification::Drop;
         }
         Verification::SendHelloVerifyRequest
+    }
+}
+
+impl ClientVerifier {
+    fn mac13(&self, key: &[u8; 32], peer: &SocketAddr, random: &[u8; 32], signed: &[u8]) -> [u8; MAC13_LEN] {
+        let ip = match peer.ip() {
+            std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+            std::net::IpAddr::V6(v6) => v6.octets(),
+        };
+        let d = self.provider.hmac(
+            HashAlgorithm::Sha256,
+            key,
+            &[b"dtls13", &ip, &peer.port().to_be_bytes(), random, signed],
+        );
+        let mut out = [0u8; MAC13_LEN];
+        out.copy_from_slice(&d.as_bytes()[..MAC13_LEN]);
+        out
+    }
+
+    /// The DTLS 1.3 path: a ClientHello with a valid cookie extension is verified; one without
+    /// is answered with a HelloRetryRequest whose cookie carries the hash of this ClientHello
+    /// (the transcript restarts from it), the suite and the group the client must use, bound
+    /// to the client's address and random. No state is kept.
+    #[allow(clippy::too_many_arguments)]
+    fn verify13(
+        &mut self,
+        now: Instant,
+        peer: &SocketAddr,
+        hello: &Hello<'_>,
+        body: &[u8],
+        ch: &ClientHello,
+        response: &mut Vec<u8>,
+        request_len: usize,
+    ) -> Verification {
+        let t = &ch.extensions.tls13;
+        if let Some(cookie) = &t.cookie {
+            let Some((ts, _, signed, mac)) = parse_cookie(cookie) else {
+                return Verification::Drop;
+            };
+            let clock = self.clock(now);
+            let issued = u64::from(ts);
+            if issued > clock + 1 || clock.saturating_sub(issued) > self.lifetime.as_secs() {
+                return Verification::Drop;
+            }
+            let key = self.key(false, ts);
+            if ct_eq(&self.mac13(&key, peer, &hello.random, signed), mac) {
+                return Verification::Verified;
+            }
+            if self.previous.as_ref().is_some_and(|(_, until)| clock <= *until) {
+                let key = self.key(true, ts);
+                if ct_eq(&self.mac13(&key, peer, &hello.random, signed), mac) {
+                    return Verification::Verified;
+                }
+            }
+            return Verification::Drop;
+        }
+        let Some(choices) = &self.tls13 else { return Verification::Drop };
+        let Some(suite) = choices.suites.iter().copied().find(|s| ch.cipher_suites.contains(&s.id)) else {
+            return Verification::Drop;
+        };
+        let shares: &[_] = match &t.key_share {
+            Some(KeyShare::Offered(list)) => list,
+            _ => &[],
+        };
+        let has_share = choices.groups.iter().any(|g| shares.iter().any(|e| e.group == g.code_point()));
+        let group = if has_share {
+            None
+        } else {
+            let theirs = ch.extensions.supported_groups.as_deref().unwrap_or(&[]);
+            match choices.groups.iter().copied().find(|g| theirs.contains(&g.code_point())) {
+                Some(g) => Some(g),
+                // A PSK-only (psk_ke) client needs no group; anything else cannot agree.
+                None if t.pre_shared_key.is_some() => None,
+                None => return Verification::Drop,
+            }
+        };
+        let ch1_hash = self.provider.hash(suite.hash, &[&tls13_message(HandshakeType::CLIENT_HELLO, body)]);
+        let ts = u32::try_from(self.clock(now)).unwrap_or(u32::MAX);
+        let mut cookie = Vec::with_capacity(4 + 2 + 2 + 48 + MAC13_LEN);
+        cookie.extend_from_slice(&ts.to_be_bytes());
+        cookie.put_u16(suite.id);
+        cookie.put_u16(group.map_or(0, KxGroup::code_point));
+        cookie.extend_from_slice(ch1_hash.as_bytes());
+        let key = self.key(false, ts);
+        let mac = self.mac13(&key, peer, &hello.random, &cookie);
+        cookie.extend_from_slice(&mac);
+        let hrr = hello_retry_request(&ch.session_id, suite.id, group.map(KxGroup::code_point), Some(&cookie));
+        RecordHeader {
+            content_type: ContentType::HANDSHAKE,
+            version: ProtocolVersion::DTLS1_2,
+            epoch: 0,
+            seq: hello.record_seq,
+            length: (12 + hrr.len()) as u16,
+        }
+        .write(response);
+        HandshakeHeader {
+            msg_type: HandshakeType::SERVER_HELLO,
+            length: hrr.len() as u32,
+            message_seq: hello.message_seq,
+            fragment_offset: 0,
+            fragment_length: hrr.len() as u32,
+        }
+        .write(response);
+        response.extend_from_slice(&hrr);
+        if response.len() > request_len {
+            response.clear();
+            return Verification::Drop;
+        }
+        Verification::SendHelloRetryRequest
     }
 }
 

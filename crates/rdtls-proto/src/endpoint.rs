@@ -233,8 +233,10 @@ impl Endpoint {
         if self.config.cookie_verification || replaces.is_some() {
             match self.verifier.verify(now, &remote, datagram, response) {
                 Verification::Verified => {}
-                Verification::SendHelloVerifyRequest => return DatagramEvent::Respond,
-                Verification::Drop => return DatagramEvent::Drop,
+                Verification::SendHelloVerifyRequest | Verification::SendHelloRetryRequest => {
+                    return DatagramEvent::Respond
+                }
+                _ => return DatagramEvent::Drop,
             }
         }
         let Some(random) = client_hello_random(datagram) else {

@@ -139,12 +139,16 @@ open_enum! {
         USER_CANCELED = 90 => "user_canceled",
         /// no_renegotiation (100)
         NO_RENEGOTIATION = 100 => "no_renegotiation",
+        /// missing_extension (109)
+        MISSING_EXTENSION = 109 => "missing_extension",
         /// unsupported_extension (110)
         UNSUPPORTED_EXTENSION = 110 => "unsupported_extension",
         /// unrecognized_name (112)
         UNRECOGNIZED_NAME = 112 => "unrecognized_name",
         /// unknown_psk_identity (115)
         UNKNOWN_PSK_IDENTITY = 115 => "unknown_psk_identity",
+        /// certificate_required (116)
+        CERTIFICATE_REQUIRED = 116 => "certificate_required",
     }
 }
 
@@ -215,6 +219,7 @@ impl fmt::Debug for ProtocolVersion {
         match *self {
             Self::DTLS1_0 => f.write_str("DTLSv1.0"),
             Self::DTLS1_2 => f.write_str("DTLSv1.2"),
+            Self::DTLS1_3 => f.write_str("DTLSv1.3"),
             Self(v) => write!(f, "ProtocolVersion({v:#06x})"),
         }
     }
@@ -226,18 +231,32 @@ impl fmt::Display for ProtocolVersion {
     }
 }
 
-/// The protocol version negotiated by a connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// A DTLS protocol version: the one a connection negotiated, or a bound of the versions a
+/// configuration allows. Ordered from oldest to newest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum Protocol {
     /// DTLS 1.2 (RFC 6347).
     Dtls1_2,
+    /// DTLS 1.3 (RFC 9147).
+    Dtls1_3,
+}
+
+impl Protocol {
+    /// The version as carried on the wire (DTLS 1.3 only in `supported_versions`).
+    pub const fn wire(self) -> ProtocolVersion {
+        match self {
+            Self::Dtls1_2 => ProtocolVersion::DTLS1_2,
+            Self::Dtls1_3 => ProtocolVersion::DTLS1_3,
+        }
+    }
 }
 
 impl fmt::Display for Protocol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Dtls1_2 => "DTLSv1.2",
+            Self::Dtls1_3 => "DTLSv1.3",
         })
     }
 }

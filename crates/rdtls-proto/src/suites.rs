@@ -19,6 +19,9 @@ pub enum KeyExchange {
     EcdheEcdsa,
     /// Ephemeral ECDH signed with an RSA certificate key (RFC 8422).
     EcdheRsa,
+    /// A DTLS 1.3 suite: the key exchange and authentication are negotiated by extensions
+    /// (key_share, pre_shared_key, signature_algorithms), not by the suite (RFC 8446 §4.1.1).
+    Tls13,
 }
 
 impl KeyExchange {
@@ -29,7 +32,7 @@ impl KeyExchange {
 
     /// Whether this key exchange uses ephemeral ECDH.
     pub const fn uses_ecdhe(self) -> bool {
-        !matches!(self, Self::Psk)
+        matches!(self, Self::EcdhePsk | Self::EcdheEcdsa | Self::EcdheRsa)
     }
 
     /// Whether the server authenticates with a certificate.
@@ -86,6 +89,21 @@ impl CipherSuite {
     /// Bytes a record grows by when protected (explicit nonce plus tag).
     pub const fn record_overhead(&self) -> usize {
         self.explicit_nonce_len() + self.aead.tag_len()
+    }
+
+    /// Whether this is a DTLS 1.3 suite (RFC 8446 §B.4), usable only in DTLS 1.3; every other
+    /// suite is usable only in DTLS 1.2.
+    pub const fn is_tls13(&self) -> bool {
+        matches!(self.key_exchange, KeyExchange::Tls13)
+    }
+
+    /// The protocol version this suite belongs to.
+    pub const fn protocol(&self) -> crate::enums::Protocol {
+        if self.is_tls13() {
+            crate::enums::Protocol::Dtls1_3
+        } else {
+            crate::enums::Protocol::Dtls1_2
+        }
     }
 
     /// Looks a suite up by its code point.
@@ -237,9 +255,38 @@ suite!(
     Sha256
 );
 
-/// Every suite this crate implements, in our default order of preference: certificate suites
-/// (ECDHE, AES-GCM before ChaCha20 before CCM_8), then PSK suites.
+suite!(TLS13_AES_128_GCM_SHA256, 0x1301, "TLS_AES_128_GCM_SHA256", "TLS_AES_128_GCM_SHA256", Tls13, Aes128Gcm, Sha256);
+suite!(TLS13_AES_256_GCM_SHA384, 0x1302, "TLS_AES_256_GCM_SHA384", "TLS_AES_256_GCM_SHA384", Tls13, Aes256Gcm, Sha384);
+suite!(
+    TLS13_CHACHA20_POLY1305_SHA256,
+    0x1303,
+    "TLS_CHACHA20_POLY1305_SHA256",
+    "TLS_CHACHA20_POLY1305_SHA256",
+    Tls13,
+    ChaCha20Poly1305,
+    Sha256
+);
+suite!(TLS13_AES_128_CCM_SHA256, 0x1304, "TLS_AES_128_CCM_SHA256", "TLS_AES_128_CCM_SHA256", Tls13, Aes128Ccm, Sha256);
+suite!(
+    TLS13_AES_128_CCM_8_SHA256,
+    0x1305,
+    "TLS_AES_128_CCM_8_SHA256",
+    "TLS_AES_128_CCM_8_SHA256",
+    Tls13,
+    Aes128Ccm8,
+    Sha256
+);
+
+/// Every suite this crate implements, in our default order of preference: the DTLS 1.3 suites
+/// (AES-GCM, ChaCha20, then the AES-CCM ones for constrained peers), then the DTLS 1.2 ones:
+/// certificate suites (ECDHE, AES-GCM before ChaCha20 before CCM_8), then PSK suites. Each
+/// version picks from the suites of its own.
 pub static ALL: &[CipherSuite] = &[
+    TLS13_AES_128_GCM_SHA256,
+    TLS13_AES_256_GCM_SHA384,
+    TLS13_CHACHA20_POLY1305_SHA256,
+    TLS13_AES_128_CCM_SHA256,
+    TLS13_AES_128_CCM_8_SHA256,
     TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
     TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
     TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,

@@ -64,7 +64,7 @@ fn forge_handshake(conn: &mut Connection, epoch: u16, msg_type: HandshakeType, s
     let mut msg = Vec::new();
     write_message(&mut msg, msg_type, seq, body);
     let mut out = Vec::new();
-    conn.write_record(ContentType::HANDSHAKE, epoch, &msg, &mut out);
+    let _ = conn.write_record(ContentType::HANDSHAKE, u64::from(epoch), &msg, &mut out);
     out
 }
 

@@ -31,8 +31,16 @@ pub(crate) struct Flight {
     pub(super) final_resends: u8,
     /// The flight expects an answer (it is not the handshake's last).
     pub(super) awaits_reply: bool,
-    /// Next-epoch records that arrived before the keys to read them (bounded).
-    pub(super) early: Vec<(RecordHeader, Vec<u8>)>,
+    /// DTLS 1.3: the flight is retransmitted until acknowledged, even after the handshake.
+    pub(super) awaits_ack: bool,
+    /// DTLS 1.3: the record numbers of the fragments sent, with what each carried (item,
+    /// offset, length), so an ACK can be applied (bounded: the newest are kept).
+    pub(super) sent: VecDeque<SentFragment>,
+    /// DTLS 1.3: the byte ranges of each item the peer acknowledged (item, start, end).
+    pub(super) acked: Vec<(usize, usize, usize)>,
+    /// Next-epoch records (whole, header included) that arrived before the keys to read them
+    /// (bounded).
+    pub(super) early: Vec<Vec<u8>>,
     /// One record's plaintext being built.
     pub(crate) scratch: Vec<u8>,
 }
@@ -50,9 +58,61 @@ impl Flight {
             final_trigger: None,
             final_resends: 0,
             awaits_reply: true,
+            awaits_ack: false,
+            sent: VecDeque::new(),
+            acked: Vec::new(),
             early: Vec::new(),
             scratch: Vec::new(),
         }
+    }
+}
+
+/// A handshake fragment sent in one DTLS 1.3 record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SentFragment {
+    pub(super) epoch: u64,
+    pub(super) seq: u64,
+    pub(super) item: usize,
+    pub(super) offset: usize,
+    pub(super) len: usize,
+}
+
+/// Most record numbers remembered for one flight: a retransmitted flight's new records are
+/// added after the old ones, which an ACK may still name.
+const MAX_SENT_FRAGMENTS: usize = 128;
+
+impl Flight {
+    /// Remembers that record `(epoch, seq)` carried `len` bytes of item `item` from `offset`.
+    fn record_sent(&mut self, epoch: u64, seq: u64, item: usize, offset: usize, len: usize) {
+        if self.sent.len() >= MAX_SENT_FRAGMENTS {
+            self.sent.pop_front();
+        }
+        self.sent.push_back(SentFragment { epoch, seq, item, offset, len });
+    }
+
+    /// Where the next unacknowledged bytes of item `i` start, from `off`, and how far they
+    /// run before an acknowledged range (`usize::MAX`: to the end).
+    fn unacked_from(&self, i: usize, mut off: usize) -> (usize, usize) {
+        loop {
+            let covering = self.acked.iter().find(|&&(item, s, e)| item == i && s <= off && off < e);
+            match covering {
+                Some(&(_, _, e)) => off = e,
+                None => break,
+            }
+        }
+        let next = self.acked.iter().filter(|&&(item, s, _)| item == i && s > off).map(|&(_, s, _)| s).min();
+        (off, next.unwrap_or(usize::MAX))
+    }
+
+    /// Whether every byte of every item was acknowledged.
+    pub(super) fn all_acked(&self) -> bool {
+        self.items.iter().enumerate().all(|(i, item)| match item {
+            FlightItem::Message { body, .. } => {
+                let (off, _) = self.unacked_from(i, 0);
+                off >= body.len() && self.acked.iter().any(|&(it, _, _)| it == i)
+            }
+            FlightItem::ChangeCipherSpec => true,
+        })
     }
 }
 
@@ -64,6 +124,14 @@ impl Connection {
                 fl.cursor = None;
                 break;
             };
+            // DTLS 1.3: what the peer acknowledged is not sent again.
+            let (off, run_end) = fl.unacked_from(i, off);
+            if let FlightItem::Message { body, .. } = item {
+                if off >= body.len() && fl.acked.iter().any(|&(it, _, _)| it == i) {
+                    fl.cursor = (i + 1 < fl.items.len()).then_some((i + 1, 0));
+                    continue;
+                }
+            }
             let (epoch, need_min, limit) = match item {
                 FlightItem::ChangeCipherSpec => (0, 1, mtu),
                 // A ClientHello is never fragmented: servers that verify cookies (and many
@@ -74,7 +142,7 @@ impl Connection {
                 }
                 FlightItem::Message { epoch, body, .. } => (*epoch, HS_HEADER_LEN + usize::from(!body.is_empty()), mtu),
             };
-            let overhead = HEADER_LEN + self.protection_overhead(epoch);
+            let overhead = self.record_overhead_in(epoch);
             let room = limit.saturating_sub(out.len() + overhead);
             if room < need_min {
                 if out.is_empty() {
@@ -88,10 +156,10 @@ impl Connection {
                 FlightItem::ChangeCipherSpec => {
                     fl.scratch.push(1);
                     fl.cursor = Some((i + 1, 0));
-                    self.write_record(ContentType::CHANGE_CIPHER_SPEC, 0, &fl.scratch, out);
+                    let _ = self.write_record(ContentType::CHANGE_CIPHER_SPEC, 0, &fl.scratch, out);
                 }
                 FlightItem::Message { epoch, msg_type, seq, body } => {
-                    let take = (body.len() - off).min(room - HS_HEADER_LEN);
+                    let take = (body.len() - off).min(room - HS_HEADER_LEN).min(run_end - off);
                     HandshakeHeader {
                         msg_type: *msg_type,
                         length: body.len() as u32,
@@ -103,7 +171,10 @@ impl Connection {
                     fl.scratch.extend_from_slice(&body[off..off + take]);
                     let epoch = *epoch;
                     fl.cursor = Some(if off + take >= body.len() { (i + 1, 0) } else { (i, off + take) });
-                    self.write_record(ContentType::HANDSHAKE, epoch, &fl.scratch, out);
+                    let seq = self.write_record(ContentType::HANDSHAKE, epoch, &fl.scratch, out);
+                    if let (Some(seq), Some(_)) = (seq, &self.tls13) {
+                        fl.record_sent(epoch, seq, i, off, take);
+                    }
                 }
             }
             if fl.cursor.is_some_and(|(i, _)| i >= fl.items.len()) {
@@ -123,6 +194,13 @@ impl Connection {
         fl.rto = initial;
         fl.retransmit_at = expect_reply.then(|| now + jittered(&mut self.rng, initial));
         fl.awaits_reply = expect_reply;
+        fl.awaits_ack = false;
+        fl.sent.clear();
+        fl.acked.clear();
+        if let Some(t) = &mut self.tls13 {
+            // A new flight acknowledges the peer's implicitly (RFC 9147 §7.1).
+            t.flight_sent();
+        }
     }
 
     /// The peer sent its previous flight again: ours was lost. Resend it, at most once per

@@ -89,13 +89,26 @@ impl Connection {
                         hs.peer_flight_start = Some(seq);
                     }
                 }
-                Action::InstallKeys { epoch, read, write } => {
-                    self.epochs.install(u64::from(epoch), Some(read), Some(write));
-                }
-                Action::WriteEpoch(epoch) => self.epochs.set_write_epoch(u64::from(epoch)),
+                Action::InstallKeys { epoch, read, write } => self.epochs.install(epoch, read, write),
+                Action::WriteEpoch(epoch) => self.epochs.set_write_epoch(epoch),
                 Action::Negotiated { suite, extended_master_secret } => {
                     self.suite = Some(suite);
                     self.extended_master_secret = extended_master_secret;
+                    if suite.is_tls13() && self.tls13.is_none() {
+                        self.tls13 = Some(Box::default());
+                    }
+                }
+                Action::TrafficSecrets { read, write } => {
+                    if let Some(t) = &mut self.tls13 {
+                        t.secrets = Some((read, write));
+                    }
+                }
+                Action::RetransmitUntilAcked => {
+                    let rto = self.config.initial_retransmit;
+                    if let Some(fl) = self.flight.as_deref_mut() {
+                        fl.awaits_ack = true;
+                        fl.retransmit_at = Some(now + jittered(&mut self.rng, rto));
+                    }
                 }
                 Action::PskIdentity(identity) => self.psk_identity = Some(identity),
                 Action::RequestedServerName(sni) => self.set_requested_server_name(sni),
@@ -123,6 +136,8 @@ impl Connection {
         // server after a full handshake, the client after an abbreviated one): a flight that
         // expects no answer is the last.
         match self.flight.as_deref_mut() {
+            // DTLS 1.3's client: the last flight goes on until the server acknowledges it.
+            Some(fl) if fl.awaits_ack => fl.early = Vec::new(),
             Some(fl) if !fl.awaits_reply && !fl.items.is_empty() => {
                 // The peer cannot retransmit for longer than a handshake lasts.
                 fl.deadline = None;

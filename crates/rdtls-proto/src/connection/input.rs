@@ -2,6 +2,10 @@
 //! handshake fragments into reassembly, complete messages to the handshake.
 
 use super::*;
+use crate::record::{Header, UnifiedHeader};
+
+/// What handling one record gives: the range of its application data, if any, or a fatal error.
+type RecordResult = Result<Option<Range<usize>>, Error>;
 
 impl Connection {
     /// Processes one datagram from the peer, decrypting it in place. Returns the application
@@ -15,22 +19,18 @@ impl Connection {
         let mut n = 0;
         let mut pos = 0;
         let mut records = 0;
-        while records < self.config.max_records_per_datagram && !self.is_closed() {
-            let Some(header) = datagram.get(pos..).and_then(RecordHeader::parse) else {
-                if pos < datagram.len() {
-                    self.stats.dropped_malformed += 1;
-                }
+        while records < self.config.max_records_per_datagram && !self.is_closed() && pos < datagram.len() {
+            let Some((taken, result)) = self.handle_one(now, &mut datagram[pos..]) else {
+                self.stats.dropped_malformed += 1;
                 break;
             };
             records += 1;
-            let start = pos + HEADER_LEN;
-            let end = start + usize::from(header.length);
-            pos = end;
-            let result = self.handle_record(now, header, &mut datagram[start..end]);
+            let at = pos;
+            pos += taken;
             let result = result.and_then(|r| self.replay_early(now).map(|()| r));
             match result {
                 Ok(Some(r)) => {
-                    ranges[n] = ((start + r.start) as u32, (start + r.end) as u32);
+                    ranges[n] = ((at + r.start) as u32, (at + r.end) as u32);
                     n += 1;
                 }
                 Ok(None) => {}
@@ -48,7 +48,70 @@ impl Connection {
         Ok(Received { buf: datagram, ranges, len: n })
     }
 
-    /// Handles one record; returns the plaintext range of application data.
+    /// Handles the record at the front of `buf`, in any format. Returns the bytes it took and
+    /// the range of its application data within `buf`; `None` if it cannot be framed (the
+    /// rest of the datagram cannot be either).
+    fn handle_one(&mut self, now: Instant, buf: &mut [u8]) -> Option<(usize, RecordResult)> {
+        let total = buf.len();
+        let (header, fragment, rest) = Header::split(buf, 0)?;
+        let (fragment_len, rest_len) = (fragment.len(), rest.len());
+        let start = total - rest_len - fragment_len;
+        let result = match header {
+            Header::Plain(h) => self.handle_record(now, h, fragment),
+            Header::Unified(u) => self.handle_unified(now, &u, fragment),
+            _ => {
+                self.stats.dropped_malformed += 1;
+                Ok(None)
+            }
+        };
+        Some((total - rest_len, result.map(|r| r.map(|r| start + r.start..start + r.end))))
+    }
+
+    /// Keeps a record of an epoch we cannot read yet, during the handshake: the peer's
+    /// next-epoch records may overtake the message that gives us their keys. Bounded.
+    fn keep_early(&mut self, header: Header<'_>, fragment: &[u8]) {
+        let keep = self.hs.is_some() && fragment.len() <= MAX_EARLY_RECORD_LEN;
+        match self.flight.as_deref_mut() {
+            Some(fl) if keep && fl.early.len() < MAX_EARLY_RECORDS => {
+                let mut raw = Vec::with_capacity(HEADER_LEN + fragment.len());
+                header.write(fragment.len() as u16, &mut raw);
+                raw.extend_from_slice(fragment);
+                fl.early.push(raw);
+            }
+            _ => self.stats.dropped_epoch += 1,
+        }
+    }
+
+    /// Counts a record that failed authentication under `epoch`'s keys; an error once the
+    /// limit is reached, or once the keys evidently differ from the peer's.
+    fn auth_failed(&mut self, epoch: u64) -> Result<(), Error> {
+        self.stats.dropped_bad_auth += 1;
+        let handshaking = self.hs.is_some();
+        let limit = self.config.max_failed_decryptions.unwrap_or_else(|| default_failed_decryption_limit(self.suite));
+        let Some(reader) = self.epochs.reader(epoch) else { return Ok(()) };
+        *reader.failures += 1;
+        if *reader.failures >= limit {
+            return Err(Error::PeerMisbehaved {
+                alert: AlertDescription::BAD_RECORD_MAC,
+                reason: "too many records failed authentication under these keys",
+            });
+        }
+        // During the handshake, before any record of the new epoch authenticated, repeated
+        // failures mean the two sides derived different keys (most often a wrong pre-shared
+        // key): fail now with a clear cause rather than time out. An attacker able to inject
+        // these could as well spoof a fatal alert.
+        if handshaking && reader.window.highest().is_none() && *reader.failures >= KEY_MISMATCH_FAILURES {
+            return Err(Error::PeerMisbehaved {
+                alert: AlertDescription::BAD_RECORD_MAC,
+                reason: "the peer's encrypted records do not authenticate: the keys differ \
+                         (wrong pre-shared key?)",
+            });
+        }
+        Ok(())
+    }
+
+    /// Handles one record with the 13-byte header; returns the plaintext range of application
+    /// data.
     fn handle_record(
         &mut self,
         now: Instant,
@@ -59,20 +122,15 @@ impl Connection {
             self.stats.dropped_malformed += 1;
             return Ok(None);
         }
+        let epoch = u64::from(header.epoch);
         let plain = if header.epoch == 0 {
             0..fragment.len()
         } else {
-            let epoch = u64::from(header.epoch);
-            let handshaking = self.hs.is_some();
             let Some(reader) = self.epochs.reader(epoch) else {
-                // The peer's next-epoch records (its Finished) overtook the message that gives
-                // us the keys: keep a few, bounded, and read them once we have keys.
-                let keep = epoch == 1 && handshaking && fragment.len() <= MAX_EARLY_RECORD_LEN;
-                match self.flight.as_deref_mut() {
-                    Some(fl) if keep && fl.early.len() < MAX_EARLY_RECORDS => {
-                        fl.early.push((header, fragment.to_vec()));
-                    }
-                    _ => self.stats.dropped_epoch += 1,
+                if epoch == 1 && self.tls13.is_none() {
+                    self.keep_early(Header::Plain(header), fragment);
+                } else {
+                    self.stats.dropped_epoch += 1;
                 }
                 return Ok(None);
             };
@@ -80,54 +138,106 @@ impl Connection {
                 self.stats.dropped_replayed += 1;
                 return Ok(None);
             }
-            let Ok(r) = reader.keys.open(&header, fragment) else {
-                self.stats.dropped_bad_auth += 1;
-                *reader.failures += 1;
-                let limit =
-                    self.config.max_failed_decryptions.unwrap_or_else(|| default_failed_decryption_limit(self.suite));
-                if *reader.failures >= limit {
-                    return Err(Error::PeerMisbehaved {
-                        alert: AlertDescription::BAD_RECORD_MAC,
-                        reason: "too many records failed authentication under these keys",
-                    });
-                }
-                // During the handshake, before any record of the new epoch authenticated,
-                // repeated failures mean the two sides derived different keys (most often a
-                // wrong pre-shared key): fail now with a clear cause rather than time out. An
-                // attacker able to inject these could as well spoof a fatal alert.
-                if handshaking && reader.window.highest().is_none() && *reader.failures >= KEY_MISMATCH_FAILURES {
-                    return Err(Error::PeerMisbehaved {
-                        alert: AlertDescription::BAD_RECORD_MAC,
-                        reason: "the peer's encrypted records do not authenticate: the keys differ \
-                                 (wrong pre-shared key?)",
-                    });
-                }
+            let EpochKeys::Dtls12(keys) = reader.keys else {
+                self.stats.dropped_malformed += 1;
+                return Ok(None);
+            };
+            let Ok(r) = keys.open(&header, fragment) else {
+                self.auth_failed(epoch)?;
                 return Ok(None);
             };
             reader.window.update(header.seq);
             r
         };
+        self.dispatch(now, epoch, header.seq, header.content_type, fragment, plain)
+    }
+
+    /// Handles one DTLS 1.3 record with the unified header.
+    fn handle_unified(
+        &mut self,
+        now: Instant,
+        header: &UnifiedHeader<'_>,
+        fragment: &mut [u8],
+    ) -> Result<Option<Range<usize>>, Error> {
+        if self.tls13.is_none() || header.cid.is_some() {
+            self.stats.dropped_malformed += 1;
+            return Ok(None);
+        }
+        let Some(epoch) = self.epochs.read_epoch_with_bits(header.epoch_bits) else {
+            self.keep_early(Header::Unified(*header), fragment);
+            return Ok(None);
+        };
+        let Some(reader) = self.epochs.reader(epoch) else { return Ok(None) };
+        let EpochKeys::Dtls13(keys) = reader.keys else {
+            self.stats.dropped_malformed += 1;
+            return Ok(None);
+        };
+        // Too short to carry a mask sample, or replayed: dropped before any decryption.
+        let Some(clear) = keys.unmask(header, fragment) else {
+            self.stats.dropped_malformed += 1;
+            return Ok(None);
+        };
+        let seq = reader.window.reconstruct(u64::from(clear), if header.seq_16 { 16 } else { 8 });
+        if !reader.window.check(seq) {
+            self.stats.dropped_replayed += 1;
+            return Ok(None);
+        }
+        let Ok(opened) = keys.open(header, fragment, reader.window) else {
+            self.auth_failed(epoch)?;
+            return Ok(None);
+        };
+        if let Some(t) = &mut self.tls13 {
+            t.peer_encrypts = true;
+        }
+        self.dispatch(now, epoch, opened.seq, opened.content_type, fragment, opened.plaintext)
+    }
+
+    /// Handles a record's content once it is authenticated (or plaintext, in epoch 0).
+    fn dispatch(
+        &mut self,
+        now: Instant,
+        epoch: u64,
+        seq: u64,
+        content_type: ContentType,
+        fragment: &mut [u8],
+        plain: Range<usize>,
+    ) -> Result<Option<Range<usize>>, Error> {
         if plain.len() > MAX_PLAINTEXT {
             self.stats.dropped_malformed += 1;
             return Ok(None);
         }
+        let tls13 = self.tls13.is_some();
+        if epoch == 0 && self.tls13.as_ref().is_some_and(|t| t.peer_encrypts) {
+            // DTLS 1.3: once the peer encrypts, plaintext records can only be forged (or
+            // stale): none is needed any more.
+            self.stats.dropped_unexpected += 1;
+            return Ok(None);
+        }
         let body = &fragment[plain.clone()];
-        match header.content_type {
+        match content_type {
             ContentType::HANDSHAKE => {
-                if self.side == Side::Server && header.epoch == 0 {
+                if self.side == Side::Server && epoch == 0 {
                     if let Some(hs) = &self.hs {
                         if hs.machine.awaits_client_hello() {
                             // Continue the record sequence the stateless HelloVerifyRequest used.
-                            self.epochs.raise_plain_seq(header.seq);
+                            self.epochs.raise_plain_seq(seq);
                         }
                     }
                 }
                 self.stats.records_accepted += 1;
-                self.handle_handshake_record(now, header.epoch, body)?;
+                let Ok(epoch16) = u16::try_from(epoch) else {
+                    self.stats.dropped_epoch += 1;
+                    return Ok(None);
+                };
+                self.handle_handshake_record(now, epoch16, body)?;
+                let established = self.is_established();
+                if let Some(t) = &mut self.tls13 {
+                    t.received(now, epoch, seq, self.config.initial_retransmit, established);
+                }
                 Ok(None)
             }
-            ContentType::CHANGE_CIPHER_SPEC => {
-                if header.epoch != 0 || body != [1] {
+            ContentType::CHANGE_CIPHER_SPEC if !tls13 => {
+                if epoch != 0 || body != [1] {
                     self.stats.dropped_malformed += 1;
                     return Ok(None);
                 }
@@ -140,14 +250,19 @@ impl Connection {
                 self.process_messages(now)?;
                 Ok(None)
             }
-            ContentType::ALERT => self.handle_alert(header.epoch, body).map(|()| None),
+            ContentType::ACK if tls13 => {
+                self.handle_ack(now, epoch, body);
+                Ok(None)
+            }
+            ContentType::ALERT => self.handle_alert(epoch, body).map(|()| None),
             ContentType::APPLICATION_DATA => {
-                if header.epoch == 0 || !self.is_established() {
+                let first_epoch = if tls13 { crate::handshake::tls13::EPOCH_APPLICATION } else { 1 };
+                if epoch < first_epoch || !self.is_established() {
                     self.stats.dropped_unexpected += 1;
                     return Ok(None);
                 }
                 self.stats.records_accepted += 1;
-                if self.flight.is_some() {
+                if self.flight.as_ref().is_some_and(|f| !f.awaits_ack) {
                     // The peer has our Finished: the final flight we held is no longer needed.
                     self.flight = None;
                 }
@@ -160,14 +275,14 @@ impl Connection {
         }
     }
 
-    fn handle_alert(&mut self, epoch: u16, body: &[u8]) -> Result<(), Error> {
+    fn handle_alert(&mut self, epoch: u64, body: &[u8]) -> Result<(), Error> {
         let mut r = Reader::new(body);
         let (Some(level), Some(desc), Some(())) = (r.u8(), r.u8(), r.finish()) else {
             self.stats.dropped_malformed += 1;
             return Ok(());
         };
         // Once keys are in use, unauthenticated alerts could be forged by anyone: ignore them.
-        if epoch == 0 && self.epochs.can_read(1) && self.is_established() {
+        if epoch == 0 && self.is_established() {
             self.stats.dropped_unexpected += 1;
             return Ok(());
         }
@@ -188,6 +303,9 @@ impl Connection {
 
     fn handle_handshake_record(&mut self, now: Instant, epoch: u16, body: &[u8]) -> Result<(), Error> {
         let mut r = Reader::new(body);
+        if self.hs.is_none() && self.tls13.is_some() {
+            return self.handle_post_handshake(now, epoch, body);
+        }
         let Some(hs) = &mut self.hs else {
             // The handshake is over: the peer may be retransmitting its last flight because our
             // final flight was lost, or trying to renegotiate, which we refuse.
@@ -229,7 +347,9 @@ impl Connection {
             {
                 // The first ClientHello we see sets the sequence: 0, or one more after each
                 // HelloVerifyRequest the client followed.
-                if h.message_seq <= crate::cookie::MAX_CLIENT_HELLO_SEQ && hs.reasm.buffered_bytes() == 0 && epoch == 0
+                if h.message_seq <= crate::handshake::MAX_CLIENT_HELLO_SEQ
+                    && hs.reasm.buffered_bytes() == 0
+                    && epoch == 0
                 {
                     hs.reasm.set_next_seq(h.message_seq);
                 }
@@ -251,18 +371,35 @@ impl Connection {
         self.process_messages(now)
     }
 
-    /// Reads the next-epoch records kept while we had no keys, now that we have them.
+    /// Reads the next-epoch records kept while we had no keys, once we have them.
     fn replay_early(&mut self, now: Instant) -> Result<(), Error> {
         let Some(fl) = self.flight.as_deref_mut() else {
             return Ok(());
         };
-        if !self.epochs.can_read(1) || fl.early.is_empty() {
+        if fl.early.is_empty() {
             return Ok(());
         }
-        for (header, mut fragment) in core::mem::take(&mut fl.early) {
+        let early = core::mem::take(&mut fl.early);
+        let mut kept = Vec::new();
+        for mut raw in early {
+            let readable = match Header::parse(&raw, 0) {
+                Some((Header::Plain(h), _, _)) => self.epochs.can_read(u64::from(h.epoch)),
+                Some((Header::Unified(u), _, _)) => self.epochs.read_epoch_with_bits(u.epoch_bits).is_some(),
+                _ => false,
+            };
+            if !readable {
+                kept.push(raw);
+                continue;
+            }
             // Application data cannot precede the handshake's end; anything else is handled
             // as if it had just arrived.
-            let _ = self.handle_record(now, header, &mut fragment)?;
+            if let Some((_, r)) = self.handle_one(now, &mut raw) {
+                r?;
+            }
+        }
+        if let Some(fl) = self.flight.as_deref_mut() {
+            kept.append(&mut fl.early);
+            fl.early = kept;
         }
         Ok(())
     }

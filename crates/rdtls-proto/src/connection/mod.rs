@@ -35,7 +35,7 @@ use crate::messages::{HandshakeHeader, HS_HEADER_LEN};
 use crate::pki::{CertificateDer, CertificateError, ServerName};
 use crate::record::epoch::EpochTable;
 pub use crate::record::MAX_RECORDS_PER_DATAGRAM;
-use crate::record::{RecordHeader, RecordProtection, ReplayWindow, HEADER_LEN, MAX_PLAINTEXT, MAX_SEQ};
+use crate::record::{EpochKeys, RecordHeader, ReplayWindow, UnifiedFormat, HEADER_LEN, MAX_PLAINTEXT, MAX_SEQ};
 use crate::suites::CipherSuite;
 
 mod flight;
@@ -43,6 +43,7 @@ mod handshake;
 mod input;
 pub(crate) mod lifecycle;
 mod session;
+mod tls13;
 
 use flight::{jittered, Flight};
 use handshake::HandshakeRun;
@@ -163,6 +164,8 @@ pub struct Connection {
 
     /// Handshake transmission state; `None` once nothing can need it (idle connections).
     pub(crate) flight: Option<Box<Flight>>,
+    /// DTLS 1.3 state: traffic secrets, acknowledgements, key updates.
+    pub(crate) tls13: Option<Box<tls13::State>>,
     alert: Option<(AlertLevel, AlertDescription)>,
     pub(crate) events: VecDeque<Event>,
     rng: u64,
@@ -216,6 +219,7 @@ impl Connection {
                 .then(|| Box::new(Details { ignored_errors: config.ignored_errors.clone(), ..Details::default() })),
             epochs: EpochTable::default(),
             flight: Some(Box::new(Flight::new(config.initial_retransmit, Some(now + config.handshake_timeout)))),
+            tls13: None,
             alert: None,
             events: VecDeque::new(),
             rng: seed,
@@ -319,7 +323,7 @@ impl Connection {
 
     /// The negotiated protocol version, once the handshake completed (Qt's `sessionProtocol`).
     pub fn protocol(&self) -> Option<Protocol> {
-        (self.handshake_state() == HandshakeState::Complete).then_some(Protocol::Dtls1_2)
+        (self.handshake_state() == HandshakeState::Complete).then_some(self.suite.map(|s| s.protocol())).flatten()
     }
 
     /// The PSK identity used: the one the client sent, as seen by either side.
@@ -352,7 +356,7 @@ impl Connection {
 
     /// Bytes a record adds to application data now (header, explicit nonce, tag).
     pub fn record_overhead(&self) -> usize {
-        HEADER_LEN + self.epochs.write_keys(1).map_or(0, RecordProtection::overhead)
+        self.record_overhead_in(self.epochs.write_epoch())
     }
 
     /// The peer's certificate chain, end entity first (empty for PSK).
@@ -439,10 +443,19 @@ impl Connection {
             return Ok(());
         }
         let established = self.is_established();
+        if let Some(t) = &mut self.tls13 {
+            t.handle_timeout(now);
+        }
         let Some(fl) = self.flight.as_deref_mut() else {
             return Ok(());
         };
-        if fl.deadline.is_some_and(|d| now >= d) && !established {
+        if fl.deadline.is_some_and(|d| now >= d) {
+            if established {
+                // DTLS 1.3's client: the server never acknowledged our last flight, but it
+                // answers what we send since; stop resending.
+                self.flight = None;
+                return Ok(());
+            }
             let e = Error::HandshakeTimeout;
             self.fail(e.clone());
             return Err(e);
@@ -478,22 +491,11 @@ impl Connection {
         if data.len() > MAX_PLAINTEXT {
             return Err(Error::InvalidInput("application data larger than 16384 bytes"));
         }
-        if self.epochs.write_keys(1).is_none() {
+        let epoch = self.epochs.write_epoch();
+        if epoch == 0 || self.epochs.write_keys(epoch).is_none() {
             return Err(Error::InvalidOperation("no keys"));
         }
-        let seq = self.next_write_seq(1)?;
-        let Some(keys) = self.epochs.write_keys(1) else {
-            return Err(Error::InvalidOperation("no keys"));
-        };
-        let header = RecordHeader {
-            content_type: ContentType::APPLICATION_DATA,
-            version: ProtocolVersion::DTLS1_2,
-            epoch: 1,
-            seq,
-            length: 0,
-        };
-        keys.seal(header, data, out)?;
-        Ok(())
+        self.seal_record(ContentType::APPLICATION_DATA, epoch, data, out).map(|_| ())
     }
 
     // ===== output =====
@@ -508,9 +510,10 @@ impl Connection {
             self.transmit_flight(&mut fl, mtu, out);
             self.flight = Some(fl);
         }
+        self.transmit_ack(mtu, out);
         if let Some((level, desc)) = self.alert {
-            let epoch = self.epochs.write_epoch() as u16;
-            if out.len() + HEADER_LEN + self.protection_overhead(epoch) + 2 <= mtu || out.is_empty() {
+            let epoch = self.epochs.write_epoch();
+            if out.len() + self.record_overhead_in(epoch) + 2 <= mtu || out.is_empty() {
                 self.alert = None;
                 self.write_record(ContentType::ALERT, epoch, &[level.0, desc.0], out);
             }
@@ -537,24 +540,26 @@ impl Connection {
         if self.is_closed() {
             return None;
         }
-        let fl = self.flight.as_deref()?;
-        [fl.retransmit_at, fl.deadline, fl.hold_until].into_iter().flatten().min()
+        let fl = self.flight.as_deref();
+        let ack_at = self.tls13.as_deref().and_then(|t| t.ack_at);
+        fl.into_iter().flat_map(|fl| [fl.retransmit_at, fl.deadline, fl.hold_until]).chain([ack_at]).flatten().min()
     }
 
     // ===== internals =====
 
-    fn protection_overhead(&self, epoch: u16) -> usize {
-        self.epochs.write_keys(u64::from(epoch)).map_or(0, RecordProtection::overhead)
+    /// Bytes a record of `epoch` adds to its plaintext (header and protection).
+    fn record_overhead_in(&self, epoch: u64) -> usize {
+        self.epochs.write_keys(epoch).map_or(HEADER_LEN, EpochKeys::record_overhead)
     }
 
     /// Takes the next record sequence number of `epoch`. Every record writer goes through
     /// here: past 2^48 − 1 the connection ends (quietly: not even an alert can be sealed), so a
     /// nonce is never used twice.
-    fn next_write_seq(&mut self, epoch: u16) -> Result<u64, Error> {
-        if let Some(seq) = self.epochs.take_seq(u64::from(epoch)) {
+    fn next_write_seq(&mut self, epoch: u64) -> Result<u64, Error> {
+        if let Some(seq) = self.epochs.take_seq(epoch) {
             return Ok(seq);
         }
-        if self.epochs.next_seq(u64::from(epoch)).is_none() {
+        if self.epochs.next_seq(epoch).is_none() {
             // No such epoch to write in: a bug, not the peer's doing.
             tracing::warn!(epoch, "no keys to write a record in this epoch");
             return Err(Error::Crypto);
@@ -564,19 +569,47 @@ impl Connection {
         Err(Error::SequenceExhausted)
     }
 
-    /// Appends `body` as one record of `epoch` (nothing once sequence numbers are exhausted).
-    pub(crate) fn write_record(&mut self, content_type: ContentType, epoch: u16, body: &[u8], out: &mut Vec<u8>) {
-        let Ok(seq) = self.next_write_seq(epoch) else { return };
-        let header = RecordHeader { content_type, version: ProtocolVersion::DTLS1_2, epoch, seq, length: 0 };
-        match self.epochs.write_keys(u64::from(epoch)) {
-            Some(keys) => {
-                if keys.seal(header, body, out).is_err() {
-                    tracing::warn!("sealing a record failed");
-                }
+    /// Appends `body` as one record of `epoch`, in the format of the epoch's keys (plaintext
+    /// for epoch 0), and returns its sequence number.
+    fn seal_record(
+        &mut self,
+        content_type: ContentType,
+        epoch: u64,
+        body: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<u64, Error> {
+        let seq = self.next_write_seq(epoch)?;
+        let header =
+            RecordHeader { content_type, version: ProtocolVersion::DTLS1_2, epoch: epoch as u16, seq, length: 0 };
+        match self.epochs.write_keys(epoch) {
+            Some(EpochKeys::Dtls12(keys)) => keys.seal(header, body, out)?,
+            Some(EpochKeys::Dtls13(keys)) => {
+                keys.seal(epoch, seq, None, UnifiedFormat::default(), content_type, body, out)?;
             }
             None => {
                 RecordHeader { length: body.len() as u16, ..header }.write(out);
                 out.extend_from_slice(body);
+            }
+        }
+        Ok(seq)
+    }
+
+    /// Appends `body` as one record of `epoch` (nothing once sequence numbers are exhausted);
+    /// returns its sequence number.
+    pub(crate) fn write_record(
+        &mut self,
+        content_type: ContentType,
+        epoch: u64,
+        body: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Option<u64> {
+        match self.seal_record(content_type, epoch, body, out) {
+            Ok(seq) => Some(seq),
+            Err(e) => {
+                if e == Error::Crypto {
+                    tracing::warn!("sealing a record failed");
+                }
+                None
             }
         }
     }

@@ -91,7 +91,7 @@ impl Connection {
         conn.flight = None;
         conn.suite = Some(suite);
         conn.extended_master_secret = ems;
-        conn.epochs.install(1, Some(read), Some(write));
+        conn.epochs.install(1, Some(EpochKeys::Dtls12(read)), Some(EpochKeys::Dtls12(write)));
         conn.epochs.set_write_epoch(1);
         conn.epochs.set_next_seq(1, write_seq);
         conn.epochs.set_window(1, ReplayWindow::from_parts(top, bits));

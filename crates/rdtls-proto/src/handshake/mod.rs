@@ -7,7 +7,11 @@
 //! order. An `Err` is fatal: the engine sends the alert it names and closes.
 //!
 //! - [`tls12`]: DTLS 1.2 (RFC 6347 on RFC 5246), [`tls12::Client`] and [`tls12::Server`].
-//! - [`tls13`]: DTLS 1.3 (RFC 9147 on RFC 8446), so far its key schedule.
+//! - [`tls13`]: DTLS 1.3 (RFC 9147 on RFC 8446), [`tls13::Client`] and [`tls13::Server`].
+//!
+//! Version negotiation happens here: a client that offers both versions starts as a DTLS 1.3
+//! client and becomes a DTLS 1.2 one if the server answers in 1.2; a server reads the first
+//! ClientHello and becomes the handshake of the newest version both allow.
 
 pub(crate) mod reassembly;
 pub(crate) mod tls12;
@@ -20,18 +24,25 @@ use std::sync::Arc;
 use zeroize::Zeroizing;
 
 use crate::config::Config;
-use crate::enums::HandshakeType;
+use crate::enums::{HandshakeType, Protocol};
 use crate::error::Error;
 use crate::pki::{CertificateDer, CertificateError, ServerName};
-use crate::record::RecordProtection;
+use crate::record::EpochKeys;
 use crate::suites::CipherSuite;
 use reassembly::Message;
+
+/// Most HelloVerifyRequests a client follows in one handshake.
+pub(crate) const MAX_HELLO_VERIFY: u8 = 4;
+
+/// Highest `message_seq` of a ClientHello a server answers: a client sends 0, then one more
+/// after each HelloVerifyRequest (or HelloRetryRequest), and ours follows up to four.
+pub(crate) const MAX_CLIENT_HELLO_SEQ: u16 = MAX_HELLO_VERIFY as u16;
 
 /// One item of an outgoing flight.
 #[derive(Debug)]
 pub(crate) enum FlightItem {
     /// A handshake message, protected with the keys of `epoch`.
-    Message { epoch: u16, msg_type: HandshakeType, seq: u16, body: Vec<u8> },
+    Message { epoch: u64, msg_type: HandshakeType, seq: u16, body: Vec<u8> },
     /// DTLS 1.2's ChangeCipherSpec record (epoch 0).
     ChangeCipherSpec,
 }
@@ -46,10 +57,16 @@ pub(crate) enum Action {
     /// The peer's new flight starts with this `message_seq`: when it comes again, our answer
     /// was lost.
     PeerFlightStarts(u16),
-    /// Keys for both directions of `epoch`.
-    InstallKeys { epoch: u16, read: RecordProtection, write: RecordProtection },
+    /// Keys for `epoch`, for either direction or both.
+    InstallKeys { epoch: u64, read: Option<EpochKeys>, write: Option<EpochKeys> },
     /// Records we write from now on use `epoch`.
-    WriteEpoch(u16),
+    WriteEpoch(u64),
+    /// DTLS 1.3: the application traffic secrets (a KeyUpdate derives the next ones).
+    TrafficSecrets { read: tls13::key_schedule::Secret, write: tls13::key_schedule::Secret },
+    /// DTLS 1.3: the last flight sent must be retransmitted until the peer acknowledges it
+    /// (the client's last flight, which the server answers only with an ACK).
+    RetransmitUntilAcked,
+
     /// The cipher suite and extended master secret use are chosen.
     Negotiated { suite: &'static CipherSuite, extended_master_secret: bool },
     /// The PSK identity the client used.
@@ -76,6 +93,9 @@ impl core::fmt::Debug for Action {
             Self::PeerFlightStarts(_) => "PeerFlightStarts",
             Self::InstallKeys { .. } => "InstallKeys",
             Self::WriteEpoch(_) => "WriteEpoch",
+            Self::TrafficSecrets { .. } => "TrafficSecrets",
+            Self::RetransmitUntilAcked => "RetransmitUntilAcked",
+
             Self::Negotiated { .. } => "Negotiated",
             Self::PskIdentity(_) => "PskIdentity",
             Self::RequestedServerName(_) => "RequestedServerName",
@@ -100,18 +120,26 @@ impl Context<'_> {
 }
 
 /// The handshake of one connection: its version and role.
+#[allow(clippy::large_enum_variant)] // One per handshaking connection, boxed in the engine.
 pub(crate) enum Handshake {
     Client12(tls12::Client),
     Server12(tls12::Server),
+    Client13(tls13::Client),
+    Server13(tls13::Server),
 }
 
 impl Handshake {
-    /// Starts a client: the first flight is among the actions.
+    /// Starts a client: the first flight is among the actions. It offers DTLS 1.3 if the
+    /// configuration allows it (and then DTLS 1.2 too, if allowed).
     pub(crate) fn client(cx: &mut Context<'_>, server_name: Option<ServerName<'static>>) -> Result<Self, Error> {
+        if cx.config.enables(Protocol::Dtls1_3) {
+            return Ok(Self::Client13(tls13::Client::start(cx, server_name)?));
+        }
         Ok(Self::Client12(tls12::Client::start(cx, server_name)?))
     }
 
-    /// A server waiting for its (verified) ClientHello.
+    /// A server waiting for its (verified) ClientHello; which version it speaks is decided by
+    /// that hello.
     pub(crate) fn server() -> Self {
         Self::Server12(tls12::Server::default())
     }
@@ -120,7 +148,23 @@ impl Handshake {
     pub(crate) fn handle(&mut self, cx: &mut Context<'_>, msg: Message) -> Result<(), Error> {
         match self {
             Self::Client12(c) => c.handle(cx, msg),
-            Self::Server12(s) => s.handle(cx, msg),
+            Self::Server12(s) => {
+                if s.awaits_client_hello() && msg.msg_type == HandshakeType::CLIENT_HELLO {
+                    if let Some(mut s13) = tls13::Server::for_client_hello(cx.config, &msg, s.local_ip())? {
+                        s13.handle(cx, msg)?;
+                        *self = Self::Server13(s13);
+                        return Ok(());
+                    }
+                }
+                s.handle(cx, msg)
+            }
+            Self::Client13(c) => {
+                if let Some(c12) = c.handle(cx, msg)? {
+                    *self = Self::Client12(c12);
+                }
+                Ok(())
+            }
+            Self::Server13(s) => s.handle(cx, msg),
         }
     }
 
@@ -130,6 +174,7 @@ impl Handshake {
         let peer_ccs = match self {
             Self::Client12(c) => c.peer_ccs(),
             Self::Server12(s) => s.peer_ccs(),
+            Self::Client13(_) | Self::Server13(_) => return tls13::ready_for(ty, epoch),
         };
         tls12::ready_for(ty, epoch, peer_ccs)
     }
@@ -139,18 +184,25 @@ impl Handshake {
         match self {
             Self::Client12(c) => c.handle_change_cipher_spec(),
             Self::Server12(s) => s.handle_change_cipher_spec(),
+            Self::Client13(_) | Self::Server13(_) => {}
         }
     }
 
     /// Server: nothing was handled yet, the ClientHello is awaited.
     pub(crate) fn awaits_client_hello(&self) -> bool {
-        matches!(self, Self::Server12(s) if s.awaits_client_hello())
+        match self {
+            Self::Server12(s) => s.awaits_client_hello(),
+            Self::Server13(s) => s.awaits_client_hello(),
+            _ => false,
+        }
     }
 
     /// Server: the local address the client reached us on (for `ipcert`).
     pub(crate) fn set_local_ip(&mut self, ip: IpAddr) {
-        if let Self::Server12(s) = self {
-            s.set_local_ip(ip);
+        match self {
+            Self::Server12(s) => s.set_local_ip(ip),
+            Self::Server13(s) => s.set_local_ip(ip),
+            _ => {}
         }
     }
 }
@@ -160,6 +212,8 @@ impl core::fmt::Debug for Handshake {
         match self {
             Self::Client12(c) => f.debug_tuple("Client12").field(c).finish(),
             Self::Server12(s) => f.debug_tuple("Server12").field(s).finish(),
+            Self::Client13(c) => c.fmt(f),
+            Self::Server13(s) => s.fmt(f),
         }
     }
 }

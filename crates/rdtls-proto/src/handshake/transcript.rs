@@ -40,6 +40,20 @@ impl Transcript {
         self.add_bytes(body);
     }
 
+    /// Adds a DTLS 1.3 message: with the TLS 1.3 header (type and length only, RFC 9147 §5.2),
+    /// then its body.
+    pub(crate) fn add_tls13(&mut self, msg_type: HandshakeType, body: &[u8]) {
+        let len = (body.len() as u32).to_be_bytes();
+        self.add_bytes(&[msg_type.0, len[1], len[2], len[3]]);
+        self.add_bytes(body);
+    }
+
+    /// A copy of the running hash, to hash a continuation without changing the transcript
+    /// (a PSK binder over a partial ClientHello). `None` before the hash starts.
+    pub(crate) fn fork_hash(&self) -> Option<Box<dyn RunningHash>> {
+        self.hash.as_ref().map(|h| h.fork())
+    }
+
     /// Adds bytes that are already an encoded message.
     pub(crate) fn add_bytes(&mut self, bytes: &[u8]) {
         if let Some(b) = &mut self.bytes {

@@ -6,18 +6,37 @@
 //! once during its handshake (early data, handshake, application, and a key update), so the
 //! table holds up to [`MAX_EPOCHS`] protected epochs and retires the oldest beyond that.
 
-use super::{RecordProtection, ReplayWindow, MAX_SEQ};
+use super::{RecordProtection, ReplayWindow, UnifiedFormat, UnifiedProtection, HEADER_LEN, MAX_SEQ};
 
 /// Most protected epochs held at once.
 pub(crate) const MAX_EPOCHS: usize = 4;
+
+/// The protection of one direction of an epoch, in the record format of its version.
+#[derive(Debug)]
+pub(crate) enum EpochKeys {
+    /// DTLS 1.2: the 13-byte header, an explicit nonce for GCM and CCM.
+    Dtls12(RecordProtection),
+    /// DTLS 1.3: the unified header, the inner content type and record-number encryption.
+    Dtls13(UnifiedProtection),
+}
+
+impl EpochKeys {
+    /// Bytes a record of this epoch adds to its plaintext: header and protection.
+    pub(crate) fn record_overhead(&self) -> usize {
+        match self {
+            Self::Dtls12(k) => HEADER_LEN + k.overhead(),
+            Self::Dtls13(k) => k.overhead(UnifiedFormat::default()),
+        }
+    }
+}
 
 /// One protected epoch.
 #[derive(Debug)]
 pub(crate) struct Epoch {
     number: u64,
-    read: Option<RecordProtection>,
+    read: Option<EpochKeys>,
     window: ReplayWindow,
-    write: Option<RecordProtection>,
+    write: Option<EpochKeys>,
     next_seq: u64,
     /// Records of this epoch that failed authentication.
     failures: u64,
@@ -54,8 +73,9 @@ impl EpochTable {
     }
 
     /// Installs keys for `epoch` (either direction may be given later), retiring the oldest
-    /// epoch if the table is full.
-    pub(crate) fn install(&mut self, epoch: u64, read: Option<RecordProtection>, write: Option<RecordProtection>) {
+    /// epoch if the table is full: the oldest that is neither the one we write in nor the
+    /// newest we read.
+    pub(crate) fn install(&mut self, epoch: u64, read: Option<EpochKeys>, write: Option<EpochKeys>) {
         debug_assert_ne!(epoch, 0, "epoch 0 is plaintext");
         if let Some(e) = self.get_mut(epoch) {
             if read.is_some() {
@@ -67,7 +87,10 @@ impl EpochTable {
             return;
         }
         if self.protected.len() >= MAX_EPOCHS {
-            self.protected.remove(0);
+            let newest_read = self.protected.iter().rev().find(|e| e.read.is_some()).map(|e| e.number);
+            let write = self.write_epoch;
+            let retire = self.protected.iter().position(|e| e.number != write && Some(e.number) != newest_read);
+            self.protected.remove(retire.unwrap_or(0));
         }
         // Grow one entry at a time: DTLS 1.2 connections hold one protected epoch all their
         // life, and idle connections are many.
@@ -120,13 +143,19 @@ impl EpochTable {
     }
 
     /// The keys records of `epoch` are sealed with (`None`: plaintext or unknown).
-    pub(crate) fn write_keys(&self, epoch: u64) -> Option<&RecordProtection> {
+    pub(crate) fn write_keys(&self, epoch: u64) -> Option<&EpochKeys> {
         self.get(epoch)?.write.as_ref()
     }
 
     /// Whether records of `epoch` can be read now.
     pub(crate) fn can_read(&self, epoch: u64) -> bool {
         epoch == 0 || self.get(epoch).is_some_and(|e| e.read.is_some())
+    }
+
+    /// The newest epoch we can read whose two low bits are `bits` (a DTLS 1.3 unified header
+    /// carries only those, RFC 9147 §4.2.2).
+    pub(crate) fn read_epoch_with_bits(&self, bits: u8) -> Option<u64> {
+        self.protected.iter().rev().find(|e| e.read.is_some() && e.number & 3 == u64::from(bits)).map(|e| e.number)
     }
 
     /// The read keys and replay window of `epoch`, with its authentication failures.
@@ -153,7 +182,7 @@ impl EpochTable {
 /// together.
 #[derive(Debug)]
 pub(crate) struct Reader<'a> {
-    pub(crate) keys: &'a RecordProtection,
+    pub(crate) keys: &'a EpochKeys,
     pub(crate) window: &'a mut ReplayWindow,
     pub(crate) failures: &'a mut u64,
 }
@@ -163,10 +192,10 @@ mod tests {
     use super::*;
 
     #[cfg(feature = "aws-lc-rs")]
-    fn keys() -> RecordProtection {
+    fn keys() -> EpochKeys {
         use crate::crypto::{aws_lc::AwsLcProvider, CryptoProvider};
         let suite = &crate::suites::TLS_PSK_WITH_AES_128_GCM_SHA256;
-        RecordProtection::new(suite, AwsLcProvider.aead_key(suite.aead, &[7; 16]).unwrap(), &[1; 4])
+        EpochKeys::Dtls12(RecordProtection::new(suite, AwsLcProvider.aead_key(suite.aead, &[7; 16]).unwrap(), &[1; 4]))
     }
 
     #[cfg(feature = "aws-lc-rs")]

@@ -59,6 +59,7 @@ impl Iterator for Records<'_> {
 }
 
 pub(crate) mod epoch;
+pub(crate) use epoch::EpochKeys;
 mod header;
 mod protect;
 mod replay;

@@ -2,11 +2,11 @@
 
 use crate::codec::{Put, Reader};
 use crate::config::{Config, ExtendedMasterSecret, VerifyPeer, MAX_PSK_IDENTITY_LEN, MAX_PSK_LEN};
-use crate::cookie::MAX_HELLO_VERIFY;
 use crate::crypto::KxGroup;
 use crate::enums::{AlertDescription, HandshakeType, ProtocolVersion, Side, SignatureScheme};
 use crate::error::Error;
 use crate::handshake::reassembly::Message;
+use crate::handshake::MAX_HELLO_VERIFY;
 use crate::handshake::{Action, Context, FlightItem};
 use crate::messages::{
     self, parse_certificate_list, parse_digitally_signed, write_certificate_list, write_message, CertificateRequest,
@@ -56,15 +56,13 @@ pub(crate) struct Client {
     cert_requested: bool,
 }
 
-/// The suites we offer: the configured ones we have credentials for. Certificate suites need
-/// trust anchors, unless the configuration does not require a verified server.
-fn offered_suites(config: &Config) -> impl Iterator<Item = &'static CipherSuite> + '_ {
+/// The DTLS 1.2 suites we offer: the configured ones we have credentials for. Certificate
+/// suites need trust anchors, unless the configuration does not require a verified server.
+pub(crate) fn offered_suites(config: &Config) -> impl Iterator<Item = &'static CipherSuite> + Clone + '_ {
     let have_psk = config.client_psk.is_some();
     let can_verify = !config.roots.is_empty() || config.verify_peer != VerifyPeer::Required;
     config
-        .cipher_suites
-        .iter()
-        .copied()
+        .suites_for(crate::enums::Protocol::Dtls1_2)
         .filter(move |s| (!s.key_exchange.uses_psk() || have_psk) && (!s.key_exchange.uses_certificate() || can_verify))
 }
 
@@ -88,6 +86,35 @@ impl Client {
         cx.config.provider.fill_random(&mut client.common.client_random)?;
         client.send_client_hello(cx)?;
         Ok(client)
+    }
+
+    /// A client whose ClientHello (`hello`, the whole message with its header) was sent by a
+    /// DTLS 1.3 client that also offered DTLS 1.2, and answered in 1.2: it continues from
+    /// the ServerHello.
+    pub(crate) fn after_hello(
+        client_random: [u8; 32],
+        hello: Vec<u8>,
+        cookie: Vec<u8>,
+        server_name: Option<ServerName<'static>>,
+        next_send_seq: u16,
+    ) -> Self {
+        let mut client = Self {
+            common: Common::default(),
+            expect: Expect::ServerHello,
+            server_name,
+            session_id: Vec::new(),
+            cookie,
+            hello_verify_count: 0,
+            client_hello: hello,
+            group: None,
+            psk_hint: None,
+            peer_public: None,
+            peer_schemes: Vec::new(),
+            cert_requested: false,
+        };
+        client.common.client_random = client_random;
+        client.common.next_send_seq = next_send_seq;
+        client
     }
 
     pub(crate) fn peer_ccs(&self) -> bool {

@@ -23,7 +23,7 @@ mod client;
 pub(crate) mod keys;
 mod server;
 
-pub(crate) use client::Client;
+pub(crate) use client::{offered_suites, Client};
 pub(crate) use server::Server;
 
 use zeroize::Zeroizing;
@@ -36,7 +36,7 @@ use crate::handshake::reassembly::Message;
 use crate::handshake::transcript::Transcript;
 use crate::handshake::{Action, Context, FlightItem};
 use crate::pki::CertificateDer;
-use crate::record::RecordProtection;
+use crate::record::{EpochKeys, RecordProtection};
 use crate::suites::CipherSuite;
 use keys::{KeyBlock, MasterSecretSeed, MASTER_SECRET_LEN};
 
@@ -125,7 +125,7 @@ impl Common {
     }
 
     /// Builds an outgoing message: takes the next `message_seq` and adds it to the transcript.
-    fn outgoing(&mut self, epoch: u16, msg_type: HandshakeType, body: Vec<u8>) -> FlightItem {
+    fn outgoing(&mut self, epoch: u64, msg_type: HandshakeType, body: Vec<u8>) -> FlightItem {
         let seq = self.next_send_seq;
         self.next_send_seq = self.next_send_seq.wrapping_add(1);
         self.transcript.add(msg_type, seq, &body);
@@ -157,7 +157,11 @@ impl Common {
         }
         let (read, write) = epoch_keys(provider, suite, &master, &self.client_random, &self.server_random, side)?;
         self.master = Some(master);
-        cx.push(Action::InstallKeys { epoch: 1, read, write });
+        cx.push(Action::InstallKeys {
+            epoch: 1,
+            read: Some(EpochKeys::Dtls12(read)),
+            write: Some(EpochKeys::Dtls12(write)),
+        });
         Ok(())
     }
 

@@ -76,6 +76,10 @@ impl Server {
         self.expect == Expect::ClientHello
     }
 
+    pub(crate) fn local_ip(&self) -> Option<IpAddr> {
+        self.local_ip
+    }
+
     pub(crate) fn set_local_ip(&mut self, ip: IpAddr) {
         self.local_ip = Some(ip);
     }
@@ -126,7 +130,7 @@ impl Server {
             .as_ref()
             .map(|l| l.iter().map(|v| SignatureScheme(*v)).collect())
             .unwrap_or_default();
-        config.cipher_suites.iter().copied().find_map(|suite| {
+        config.suites_for(crate::enums::Protocol::Dtls1_2).find_map(|suite| {
             let kx = suite.key_exchange;
             if !ch.cipher_suites.contains(&suite.id)
                 || (kx.uses_psk() && !have_psk)
@@ -198,6 +202,10 @@ impl Server {
         let common = &mut self.common;
         common.client_random = ch.random;
         provider.fill_random(&mut common.server_random)?;
+        if config.enables(crate::enums::Protocol::Dtls1_3) {
+            // We could have done DTLS 1.3: tell a client that offered it (RFC 8446 §4.1.3).
+            common.server_random[24..].copy_from_slice(&crate::handshake::tls13::DOWNGRADE_SENTINEL);
+        }
         common.next_send_seq = msg.seq;
         cx.push(Action::PeerFlightStarts(msg.seq));
         common.add_received(msg);

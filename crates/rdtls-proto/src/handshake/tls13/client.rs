@@ -1,0 +1,459 @@
+//! The client side of the DTLS 1.3 handshake, which also offers DTLS 1.2 when the
+//! configuration allows it and hands over to [`tls12::Client`](crate::handshake::tls12::Client)
+//! when the server answers in DTLS 1.2.
+
+use crate::codec::Put;
+use crate::config::{Config, PskCredentials, VerifyPeer, MAX_PSK_IDENTITY_LEN, MAX_PSK_LEN};
+use crate::crypto::{ActiveKeyExchange, KxGroup};
+use crate::enums::{AlertDescription, HandshakeType, Protocol, ProtocolVersion, SignatureScheme};
+use crate::error::Error;
+use crate::handshake::reassembly::Message;
+use crate::handshake::MAX_HELLO_VERIFY;
+use crate::handshake::{tls12, Action, Context, FlightItem};
+use crate::messages::tls13::{psk_mode, KeyShare, KeyShareEntry, PreSharedKey, PskIdentity, SupportedVersions};
+use crate::messages::{self, write_message, ClientHello, HelloExtensions, ServerHello};
+use crate::pki::{self, CertificateError, Purpose, ServerName};
+use crate::suites::CipherSuite;
+
+use super::{
+    message_hash, parse_certificate, parse_certificate_request, parse_encrypted_extensions, schedule, tls13_message,
+    Common, EPOCH_APPLICATION, PSK_HASH, SCHEMES,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Expect {
+    ServerHello,
+    EncryptedExtensions,
+    /// CertificateRequest or Certificate.
+    CertificateRequest,
+    Certificate,
+    CertificateVerify,
+    Finished,
+}
+
+/// A DTLS 1.3 client handshake (which may become a DTLS 1.2 one at ServerHello).
+pub(crate) struct Client {
+    common: Common,
+    expect: Expect,
+    server_name: Option<ServerName<'static>>,
+    /// DTLS 1.2 is offered too.
+    offers_12: bool,
+    /// The legacy cookie of a DTLS 1.2 server's HelloVerifyRequest.
+    legacy_cookie: Vec<u8>,
+    hello_verify_count: u8,
+    /// The cookie of a HelloRetryRequest.
+    cookie: Option<Vec<u8>>,
+    retried: bool,
+    share: Option<Box<dyn ActiveKeyExchange>>,
+    /// The external PSK offered, if any.
+    psk: Option<PskCredentials>,
+    psk_accepted: bool,
+    /// The last ClientHello sent: its body and `message_seq`.
+    client_hello: (Vec<u8>, u16),
+    /// The context and schemes of the server's CertificateRequest.
+    cert_request: Option<(Vec<u8>, Vec<SignatureScheme>)>,
+}
+
+impl core::fmt::Debug for Client {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Client13")
+            .field("common", &self.common)
+            .field("expect", &self.expect)
+            .field("retried", &self.retried)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The DTLS 1.3 suites we offer.
+fn suites13(config: &Config) -> impl Iterator<Item = &'static CipherSuite> + '_ {
+    config.suites_for(Protocol::Dtls1_3)
+}
+
+impl Client {
+    /// Starts the handshake: the ClientHello is the first flight.
+    pub(crate) fn start(cx: &mut Context<'_>, server_name: Option<ServerName<'static>>) -> Result<Self, Error> {
+        let config: &Config = cx.config;
+        let psk = match &config.client_psk {
+            Some(callback) => {
+                // DTLS 1.3 has no identity hint: the callback is asked without one.
+                let creds = callback(None).ok_or(Error::NoPsk)?;
+                if creds.identity.is_empty() || creds.identity.len() > MAX_PSK_IDENTITY_LEN {
+                    return Err(Error::Config("PSK identity length out of range"));
+                }
+                if creds.key.is_empty() || creds.key.len() > MAX_PSK_LEN {
+                    return Err(Error::Config("PSK length out of range"));
+                }
+                Some(creds)
+            }
+            None => None,
+        };
+        let can_verify = !config.roots.is_empty() || config.verify_peer != VerifyPeer::Required;
+        if psk.is_none() && !can_verify {
+            return Err(Error::Config("DTLS 1.3 needs a PSK, or trust anchors to verify the server's certificate"));
+        }
+        let group = *config.groups.first().ok_or(Error::Config("DTLS 1.3 needs a key exchange group"))?;
+        let mut client = Self {
+            common: Common::default(),
+            expect: Expect::ServerHello,
+            server_name,
+            offers_12: config.enables(Protocol::Dtls1_2),
+            legacy_cookie: Vec::new(),
+            hello_verify_count: 0,
+            cookie: None,
+            retried: false,
+            share: Some(config.provider.start_key_exchange(group)?),
+            psk,
+            psk_accepted: false,
+            client_hello: (Vec::new(), 0),
+            cert_request: None,
+        };
+        config.provider.fill_random(&mut client.common.client_random)?;
+        client.send_client_hello(cx)?;
+        Ok(client)
+    }
+
+    fn sends_sni(&self) -> Option<&str> {
+        match &self.server_name {
+            Some(ServerName::DnsName(name)) => Some(name.as_ref()),
+            _ => None,
+        }
+    }
+
+    fn send_client_hello(&mut self, cx: &mut Context<'_>) -> Result<(), Error> {
+        let config: &Config = cx.config;
+        let mut suites: Vec<u16> = suites13(config).map(|s| s.id).collect();
+        let mut versions = vec![ProtocolVersion::DTLS1_3];
+        let mut ext = HelloExtensions::default();
+        if self.offers_12 {
+            let twelve = tls12::offered_suites(config);
+            suites.extend(twelve.clone().map(|s| s.id));
+            versions.push(ProtocolVersion::DTLS1_2);
+            ext.extended_master_secret = true;
+            ext.renegotiation_info = Some(Vec::new());
+            if tls12::offered_suites(config).any(|s| s.key_exchange.uses_ecdhe()) {
+                ext.ec_point_formats = Some(vec![0]);
+            }
+        }
+        ext.server_name = self.sends_sni().map(|n| n.as_bytes().to_vec());
+        ext.supported_groups = Some(config.groups.iter().map(|g| g.code_point()).collect());
+        ext.signature_algorithms = Some(
+            SignatureScheme::SUPPORTED.iter().filter(|s| self.offers_12 || SCHEMES.contains(s)).map(|s| s.0).collect(),
+        );
+        let t = &mut ext.tls13;
+        t.supported_versions = Some(SupportedVersions::Offered(versions));
+        t.key_share = Some(KeyShare::Offered(
+            self.share
+                .iter()
+                .map(|s| KeyShareEntry { group: s.group().code_point(), key_exchange: s.public_key().to_vec() })
+                .collect(),
+        ));
+        t.cookie = self.cookie.clone();
+        if let Some(psk) = &self.psk {
+            t.psk_key_exchange_modes = Some(vec![psk_mode::PSK_DHE_KE, psk_mode::PSK_KE]);
+            // A placeholder binder of the right length, replaced once the hello is encoded.
+            t.pre_shared_key = Some(PreSharedKey::Offered {
+                identities: vec![PskIdentity { identity: psk.identity.clone(), obfuscated_ticket_age: 0 }],
+                binders: vec![vec![0; PSK_HASH.output_len()]],
+            });
+        }
+        let hello = ClientHello {
+            client_version: ProtocolVersion::DTLS1_2,
+            random: self.common.client_random,
+            session_id: Vec::new(),
+            cookie: self.legacy_cookie.clone(),
+            cipher_suites: suites,
+            compression_methods: vec![0],
+            extensions: ext,
+        };
+        let mut body = Vec::with_capacity(512);
+        hello.emit(&mut body);
+        if let (Some(psk), Some(binders)) = (&self.psk, &hello.extensions.tls13.pre_shared_key) {
+            self.write_binder(cx.config, &psk.key, binders.binders_len(), &mut body)?;
+        }
+        let seq = self.common.next_send_seq;
+        self.common.next_send_seq += 1;
+        self.client_hello = (body.clone(), seq);
+        let item = FlightItem::Message { epoch: 0, msg_type: HandshakeType::CLIENT_HELLO, seq, body };
+        cx.push(Action::Send { items: vec![item], awaits_reply: true });
+        Ok(())
+    }
+
+    /// Computes the PSK binder over the hello up to its binders list (after what the
+    /// transcript already holds: the `message_hash` and HelloRetryRequest after a retry) and
+    /// writes it over the placeholder at the end of `body`.
+    fn write_binder(&self, config: &Config, key: &[u8], binders_len: usize, body: &mut [u8]) -> Result<(), Error> {
+        let s = schedule(&*config.provider, PSK_HASH);
+        let binder_key = s.early(Some(key)).binder_key(&s, true)?;
+        let truncated = body.len() - binders_len;
+        let mut partial = Vec::with_capacity(4 + truncated);
+        partial.put_u8(HandshakeType::CLIENT_HELLO.0);
+        partial.put_u24(body.len() as u32);
+        partial.extend_from_slice(&body[..truncated]);
+        let hash = match self.common.transcript.fork_hash() {
+            Some(mut h) => {
+                h.update(&partial);
+                h.current()
+            }
+            None => config.provider.hash(PSK_HASH, &[&partial]),
+        };
+        let binder = s.verify_data(&binder_key, hash.as_bytes())?;
+        // The list: 2-byte length, then one binder with its 1-byte length.
+        let at = body.len() - binder.as_bytes().len();
+        body[at..].copy_from_slice(binder.as_bytes());
+        Ok(())
+    }
+
+    /// Handles one message. `Ok(Some(client))` when the server answered in DTLS 1.2: the
+    /// handshake continues as that client, which has handled the message.
+    pub(crate) fn handle(&mut self, cx: &mut Context<'_>, msg: Message) -> Result<Option<tls12::Client>, Error> {
+        match (self.expect, msg.msg_type) {
+            (Expect::ServerHello, HandshakeType::HELLO_VERIFY_REQUEST) if self.offers_12 => {
+                let (_, cookie) =
+                    messages::parse_hello_verify_request(&msg.body).ok_or(Error::decode("HelloVerifyRequest"))?;
+                self.hello_verify_count += 1;
+                if self.hello_verify_count > MAX_HELLO_VERIFY || self.retried {
+                    return Err(Error::unexpected("unexpected HelloVerifyRequest"));
+                }
+                if cookie.is_empty() {
+                    return Err(Error::illegal("empty cookie in HelloVerifyRequest"));
+                }
+                self.legacy_cookie = cookie.to_vec();
+                self.send_client_hello(cx)?;
+            }
+            (Expect::ServerHello, HandshakeType::SERVER_HELLO) => {
+                let sh = ServerHello::parse(&msg.body).ok_or(Error::decode("ServerHello"))?;
+                let selected = match &sh.extensions.tls13.supported_versions {
+                    Some(SupportedVersions::Selected(v)) => Some(*v),
+                    _ => None,
+                };
+                if selected.is_none() && self.offers_12 {
+                    return self.fall_back(cx, msg, &sh).map(Some);
+                }
+                if selected != Some(ProtocolVersion::DTLS1_3) || sh.server_version != ProtocolVersion::DTLS1_2 {
+                    return Err(Error::PeerIncompatible {
+                        alert: AlertDescription::PROTOCOL_VERSION,
+                        reason: "server chose a version we did not offer",
+                    });
+                }
+                if sh.is_retry_request() {
+                    self.hello_retry_request(cx, &msg, &sh)?;
+                } else {
+                    self.server_hello(cx, &msg, &sh)?;
+                }
+            }
+            (Expect::EncryptedExtensions, HandshakeType::ENCRYPTED_EXTENSIONS) => {
+                parse_encrypted_extensions(&msg.body, self.sends_sni().is_some())?;
+                self.common.add_received(&msg);
+                self.expect = if self.psk_accepted { Expect::Finished } else { Expect::CertificateRequest };
+            }
+            (Expect::CertificateRequest, HandshakeType::CERTIFICATE_REQUEST) => {
+                let req = parse_certificate_request(&msg.body).ok_or(Error::decode("CertificateRequest"))?;
+                self.cert_request = Some(req);
+                self.common.add_received(&msg);
+                self.expect = Expect::Certificate;
+            }
+            (Expect::CertificateRequest | Expect::Certificate, HandshakeType::CERTIFICATE) => {
+                self.certificate(cx, &msg)?;
+            }
+            (Expect::CertificateVerify, HandshakeType::CERTIFICATE_VERIFY) => {
+                self.common.check_certificate_verify(cx.config, &msg, true)?;
+                self.expect = Expect::Finished;
+            }
+            (Expect::Finished, HandshakeType::FINISHED) => self.finished(cx, &msg)?,
+            _ => return Err(Error::unexpected("unexpected handshake message")),
+        }
+        Ok(None)
+    }
+
+    /// The server answered in DTLS 1.2: check it may, and continue as a DTLS 1.2 client.
+    fn fall_back(&mut self, cx: &mut Context<'_>, msg: Message, sh: &ServerHello) -> Result<tls12::Client, Error> {
+        if sh.random[24..] == super::DOWNGRADE_SENTINEL {
+            // A server that can do DTLS 1.3 chose 1.2: someone removed 1.3 from our offer.
+            return Err(Error::illegal("downgrade to DTLS 1.2 detected (RFC 8446 §4.1.3 sentinel)"));
+        }
+        let mut hello = Vec::with_capacity(12 + self.client_hello.0.len());
+        write_message(&mut hello, HandshakeType::CLIENT_HELLO, self.client_hello.1, &self.client_hello.0);
+        let mut client = tls12::Client::after_hello(
+            self.common.client_random,
+            hello,
+            self.legacy_cookie.clone(),
+            self.server_name.take(),
+            self.common.next_send_seq,
+        );
+        client.handle(cx, msg)?;
+        Ok(client)
+    }
+
+    /// Checks what a ServerHello and a HelloRetryRequest share, and returns the suite.
+    fn check_hello(&self, config: &Config, sh: &ServerHello) -> Result<&'static CipherSuite, Error> {
+        let suite = suites13(config)
+            .find(|s| s.id == sh.cipher_suite)
+            .ok_or(Error::illegal("server chose a cipher suite we did not offer"))?;
+        if sh.compression_method != 0 || !sh.session_id.is_empty() {
+            return Err(Error::illegal("server's legacy fields differ from ours"));
+        }
+        let ext = &sh.extensions;
+        let t = &ext.tls13;
+        if ext.supported_groups.is_some()
+            || ext.signature_algorithms.is_some()
+            || ext.ec_point_formats.is_some()
+            || ext.server_name.is_some()
+            || ext.extended_master_secret
+            || ext.renegotiation_info.is_some()
+            || ext.encrypt_then_mac
+            || !ext.others.is_empty()
+            || t.psk_key_exchange_modes.is_some()
+            || t.early_data
+            || (t.pre_shared_key.is_some() && self.psk.is_none())
+        {
+            return Err(Error::PeerMisbehaved {
+                alert: AlertDescription::UNSUPPORTED_EXTENSION,
+                reason: "server sent an extension we did not offer, or one that does not belong there",
+            });
+        }
+        Ok(suite)
+    }
+
+    fn hello_retry_request(&mut self, cx: &mut Context<'_>, msg: &Message, sh: &ServerHello) -> Result<(), Error> {
+        let config: &Config = cx.config;
+        if self.retried {
+            return Err(Error::unexpected("a second HelloRetryRequest"));
+        }
+        let suite = self.check_hello(config, sh)?;
+        let t = &sh.extensions.tls13;
+        if t.pre_shared_key.is_some() {
+            return Err(Error::illegal("pre_shared_key in a HelloRetryRequest"));
+        }
+        let sent = self.share.as_ref().map(|s| s.group());
+        match t.key_share {
+            Some(KeyShare::Requested(code)) => {
+                let group = KxGroup::from_code_point(code)
+                    .filter(|g| config.groups.contains(g) && Some(*g) != sent)
+                    .ok_or(Error::illegal("HelloRetryRequest asks for a group we did not offer, or already sent"))?;
+                self.share = Some(config.provider.start_key_exchange(group)?);
+            }
+            Some(_) => return Err(Error::decode("HelloRetryRequest")),
+            // A retry for the cookie only keeps our share.
+            None if t.cookie.is_some() => {}
+            None => return Err(Error::illegal("HelloRetryRequest that would not change the ClientHello")),
+        }
+        self.retried = true;
+        self.cookie = t.cookie.clone();
+        if self.psk.is_some() && suite.hash != PSK_HASH {
+            // Our external PSK is for SHA-256: it cannot be used with this suite.
+            self.psk = None;
+        }
+        // The transcript: message_hash(ClientHello1), HelloRetryRequest, then the new hello.
+        let provider = &*config.provider;
+        let ch1 = tls13_message(HandshakeType::CLIENT_HELLO, &self.client_hello.0);
+        let ch1_hash = provider.hash(suite.hash, &[&ch1]);
+        self.common.transcript.restart(&message_hash(ch1_hash.as_bytes()));
+        self.common.transcript.start_hash(provider, suite.hash, false);
+        self.common.add_received(msg);
+        self.common.suite = Some(suite);
+        self.common.next_send_seq = msg.seq.wrapping_add(1).max(self.common.next_send_seq);
+        cx.push(Action::PeerFlightStarts(msg.seq));
+        self.send_client_hello(cx)
+    }
+
+    fn server_hello(&mut self, cx: &mut Context<'_>, msg: &Message, sh: &ServerHello) -> Result<(), Error> {
+        let config: &Config = cx.config;
+        let suite = self.check_hello(config, sh)?;
+        if self.common.suite.is_some_and(|s| s != suite) {
+            return Err(Error::illegal("ServerHello's suite differs from the HelloRetryRequest's"));
+        }
+        let t = &sh.extensions.tls13;
+        if t.cookie.is_some() {
+            return Err(Error::PeerMisbehaved {
+                alert: AlertDescription::UNSUPPORTED_EXTENSION,
+                reason: "cookie in a ServerHello",
+            });
+        }
+        let psk = match t.pre_shared_key {
+            Some(PreSharedKey::Selected(0)) if suite.hash == PSK_HASH => self.psk.as_ref().map(|p| p.key.clone()),
+            Some(_) => return Err(Error::illegal("server selected a PSK we did not offer")),
+            None => None,
+        };
+        let shared = match &t.key_share {
+            Some(KeyShare::Chosen(entry)) => {
+                let share = self.share.take().ok_or(Error::Crypto)?;
+                if entry.group != share.group().code_point() {
+                    return Err(Error::illegal("server's key share is for a group we sent no share for"));
+                }
+                Some(share.complete(&entry.key_exchange).map_err(|_| Error::illegal("invalid server key share"))?)
+            }
+            Some(_) => return Err(Error::decode("ServerHello")),
+            None if psk.is_some() => None,
+            None => {
+                return Err(Error::PeerMisbehaved {
+                    alert: AlertDescription::MISSING_EXTENSION,
+                    reason: "ServerHello without a key share",
+                })
+            }
+        };
+        let provider = &*config.provider;
+        if !self.retried {
+            self.common.transcript.restart(&tls13_message(HandshakeType::CLIENT_HELLO, &self.client_hello.0));
+            self.common.transcript.start_hash(provider, suite.hash, false);
+        } else {
+            self.common.transcript.add_tls13(HandshakeType::CLIENT_HELLO, &self.client_hello.0);
+        }
+        self.common.add_received(msg);
+        self.common.suite = Some(suite);
+        self.psk_accepted = psk.is_some();
+        let s = schedule(provider, suite.hash);
+        let secret = s.early(psk.as_ref().map(|k| &k[..])).into_handshake(&s, shared.as_ref().map(|x| x.as_bytes()))?;
+        cx.push(Action::Negotiated { suite, extended_master_secret: false });
+        if let (true, Some(p)) = (self.psk_accepted, &self.psk) {
+            cx.push(Action::PskIdentity(p.identity.clone()));
+        }
+        cx.push(Action::PeerFlightStarts(msg.seq));
+        self.common.enter_handshake_epoch(cx, secret, true)?;
+        self.expect = Expect::EncryptedExtensions;
+        Ok(())
+    }
+
+    fn certificate(&mut self, cx: &mut Context<'_>, msg: &Message) -> Result<(), Error> {
+        let config: &Config = cx.config;
+        let (context, chain) = parse_certificate(&msg.body).ok_or(Error::decode("Certificate"))?;
+        if !context.is_empty() {
+            return Err(Error::illegal("server Certificate with a request context"));
+        }
+        let Some(ee) = chain.first() else {
+            return Err(Error::PeerVerification(vec![CertificateError::NoPeerCertificate]));
+        };
+        let purpose = Purpose::Server(self.server_name.as_ref());
+        let mut errors = pki::verify_chain(&*config.provider, &config.roots, &chain, purpose, (config.time)());
+        if self.server_name.is_none() && !config.accept_any_server_name {
+            errors.push(CertificateError::NoServerName);
+        }
+        self.common.peer_ee = Some(ee.clone());
+        self.common.add_received(msg);
+        self.expect = Expect::CertificateVerify;
+        cx.push(Action::PeerCertificates(chain));
+        cx.push(Action::CheckPeer(errors));
+        Ok(())
+    }
+
+    fn finished(&mut self, cx: &mut Context<'_>, msg: &Message) -> Result<(), Error> {
+        let config: &Config = cx.config;
+        self.common.check_finished(config, msg, false)?;
+        // The application secrets come from the transcript through the server's Finished.
+        self.common.enter_application_epoch(cx, true)?;
+        let mut items = Vec::with_capacity(3);
+        if let Some((context, schemes)) = self.cert_request.take() {
+            let cert = config.client_cert.as_deref().and_then(|c| {
+                let offered: Vec<SignatureScheme> = schemes.iter().copied().filter(|s| SCHEMES.contains(s)).collect();
+                c.key().choose_scheme(&offered).map(|scheme| (c, scheme))
+            });
+            self.common.certificate_flight(&context, cert, false, &mut items)?;
+        }
+        items.push(self.common.finished(config, true)?);
+        cx.push(Action::Send { items, awaits_reply: false });
+        // The server answers our last flight with an ACK only: resend it until then.
+        cx.push(Action::RetransmitUntilAcked);
+        cx.push(Action::WriteEpoch(EPOCH_APPLICATION));
+        self.common.complete(cx);
+        Ok(())
+    }
+}

