@@ -16,8 +16,8 @@ use crate::pki::{self, CertificateError, Purpose, ServerName};
 use crate::suites::CipherSuite;
 
 use super::{
-    message_hash, parse_certificate, parse_certificate_request, parse_encrypted_extensions, schedule, tls13_message,
-    Common, EPOCH_APPLICATION, PSK_HASH, SCHEMES,
+    message_hash, parse_certificate, parse_certificate_request, parse_encrypted_extensions, psk_hash, schedule,
+    tls13_message, Common, EPOCH_APPLICATION, SCHEMES,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +47,8 @@ pub(crate) struct Client {
     share: Option<Box<dyn ActiveKeyExchange>>,
     /// The external PSK offered, if any.
     psk: Option<PskCredentials>,
+    /// The hash our PSK's binder is made with.
+    psk_hash: crate::crypto::HashAlgorithm,
     psk_accepted: bool,
     /// The last ClientHello sent: its body and `message_seq`.
     client_hello: (Vec<u8>, u16),
@@ -103,6 +105,7 @@ impl Client {
             retried: false,
             share: Some(config.provider.start_key_exchange(group)?),
             psk,
+            psk_hash: psk_hash(suites13(config).map(|s| s.id)),
             psk_accepted: false,
             client_hello: (Vec::new(), 0),
             cert_request: None,
@@ -153,7 +156,7 @@ impl Client {
             // A placeholder binder of the right length, replaced once the hello is encoded.
             t.pre_shared_key = Some(PreSharedKey::Offered {
                 identities: vec![PskIdentity { identity: psk.identity.clone(), obfuscated_ticket_age: 0 }],
-                binders: vec![vec![0; PSK_HASH.output_len()]],
+                binders: vec![vec![0; self.psk_hash.output_len()]],
             });
         }
         let hello = ClientHello {
@@ -182,7 +185,7 @@ impl Client {
     /// transcript already holds: the `message_hash` and HelloRetryRequest after a retry) and
     /// writes it over the placeholder at the end of `body`.
     fn write_binder(&self, config: &Config, key: &[u8], binders_len: usize, body: &mut [u8]) -> Result<(), Error> {
-        let s = schedule(&*config.provider, PSK_HASH);
+        let s = schedule(&*config.provider, self.psk_hash);
         let binder_key = s.early(Some(key)).binder_key(&s, true)?;
         let truncated = body.len() - binders_len;
         let mut partial = Vec::with_capacity(4 + truncated);
@@ -194,7 +197,7 @@ impl Client {
                 h.update(&partial);
                 h.current()
             }
-            None => config.provider.hash(PSK_HASH, &[&partial]),
+            None => config.provider.hash(self.psk_hash, &[&partial]),
         };
         let binder = s.verify_data(&binder_key, hash.as_bytes())?;
         // The list: 2-byte length, then one binder with its 1-byte length.
@@ -339,8 +342,8 @@ impl Client {
         }
         self.retried = true;
         self.cookie = t.cookie.clone();
-        if self.psk.is_some() && suite.hash != PSK_HASH {
-            // Our external PSK is for SHA-256: it cannot be used with this suite.
+        if self.psk.is_some() && suite.hash != self.psk_hash {
+            // Our external PSK's binder is for another hash: it cannot be used with this suite.
             self.psk = None;
         }
         // The transcript: message_hash(ClientHello1), HelloRetryRequest, then the new hello.
@@ -370,7 +373,7 @@ impl Client {
             });
         }
         let psk = match t.pre_shared_key {
-            Some(PreSharedKey::Selected(0)) if suite.hash == PSK_HASH => self.psk.as_ref().map(|p| p.key.clone()),
+            Some(PreSharedKey::Selected(0)) if suite.hash == self.psk_hash => self.psk.as_ref().map(|p| p.key.clone()),
             Some(_) => return Err(Error::illegal("server selected a PSK we did not offer")),
             None => None,
         };

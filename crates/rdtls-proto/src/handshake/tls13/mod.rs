@@ -60,8 +60,23 @@ pub(crate) const SCHEMES: &[SignatureScheme] = &[
     SignatureScheme::RSA_PSS_RSAE_SHA384,
 ];
 
-/// The hash an external PSK is used with when none is configured (RFC 8446 §4.2.11).
-pub(crate) const PSK_HASH: HashAlgorithm = HashAlgorithm::Sha256;
+/// The hash an external PSK is used with (RFC 8446 §4.2.11 lets the two ends agree on it; our
+/// PSKs carry none): SHA-256, unless the client offers only SHA-384 suites. Both ends compute
+/// it from the suites of the ClientHello, as wolfSSL does.
+pub(crate) fn psk_hash(offered: impl IntoIterator<Item = u16>) -> HashAlgorithm {
+    let mut hashes = offered.into_iter().filter_map(CipherSuite::from_id).filter(|s| s.is_tls13()).map(|s| s.hash);
+    match hashes.next() {
+        Some(HashAlgorithm::Sha256) => HashAlgorithm::Sha256,
+        Some(first) => {
+            if hashes.any(|h| h == HashAlgorithm::Sha256) {
+                HashAlgorithm::Sha256
+            } else {
+                first
+            }
+        }
+        None => HashAlgorithm::Sha256,
+    }
+}
 
 /// The last 8 bytes of a DTLS 1.2 ServerHello random from a server that can do DTLS 1.3
 /// (RFC 8446 §4.1.3): "DOWNGRD" and 01.

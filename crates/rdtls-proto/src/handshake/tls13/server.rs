@@ -15,8 +15,8 @@ use crate::pki::{self, CertificateError, CertifiedKey, Purpose, RootStore};
 use crate::suites::CipherSuite;
 
 use super::{
-    hello_retry_request, message_hash, parse_certificate, schedule, tls13_message, write_certificate_request,
-    write_encrypted_extensions, Common, EPOCH_APPLICATION, EPOCH_HANDSHAKE, PSK_HASH, SCHEMES,
+    hello_retry_request, message_hash, parse_certificate, psk_hash, schedule, tls13_message, write_certificate_request,
+    write_encrypted_extensions, Common, EPOCH_APPLICATION, EPOCH_HANDSHAKE, SCHEMES,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,12 +152,13 @@ impl Server {
         let t = &ch.extensions.tls13;
         let offered = |s: &&'static CipherSuite| ch.cipher_suites.contains(&s.id);
         let modes = t.psk_key_exchange_modes.as_deref().unwrap_or(&[]);
+        let psk_hash = psk_hash(ch.cipher_suites.iter().copied());
         // An external PSK the client offers and we know (SHA-256 suites only).
         let mut psk = None;
         if let (Some(PreSharedKey::Offered { identities, .. }), Some(callback)) =
             (&t.pre_shared_key, &config.server_psk)
         {
-            let has_suite = config.suites_for(Protocol::Dtls1_3).filter(offered).any(|s| s.hash == PSK_HASH);
+            let has_suite = config.suites_for(Protocol::Dtls1_3).filter(offered).any(|s| s.hash == psk_hash);
             if has_suite && (modes.contains(&psk_mode::PSK_DHE_KE) || modes.contains(&psk_mode::PSK_KE)) {
                 for (i, id) in identities.iter().enumerate().take(16) {
                     if id.identity.len() > MAX_PSK_IDENTITY_LEN {
@@ -177,14 +178,14 @@ impl Server {
             if !offered(&retry_suite) {
                 return Err(Error::illegal("second ClientHello does not allow the HelloRetryRequest's suite"));
             }
-            if retry_suite.hash != PSK_HASH {
+            if retry_suite.hash != psk_hash {
                 // The retry chose a suite our external PSKs cannot be used with.
                 psk = None;
             }
         }
         let pick = |need_psk_hash: bool| {
             self.retry.map(|(s, _)| s).or_else(|| {
-                config.suites_for(Protocol::Dtls1_3).filter(offered).find(|s| !need_psk_hash || s.hash == PSK_HASH)
+                config.suites_for(Protocol::Dtls1_3).filter(offered).find(|s| !need_psk_hash || s.hash == psk_hash)
             })
         };
         if let Some(p) = psk {
@@ -378,7 +379,7 @@ impl Server {
         };
         let binder = binders.get(usize::from(index)).ok_or(Error::Crypto)?;
         let truncated = msg.body.len().checked_sub(psk.binders_len()).ok_or(Error::decode("ClientHello"))?;
-        let s = schedule(&*config.provider, PSK_HASH);
+        let s = schedule(&*config.provider, psk_hash(ch.cipher_suites.iter().copied()));
         let binder_key = s.early(Some(key)).binder_key(&s, true)?;
         let mut h = self.common.transcript.fork_hash().ok_or(Error::Crypto)?;
         let mut head = [0u8; 4];
