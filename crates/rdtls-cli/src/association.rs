@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rdtls::proto::enums::Protocol;
 use rdtls::proto::{Config, Error, Event, PskCredentials};
 use rdtls::{Connection, Observed, Observer, SocketOptions};
 
@@ -42,8 +43,11 @@ pub(crate) struct Plan {
 }
 
 /// The example client's configuration: identity = `name`, the example key.
-pub(crate) fn example_config(name: &str) -> anyhow::Result<Config> {
-    Ok(Config::builder().psk_callback(psk_as(name, name.as_bytes().to_vec(), EXAMPLE_PSK.to_vec())).build()?)
+pub(crate) fn example_config(name: &str, newest: Protocol) -> anyhow::Result<Config> {
+    Ok(Config::builder()
+        .protocol_versions(Protocol::Dtls1_2, newest)
+        .psk_callback(psk_as(name, name.as_bytes().to_vec(), EXAMPLE_PSK.to_vec()))
+        .build()?)
 }
 
 /// A PSK callback that logs as Qt's example does and answers with `identity` and `key`.

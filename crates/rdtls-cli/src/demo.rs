@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use rdtls::proto::enums::Protocol;
+
 use crate::association::{self, DtlsAssociation, Plan};
 use crate::server::{self, DtlsServer};
 
@@ -48,8 +50,12 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let clients: Vec<_> = args
         .names
         .iter()
-        .map(|name| {
-            let assoc = DtlsAssociation::new(name, addr, None, association::example_config(name)?)?;
+        .enumerate()
+        .map(|(i, name)| {
+            // Every second association is a DTLS 1.2-only client: the one server answers both
+            // versions.
+            let newest = if i % 2 == 1 { Protocol::Dtls1_2 } else { Protocol::Dtls1_3 };
+            let assoc = DtlsAssociation::new(name, addr, None, association::example_config(name, newest)?)?;
             let plan = plan.clone();
             Ok(thread::spawn(move || assoc.run(&plan)))
         })

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use rdtls::proto::crypto::default_provider;
+use rdtls::proto::enums::Protocol;
 use rdtls::proto::suites::{self, CipherSuite};
 use rdtls::proto::{CertifiedKey, ConfigBuilder, RootStore};
 
@@ -46,6 +47,34 @@ pub(crate) struct TlsArgs {
     /// traffic: for debugging only.
     #[arg(long, value_name = "FILE")]
     pub(crate) keylog: Option<PathBuf>,
+    /// Protocol version: a server of `any` accepts DTLS 1.2 and 1.3 clients; a client of `any`
+    /// offers DTLS 1.3 and falls back to 1.2.
+    #[arg(long, value_enum, default_value_t = ProtocolArg::Any)]
+    pub(crate) protocol: ProtocolArg,
+}
+
+/// The `--protocol` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ProtocolArg {
+    /// DTLS 1.2 only.
+    #[value(name = "1.2")]
+    V1_2,
+    /// DTLS 1.3 only.
+    #[value(name = "1.3")]
+    V1_3,
+    /// DTLS 1.3, or 1.2 with a peer that has no 1.3.
+    Any,
+}
+
+impl ProtocolArg {
+    /// The oldest and newest versions allowed.
+    pub(crate) fn versions(self) -> (Protocol, Protocol) {
+        match self {
+            Self::V1_2 => (Protocol::Dtls1_2, Protocol::Dtls1_2),
+            Self::V1_3 => (Protocol::Dtls1_3, Protocol::Dtls1_3),
+            Self::Any => (Protocol::Dtls1_2, Protocol::Dtls1_3),
+        }
+    }
 }
 
 /// `IDENTITY:HEX` pairs.
@@ -103,6 +132,8 @@ pub(crate) fn certified_key(cert: &PathBuf, key: &PathBuf, password: Option<&str
 
 /// Applies the options every role shares.
 pub(crate) fn common(args: &TlsArgs, mut b: ConfigBuilder) -> anyhow::Result<ConfigBuilder> {
+    let (oldest, newest) = args.protocol.versions();
+    b = b.protocol_versions(oldest, newest);
     if let Some(mtu) = args.mtu {
         b = b.mtu(mtu);
     }

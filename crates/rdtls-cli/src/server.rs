@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use rdtls::proto::enums::Protocol;
 use rdtls::proto::{Config, Error, Event};
 use rdtls::{CloseReason, ListenerStats, Observed, Observer, Server, ServerEvent};
 
@@ -41,6 +42,7 @@ pub(crate) struct DtlsServer {
 /// The example server's configuration: any identity, the example key, the example hint.
 pub(crate) fn example_config() -> anyhow::Result<Config> {
     Ok(Config::builder()
+        .protocol_versions(Protocol::Dtls1_2, Protocol::Dtls1_3)
         .psk_identity_hint(EXAMPLE_HINT)
         .psk_server_callback(|identity| {
             tracing::info!("PSK callback, received a client's identity: '{}'", String::from_utf8_lossy(identity));

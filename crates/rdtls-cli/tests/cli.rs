@@ -110,7 +110,9 @@ fn psk_server_and_client_count_two() {
     assert!(out.status.success(), "{stdout}\n{stderr}");
     for name in ["alice", "bob"] {
         assert_eq!(stdout.matches(&format!("{name}: to 127.0.0.1:")).count(), 2, "{stdout}");
-        assert!(stderr.contains(&format!("{name}: encrypted connection established! DTLSv1.2")), "{stderr}");
+        // `--protocol any` on both sides: DTLS 1.3.
+        let line = format!("{name}: encrypted connection established! DTLSv1.3 TLS_AES_128_GCM_SHA256");
+        assert!(stderr.contains(&line), "{stderr}");
     }
     let server_log = server.stop();
     assert!(server_log.contains("PSK callback, received a client's identity: 'alice'"), "{server_log}");
@@ -161,7 +163,7 @@ fn certificates_made_by_dtls_cert() {
     ]);
     assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
     assert_eq!(text(&out.stdout).matches(": ACK").count(), 2);
-    assert!(text(&out.stderr).contains("ECDHE-ECDSA-AES128-GCM-SHA256"));
+    assert!(text(&out.stderr).contains("DTLSv1.3 TLS_AES_128_GCM_SHA256"), "{}", text(&out.stderr));
     // Without a client certificate the server refuses, and the client says why.
     let out = run(&["client", "--connect", &addr, "--ca", p(&ca), "--count", "1"]);
     assert!(!out.status.success());
@@ -192,7 +194,23 @@ fn certificates_made_by_dtls_cert() {
 #[test]
 fn a_wrong_key_fails_fast_and_names_the_cause() {
     let server = Running::start(&["server", "--listen", "127.0.0.1:0", "--psk-key", "1a2b3c4d5e6f"]);
+    // DTLS 1.3: the server finds the PSK binder wrong and says so with decrypt_error.
     let out = run(&["client", "--connect", &server.addr.to_string(), "--psk-key", "ffff", "--count", "1"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("decrypt_error") && err.contains("wrong pre-shared key"), "{err}");
+    // DTLS 1.2: the keys differ, the server's Finished fails to authenticate.
+    let out = run(&[
+        "client",
+        "--connect",
+        &server.addr.to_string(),
+        "--psk-key",
+        "ffff",
+        "--count",
+        "1",
+        "--protocol",
+        "1.2",
+    ]);
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(err.contains("bad_record_mac") && err.contains("wrong pre-shared key"), "{err}");
@@ -255,7 +273,7 @@ fn netcat_connect_and_listen() {
     let out = client.wait_with_output().expect("client output");
     assert!(out.status.success(), "{}", text(&out.stderr));
     let log = listener.stop();
-    assert!(log.contains("connected: DTLSv1.2"), "{log}");
+    assert!(log.contains("connected: DTLSv1.3 TLS_AES_128_GCM_SHA256"), "{log}");
 }
 
 #[test]
@@ -502,9 +520,28 @@ fn a_client_of_a_closed_port_fails_fast_and_says_why() {
 }
 
 /// `--keylog` on the server and SSLKEYLOGFILE on the client: both write the connection's
-/// `CLIENT_RANDOM` line, the same one, readable by its owner only.
+/// secrets, the same lines, readable by their owner only: DTLS 1.2's `CLIENT_RANDOM` line, and
+/// DTLS 1.3's traffic secrets.
 #[test]
 fn key_logs_for_wireshark() {
+    for (protocol, labels) in [
+        ("1.2", &["CLIENT_RANDOM"][..]),
+        (
+            "1.3",
+            &[
+                "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+                "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+                "CLIENT_TRAFFIC_SECRET_0",
+                "SERVER_TRAFFIC_SECRET_0",
+                "EXPORTER_SECRET",
+            ][..],
+        ),
+    ] {
+        key_log_of(protocol, labels);
+    }
+}
+
+fn key_log_of(protocol: &str, labels: &[&str]) {
     let dir = temp_dir("keylog");
     let (server_log, client_log) = (dir.join("server.keys"), dir.join("client.keys"));
     let server =
@@ -512,6 +549,7 @@ fn key_logs_for_wireshark() {
     let addr = server.addr.to_string();
     let out = Command::new(BIN)
         .args(["client", "--connect", &addr, "--psk-key", "1a2b3c4d5e6f", "--count", "1", "--ping-interval", "0.1"])
+        .args(["--protocol", protocol])
         .env("SSLKEYLOGFILE", &client_log)
         .output()
         .expect("run dtls");
@@ -521,10 +559,13 @@ fn key_logs_for_wireshark() {
     assert!(log.contains("key log"), "the server says it logs keys: {log}");
     let lines = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
     let (server_lines, client_lines) = (lines(&server_log), lines(&client_log));
-    assert_eq!(server_lines.lines().count(), 1, "{server_lines}");
-    assert!(server_lines.starts_with("CLIENT_RANDOM "), "{server_lines}");
-    let fields: Vec<&str> = server_lines.trim_end().split(' ').collect();
-    assert_eq!((fields[1].len(), fields[2].len()), (64, 96), "random and master secret in hex");
+    let found: Vec<&str> = server_lines.lines().map(|l| l.split(' ').next().unwrap_or_default()).collect();
+    assert_eq!(found, labels, "{server_lines}");
+    for line in server_lines.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let secret_len = if protocol == "1.2" { 96 } else { 64 };
+        assert_eq!((fields[1].len(), fields[2].len()), (64, secret_len), "random and secret in hex: {line}");
+    }
     assert_eq!(server_lines, client_lines);
     #[cfg(unix)]
     {

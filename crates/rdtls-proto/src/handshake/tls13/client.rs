@@ -412,6 +412,8 @@ impl Client {
         }
         cx.push(Action::PeerFlightStarts(msg.seq));
         self.common.enter_handshake_epoch(cx, secret, true)?;
+        // What we send from now on (alerts, ACKs) is protected with the handshake keys.
+        cx.push(Action::WriteEpoch(super::EPOCH_HANDSHAKE));
         self.expect = Expect::EncryptedExtensions;
         Ok(())
     }

@@ -362,6 +362,8 @@ impl Server {
         self.common.enter_application_epoch(cx, false)?;
         self.expect = if self.cert_requested { Expect::Certificate } else { Expect::Finished };
         cx.push(Action::Send { items, awaits_reply: true });
+        // What we send from now on (alerts) is protected with the handshake keys.
+        cx.push(Action::WriteEpoch(EPOCH_HANDSHAKE));
         Ok(())
     }
 
