@@ -203,3 +203,47 @@ fn hello_retry_request_for_a_group_both_roles() {
         our_server(config.build().unwrap(), wolf, suite);
     }
 }
+
+/// A KeyUpdate from each side in the middle of a stream, ours asking wolfSSL to update too:
+/// every message arrives, and our side counts the updates of both.
+#[test]
+fn key_updates_from_each_side() {
+    let key = psk();
+    let suite = &suites::TLS13_AES_128_GCM_SHA256;
+    let wolf = WolfConfig::server().ciphers(wolf_name(suite)).psk("ku", &key);
+    let mut server = WolfPeer::bind(&wolf, loopback(0)).expect("wolfSSL server socket");
+    let addr = server.local_addr();
+    let wolf_side = thread::spawn(move || {
+        server.handshake().expect("wolfSSL handshake");
+        let mut got = Vec::new();
+        for i in 0..6 {
+            let m = server.recv().expect("wolfSSL recv").expect("a message");
+            got.push(m);
+            if i == 3 {
+                server.update_keys().expect("wolfSSL KeyUpdate");
+            }
+            server.send(format!("reply {i}").as_bytes()).expect("wolfSSL send");
+        }
+        assert_eq!(server.recv().expect("recv after the stream"), None, "close_notify");
+        got
+    });
+    let config = Arc::new(ours().psk("ku", key.clone()).build().unwrap());
+    let mut client = Client::connect(addr, config, Some(T)).expect("handshake");
+    let mut buf = [0u8; 1500];
+    for i in 0..6 {
+        if i == 1 {
+            client.update_keys(true).unwrap();
+        }
+        client.send(format!("message {i}").as_bytes()).unwrap();
+        let n = client.recv(&mut buf, Some(T)).unwrap();
+        assert_eq!(&buf[..n], format!("reply {i}").as_bytes());
+    }
+    let stats = client.connection().stats();
+    client.close().unwrap();
+    let got = wolf_side.join().expect("wolfSSL thread");
+    assert_eq!(got, (0..6).map(|i| format!("message {i}").into_bytes()).collect::<Vec<_>>());
+    // Ours, then our answer to wolfSSL's (which asks for one).
+    assert_eq!(stats.key_updates_sent, 2, "{stats:?}");
+    // wolfSSL's answer to our request, then its own.
+    assert_eq!(stats.key_updates_received, 2, "{stats:?}");
+}

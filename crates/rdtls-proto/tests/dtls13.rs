@@ -208,3 +208,61 @@ fn debug_seed() {
         eprintln!("{s:?}");
     }
 }
+
+/// KeyUpdates from each side in the middle of a stream (one asking the peer to update too):
+/// every message arrives, and both sides end on new keys.
+#[test]
+fn key_updates_from_each_side_lose_no_data() {
+    for (seed, link) in [(30, Link::PERFECT), (31, Link { loss: 0.2, ..Link::lossy(0.2, 1400) })] {
+        let (c, s) = psk_pair(v13(), v13());
+        let mut sim = Sim::with_server_name(seed, c, None, s, link, link);
+        assert!(sim.run_handshake(Duration::from_secs(60)));
+        let mut out = Vec::new();
+        for i in 0..300u32 {
+            if i == 50 {
+                sim.client.update_keys(sim.now, true).unwrap();
+            }
+            if i == 150 {
+                let now = sim.now;
+                sim.server_conn_mut().unwrap().update_keys(now, false).unwrap();
+            }
+            out.clear();
+            sim.client.send(format!("c{i}").as_bytes(), &mut out).unwrap();
+            sim.send(support::To::Server, out.clone());
+            out.clear();
+            sim.server_conn_mut().unwrap().send(format!("s{i}").as_bytes(), &mut out).unwrap();
+            sim.send(support::To::Client, out.clone());
+            sim.run_for(Duration::from_millis(20));
+        }
+        sim.run_for(Duration::from_secs(30));
+        let server = sim.server_conn().unwrap();
+        let (cs, ss) = (sim.client.stats(), server.stats());
+        assert_eq!((cs.key_updates_sent, ss.key_updates_received), (1, 1), "seed {seed}: {cs:?} {ss:?}");
+        // The server answered the request, then updated on its own.
+        assert_eq!((ss.key_updates_sent, cs.key_updates_received), (2, 2), "seed {seed}: {cs:?} {ss:?}");
+        if link.loss == 0.0 {
+            assert_eq!(sim.server_received.len(), 300, "seed {seed}");
+            assert_eq!(sim.client_received.len(), 300, "seed {seed}");
+        }
+        assert!(
+            sim.client_error.is_none() && sim.server_errors.is_empty(),
+            "{:?} {:?}",
+            sim.client_error,
+            sim.server_errors
+        );
+        assert_eq!(sim.client.poll_timeout(), None, "nothing left to resend");
+    }
+}
+
+#[test]
+fn key_updates_are_refused_before_the_handshake_and_in_dtls12() {
+    let (c, s) = psk_pair(v13(), v13());
+    let now = Instant::now();
+    let mut client = Connection::client(Arc::new(c), now).unwrap();
+    assert!(matches!(client.update_keys(now, false), Err(Error::InvalidOperation(_))));
+    let _ = s;
+    let (c, s) = psk_pair(Config::builder(), Config::builder());
+    let sim = exchange(32, c, None, s, Link::PERFECT);
+    let mut client = sim.client;
+    assert!(matches!(client.update_keys(sim.now, false), Err(Error::InvalidOperation(_))));
+}

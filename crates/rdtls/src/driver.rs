@@ -358,6 +358,13 @@ impl Driver {
         Ok(())
     }
 
+    /// DTLS 1.3: starts a KeyUpdate and sends it.
+    pub(crate) fn update_keys(&mut self, request_peer: bool) -> io::Result<()> {
+        let mut proto = lock(&self.shared.proto);
+        proto.update_keys(Instant::now(), request_peer)?;
+        self.shared.flush(&mut proto, &mut self.tx)
+    }
+
     // ===== handshake and closing =====
 
     /// One step of a client handshake: done once established; fails at `deadline`.

@@ -24,6 +24,14 @@ macro_rules! connection_getters {
             Self::from_driver(crate::driver::Driver::from_fd(fd, state, config)?)
         }
 
+        /// DTLS 1.3: updates the keys we send with, and with `request_peer` asks the peer to
+        /// update its own (RFC 9147 §8). The KeyUpdate goes out now and is resent until the
+        /// peer acknowledges it, while this connection is used; messages sent meanwhile use
+        /// the current keys, then the new ones. Fails on a DTLS 1.2 connection.
+        pub fn update_keys(&mut self, request_peer: bool) -> std::io::Result<()> {
+            self.d.update_keys(request_peer)
+        }
+
         /// The protocol state (cipher suite, identity, counters, verification errors…), locked
         /// while the guard lives.
         pub fn connection(&self) -> MutexGuard<'_, Proto> {

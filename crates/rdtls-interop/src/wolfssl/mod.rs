@@ -418,6 +418,23 @@ impl WolfPeer {
     }
 
     /// The negotiated protocol version, as wolfSSL names it (`DTLSv1.3`).
+    /// Starts a DTLS 1.3 KeyUpdate (asking the peer to update too, wolfSSL's default); the
+    /// next `send` or `recv` carries it on.
+    pub(crate) fn update_keys(&mut self) -> Result<(), WolfError> {
+        let s = self.ptr();
+        // SAFETY: the connection is live and its handshake complete.
+        let ret = unsafe { sys::wolfSSL_update_keys(s) };
+        if ret == sys::WOLFSSL_SUCCESS as c_int {
+            return Ok(());
+        }
+        // SAFETY: as above; `ret` is what the call returned.
+        let err = unsafe { sys::wolfSSL_get_error(s, ret) };
+        if err as u32 == sys::WOLFSSL_ERROR_WANT_WRITE || err as u32 == sys::WOLFSSL_ERROR_WANT_READ {
+            return Ok(());
+        }
+        Err(WolfError::Call { call: "wolfSSL_update_keys", code: err, reason: reason(err) })
+    }
+
     pub(crate) fn version(&self) -> String {
         // SAFETY: the connection is live; wolfSSL returns a static string.
         unsafe { static_str(sys::wolfSSL_get_version(self.ptr())) }.unwrap_or_default()

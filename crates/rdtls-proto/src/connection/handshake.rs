@@ -128,10 +128,20 @@ impl Connection {
             self.details_mut().export_secret = export_secret;
         }
         // The peer's last flight runs from its first message to the Finished just handled.
-        let final_trigger = self.hs.take().and_then(|hs| {
+        let hs = self.hs.take();
+        let final_trigger = hs.as_ref().and_then(|hs| {
             let last = hs.reasm.next_seq().wrapping_sub(1);
             hs.peer_flight_start.map(|first| first..=last)
         });
+        if let (Some(t), Some(hs)) = (self.tls13.as_deref_mut(), &hs) {
+            // DTLS 1.3's post-handshake messages continue both message sequences.
+            let ours = self.flight.as_deref().into_iter().flat_map(|fl| &fl.items).filter_map(|i| match i {
+                crate::handshake::FlightItem::Message { seq, .. } => Some(seq.wrapping_add(1)),
+                crate::handshake::FlightItem::ChangeCipherSpec => None,
+            });
+            t.next_send_seq = ours.max().unwrap_or(0);
+            t.peer_next_seq = hs.reasm.next_seq();
+        }
         // Whoever sent the handshake's last flight keeps it for the peer's retransmissions (the
         // server after a full handshake, the client after an abbreviated one): a flight that
         // expects no answer is the last.

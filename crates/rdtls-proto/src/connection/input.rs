@@ -229,9 +229,9 @@ impl Connection {
                     self.stats.dropped_epoch += 1;
                     return Ok(None);
                 };
-                self.handle_handshake_record(now, epoch16, body)?;
+                let keep = self.handle_handshake_record(now, epoch16, body)?;
                 let established = self.is_established();
-                if let Some(t) = &mut self.tls13 {
+                if let (Some(t), true) = (&mut self.tls13, keep) {
                     t.received(now, epoch, seq, self.config.initial_retransmit, established);
                 }
                 Ok(None)
@@ -251,7 +251,7 @@ impl Connection {
                 Ok(None)
             }
             ContentType::ACK if tls13 => {
-                self.handle_ack(now, epoch, body);
+                self.handle_ack(now, epoch, body)?;
                 Ok(None)
             }
             ContentType::ALERT => self.handle_alert(epoch, body).map(|()| None),
@@ -301,7 +301,9 @@ impl Connection {
         Ok(())
     }
 
-    fn handle_handshake_record(&mut self, now: Instant, epoch: u16, body: &[u8]) -> Result<(), Error> {
+    /// Handles a handshake record's fragments. Returns whether the record may be acknowledged
+    /// (DTLS 1.3): something of it was processed, buffered or already had.
+    fn handle_handshake_record(&mut self, now: Instant, epoch: u16, body: &[u8]) -> Result<bool, Error> {
         let mut r = Reader::new(body);
         if self.hs.is_none() && self.tls13.is_some() {
             return self.handle_post_handshake(now, epoch, body);
@@ -333,9 +335,10 @@ impl Connection {
                 }
                 self.stats.dropped_unexpected += 1;
             }
-            return Ok(());
+            return Ok(false);
         };
         let mut peer_retransmits = false;
+        let mut kept = false;
         while !r.is_empty() {
             let Some((h, frag)) = HandshakeHeader::parse(&mut r) else {
                 self.stats.dropped_malformed += 1;
@@ -355,9 +358,10 @@ impl Connection {
                 }
             }
             match hs.reasm.insert(epoch, &h, frag) {
-                Inserted::Buffered | Inserted::Duplicate => {}
+                Inserted::Buffered | Inserted::Duplicate => kept = true,
                 Inserted::Dropped => self.stats.dropped_fragments += 1,
                 Inserted::Old => {
+                    kept = true;
                     // The peer repeats its last flight: ours was lost. Later messages of this
                     // record are still read (a peer may repack its flight).
                     peer_retransmits |=
@@ -368,7 +372,8 @@ impl Connection {
         if peer_retransmits {
             self.answer_retransmission(now);
         }
-        self.process_messages(now)
+        self.process_messages(now)?;
+        Ok(kept)
     }
 
     /// Reads the next-epoch records kept while we had no keys, once we have them.

@@ -106,6 +106,10 @@ pub struct Stats {
     pub retransmissions: u64,
     /// Datagrams produced by `poll_transmit`.
     pub datagrams_sent: u64,
+    /// DTLS 1.3: our KeyUpdates the peer acknowledged (we write with the new keys since).
+    pub key_updates_sent: u64,
+    /// DTLS 1.3: the peer's KeyUpdates received.
+    pub key_updates_received: u64,
 }
 
 /// Next-epoch records kept while the keys to read them are not there yet.

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::handshake::tls13::key_schedule::Secret;
+use crate::handshake::FlightItem;
 use crate::messages::tls13::{parse_ack, write_ack, RecordNumber};
 
 /// Most record numbers held for the next ACK: a flight's worth. Older ones are left out (the
@@ -25,6 +26,18 @@ pub(crate) struct State {
     pub(crate) ack_at: Option<Instant>,
     /// An ACK is due now.
     ack_now: bool,
+    /// The `message_seq` of our next post-handshake message.
+    pub(crate) next_send_seq: u16,
+    /// The `message_seq` of the peer's next post-handshake message.
+    pub(crate) peer_next_seq: u16,
+    /// The epoch our KeyUpdate was sent in, until it is acknowledged (then we write in the
+    /// next).
+    key_update_sent: Option<u64>,
+    /// A KeyUpdate to send once the flight in progress is acknowledged: whether it asks the
+    /// peer to update too.
+    key_update_queued: Option<bool>,
+    /// The epoch the read traffic secret in `secrets` belongs to.
+    read_epoch: u64,
 }
 
 impl State {
@@ -63,6 +76,88 @@ impl State {
 }
 
 impl Connection {
+    /// Updates our sending keys (RFC 9147 §8, RFC 8446 §4.6.3), and asks the peer to update its
+    /// own if `request_peer`: DTLS 1.3 only. The KeyUpdate message is sent (and retransmitted
+    /// until acknowledged) with the next [`poll_transmit`](Self::poll_transmit)s; records keep
+    /// the current keys until the peer acknowledges it, then use the new ones. Application data
+    /// keeps flowing throughout, in both directions. A KeyUpdate asked for while another is
+    /// unacknowledged waits for it.
+    pub fn update_keys(&mut self, now: Instant, request_peer: bool) -> Result<(), Error> {
+        if self.is_closed() {
+            return Err(Error::InvalidOperation("the connection is closed"));
+        }
+        if !self.is_established() {
+            return Err(Error::InvalidOperation("the handshake has not completed"));
+        }
+        let Some(t) = self.tls13.as_deref_mut() else {
+            return Err(Error::InvalidOperation("key updates are a DTLS 1.3 feature"));
+        };
+        t.key_update_queued = Some(t.key_update_queued.unwrap_or(false) | request_peer);
+        self.start_key_update(now);
+        Ok(())
+    }
+
+    /// Sends the queued KeyUpdate if nothing else of ours awaits acknowledgement.
+    fn start_key_update(&mut self, now: Instant) {
+        let busy = self.flight.as_deref().is_some_and(|fl| fl.awaits_ack || fl.awaits_reply);
+        let Some(t) = self.tls13.as_deref_mut() else { return };
+        if busy || t.key_update_sent.is_some() {
+            return;
+        }
+        let Some(request) = t.key_update_queued.take() else { return };
+        let epoch = self.epochs.write_epoch();
+        let seq = t.next_send_seq;
+        t.next_send_seq = t.next_send_seq.wrapping_add(1);
+        t.key_update_sent = Some(epoch);
+        let item =
+            FlightItem::Message { epoch, msg_type: HandshakeType::KEY_UPDATE, seq, body: vec![u8::from(request)] };
+        self.start_flight(now, vec![item], true);
+        let timeout = self.config.handshake_timeout;
+        if let Some(fl) = self.flight.as_deref_mut() {
+            fl.awaits_ack = true;
+            fl.awaits_reply = false;
+            // A peer that acknowledges nothing for this long is gone: stop resending.
+            fl.deadline = Some(now + timeout);
+        }
+    }
+
+    /// Our KeyUpdate was acknowledged: from now on we write with the next keys.
+    fn key_update_acknowledged(&mut self) -> Result<(), Error> {
+        let Some(t) = self.tls13.as_deref_mut() else { return Ok(()) };
+        let Some(epoch) = t.key_update_sent.take() else { return Ok(()) };
+        let suite = self.suite.ok_or(Error::Crypto)?;
+        let Some((_, write)) = &mut t.secrets else { return Err(Error::Crypto) };
+        let s = crate::handshake::tls13::schedule(&*self.config.provider, suite.hash);
+        *write = s.next_traffic_secret(write)?;
+        let keys = crate::handshake::tls13::epoch_keys(&*self.config.provider, suite, write)?;
+        self.stats.key_updates_sent += 1;
+        self.epochs.install(epoch + 1, None, Some(keys));
+        self.epochs.set_write_epoch(epoch + 1);
+        Ok(())
+    }
+
+    /// The peer's KeyUpdate, in `epoch`: acknowledged by the caller; from its next record on,
+    /// the peer writes in the next epoch, whose keys are installed now.
+    fn handle_key_update(&mut self, epoch: u64, body: &[u8]) -> Result<(), Error> {
+        let request = crate::messages::tls13::parse_key_update(body).ok_or(Error::decode("KeyUpdate"))?;
+        let suite = self.suite.ok_or(Error::Crypto)?;
+        let Some(t) = self.tls13.as_deref_mut() else { return Ok(()) };
+        if epoch != t.read_epoch.max(crate::handshake::tls13::EPOCH_APPLICATION) {
+            return Err(Error::unexpected("KeyUpdate outside the peer's current epoch"));
+        }
+        let Some((read, _)) = &mut t.secrets else { return Err(Error::Crypto) };
+        let s = crate::handshake::tls13::schedule(&*self.config.provider, suite.hash);
+        *read = s.next_traffic_secret(read)?;
+        let keys = crate::handshake::tls13::epoch_keys(&*self.config.provider, suite, read)?;
+        t.read_epoch = epoch + 1;
+        self.stats.key_updates_received += 1;
+        if request {
+            t.key_update_queued = Some(t.key_update_queued.unwrap_or(false));
+        }
+        self.epochs.install(epoch + 1, Some(keys), None);
+        Ok(())
+    }
+
     /// The epoch our ACKs go in: the one we write in, or the handshake epoch while we still
     /// write plaintext but have its keys.
     fn ack_epoch(&self) -> u64 {
@@ -107,18 +202,18 @@ impl Connection {
 
     /// The peer acknowledged records: what they carried of our flight is not sent again, and
     /// a flight acknowledged whole is done.
-    pub(super) fn handle_ack(&mut self, _now: Instant, epoch: u64, body: &[u8]) {
+    pub(super) fn handle_ack(&mut self, now: Instant, epoch: u64, body: &[u8]) -> Result<(), Error> {
         let Some(records) = parse_ack(body) else {
             self.stats.dropped_malformed += 1;
-            return;
+            return Ok(());
         };
         if epoch == 0 && self.epochs.write_keys(crate::handshake::tls13::EPOCH_HANDSHAKE).is_some() {
             // Once records are encrypted, a plaintext ACK could be anyone's.
             self.stats.dropped_unexpected += 1;
-            return;
+            return Ok(());
         }
         self.stats.records_accepted += 1;
-        let Some(fl) = self.flight.as_deref_mut() else { return };
+        let Some(fl) = self.flight.as_deref_mut() else { return Ok(()) };
         for n in &records {
             let hits: Vec<_> = fl.sent.iter().filter(|f| f.epoch == n.epoch && f.seq == n.seq).copied().collect();
             for f in hits {
@@ -129,34 +224,61 @@ impl Connection {
         }
         if fl.all_acked() {
             if self.hs.is_none() {
-                // Our last flight arrived whole: nothing more to send.
+                // Our last flight (or KeyUpdate) arrived whole: nothing more to send.
                 self.flight = None;
+                self.key_update_acknowledged()?;
+                self.start_key_update(now);
             } else {
                 // The peer has all of it; its answer is its to resend.
                 fl.retransmit_at = None;
                 fl.cursor = None;
             }
         }
+        Ok(())
     }
 
     /// A handshake record after the handshake: the peer's last flight again (our ACK was
-    /// lost: acknowledge again), or a post-handshake message.
-    pub(super) fn handle_post_handshake(&mut self, _now: Instant, epoch: u16, body: &[u8]) -> Result<(), Error> {
+    /// lost: the record is acknowledged again by the caller), or a post-handshake message
+    /// (KeyUpdate; tickets are acknowledged and dropped: this connection does not resume).
+    /// Post-handshake messages are taken whole and in order; a fragment or a message ahead of
+    /// the next expected is dropped, and comes back with the peer's retransmission.
+    pub(super) fn handle_post_handshake(&mut self, now: Instant, epoch: u16, body: &[u8]) -> Result<bool, Error> {
+        let epoch = u64::from(epoch);
+        let mut acknowledge = false;
         let mut r = Reader::new(body);
-        while let Some((h, _)) = HandshakeHeader::parse(&mut r) {
-            if u64::from(epoch) < crate::handshake::tls13::EPOCH_HANDSHAKE {
+        while let Some((h, fragment)) = HandshakeHeader::parse(&mut r) {
+            if epoch < crate::handshake::tls13::EPOCH_HANDSHAKE {
                 self.stats.dropped_unexpected += 1;
                 continue;
             }
+            if epoch == crate::handshake::tls13::EPOCH_HANDSHAKE {
+                // The peer's last flight, retransmitted.
+                acknowledge = true;
+                continue;
+            }
+            let Some(t) = self.tls13.as_deref_mut() else { return Ok(false) };
+            let expected = t.peer_next_seq;
+            if h.message_seq != expected || !h.is_whole() {
+                // An old message is a retransmission (acknowledged again); a later one or a
+                // fragment is not acknowledged: it comes back with the peer's retransmission.
+                if h.message_seq.wrapping_sub(expected) < 0x8000 {
+                    self.stats.dropped_fragments += 1;
+                } else {
+                    acknowledge = true;
+                }
+                continue;
+            }
+            t.peer_next_seq = expected.wrapping_add(1);
+            acknowledge = true;
             match h.msg_type {
-                // The peer's last flight, retransmitted: the record is acknowledged again.
-                HandshakeType::FINISHED | HandshakeType::CERTIFICATE | HandshakeType::CERTIFICATE_VERIFY => {}
-                // Tickets are for resumption, which this connection does not use: acknowledged
-                // and dropped.
+                HandshakeType::KEY_UPDATE => {
+                    self.handle_key_update(epoch, fragment)?;
+                    self.start_key_update(now);
+                }
                 HandshakeType::NEW_SESSION_TICKET => {}
-                _ => self.stats.dropped_unexpected += 1,
+                _ => return Err(Error::unexpected("handshake message after the handshake")),
             }
         }
-        Ok(())
+        Ok(acknowledge)
     }
 }
