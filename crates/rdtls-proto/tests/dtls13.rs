@@ -266,3 +266,49 @@ fn key_updates_are_refused_before_the_handshake_and_in_dtls12() {
     let mut client = sim.client;
     assert!(matches!(client.update_keys(sim.now, false), Err(Error::InvalidOperation(_))));
 }
+
+/// A DTLS 1.3 connection exported after key updates and imported elsewhere carries on: data
+/// both ways, and another key update each way.
+#[test]
+fn a_dtls13_session_exports_and_imports_after_key_updates() {
+    let c = v13().psk("exp", KEY.to_vec()).allow_session_export(true).build().unwrap();
+    let s_cfg = Arc::new(v13().psk_server_key(KEY.to_vec()).allow_session_export(true).build().unwrap());
+    let now = Instant::now();
+    let mut client = Connection::client(Arc::new(c), now).unwrap();
+    let mut server = Connection::server(s_cfg.clone(), now).unwrap();
+    pump(now, &mut client, &mut server);
+    assert!(client.is_established() && server.is_established());
+    // The client's Finished is acknowledged: nothing pending on either side.
+    assert_eq!(client.poll_timeout(), None);
+    client.update_keys(now, true).unwrap();
+    assert!(
+        matches!(client.export_session(), Err(Error::InvalidOperation(_))),
+        "not while the KeyUpdate awaits its ACK"
+    );
+    pump(now, &mut client, &mut server);
+    let (cs, ss) = (client.stats(), server.stats());
+    assert_eq!((cs.key_updates_sent, ss.key_updates_sent), (1, 1));
+
+    let state = server.export_session().unwrap();
+    assert!(server.is_closed());
+    let mut server = Connection::import_session(s_cfg, &state, now).unwrap();
+    assert_eq!(server.protocol(), Some(Protocol::Dtls1_3));
+    assert_eq!(server.psk_identity(), Some(&b"exp"[..]));
+    let mut buf = Vec::new();
+    for round in 0..3 {
+        buf.clear();
+        client.send(format!("to server {round}").as_bytes(), &mut buf).unwrap();
+        let got = server.handle_datagram(now, &mut buf).unwrap();
+        assert_eq!(got.iter().next(), Some(format!("to server {round}").as_bytes()));
+        buf.clear();
+        server.send(format!("to client {round}").as_bytes(), &mut buf).unwrap();
+        let got = client.handle_datagram(now, &mut buf).unwrap();
+        assert_eq!(got.iter().next(), Some(format!("to client {round}").as_bytes()));
+        if round == 1 {
+            server.update_keys(now, true).unwrap();
+            pump(now, &mut client, &mut server);
+        }
+    }
+    assert_eq!(server.stats().key_updates_sent, 1);
+    assert_eq!(client.stats().key_updates_sent, 2, "the client answered the imported server's request");
+}

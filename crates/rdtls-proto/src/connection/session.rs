@@ -3,8 +3,11 @@
 
 use super::*;
 
-/// Marks an exported session (and its format version).
+/// Marks an exported DTLS 1.2 session (and its format version).
 const SESSION_MAGIC: &[u8] = b"DTLSSES1";
+/// Marks an exported DTLS 1.3 session: the traffic secrets of the current epochs in place of
+/// the master secret.
+const SESSION13_MAGIC: &[u8] = b"DTLSSES3";
 
 impl Connection {
     /// Serializes an established connection so another process can resume it with
@@ -18,6 +21,9 @@ impl Connection {
         use crate::codec::Put;
         if !self.is_established() {
             return Err(Error::InvalidOperation("only an established connection can be exported"));
+        }
+        if self.tls13.is_some() {
+            return self.export_session13();
         }
         let (Some(secret), Some(suite)) = (self.details.as_ref().and_then(|d| d.export_secret.as_ref()), self.suite)
         else {
@@ -59,6 +65,9 @@ impl Connection {
     pub fn import_session(config: Arc<Config>, data: &[u8], now: Instant) -> Result<Self, Error> {
         use crate::handshake::tls12::{epoch_keys, export_secret};
         let bad = Error::InvalidInput("not an exported DTLS session");
+        if data.starts_with(SESSION13_MAGIC) {
+            return Self::import_session13(config, &data[SESSION13_MAGIC.len()..], now);
+        }
         let mut r = Reader::new(data);
         if r.take(SESSION_MAGIC.len()) != Some(SESSION_MAGIC) {
             return Err(bad);
@@ -101,6 +110,113 @@ impl Connection {
         }
         if conn.config.session_export {
             conn.details_mut().export_secret = Some(export_secret(&master, &client_random, &server_random));
+        }
+        Ok(conn)
+    }
+
+    /// The DTLS 1.3 export: side, suite, then for each direction its epoch and traffic secret
+    /// (the read one with its replay window, the write one with its next sequence number),
+    /// the post-handshake message sequences, identity and peer certificates.
+    fn export_session13(&mut self) -> Result<zeroize::Zeroizing<Vec<u8>>, Error> {
+        use crate::codec::Put;
+        if !self.config.session_export {
+            return Err(Error::InvalidOperation("session export is not allowed by the configuration"));
+        }
+        if self.flight.is_some() {
+            // The importer could not resend it: wait for the peer's acknowledgement.
+            return Err(Error::InvalidOperation("a flight (last handshake flight or KeyUpdate) awaits acknowledgement"));
+        }
+        let (Some(t), Some(suite)) = (self.tls13.as_deref(), self.suite) else {
+            return Err(Error::Crypto);
+        };
+        let Some((read, write)) = &t.secrets else { return Err(Error::Crypto) };
+        let read_epoch = t.read_epoch.max(crate::handshake::tls13::EPOCH_APPLICATION);
+        let write_epoch = self.epochs.write_epoch();
+        let write_seq = self.epochs.next_seq(write_epoch).unwrap_or(0);
+        if write_seq > MAX_SEQ {
+            return Err(Error::SequenceExhausted);
+        }
+        let mut out = zeroize::Zeroizing::new(Vec::with_capacity(256));
+        out.extend_from_slice(SESSION13_MAGIC);
+        out.put_u8(match self.side {
+            Side::Client => 0,
+            Side::Server => 1,
+        });
+        out.put_u16(suite.id);
+        out.extend_from_slice(&read_epoch.to_be_bytes());
+        out.put_vec8(read.as_bytes());
+        let (top, bits) = self.epochs.window(read_epoch).map_or((0, 0), ReplayWindow::to_parts);
+        out.extend_from_slice(&top.to_be_bytes());
+        out.extend_from_slice(&bits.to_be_bytes());
+        out.extend_from_slice(&write_epoch.to_be_bytes());
+        out.put_vec8(write.as_bytes());
+        out.put_u48(write_seq);
+        out.put_u16(t.next_send_seq);
+        out.put_u16(t.peer_next_seq);
+        out.put_vec16(self.psk_identity.as_deref().unwrap_or_default());
+        out.put_u16(self.peer_certificates().len() as u16);
+        for c in self.peer_certificates() {
+            out.put_len24(|b| b.extend_from_slice(c.as_ref()));
+        }
+        self.close(HandshakeState::Complete, None);
+        self.epochs.clear_keys();
+        self.tls13 = None;
+        Ok(out)
+    }
+
+    fn import_session13(config: Arc<Config>, data: &[u8], now: Instant) -> Result<Self, Error> {
+        use crate::handshake::tls13::{epoch_keys, key_schedule::Secret};
+        let bad = Error::InvalidInput("not an exported DTLS session");
+        let mut r = Reader::new(data);
+        let side = match r.u8() {
+            Some(0) => Side::Client,
+            Some(1) => Side::Server,
+            _ => return Err(bad),
+        };
+        let suite = r.u16().and_then(CipherSuite::from_id).filter(|s| s.is_tls13()).ok_or(bad.clone())?;
+        let secret_len = suite.hash.output_len();
+        let read_epoch = u64::from_be_bytes(r.take_array().ok_or(bad.clone())?);
+        let read = r.vec8().filter(|s| s.len() == secret_len).map(Secret::from_bytes).ok_or(bad.clone())?;
+        let top = u64::from_be_bytes(r.take_array().ok_or(bad.clone())?);
+        let bits = u64::from_be_bytes(r.take_array().ok_or(bad.clone())?);
+        let write_epoch = u64::from_be_bytes(r.take_array().ok_or(bad.clone())?);
+        let write = r.vec8().filter(|s| s.len() == secret_len).map(Secret::from_bytes).ok_or(bad.clone())?;
+        let write_seq = r.u48().ok_or(bad.clone())?;
+        let next_send_seq = r.u16().ok_or(bad.clone())?;
+        let peer_next_seq = r.u16().ok_or(bad.clone())?;
+        let identity = r.vec16().ok_or(bad.clone())?;
+        let count = r.u16().ok_or(bad.clone())?;
+        let mut peer_certs = Vec::with_capacity(usize::from(count.min(16)));
+        for _ in 0..count {
+            peer_certs.push(CertificateDer::from(r.vec24().ok_or(bad.clone())?.to_vec()));
+        }
+        r.finish().ok_or(bad.clone())?;
+        let first = crate::handshake::tls13::EPOCH_APPLICATION;
+        if read_epoch < first || write_epoch < first {
+            return Err(bad);
+        }
+
+        let provider = &*config.provider;
+        let (read_keys, write_keys) = (epoch_keys(provider, suite, &read)?, epoch_keys(provider, suite, &write)?);
+        let mut conn = Self::new(side, config, now)?;
+        conn.set_established();
+        conn.flight = None;
+        conn.suite = Some(suite);
+        conn.epochs.install(read_epoch, Some(read_keys), None);
+        conn.epochs.set_window(read_epoch, ReplayWindow::from_parts(top, bits));
+        conn.epochs.install(write_epoch, None, Some(write_keys));
+        conn.epochs.set_write_epoch(write_epoch);
+        conn.epochs.set_next_seq(write_epoch, write_seq);
+        let mut t = Box::<tls13::State>::default();
+        t.secrets = Some((read, write));
+        t.peer_encrypts = true;
+        t.next_send_seq = next_send_seq;
+        t.peer_next_seq = peer_next_seq;
+        t.read_epoch = read_epoch;
+        conn.tls13 = Some(t);
+        conn.psk_identity = (!identity.is_empty()).then(|| identity.to_vec());
+        if !peer_certs.is_empty() {
+            conn.details_mut().peer_certs = peer_certs;
         }
         Ok(conn)
     }

@@ -37,7 +37,7 @@ pub(crate) struct State {
     /// peer to update too.
     key_update_queued: Option<bool>,
     /// The epoch the read traffic secret in `secrets` belongs to.
-    read_epoch: u64,
+    pub(crate) read_epoch: u64,
 }
 
 impl State {

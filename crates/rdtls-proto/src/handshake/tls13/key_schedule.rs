@@ -35,6 +35,11 @@ impl Secret {
         Self { buf, len }
     }
 
+    /// A secret from its bytes (an imported session's traffic secret).
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Self {
+        Self::new(bytes)
+    }
+
     pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
     }
