@@ -31,6 +31,7 @@ use rdtls_proto::crypto::{
     ActiveKeyExchange, AeadAlgorithm, AeadKey, CryptoError, CryptoProvider, Digest, HashAlgorithm, KxGroup,
     MaskAlgorithm, MaskKey, RunningHash,
 };
+use rdtls_proto::enums::Protocol;
 use rdtls_proto::suites::{self, CipherSuite};
 use rdtls_proto::{
     Config, Connection, ConnectionHandle, DatagramEvent, Endpoint, Event, ExtendedMasterSecret, HandshakeState,
@@ -138,6 +139,22 @@ fn suites_for(selector: u8) -> &'static [&'static CipherSuite] {
     }
 }
 
+/// `suites`, after the DTLS 1.3 ones if `tls13`.
+fn with_tls13(suites: &[&'static CipherSuite], tls13: bool) -> Vec<&'static CipherSuite> {
+    let thirteen: &[&'static CipherSuite] = if tls13 {
+        &[
+            &suites::TLS13_AES_128_GCM_SHA256,
+            &suites::TLS13_AES_256_GCM_SHA384,
+            &suites::TLS13_CHACHA20_POLY1305_SHA256,
+            &suites::TLS13_AES_128_CCM_SHA256,
+            &suites::TLS13_AES_128_CCM_8_SHA256,
+        ]
+    } else {
+        &[]
+    };
+    thirteen.iter().chain(suites).copied().collect()
+}
+
 /// Checks what a connection says about itself after any call.
 fn check_connection(conn: &Connection) {
     if conn.is_closed() {
@@ -205,12 +222,14 @@ impl ServerHarness {
     /// - bit 2: send a PSK identity hint;
     /// - bit 3: MTU 64 instead of 1400 (every flight fragmented);
     /// - bits 4–5: cipher suites (all; plain PSK with GCM and ChaCha20; ECDHE-PSK; CCM);
-    /// - bit 6: P-256 only instead of X25519 then P-256.
+    /// - bit 6: P-256 only instead of X25519 then P-256;
+    /// - bit 7: DTLS 1.3 too (its suites first): 1.3 clients get the stateless
+    ///   HelloRetryRequest, and ACKs, KeyUpdates and unified headers follow.
     pub fn config(flags: u8) -> Config {
         let mut b = Config::builder_with_provider(Arc::new(DeterministicProvider::new(0x5e5e_0000)))
             .psk_server_callback(|identity| (identity == PSK_IDENTITY).then(|| PSK.to_vec().into()))
             .cookie_verification(flags & 1 != 0)
-            .cipher_suites(suites_for(flags >> 4))
+            .cipher_suites(&with_tls13(suites_for(flags >> 4), flags & 0x80 != 0))
             .groups(if flags & 0x40 != 0 { &[KxGroup::Secp256r1] } else { &[KxGroup::X25519, KxGroup::Secp256r1] })
             .mtu(if flags & 8 != 0 { 64 } else { 1400 })
             .rng_seed(0x5e5e);
@@ -219,6 +238,9 @@ impl ServerHarness {
         }
         if flags & 4 != 0 {
             b = b.psk_identity_hint(&b"server hint"[..]);
+        }
+        if flags & 0x80 != 0 {
+            b = b.protocol_versions(Protocol::Dtls1_2, Protocol::Dtls1_3);
         }
         b.build().expect("valid server configuration")
     }
@@ -378,7 +400,8 @@ pub fn fuzz_endpoint(data: &[u8]) {
 pub enum ClientAction {
     /// 0: hand the datagram to the connection.
     Datagram,
-    /// 1: send the step's bytes (up to 16 KiB) as application data.
+    /// 1: send the step's bytes (up to 16 KiB) as application data; with no bytes on a DTLS
+    /// 1.3 connection, update the keys (asking the server to update too).
     Send,
     /// 2: shut the connection down (close_notify).
     Shutdown,
@@ -417,7 +440,8 @@ impl ClientHarness {
     /// - bits 0–1: cipher suites offered (all; plain PSK with GCM and ChaCha20; ECDHE-PSK; CCM);
     /// - bit 2: extended master secret preferred rather than required;
     /// - bit 3: MTU 64 instead of 1400 (every flight fragmented);
-    /// - bit 4: P-256 first instead of X25519 first.
+    /// - bit 4: P-256 first instead of X25519 first;
+    /// - bit 5: DTLS 1.3 offered too (its suites first).
     ///
     /// The client sends [`PSK_IDENTITY`] unless the server's hint is [`REFUSED_HINT`].
     pub fn config(flags: u8) -> Config {
@@ -425,7 +449,7 @@ impl ClientHarness {
             .psk_callback(|hint| {
                 (hint != Some(REFUSED_HINT)).then(|| rdtls_proto::PskCredentials::new(PSK_IDENTITY, PSK))
             })
-            .cipher_suites(suites_for(flags))
+            .cipher_suites(&with_tls13(suites_for(flags), flags & 0x20 != 0))
             .groups(if flags & 0x10 != 0 {
                 &[KxGroup::Secp256r1, KxGroup::X25519]
             } else {
@@ -435,6 +459,9 @@ impl ClientHarness {
             .rng_seed(0xc1c1);
         if flags & 4 != 0 {
             b = b.extended_master_secret(ExtendedMasterSecret::Prefer);
+        }
+        if flags & 0x20 != 0 {
+            b = b.protocol_versions(Protocol::Dtls1_2, Protocol::Dtls1_3);
         }
         b.build().expect("valid client configuration")
     }
@@ -473,6 +500,10 @@ impl ClientHarness {
                     }
                     Err(_) => assert!(self.conn.is_closed(), "handle_datagram failed without closing the connection"),
                 }
+            }
+            ClientAction::Send if step.datagram.is_empty() && self.conn.protocol() == Some(Protocol::Dtls1_3) => {
+                let open = !self.conn.is_closed();
+                assert_eq!(self.conn.update_keys(now, true).is_ok(), open);
             }
             ClientAction::Send => {
                 let data = &step.datagram[..step.datagram.len().min(1 << 14)];
@@ -612,3 +643,6 @@ fn client_hello_datagram() -> Vec<u8> {
     d.extend_from_slice(&hs);
     d
 }
+
+#[cfg(test)]
+mod seeds;

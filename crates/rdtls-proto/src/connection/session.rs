@@ -124,7 +124,9 @@ impl Connection {
         }
         if self.flight.is_some() {
             // The importer could not resend it: wait for the peer's acknowledgement.
-            return Err(Error::InvalidOperation("a flight (last handshake flight or KeyUpdate) awaits acknowledgement"));
+            return Err(Error::InvalidOperation(
+                "a flight (last handshake flight or KeyUpdate) awaits acknowledgement",
+            ));
         }
         let (Some(t), Some(suite)) = (self.tls13.as_deref(), self.suite) else {
             return Err(Error::Crypto);

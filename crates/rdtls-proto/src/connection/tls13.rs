@@ -182,22 +182,25 @@ impl Connection {
         // RFC 9147 §7: in increasing order.
         records.sort_unstable();
         records.dedup();
-        let mut body = Vec::with_capacity(2 + 16 * records.len());
-        write_ack(&mut body, &records);
         let epoch = self.ack_epoch();
-        if out.len() + self.record_overhead_in(epoch) + body.len() > mtu && !out.is_empty() {
-            // Next datagram.
+        let overhead = self.record_overhead_in(epoch) + 2;
+        if !out.is_empty() && out.len() + overhead + 16 * records.len() > mtu {
+            // In the next datagram.
             if let Some(t) = self.tls13.as_deref_mut() {
                 t.pending = records;
                 t.ack_now = true;
             }
             return;
         }
-        let _ = self.write_record(ContentType::ACK, epoch, &body, out);
-        if let Some(t) = self.tls13.as_deref_mut() {
-            t.pending = records;
-            t.pending.clear();
+        // One ACK never exceeds the MTU: with too many records for it, the newest are named
+        // (the peer resends the others, and they are acknowledged then).
+        let fit = mtu.saturating_sub(overhead) / 16;
+        if records.len() > fit {
+            records.drain(..records.len() - fit.max(1));
         }
+        let mut body = Vec::with_capacity(2 + 16 * records.len());
+        write_ack(&mut body, &records);
+        let _ = self.write_record(ContentType::ACK, epoch, &body, out);
     }
 
     /// The peer acknowledged records: what they carried of our flight is not sent again, and
