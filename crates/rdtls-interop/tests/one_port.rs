@@ -4,7 +4,7 @@
 //! Cookie verification is on: 1.2 clients get the HelloVerifyRequest, 1.3 clients the
 //! HelloRetryRequest with a cookie, from the same stateless verifier.
 
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "../src/wolfssl/mod.rs"]
 mod wolfssl;
 
