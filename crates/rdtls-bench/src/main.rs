@@ -19,6 +19,7 @@
 
 mod capacity;
 mod drive;
+mod dtls13;
 mod flood;
 mod inmem;
 mod loopback;
@@ -45,6 +46,8 @@ enum Group {
     Memory,
     Flood,
     Capacity,
+    /// DTLS 1.3 beside our DTLS 1.2.
+    Dtls13,
 }
 
 /// Measures this DTLS stack beside OpenSSL, interleaved in one run.
@@ -149,6 +152,10 @@ fn main() -> ExitCode {
     if wanted(Group::Flood) {
         progress("handshake latency under a ClientHello flood");
         flood::run(&effort, &creds, &mut rows);
+    }
+    if wanted(Group::Dtls13) {
+        progress("DTLS 1.3");
+        dtls13::run(&effort, &creds, &mut rows);
     }
     if wanted(Group::Capacity) {
         progress("server capacity with real sockets");

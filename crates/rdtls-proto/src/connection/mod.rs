@@ -358,7 +358,9 @@ impl Connection {
         Ok(())
     }
 
-    /// Bytes a record adds to application data now (header, explicit nonce, tag).
+    /// Bytes a record adds to application data now (header, explicit nonce or inner content
+    /// type, tag). A DTLS 1.3 AES-CCM-8 record of fewer than 7 bytes is padded further, to the
+    /// 16 bytes of ciphertext its record-number mask is made from.
     pub fn record_overhead(&self) -> usize {
         self.record_overhead_in(self.epochs.write_epoch())
     }
