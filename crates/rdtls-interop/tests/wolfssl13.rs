@@ -247,3 +247,98 @@ fn key_updates_from_each_side() {
     // wolfSSL's answer to our request, then its own.
     assert_eq!(stats.key_updates_received, 2, "{stats:?}");
 }
+
+/// Both roles through the fault proxy: our datagrams at most 400 bytes (our RSA certificate
+/// flight fragmented for wolfSSL to reassemble; the proxy drops anything of ours larger), 20%
+/// loss each way during the handshake, then the data and close_notify on a clean path (they are
+/// not retransmitted). wolfSSL keeps its own MTU: it cannot fragment to 400 bytes (its
+/// fragments leave room far below the MTU, and it fails with BUFFER_E). With wolfSSL as the
+/// client, its direction stays clean: wolfSSL 5.9's client never resent a lost Finished (60 s
+/// with four datagrams from it, while our server resent its flight a dozen times), so a loss
+/// there can only end in a timeout. (The same test with loss both ways, and a retry, shows it.)
+#[test]
+fn fragmented_at_400_bytes_with_20_percent_loss_both_roles() {
+    use rdtls_interop::{Direction, FaultProxy, Faults};
+    let ca = Ca::root("rdtls 1.3 lossy root");
+    let leaf = ca.leaf(Alg::Rsa2048, &["localhost"], Usage::Server);
+    let suite = &suites::TLS13_AES_128_GCM_SHA256;
+    let lossy = || Faults::none().loss(0.2);
+    for seed in [1u64, 2] {
+        // Our client, wolfSSL's server.
+        let wolf = WolfConfig::server().ciphers(wolf_name(suite)).certificate(&leaf.chain_pem(), &leaf.key_pem);
+        let mut server = WolfPeer::bind(&wolf, loopback(0)).expect("wolfSSL server socket");
+        let mut proxy = FaultProxy::start(server.local_addr(), lossy().mtu(400), lossy(), seed);
+        let proxy_ref = &proxy;
+        thread::scope(|s| {
+            let proxy = proxy_ref;
+            let wolf_side = s.spawn(move || {
+                server.handshake().expect("wolfSSL handshake through loss");
+                let m = server.recv().expect("recv").expect("a message");
+                server.send(&m).expect("echo");
+                assert_eq!(server.recv().expect("recv"), None, "close_notify");
+            });
+            let config = Arc::new(ours().mtu(400).root_store(ca.roots()).build().unwrap());
+            let mut client =
+                Client::connect_with_name(proxy.addr(), "localhost", config, Some(Duration::from_secs(60)))
+                    .expect("our handshake through loss");
+            // The path is cleared for the data; our Finished may have been lost before: it is
+            // resent until wolfSSL acknowledges it (data sent before that could be dropped).
+            proxy.set_faults(Direction::ToServer, Faults::none());
+            proxy.set_faults(Direction::ToClient, Faults::none());
+            let mut buf = [0u8; 1500];
+            while client.connection().poll_timeout().is_some() {
+                let r = client.recv(&mut buf, Some(Duration::from_millis(100)));
+                assert!(r.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::TimedOut), "{r:?}");
+            }
+            client.send(b"through the storm").unwrap();
+            let n = client.recv(&mut buf, Some(T)).unwrap();
+            assert_eq!(&buf[..n], b"through the storm");
+            client.close().unwrap();
+            wolf_side.join().expect("wolfSSL side");
+        });
+        let stats = proxy.stop();
+        assert!(stats.to_server.dropped + stats.to_client.dropped > 0, "seed {seed}: nothing was lost: {stats:?}");
+
+        // wolfSSL's client, our server.
+        let config = Arc::new(ours().mtu(400).certificate(leaf.certified_key()).build().unwrap());
+        let mut server = Server::bind(loopback(0), config).unwrap();
+        let mut proxy = FaultProxy::start(server.local_addr().unwrap(), Faults::none(), lossy().mtu(400), seed);
+        let wolf = WolfConfig::client().ciphers(wolf_name(suite)).ca(ca.root_pem()).server_name("localhost");
+        thread::scope(|s| {
+            let proxy = &proxy;
+            let wolf_side = s.spawn(move || {
+                let mut client = WolfPeer::connect(&wolf, proxy.addr()).expect("wolfSSL socket");
+                client.handshake().expect("wolfSSL handshake through loss");
+                proxy.set_faults(Direction::ToServer, Faults::none());
+                proxy.set_faults(Direction::ToClient, Faults::none());
+                // Our server greets once it has wolfSSL's Finished (which wolfSSL resends
+                // while it waits here, if it was lost).
+                assert_eq!(client.recv().expect("recv").as_deref(), Some(&b"welcome"[..]));
+                client.send(b"through the storm").expect("send");
+                let reply = client.recv().expect("recv").expect("the answer");
+                client.close().expect("close_notify");
+                reply
+            });
+            let mut answered = false;
+            loop {
+                match server.poll(Some(Duration::from_secs(60))).unwrap() {
+                    Some(ServerEvent::Connected(p)) => {
+                        server.send_to(p, b"welcome").unwrap();
+                    }
+                    Some(ServerEvent::Message(p, data)) => {
+                        assert_eq!(data, b"through the storm");
+                        server.send_to(p, b"calm").unwrap();
+                        answered = true;
+                    }
+                    Some(ServerEvent::Closed(_, _)) if answered => break,
+                    Some(ServerEvent::Closed(p, e)) => panic!("{p} closed before the message: {e:?}"),
+                    Some(_) => {}
+                    None => panic!("no event within 60 s: {:?}", proxy.stats()),
+                }
+            }
+            assert_eq!(wolf_side.join().expect("wolfSSL side"), b"calm");
+        });
+        let stats = proxy.stop();
+        assert!(stats.to_server.dropped + stats.to_client.dropped > 0, "seed {seed}: nothing was lost: {stats:?}");
+    }
+}

@@ -377,15 +377,21 @@ impl WolfPeer {
         self.socket.local_addr().expect("local address of a bound socket")
     }
 
-    /// Runs the handshake to completion (`wolfSSL_connect` or `wolfSSL_accept`).
+    /// Runs the handshake to completion (`wolfSSL_connect` or `wolfSSL_accept`). A DTLS 1.3
+    /// client whose last flight is not yet acknowledged may see the server's application data
+    /// first: wolfSSL then reports `APP_DATA_READY`, which means the handshake is done and
+    /// data waits for `recv`.
     pub(crate) fn handshake(&mut self) -> Result<(), WolfError> {
-        match self.role {
+        let r = match self.role {
             // SAFETY: the connection is live and configured.
             Role::Client => self.drive("wolfSSL_connect", |s| unsafe { sys::wolfSSL_connect(s) }),
             // SAFETY: as above.
             Role::Server => self.drive("wolfSSL_accept", |s| unsafe { sys::wolfSSL_accept(s) }),
+        };
+        match r {
+            Err(WolfError::Call { code, .. }) if code == sys::wolfSSL_ErrorCodes_APP_DATA_READY => Ok(()),
+            r => r.map(drop),
         }
-        .map(drop)
     }
 
     /// Sends `data` as one application data record (`wolfSSL_write`).
@@ -485,6 +491,11 @@ impl WolfPeer {
             }
             // SAFETY: the connection is live; `ret` is what its last call returned.
             let err = unsafe { sys::wolfSSL_get_error(s, ret) };
+            // Application data arrived before the handshake's last flight was acknowledged:
+            // `wolfSSL_read` has it on the next call.
+            if err == sys::wolfSSL_ErrorCodes_APP_DATA_READY && call == "wolfSSL_read" {
+                continue;
+            }
             let events = match err as u32 {
                 sys::WOLFSSL_ERROR_WANT_READ => libc::POLLIN,
                 sys::WOLFSSL_ERROR_WANT_WRITE => libc::POLLOUT,
