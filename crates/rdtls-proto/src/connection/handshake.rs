@@ -141,6 +141,11 @@ impl Connection {
             });
             t.next_send_seq = ours.max().unwrap_or(0);
             t.peer_next_seq = hs.reasm.next_seq();
+            if self.side == Side::Server {
+                // The client resends its Finished until acknowledged, for at most a handshake
+                // timeout: until then we read the handshake epoch, to acknowledge it again.
+                t.retire_handshake_at = Some(now + self.config.handshake_timeout);
+            }
         }
         // Whoever sent the handshake's last flight keeps it for the peer's retransmissions (the
         // server after a full handshake, the client after an abbreviated one): a flight that

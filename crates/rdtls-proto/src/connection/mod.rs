@@ -449,8 +449,8 @@ impl Connection {
             return Ok(());
         }
         let established = self.is_established();
-        if let Some(t) = &mut self.tls13 {
-            t.handle_timeout(now);
+        if self.tls13.as_deref_mut().is_some_and(|t| t.handle_timeout(now)) {
+            self.epochs.retire(crate::handshake::tls13::EPOCH_HANDSHAKE);
         }
         let Some(fl) = self.flight.as_deref_mut() else {
             return Ok(());
@@ -460,6 +460,7 @@ impl Connection {
                 // DTLS 1.3's client: the server never acknowledged our last flight, but it
                 // answers what we send since; stop resending.
                 self.flight = None;
+                self.epochs.retire(crate::handshake::tls13::EPOCH_HANDSHAKE);
                 return Ok(());
             }
             let e = Error::HandshakeTimeout;
@@ -547,8 +548,8 @@ impl Connection {
             return None;
         }
         let fl = self.flight.as_deref();
-        let ack_at = self.tls13.as_deref().and_then(|t| t.ack_at);
-        fl.into_iter().flat_map(|fl| [fl.retransmit_at, fl.deadline, fl.hold_until]).chain([ack_at]).flatten().min()
+        let tls13 = self.tls13.as_deref().and_then(tls13::State::next_timer);
+        fl.into_iter().flat_map(|fl| [fl.retransmit_at, fl.deadline, fl.hold_until]).chain([tls13]).flatten().min()
     }
 
     // ===== internals =====

@@ -26,6 +26,9 @@ pub(crate) struct State {
     pub(crate) ack_at: Option<Instant>,
     /// An ACK is due now.
     ack_now: bool,
+    /// When the handshake epoch's keys go (server: once the client can no longer resend its
+    /// Finished, which we must acknowledge again).
+    pub(crate) retire_handshake_at: Option<Instant>,
     /// The `message_seq` of our next post-handshake message.
     pub(crate) next_send_seq: u16,
     /// The `message_seq` of the peer's next post-handshake message.
@@ -67,11 +70,21 @@ impl State {
         self.ack_now = false;
     }
 
-    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+    pub(crate) fn handle_timeout(&mut self, now: Instant) -> bool {
         if self.ack_at.is_some_and(|t| now >= t) {
             self.ack_at = None;
             self.ack_now = !self.pending.is_empty();
         }
+        let retire = self.retire_handshake_at.is_some_and(|t| now >= t);
+        if retire {
+            self.retire_handshake_at = None;
+        }
+        retire
+    }
+
+    /// The next instant a timer of this state is due.
+    pub(crate) fn next_timer(&self) -> Option<Instant> {
+        [self.ack_at, self.retire_handshake_at].into_iter().flatten().min()
     }
 }
 
@@ -227,8 +240,10 @@ impl Connection {
         }
         if fl.all_acked() {
             if self.hs.is_none() {
-                // Our last flight (or KeyUpdate) arrived whole: nothing more to send.
+                // Our last flight (or KeyUpdate) arrived whole: nothing more to send. The
+                // handshake epoch is no longer needed by either side.
                 self.flight = None;
+                self.epochs.retire(crate::handshake::tls13::EPOCH_HANDSHAKE);
                 self.key_update_acknowledged()?;
                 self.start_key_update(now);
             } else {

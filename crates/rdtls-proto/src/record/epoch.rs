@@ -100,6 +100,12 @@ impl EpochTable {
         self.protected.insert(at, entry);
     }
 
+    /// Forgets `epoch`'s keys, both directions (DTLS 1.3's handshake epoch once the peer can no
+    /// longer need it).
+    pub(crate) fn retire(&mut self, epoch: u64) {
+        self.protected.retain(|e| e.number != epoch);
+    }
+
     /// Forgets every key (a connection handed over, or closed).
     pub(crate) fn clear_keys(&mut self) {
         self.protected.clear();
