@@ -102,6 +102,8 @@ pub struct Config {
     pub(crate) cipher_suites: Vec<&'static CipherSuite>,
     /// The oldest and newest protocol versions allowed.
     pub(crate) versions: (Protocol, Protocol),
+    /// DTLS 1.3: 16-bit sequence numbers in our record headers (else 8-bit).
+    pub(crate) seq_16: bool,
     pub(crate) groups: Vec<KxGroup>,
     pub(crate) client_psk: Option<Arc<ClientPskCallback>>,
     pub(crate) server_psk: Option<Arc<ServerPskCallback>>,
@@ -174,6 +176,7 @@ impl Config {
                 provider,
                 cipher_suites: suites::ALL.iter().collect(),
                 versions: (Protocol::Dtls1_2, Protocol::Dtls1_2),
+                seq_16: true,
                 groups: vec![KxGroup::X25519, KxGroup::Secp256r1, KxGroup::Secp384r1],
                 client_psk: None,
                 server_psk: None,
@@ -220,6 +223,12 @@ impl Config {
     /// server accepts it.
     pub fn enables(&self, version: Protocol) -> bool {
         (self.versions.0..=self.versions.1).contains(&version) && self.suites_for(version).next().is_some()
+    }
+
+    /// How our DTLS 1.3 records' unified headers are written: a length always (records share
+    /// datagrams), 16- or 8-bit sequence numbers.
+    pub(crate) fn unified_format(&self) -> crate::record::UnifiedFormat {
+        crate::record::UnifiedFormat { seq_16: self.seq_16, has_length: true }
     }
 
     /// The configured suites of one protocol version, in order of preference.
@@ -284,6 +293,16 @@ impl ConfigBuilder {
     /// uses the configured suites of its own ([`CipherSuite::is_tls13`]).
     pub fn protocol_versions(mut self, oldest: Protocol, newest: Protocol) -> Self {
         self.config.versions = (oldest, newest);
+        self
+    }
+
+    /// DTLS 1.3: write 8-bit sequence numbers in record headers instead of 16-bit ones (RFC
+    /// 9147 §4), one byte less per record. The receiver reconstructs the full number from the
+    /// low bits, so with 8 bits fewer than 128 records in a row may be lost or reordered (with
+    /// 16, 32,768); use it on links that keep order, to save bytes on constrained networks.
+    /// We read both widths whatever this says.
+    pub fn short_sequence_numbers(mut self, short: bool) -> Self {
+        self.config.seq_16 = !short;
         self
     }
 

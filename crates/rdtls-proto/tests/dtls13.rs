@@ -312,3 +312,38 @@ fn a_dtls13_session_exports_and_imports_after_key_updates() {
     assert_eq!(server.stats().key_updates_sent, 1);
     assert_eq!(client.stats().key_updates_sent, 2, "the client answered the imported server's request");
 }
+
+/// 70,000 records each way through `Connection`s, with 8- and 16-bit sequence numbers in the
+/// headers: past the 2^8 and 2^16 wraps every record arrives, in order, once. With 8 bits the
+/// header is one byte shorter.
+#[test]
+fn seventy_thousand_records_each_way_with_8_and_16_bit_headers() {
+    for short in [true, false] {
+        let c = v13().psk("wrap", KEY.to_vec()).short_sequence_numbers(short).build().unwrap();
+        let s = v13().psk_server_key(KEY.to_vec()).short_sequence_numbers(short).build().unwrap();
+        let now = Instant::now();
+        let mut client = Connection::client(Arc::new(c), now).unwrap();
+        let mut server = Connection::server(Arc::new(s), now).unwrap();
+        pump(now, &mut client, &mut server);
+        assert!(client.is_established() && server.is_established());
+        let expected_overhead = if short { 4 } else { 5 } + 1 + 16;
+        assert_eq!(client.record_overhead(), expected_overhead, "short {short}");
+        let mut buf = Vec::with_capacity(64);
+        let mut one_way = |from: &mut Connection, to: &mut Connection, i: u32| {
+            let msg = i.to_be_bytes();
+            buf.clear();
+            from.send(&msg, &mut buf).unwrap();
+            assert_eq!(buf[0] & 0b0000_1000 != 0, !short, "the S bit");
+            let got = to.handle_datagram(now, &mut buf).unwrap();
+            assert_eq!(got.iter().next(), Some(&msg[..]), "record {i}, short {short}");
+        };
+        for i in 0..70_000u32 {
+            one_way(&mut client, &mut server, i);
+            one_way(&mut server, &mut client, i);
+        }
+        for stats in [client.stats(), server.stats()] {
+            assert!(stats.records_accepted > 70_000, "{stats:?}");
+            assert_eq!((stats.dropped_replayed, stats.dropped_bad_auth, stats.dropped_malformed), (0, 0, 0));
+        }
+    }
+}

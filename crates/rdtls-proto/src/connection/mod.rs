@@ -35,7 +35,7 @@ use crate::messages::{HandshakeHeader, HS_HEADER_LEN};
 use crate::pki::{CertificateDer, CertificateError, ServerName};
 use crate::record::epoch::EpochTable;
 pub use crate::record::MAX_RECORDS_PER_DATAGRAM;
-use crate::record::{EpochKeys, RecordHeader, ReplayWindow, UnifiedFormat, HEADER_LEN, MAX_PLAINTEXT, MAX_SEQ};
+use crate::record::{EpochKeys, RecordHeader, ReplayWindow, HEADER_LEN, MAX_PLAINTEXT, MAX_SEQ};
 use crate::suites::CipherSuite;
 
 mod flight;
@@ -556,7 +556,8 @@ impl Connection {
 
     /// Bytes a record of `epoch` adds to its plaintext (header and protection).
     fn record_overhead_in(&self, epoch: u64) -> usize {
-        self.epochs.write_keys(epoch).map_or(HEADER_LEN, EpochKeys::record_overhead)
+        let format = self.config.unified_format();
+        self.epochs.write_keys(epoch).map_or(HEADER_LEN, |k| k.record_overhead(format))
     }
 
     /// Takes the next record sequence number of `epoch`. Every record writer goes through
@@ -591,7 +592,7 @@ impl Connection {
         match self.epochs.write_keys(epoch) {
             Some(EpochKeys::Dtls12(keys)) => keys.seal(header, body, out)?,
             Some(EpochKeys::Dtls13(keys)) => {
-                keys.seal(epoch, seq, None, UnifiedFormat::default(), content_type, body, out)?;
+                keys.seal(epoch, seq, None, self.config.unified_format(), content_type, body, out)?;
             }
             None => {
                 RecordHeader { length: body.len() as u16, ..header }.write(out);

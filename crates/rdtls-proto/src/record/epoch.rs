@@ -21,11 +21,12 @@ pub(crate) enum EpochKeys {
 }
 
 impl EpochKeys {
-    /// Bytes a record of this epoch adds to its plaintext: header and protection.
-    pub(crate) fn record_overhead(&self) -> usize {
+    /// Bytes a record of this epoch adds to its plaintext: header (DTLS 1.3: in `format`) and
+    /// protection.
+    pub(crate) fn record_overhead(&self, format: UnifiedFormat) -> usize {
         match self {
             Self::Dtls12(k) => HEADER_LEN + k.overhead(),
-            Self::Dtls13(k) => k.overhead(UnifiedFormat::default()),
+            Self::Dtls13(k) => k.overhead(format),
         }
     }
 }
