@@ -347,3 +347,37 @@ fn seventy_thousand_records_each_way_with_8_and_16_bit_headers() {
         }
     }
 }
+
+/// A plaintext ACK naming the client's ClientHello (anyone who knows the addresses could send
+/// one) is dropped: the client keeps retransmitting its hello.
+#[test]
+fn a_forged_plaintext_ack_does_not_stop_retransmission() {
+    use rdtls_proto::enums::{ContentType, ProtocolVersion};
+    use rdtls_proto::messages::tls13::{write_ack, RecordNumber};
+    use rdtls_proto::record::RecordHeader;
+    let (c, _) = psk_pair(v13(), v13());
+    let now = Instant::now();
+    let mut client = Connection::client(Arc::new(c), now).unwrap();
+    let mut hello = Vec::new();
+    assert!(client.poll_transmit(&mut hello).is_some());
+    let mut body = Vec::new();
+    write_ack(&mut body, &[RecordNumber { epoch: 0, seq: 0 }]);
+    let mut forged = Vec::new();
+    RecordHeader {
+        content_type: ContentType::ACK,
+        version: ProtocolVersion::DTLS1_2,
+        epoch: 0,
+        seq: 7,
+        length: body.len() as u16,
+    }
+    .write(&mut forged);
+    forged.extend_from_slice(&body);
+    client.handle_datagram(now, &mut forged).unwrap();
+    let stats = client.stats();
+    assert_eq!(stats.dropped_unexpected + stats.dropped_malformed, 1, "{stats:?}");
+    let t = client.poll_timeout().expect("the retransmission timer is still armed");
+    client.handle_timeout(t).unwrap();
+    let mut again = Vec::new();
+    assert!(client.poll_transmit(&mut again).is_some(), "the ClientHello is resent");
+    assert_eq!(again[13], 1, "client_hello");
+}

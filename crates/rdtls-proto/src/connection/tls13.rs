@@ -196,6 +196,13 @@ impl Connection {
         records.sort_unstable();
         records.dedup();
         let epoch = self.ack_epoch();
+        if epoch == 0 {
+            // Never in plaintext (the peer drops those); our next flight answers instead.
+            if let Some(t) = self.tls13.as_deref_mut() {
+                t.pending.clear();
+            }
+            return;
+        }
         let overhead = self.record_overhead_in(epoch) + 2;
         if !out.is_empty() && out.len() + overhead + 16 * records.len() > mtu {
             // In the next datagram.
@@ -223,8 +230,10 @@ impl Connection {
             self.stats.dropped_malformed += 1;
             return Ok(());
         };
-        if epoch == 0 && self.epochs.write_keys(crate::handshake::tls13::EPOCH_HANDSHAKE).is_some() {
-            // Once records are encrypted, a plaintext ACK could be anyone's.
+        if epoch == 0 {
+            // A plaintext ACK could be anyone's, and nothing needs one: the only plaintext
+            // flights (the hellos) are answered, not acknowledged. A forged one would stop our
+            // retransmissions.
             self.stats.dropped_unexpected += 1;
             return Ok(());
         }
