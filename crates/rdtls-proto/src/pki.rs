@@ -231,6 +231,22 @@ pub(crate) fn verify_chain(
     errors
 }
 
+/// Verifies a DTLS 1.3 CertificateVerify signature: with the scheme's own algorithm only (the
+/// first the provider lists), so an ECDSA scheme is bound to its curve (RFC 8446 §4.2.3).
+pub(crate) fn verify_signature13(
+    provider: &dyn CryptoProvider,
+    ee_der: &CertificateDer<'_>,
+    scheme: SignatureScheme,
+    message: &[u8],
+    signature: &[u8],
+) -> bool {
+    let Ok(ee) = EndEntityCert::try_from(ee_der) else { return false };
+    provider
+        .handshake_signature_algorithms(scheme)
+        .first()
+        .is_some_and(|alg| ee.verify_signature(*alg, message, signature).is_ok())
+}
+
 /// Verifies a handshake signature made by the end-entity certificate's key.
 pub(crate) fn verify_signature(
     provider: &dyn CryptoProvider,
@@ -342,5 +358,29 @@ impl CertResolver {
     pub fn is_empty(&self) -> bool {
         let certs = self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         certs.default.is_none() && certs.by_name.is_empty()
+    }
+}
+
+#[cfg(all(test, feature = "aws-lc-rs"))]
+mod tests {
+    use super::*;
+    use crate::crypto::aws_lc::AwsLcProvider;
+    use rustls_pki_types::alg_id;
+
+    /// DTLS 1.3 verifies with the first algorithm the provider lists for a scheme: for each
+    /// ECDSA scheme that is the scheme's own curve and hash (RFC 8446 §4.2.3), while DTLS 1.2
+    /// may use the others (its schemes name only the hash).
+    #[test]
+    fn the_first_algorithm_of_an_ecdsa_scheme_is_bound_to_its_curve() {
+        let p = AwsLcProvider;
+        for (scheme, curve, hash) in [
+            (SignatureScheme::ECDSA_SECP256R1_SHA256, alg_id::ECDSA_P256, alg_id::ECDSA_SHA256),
+            (SignatureScheme::ECDSA_SECP384R1_SHA384, alg_id::ECDSA_P384, alg_id::ECDSA_SHA384),
+        ] {
+            let algs = p.handshake_signature_algorithms(scheme);
+            assert!(algs.len() > 1, "DTLS 1.2 accepts the other curve too");
+            assert_eq!(algs[0].public_key_alg_id(), curve, "{scheme:?}");
+            assert_eq!(algs[0].signature_alg_id(), hash, "{scheme:?}");
+        }
     }
 }

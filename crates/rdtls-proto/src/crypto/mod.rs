@@ -386,7 +386,8 @@ pub trait CryptoProvider: Send + Sync + fmt::Debug {
     ) -> &'static [&'static dyn rustls_pki_types::SignatureVerificationAlgorithm];
 
     /// The algorithms that can verify a handshake signature made with `scheme`, one per
-    /// possible public key type (TLS 1.2 does not bind ECDSA schemes to a curve).
+    /// possible public key type (TLS 1.2 does not bind ECDSA schemes to a curve). The first is
+    /// the scheme's own (for ECDSA, on the scheme's curve): DTLS 1.3 uses only that one.
     fn handshake_signature_algorithms(
         &self,
         scheme: crate::enums::SignatureScheme,

@@ -434,7 +434,7 @@ impl Common {
         }
         let ee = self.peer_ee.as_ref().ok_or(Error::unexpected("CertificateVerify without Certificate"))?;
         let content = self.signed_content(server)?;
-        if !crate::pki::verify_signature(&*config.provider, ee, scheme, &content, sig) {
+        if !crate::pki::verify_signature13(&*config.provider, ee, scheme, &content, sig) {
             return Err(Error::PeerMisbehaved {
                 alert: AlertDescription::DECRYPT_ERROR,
                 reason: if server {
