@@ -391,10 +391,21 @@ impl Driver {
                 "only a connection with its own socket can be handed over (use per-connection sockets)",
             ));
         }
+        if !self.queued.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "messages were received and not read yet: read them before handing the connection over",
+            ));
+        }
         // The next owner reads the socket with plain receives.
         self.batch.release_gro(&self.shared.socket)?;
         let socket = self.shared.socket.try_clone()?;
-        let state = lock(&self.shared.proto).export_session()?;
+        let proto_state = lock(&self.shared.proto).export_session()?;
+        // Datagrams the listener queued for this connection go along: the peer's first
+        // messages can reach the listening socket before the connection's own socket exists
+        // (with DTLS 1.3 the client sends as soon as its Finished is out).
+        let queued: Vec<Vec<u8>> = lock(&self.shared.inbox).datagrams.drain(..).collect();
+        let state = handoff::encode(&proto_state, &queued);
         // Not ours any more: dropping this handle must not close the association.
         self.detached = true;
         self.shared.closed.store(true, Ordering::Relaxed);
@@ -411,10 +422,20 @@ impl Driver {
     ) -> io::Result<Self> {
         let socket = std::net::UdpSocket::from(fd);
         let peer = socket.peer_addr()?;
-        let proto = rdtls_proto::Connection::import_session(config, state, Instant::now())?;
+        let (proto_state, queued) = handoff::decode(state)?;
+        let now = Instant::now();
+        let mut proto = rdtls_proto::Connection::import_session(config, proto_state, now)?;
+        // The datagrams that came with the hand-off, read now: their messages wait for `recv`.
+        let mut messages = VecDeque::new();
+        for mut d in queued {
+            let received = proto.handle_datagram(now, &mut d)?;
+            messages.extend(received.iter().map(<[u8]>::to_vec));
+        }
         let shared = Arc::new(Shared::new(proto, peer, Arc::new(crate::udp::Socket::new(socket)?), true, 0));
         shared.heard();
-        Ok(Self::new(shared, true, Batcher::default()))
+        let mut driver = Self::new(shared, true, Batcher::default());
+        driver.queued = messages;
+        Ok(driver)
     }
 
     /// A client over `socket`, connected to `server`, its handshake started (the ClientHello
@@ -446,5 +467,83 @@ impl Drop for Driver {
         }
         let _ = self.close();
         self.shared.close_inbox(io::ErrorKind::NotConnected);
+    }
+}
+
+/// The hand-off state of [`Driver::fly_away`]: the protocol's exported session, then the
+/// datagrams that were queued for the connection (whole, still protected).
+///
+/// ```text
+/// "RDTLSHO1" || u32 session length || session || u16 count || (u16 length || datagram)*
+/// ```
+///
+/// A state without the magic is a bare exported session (from an older version, or from
+/// `rdtls_proto::Connection::export_session`), with no datagrams.
+#[cfg(unix)]
+mod handoff {
+    use std::io;
+
+    const MAGIC: &[u8] = b"RDTLSHO1";
+
+    pub(super) fn encode(session: &[u8], datagrams: &[Vec<u8>]) -> zeroize::Zeroizing<Vec<u8>> {
+        let len = MAGIC.len() + 4 + session.len() + 2 + datagrams.iter().map(|d| 2 + d.len()).sum::<usize>();
+        let mut out = zeroize::Zeroizing::new(Vec::with_capacity(len));
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&(session.len() as u32).to_be_bytes());
+        out.extend_from_slice(session);
+        let datagrams: Vec<&Vec<u8>> =
+            datagrams.iter().filter(|d| d.len() <= usize::from(u16::MAX)).take(usize::from(u16::MAX)).collect();
+        out.extend_from_slice(&(datagrams.len() as u16).to_be_bytes());
+        for d in datagrams {
+            out.extend_from_slice(&(d.len() as u16).to_be_bytes());
+            out.extend_from_slice(d);
+        }
+        out
+    }
+
+    pub(super) fn decode(state: &[u8]) -> io::Result<(&[u8], Vec<Vec<u8>>)> {
+        let Some(rest) = state.strip_prefix(MAGIC) else { return Ok((state, Vec::new())) };
+        let bad = || io::Error::new(io::ErrorKind::InvalidData, "not a DTLS connection hand-off");
+        let take = |r: &mut &[u8], n: usize| -> io::Result<Vec<u8>> {
+            if r.len() < n {
+                return Err(bad());
+            }
+            let (a, b) = r.split_at(n);
+            *r = b;
+            Ok(a.to_vec())
+        };
+        let mut r = rest;
+        let len = u32::from_be_bytes(take(&mut r, 4)?.try_into().map_err(|_| bad())?) as usize;
+        if r.len() < len {
+            return Err(bad());
+        }
+        let (session, mut r) = r.split_at(len);
+        let count = u16::from_be_bytes(take(&mut r, 2)?.try_into().map_err(|_| bad())?);
+        let mut datagrams = Vec::with_capacity(usize::from(count.min(64)));
+        for _ in 0..count {
+            let n = u16::from_be_bytes(take(&mut r, 2)?.try_into().map_err(|_| bad())?);
+            datagrams.push(take(&mut r, usize::from(n))?);
+        }
+        if !r.is_empty() {
+            return Err(bad());
+        }
+        Ok((session, datagrams))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn round_trip_and_bare_sessions() {
+            let blob = super::encode(b"session", &[vec![1, 2, 3], vec![]]);
+            let (session, datagrams) = super::decode(&blob).unwrap();
+            assert_eq!(session, b"session");
+            assert_eq!(datagrams, vec![vec![1, 2, 3], vec![]]);
+            assert_eq!(super::decode(b"DTLSSES1...").unwrap(), (&b"DTLSSES1..."[..], vec![]));
+            for cut in 0..blob.len() {
+                if cut > super::MAGIC.len() {
+                    assert!(super::decode(&blob[..cut]).is_err(), "cut at {cut}");
+                }
+            }
+        }
     }
 }

@@ -10,8 +10,12 @@ macro_rules! connection_getters {
         /// [`from_fd`](Self::from_fd) resumes. Only connections with their own socket can fly
         /// (clients, and listeners with
         /// [`connection_sockets`](crate::ListenerOptions::connection_sockets)); the
-        /// configuration must allow session export. The state holds the master secret: pass it
-        /// privately.
+        /// configuration must allow session export. The state holds the session's secrets: pass
+        /// it privately. Datagrams the peer sent that are queued for the connection travel
+        /// with the state, so nothing sent right after the handshake is lost; messages already
+        /// received but not yet read make the hand-off fail (read them first). A DTLS 1.3
+        /// connection cannot fly while its last handshake flight or a KeyUpdate awaits the
+        /// peer's acknowledgement.
         #[cfg(unix)]
         pub fn fly_away(mut self) -> io::Result<(std::os::fd::OwnedFd, zeroize::Zeroizing<Vec<u8>>)> {
             self.d.fly_away()

@@ -5,6 +5,7 @@ use std::io::ErrorKind;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rdtls::proto::enums::Protocol;
 use rdtls::tokio::{Connection, Listener};
 use rdtls::{Config, ListenerOptions};
 
@@ -150,8 +151,27 @@ async fn async_accept_and_connect_timeouts_and_a_stalled_handshake() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn async_reuseport_workers_and_hand_off() {
+    reuseport_workers_and_hand_off(Protocol::Dtls1_2).await;
+}
+
+/// With DTLS 1.3 the client sends as soon as its Finished is out: its first message often
+/// reaches the listening socket before the connection's own socket exists, and the hand-off
+/// must carry it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_reuseport_workers_and_hand_off_dtls13() {
+    reuseport_workers_and_hand_off(Protocol::Dtls1_3).await;
+}
+
+async fn reuseport_workers_and_hand_off(version: Protocol) {
     let opts = ListenerOptions::default().connection_sockets(true);
-    let cfg = Arc::new(Config::builder().psk_server_key(KEY.to_vec()).allow_session_export(true).build().unwrap());
+    let cfg = Arc::new(
+        Config::builder()
+            .protocol_versions(version, version)
+            .psk_server_key(KEY.to_vec())
+            .allow_session_export(true)
+            .build()
+            .unwrap(),
+    );
     let workers = Listener::bind_workers("127.0.0.1:0".parse().unwrap(), cfg.clone(), opts, 3).unwrap();
     let addr = workers[0].local_addr().unwrap();
     let counts: Vec<_> = workers
@@ -178,7 +198,15 @@ async fn async_reuseport_workers_and_hand_off() {
     let mut clients = Vec::new();
     for i in 0..30 {
         clients.push(tokio::spawn(async move {
-            let mut c = Connection::connect(addr, client_config(&format!("r{i}")), Some(T)).await.unwrap();
+            let config = Arc::new(
+                Config::builder()
+                    .protocol_versions(version, version)
+                    .psk(format!("r{i}"), KEY.to_vec())
+                    .build()
+                    .unwrap(),
+            );
+            let mut c = Connection::connect(addr, config, Some(T)).await.unwrap();
+            assert_eq!(c.protocol(), Some(version));
             c.send(format!("m{i}").as_bytes()).await.unwrap();
             let mut buf = [0u8; 64];
             let n = c.recv_timeout(&mut buf, T).await.unwrap();
