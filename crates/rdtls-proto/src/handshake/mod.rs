@@ -150,8 +150,8 @@ impl Handshake {
             Self::Client12(c) => c.handle(cx, msg),
             Self::Server12(s) => {
                 if s.awaits_client_hello() && msg.msg_type == HandshakeType::CLIENT_HELLO {
-                    if let Some(mut s13) = tls13::Server::for_client_hello(cx.config, &msg, s.local_ip())? {
-                        s13.handle(cx, msg)?;
+                    if let Some((mut s13, ch)) = tls13::Server::for_client_hello(cx.config, &msg, s.local_ip())? {
+                        s13.client_hello(cx, &msg, &ch)?;
                         *self = Self::Server13(s13);
                         return Ok(());
                     }

@@ -20,6 +20,18 @@ use crate::crypto::{expand_traffic_secret, hkdf_expand_label, CryptoError, Crypt
 /// Longest secret: the output of SHA-384.
 const MAX: usize = 48;
 
+/// SHA-256 of the empty string.
+const EMPTY_SHA256: [u8; 32] = [
+    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41,
+    0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
+];
+/// SHA-384 of the empty string.
+const EMPTY_SHA384: [u8; 48] = [
+    0x38, 0xb0, 0x60, 0xa7, 0x51, 0xac, 0x96, 0x38, 0x4c, 0xd9, 0x32, 0x7e, 0xb1, 0xb1, 0xe3, 0x6a, 0x21, 0xfd, 0xb7,
+    0x11, 0x14, 0xbe, 0x07, 0x43, 0x4c, 0x0c, 0xc7, 0xbf, 0x63, 0xf6, 0xe1, 0xda, 0x27, 0x4e, 0xde, 0xbf, 0xe7, 0x6f,
+    0x65, 0xfb, 0xd5, 0x1a, 0xd2, 0xf1, 0x48, 0x98, 0xb9, 0x5b,
+];
+
 /// A secret of the schedule (as long as the hash), wiped when dropped.
 #[derive(Clone)]
 pub(crate) struct Secret {
@@ -82,9 +94,14 @@ impl Schedule<'_> {
         self.expand(secret.as_bytes(), label, transcript_hash, self.hash.output_len())
     }
 
-    /// The hash of the empty string, the context of the "derived" steps.
+    /// The hash of the empty string, the context of the "derived" steps and the binder keys: a
+    /// constant of each hash function (FIPS 180-4's test vectors), checked against the provider
+    /// in the tests.
     fn empty_hash(&self) -> crate::crypto::Digest {
-        self.provider.hash(self.hash, &[])
+        crate::crypto::Digest::new(match self.hash {
+            HashAlgorithm::Sha256 => &EMPTY_SHA256,
+            HashAlgorithm::Sha384 => &EMPTY_SHA384,
+        })
     }
 
     /// `HKDF-Extract(salt, ikm)` as a secret.
@@ -249,6 +266,16 @@ mod tests {
     const HASH_SF: &str = "9608102a0f1ccc6db6250b7b7e417b1a000eaada3daae4777a7686c9ff83df13";
     const HASH_CF: &str = "209145a96ee8e2a122ff810047cc952684658d6049e86429426db87c54ad143d";
     const SHARED: &str = "8bd4054fb55b9d63fdfbacf9f04b9f0d35e6d63f537563efd46272900f89492d";
+
+    #[test]
+    fn the_empty_hashes_are_the_providers() {
+        use crate::crypto::CryptoProvider;
+        let p = crate::crypto::aws_lc::AwsLcProvider;
+        for hash in [HashAlgorithm::Sha256, HashAlgorithm::Sha384] {
+            let s = Schedule { provider: &p, hash, prefix: b"dtls13" };
+            assert_eq!(s.empty_hash().as_bytes(), p.hash(hash, &[]).as_bytes(), "{hash:?}");
+        }
+    }
 
     #[test]
     fn rfc_8448_simple_1rtt_trace() {

@@ -404,8 +404,11 @@ impl Common {
         let traffic = master.traffic(&s, hash.as_bytes())?;
         self.log(config, "CLIENT_TRAFFIC_SECRET_0", &traffic.client);
         self.log(config, "SERVER_TRAFFIC_SECRET_0", &traffic.server);
-        let exporter = master.exporter(&s, hash.as_bytes())?;
-        self.log(config, "EXPORTER_SECRET", &exporter);
+        if config.key_log.is_some() {
+            // Nothing else uses the exporter secret yet: derived only to be logged.
+            let exporter = master.exporter(&s, hash.as_bytes())?;
+            self.log(config, "EXPORTER_SECRET", &exporter);
+        }
         let provider = &*config.provider;
         let (ours, theirs) =
             if client { (&traffic.client, &traffic.server) } else { (&traffic.server, &traffic.client) };

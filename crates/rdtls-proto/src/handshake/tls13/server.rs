@@ -91,11 +91,12 @@ impl Server {
     /// in it must be ours: with cookie verification on, the caller verified it, and the state
     /// of the stateless HelloRetryRequest is restored from it; with verification off, we never
     /// send one, so it is refused.
+    /// Returns it with the parsed hello, which [`client_hello`](Self::client_hello) takes.
     pub(crate) fn for_client_hello(
         config: &Config,
         msg: &Message,
         local_ip: Option<IpAddr>,
-    ) -> Result<Option<Self>, Error> {
+    ) -> Result<Option<(Self, ClientHello)>, Error> {
         if !config.enables(Protocol::Dtls1_3) {
             return Ok(None);
         }
@@ -110,7 +111,7 @@ impl Server {
                 server.restore_retry(&*config.provider, &ch.session_id, state, Some(cookie));
             }
         }
-        Ok(Some(server))
+        Ok(Some((server, ch)))
     }
 
     pub(crate) fn awaits_client_hello(&self) -> bool {
