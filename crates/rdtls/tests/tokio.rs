@@ -154,13 +154,11 @@ async fn async_reuseport_workers_and_hand_off() {
     reuseport_workers_and_hand_off(Protocol::Dtls1_2).await;
 }
 
-/// With DTLS 1.3 the client sends as soon as its Finished is out, while the server is still
-/// accepting and handing the connection over. Datagrams queued for the connection now travel
-/// with the hand-off, but a message can still be lost in the hand-off window (the listener's
-/// driver reading the connection's socket after the descriptor was given away): a known bug,
-/// kept here as its reproduction (`cargo test -p rdtls --all-features --test tokio -- --ignored`).
+/// With DTLS 1.3 the client sends as soon as its Finished is out: its first message can reach
+/// the listening socket before the connection's own socket exists. The listener reads its
+/// socket once more before `accept` gets the connection, and the hand-off carries what was
+/// queued for it, so nothing is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known bug: DTLS 1.3 data sent during fly_away can be lost (see the doc comment)"]
 async fn async_reuseport_workers_and_hand_off_dtls13() {
     reuseport_workers_and_hand_off(Protocol::Dtls1_3).await;
 }

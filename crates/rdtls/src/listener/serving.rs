@@ -40,6 +40,12 @@ pub(super) struct Serving {
     last_sweep: Instant,
     /// No established connection can be stale before then.
     no_stale_before: Option<Instant>,
+    /// Connections with sockets of their own, promoted but not yet handed to `accept`: the
+    /// listening socket is drained first, since what the peer sent before its connection's
+    /// socket existed may still be queued there (DTLS 1.3 clients send right after their
+    /// Finished). It then reaches the connection's inbox before the application can take the
+    /// connection, or hand it over.
+    held: Vec<Connection>,
 }
 
 /// Datagrams the driver takes from its socket per system call (`recvmmsg`).
@@ -56,6 +62,7 @@ impl Serving {
             tx: Vec::with_capacity(2048),
             last_sweep: Instant::now(),
             no_stale_before: None,
+            held: Vec::new(),
         }
     }
 
@@ -90,11 +97,39 @@ impl Serving {
                 }
             }
             self.timers();
+            self.release_held(&mut batch);
             if self.last_sweep.elapsed() >= Duration::from_millis(200) {
                 self.sweep();
             }
         }
         self.shutdown();
+    }
+
+    /// Hands the held connections to `accept`, once what was queued on the listening socket
+    /// before their sockets existed has been read (a few batches at most: a flood does not hold
+    /// them back for long).
+    fn release_held(&mut self, batch: &mut RecvBatch) {
+        if self.held.is_empty() {
+            return;
+        }
+        let socket = self.inner.socket.clone();
+        for _ in 0..4 {
+            let Ok(n) = socket.try_recv(Fd::Own, batch, batch.slots()) else { break };
+            let mut bytes = 0;
+            for (datagram, from, local) in batch.datagrams_mut() {
+                bytes += datagram.len() as u64;
+                self.datagram(from, local, datagram);
+            }
+            self.inner.traffic.received(n as u64, bytes);
+            if n < batch.slots() {
+                break;
+            }
+        }
+        let held = core::mem::take(&mut self.held);
+        lock(&self.inner.state).backlog.extend(held);
+        self.inner.accepted.notify_all();
+        #[cfg(feature = "tokio")]
+        self.inner.accepted_async.notify_waiters();
     }
 
     /// Moves the connection with the peer at `from` to `to` (reached on `local`): the endpoint
@@ -309,7 +344,7 @@ impl Serving {
         }
         let conn = Connection::from_shared(shared.clone(), connected);
         let mut state = lock(&self.inner.state);
-        if state.backlog.len() >= o.backlog {
+        if state.backlog.len() + self.held.len() >= o.backlog {
             drop(state);
             // Nobody accepts fast enough: refuse politely.
             shared.shutdown();
@@ -321,6 +356,12 @@ impl Serving {
         // Counters are right before anyone can accept the connection.
         state.stats.half_open = self.handshaking.len();
         state.stats.established = self.established.len();
+        if connected {
+            // Handed to `accept` once the listening socket is drained (`release_held`).
+            drop(state);
+            self.held.push(conn);
+            return;
+        }
         state.backlog.push_back(conn);
         drop(state);
         self.inner.accepted.notify_one();
