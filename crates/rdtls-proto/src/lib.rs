@@ -1,4 +1,4 @@
-//! A sans-IO DTLS 1.2 protocol core (RFC 6347).
+//! A sans-IO DTLS protocol core: DTLS 1.2 (RFC 6347) and DTLS 1.3 (RFC 9147).
 //!
 //! This crate never reads a clock, touches a socket or spawns a task: every entry point takes
 //! the current time, and hands back datagrams to send, events and the next deadline. Socket
@@ -87,7 +87,8 @@
 //! - [`ClientVerifier`]: the stateless HelloVerifyRequest cookie check (Qt's
 //!   `QDtlsClientVerifier`).
 //! - [`Endpoint`]: a server's demultiplexer that admits new peers only after the cookie check.
-//! - [`Config`]: cipher suites, PSK credentials and callbacks, timers, limits.
+//! - [`Config`]: protocol versions ([`ConfigBuilder::protocol_versions`]; DTLS 1.2 by
+//!   default), cipher suites, PSK credentials and callbacks, timers, limits.
 //! - [`crypto`]: the provider interface; the default provider uses `aws-lc-rs`.
 //!
 //! Invalid records are dropped silently and counted; every `Err` a connection returns is

@@ -1,4 +1,4 @@
-//! DTLS 1.2 over UDP sockets: clients, listeners and connections, blocking or on tokio.
+//! DTLS 1.2 and 1.3 over UDP sockets: clients, listeners and connections, blocking or on tokio.
 //!
 //! # Example: a pre-shared key
 //!
