@@ -51,6 +51,7 @@ impl Connection {
     /// Handles the record at the front of `buf`, in any format. Returns the bytes it took and
     /// the range of its application data within `buf`; `None` if it cannot be framed (the
     /// rest of the datagram cannot be either).
+    #[inline]
     fn handle_one(&mut self, now: Instant, buf: &mut [u8]) -> Option<(usize, RecordResult)> {
         // The 13-byte header (every DTLS 1.2 record, and 1.3's plaintext ones): parsed once.
         let first = *buf.first()?;

@@ -579,6 +579,7 @@ impl Connection {
 
     /// Appends `body` as one record of `epoch`, in the format of the epoch's keys (plaintext
     /// for epoch 0), and returns its sequence number.
+    #[inline]
     fn seal_record(
         &mut self,
         content_type: ContentType,

@@ -49,6 +49,7 @@ impl Header<'_> {
     /// `protected_len` is the fragment's length on the wire, `inner_len` the plaintext's (with
     /// the inner type, if any). `None` if the header cannot be authenticated (a connection ID
     /// over [`MAX_CID_LEN`]). The common DTLS 1.2 case builds 13 bytes and nothing more.
+    #[inline]
     pub(super) fn with_aad<R>(&self, protected_len: u16, inner_len: usize, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
         let inner_len = u16::try_from(inner_len).ok()?;
         if let Self::Plain(h) = self {
