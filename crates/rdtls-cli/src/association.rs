@@ -70,6 +70,9 @@ pub(crate) fn explain(e: &Error) -> String {
         Error::AlertReceived(A::BAD_RECORD_MAC | A::DECRYPT_ERROR) => " (wrong pre-shared key?)",
         Error::AlertReceived(A::UNKNOWN_PSK_IDENTITY) => " (the server does not know this PSK identity)",
         Error::AlertReceived(A::HANDSHAKE_FAILURE) => " (no cipher suite or credentials in common?)",
+        Error::AlertReceived(A::CERTIFICATE_REQUIRED) => {
+            " (the server requires a client certificate: --cert and --key)"
+        }
         Error::HandshakeTimeout => " (is the server running and reachable? wrong pre-shared key?)",
         _ => "",
     };

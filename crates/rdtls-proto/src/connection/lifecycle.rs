@@ -141,7 +141,14 @@ impl Connection {
         if self.is_closed() {
             return;
         }
-        if let Some(desc) = e.alert_to_send() {
+        if let Some(mut desc) = e.alert_to_send() {
+            // DTLS 1.3 names a missing client certificate (RFC 8446 §4.4.2.4).
+            if self.side == Side::Server
+                && self.tls13.is_some()
+                && matches!(&e, Error::PeerVerification(errs) if errs.first() == Some(&CertificateError::NoPeerCertificate))
+            {
+                desc = AlertDescription::CERTIFICATE_REQUIRED;
+            }
             self.alert = Some((AlertLevel::FATAL, desc));
         }
         self.close(self.handshake_state(), Some(e.clone()));
