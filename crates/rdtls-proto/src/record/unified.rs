@@ -165,6 +165,20 @@ impl UnifiedProtection {
         if !window.check(seq) {
             return Err(CryptoError);
         }
+        self.open_unmasked(header, clear, seq, fragment, window)
+    }
+
+    /// The second half of [`open`](Self::open), for a caller that already unmasked the
+    /// sequence bits (`clear`, from [`unmask`](Self::unmask)) and checked the full number
+    /// `seq` against `window`: authenticates and decrypts, then marks `seq` received.
+    pub fn open_unmasked(
+        &self,
+        header: &UnifiedHeader<'_>,
+        clear: u16,
+        seq: u64,
+        fragment: &mut [u8],
+        window: &mut ReplayWindow,
+    ) -> Result<Opened, CryptoError> {
         let as_sent = UnifiedHeader { masked_seq: clear, ..*header };
         let (plaintext, content_type) = self.aead.open_record(&Header::Unified(as_sent), seq, fragment)?;
         let content_type = content_type.ok_or(CryptoError)?;
