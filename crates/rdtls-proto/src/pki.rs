@@ -231,35 +231,22 @@ pub(crate) fn verify_chain(
     errors
 }
 
-/// Verifies a DTLS 1.3 CertificateVerify signature: with the scheme's own algorithm only (the
-/// first the provider lists), so an ECDSA scheme is bound to its curve (RFC 8446 §4.2.3).
-pub(crate) fn verify_signature13(
-    provider: &dyn CryptoProvider,
-    ee_der: &CertificateDer<'_>,
-    scheme: SignatureScheme,
-    message: &[u8],
-    signature: &[u8],
-) -> bool {
-    let Ok(ee) = EndEntityCert::try_from(ee_der) else { return false };
-    provider
-        .handshake_signature_algorithms(scheme)
-        .first()
-        .is_some_and(|alg| ee.verify_signature(*alg, message, signature).is_ok())
-}
-
-/// Verifies a handshake signature made by the end-entity certificate's key.
+/// Verifies a handshake signature made by the end-entity certificate's key. DTLS 1.2 tries
+/// every algorithm the provider lists for `scheme` (its ECDSA schemes name only the hash);
+/// DTLS 1.3 (`curve_bound`) only the scheme's own, the first, so an ECDSA scheme is bound to
+/// its curve (RFC 8446 §4.2.3).
 pub(crate) fn verify_signature(
     provider: &dyn CryptoProvider,
     ee_der: &CertificateDer<'_>,
     scheme: SignatureScheme,
     message: &[u8],
     signature: &[u8],
+    curve_bound: bool,
 ) -> bool {
     let Ok(ee) = EndEntityCert::try_from(ee_der) else { return false };
-    provider
-        .handshake_signature_algorithms(scheme)
-        .iter()
-        .any(|alg| ee.verify_signature(*alg, message, signature).is_ok())
+    let algs = provider.handshake_signature_algorithms(scheme);
+    let algs = if curve_bound { &algs[..algs.len().min(1)] } else { algs };
+    algs.iter().any(|alg| ee.verify_signature(*alg, message, signature).is_ok())
 }
 
 /// A server's certificates: a default, others chosen by the SNI name the client asks for

@@ -38,6 +38,70 @@ pub(crate) const MAX_HELLO_VERIFY: u8 = 4;
 /// after each HelloVerifyRequest (or HelloRetryRequest), and ours follows up to four.
 pub(crate) const MAX_CLIENT_HELLO_SEQ: u16 = MAX_HELLO_VERIFY as u16;
 
+/// Checks a Finished's `verify_data` against what we computed (in constant time); the peer
+/// was the client when `client`.
+pub(crate) fn check_verify_data(expected: &[u8], received: &[u8], client: bool) -> Result<(), Error> {
+    if crate::crypto::ct_eq(expected, received) {
+        return Ok(());
+    }
+    Err(Error::PeerMisbehaved {
+        alert: crate::enums::AlertDescription::DECRYPT_ERROR,
+        reason: if client { "client Finished does not verify" } else { "server Finished does not verify" },
+    })
+}
+
+/// Client, either version: verifies the server's chain for `server_name` (failing closed
+/// without a name, unless the configuration opts out) and asks the engine to record it and
+/// apply the verification policy. Returns the end-entity certificate, whose key signs the
+/// server's handshake.
+pub(crate) fn check_server_chain(
+    cx: &mut Context<'_>,
+    server_name: Option<&ServerName<'static>>,
+    chain: Vec<CertificateDer<'static>>,
+) -> Result<CertificateDer<'static>, Error> {
+    let config: &Config = cx.config;
+    let Some(ee) = chain.first().cloned() else {
+        // Without a certificate there is no key to check the server's signature with.
+        return Err(Error::PeerVerification(vec![CertificateError::NoPeerCertificate]));
+    };
+    let purpose = crate::pki::Purpose::Server(server_name);
+    let mut errors = crate::pki::verify_chain(&*config.provider, &config.roots, &chain, purpose, (config.time)());
+    // Fail closed: a chain that verifies proves nothing about which server this is unless its
+    // name was checked.
+    if server_name.is_none() && !config.accept_any_server_name {
+        errors.push(CertificateError::NoServerName);
+    }
+    cx.push(Action::PeerCertificates(chain));
+    cx.push(Action::CheckPeer(errors));
+    Ok(ee)
+}
+
+/// Server, either version: verifies a client's chain against `roots` (an SNI entry's, or the
+/// configuration's) and asks the engine to record it and apply the policy. An empty chain is
+/// recorded as such: an error when client certificates are required, else `Ok(None)`.
+pub(crate) fn check_client_chain(
+    cx: &mut Context<'_>,
+    roots: Option<&crate::pki::RootStore>,
+    chain: Vec<CertificateDer<'static>>,
+) -> Result<Option<CertificateDer<'static>>, Error> {
+    let config: &Config = cx.config;
+    let Some(ee) = chain.first().cloned() else {
+        cx.push(Action::VerificationErrors(vec![CertificateError::NoPeerCertificate]));
+        return match config.client_auth {
+            crate::config::ClientAuth::Required => {
+                Err(Error::PeerVerification(vec![CertificateError::NoPeerCertificate]))
+            }
+            _ => Ok(None),
+        };
+    };
+    let roots = roots.unwrap_or(&config.roots);
+    let errors =
+        crate::pki::verify_chain(&*config.provider, roots, &chain, crate::pki::Purpose::Client, (config.time)());
+    cx.push(Action::PeerCertificates(chain));
+    cx.push(Action::CheckPeer(errors));
+    Ok(Some(ee))
+}
+
 /// One item of an outgoing flight.
 #[derive(Debug)]
 pub(crate) enum FlightItem {

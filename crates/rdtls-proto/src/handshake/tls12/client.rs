@@ -12,7 +12,7 @@ use crate::messages::{
     self, parse_certificate_list, parse_digitally_signed, write_certificate_list, write_message, CertificateRequest,
     ClientHello, HelloExtensions, ServerEcdhParams, ServerHello,
 };
-use crate::pki::{self, CertificateError, Purpose, ServerName};
+use crate::pki::{self, ServerName};
 use crate::suites::{CipherSuite, KeyExchange};
 
 use super::keys::psk_premaster;
@@ -278,24 +278,10 @@ impl Client {
     }
 
     fn certificate(&mut self, cx: &mut Context<'_>, msg: &Message) -> Result<(), Error> {
-        let config: &Config = cx.config;
         let chain = parse_certificate_list(&msg.body).ok_or(Error::decode("Certificate"))?;
-        let Some(ee) = chain.first() else {
-            // Without a certificate there is no key to check the ServerKeyExchange with.
-            return Err(Error::PeerVerification(vec![CertificateError::NoPeerCertificate]));
-        };
-        let purpose = Purpose::Server(self.server_name.as_ref());
-        let mut errors = pki::verify_chain(&*config.provider, &config.roots, &chain, purpose, (config.time)());
-        // Fail closed: a chain that verifies proves nothing about which server this is unless
-        // its name was checked.
-        if self.server_name.is_none() && !config.accept_any_server_name {
-            errors.push(CertificateError::NoServerName);
-        }
-        self.common.peer_ee = Some(ee.clone());
+        self.common.peer_ee = Some(crate::handshake::check_server_chain(cx, self.server_name.as_ref(), chain)?);
         self.common.add_received(msg);
         self.expect = Expect::ServerKeyExchange;
-        cx.push(Action::PeerCertificates(chain));
-        cx.push(Action::CheckPeer(errors));
         Ok(())
     }
 
@@ -331,7 +317,7 @@ impl Client {
                 let Some(ee) = &self.common.peer_ee else {
                     return Err(Error::unexpected("ServerKeyExchange before Certificate"));
                 };
-                if !pki::verify_signature(&*config.provider, ee, scheme, &signed, sig) {
+                if !pki::verify_signature(&*config.provider, ee, scheme, &signed, sig, false) {
                     return Err(Error::PeerMisbehaved {
                         alert: AlertDescription::DECRYPT_ERROR,
                         reason: "ServerKeyExchange signature does not verify with the server's certificate",

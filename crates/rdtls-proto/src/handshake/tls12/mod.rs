@@ -29,8 +29,8 @@ pub(crate) use server::Server;
 use zeroize::Zeroizing;
 
 use crate::config::Config;
-use crate::crypto::{ct_eq, CryptoProvider};
-use crate::enums::{AlertDescription, HandshakeType, Side};
+use crate::crypto::CryptoProvider;
+use crate::enums::{HandshakeType, Side};
 use crate::error::Error;
 use crate::handshake::reassembly::Message;
 use crate::handshake::transcript::Transcript;
@@ -178,12 +178,7 @@ impl Common {
     /// transcript.
     fn check_finished(&mut self, config: &Config, msg: &Message, client: bool) -> Result<(), Error> {
         let expected = self.verify_data(config, client)?;
-        if !ct_eq(&expected, &msg.body) {
-            return Err(Error::PeerMisbehaved {
-                alert: AlertDescription::DECRYPT_ERROR,
-                reason: if client { "client Finished does not verify" } else { "server Finished does not verify" },
-            });
-        }
+        crate::handshake::check_verify_data(&expected, &msg.body, client)?;
         self.add_received(msg);
         Ok(())
     }

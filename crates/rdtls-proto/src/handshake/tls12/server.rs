@@ -15,7 +15,7 @@ use crate::messages::{
     parse_certificate_list, parse_digitally_signed, write_certificate_list, CertificateRequest, ClientHello,
     HelloExtensions, ServerEcdhParams, ServerHello,
 };
-use crate::pki::{self, CertificateError, CertifiedKey, Purpose, RootStore};
+use crate::pki::{self, CertifiedKey, RootStore};
 use crate::suites::{CipherSuite, KeyExchange, TLS_EMPTY_RENEGOTIATION_INFO_SCSV};
 
 use super::keys::psk_premaster;
@@ -280,23 +280,11 @@ impl Server {
     }
 
     fn certificate(&mut self, cx: &mut Context<'_>, msg: &Message) -> Result<(), Error> {
-        let config: &Config = cx.config;
         let chain = parse_certificate_list(&msg.body).ok_or(Error::decode("Certificate"))?;
         self.common.add_received(msg);
         cx.push(Action::PeerFlightStarts(msg.seq));
         self.expect = Expect::ClientKeyExchange;
-        let Some(ee) = chain.first() else {
-            cx.push(Action::VerificationErrors(vec![CertificateError::NoPeerCertificate]));
-            return match config.client_auth {
-                ClientAuth::Required => Err(Error::PeerVerification(vec![CertificateError::NoPeerCertificate])),
-                _ => Ok(()),
-            };
-        };
-        let roots = self.client_roots.as_deref().unwrap_or(&config.roots);
-        let errors = pki::verify_chain(&*config.provider, roots, &chain, Purpose::Client, (config.time)());
-        self.common.peer_ee = Some(ee.clone());
-        cx.push(Action::PeerCertificates(chain));
-        cx.push(Action::CheckPeer(errors));
+        self.common.peer_ee = crate::handshake::check_client_chain(cx, self.client_roots.as_deref(), chain)?;
         Ok(())
     }
 
@@ -362,7 +350,7 @@ impl Server {
             return Err(Error::unexpected("CertificateVerify"));
         };
         let signed = self.common.transcript.bytes().ok_or(Error::Crypto)?;
-        if !pki::verify_signature(&*config.provider, ee, scheme, signed, sig) {
+        if !pki::verify_signature(&*config.provider, ee, scheme, signed, sig, false) {
             return Err(Error::PeerMisbehaved {
                 alert: AlertDescription::DECRYPT_ERROR,
                 reason: "CertificateVerify does not verify with the client's certificate",

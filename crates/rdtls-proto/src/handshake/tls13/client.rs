@@ -12,7 +12,7 @@ use crate::handshake::MAX_HELLO_VERIFY;
 use crate::handshake::{tls12, Action, Context, FlightItem};
 use crate::messages::tls13::{psk_mode, KeyShare, KeyShareEntry, PreSharedKey, PskIdentity, SupportedVersions};
 use crate::messages::{self, write_message, ClientHello, HelloExtensions, ServerHello};
-use crate::pki::{self, CertificateError, Purpose, ServerName};
+use crate::pki::ServerName;
 use crate::suites::CipherSuite;
 
 use super::{
@@ -419,24 +419,13 @@ impl Client {
     }
 
     fn certificate(&mut self, cx: &mut Context<'_>, msg: &Message) -> Result<(), Error> {
-        let config: &Config = cx.config;
         let (context, chain) = parse_certificate(&msg.body).ok_or(Error::decode("Certificate"))?;
         if !context.is_empty() {
             return Err(Error::illegal("server Certificate with a request context"));
         }
-        let Some(ee) = chain.first() else {
-            return Err(Error::PeerVerification(vec![CertificateError::NoPeerCertificate]));
-        };
-        let purpose = Purpose::Server(self.server_name.as_ref());
-        let mut errors = pki::verify_chain(&*config.provider, &config.roots, &chain, purpose, (config.time)());
-        if self.server_name.is_none() && !config.accept_any_server_name {
-            errors.push(CertificateError::NoServerName);
-        }
-        self.common.peer_ee = Some(ee.clone());
+        self.common.peer_ee = Some(crate::handshake::check_server_chain(cx, self.server_name.as_ref(), chain)?);
         self.common.add_received(msg);
         self.expect = Expect::CertificateVerify;
-        cx.push(Action::PeerCertificates(chain));
-        cx.push(Action::CheckPeer(errors));
         Ok(())
     }
 

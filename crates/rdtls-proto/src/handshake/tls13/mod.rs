@@ -32,7 +32,7 @@ pub(crate) use server::{offers_dtls13, RetryState, Server};
 
 use crate::codec::{Put, Reader};
 use crate::config::{Config, KeyLog};
-use crate::crypto::{ct_eq, CryptoProvider, Digest, HashAlgorithm, DTLS13_LABEL_PREFIX};
+use crate::crypto::{CryptoProvider, Digest, HashAlgorithm, DTLS13_LABEL_PREFIX};
 use crate::enums::{AlertDescription, ExtensionType, HandshakeType, ProtocolVersion, SignatureScheme};
 use crate::error::Error;
 use crate::handshake::reassembly::Message;
@@ -377,12 +377,7 @@ impl Common {
     /// Checks the peer's Finished and adds it to the transcript.
     fn check_finished(&mut self, config: &Config, msg: &Message, client: bool) -> Result<(), Error> {
         let expected = self.verify_data(config, client)?;
-        if !ct_eq(expected.as_bytes(), &msg.body) {
-            return Err(Error::PeerMisbehaved {
-                alert: AlertDescription::DECRYPT_ERROR,
-                reason: if client { "client Finished does not verify" } else { "server Finished does not verify" },
-            });
-        }
+        crate::handshake::check_verify_data(expected.as_bytes(), &msg.body, client)?;
         self.add_received(msg);
         Ok(())
     }
@@ -437,7 +432,7 @@ impl Common {
         }
         let ee = self.peer_ee.as_ref().ok_or(Error::unexpected("CertificateVerify without Certificate"))?;
         let content = self.signed_content(server)?;
-        if !crate::pki::verify_signature13(&*config.provider, ee, scheme, &content, sig) {
+        if !crate::pki::verify_signature(&*config.provider, ee, scheme, &content, sig, true) {
             return Err(Error::PeerMisbehaved {
                 alert: AlertDescription::DECRYPT_ERROR,
                 reason: if server {

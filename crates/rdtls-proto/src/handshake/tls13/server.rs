@@ -11,7 +11,7 @@ use crate::handshake::reassembly::Message;
 use crate::handshake::{Action, Context};
 use crate::messages::tls13::{psk_mode, KeyShare, KeyShareEntry, PreSharedKey, SupportedVersions, Tls13Extensions};
 use crate::messages::{ClientHello, HelloExtensions, ServerHello};
-use crate::pki::{self, CertificateError, CertifiedKey, Purpose, RootStore};
+use crate::pki::{CertifiedKey, RootStore};
 use crate::suites::CipherSuite;
 
 use super::{
@@ -450,27 +450,18 @@ impl Server {
     }
 
     fn certificate(&mut self, cx: &mut Context<'_>, msg: &Message) -> Result<(), Error> {
-        let config: &Config = cx.config;
         let (context, chain) = parse_certificate(&msg.body).ok_or(Error::decode("Certificate"))?;
         if !context.is_empty() {
             return Err(Error::illegal("client Certificate with a context we did not send"));
         }
         self.common.add_received(msg);
         cx.push(Action::PeerFlightStarts(msg.seq));
-        let Some(ee) = chain.first() else {
-            cx.push(Action::VerificationErrors(vec![CertificateError::NoPeerCertificate]));
-            self.expect = Expect::Finished;
-            return match config.client_auth {
-                ClientAuth::Required => Err(Error::PeerVerification(vec![CertificateError::NoPeerCertificate])),
-                _ => Ok(()),
-            };
-        };
-        let roots = self.client_roots.as_deref().unwrap_or(&config.roots);
-        let errors = pki::verify_chain(&*config.provider, roots, &chain, Purpose::Client, (config.time)());
-        self.common.peer_ee = Some(ee.clone());
-        self.expect = Expect::CertificateVerify;
-        cx.push(Action::PeerCertificates(chain));
-        cx.push(Action::CheckPeer(errors));
+        // Without a certificate (when allowed) the client's Finished comes next.
+        self.expect = Expect::Finished;
+        self.common.peer_ee = crate::handshake::check_client_chain(cx, self.client_roots.as_deref(), chain)?;
+        if self.common.peer_ee.is_some() {
+            self.expect = Expect::CertificateVerify;
+        }
         Ok(())
     }
 }
