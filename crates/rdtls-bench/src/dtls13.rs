@@ -15,7 +15,7 @@ use rdtls_proto::suites::{self, CipherSuite};
 use rdtls_proto::{Config, Connection};
 
 use crate::drive::OursServer;
-use crate::inmem::heap_in_use;
+use crate::inmem::ours_idle_memory;
 use crate::report::Row;
 use crate::setup::{Credentials, Kind, PSK_IDENTITY, PSK_KEY};
 use crate::{interleave, median, Effort};
@@ -98,24 +98,7 @@ fn record_cost(server: &mut Connection, client: &mut Connection, n: usize) -> f6
 /// Heap per idle established PSK connection, bytes, at `count` connections.
 fn idle_memory(version: Protocol, creds: &Credentials, count: usize) -> f64 {
     let (server_cfg, client_cfg) = configs(version, Kind::Psk, creds, true);
-    let start = Instant::now();
-    let before = heap_in_use();
-    let mut server = OursServer::new(server_cfg, start);
-    let mut conns = Vec::with_capacity(count);
-    for i in 0..count {
-        let (_, s, c) = server.handshake(&client_cfg, false, peer(i), start, &mut Duration::default());
-        drop(c);
-        conns.push(s);
-    }
-    let later = start + Duration::from_secs(600);
-    for s in &mut conns {
-        while s.poll_timeout().is_some_and(|t| t <= later) {
-            s.handle_timeout(later).expect("timeout");
-        }
-    }
-    let bytes = heap_in_use().saturating_sub(before);
-    drop(conns);
-    bytes as f64 / count as f64
+    ours_idle_memory(server_cfg, &client_cfg, count, peer)
 }
 
 /// The DTLS 1.3 group of figures.

@@ -215,6 +215,37 @@ pub(crate) fn heap_in_use() -> usize {
     info.uordblks + info.hblkhd
 }
 
+/// Our server's heap per idle established connection, bytes: an endpoint holding `count`
+/// established connections (clients from `peer(i)`), clients gone, timers run out (the last
+/// flight is kept a while for the peer's retransmissions, then freed). The vector's slots (each
+/// connection's inline state) count too.
+pub(crate) fn ours_idle_memory(
+    server_cfg: std::sync::Arc<rdtls_proto::Config>,
+    client_cfg: &std::sync::Arc<rdtls_proto::Config>,
+    count: usize,
+    peer: fn(usize) -> SocketAddr,
+) -> f64 {
+    let start = Instant::now();
+    let before = heap_in_use();
+    let mut server = OursServer::new(server_cfg, start);
+    let mut conns: Vec<Connection> = Vec::with_capacity(count);
+    for i in 0..count {
+        let (_, s, c) = server.handshake(client_cfg, false, peer(i), start, &mut Duration::default());
+        drop(c);
+        conns.push(s);
+    }
+    let later = start + Duration::from_secs(600);
+    for s in &mut conns {
+        while s.poll_timeout().is_some_and(|t| t <= later) {
+            s.handle_timeout(later).expect("timeout");
+        }
+    }
+    let bytes = heap_in_use().saturating_sub(before);
+    drop(conns);
+    drop(server);
+    bytes as f64 / count as f64
+}
+
 /// Figure 4: server heap per idle established connection (PSK), bytes, at 1,000 and 10,000.
 pub(crate) fn memory(effort: &Effort, creds: &Credentials, rows: &mut Vec<Row>) {
     let _ = effort;
@@ -223,27 +254,7 @@ pub(crate) fn memory(effort: &Effort, creds: &Credentials, rows: &mut Vec<Row>) 
     let ossl_client = setup::ossl_client(kind);
     let client_cfg = setup::ours_client(kind, creds);
     for count in [1_000usize, 10_000] {
-        // Ours: an endpoint holding `count` established connections, clients gone, timers run
-        // out (the last flight is kept a while for the peer's retransmissions, then freed).
-        let start = Instant::now();
-        let before = heap_in_use();
-        let mut server = OursServer::new(setup::ours_server(kind, creds, true), start);
-        let mut conns: Vec<Connection> = Vec::with_capacity(count);
-        for i in 0..count {
-            let (_, s, c) = server.handshake(&client_cfg, false, peer(i), start, &mut Duration::default());
-            drop(c);
-            conns.push(s);
-        }
-        let later = start + Duration::from_secs(600);
-        for s in &mut conns {
-            while s.poll_timeout().is_some_and(|t| t <= later) {
-                s.handle_timeout(later).expect("timeout");
-            }
-        }
-        // The vector's slots (each connection's inline state) count too.
-        let ours = heap_in_use().saturating_sub(before);
-        drop(conns);
-        drop(server);
+        let ours = ours_idle_memory(setup::ours_server(kind, creds, true), &client_cfg, count, peer);
 
         // OpenSSL: `count` server SSL objects after their handshakes, clients gone (each keeps
         // a small in-memory transport, about 200 bytes, counted with it).
@@ -261,7 +272,7 @@ pub(crate) fn memory(effort: &Effort, creds: &Credentials, rows: &mut Vec<Row>) 
         rows.push(Row::new(
             format!("memory per idle connection, {count} connections"),
             "bytes",
-            ours as f64 / count as f64,
+            ours,
             Some(theirs as f64 / count as f64),
         ));
     }

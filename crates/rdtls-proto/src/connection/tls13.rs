@@ -240,10 +240,10 @@ impl Connection {
         self.stats.records_accepted += 1;
         let Some(fl) = self.flight.as_deref_mut() else { return Ok(()) };
         for n in &records {
-            let hits: Vec<_> = fl.sent.iter().filter(|f| f.epoch == n.epoch && f.seq == n.seq).copied().collect();
-            for f in hits {
-                if !fl.acked.contains(&(f.item, f.offset, f.offset + f.len)) {
-                    fl.acked.push((f.item, f.offset, f.offset + f.len));
+            for f in fl.sent.iter().filter(|f| f.epoch == n.epoch && f.seq == n.seq) {
+                let range = (f.item, f.offset, f.offset + f.len);
+                if !fl.acked.contains(&range) {
+                    fl.acked.push(range);
                 }
             }
         }
