@@ -96,6 +96,23 @@ pub struct UnifiedHeader<'a> {
     pub has_length: bool,
 }
 
+impl UnifiedHeader<'_> {
+    /// The first byte: `001CSLEE`.
+    fn first_byte(&self) -> u8 {
+        let mut first = UNIFIED_FIXED_BITS | (self.epoch_bits & 0b11);
+        if self.cid.is_some() {
+            first |= UNIFIED_CID;
+        }
+        if self.seq_16 {
+            first |= UNIFIED_SEQ16;
+        }
+        if self.has_length {
+            first |= UNIFIED_LENGTH;
+        }
+        first
+    }
+}
+
 impl<'a> Header<'a> {
     /// Parses the header at the front of `buf`; `cid_len` is the length of the connection IDs
     /// we issued (0: none). Returns the header, its encoded length and the fragment's length;
@@ -163,20 +180,55 @@ impl<'a> Header<'a> {
 
     /// Appends the encoded header (with `fragment_len` as its length where the format has one).
     pub fn write(&self, fragment_len: u16, out: &mut Vec<u8>) {
-        self.encode(fragment_len, |b| out.extend_from_slice(b));
+        match self.short_form(fragment_len) {
+            Some((bytes, len)) => out.extend_from_slice(&bytes[..len]),
+            None => self.encode(fragment_len, |b| out.extend_from_slice(b)),
+        }
     }
 
-    /// Encodes the header piece by piece into `put`.
-    pub(crate) fn encode(&self, fragment_len: u16, mut put: impl FnMut(&[u8])) {
+    /// The encoded header on the stack, with its length, for the formats that carry no
+    /// connection ID (all but a few bytes of every record): what sealing and opening use per
+    /// record, rather than building the header piece by piece.
+    #[inline]
+    pub(crate) fn short_form(&self, fragment_len: u16) -> Option<([u8; super::HEADER_LEN], usize)> {
+        let mut b = [0u8; super::HEADER_LEN];
         match self {
             Self::Plain(h) => {
-                let mut b = [0u8; super::HEADER_LEN];
                 b[0] = h.content_type.0;
                 b[1..3].copy_from_slice(&h.version.0.to_be_bytes());
                 b[3..11].copy_from_slice(&h.epoch_seq().to_be_bytes());
                 b[11..].copy_from_slice(&fragment_len.to_be_bytes());
-                put(&b);
+                Some((b, super::HEADER_LEN))
             }
+            Self::Unified(u) if u.cid.is_none() => {
+                b[0] = u.first_byte();
+                let mut n = 1;
+                if u.seq_16 {
+                    b[1..3].copy_from_slice(&u.masked_seq.to_be_bytes());
+                    n += 2;
+                } else {
+                    b[1] = u.masked_seq as u8;
+                    n += 1;
+                }
+                if u.has_length {
+                    b[n..n + 2].copy_from_slice(&fragment_len.to_be_bytes());
+                    n += 2;
+                }
+                Some((b, n))
+            }
+            _ => None,
+        }
+    }
+
+    /// Encodes the header into `put`: in one piece when it has a [`short_form`](Self::short_form),
+    /// piece by piece around its connection ID otherwise.
+    pub(crate) fn encode(&self, fragment_len: u16, mut put: impl FnMut(&[u8])) {
+        if let Some((bytes, len)) = self.short_form(fragment_len) {
+            put(&bytes[..len]);
+            return;
+        }
+        match self {
+            Self::Plain(_) => {}
             Self::Cid12 { header, cid } => {
                 let mut b = [0u8; 11];
                 b[0] = header.content_type.0;
@@ -187,17 +239,7 @@ impl<'a> Header<'a> {
                 put(&fragment_len.to_be_bytes());
             }
             Self::Unified(u) => {
-                let mut first = UNIFIED_FIXED_BITS | (u.epoch_bits & 0b11);
-                if u.cid.is_some() {
-                    first |= UNIFIED_CID;
-                }
-                if u.seq_16 {
-                    first |= UNIFIED_SEQ16;
-                }
-                if u.has_length {
-                    first |= UNIFIED_LENGTH;
-                }
-                put(&[first]);
+                put(&[u.first_byte()]);
                 if let Some(cid) = u.cid {
                     put(cid);
                 }

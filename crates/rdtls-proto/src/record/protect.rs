@@ -48,7 +48,8 @@ impl Header<'_> {
     /// Calls `f` with the additional data of a record with this header, built on the stack:
     /// `protected_len` is the fragment's length on the wire, `inner_len` the plaintext's (with
     /// the inner type, if any). `None` if the header cannot be authenticated (a connection ID
-    /// over [`MAX_CID_LEN`]). The common DTLS 1.2 case builds 13 bytes and nothing more.
+    /// over [`MAX_CID_LEN`]). The common cases (DTLS 1.2, and DTLS 1.3 without a connection
+    /// ID) build 13 bytes or fewer and nothing more.
     #[inline]
     pub(super) fn with_aad<R>(&self, protected_len: u16, inner_len: usize, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
         let inner_len = u16::try_from(inner_len).ok()?;
@@ -59,6 +60,10 @@ impl Header<'_> {
             a[9..11].copy_from_slice(&h.version.0.to_be_bytes());
             a[11..].copy_from_slice(&inner_len.to_be_bytes());
             return Some(f(&a));
+        }
+        // DTLS 1.3 without a connection ID: the header as sent, from the stack.
+        if let Some((bytes, len)) = self.short_form(protected_len) {
+            return Some(f(&bytes[..len]));
         }
         let mut buf = [0u8; MAX_AAD];
         let mut fill = Filler { buf: &mut buf, len: 0 };
