@@ -29,6 +29,7 @@ mod pipe;
 mod report;
 mod setup;
 mod sockmem;
+mod wolfssl13;
 
 use std::process::ExitCode;
 

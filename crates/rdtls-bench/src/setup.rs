@@ -39,6 +39,10 @@ pub(crate) struct Credentials {
     pub(crate) ca: Vec<u8>,
     pub(crate) cert: Vec<u8>,
     pub(crate) key_pkcs8: Vec<u8>,
+    /// The same three in PEM, for wolfSSL.
+    pub(crate) ca_pem: String,
+    pub(crate) cert_pem: String,
+    pub(crate) key_pem: String,
 }
 
 impl Credentials {
@@ -53,7 +57,14 @@ impl Credentials {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("server key");
         let params = CertificateParams::new(vec![SERVER_NAME.to_owned()]).expect("server params");
         let cert = params.signed_by(&key, &issuer).expect("server certificate");
-        Self { ca: ca_cert.der().to_vec(), cert: cert.der().to_vec(), key_pkcs8: key.serialize_der() }
+        Self {
+            ca: ca_cert.der().to_vec(),
+            cert: cert.der().to_vec(),
+            key_pkcs8: key.serialize_der(),
+            ca_pem: ca_cert.pem(),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
     }
 }
 

@@ -105,6 +105,7 @@ pub(super) unsafe extern "C" fn psk_server(
 }
 
 /// The NSS key log label of a wolfSSL TLS 1.3 secret.
+#[cfg(not(rdtls_bench))]
 fn label(id: c_int) -> Option<&'static str> {
     Some(match sys::Tls13Secret::try_from(id).ok()? {
         sys::Tls13Secret_CLIENT_EARLY_TRAFFIC_SECRET => "CLIENT_EARLY_TRAFFIC_SECRET",
@@ -125,6 +126,7 @@ fn label(id: c_int) -> Option<&'static str> {
 ///
 /// Called by wolfSSL with a live connection, `secret_len` readable bytes at `secret` and the
 /// `CallbackState` `WolfPeer` registered as `ctx`.
+#[cfg(not(rdtls_bench))]
 pub(super) unsafe extern "C" fn tls13_secret(
     ssl: *mut sys::WOLFSSL,
     id: c_int,

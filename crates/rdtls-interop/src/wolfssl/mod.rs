@@ -41,6 +41,7 @@
 
 mod callbacks;
 mod config;
+mod memory;
 
 use std::ffi::{c_int, c_long, c_ulong, CStr, CString};
 use std::fmt;
@@ -48,13 +49,14 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::ptr::NonNull;
-use std::sync::{Mutex, Once, PoisonError};
+use std::sync::{Arc, Mutex, Once, PoisonError};
 use std::time::{Duration, Instant};
 
 use wolfssl_sys as sys;
 
 use callbacks::{CallbackState, PskState};
 pub(crate) use config::{Group, PskModes, Role, WolfConfig};
+use memory::MemoryIo;
 
 /// What went wrong in a [`WolfPeer`].
 #[derive(Debug)]
@@ -135,8 +137,14 @@ fn c_len(what: &str, len: usize) -> Result<c_long, WolfError> {
     c_long::try_from(len).map_err(|_| WolfError::Config(format!("{what} is too long")))
 }
 
-/// An owned `WOLFSSL_CTX`.
+/// An owned `WOLFSSL_CTX`, which connections made from it may share.
 struct Ctx(NonNull<sys::WOLFSSL_CTX>);
+
+// SAFETY: a context is only configured before its first connection is made; after that wolfSSL
+// reads it (under its own locks where it keeps counts), from whichever thread uses a connection.
+unsafe impl Send for Ctx {}
+// SAFETY: as above.
+unsafe impl Sync for Ctx {}
 
 impl Drop for Ctx {
     fn drop(&mut self) {
@@ -156,14 +164,22 @@ impl Drop for Ssl {
     }
 }
 
-/// One wolfSSL DTLS 1.3 connection over its own UDP socket.
+/// What a [`WolfPeer`]'s datagrams go through.
+enum Transport {
+    /// Its own UDP socket, which wolfSSL reads and writes itself.
+    Socket(UdpSocket),
+    /// Queues in memory, through wolfSSL's I/O callbacks (see `memory.rs`).
+    Memory(MemoryIo),
+}
+
+/// One wolfSSL DTLS 1.3 connection over its own UDP socket, or in memory.
 pub(crate) struct WolfPeer {
     // Field order is drop order: the connection, then its context, then what its callbacks
-    // point to, then the socket its descriptor names.
+    // point to, then the socket its descriptor names (or the queues its I/O callbacks use).
     ssl: Ssl,
-    _ctx: Ctx,
+    _ctx: Arc<Ctx>,
     state: Box<CallbackState>,
-    socket: UdpSocket,
+    transport: Transport,
     role: Role,
     timeout: Duration,
 }
@@ -202,18 +218,37 @@ impl WolfPeer {
     }
 
     fn new(config: &WolfConfig, socket: UdpSocket) -> Result<Self, WolfError> {
+        let (ssl, ctx, state) = Self::configure(config)?;
+        let s = ssl.0.as_ptr();
+        socket.set_nonblocking(true)?;
+        let fd = socket.as_raw_fd();
+        // SAFETY: `s` is live; `fd` stays open as long as `socket`, which `WolfPeer` drops after
+        // the connection. A client's socket is connected to its server, a server's is not (wolfSSL
+        // learns its client from the first ClientHello, statelessly until the cookie checks out).
+        check("wolfSSL_set_fd", unsafe {
+            match config.role {
+                Role::Client => sys::wolfSSL_set_dtls_fd_connected(s, fd),
+                Role::Server => sys::wolfSSL_set_fd(s, fd),
+            }
+        })?;
+        // SAFETY: `s` is live; the socket is non-blocking, as this tells wolfSSL.
+        unsafe { sys::wolfSSL_dtls_set_using_nonblock(s, 1) };
+        let transport = Transport::Socket(socket);
+        Ok(Self { ssl, _ctx: ctx, state, transport, role: config.role, timeout: config.timeout })
+    }
+
+    /// A configured connection and its own context, with no transport yet.
+    fn configure(config: &WolfConfig) -> Result<(Ssl, Arc<Ctx>, Box<CallbackState>), WolfError> {
+        let ctx = Arc::new(Self::context(config)?);
+        let (ssl, state) = Self::connection(config, &ctx)?;
+        Ok((ssl, ctx, state))
+    }
+
+    /// A `WOLFSSL_CTX` configured as `config` says: role, PSK callbacks, certificates,
+    /// verification, suites.
+    fn context(config: &WolfConfig) -> Result<Ctx, WolfError> {
         init();
         let ciphers = c_string("cipher list", &config.ciphers)?;
-        let first_cipher = c_string("cipher list", config.ciphers.split(':').next().unwrap_or_default())?;
-        let psk = match &config.psk {
-            Some((identity, key)) => {
-                Some(PskState { identity: c_string("PSK identity", identity)?, key: key.clone(), cipher: first_cipher })
-            }
-            None => None,
-        };
-        let state =
-            Box::new(CallbackState { psk, accepted_identity: Mutex::new(None), key_log: Mutex::new(Vec::new()) });
-
         // SAFETY: the method functions have no preconditions and return a fresh allocation that
         // wolfSSL_CTX_new takes over (and frees with the context).
         let method = unsafe {
@@ -230,7 +265,7 @@ impl WolfPeer {
         })?);
         let c = ctx.0.as_ptr();
 
-        if state.psk.is_some() {
+        if config.psk.is_some() {
             // SAFETY: `c` is a live context; the callbacks match wolfSSL's types and find their
             // state through the PSK callback context set on the connection below.
             unsafe {
@@ -285,9 +320,24 @@ impl WolfPeer {
         // SAFETY: `c` is a live context, `ciphers` a NUL-terminated string wolfSSL parses and
         // does not keep.
         check("wolfSSL_CTX_set_cipher_list", unsafe { sys::wolfSSL_CTX_set_cipher_list(c, ciphers.as_ptr()) })?;
+        Ok(ctx)
+    }
 
+    /// A connection of `ctx` (made from the same `config`), with its callback state.
+    fn connection(config: &WolfConfig, ctx: &Ctx) -> Result<(Ssl, Box<CallbackState>), WolfError> {
+        let first_cipher = c_string("cipher list", config.ciphers.split(':').next().unwrap_or_default())?;
+        let psk = match &config.psk {
+            Some((identity, key)) => {
+                Some(PskState { identity: c_string("PSK identity", identity)?, key: key.clone(), cipher: first_cipher })
+            }
+            None => None,
+        };
+        let state =
+            Box::new(CallbackState { psk, accepted_identity: Mutex::new(None), key_log: Mutex::new(Vec::new()) });
+        let c = ctx.0.as_ptr();
         // SAFETY: `c` is a live, configured context; the connection refers to it until freed,
-        // which `WolfPeer`'s field order guarantees happens first.
+        // which `WolfPeer`'s field order guarantees happens first (it holds a reference to the
+        // context).
         let ssl = Ssl(NonNull::new(unsafe { sys::wolfSSL_new(c) }).ok_or(WolfError::Call {
             call: "wolfSSL_new",
             code: 0,
@@ -298,7 +348,10 @@ impl WolfPeer {
 
         // SAFETY: `s` is a live connection. `state_ptr` points into the heap allocation of
         // `state`, which `WolfPeer` keeps (and never moves out of its box) until after the
-        // connection is freed; the callbacks only read it or lock its mutex.
+        // connection is freed; the callbacks only read it or lock its mutex. (The benchmark
+        // builds wolfSSL without its debug options, which the secret callback needs: no key log
+        // there.)
+        #[cfg(not(rdtls_bench))]
         check("wolfSSL_set_tls13_secret_cb", unsafe {
             sys::wolfSSL_set_tls13_secret_cb(s, Some(callbacks::tls13_secret), state_ptr)
         })?;
@@ -351,21 +404,7 @@ impl WolfPeer {
             check("wolfSSL_disable_hrr_cookie", unsafe { sys::wolfSSL_disable_hrr_cookie(s) })?;
         }
 
-        socket.set_nonblocking(true)?;
-        let fd = socket.as_raw_fd();
-        // SAFETY: `s` is live; `fd` stays open as long as `socket`, which `WolfPeer` drops after
-        // the connection. A client's socket is connected to its server, a server's is not (wolfSSL
-        // learns its client from the first ClientHello, statelessly until the cookie checks out).
-        check("wolfSSL_set_fd", unsafe {
-            match config.role {
-                Role::Client => sys::wolfSSL_set_dtls_fd_connected(s, fd),
-                Role::Server => sys::wolfSSL_set_fd(s, fd),
-            }
-        })?;
-        // SAFETY: `s` is live; the socket is non-blocking, as this tells wolfSSL.
-        unsafe { sys::wolfSSL_dtls_set_using_nonblock(s, 1) };
-
-        Ok(Self { ssl, _ctx: ctx, state, socket, role: config.role, timeout: config.timeout })
+        Ok((ssl, state))
     }
 
     fn ptr(&self) -> *mut sys::WOLFSSL {
@@ -374,7 +413,15 @@ impl WolfPeer {
 
     /// The socket's local address (a server's, to connect a client to).
     pub(crate) fn local_addr(&self) -> SocketAddr {
-        self.socket.local_addr().expect("local address of a bound socket")
+        self.socket().local_addr().expect("local address of a bound socket")
+    }
+
+    /// The socket of a peer made by [`connect`](Self::connect) or [`bind`](Self::bind).
+    fn socket(&self) -> &UdpSocket {
+        match &self.transport {
+            Transport::Socket(socket) => socket,
+            Transport::Memory(_) => panic!("an in-memory wolfSSL peer has no socket"),
+        }
     }
 
     /// Runs the handshake to completion (`wolfSSL_connect` or `wolfSSL_accept`). A DTLS 1.3
@@ -539,7 +586,7 @@ impl WolfPeer {
 
     /// Waits until the socket is ready for `events` (`true`) or `timeout` passed (`false`).
     fn wait(&self, events: libc::c_short, timeout: Duration) -> Result<bool, WolfError> {
-        let mut pfd = libc::pollfd { fd: self.socket.as_raw_fd(), events, revents: 0 };
+        let mut pfd = libc::pollfd { fd: self.socket().as_raw_fd(), events, revents: 0 };
         // Rounded up, so a timer is not polled for early and spun on.
         let ms = c_int::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(c_int::MAX);
         loop {
