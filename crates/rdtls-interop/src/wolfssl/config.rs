@@ -41,7 +41,7 @@ pub(crate) enum PskModes {
     PlainOnly,
 }
 
-/// What a [`WolfPeer`] does. Start from [`WolfConfig::client`] or [`WolfConfig::server`].
+/// What a [`WolfPeer`](super::WolfPeer) does. Start from [`WolfConfig::client`] or [`WolfConfig::server`].
 #[derive(Clone)]
 pub(crate) struct WolfConfig {
     pub(super) role: Role,
@@ -161,7 +161,7 @@ impl WolfConfig {
         self
     }
 
-    /// How long each call of [`WolfPeer`] may take. Default: 20 s.
+    /// How long each call of [`WolfPeer`](super::WolfPeer) may take. Default: 20 s.
     pub(crate) fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
