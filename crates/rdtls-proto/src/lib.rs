@@ -19,8 +19,12 @@
 //! let mut client = Connection::client(client_cfg, now)?;
 //! let mut server = Connection::server(server_cfg, now)?;
 //!
+//! // Until both sides are done: in DTLS 1.3 (the default, with 1.2) the client completes
+//! // first, and the server once the client's Finished reaches it.
 //! let mut buf = Vec::new();
-//! while client.handshake_state() != HandshakeState::Complete {
+//! while client.handshake_state() != HandshakeState::Complete
+//!     || server.handshake_state() != HandshakeState::Complete
+//! {
 //!     while let Some(_) = client.poll_transmit(&mut buf) {
 //!         server.handle_datagram(now, &mut buf)?;
 //!     }
@@ -121,7 +125,8 @@ pub use config::{
     key_log_line, ClientAuth, Config, ConfigBuilder, ExtendedMasterSecret, KeyLog, PskCredentials, VerifyPeer,
 };
 pub use connection::{
-    Connection, EndpointEvent, Event, HandshakeState, Received, Side, Stats, MAX_RECORDS_PER_DATAGRAM,
+    Connection, EndpointEvent, Event, HandshakeState, Received, Side, Stats, MAX_HELD_BYTES, MAX_HELD_RECORDS,
+    MAX_RECORDS_PER_DATAGRAM,
 };
 pub use cookie::{ClientVerifier, Verification};
 pub use endpoint::{

@@ -45,7 +45,13 @@ impl Connection {
                 }
             }
         }
-        Ok(Received { buf: datagram, ranges, len: n })
+        // DTLS 1.3: what came before the handshake's end, once it has ended.
+        let established = self.is_established();
+        let held = match &mut self.tls13 {
+            Some(t) if established => t.take_held(),
+            _ => Vec::new(),
+        };
+        Ok(Received { buf: datagram, ranges, len: n, held })
     }
 
     /// Handles the record at the front of `buf`, in any format. Returns the bytes it took and
@@ -267,8 +273,20 @@ impl Connection {
             ContentType::ALERT => self.handle_alert(epoch, body).map(|()| None),
             ContentType::APPLICATION_DATA => {
                 let first_epoch = if tls13 { crate::handshake::tls13::EPOCH_APPLICATION } else { 1 };
-                if epoch < first_epoch || !self.is_established() {
+                if epoch < first_epoch {
                     self.stats.dropped_unexpected += 1;
+                    return Ok(None);
+                }
+                if !self.is_established() {
+                    // A DTLS 1.3 server reads the client's application keys once its own
+                    // Finished is out, and the client sends as soon as its Finished is: data
+                    // that overtook that Finished (or outlived its loss) waits for it, bounded.
+                    let held = self.side == Side::Server
+                        && self.hs.is_some()
+                        && self.tls13.as_mut().is_some_and(|t| t.hold(body));
+                    if !held {
+                        self.stats.dropped_unexpected += 1;
+                    }
                     return Ok(None);
                 }
                 self.stats.records_accepted += 1;
@@ -406,10 +424,14 @@ impl Connection {
                 kept.push(raw);
                 continue;
             }
-            // Application data cannot precede the handshake's end; anything else is handled
-            // as if it had just arrived.
+            // Handled as if it had just arrived; application data (DTLS 1.3 only: it cannot
+            // precede the handshake's end in 1.2) joins what the server holds for delivery.
             if let Some((_, r)) = self.handle_one(now, &mut raw) {
-                r?;
+                if let (Some(range), Some(t)) = (r?, &mut self.tls13) {
+                    if !t.hold(&raw[range]) {
+                        self.stats.dropped_unexpected += 1;
+                    }
+                }
             }
         }
         if let Some(fl) = self.flight.as_deref_mut() {

@@ -117,34 +117,47 @@ const MAX_EARLY_RECORDS: usize = 4;
 /// Largest such record kept (a Finished record is about 60 bytes).
 const MAX_EARLY_RECORD_LEN: usize = 512;
 
+/// DTLS 1.3 server: application data records held until the handshake ends, and their bytes
+/// in all (see [`Received`]).
+pub const MAX_HELD_RECORDS: usize = 4;
+/// See [`MAX_HELD_RECORDS`].
+pub const MAX_HELD_BYTES: usize = 8 * 1024;
+
 /// Epoch-1 records failing authentication during the handshake (none ever authenticated) after
 /// which the keys are taken to differ.
 const KEY_MISMATCH_FAILURES: u64 = 3;
 
 /// Decrypted application data from one datagram: each record's plaintext, in order, borrowed
 /// from the datagram buffer (decryption happens in place).
+///
+/// A DTLS 1.3 server may also hand over here, first, application data that reached it before
+/// the handshake ended (the client's Finished lost or overtaken: the client sends as soon as
+/// its Finished is out). It was held, at most [`MAX_HELD_RECORDS`] records of
+/// [`MAX_HELD_BYTES`] in all, until the datagram that completed the handshake.
 #[derive(Debug)]
 pub struct Received<'a> {
     buf: &'a [u8],
     ranges: [(u32, u32); MAX_RECORDS_PER_DATAGRAM],
     len: usize,
+    held: Vec<Vec<u8>>,
 }
 
 impl<'a> Received<'a> {
     /// Number of application data records.
     pub fn len(&self) -> usize {
-        self.len
+        self.held.len() + self.len
     }
 
     /// Whether the datagram carried no application data.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
-    /// The plaintext of each application data record.
-    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+    /// The plaintext of each application data record, in the order they were sent.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
         let buf = self.buf;
-        self.ranges[..self.len].iter().map(move |&(s, e)| &buf[s as usize..e as usize])
+        let here = self.ranges[..self.len].iter().map(move |&(s, e)| &buf[s as usize..e as usize]);
+        self.held.iter().map(Vec::as_slice).chain(here)
     }
 }
 

@@ -41,9 +41,27 @@ pub(crate) struct State {
     key_update_queued: Option<bool>,
     /// The epoch the read traffic secret in `secrets` belongs to.
     pub(crate) read_epoch: u64,
+    /// Server: application data received before the handshake ended, in arrival order.
+    held: Vec<Vec<u8>>,
 }
 
 impl State {
+    /// Keeps a copy of application data that came before the handshake's end, within
+    /// [`MAX_HELD_RECORDS`] and [`MAX_HELD_BYTES`]; `false` when it does not fit (dropped).
+    pub(crate) fn hold(&mut self, data: &[u8]) -> bool {
+        let bytes: usize = self.held.iter().map(Vec::len).sum();
+        if self.held.len() >= MAX_HELD_RECORDS || bytes + data.len() > MAX_HELD_BYTES {
+            return false;
+        }
+        self.held.push(data.to_vec());
+        true
+    }
+
+    /// The application data held until the handshake's end, to deliver now.
+    pub(crate) fn take_held(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.held)
+    }
+
     /// A handshake record `(epoch, seq)` was received and processed or buffered. Once the
     /// handshake is `complete` it is acknowledged at once (the peer's last flight, or a
     /// post-handshake message); before, after a short delay unless our next flight answers
