@@ -161,9 +161,10 @@ impl fmt::Debug for Config {
 }
 
 impl Config {
-    /// Starts a configuration with the defaults: every suite this crate implements, groups
-    /// X25519 and P-256, extended master secret required, MTU 1400, retransmission from 1 s
-    /// doubling to 60 s, a 60 s handshake timeout, cookie verification on.
+    /// Starts a configuration with the defaults: DTLS 1.2 and 1.3, every suite this crate
+    /// implements, groups X25519, P-256 and P-384, extended master secret required, MTU 1400,
+    /// retransmission from 1 s doubling to 60 s, a 60 s handshake timeout, cookie verification
+    /// on.
     #[cfg(feature = "aws-lc-rs")]
     pub fn builder() -> ConfigBuilder {
         Self::builder_with_provider(crate::crypto::default_provider())
@@ -175,7 +176,7 @@ impl Config {
             config: Self {
                 provider,
                 cipher_suites: suites::ALL.iter().collect(),
-                versions: (Protocol::Dtls1_2, Protocol::Dtls1_2),
+                versions: (Protocol::Dtls1_2, Protocol::Dtls1_3),
                 seq_16: true,
                 groups: vec![KxGroup::X25519, KxGroup::Secp256r1, KxGroup::Secp384r1],
                 client_psk: None,
@@ -286,7 +287,8 @@ impl ConfigBuilder {
         self
     }
 
-    /// The protocol versions to allow, oldest and newest (default: DTLS 1.2 only). With both,
+    /// The protocol versions to allow, oldest and newest (default: both, DTLS 1.2 and 1.3, as
+    /// Qt's `DtlsV1_2OrLater`; `(Dtls1_2, Dtls1_2)` for DTLS 1.2 only). With both,
     /// a client offers DTLS 1.3 and accepts a server that answers with DTLS 1.2, and a server
     /// answers each client in the newest version it offers (and, as RFC 8446 §4.1.3 asks,
     /// marks a DTLS 1.2 answer so that a client offering 1.3 detects a downgrade). Each version

@@ -24,7 +24,7 @@ use zeroize::Zeroizing;
 use crate::codec::{Put, Reader};
 use crate::config::Config;
 use crate::crypto::{ct_eq, CryptoError, CryptoProvider, HashAlgorithm, KxGroup};
-use crate::enums::{ContentType, HandshakeType, Protocol, ProtocolVersion};
+use crate::enums::{ContentType, ExtensionType, HandshakeType, Protocol, ProtocolVersion};
 use crate::handshake::tls13::{hello_retry_request, parse_cookie, tls13_message, COOKIE_MAC_LEN as MAC13_LEN};
 use crate::messages::tls13::KeyShare;
 use crate::messages::{ClientHello, HandshakeHeader};
@@ -140,6 +140,33 @@ impl<'a> Hello<'a> {
         let cookie = b.vec8()?;
         let whole = h.is_whole().then_some(body);
         Some(Self { record_seq: rec.seq, message_seq: h.message_seq, whole, prefix, random, cookie })
+    }
+
+    /// Whether the whole ClientHello lists DTLS 1.3 in a supported_versions extension: a walk
+    /// over the extension headers that reads only that one, so that a server of both versions
+    /// pays for the full parse of a ClientHello only when it will answer in DTLS 1.3 (a
+    /// DTLS 1.2 ClientHello, however many extensions it carries, stays on the cheap path).
+    fn offers_dtls13(&self) -> bool {
+        let Some(body) = self.whole else { return false };
+        let scan = || {
+            let mut r = Reader::new(body);
+            r.take(2 + 32)?;
+            r.vec8()?; // session_id
+            r.vec8()?; // cookie
+            r.vec16()?; // cipher_suites
+            r.vec8()?; // compression_methods
+            let mut exts = Reader::new(r.vec16()?);
+            while !exts.is_empty() {
+                let ty = exts.u16()?;
+                let data = exts.vec16()?;
+                if ty == ExtensionType::SUPPORTED_VERSIONS.0 {
+                    let list = Reader::new(data).vec8()?;
+                    return Some(list.chunks_exact(2).any(|v| v == ProtocolVersion::DTLS1_3.0.to_be_bytes()));
+                }
+            }
+            Some(false)
+        };
+        scan().unwrap_or(false)
     }
 }
 
@@ -266,11 +293,14 @@ impl ClientVerifier {
             return Verification::Drop;
         };
         // A DTLS 1.3 ClientHello (whole in this datagram) is answered with a HelloRetryRequest.
-        if let (Some(body), Some(_)) = (hello.whole, &self.tls13) {
-            if let Some((ch, _)) = ClientHello::parse(body) {
-                if crate::handshake::tls13::offers_dtls13(&ch) {
-                    return self.verify13(now, peer, &hello, body, &ch, response, datagram.len());
-                }
+        // Parsed whole only when a walk over its extension headers found DTLS 1.3 offered.
+        let tls13_hello = match (hello.whole, &self.tls13) {
+            (Some(body), Some(_)) if hello.offers_dtls13() => ClientHello::parse(body).map(|(ch, _)| (body, ch)),
+            _ => None,
+        };
+        if let Some((body, ch)) = tls13_hello {
+            if crate::handshake::tls13::offers_dtls13(&ch) {
+                return self.verify13(now, peer, &hello, body, &ch, response, datagram.len());
             }
         }
         if !hello.cookie.is_empty() && self.cookie_valid(now, peer, &hello) {

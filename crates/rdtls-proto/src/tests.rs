@@ -1,4 +1,7 @@
-//! State-machine tests that need to forge records a well-behaved peer never sends.
+//! State-machine tests that need to forge records a well-behaved peer never sends. The records
+//! they forge are DTLS 1.2's (ChangeCipherSpec, plaintext Finished, renegotiation...), so every
+//! configuration here is pinned to DTLS 1.2; DTLS 1.3's forged-record tests are in
+//! `tests/dtls13*.rs`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,10 +13,15 @@ use crate::{Config, Connection, Error, Event, HandshakeState};
 
 const KEY: &[u8] = b"state machine key";
 
+/// A configuration builder for DTLS 1.2 only.
+fn builder() -> crate::ConfigBuilder {
+    Config::builder().protocol_versions(crate::Protocol::Dtls1_2, crate::Protocol::Dtls1_2)
+}
+
 fn pair() -> (Connection, Connection, Instant) {
     let now = Instant::now();
-    let c = Config::builder().psk("sm", KEY.to_vec()).build().unwrap();
-    let s = Config::builder().psk_server_key(KEY.to_vec()).cookie_verification(false).build().unwrap();
+    let c = builder().psk("sm", KEY.to_vec()).build().unwrap();
+    let s = builder().psk_server_key(KEY.to_vec()).cookie_verification(false).build().unwrap();
     (Connection::client(Arc::new(c), now).unwrap(), Connection::server(Arc::new(s), now).unwrap(), now)
 }
 
@@ -141,8 +149,8 @@ fn finished_in_epoch_zero_is_fatal() {
 #[test]
 fn unknown_psk_identity_is_refused_with_its_alert() {
     let now = Instant::now();
-    let c = Config::builder().psk("mallory", KEY.to_vec()).build().unwrap();
-    let s = Config::builder()
+    let c = builder().psk("mallory", KEY.to_vec()).build().unwrap();
+    let s = builder()
         .psk_server_callback(|id| (id == b"alice").then(|| KEY.to_vec().into()))
         .cookie_verification(false)
         .build()
@@ -164,8 +172,8 @@ fn unknown_psk_identity_is_refused_with_its_alert() {
 #[test]
 fn wrong_key_fails_with_bad_record_mac_once_the_finished_keeps_failing() {
     let now = Instant::now();
-    let c = Config::builder().psk("alice", b"wrong".to_vec()).build().unwrap();
-    let s = Config::builder().psk_server_key(KEY.to_vec()).cookie_verification(false).build().unwrap();
+    let c = builder().psk("alice", b"wrong".to_vec()).build().unwrap();
+    let s = builder().psk_server_key(KEY.to_vec()).cookie_verification(false).build().unwrap();
     let mut c = Connection::client(Arc::new(c), now).unwrap();
     let mut s = Connection::server(Arc::new(s), now).unwrap();
     exchange(&mut c, &mut s, now, 1);
@@ -216,7 +224,7 @@ fn client_psk_callback_sees_the_server_hint() {
     let now = Instant::now();
     let seen = Arc::new(std::sync::Mutex::new(None));
     let seen2 = seen.clone();
-    let c = Config::builder()
+    let c = builder()
         .psk_callback(move |hint| {
             *seen2.lock().unwrap() = hint.map(<[u8]>::to_vec);
             Some(crate::PskCredentials::new(b"from-hint".to_vec(), KEY.to_vec()))
@@ -224,7 +232,7 @@ fn client_psk_callback_sees_the_server_hint() {
         .cipher_suites(&[&crate::suites::TLS_PSK_WITH_AES_128_CCM_8])
         .build()
         .unwrap();
-    let s = Config::builder()
+    let s = builder()
         .psk_server_key(KEY.to_vec())
         .psk_identity_hint("the hint")
         .cookie_verification(false)
@@ -280,8 +288,8 @@ fn test_pki() -> (crate::RootStore, crate::CertifiedKey, crate::CertifiedKey) {
 fn client_certificate_without_certificate_verify_is_fatal() {
     let (roots, server_key, client_key) = test_pki();
     let now = Instant::now();
-    let c = Config::builder().root_store(roots.clone()).client_certificate(client_key).build().unwrap();
-    let s = Config::builder()
+    let c = builder().root_store(roots.clone()).client_certificate(client_key).build().unwrap();
+    let s = builder()
         .certificate(server_key)
         .root_store(roots)
         .client_auth(crate::ClientAuth::Required)
@@ -313,13 +321,9 @@ fn client_certificate_without_certificate_verify_is_fatal() {
 #[test]
 fn an_exported_session_resumes_elsewhere() {
     let now = Instant::now();
-    let c = Config::builder().psk("mover", KEY.to_vec()).build().unwrap();
-    let s = Config::builder()
-        .psk_server_key(KEY.to_vec())
-        .cookie_verification(false)
-        .allow_session_export(true)
-        .build()
-        .unwrap();
+    let c = builder().psk("mover", KEY.to_vec()).build().unwrap();
+    let s =
+        builder().psk_server_key(KEY.to_vec()).cookie_verification(false).allow_session_export(true).build().unwrap();
     let s = Arc::new(s);
     let mut c = Connection::client(Arc::new(c), now).unwrap();
     let mut server = Connection::server(s.clone(), now).unwrap();
@@ -351,24 +355,24 @@ fn an_exported_session_resumes_elsewhere() {
     // Export needs the configuration's consent and an established connection; imports check.
     assert!(c.export_session().is_err());
     assert_eq!(
-        Connection::import_session(Arc::new(Config::builder().psk("x", KEY.to_vec()).build().unwrap()), b"junk", now)
+        Connection::import_session(Arc::new(builder().psk("x", KEY.to_vec()).build().unwrap()), b"junk", now)
             .unwrap_err(),
         Error::InvalidInput("not an exported DTLS session")
     );
     let mut truncated = state.to_vec();
     truncated.pop();
-    let cfg = Arc::new(Config::builder().psk("x", KEY.to_vec()).build().unwrap());
+    let cfg = Arc::new(builder().psk("x", KEY.to_vec()).build().unwrap());
     assert!(Connection::import_session(cfg, &truncated, now).is_err());
 }
 
 #[test]
 fn handshake_timeout_must_be_within_edgeros_range() {
     for secs in [1, 121] {
-        let err = Config::builder().psk("x", KEY.to_vec()).handshake_timeout(Duration::from_secs(secs)).build();
+        let err = builder().psk("x", KEY.to_vec()).handshake_timeout(Duration::from_secs(secs)).build();
         assert_eq!(err.unwrap_err(), Error::Config("handshake timeout must be between 2 and 120 seconds"));
     }
     for secs in [2, 60, 120] {
-        assert!(Config::builder().psk("x", KEY.to_vec()).handshake_timeout(Duration::from_secs(secs)).build().is_ok());
+        assert!(builder().psk("x", KEY.to_vec()).handshake_timeout(Duration::from_secs(secs)).build().is_ok());
     }
 }
 
@@ -387,13 +391,9 @@ fn failed_decryption_limits_by_aead() {
 #[test]
 fn too_many_authentication_failures_close_the_connection() {
     let now = Instant::now();
-    let c = Config::builder().psk("f", KEY.to_vec()).max_failed_decryptions(5).build().unwrap();
-    let s = Config::builder()
-        .psk_server_key(KEY.to_vec())
-        .cookie_verification(false)
-        .max_failed_decryptions(5)
-        .build()
-        .unwrap();
+    let c = builder().psk("f", KEY.to_vec()).max_failed_decryptions(5).build().unwrap();
+    let s =
+        builder().psk_server_key(KEY.to_vec()).cookie_verification(false).max_failed_decryptions(5).build().unwrap();
     let mut c = Connection::client(Arc::new(c), now).unwrap();
     let mut s = Connection::server(Arc::new(s), now).unwrap();
     exchange(&mut c, &mut s, now, 4);
@@ -478,19 +478,15 @@ fn finished_before_the_key_exchange_is_kept_until_the_keys_exist() {
 
 #[test]
 fn message_window_and_records_per_datagram_are_configurable() {
-    let bad = Config::builder().psk("x", KEY.to_vec()).message_window(0).build();
+    let bad = builder().psk("x", KEY.to_vec()).message_window(0).build();
     assert_eq!(bad.unwrap_err(), Error::Config("the message window must be between 1 and 64 messages"));
-    let bad = Config::builder().psk("x", KEY.to_vec()).max_records_per_datagram(33).build();
+    let bad = builder().psk("x", KEY.to_vec()).max_records_per_datagram(33).build();
     assert_eq!(bad.unwrap_err(), Error::Config("records per datagram must be between 1 and 32"));
     // One record per datagram: the second of two packed records is not even looked at.
     let now = Instant::now();
-    let c = Config::builder().psk("w", KEY.to_vec()).build().unwrap();
-    let s = Config::builder()
-        .psk_server_key(KEY.to_vec())
-        .cookie_verification(false)
-        .max_records_per_datagram(1)
-        .build()
-        .unwrap();
+    let c = builder().psk("w", KEY.to_vec()).build().unwrap();
+    let s =
+        builder().psk_server_key(KEY.to_vec()).cookie_verification(false).max_records_per_datagram(1).build().unwrap();
     let mut c = Connection::client(Arc::new(c), now).unwrap();
     let mut s = Connection::server(Arc::new(s), now).unwrap();
     for _ in 0..4 {
@@ -530,7 +526,7 @@ fn idle_server_frees_its_final_flight_once_the_client_cannot_retransmit() {
 /// Qt's `dtlsConfiguration()`: the configuration a connection uses.
 #[test]
 fn a_connection_gives_back_its_configuration() {
-    let cfg = Arc::new(Config::builder().psk_server_key(KEY.to_vec()).build().unwrap());
+    let cfg = Arc::new(builder().psk_server_key(KEY.to_vec()).build().unwrap());
     let conn = Connection::server(cfg.clone(), Instant::now()).unwrap();
     assert!(Arc::ptr_eq(conn.config(), &cfg));
 }

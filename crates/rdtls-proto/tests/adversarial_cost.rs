@@ -14,7 +14,7 @@ use rdtls_proto::codec::Put;
 use rdtls_proto::enums::{ExtensionType, HandshakeType};
 use rdtls_proto::messages::{put_extension, ClientHello, HandshakeHeader};
 use rdtls_proto::record::RecordHeader;
-use rdtls_proto::{ClientVerifier, Config, Connection, DatagramEvent, Endpoint, Verification};
+use rdtls_proto::{ClientVerifier, Config, Connection, DatagramEvent, Endpoint, Protocol, Verification};
 
 mod support;
 use support::Rng;
@@ -220,14 +220,35 @@ fn retarget(datagram: &mut [u8], by: u16) {
 /// A ClientHello datagram: `extensions` empty extensions of distinct types, or one extension
 /// of `pad` bytes, with `cookie`.
 fn client_hello(extensions: usize, pad: usize, cookie: &[u8]) -> Vec<u8> {
+    client_hello_of(false, extensions, pad, cookie)
+}
+
+/// [`client_hello`], offering DTLS 1.3 (`tls13`: TLS_AES_128_GCM_SHA256 and X25519, with no
+/// key share, so that a server asks for one) or DTLS 1.2 (PSK-AES128-GCM-SHA256) only. Its
+/// TLS 1.3 extensions come last, after the empty ones: wherever the scan stops, it has read
+/// every header first.
+fn client_hello_of(tls13: bool, extensions: usize, pad: usize, cookie: &[u8]) -> Vec<u8> {
     let mut body = Vec::new();
     body.put_u16(0xfefd);
     body.extend_from_slice(&[0x5a; 32]);
     body.put_vec8(&[]);
     body.put_vec8(cookie);
-    body.put_vec16(&[0xc0, 0xa8]);
+    body.put_vec16(if tls13 { &[0x13, 0x01] } else { &[0x00, 0xa8] });
     body.put_vec8(&[0]);
     body.put_len16(|b| {
+        if tls13 {
+            for i in 0..extensions {
+                put_extension(b, ExtensionType(1000 + i as u16), |_| {});
+            }
+            put_extension(b, ExtensionType::SUPPORTED_GROUPS, |b| b.put_vec16(&[0x00, 0x1d]));
+            put_extension(b, ExtensionType::KEY_SHARE, |b| b.put_vec16(&[]));
+            put_extension(b, ExtensionType::SIGNATURE_ALGORITHMS, |b| b.put_vec16(&[0x04, 0x03]));
+            put_extension(b, ExtensionType::SUPPORTED_VERSIONS, |b| b.put_vec8(&[0xfe, 0xfc]));
+            if pad > 0 {
+                put_extension(b, ExtensionType(0xfff0), |b| b.extend(std::iter::repeat_n(0u8, pad)));
+            }
+            return;
+        }
         for i in 0..extensions {
             put_extension(b, ExtensionType(1000 + i as u16), |_| {});
         }
@@ -256,8 +277,15 @@ fn peer() -> SocketAddr {
 
 #[test]
 fn the_largest_client_hello_costs_the_verifier_what_the_smallest_does() {
+    // A DTLS 1.2 verifier reads the fields the cookie binds and nothing else, so its cost does
+    // not grow with the ClientHello. (With DTLS 1.3 on it must find supported_versions among
+    // the extensions: see the test after this one.)
     let now = Instant::now();
-    let cfg = Config::builder().psk_server_key(b"k".to_vec()).build().unwrap();
+    let cfg = Config::builder()
+        .protocol_versions(Protocol::Dtls1_2, Protocol::Dtls1_2)
+        .psk_server_key(b"k".to_vec())
+        .build()
+        .unwrap();
     let mut verifier = ClientVerifier::new(&cfg, now).unwrap();
     // The costliest path: the secret changed (so a cookie is tried under the previous one
     // too), and the cookie has a current timestamp but a wrong MAC, so both MACs are computed
@@ -316,6 +344,54 @@ fn the_largest_client_hello_costs_the_verifier_what_the_smallest_does() {
     let r = ratio(w, m);
     eprintln!("endpoint: worst ClientHello {w:?}, minimal {m:?}, ratio {r:.2}");
     assert!(r <= 10.0, "the worst ClientHello costs the endpoint {r:.2}x a minimal one");
+}
+
+/// With DTLS 1.3 on, the verifier walks the extension headers of every whole ClientHello to
+/// find supported_versions (a client may put it last), and for a DTLS 1.3 one also parses it
+/// whole and hashes it into the HelloRetryRequest's cookie: its cost grows with the ClientHello.
+/// What bounds a flood is then the cost per byte received, and no ClientHello may cost more
+/// per byte than the smallest one of its version does.
+#[test]
+fn with_dtls13_on_no_client_hello_costs_the_verifier_more_per_byte_than_the_smallest() {
+    let now = Instant::now();
+    let cfg = Config::builder().psk_server_key(b"k".to_vec()).build().unwrap();
+    assert_eq!(cfg.protocol_versions(), (Protocol::Dtls1_2, Protocol::Dtls1_3));
+    let run = |v: &mut ClientVerifier, d: &[u8], expect: Verification| {
+        let mut resp = Vec::new();
+        assert_eq!(v.verify(now, &peer(), d, &mut resp), expect);
+        let start = Instant::now();
+        for _ in 0..100 {
+            std::hint::black_box(v.verify(now, &peer(), d, &mut resp));
+        }
+        start.elapsed() / 100
+    };
+    for (tls13, expect) in [(false, Verification::SendHelloVerifyRequest), (true, Verification::SendHelloRetryRequest)]
+    {
+        // As many distinct empty extensions as 16 KiB hold, then a datagram filled up to 64 KiB
+        // with further records (which the verifier does not read).
+        let mut worst = client_hello_of(tls13, 4_060, 0, &[]);
+        assert!(worst.len() - 25 <= 16 * 1024 && worst.len() - 25 > 16 * 1024 - 128, "{}", worst.len());
+        let filler = client_hello_of(tls13, 1_000, 0, &[]);
+        while worst.len() + filler.len() <= 65_507 {
+            worst.extend_from_slice(&filler);
+        }
+        // The smallest the verifier answers: a HelloRetryRequest is never larger than its
+        // ClientHello, and a real one carries a key share, which this one pads for.
+        let minimal = client_hello_of(tls13, 0, if tls13 { 64 } else { 0 }, &[]);
+        let mut a = ClientVerifier::new(&cfg, now).unwrap();
+        let mut b = ClientVerifier::new(&cfg, now).unwrap();
+        let (w, m) = fastest(9, || run(&mut a, &worst, expect), || run(&mut b, &minimal, expect));
+        let (per_byte_w, per_byte_m) = (w.as_secs_f64() / worst.len() as f64, m.as_secs_f64() / minimal.len() as f64);
+        eprintln!(
+            "verifier, DTLS 1.3 on, {} ClientHello: worst ({} bytes) {w:?}, minimal ({} bytes) {m:?}; per byte {:.2} vs {:.2} ns",
+            if tls13 { "DTLS 1.3" } else { "DTLS 1.2" },
+            worst.len(),
+            minimal.len(),
+            per_byte_w * 1e9,
+            per_byte_m * 1e9
+        );
+        assert!(per_byte_w <= per_byte_m, "the worst ClientHello costs more per byte than a minimal one");
+    }
 }
 
 #[test]

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use rdtls_proto::enums::AlertDescription;
 use rdtls_proto::suites::{self, CipherSuite};
-use rdtls_proto::{CertResolver, CertificateError, ClientAuth, Config, Error, Event, HandshakeState, VerifyPeer};
+use rdtls_proto::{
+    CertResolver, CertificateError, ClientAuth, Config, Error, Event, HandshakeState, Protocol, VerifyPeer,
+};
 use support::pki::{Alg, Ca, Usage, Validity};
 use support::{Link, Sim};
 
@@ -166,9 +168,14 @@ fn server_key_exchange_signed_with_the_wrong_key() {
 }
 
 fn mutual(client_leaf: Option<&support::pki::Leaf>, mode: ClientAuth) -> Sim {
+    mutual_in(Protocol::Dtls1_3, client_leaf, mode)
+}
+
+/// [`mutual`] with a client that offers DTLS 1.2 up to `newest`.
+fn mutual_in(newest: Protocol, client_leaf: Option<&support::pki::Leaf>, mode: ClientAuth) -> Sim {
     let ca = Ca::root("Root");
     let server_leaf = ca.leaf(Alg::Rsa2048, &["localhost"], Usage::Server, Validity::Now);
-    let mut client = client_config(&ca);
+    let mut client = client_config(&ca).protocol_versions(Protocol::Dtls1_2, newest);
     if let Some(l) = client_leaf {
         client = client.client_certificate(l.certified_key());
     }
@@ -204,9 +211,16 @@ fn mutual_authentication() {
 
 #[test]
 fn client_without_certificate_when_one_is_required() {
-    let sim = mutual(None, ClientAuth::Required);
-    assert_eq!(sim.server_errors, [Error::PeerVerification(vec![CertificateError::NoPeerCertificate])]);
-    assert_eq!(sim.client_error, Some(Error::AlertReceived(AlertDescription::HANDSHAKE_FAILURE)));
+    // The server's alert: DTLS 1.2 has only handshake_failure; DTLS 1.3 has certificate_required
+    // (RFC 8446 §4.4.2.4).
+    for (newest, alert) in [
+        (Protocol::Dtls1_2, AlertDescription::HANDSHAKE_FAILURE),
+        (Protocol::Dtls1_3, AlertDescription::CERTIFICATE_REQUIRED),
+    ] {
+        let sim = mutual_in(newest, None, ClientAuth::Required);
+        assert_eq!(sim.server_errors, [Error::PeerVerification(vec![CertificateError::NoPeerCertificate])]);
+        assert_eq!(sim.client_error, Some(Error::AlertReceived(alert)), "{newest:?}");
+    }
     // Optional: the same client is accepted, unauthenticated.
     let sim = mutual(None, ClientAuth::Optional);
     assert!(sim.client.is_established(), "{:?}", sim.server_errors);
@@ -294,8 +308,14 @@ fn sni_picks_the_certificate_and_certificates_can_be_added_while_running() {
     assert_eq!(err, Error::PeerVerification(vec![CertificateError::HostNameMismatch]));
     // Added while the server runs (EdgerOS addcert): the same configuration now serves it.
     resolver.add("b.example", b.certified_key());
-    let sim = handshake(client_config(&ca).build().unwrap(), Some("b.example"), server);
+    let sim = handshake(client_config(&ca).build().unwrap(), Some("b.example"), server.clone());
     assert!(sim.client.is_established(), "{:?}", sim.client_error);
+    assert_eq!(sim.client.peer_certificates()[0], b.chain[0]);
+    // The RSA certificate with a suite for it: DTLS 1.3 suites sign with any key type; a DTLS
+    // 1.2 client gets an ECDHE-RSA suite.
+    assert_eq!(sim.client.cipher_suite().map(|s| s.key_exchange), Some(suites::KeyExchange::Tls13));
+    let client = client_config(&ca).protocol_versions(Protocol::Dtls1_2, Protocol::Dtls1_2).build().unwrap();
+    let sim = handshake(client, Some("b.example"), server);
     assert_eq!(sim.client.peer_certificates()[0], b.chain[0]);
     assert_eq!(sim.client.cipher_suite().map(|s| s.key_exchange), Some(suites::KeyExchange::EcdheRsa));
 }
@@ -330,10 +350,19 @@ fn psk_and_certificates_in_one_server_configuration() {
     let leaf = ca.leaf(Alg::EcdsaP256, &["localhost"], Usage::Server, Validity::Now);
     let server =
         || Config::builder().certificate(leaf.certified_key()).psk_server_key(b"both".to_vec()).build().unwrap();
-    let sim = handshake(Config::builder().psk("p", b"both".to_vec()).build().unwrap(), None, server());
-    assert!(sim.client.cipher_suite().is_some_and(|s| s.key_exchange.uses_psk()), "{:?}", sim.client_error);
-    let sim = handshake(client_config(&ca).build().unwrap(), Some("localhost"), server());
-    assert!(sim.client.cipher_suite().is_some_and(|s| s.key_exchange.uses_certificate()), "{:?}", sim.client_error);
+    for newest in [Protocol::Dtls1_2, Protocol::Dtls1_3] {
+        let client = Config::builder().protocol_versions(Protocol::Dtls1_2, newest).psk("p", b"both".to_vec());
+        let sim = handshake(client.build().unwrap(), None, server());
+        assert!(sim.client.is_established(), "{newest:?}: {:?}", sim.client_error);
+        assert_eq!(sim.server_conn().unwrap().psk_identity(), Some(&b"p"[..]), "{newest:?}");
+        assert!(sim.client.peer_certificates().is_empty(), "{newest:?}: a PSK handshake has no certificate");
+        let client = client_config(&ca).protocol_versions(Protocol::Dtls1_2, newest);
+        let sim = handshake(client.build().unwrap(), Some("localhost"), server());
+        assert!(sim.client.is_established(), "{newest:?}: {:?}", sim.client_error);
+        assert_eq!(sim.client.peer_certificates()[0], leaf.chain[0], "{newest:?}");
+        assert_eq!(sim.server_conn().unwrap().psk_identity(), None, "{newest:?}");
+        assert_eq!(sim.client.protocol(), Some(newest));
+    }
 }
 
 /// EdgerOS `addcert` with `ca`: a name's own trust anchors verify the client certificates of

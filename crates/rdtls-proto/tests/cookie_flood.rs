@@ -1,5 +1,7 @@
 //! The endpoint under a ClientHello flood, and the cookie's bindings: no per-peer state before
-//! a valid cookie, no reply larger than its request.
+//! a valid cookie, no reply larger than its request. This is DTLS 1.2's cookie exchange
+//! (HelloVerifyRequest), so every configuration is DTLS 1.2 only; DTLS 1.3's stateless
+//! HelloRetryRequest has the same tests in `cookie13.rs`.
 
 mod support;
 
@@ -11,14 +13,14 @@ use rdtls_proto::{Config, Connection, DatagramEvent, Endpoint};
 use support::{Link, Rng, Sim};
 
 fn server_config() -> Arc<Config> {
-    Arc::new(Config::builder().psk_server_key(b"flood key".to_vec()).build().unwrap())
+    Arc::new(support::dtls12().psk_server_key(b"flood key".to_vec()).build().unwrap())
 }
 
 /// A server whose cookie timing the tests rely on, stated: cookies live 60 s, keys rotate every
 /// 300 s (the defaults).
 fn timed_config() -> Arc<Config> {
     Arc::new(
-        Config::builder()
+        support::dtls12()
             .psk_server_key(b"k".to_vec())
             .cookie_timing(Duration::from_secs(60), Duration::from_secs(300))
             .build()
@@ -28,7 +30,7 @@ fn timed_config() -> Arc<Config> {
 
 fn client() -> (Connection, Vec<u8>, Instant) {
     let now = Instant::now();
-    let cfg = Arc::new(Config::builder().psk("flooder", b"flood key".to_vec()).build().unwrap());
+    let cfg = Arc::new(support::dtls12().psk("flooder", b"flood key".to_vec()).build().unwrap());
     let mut c = Connection::client(cfg, now).unwrap();
     let mut ch = Vec::new();
     assert!(c.poll_transmit(&mut ch).is_some());
@@ -66,8 +68,8 @@ fn ten_thousand_spoofed_client_hellos_create_no_state() {
     assert!(bytes_out < bytes_in / 2, "amplification: {bytes_out} out for {bytes_in} in");
 
     // A real client still gets through the same endpoint's configuration.
-    let c = Config::builder().psk("real", b"flood key".to_vec()).build().unwrap();
-    let s = Config::builder().psk_server_key(b"flood key".to_vec()).build().unwrap();
+    let c = support::dtls12().psk("real", b"flood key".to_vec()).build().unwrap();
+    let s = support::dtls12().psk_server_key(b"flood key".to_vec()).build().unwrap();
     let mut sim = Sim::new(1, c, s, Link::PERFECT, Link::PERFECT);
     assert!(sim.run_handshake(Duration::from_secs(5)));
 }
@@ -276,7 +278,7 @@ fn restarted_client_on_the_same_port_replaces_its_association() {
 #[test]
 fn without_cookies_a_client_hello_is_admitted_directly_up_to_the_cap() {
     let now = Instant::now();
-    let cfg = Arc::new(Config::builder().psk_server_key(b"k".to_vec()).cookie_verification(false).build().unwrap());
+    let cfg = Arc::new(support::dtls12().psk_server_key(b"k".to_vec()).cookie_verification(false).build().unwrap());
     let mut ep = Endpoint::new(cfg, now).unwrap();
     ep.set_max_connections(3);
     let (_, ch, _) = client();
@@ -329,7 +331,7 @@ fn workers_sharing_a_secret_accept_each_others_cookies_across_rotations() {
 #[test]
 fn servers_sharing_a_secret_and_time_base_accept_each_others_cookies() {
     let start = Instant::now();
-    let cfg = Arc::new(Config::builder().psk_server_key(b"k".to_vec()).build().unwrap());
+    let cfg = Arc::new(support::dtls12().psk_server_key(b"k".to_vec()).build().unwrap());
     let unix_at_start = Duration::from_secs(1_796_000_000);
     let mut servers: Vec<Endpoint> = (0..3u64)
         .map(|i| {

@@ -25,6 +25,16 @@ fn both() -> ConfigBuilder {
     Config::builder().protocol_versions(Protocol::Dtls1_2, Protocol::Dtls1_3)
 }
 
+fn only12() -> ConfigBuilder {
+    Config::builder().protocol_versions(Protocol::Dtls1_2, Protocol::Dtls1_2)
+}
+
+#[test]
+fn the_default_is_both_versions() {
+    let config = Config::builder().psk_server_key(b"k".to_vec()).build().unwrap();
+    assert_eq!(config.protocol_versions(), (Protocol::Dtls1_2, Protocol::Dtls1_3));
+}
+
 fn psk_pair(client: ConfigBuilder, server: ConfigBuilder) -> (Config, Config) {
     (client.psk("client13", KEY.to_vec()).build().unwrap(), server.psk_server_key(KEY.to_vec()).build().unwrap())
 }
@@ -158,12 +168,12 @@ fn hello_retry_request_for_a_group_the_server_prefers() {
 #[test]
 fn versions_are_negotiated_both_ways() {
     // A client of both versions and a 1.2-only server: 1.2.
-    let (c, s) = psk_pair(both(), Config::builder());
+    let (c, s) = psk_pair(both(), only12());
     let sim = exchange(12, c, None, s, Link::PERFECT);
     assert_eq!(sim.client.protocol(), Some(Protocol::Dtls1_2));
     assert_eq!(sim.server_conn().unwrap().protocol(), Some(Protocol::Dtls1_2));
     // A 1.2-only client and a server of both versions: 1.2.
-    let (c, s) = psk_pair(Config::builder(), both());
+    let (c, s) = psk_pair(only12(), both());
     let sim = exchange(13, c, None, s, Link::PERFECT);
     assert_eq!(sim.client.protocol(), Some(Protocol::Dtls1_2));
     // Both: 1.3.
@@ -239,7 +249,7 @@ fn key_updates_are_refused_before_the_handshake_and_in_dtls12() {
     let now = Instant::now();
     let mut client = Connection::client(Arc::new(c), now).unwrap();
     assert!(matches!(client.update_keys(now, false), Err(Error::InvalidOperation(_))));
-    let (c, s) = psk_pair(Config::builder(), Config::builder());
+    let (c, s) = psk_pair(only12(), only12());
     let sim = exchange(32, c, None, s, Link::PERFECT);
     let mut client = sim.client;
     assert!(matches!(client.update_keys(sim.now, false), Err(Error::InvalidOperation(_))));
@@ -358,4 +368,95 @@ fn a_forged_plaintext_ack_does_not_stop_retransmission() {
     let mut again = Vec::new();
     assert!(client.poll_transmit(&mut again).is_some(), "the ClientHello is resent");
     assert_eq!(again[13], 1, "client_hello");
+}
+
+/// Every datagram `from` has queued.
+fn drain(from: &mut Connection) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = Vec::new();
+    while from.poll_transmit(&mut buf).is_some() {
+        out.push(buf.clone());
+    }
+    out
+}
+
+#[test]
+fn application_data_that_outlives_a_lost_client_finished_is_delivered_after_it() {
+    let (c, s) = psk_pair(v13(), v13());
+    let now = Instant::now();
+    let mut client = Connection::client(Arc::new(c), now).unwrap();
+    let mut server = Connection::server(Arc::new(s), now).unwrap();
+    while !client.is_established() {
+        for mut d in drain(&mut client) {
+            server.handle_datagram(now, &mut d).unwrap();
+        }
+        for mut d in drain(&mut server) {
+            client.handle_datagram(now, &mut d).unwrap();
+        }
+    }
+    // The client's Finished is lost; its first messages go out at once and arrive.
+    assert!(!drain(&mut client).is_empty(), "the client's Finished");
+    let messages: Vec<Vec<u8>> = (0..6u8).map(|i| vec![i; 1000 + usize::from(i)]).collect();
+    for m in &messages {
+        let mut record = Vec::new();
+        client.send(m, &mut record).unwrap();
+        let received = server.handle_datagram(now, &mut record).unwrap();
+        assert!(received.is_empty(), "nothing is delivered before the handshake ends");
+    }
+    assert!(!server.is_established());
+    // Held within bounds: the first four records (about 4 KB, under the byte bound); the
+    // others are dropped and counted.
+    let held = messages.len().min(rdtls_proto::MAX_HELD_RECORDS);
+    assert_eq!(server.stats().dropped_unexpected, (messages.len() - held) as u64);
+    // The client resends its Finished; the datagram that completes the handshake brings the
+    // held messages, in order.
+    let t = client.poll_timeout().expect("the client resends its Finished until acknowledged");
+    client.handle_timeout(t).unwrap();
+    let mut delivered = Vec::new();
+    for mut d in drain(&mut client) {
+        let received = server.handle_datagram(t, &mut d).unwrap();
+        delivered.extend(received.iter().map(<[u8]>::to_vec));
+    }
+    assert!(server.is_established());
+    assert_eq!(delivered, messages[..held]);
+    // And then data flows as usual, with nothing held twice.
+    let mut record = Vec::new();
+    client.send(b"after", &mut record).unwrap();
+    let received = server.handle_datagram(t, &mut record).unwrap();
+    assert_eq!(received.iter().collect::<Vec<_>>(), [&b"after"[..]]);
+}
+
+#[test]
+fn a_failed_handshake_delivers_none_of_the_data_it_held() {
+    // Held data comes from whoever has the client's traffic keys; it is only handed over once
+    // the client's Finished proves the handshake (and its authentication) complete.
+    let (c, s) = psk_pair(v13(), v13());
+    let now = Instant::now();
+    let mut client = Connection::client(Arc::new(c), now).unwrap();
+    let mut server = Connection::server(Arc::new(s), now).unwrap();
+    while !client.is_established() {
+        for mut d in drain(&mut client) {
+            server.handle_datagram(now, &mut d).unwrap();
+        }
+        for mut d in drain(&mut server) {
+            client.handle_datagram(now, &mut d).unwrap();
+        }
+    }
+    drop(drain(&mut client));
+    let mut record = Vec::new();
+    client.send(b"held", &mut record).unwrap();
+    assert!(server.handle_datagram(now, &mut record).unwrap().is_empty());
+    // No Finished ever comes: the server's handshake times out, and nothing is delivered.
+    let mut at = now;
+    while let Some(t) = server.poll_timeout() {
+        at = t;
+        if server.handle_timeout(t).is_err() {
+            break;
+        }
+        drop(drain(&mut server));
+    }
+    assert!(server.is_closed(), "the handshake timed out");
+    let mut record = Vec::new();
+    client.send(b"late", &mut record).unwrap();
+    assert!(server.handle_datagram(at, &mut record).is_err(), "a closed connection delivers nothing");
 }

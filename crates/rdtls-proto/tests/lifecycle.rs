@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rdtls_proto::enums::AlertDescription;
 use rdtls_proto::{Config, Connection, DatagramEvent, Endpoint, Error, Event, HandshakeState};
 use support::pump;
 
@@ -16,7 +17,11 @@ fn server_config() -> Arc<Config> {
 }
 
 fn client_config(key: &[u8]) -> Arc<Config> {
-    Arc::new(Config::builder().psk("id", key.to_vec()).handshake_timeout(Duration::from_secs(5)).build().unwrap())
+    client_config_from(Config::builder(), key)
+}
+
+fn client_config_from(builder: rdtls_proto::ConfigBuilder, key: &[u8]) -> Arc<Config> {
+    Arc::new(builder.psk("id", key.to_vec()).handshake_timeout(Duration::from_secs(5)).build().unwrap())
 }
 
 /// A client and the server connection an endpoint accepted for it, at `addr`.
@@ -26,7 +31,17 @@ fn accepted(
     addr: SocketAddr,
     key: &[u8],
 ) -> (Connection, rdtls_proto::ConnectionHandle, Connection) {
-    let mut client = Connection::client(client_config(key), now).unwrap();
+    accepted_with(ep, now, addr, client_config(key))
+}
+
+/// [`accepted`] for a client of `config`.
+fn accepted_with(
+    ep: &mut Endpoint,
+    now: Instant,
+    addr: SocketAddr,
+    config: Arc<Config>,
+) -> (Connection, rdtls_proto::ConnectionHandle, Connection) {
+    let mut client = Connection::client(config, now).unwrap();
     let mut ch = Vec::new();
     assert!(client.poll_transmit(&mut ch).is_some());
     let mut resp = Vec::new();
@@ -82,9 +97,22 @@ fn a_peer_close_is_reported_once_and_the_endpoint_forgets_the_connection() {
 fn a_failed_handshake_tells_the_endpoint_and_keeps_its_handshake_state() {
     let now = Instant::now();
     let mut ep = Endpoint::new(server_config(), now).unwrap();
-    let (mut client, h, mut server) = accepted(&mut ep, now, "192.0.2.2:4000".parse().unwrap(), b"other key");
-    // The keys differ: the client's Finished never authenticates, and after a few such records
-    // the server ends the handshake.
+    // DTLS 1.3 checks the key in the first ClientHello (its PSK binder): refused at once, with
+    // decrypt_error, and no connection is made.
+    let mut client = Connection::client(client_config(b"other key"), now).unwrap();
+    let mut ch = Vec::new();
+    assert!(client.poll_transmit(&mut ch).is_some());
+    let DatagramEvent::Incoming(inc) = ep.handle(now, "192.0.2.2:4000".parse().unwrap(), &ch, &mut Vec::new()) else {
+        panic!("not admitted")
+    };
+    let refused = ep.accept(inc, now).unwrap_err();
+    assert!(matches!(refused.error, Error::PeerMisbehaved { alert: AlertDescription::DECRYPT_ERROR, .. }));
+    assert_eq!(refused.response[13..], [2, AlertDescription::DECRYPT_ERROR.0], "a fatal alert to send");
+    assert_eq!(ep.connection_count(), 0);
+    // DTLS 1.2 checks it only in the Finished: the client's Finished never authenticates, and
+    // after a few such records the server ends the handshake.
+    let dtls12 = client_config_from(support::dtls12(), b"other key");
+    let (mut client, h, mut server) = accepted_with(&mut ep, now, "192.0.2.2:4000".parse().unwrap(), dtls12);
     pump(now, &mut client, &mut server);
     while !server.is_closed() && !client.is_closed() {
         // The client retransmits its Finished; each copy fails to authenticate at the server.

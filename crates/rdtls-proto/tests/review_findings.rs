@@ -3,7 +3,9 @@
 //! reused at the end of the sequence space (5), unsolicited ServerHello extensions (6), and the
 //! smaller ones (final flight resent for unauthenticated look-alikes, server_name acknowledged
 //! for a name that chose nothing). Reassembly and ClientHello cost are in `adversarial_cost.rs`,
-//! cookie rotation across workers in `cookie_flood.rs`.
+//! cookie rotation across workers in `cookie_flood.rs`. The findings were DTLS 1.2's, and
+//! these tests forge and read DTLS 1.2 messages, records and exported sessions: every
+//! configuration is DTLS 1.2 only (`support::dtls12`).
 
 mod support;
 
@@ -20,12 +22,12 @@ use support::pump;
 
 fn psk_pair(server: Config) -> (Connection, Connection, Instant) {
     let now = Instant::now();
-    let client = Connection::client(Arc::new(Config::builder().psk("id", b"key".to_vec()).build().unwrap()), now);
+    let client = Connection::client(Arc::new(support::dtls12().psk("id", b"key".to_vec()).build().unwrap()), now);
     (client.unwrap(), Connection::server(Arc::new(server), now).unwrap(), now)
 }
 
 fn psk_server() -> Config {
-    Config::builder().psk_server_key(b"key".to_vec()).cookie_verification(false).build().unwrap()
+    support::dtls12().psk_server_key(b"key".to_vec()).cookie_verification(false).build().unwrap()
 }
 
 // ===== finding 3: a forged ClientHello must not tear down an association =====
@@ -35,7 +37,7 @@ fn without_cookies_a_forged_client_hello_leaves_the_association_alone() {
     let now = Instant::now();
     let mut ep = Endpoint::new(Arc::new(psk_server()), now).unwrap();
     let a: SocketAddr = "192.0.2.7:5000".parse().unwrap();
-    let client_cfg = Arc::new(Config::builder().psk("id", b"key".to_vec()).build().unwrap());
+    let client_cfg = Arc::new(support::dtls12().psk("id", b"key".to_vec()).build().unwrap());
     let mut client = Connection::client(client_cfg.clone(), now).unwrap();
     let mut ch = Vec::new();
     assert!(client.poll_transmit(&mut ch).is_some());
@@ -95,7 +97,7 @@ struct Certs {
 fn cert_server() -> Certs {
     let ca = Ca::root("Findings Root");
     let leaf = ca.leaf(Alg::EcdsaP256, &["localhost", "127.0.0.1"], Usage::Server, Validity::Now);
-    let server = Config::builder().certificate(leaf.certified_key()).cookie_verification(false).build().unwrap();
+    let server = support::dtls12().certificate(leaf.certified_key()).cookie_verification(false).build().unwrap();
     Certs { ca, server }
 }
 
@@ -103,7 +105,7 @@ fn cert_server() -> Certs {
 fn a_client_with_no_server_name_refuses_a_valid_certificate() {
     let Certs { ca, server } = cert_server();
     let now = Instant::now();
-    let client_cfg = Arc::new(Config::builder().root_store(ca.roots()).build().unwrap());
+    let client_cfg = Arc::new(support::dtls12().root_store(ca.roots()).build().unwrap());
     let mut client = Connection::client(client_cfg, now).unwrap();
     let mut server = Connection::server(Arc::new(server), now).unwrap();
     pump(now, &mut client, &mut server);
@@ -125,17 +127,17 @@ fn a_client_checks_the_name_or_address_it_is_given_or_opts_out_loudly() {
         client
     };
     // The address the client connects to, as the socket layer gives it.
-    let c = run(Config::builder().root_store(ca.roots()).build().unwrap(), Some("127.0.0.1"));
+    let c = run(support::dtls12().root_store(ca.roots()).build().unwrap(), Some("127.0.0.1"));
     assert!(c.is_established(), "{:?}", c.last_error());
-    let c = run(Config::builder().root_store(ca.roots()).build().unwrap(), Some("localhost"));
+    let c = run(support::dtls12().root_store(ca.roots()).build().unwrap(), Some("localhost"));
     assert!(c.is_established(), "{:?}", c.last_error());
-    let c = run(Config::builder().root_store(ca.roots()).build().unwrap(), Some("other.example"));
+    let c = run(support::dtls12().root_store(ca.roots()).build().unwrap(), Some("other.example"));
     assert_eq!(c.last_error(), Some(&Error::PeerVerification(vec![CertificateError::HostNameMismatch])));
     // The explicit opt-out.
-    let c = run(Config::builder().root_store(ca.roots()).danger_accept_any_server_name(true).build().unwrap(), None);
+    let c = run(support::dtls12().root_store(ca.roots()).danger_accept_any_server_name(true).build().unwrap(), None);
     assert!(c.is_established(), "{:?}", c.last_error());
     // Qt's way: pause on the error, ignore it, resume.
-    let cfg = Config::builder().root_store(ca.roots()).verify_peer(rdtls_proto::VerifyPeer::Pause).build().unwrap();
+    let cfg = support::dtls12().root_store(ca.roots()).verify_peer(rdtls_proto::VerifyPeer::Pause).build().unwrap();
     let mut client = Connection::client(Arc::new(cfg), now).unwrap();
     let mut s = Connection::server(server.clone(), now).unwrap();
     pump(now, &mut client, &mut s);
@@ -155,7 +157,7 @@ const EXPORT_SEQ_AT: usize = 8 + 1 + 2 + 1 + 48 + 32 + 32;
 /// An established pair whose server's next record sequence number in epoch 1 is `next_seq`
 /// (moved there through a session export and import).
 fn pair_with_server_at(next_seq: u64) -> (Connection, Connection, Instant) {
-    let server_cfg = Config::builder()
+    let server_cfg = support::dtls12()
         .psk_server_key(b"key".to_vec())
         .cookie_verification(false)
         .allow_session_export(true)
@@ -269,7 +271,7 @@ fn client_meets_server_hello_with(
 
 #[test]
 fn unsolicited_server_hello_extensions_abort_with_unsupported_extension() {
-    let psk_client = || Config::builder().psk("id", b"key".to_vec()).build().unwrap();
+    let psk_client = || support::dtls12().psk("id", b"key".to_vec()).build().unwrap();
     let unsupported = Error::PeerMisbehaved {
         alert: AlertDescription::UNSUPPORTED_EXTENSION,
         reason: "server sent an extension we did not offer",
@@ -292,7 +294,7 @@ fn unsolicited_server_hello_extensions_abort_with_unsupported_extension() {
         assert_eq!(&alert[13..], &[2, AlertDescription::UNSUPPORTED_EXTENSION.0]);
     }
     // ec_point_formats answers an offer of ECDHE suites only.
-    let plain_psk = Config::builder()
+    let plain_psk = support::dtls12()
         .psk("id", b"key".to_vec())
         .cipher_suites(&[&rdtls_proto::suites::TLS_PSK_WITH_AES_128_GCM_SHA256])
         .build()
@@ -320,17 +322,17 @@ fn server_hello_of(client_cfg: Config, server_cfg: Config, name: &str) -> Server
 fn server_name_is_acknowledged_only_when_it_chose_the_certificate() {
     let ca = Ca::root("SNI Root");
     let leaf = ca.leaf(Alg::EcdsaP256, &["localhost"], Usage::Server, Validity::Now);
-    let client = || Config::builder().root_store(ca.roots()).build().unwrap();
+    let client = || support::dtls12().root_store(ca.roots()).build().unwrap();
     // One certificate, no SNI store: the name chose nothing, so nothing is acknowledged (what
     // OpenSSL does without a servername callback; pion/dtls 2.x aborts otherwise).
-    let one = Config::builder().certificate(leaf.certified_key()).build().unwrap();
+    let one = support::dtls12().certificate(leaf.certified_key()).build().unwrap();
     assert_eq!(server_hello_of(client(), one, "localhost").extensions.server_name, None);
     // An SNI store that has the name: acknowledged.
-    let by_name = Config::builder().sni_certificate("localhost", leaf.certified_key()).build().unwrap();
+    let by_name = support::dtls12().sni_certificate("localhost", leaf.certified_key()).build().unwrap();
     assert_eq!(server_hello_of(client(), by_name, "localhost").extensions.server_name, Some(Vec::new()));
     // A store without it, falling back to the default: not acknowledged.
     let other = ca.leaf(Alg::EcdsaP256, &["other.example"], Usage::Server, Validity::Now);
-    let fallback = Config::builder()
+    let fallback = support::dtls12()
         .certificate(leaf.certified_key())
         .sni_certificate("other.example", other.certified_key())
         .build()
@@ -401,7 +403,7 @@ fn a_full_endpoint_evicts_the_longest_idle_connection_past_the_stale_threshold()
     let mut ep = Endpoint::new(Arc::new(psk_server()), t0).unwrap();
     ep.set_max_connections(3);
     ep.set_stale_after(Some(Duration::from_secs(600)));
-    let client_cfg = Arc::new(Config::builder().psk("id", b"key".to_vec()).build().unwrap());
+    let client_cfg = Arc::new(support::dtls12().psk("id", b"key".to_vec()).build().unwrap());
     let hello = || {
         let mut c = Connection::client(client_cfg.clone(), t0).unwrap();
         let mut ch = Vec::new();
