@@ -81,7 +81,17 @@ fn a_listener_counts_handshakes_failures_cookies_drops_and_traffic() {
     let (_ok, refused) = clients.join().unwrap();
     assert!(refused.to_string().contains("handshake_failure"), "{refused}");
     garbage(addr, 3);
-    let s = until(|| listener.stats(), |s| s.dropped_unverified >= 3 && s.failed >= 1);
+    // Datagrams are counted by whichever thread reads them (the listener's, or a connection's
+    // on its own socket), possibly after the failure is: wait for the traffic counters too.
+    let s = until(
+        || listener.stats(),
+        |s| {
+            s.dropped_unverified >= 3
+                && s.failed >= 1
+                && s.datagrams_in >= 3 * 2 + 3 + 2
+                && s.datagrams_out >= 3 + 2 * 2
+        },
+    );
     assert_eq!((s.handshakes, s.established, s.half_open), (2, 2, 0), "{s:?}");
     assert_eq!((s.failed, s.failed_protocol), (1, 1), "{s:?}");
     assert_eq!(s.failed_timeout + s.failed_alert + s.failed_verification, 0, "{s:?}");
