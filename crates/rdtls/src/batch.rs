@@ -273,7 +273,7 @@ impl Batcher {
                     t.received(1, datagram.len() as u64);
                 }
                 let slot = |start, end| Message::Slot { start: at + start, end: at + end };
-                if let Err(e) = open(Some(shared), proto, now, datagram, &mut b.messages, slot) {
+                if let Err(e) = open(Some(shared), proto, now, datagram, &mut b.messages, &mut b.queued, slot) {
                     return Some(e);
                 }
                 if proto.is_closed() {
@@ -296,7 +296,7 @@ impl Batcher {
             for (i, datagram) in b.held.iter_mut().enumerate() {
                 let held = |start, end| Message::Held { datagram: i, start, end };
                 // The listener showed its observer these datagrams when it read them.
-                if let Err(e) = open(None, proto, now, datagram, &mut b.messages, held) {
+                if let Err(e) = open(None, proto, now, datagram, &mut b.messages, &mut b.queued, held) {
                     return Some(e);
                 }
                 if proto.is_closed() {
@@ -427,25 +427,32 @@ pub(crate) fn nothing_received(e: &io::Error) -> bool {
 }
 
 /// Decrypts one datagram in place and notes where each message's plaintext lies: `at` maps a
-/// range within the datagram to its [`Message`]. `shared`: the connection whose observer sees the
-/// datagram (`None`: already seen).
+/// range within the datagram to its [`Message`]; a message from elsewhere (data a DTLS 1.3
+/// server held until the handshake ended) is copied to `queued`. `shared`: the connection
+/// whose observer sees the datagram (`None`: already seen).
 fn open(
     shared: Option<&Shared>,
     proto: &mut Proto,
     now: Instant,
     datagram: &mut [u8],
     out: &mut Vec<Message>,
+    queued: &mut Vec<Vec<u8>>,
     at: impl Fn(usize, usize) -> Message,
 ) -> Result<(), rdtls_proto::Error> {
-    let base = datagram.as_ptr().addr();
+    let within = datagram.as_ptr_range();
+    let (base, end) = (within.start.addr(), within.end.addr());
     if let Some(shared) = shared {
         shared.observe_received(datagram);
     }
     let received = proto.handle_datagram(now, datagram)?;
     for data in received.iter() {
-        // `data` lies within `datagram`.
-        let start = data.as_ptr().addr().saturating_sub(base);
-        out.push(at(start, start + data.len()));
+        let start = data.as_ptr().addr();
+        if start >= base && start + data.len() <= end {
+            out.push(at(start - base, start - base + data.len()));
+        } else {
+            queued.push(data.to_vec());
+            out.push(Message::Queued(queued.len() - 1));
+        }
     }
     Ok(())
 }

@@ -174,6 +174,10 @@ impl Driver {
     /// the inbox), the first into `buf` (truncated to it). Fails once the connection is closed
     /// or the listener stopped feeding the inbox.
     fn ready(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        if self.queued.is_empty() {
+            // What the listener decrypted before it handed the connection over comes first.
+            self.queued.append(&mut lock(&self.shared.inbox).messages);
+        }
         if let Some(msg) = self.queued.pop_front() {
             let n = msg.len().min(buf.len());
             buf[..n].copy_from_slice(&msg[..n]);
@@ -404,8 +408,12 @@ impl Driver {
         // Datagrams the listener queued for this connection go along: the peer's first
         // messages can reach the listening socket before the connection's own socket exists
         // (with DTLS 1.3 the client sends as soon as its Finished is out).
-        let queued: Vec<Vec<u8>> = lock(&self.shared.inbox).datagrams.drain(..).collect();
-        let state = handoff::encode(&proto_state, &queued);
+        // So do the messages the listener decrypted before handing the connection to us.
+        let (messages, queued): (Vec<Vec<u8>>, Vec<Vec<u8>>) = {
+            let mut inbox = lock(&self.shared.inbox);
+            (inbox.messages.drain(..).collect(), inbox.datagrams.drain(..).collect())
+        };
+        let state = handoff::encode(&proto_state, &messages, &queued);
         // Not ours any more: dropping this handle must not close the association.
         self.detached = true;
         self.shared.closed.store(true, Ordering::Relaxed);
@@ -422,11 +430,12 @@ impl Driver {
     ) -> io::Result<Self> {
         let socket = std::net::UdpSocket::from(fd);
         let peer = socket.peer_addr()?;
-        let (proto_state, queued) = handoff::decode(state)?;
+        let (proto_state, earlier, queued) = handoff::decode(state)?;
         let now = Instant::now();
         let mut proto = rdtls_proto::Connection::import_session(config, proto_state, now)?;
-        // The datagrams that came with the hand-off, read now: their messages wait for `recv`.
-        let mut messages = VecDeque::new();
+        // The messages and datagrams that came with the hand-off, in order: the datagrams are
+        // read now, and all wait for `recv`.
+        let mut messages = VecDeque::from(earlier);
         for mut d in queued {
             let received = proto.handle_datagram(now, &mut d)?;
             messages.extend(received.iter().map(<[u8]>::to_vec));
@@ -470,39 +479,55 @@ impl Drop for Driver {
     }
 }
 
-/// The hand-off state of [`Driver::fly_away`]: the protocol's exported session, then the
-/// datagrams that were queued for the connection (whole, still protected).
+/// The hand-off state of [`Driver::fly_away`]: the protocol's exported session, the messages
+/// the listener decrypted before the hand-off (plaintext), then the datagrams that were queued
+/// for the connection (whole, still protected).
 ///
 /// ```text
-/// "RDTLSHO1" || u32 session length || session || u16 count || (u16 length || datagram)*
+/// "RDTLSHO2" || u32 session length || session
+///            || u16 count || (u16 length || message)* || u16 count || (u16 length || datagram)*
 /// ```
 ///
-/// A state without the magic is a bare exported session (from an older version, or from
-/// `rdtls_proto::Connection::export_session`), with no datagrams.
+/// `RDTLSHO1` states (no messages) still decode, and a state without either magic is a bare
+/// exported session (from an older version, or from
+/// `rdtls_proto::Connection::export_session`), with nothing queued.
 #[cfg(unix)]
 mod handoff {
     use std::io;
 
-    const MAGIC: &[u8] = b"RDTLSHO1";
+    const MAGIC: &[u8] = b"RDTLSHO2";
+    const MAGIC_1: &[u8] = b"RDTLSHO1";
 
-    pub(super) fn encode(session: &[u8], datagrams: &[Vec<u8>]) -> zeroize::Zeroizing<Vec<u8>> {
-        let len = MAGIC.len() + 4 + session.len() + 2 + datagrams.iter().map(|d| 2 + d.len()).sum::<usize>();
-        let mut out = zeroize::Zeroizing::new(Vec::with_capacity(len));
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&(session.len() as u32).to_be_bytes());
-        out.extend_from_slice(session);
-        let datagrams: Vec<&Vec<u8>> =
-            datagrams.iter().filter(|d| d.len() <= usize::from(u16::MAX)).take(usize::from(u16::MAX)).collect();
-        out.extend_from_slice(&(datagrams.len() as u16).to_be_bytes());
-        for d in datagrams {
+    /// A hand-off's parts: the session, the messages, the datagrams.
+    type Parts<'a> = (&'a [u8], Vec<Vec<u8>>, Vec<Vec<u8>>);
+
+    fn put_list(out: &mut Vec<u8>, items: &[Vec<u8>]) {
+        let items: Vec<&Vec<u8>> =
+            items.iter().filter(|d| d.len() <= usize::from(u16::MAX)).take(usize::from(u16::MAX)).collect();
+        out.extend_from_slice(&(items.len() as u16).to_be_bytes());
+        for d in items {
             out.extend_from_slice(&(d.len() as u16).to_be_bytes());
             out.extend_from_slice(d);
         }
+    }
+
+    pub(super) fn encode(session: &[u8], messages: &[Vec<u8>], datagrams: &[Vec<u8>]) -> zeroize::Zeroizing<Vec<u8>> {
+        let items = messages.iter().chain(datagrams).map(|d| 2 + d.len()).sum::<usize>();
+        let mut out = zeroize::Zeroizing::new(Vec::with_capacity(MAGIC.len() + 4 + session.len() + 4 + items));
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&(session.len() as u32).to_be_bytes());
+        out.extend_from_slice(session);
+        put_list(&mut out, messages);
+        put_list(&mut out, datagrams);
         out
     }
 
-    pub(super) fn decode(state: &[u8]) -> io::Result<(&[u8], Vec<Vec<u8>>)> {
-        let Some(rest) = state.strip_prefix(MAGIC) else { return Ok((state, Vec::new())) };
+    pub(super) fn decode(state: &[u8]) -> io::Result<Parts<'_>> {
+        let (rest, with_messages) = match (state.strip_prefix(MAGIC), state.strip_prefix(MAGIC_1)) {
+            (Some(rest), _) => (rest, true),
+            (None, Some(rest)) => (rest, false),
+            (None, None) => return Ok((state, Vec::new(), Vec::new())),
+        };
         let bad = || io::Error::new(io::ErrorKind::InvalidData, "not a DTLS connection hand-off");
         let take = |r: &mut &[u8], n: usize| -> io::Result<Vec<u8>> {
             if r.len() < n {
@@ -512,33 +537,43 @@ mod handoff {
             *r = b;
             Ok(a.to_vec())
         };
+        let list = |r: &mut &[u8]| -> io::Result<Vec<Vec<u8>>> {
+            let count = u16::from_be_bytes(take(r, 2)?.try_into().map_err(|_| bad())?);
+            let mut items = Vec::with_capacity(usize::from(count.min(64)));
+            for _ in 0..count {
+                let n = u16::from_be_bytes(take(r, 2)?.try_into().map_err(|_| bad())?);
+                items.push(take(r, usize::from(n))?);
+            }
+            Ok(items)
+        };
         let mut r = rest;
         let len = u32::from_be_bytes(take(&mut r, 4)?.try_into().map_err(|_| bad())?) as usize;
         if r.len() < len {
             return Err(bad());
         }
         let (session, mut r) = r.split_at(len);
-        let count = u16::from_be_bytes(take(&mut r, 2)?.try_into().map_err(|_| bad())?);
-        let mut datagrams = Vec::with_capacity(usize::from(count.min(64)));
-        for _ in 0..count {
-            let n = u16::from_be_bytes(take(&mut r, 2)?.try_into().map_err(|_| bad())?);
-            datagrams.push(take(&mut r, usize::from(n))?);
-        }
+        let messages = if with_messages { list(&mut r)? } else { Vec::new() };
+        let datagrams = list(&mut r)?;
         if !r.is_empty() {
             return Err(bad());
         }
-        Ok((session, datagrams))
+        Ok((session, messages, datagrams))
     }
 
     #[cfg(test)]
     mod tests {
         #[test]
         fn round_trip_and_bare_sessions() {
-            let blob = super::encode(b"session", &[vec![1, 2, 3], vec![]]);
-            let (session, datagrams) = super::decode(&blob).unwrap();
+            let blob = super::encode(b"session", &[b"early".to_vec()], &[vec![1, 2, 3], vec![]]);
+            let (session, messages, datagrams) = super::decode(&blob).unwrap();
             assert_eq!(session, b"session");
+            assert_eq!(messages, vec![b"early".to_vec()]);
             assert_eq!(datagrams, vec![vec![1, 2, 3], vec![]]);
-            assert_eq!(super::decode(b"DTLSSES1...").unwrap(), (&b"DTLSSES1..."[..], vec![]));
+            assert_eq!(super::decode(b"DTLSSES1...").unwrap(), (&b"DTLSSES1..."[..], vec![], vec![]));
+            // The first version: a session and datagrams.
+            let mut v1 = b"RDTLSHO1".to_vec();
+            v1.extend_from_slice(&[0, 0, 0, 1, b's', 0, 1, 0, 2, 7, 8]);
+            assert_eq!(super::decode(&v1).unwrap(), (&b"s"[..], vec![], vec![vec![7, 8]]));
             for cut in 0..blob.len() {
                 if cut > super::MAGIC.len() {
                     assert!(super::decode(&blob[..cut]).is_err(), "cut at {cut}");

@@ -22,6 +22,9 @@ use crate::{is_timeout, lock, MAX_DATAGRAM};
 
 struct Handshaking {
     conn: Proto,
+    /// Application data the handshake's last datagram brought (DTLS 1.3: data that overtook
+    /// the client's Finished), for the application once the connection is accepted.
+    early: Vec<Vec<u8>>,
     peer: SocketAddr,
     /// The local address the peer reached (a wildcard listener answers from it).
     local: Option<IpAddr>,
@@ -215,7 +218,8 @@ impl Serving {
                 match self.endpoint.accept(incoming, now) {
                     Ok((h, conn)) => {
                         *self.per_ip.entry(ip).or_default() += 1;
-                        self.handshaking.insert(h, Handshaking { conn, peer: from, local, started: now });
+                        let hs = Handshaking { conn, early: Vec::new(), peer: from, local, started: now };
+                        self.handshaking.insert(h, hs);
                         self.drive(h);
                     }
                     Err(e) => {
@@ -232,7 +236,9 @@ impl Serving {
                 if let Some(hs) = self.handshaking.get_mut(&h) {
                     let observer = self.inner.options.socket.observer.as_ref();
                     let before = hs.conn.stats();
-                    let _ = hs.conn.handle_datagram(now, datagram);
+                    if let Ok(received) = hs.conn.handle_datagram(now, datagram) {
+                        hs.early.extend(received.iter().map(<[u8]>::to_vec));
+                    }
                     self.inner.traffic.dropped(&before, &hs.conn.stats());
                     if let Some(o) = observer.filter(|_| hs.conn.handshake_state() == HandshakeState::InProgress) {
                         o.see(&Observed::Handshaking { peer: from });
@@ -330,6 +336,7 @@ impl Serving {
             (self.inner.socket.clone(), false)
         };
         let mut shared = Shared::new(hs.conn, hs.peer, socket, connected, o.inbox);
+        shared.inbox.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner).messages = hs.early.into();
         shared.observer = o.socket.observer.clone();
         shared.traffic = Some(self.inner.traffic.clone());
         self.inner.traffic.handshakes.fetch_add(1, Ordering::Relaxed);
