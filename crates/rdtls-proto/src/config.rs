@@ -104,6 +104,9 @@ pub struct Config {
     pub(crate) versions: (Protocol, Protocol),
     /// DTLS 1.3: 16-bit sequence numbers in our record headers (else 8-bit).
     pub(crate) seq_16: bool,
+    /// Connection ID (RFC 9146): the length of the ones we ask peers to send us; `None`: the
+    /// extension is not sent.
+    pub(crate) cid_len: Option<usize>,
     pub(crate) groups: Vec<KxGroup>,
     pub(crate) client_psk: Option<Arc<ClientPskCallback>>,
     pub(crate) server_psk: Option<Arc<ServerPskCallback>>,
@@ -139,6 +142,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("cipher_suites", &self.cipher_suites)
             .field("versions", &self.versions)
+            .field("cid_len", &self.cid_len)
             .field("groups", &self.groups)
             .field("client_psk", &self.client_psk.is_some())
             .field("server_psk", &self.server_psk.is_some())
@@ -178,6 +182,7 @@ impl Config {
                 cipher_suites: suites::ALL.iter().collect(),
                 versions: (Protocol::Dtls1_2, Protocol::Dtls1_3),
                 seq_16: true,
+                cid_len: None,
                 groups: vec![KxGroup::X25519, KxGroup::Secp256r1, KxGroup::Secp384r1],
                 client_psk: None,
                 server_psk: None,
@@ -213,6 +218,12 @@ impl Config {
     /// The cipher suites, in order of preference.
     pub fn cipher_suites(&self) -> &[&'static CipherSuite] {
         &self.cipher_suites
+    }
+
+    /// The length of the connection IDs we ask peers for, if any
+    /// ([`ConfigBuilder::connection_id`]).
+    pub fn connection_id_len(&self) -> Option<usize> {
+        self.cid_len
     }
 
     /// The protocol versions allowed, oldest first.
@@ -274,6 +285,10 @@ pub const MAX_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Smallest MTU we accept: a record header, a handshake header and a few bytes of body must fit.
 pub const MIN_MTU: usize = 64;
 
+/// Longest connection ID we ask for ([`ConfigBuilder::connection_id`]). RFC 9146 allows 255
+/// bytes; 20 is what QUIC allows, and more than any server needs to route.
+pub const MAX_CID_LEN: usize = 20;
+
 /// Builds a [`Config`], checking every value.
 #[derive(Clone, Debug)]
 pub struct ConfigBuilder {
@@ -295,6 +310,21 @@ impl ConfigBuilder {
     /// uses the configured suites of its own ([`CipherSuite::is_tls13`]).
     pub fn protocol_versions(mut self, oldest: Protocol, newest: Protocol) -> Self {
         self.config.versions = (oldest, newest);
+        self
+    }
+
+    /// Connection ID (RFC 9146; DTLS 1.2): ask the peer to send its records with a connection
+    /// ID of `len` bytes (0 to 20) that we choose, so that they reach this connection whatever
+    /// address they come from (a NAT rebinding, a move between networks). With 0 we ask for
+    /// ordinary records but still send with the peer's ID if it asks for one. The length is
+    /// not on the wire: every connection of an endpoint uses the same. Default: no connection
+    /// ID (the extension is not sent, and a peer's is not answered).
+    ///
+    /// DTLS 1.2 only for now: a client that offers DTLS 1.3 does not ask for one (a DTLS 1.3
+    /// server would answer in its EncryptedExtensions, RFC 9147 §9), and a DTLS 1.3 server
+    /// ignores a client's request.
+    pub fn connection_id(mut self, len: usize) -> Self {
+        self.config.cid_len = Some(len);
         self
     }
 
@@ -537,6 +567,9 @@ impl ConfigBuilder {
         }
         if c.groups.iter().any(|g| !c.provider.supports_group(*g)) {
             return Err(E("a group is not supported by the crypto provider"));
+        }
+        if c.cid_len.is_some_and(|n| n > MAX_CID_LEN) {
+            return Err(E("a connection ID is at most 20 bytes"));
         }
         if c.mtu < MIN_MTU || c.mtu > 65_507 {
             return Err(E("MTU must be between 64 and 65507 bytes"));

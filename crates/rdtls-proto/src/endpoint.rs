@@ -1,5 +1,5 @@
-//! A server endpoint: demultiplexes datagrams by peer address and admits new peers only after
-//! a stateless cookie check.
+//! A server endpoint: demultiplexes datagrams by connection ID (RFC 9146) and by peer address,
+//! and admits new peers only after a stateless cookie check.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -84,6 +84,9 @@ pub struct Endpoint {
     verifier: ClientVerifier,
     peers: HashMap<SocketAddr, Peer>,
     addrs: HashMap<ConnectionHandle, SocketAddr>,
+    /// Our connection IDs (when the configuration asks for them), both ways.
+    cids: HashMap<Vec<u8>, ConnectionHandle>,
+    cid_of: HashMap<ConnectionHandle, Vec<u8>>,
     next_handle: u64,
     max_connections: usize,
     refused_full: u64,
@@ -121,6 +124,8 @@ impl Endpoint {
             verifier,
             peers: HashMap::new(),
             addrs: HashMap::new(),
+            cids: HashMap::new(),
+            cid_of: HashMap::new(),
             next_handle: 0,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             refused_full: 0,
@@ -212,6 +217,14 @@ impl Endpoint {
         response: &mut Vec<u8>,
     ) -> DatagramEvent {
         response.clear();
+        // A record with one of our connection IDs belongs to its connection, from whatever
+        // address (the connection decides whether the peer moved: see `follow`).
+        if let Some(handle) = self.route_by_cid(datagram) {
+            if let Some(peer) = self.addrs.get(&handle).and_then(|a| self.peers.get_mut(a)) {
+                peer.last_seen = now;
+            }
+            return DatagramEvent::Connection(handle);
+        }
         let mut replaces = None;
         if let Some(peer) = self.peers.get_mut(&remote) {
             // A ClientHello with a new random from a known address and port: the client
@@ -282,6 +295,15 @@ impl Endpoint {
             AcceptError { error, response }
         };
         let mut conn = Connection::server(self.config.clone(), now).map_err(|e| fail(e, None))?;
+        // A connection ID no other connection of ours has, to route its records by.
+        let cid = match self.config.connection_id_len().filter(|&n| n > 0) {
+            Some(len) => {
+                let cid = self.fresh_cid(len).map_err(|e| fail(e, None))?;
+                conn.set_connection_id(&cid).map_err(|e| fail(e, None))?;
+                Some(cid)
+            }
+            None => None,
+        };
         if let Some(ip) = local_ip.or(self.local_ip) {
             conn.set_local_ip(ip);
         }
@@ -302,7 +324,48 @@ impl Endpoint {
         let peer = Peer { handle, fingerprint: random_fingerprint(&random), last_seen: now };
         self.peers.insert(remote, peer);
         self.addrs.insert(handle, remote);
+        if let Some(cid) = cid {
+            self.cids.insert(cid.clone(), handle);
+            self.cid_of.insert(handle, cid);
+        }
         Ok((handle, conn))
+    }
+
+    /// A random connection ID of `len` bytes that no connection of ours has.
+    fn fresh_cid(&self, len: usize) -> Result<Vec<u8>, Error> {
+        let mut cid = vec![0; len];
+        // With short IDs and many connections a draw may be taken: a few more are cheap.
+        for _ in 0..16 {
+            self.config.provider.fill_random(&mut cid)?;
+            if !self.cids.contains_key(&cid) {
+                return Ok(cid);
+            }
+        }
+        Err(Error::InvalidOperation(
+            "no free connection ID: the configured length is too short for this many connections",
+        ))
+    }
+
+    /// The connection a `tls12_cid` record at the front of `datagram` names, if it is ours.
+    fn route_by_cid(&self, datagram: &[u8]) -> Option<ConnectionHandle> {
+        if self.cids.is_empty() || datagram.first() != Some(&crate::enums::ContentType::TLS12_CID.0) {
+            return None;
+        }
+        // type, version, epoch, sequence number: 11 bytes, then the ID (its length is ours).
+        let len = self.config.connection_id_len()?;
+        self.cids.get(datagram.get(11..11 + len)?).copied()
+    }
+
+    /// After `conn` (registered as `handle`) handled a datagram from `remote`: moves the
+    /// connection to `remote` if that datagram carried its newest authenticated record (RFC
+    /// 9146 §6; [`Connection::datagram_was_newest`]) and `remote` is not its address already.
+    /// Returns whether it moved. A replayed or reordered record from another address moves
+    /// nothing, and neither does a datagram that failed to authenticate.
+    pub fn follow(&mut self, handle: ConnectionHandle, remote: SocketAddr, conn: &Connection) -> bool {
+        if self.addrs.get(&handle) == Some(&remote) || !conn.datagram_was_newest() {
+            return false;
+        }
+        self.migrate(handle, remote).is_ok()
     }
 
     /// Moves a registered connection to a new peer address: datagrams from `to` reach it from
@@ -339,6 +402,9 @@ impl Endpoint {
     /// Forgets a connection that did not close (handed elsewhere, or dropped by the
     /// application); a closed one reports it with an [`EndpointEvent`].
     pub fn remove(&mut self, handle: ConnectionHandle) {
+        if let Some(cid) = self.cid_of.remove(&handle) {
+            self.cids.remove(&cid);
+        }
         if let Some(addr) = self.addrs.remove(&handle) {
             if self.peers.get(&addr).is_some_and(|p| p.handle == handle) {
                 self.peers.remove(&addr);

@@ -191,6 +191,8 @@ open_enum! {
         PSK_KEY_EXCHANGE_MODES = 45 => "psk_key_exchange_modes",
         /// key_share (51), TLS 1.3
         KEY_SHARE = 51 => "key_share",
+        /// connection_id (54), RFC 9146 (the draft's 254 is neither sent nor read)
+        CONNECTION_ID = 54 => "connection_id",
         /// renegotiation_info (0xff01)
         RENEGOTIATION_INFO = 0xff01 => "renegotiation_info",
     }

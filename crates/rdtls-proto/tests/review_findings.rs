@@ -262,6 +262,7 @@ fn client_meets_server_hello_with(
         ExtensionType::EC_POINT_FORMATS => &[1, 0],
         ExtensionType::SUPPORTED_VERSIONS => &[0xfe, 0xfc],
         ExtensionType::KEY_SHARE => &[0, 0x1d, 0, 1, 7],
+        ExtensionType::CONNECTION_ID => &[2, 0xc1, 0xd0],
         _ => &[],
     };
     add_server_hello_extension(&mut buf, ty, ext);
@@ -276,11 +277,12 @@ fn unsolicited_server_hello_extensions_abort_with_unsupported_extension() {
         alert: AlertDescription::UNSUPPORTED_EXTENSION,
         reason: "server sent an extension we did not offer",
     };
-    // An extension nobody offered, server_name when we sent no name, and the DTLS 1.3
-    // extensions a client that offered only 1.2 never asked for.
+    // An extension nobody offered, server_name when we sent no name, a connection ID we did
+    // not ask for, and the DTLS 1.3 extensions a client that offered only 1.2 never asked for.
     for ty in [
         ExtensionType(0x3a3a),
         ExtensionType::SERVER_NAME,
+        ExtensionType::CONNECTION_ID,
         ExtensionType::ENCRYPT_THEN_MAC,
         ExtensionType::SUPPORTED_VERSIONS,
         ExtensionType::KEY_SHARE,

@@ -44,7 +44,8 @@ impl Connection {
         start: impl FnOnce(&mut Context<'_>) -> Result<Handshake, Error>,
     ) -> Result<(), Error> {
         let mut actions = Vec::new();
-        let machine = start(&mut Context { config: &self.config, actions: &mut actions })?;
+        let own_cid = self.cid.as_deref().map(cid::Cid::own);
+        let machine = start(&mut Context { config: &self.config, actions: &mut actions, own_cid })?;
         self.hs = Some(Box::new(HandshakeRun::new(machine, &self.config)));
         self.apply(now, &mut actions)
     }
@@ -71,7 +72,8 @@ impl Connection {
                 return Ok(());
             }
             let Some(msg) = hs.reasm.pop() else { return Ok(()) };
-            let handled = hs.machine.handle(&mut Context { config: &self.config, actions }, msg);
+            let own_cid = self.cid.as_deref().map(cid::Cid::own);
+            let handled = hs.machine.handle(&mut Context { config: &self.config, actions, own_cid }, msg);
             // What the handshake recorded before failing (verification errors) is kept.
             let applied = self.apply(now, actions);
             handled?;
@@ -111,6 +113,7 @@ impl Connection {
                     }
                 }
                 Action::PskIdentity(identity) => self.psk_identity = Some(identity),
+                Action::PeerConnectionId(peer) => self.set_peer_cid(peer),
                 Action::RequestedServerName(sni) => self.set_requested_server_name(sni),
                 Action::PeerCertificates(chain) => self.set_peer_certificates(chain),
                 Action::CheckPeer(errors) => self.check_peer(errors)?,

@@ -15,6 +15,7 @@ impl Connection {
         if self.is_closed() {
             return Err(self.last_error().cloned().unwrap_or(Error::InvalidOperation("the connection is closed")));
         }
+        self.newest_in_last_datagram = false;
         let mut ranges = [(0u32, 0u32); MAX_RECORDS_PER_DATAGRAM];
         let mut n = 0;
         let mut pos = 0;
@@ -68,23 +69,20 @@ impl Connection {
             return Some((end, result.map(|r| r.map(|r| HEADER_LEN + r.start..HEADER_LEN + r.end))));
         }
         let total = buf.len();
-        let (header, fragment, rest) = Header::split(buf, 0)?;
+        let (header, fragment, rest) = Header::split(buf, self.own_cid_len())?;
         let (fragment_len, rest_len) = (fragment.len(), rest.len());
         let start = total - rest_len - fragment_len;
         let result = match header {
             Header::Plain(h) => self.handle_record(now, h, fragment),
             Header::Unified(u) => self.handle_unified(now, &u, fragment),
-            _ => {
-                self.stats.dropped_malformed += 1;
-                Ok(None)
-            }
+            Header::Cid12 { header, cid } => self.handle_cid12(now, header, cid, fragment),
         };
         Some((total - rest_len, result.map(|r| r.map(|r| start + r.start..start + r.end))))
     }
 
     /// Keeps a record of an epoch we cannot read yet, during the handshake: the peer's
     /// next-epoch records may overtake the message that gives us their keys. Bounded.
-    fn keep_early(&mut self, header: Header<'_>, fragment: &[u8]) {
+    pub(super) fn keep_early(&mut self, header: Header<'_>, fragment: &[u8]) {
         let keep = self.hs.is_some() && fragment.len() <= MAX_EARLY_RECORD_LEN;
         match self.flight.as_deref_mut() {
             Some(fl) if keep && fl.early.len() < MAX_EARLY_RECORDS => {
@@ -99,7 +97,7 @@ impl Connection {
 
     /// Counts a record that failed authentication under `epoch`'s keys; an error once the
     /// limit is reached, or once the keys evidently differ from the peer's.
-    fn auth_failed(&mut self, epoch: u64) -> Result<(), Error> {
+    pub(super) fn auth_failed(&mut self, epoch: u64) -> Result<(), Error> {
         self.stats.dropped_bad_auth += 1;
         let handshaking = self.hs.is_some();
         let limit = self.config.max_failed_decryptions.unwrap_or_else(|| default_failed_decryption_limit(self.suite));
@@ -140,6 +138,10 @@ impl Connection {
         let epoch = u64::from(header.epoch);
         let plain = if header.epoch == 0 {
             0..fragment.len()
+        } else if self.requires_cid_records() {
+            // RFC 9146 §4: with our connection ID negotiated, protected records carry it.
+            self.stats.dropped_malformed += 1;
+            return Ok(None);
         } else {
             let Some(reader) = self.epochs.reader(epoch) else {
                 if epoch == 1 && self.tls13.is_none() {
@@ -157,11 +159,13 @@ impl Connection {
                 self.stats.dropped_malformed += 1;
                 return Ok(None);
             };
+            let newest = reader.window.highest().is_none_or(|h| header.seq > h);
             let Ok(r) = keys.open(&header, fragment) else {
                 self.auth_failed(epoch)?;
                 return Ok(None);
             };
             reader.window.update(header.seq);
+            self.newest_in_last_datagram |= newest;
             r
         };
         self.dispatch(now, epoch, header.seq, header.content_type, fragment, plain)
@@ -197,11 +201,13 @@ impl Connection {
             self.stats.dropped_replayed += 1;
             return Ok(None);
         }
+        let newest = reader.window.highest().is_none_or(|h| seq > h);
         // Unmasked once: the mask is a block cipher call.
         let Ok(opened) = keys.open_unmasked(header, clear, seq, fragment, reader.window) else {
             self.auth_failed(epoch)?;
             return Ok(None);
         };
+        self.newest_in_last_datagram |= newest;
         if let Some(t) = &mut self.tls13 {
             t.peer_encrypts = true;
         }
@@ -209,7 +215,7 @@ impl Connection {
     }
 
     /// Handles a record's content once it is authenticated (or plaintext, in epoch 0).
-    fn dispatch(
+    pub(super) fn dispatch(
         &mut self,
         now: Instant,
         epoch: u64,
@@ -415,8 +421,10 @@ impl Connection {
         let early = core::mem::take(&mut fl.early);
         let mut kept = Vec::new();
         for mut raw in early {
-            let readable = match Header::parse(&raw, 0) {
-                Some((Header::Plain(h), _, _)) => self.epochs.can_read(u64::from(h.epoch)),
+            let readable = match Header::parse(&raw, self.own_cid_len()) {
+                Some((Header::Plain(h) | Header::Cid12 { header: h, .. }, _, _)) => {
+                    self.epochs.can_read(u64::from(h.epoch))
+                }
                 Some((Header::Unified(u), _, _)) => self.epochs.read_epoch_with_bits(u.epoch_bits).is_some(),
                 _ => false,
             };

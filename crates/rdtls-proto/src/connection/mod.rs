@@ -38,6 +38,7 @@ pub use crate::record::MAX_RECORDS_PER_DATAGRAM;
 use crate::record::{EpochKeys, RecordHeader, ReplayWindow, HEADER_LEN, MAX_PLAINTEXT, MAX_SEQ};
 use crate::suites::CipherSuite;
 
+mod cid;
 mod flight;
 mod handshake;
 mod input;
@@ -183,6 +184,10 @@ pub struct Connection {
     pub(crate) flight: Option<Box<Flight>>,
     /// DTLS 1.3 state: traffic secrets, acknowledgements, key updates.
     pub(crate) tls13: Option<Box<tls13::State>>,
+    /// Connection IDs, when the configuration asks for one.
+    cid: Option<Box<cid::Cid>>,
+    /// The last datagram handled had an authenticated record newer than all before it.
+    newest_in_last_datagram: bool,
     alert: Option<(AlertLevel, AlertDescription)>,
     pub(crate) events: VecDeque<Event>,
     rng: u64,
@@ -237,6 +242,8 @@ impl Connection {
             epochs: EpochTable::default(),
             flight: Some(Box::new(Flight::new(config.initial_retransmit, Some(now + config.handshake_timeout)))),
             tls13: None,
+            cid: cid::Cid::for_config(&config)?,
+            newest_in_last_datagram: false,
             alert: None,
             events: VecDeque::new(),
             rng: seed,
@@ -570,7 +577,9 @@ impl Connection {
     /// Bytes a record of `epoch` adds to its plaintext (header and protection).
     fn record_overhead_in(&self, epoch: u64) -> usize {
         let format = self.config.unified_format();
-        self.epochs.write_keys(epoch).map_or(HEADER_LEN, |k| k.record_overhead(format))
+        // A `tls12_cid` record: the peer's ID and the inner content type besides.
+        let cid = self.peer_cid_for(epoch).map_or(0, |c| c.len() + 1);
+        self.epochs.write_keys(epoch).map_or(HEADER_LEN, |k| k.record_overhead(format)) + cid
     }
 
     /// Takes the next record sequence number of `epoch`. Every record writer goes through
@@ -604,7 +613,15 @@ impl Connection {
         let header =
             RecordHeader { content_type, version: ProtocolVersion::DTLS1_2, epoch: epoch as u16, seq, length: 0 };
         match self.epochs.write_keys(epoch) {
-            Some(EpochKeys::Dtls12(keys)) => keys.seal(header, body, out)?,
+            Some(EpochKeys::Dtls12(keys)) => match self.peer_cid_for(epoch) {
+                // RFC 9146 §4: the real type goes inside, the header says tls12_cid.
+                Some(cid) => {
+                    let outer = RecordHeader { content_type: ContentType::TLS12_CID, ..header };
+                    let record = crate::record::Header::Cid12 { header: outer, cid };
+                    keys.seal_record(&record, header.epoch_seq(), Some(content_type), body, out)?;
+                }
+                None => keys.seal(header, body, out)?,
+            },
             Some(EpochKeys::Dtls13(keys)) => {
                 keys.seal(epoch, seq, None, self.config.unified_format(), content_type, body, out)?;
             }

@@ -131,6 +131,10 @@ pub(crate) enum Action {
     /// (the client's last flight, which the server answers only with an ACK).
     RetransmitUntilAcked,
 
+    /// The peer's connection ID, which our records carry from epoch 1 on (empty: ours are
+    /// ordinary records); the peer uses ours. RFC 9146.
+    PeerConnectionId(Vec<u8>),
+
     /// The cipher suite and extended master secret use are chosen.
     Negotiated { suite: &'static CipherSuite, extended_master_secret: bool },
     /// The PSK identity the client used.
@@ -159,6 +163,7 @@ impl core::fmt::Debug for Action {
             Self::WriteEpoch(_) => "WriteEpoch",
             Self::TrafficSecrets { .. } => "TrafficSecrets",
             Self::RetransmitUntilAcked => "RetransmitUntilAcked",
+            Self::PeerConnectionId(_) => "PeerConnectionId",
 
             Self::Negotiated { .. } => "Negotiated",
             Self::PskIdentity(_) => "PskIdentity",
@@ -175,6 +180,9 @@ impl core::fmt::Debug for Action {
 pub(crate) struct Context<'a> {
     pub(crate) config: &'a Arc<Config>,
     pub(crate) actions: &'a mut Vec<Action>,
+    /// The connection ID we ask the peer to send us records with (RFC 9146), when the
+    /// configuration asks for one.
+    pub(crate) own_cid: Option<&'a [u8]>,
 }
 
 impl Context<'_> {

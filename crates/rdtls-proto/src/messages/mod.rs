@@ -94,6 +94,9 @@ pub struct HelloExtensions {
     pub server_name: Option<Vec<u8>>,
     /// `encrypt_then_mac` sent (irrelevant to AEAD suites; recorded for diagnostics).
     pub encrypt_then_mac: bool,
+    /// `connection_id` (RFC 9146): the connection ID the sender wants to receive records
+    /// with (empty: it wants ordinary records, and will send with ours).
+    pub connection_id: Option<Vec<u8>>,
     /// The extensions of TLS 1.3.
     pub tls13: Tls13Extensions,
     /// The types of the other extensions, in order (a client checks that a server sends none
@@ -128,6 +131,7 @@ impl HelloExtensions {
                 ExtensionType::EXTENDED_MASTER_SECRET => out.extended_master_secret = true,
                 ExtensionType::RENEGOTIATION_INFO => out.renegotiation_info = Some(body.vec8()?.to_vec()),
                 ExtensionType::ENCRYPT_THEN_MAC => out.encrypt_then_mac = true,
+                ExtensionType::CONNECTION_ID => out.connection_id = Some(body.vec8()?.to_vec()),
                 ExtensionType::SIGNATURE_ALGORITHMS => {
                     let list = body.vec16()?;
                     if list.len() % 2 != 0 {
@@ -173,6 +177,7 @@ impl HelloExtensions {
                     | ExtensionType::ENCRYPT_THEN_MAC
                     | ExtensionType::SIGNATURE_ALGORITHMS
                     | ExtensionType::SERVER_NAME
+                    | ExtensionType::CONNECTION_ID
             ) {
                 continue;
             }
@@ -227,6 +232,9 @@ impl HelloExtensions {
         }
         if self.encrypt_then_mac {
             put_extension(exts, ExtensionType::ENCRYPT_THEN_MAC, |_| {});
+        }
+        if let Some(cid) = &self.connection_id {
+            put_extension(exts, ExtensionType::CONNECTION_ID, |b| b.put_vec8(cid));
         }
         // Last: pre_shared_key has to end a ClientHello.
         self.tls13.emit_each(exts);
@@ -562,6 +570,7 @@ mod tests {
             signature_algorithms: Some(vec![0x0403, 0x0804]),
             server_name: Some(b"example.com".to_vec()),
             encrypt_then_mac: true,
+            connection_id: Some(vec![1, 2, 3]),
             tls13: Tls13Extensions::default(),
             others: Vec::new(),
         }

@@ -394,13 +394,13 @@ impl Sim {
     }
 }
 
-/// Runs both sides until neither has anything to send; returns every datagram the server sent.
 /// A configuration builder for DTLS 1.2 only (the default is 1.2 and 1.3), for the tests of
 /// DTLS 1.2's own messages and records.
 pub fn dtls12() -> rdtls_proto::ConfigBuilder {
     Config::builder().protocol_versions(rdtls_proto::Protocol::Dtls1_2, rdtls_proto::Protocol::Dtls1_2)
 }
 
+/// Runs both sides until neither has anything to send; returns every datagram the server sent.
 pub fn pump(now: Instant, client: &mut Connection, server: &mut Connection) -> Vec<Vec<u8>> {
     let mut from_server = Vec::new();
     let mut buf = Vec::new();

@@ -156,6 +156,7 @@ impl Client {
                 supported_groups: ecdhe.then(|| config.groups.iter().map(|g| g.code_point()).collect()),
                 ec_point_formats: ecdhe.then(|| vec![0]),
                 signature_algorithms: certs.then(|| SignatureScheme::SUPPORTED.iter().map(|s| s.0).collect()),
+                connection_id: cx.own_cid.map(<[u8]>::to_vec),
                 ..HelloExtensions::default()
             },
         };
@@ -245,6 +246,7 @@ impl Client {
             || !ext.tls13.is_empty()
             || (ext.server_name.is_some() && self.sends_sni().is_none())
             || (ext.ec_point_formats.is_some() && !offered_ecdhe)
+            || (ext.connection_id.is_some() && cx.own_cid.is_none())
         {
             return Err(Error::PeerMisbehaved {
                 alert: AlertDescription::UNSUPPORTED_EXTENSION,
@@ -260,6 +262,9 @@ impl Client {
                 alert: AlertDescription::HANDSHAKE_FAILURE,
                 reason: "server does not support the extended master secret",
             });
+        }
+        if let Some(theirs) = &sh.extensions.connection_id {
+            cx.push(Action::PeerConnectionId(theirs.clone()));
         }
         self.common.server_random = sh.random;
         self.session_id = sh.session_id;

@@ -194,6 +194,9 @@ impl Server {
             self.client_roots = sni.as_deref().and_then(|n| resolver.and_then(|r| r.client_roots(n)));
         }
         cx.push(Action::RequestedServerName(sni));
+        if let (Some(theirs), Some(_)) = (&ch.extensions.connection_id, cx.own_cid) {
+            cx.push(Action::PeerConnectionId(theirs.clone()));
+        }
         let secure_renegotiation =
             ch.extensions.renegotiation_info.is_some() || ch.cipher_suites.contains(&TLS_EMPTY_RENEGOTIATION_INFO_SCSV);
         let provider = &*config.provider;
@@ -227,6 +230,8 @@ impl Server {
                 // 6066 §3). Only then, as OpenSSL does: some clients (pion/dtls 2.x) abort on
                 // an acknowledgement of a name the server did not use.
                 server_name: by_name.then(Vec::new),
+                // A connection ID only when both ask for one (RFC 9146 §3).
+                connection_id: ch.extensions.connection_id.as_ref().and(cx.own_cid).map(<[u8]>::to_vec),
                 ..HelloExtensions::default()
             },
         };

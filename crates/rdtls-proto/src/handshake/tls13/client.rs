@@ -304,6 +304,7 @@ impl Client {
             || ext.extended_master_secret
             || ext.renegotiation_info.is_some()
             || ext.encrypt_then_mac
+            || ext.connection_id.is_some()
             || !ext.others.is_empty()
             || t.psk_key_exchange_modes.is_some()
             || t.early_data

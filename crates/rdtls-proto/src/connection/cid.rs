@@ -1,0 +1,145 @@
+//! Connection ID for DTLS 1.2 (RFC 9146): the ID we ask the peer to send us records with, the
+//! peer's, the `tls12_cid` records that carry them from epoch 1 on, and the rule for following
+//! a peer to a new address (§6): only on an authenticated record newer than all before it.
+
+use super::*;
+use crate::record::Header;
+
+/// The connection IDs of a connection whose configuration asks for one.
+#[derive(Debug)]
+pub(crate) struct Cid {
+    /// Ours: the peer puts it in the records it sends us (empty: it sends ordinary records).
+    own: Vec<u8>,
+    /// The peer's, once negotiated: our records of epoch 1 and later carry it (empty: we send
+    /// ordinary records). `None`: not negotiated, no record carries a connection ID.
+    peer: Option<Vec<u8>>,
+}
+
+impl Cid {
+    /// A random connection ID of the configured length, if the configuration asks for one.
+    pub(super) fn for_config(config: &Config) -> Result<Option<Box<Self>>, Error> {
+        let Some(len) = config.cid_len else { return Ok(None) };
+        let mut own = vec![0; len];
+        config.provider.fill_random(&mut own)?;
+        Ok(Some(Box::new(Self { own, peer: None })))
+    }
+
+    /// Ours, for the handshake's extension.
+    pub(crate) fn own(&self) -> &[u8] {
+        &self.own
+    }
+}
+
+impl Connection {
+    /// Our connection ID (what the peer's records carry), if the configuration asks for one.
+    pub fn connection_id(&self) -> Option<&[u8]> {
+        self.cid.as_deref().map(|c| &c.own[..])
+    }
+
+    /// The peer's connection ID (what our records carry), once both sides agreed to use
+    /// connection IDs; empty when the peer asked for ordinary records.
+    pub fn peer_connection_id(&self) -> Option<&[u8]> {
+        self.cid.as_deref().and_then(|c| c.peer.as_deref())
+    }
+
+    /// Replaces our connection ID before the handshake has read anything: an endpoint gives
+    /// each of its connections one no other has, to route their records by it. Fails if the
+    /// configuration asks for none, if `cid` is not of the configured length, or once the
+    /// ClientHello was processed (the ID has been sent).
+    pub fn set_connection_id(&mut self, cid: &[u8]) -> Result<(), Error> {
+        if self.config.cid_len != Some(cid.len()) {
+            return Err(Error::InvalidInput("the connection ID is not of the configured length"));
+        }
+        if self.side == Side::Client || self.stats.records_accepted > 0 {
+            return Err(Error::InvalidOperation("the connection ID was already sent"));
+        }
+        match &mut self.cid {
+            Some(c) => c.own = cid.to_vec(),
+            None => return Err(Error::InvalidInput("the configuration asks for no connection ID")),
+        }
+        Ok(())
+    }
+
+    /// Whether the last datagram given to [`handle_datagram`](Self::handle_datagram) carried
+    /// a record that authenticated and is newer than every record before it (in the newest
+    /// epoch read). RFC 9146 §6: only such a datagram may move the peer to the address it came
+    /// from; an older one (a replay, a reordered copy) from another address must not.
+    pub fn datagram_was_newest(&self) -> bool {
+        self.newest_in_last_datagram
+    }
+
+    /// The peer's connection ID for our records of `epoch`: `Some` (not empty) when they carry
+    /// one.
+    pub(super) fn peer_cid_for(&self, epoch: u64) -> Option<&[u8]> {
+        let peer = self.cid.as_deref()?.peer.as_deref()?;
+        (epoch > 0 && !peer.is_empty()).then_some(peer)
+    }
+
+    /// The length of our connection ID when the peer's records carry it (negotiated, not
+    /// empty); 0 otherwise (a `tls12_cid` record cannot then be framed).
+    pub(super) fn own_cid_len(&self) -> usize {
+        match self.cid.as_deref() {
+            Some(Cid { own, peer: Some(_) }) => own.len(),
+            // Before the ServerHello settles it, a client reads records with the ID it asked for
+            // (the server's Finished may overtake its ServerHello).
+            Some(Cid { own, peer: None }) if self.side == Side::Client => own.len(),
+            _ => 0,
+        }
+    }
+
+    /// Whether the peer must send us `tls12_cid` records from epoch 1 on (our ID is not
+    /// empty and was negotiated): its ordinary records there are refused.
+    pub(super) fn requires_cid_records(&self) -> bool {
+        matches!(self.cid.as_deref(), Some(Cid { own, peer: Some(_) }) if !own.is_empty())
+    }
+
+    /// Records the peer's connection ID, negotiated by the handshake.
+    pub(super) fn set_peer_cid(&mut self, peer: Vec<u8>) {
+        if let Some(c) = &mut self.cid {
+            c.peer = Some(peer);
+        }
+    }
+
+    /// Handles one `tls12_cid` record (RFC 9146 §4): its connection ID must be ours; it is
+    /// opened with the §5 additional data, and its real content type is inside.
+    pub(super) fn handle_cid12(
+        &mut self,
+        now: Instant,
+        header: RecordHeader,
+        cid: &[u8],
+        fragment: &mut [u8],
+    ) -> Result<Option<Range<usize>>, Error> {
+        let ours = self.cid.as_deref().is_some_and(|c| c.own == cid && !c.own.is_empty());
+        if !ours || header.epoch == 0 || !header.version.is_dtls() || self.tls13.is_some() {
+            self.stats.dropped_malformed += 1;
+            return Ok(None);
+        }
+        let epoch = u64::from(header.epoch);
+        let Some(reader) = self.epochs.reader(epoch) else {
+            if epoch == 1 {
+                self.keep_early(Header::Cid12 { header, cid }, fragment);
+            } else {
+                self.stats.dropped_epoch += 1;
+            }
+            return Ok(None);
+        };
+        if !reader.window.check(header.seq) {
+            self.stats.dropped_replayed += 1;
+            return Ok(None);
+        }
+        let EpochKeys::Dtls12(keys) = reader.keys else {
+            self.stats.dropped_malformed += 1;
+            return Ok(None);
+        };
+        let newest = reader.window.highest().is_none_or(|h| header.seq > h);
+        let Ok((plain, Some(content_type))) =
+            keys.open_record(&Header::Cid12 { header, cid }, header.epoch_seq(), fragment)
+        else {
+            self.auth_failed(epoch)?;
+            return Ok(None);
+        };
+        reader.window.update(header.seq);
+        self.newest_in_last_datagram |= newest;
+        self.dispatch(now, epoch, header.seq, content_type, fragment, plain)
+    }
+}
