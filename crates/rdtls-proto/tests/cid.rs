@@ -255,3 +255,34 @@ fn an_endpoint_follows_a_rebinding_peer_on_its_newest_record_only() {
     let stray = sealed(&mut client, b"late");
     assert!(matches!(ep.handle(now, second, &stray, &mut Vec::new()), DatagramEvent::Drop));
 }
+
+#[test]
+fn an_exported_session_keeps_its_connection_ids() {
+    let c = dtls12().psk("cid", KEY.to_vec()).connection_id(8);
+    let s = dtls12().psk_server_key(KEY.to_vec()).cookie_verification(false).connection_id(4);
+    let (c, s) = (Arc::new(c.build().unwrap()), Arc::new(s.allow_session_export(true).build().unwrap()));
+    let now = Instant::now();
+    let mut client = Connection::client(c, now).unwrap();
+    let mut server = Connection::server(s, now).unwrap();
+    pump(now, &mut client, &mut server);
+    let (server_id, client_id) = (server.connection_id().unwrap().to_vec(), client.connection_id().unwrap().to_vec());
+    let state = server.export_session().unwrap();
+    assert!(state.starts_with(b"DTLSSES2"));
+    // Imported under a configuration that asks for no ID: the session's IDs still hold.
+    let plain = Arc::new(dtls12().psk_server_key(KEY.to_vec()).build().unwrap());
+    let mut resumed = Connection::import_session(plain, &state, now).unwrap();
+    assert_eq!(resumed.connection_id(), Some(&server_id[..]));
+    assert_eq!(resumed.peer_connection_id(), Some(&client_id[..]));
+    let to_server = sealed(&mut client, b"to the new owner");
+    assert_eq!(delivered(&mut resumed, now, to_server), [b"to the new owner".to_vec()]);
+    let to_client = sealed(&mut resumed, b"from the new owner");
+    assert_eq!(cid_on_wire(&to_client, 8), Some(&client_id[..]));
+    assert_eq!(delivered(&mut client, now, to_client), [b"from the new owner".to_vec()]);
+    // Without IDs the format is the old one.
+    let c = Arc::new(dtls12().psk("cid", KEY.to_vec()).build().unwrap());
+    let s = dtls12().psk_server_key(KEY.to_vec()).cookie_verification(false).allow_session_export(true);
+    let mut client = Connection::client(c, now).unwrap();
+    let mut server = Connection::server(Arc::new(s.build().unwrap()), now).unwrap();
+    pump(now, &mut client, &mut server);
+    assert!(server.export_session().unwrap().starts_with(b"DTLSSES1"));
+}

@@ -28,6 +28,11 @@ impl Cid {
     pub(crate) fn own(&self) -> &[u8] {
         &self.own
     }
+
+    /// Negotiated IDs, from an exported session.
+    pub(super) fn negotiated(own: &[u8], peer: &[u8]) -> Box<Self> {
+        Box::new(Self { own: own.to_vec(), peer: Some(peer.to_vec()) })
+    }
 }
 
 impl Connection {

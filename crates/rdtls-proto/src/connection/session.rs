@@ -5,6 +5,9 @@ use super::*;
 
 /// Marks an exported DTLS 1.2 session (and its format version).
 const SESSION_MAGIC: &[u8] = b"DTLSSES1";
+/// Marks an exported DTLS 1.2 session with connection IDs: the `DTLSSES1` fields, then ours
+/// and the peer's (each with a one-byte length).
+const SESSION_CID_MAGIC: &[u8] = b"DTLSSES2";
 /// Marks an exported DTLS 1.3 session: the traffic secrets of the current epochs in place of
 /// the master secret.
 const SESSION13_MAGIC: &[u8] = b"DTLSSES3";
@@ -34,8 +37,9 @@ impl Connection {
             // The importer would start again from a sequence number already used.
             return Err(Error::SequenceExhausted);
         }
+        let cids = self.connection_id().zip(self.peer_connection_id());
         let mut out = zeroize::Zeroizing::new(Vec::with_capacity(256));
-        out.extend_from_slice(SESSION_MAGIC);
+        out.extend_from_slice(if cids.is_some() { SESSION_CID_MAGIC } else { SESSION_MAGIC });
         out.put_u8(match self.side {
             Side::Client => 0,
             Side::Server => 1,
@@ -51,6 +55,10 @@ impl Connection {
         out.put_u16(self.peer_certificates().len() as u16);
         for c in self.peer_certificates() {
             out.put_len24(|b| b.extend_from_slice(c.as_ref()));
+        }
+        if let Some((own, peer)) = cids {
+            out.put_vec8(own);
+            out.put_vec8(peer);
         }
         self.close(HandshakeState::Complete, None);
         if let Some(d) = &mut self.details {
@@ -69,9 +77,11 @@ impl Connection {
             return Self::import_session13(config, &data[SESSION13_MAGIC.len()..], now);
         }
         let mut r = Reader::new(data);
-        if r.take(SESSION_MAGIC.len()) != Some(SESSION_MAGIC) {
-            return Err(bad);
-        }
+        let with_cids = match r.take(SESSION_MAGIC.len()) {
+            Some(SESSION_MAGIC) => false,
+            Some(SESSION_CID_MAGIC) => true,
+            _ => return Err(bad),
+        };
         let side = match r.u8() {
             Some(0) => Side::Client,
             Some(1) => Side::Server,
@@ -92,6 +102,10 @@ impl Connection {
         for _ in 0..count {
             peer_certs.push(CertificateDer::from(r.vec24().ok_or(bad.clone())?.to_vec()));
         }
+        let cids = match with_cids {
+            true => Some((r.vec8().ok_or(bad.clone())?, r.vec8().ok_or(bad.clone())?)),
+            false => None,
+        };
         r.finish().ok_or(bad)?;
 
         let (read, write) = epoch_keys(&*config.provider, suite, &master, &client_random, &server_random, side)?;
@@ -108,6 +122,8 @@ impl Connection {
         if !peer_certs.is_empty() {
             conn.details_mut().peer_certs = peer_certs;
         }
+        // The IDs the session negotiated, whatever the importing configuration asks for.
+        conn.cid = cids.map(|(own, peer)| cid::Cid::negotiated(own, peer));
         if conn.config.session_export {
             conn.details_mut().export_secret = Some(export_secret(&master, &client_random, &server_random));
         }
