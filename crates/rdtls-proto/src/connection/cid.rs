@@ -29,9 +29,9 @@ impl Cid {
         &self.own
     }
 
-    /// Negotiated IDs, from an exported session.
-    pub(super) fn negotiated(own: &[u8], peer: &[u8]) -> Box<Self> {
-        Box::new(Self { own: own.to_vec(), peer: Some(peer.to_vec()) })
+    /// Our ID from an exported session (the peer's is set next).
+    pub(super) fn negotiated(own: &[u8]) -> Box<Self> {
+        Box::new(Self { own: own.to_vec(), peer: None })
     }
 }
 
@@ -70,7 +70,8 @@ impl Connection {
     /// epoch read). RFC 9146 §6: only such a datagram may move the peer to the address it came
     /// from; an older one (a replay, a reordered copy) from another address must not.
     pub fn datagram_was_newest(&self) -> bool {
-        self.newest_in_last_datagram
+        // The newest record received moved during that datagram (`None` sorts first).
+        self.epochs.newest_received() > self.newest_before
     }
 
     /// The peer's connection ID for our records of `epoch`: `Some` (not empty) when they carry
@@ -92,16 +93,13 @@ impl Connection {
         }
     }
 
-    /// Whether the peer must send us `tls12_cid` records from epoch 1 on (our ID is not
-    /// empty and was negotiated): its ordinary records there are refused.
-    pub(super) fn requires_cid_records(&self) -> bool {
-        matches!(self.cid.as_deref(), Some(Cid { own, peer: Some(_) }) if !own.is_empty())
-    }
-
-    /// Records the peer's connection ID, negotiated by the handshake.
+    /// Records the peer's connection ID, negotiated by the handshake (or imported with a
+    /// session). From then on the peer's protected records must carry ours if it is not empty
+    /// (RFC 9146 §4): its ordinary ones are refused (`cid_records_required`).
     pub(super) fn set_peer_cid(&mut self, peer: Vec<u8>) {
         if let Some(c) = &mut self.cid {
             c.peer = Some(peer);
+            self.cid_records_required = !c.own.is_empty();
         }
     }
 
@@ -136,7 +134,6 @@ impl Connection {
             self.stats.dropped_malformed += 1;
             return Ok(None);
         };
-        let newest = reader.window.highest().is_none_or(|h| header.seq > h);
         let Ok((plain, Some(content_type))) =
             keys.open_record(&Header::Cid12 { header, cid }, header.epoch_seq(), fragment)
         else {
@@ -144,7 +141,6 @@ impl Connection {
             return Ok(None);
         };
         reader.window.update(header.seq);
-        self.newest_in_last_datagram |= newest;
         self.dispatch(now, epoch, header.seq, content_type, fragment, plain)
     }
 }

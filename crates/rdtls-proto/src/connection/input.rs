@@ -15,7 +15,7 @@ impl Connection {
         if self.is_closed() {
             return Err(self.last_error().cloned().unwrap_or(Error::InvalidOperation("the connection is closed")));
         }
-        self.newest_in_last_datagram = false;
+        self.newest_before = self.epochs.newest_received();
         let mut ranges = [(0u32, 0u32); MAX_RECORDS_PER_DATAGRAM];
         let mut n = 0;
         let mut pos = 0;
@@ -136,12 +136,11 @@ impl Connection {
             return Ok(None);
         }
         let epoch = u64::from(header.epoch);
+        // RFC 9146 §4: with our connection ID negotiated, protected records carry it; one in
+        // this format is malformed.
+        let cid_required = self.cid_records_required;
         let plain = if header.epoch == 0 {
             0..fragment.len()
-        } else if self.requires_cid_records() {
-            // RFC 9146 §4: with our connection ID negotiated, protected records carry it.
-            self.stats.dropped_malformed += 1;
-            return Ok(None);
         } else {
             let Some(reader) = self.epochs.reader(epoch) else {
                 if epoch == 1 && self.tls13.is_none() {
@@ -155,17 +154,15 @@ impl Connection {
                 self.stats.dropped_replayed += 1;
                 return Ok(None);
             }
-            let EpochKeys::Dtls12(keys) = reader.keys else {
+            let (EpochKeys::Dtls12(keys), false) = (reader.keys, cid_required) else {
                 self.stats.dropped_malformed += 1;
                 return Ok(None);
             };
-            let newest = reader.window.highest().is_none_or(|h| header.seq > h);
             let Ok(r) = keys.open(&header, fragment) else {
                 self.auth_failed(epoch)?;
                 return Ok(None);
             };
             reader.window.update(header.seq);
-            self.newest_in_last_datagram |= newest;
             r
         };
         self.dispatch(now, epoch, header.seq, header.content_type, fragment, plain)
@@ -201,13 +198,11 @@ impl Connection {
             self.stats.dropped_replayed += 1;
             return Ok(None);
         }
-        let newest = reader.window.highest().is_none_or(|h| seq > h);
         // Unmasked once: the mask is a block cipher call.
         let Ok(opened) = keys.open_unmasked(header, clear, seq, fragment, reader.window) else {
             self.auth_failed(epoch)?;
             return Ok(None);
         };
-        self.newest_in_last_datagram |= newest;
         if let Some(t) = &mut self.tls13 {
             t.peer_encrypts = true;
         }

@@ -186,8 +186,12 @@ pub struct Connection {
     pub(crate) tls13: Option<Box<tls13::State>>,
     /// Connection IDs, when the configuration asks for one.
     cid: Option<Box<cid::Cid>>,
-    /// The last datagram handled had an authenticated record newer than all before it.
-    newest_in_last_datagram: bool,
+    /// The newest record received before the last datagram handled, `(epoch, sequence)`:
+    /// that datagram carried a newer one if the newest moved since.
+    newest_before: Option<(u64, u64)>,
+    /// Our connection ID was negotiated and is not empty: protected records without it are
+    /// refused (a flag, not a look into `cid`, on the data path of every record).
+    cid_records_required: bool,
     alert: Option<(AlertLevel, AlertDescription)>,
     pub(crate) events: VecDeque<Event>,
     rng: u64,
@@ -243,7 +247,8 @@ impl Connection {
             flight: Some(Box::new(Flight::new(config.initial_retransmit, Some(now + config.handshake_timeout)))),
             tls13: None,
             cid: cid::Cid::for_config(&config)?,
-            newest_in_last_datagram: false,
+            newest_before: None,
+            cid_records_required: false,
             alert: None,
             events: VecDeque::new(),
             rng: seed,

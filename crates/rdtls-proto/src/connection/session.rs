@@ -123,7 +123,10 @@ impl Connection {
             conn.details_mut().peer_certs = peer_certs;
         }
         // The IDs the session negotiated, whatever the importing configuration asks for.
-        conn.cid = cids.map(|(own, peer)| cid::Cid::negotiated(own, peer));
+        if let Some((own, peer)) = cids {
+            conn.cid = Some(cid::Cid::negotiated(own));
+            conn.set_peer_cid(peer.to_vec());
+        }
         if conn.config.session_export {
             conn.details_mut().export_secret = Some(export_secret(&master, &client_random, &server_random));
         }

@@ -172,6 +172,12 @@ impl EpochTable {
         Some(Reader { keys, window: &mut e.window, failures: &mut e.failures })
     }
 
+    /// The number of the newest record received, `(epoch, sequence number)`: the highest in
+    /// the newest epoch that has one.
+    pub(crate) fn newest_received(&self) -> Option<(u64, u64)> {
+        self.protected.iter().rev().find_map(|e| Some((e.number, e.window.highest()?)))
+    }
+
     /// The replay window of `epoch`.
     pub(crate) fn window(&self, epoch: u64) -> Option<&ReplayWindow> {
         self.get(epoch).map(|e| &e.window)

@@ -36,11 +36,18 @@ impl RecordHeader {
 
     /// Appends the encoded header to `out`.
     pub fn write(&self, out: &mut Vec<u8>) {
-        out.push(self.content_type.0);
-        out.extend_from_slice(&self.version.0.to_be_bytes());
-        out.extend_from_slice(&self.epoch.to_be_bytes());
-        out.extend_from_slice(&(self.seq & MAX_SEQ).to_be_bytes()[2..]);
-        out.extend_from_slice(&self.length.to_be_bytes());
+        out.extend_from_slice(&self.encoded(self.length));
+    }
+
+    /// The 13 bytes of this header with `fragment_len` as its length.
+    #[inline]
+    pub(crate) fn encoded(&self, fragment_len: u16) -> [u8; super::HEADER_LEN] {
+        let mut b = [0u8; super::HEADER_LEN];
+        b[0] = self.content_type.0;
+        b[1..3].copy_from_slice(&self.version.0.to_be_bytes());
+        b[3..11].copy_from_slice(&self.epoch_seq().to_be_bytes());
+        b[11..].copy_from_slice(&fragment_len.to_be_bytes());
+        b
     }
 
     /// The 64-bit `epoch || sequence_number` used in the AAD and nonces. A sequence number
@@ -179,10 +186,15 @@ impl<'a> Header<'a> {
     }
 
     /// Appends the encoded header (with `fragment_len` as its length where the format has one).
+    #[inline]
     pub fn write(&self, fragment_len: u16, out: &mut Vec<u8>) {
-        match self.short_form(fragment_len) {
-            Some((bytes, len)) => out.extend_from_slice(&bytes[..len]),
-            None => self.encode(fragment_len, |b| out.extend_from_slice(b)),
+        match self {
+            // The DTLS 1.2 data path: one fixed-size copy.
+            Self::Plain(h) => out.extend_from_slice(&h.encoded(fragment_len)),
+            _ => match self.short_form(fragment_len) {
+                Some((bytes, len)) => out.extend_from_slice(&bytes[..len]),
+                None => self.encode(fragment_len, |b| out.extend_from_slice(b)),
+            },
         }
     }
 
@@ -193,13 +205,7 @@ impl<'a> Header<'a> {
     pub(crate) fn short_form(&self, fragment_len: u16) -> Option<([u8; super::HEADER_LEN], usize)> {
         let mut b = [0u8; super::HEADER_LEN];
         match self {
-            Self::Plain(h) => {
-                b[0] = h.content_type.0;
-                b[1..3].copy_from_slice(&h.version.0.to_be_bytes());
-                b[3..11].copy_from_slice(&h.epoch_seq().to_be_bytes());
-                b[11..].copy_from_slice(&fragment_len.to_be_bytes());
-                Some((b, super::HEADER_LEN))
-            }
+            Self::Plain(h) => Some((h.encoded(fragment_len), super::HEADER_LEN)),
             Self::Unified(u) if u.cid.is_none() => {
                 b[0] = u.first_byte();
                 let mut n = 1;

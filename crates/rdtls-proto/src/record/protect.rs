@@ -137,12 +137,14 @@ impl RecordProtection {
     /// Appends a protected DTLS 1.2 record to `out`: header, explicit nonce, ciphertext, tag.
     /// The explicit nonce is the record's `epoch || sequence_number`, which never repeats under
     /// one key.
+    #[inline]
     pub fn seal(&self, header: RecordHeader, plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), CryptoError> {
         self.seal_record(&Header::Plain(header), header.epoch_seq(), None, plaintext, out)
     }
 
     /// Authenticates and decrypts a DTLS 1.2 record's fragment in place. Returns the range of
     /// the plaintext within `fragment`.
+    #[inline]
     pub fn open(&self, header: &RecordHeader, fragment: &mut [u8]) -> Result<Range<usize>, CryptoError> {
         self.open_record(&Header::Plain(*header), header.epoch_seq(), fragment).map(|(range, _)| range)
     }
@@ -166,6 +168,7 @@ impl RecordProtection {
     /// Like [`seal_record`](Self::seal_record), with `padding` zero bytes after the inner
     /// content type (inside the encryption, RFC 8446 §5.4). Only formats with an inner type
     /// can be padded.
+    #[inline]
     pub fn seal_record_padded(
         &self,
         header: &Header<'_>,
@@ -200,6 +203,7 @@ impl RecordProtection {
     /// Authenticates and decrypts a record's fragment in place. Returns the range of the
     /// plaintext within `fragment` and, for formats with an inner type, that type (zero
     /// padding removed). A record whose inner plaintext is all zeros has no type and fails.
+    #[inline]
     pub fn open_record(
         &self,
         header: &Header<'_>,
