@@ -70,7 +70,7 @@ impl Connection {
     /// epoch read). RFC 9146 §6: only such a datagram may move the peer to the address it came
     /// from; an older one (a replay, a reordered copy) from another address must not.
     pub fn datagram_was_newest(&self) -> bool {
-        // The newest record received moved during that datagram (`None` sorts first).
+        // The newest record received moved during that datagram.
         self.epochs.newest_received() > self.newest_before
     }
 

@@ -186,9 +186,9 @@ pub struct Connection {
     pub(crate) tls13: Option<Box<tls13::State>>,
     /// Connection IDs, when the configuration asks for one.
     cid: Option<Box<cid::Cid>>,
-    /// The newest record received before the last datagram handled, `(epoch, sequence)`:
-    /// that datagram carried a newer one if the newest moved since.
-    newest_before: Option<(u64, u64)>,
+    /// The newest record received before the last datagram handled (see
+    /// `EpochTable::newest_received`): that datagram carried a newer one if the newest moved.
+    newest_before: u64,
     /// Our connection ID was negotiated and is not empty: protected records without it are
     /// refused (a flag, not a look into `cid`, on the data path of every record).
     cid_records_required: bool,
@@ -247,7 +247,7 @@ impl Connection {
             flight: Some(Box::new(Flight::new(config.initial_retransmit, Some(now + config.handshake_timeout)))),
             tls13: None,
             cid: cid::Cid::for_config(&config)?,
-            newest_before: None,
+            newest_before: 0,
             cid_records_required: false,
             alert: None,
             events: VecDeque::new(),

@@ -172,10 +172,12 @@ impl EpochTable {
         Some(Reader { keys, window: &mut e.window, failures: &mut e.failures })
     }
 
-    /// The number of the newest record received, `(epoch, sequence number)`: the highest in
-    /// the newest epoch that has one.
-    pub(crate) fn newest_received(&self) -> Option<(u64, u64)> {
-        self.protected.iter().rev().find_map(|e| Some((e.number, e.window.highest()?)))
+    /// The number of the newest record received (the highest in the newest epoch that has
+    /// one) as `epoch << 48 | sequence number`, ordered as records are (an epoch past 2^16 − 1
+    /// counts as that); 0 when none was (epoch 0 is not protected).
+    pub(crate) fn newest_received(&self) -> u64 {
+        let newest = self.protected.iter().rev().find_map(|e| Some((e.number, e.window.highest()?)));
+        newest.map_or(0, |(epoch, seq)| (epoch.min(0xffff) << 48) | (seq & MAX_SEQ))
     }
 
     /// The replay window of `epoch`.
