@@ -69,7 +69,19 @@ pub(crate) fn describe(conn: &Core) -> String {
     if conn.extended_master_secret() {
         s.push_str(", extended master secret");
     }
+    if let (Some(ours), Some(theirs)) = (conn.connection_id(), conn.peer_connection_id()) {
+        s.push_str(&format!(", CID ours {} theirs {}", hex_or_empty(ours), hex_or_empty(theirs)));
+    }
     s
+}
+
+/// Hex, or `(empty)` for a zero-length connection ID.
+fn hex_or_empty(bytes: &[u8]) -> String {
+    if bytes.is_empty() {
+        "(empty)".to_owned()
+    } else {
+        log::hex(bytes)
+    }
 }
 
 fn main() -> ExitCode {

@@ -189,6 +189,9 @@ impl DtlsServer {
                 tracing::info!("{peer}: the peer closed the connection");
             }
             ServerEvent::Closed(peer, Some(e)) => tracing::warn!("{peer}: connection closed: {e}"),
+            ServerEvent::Moved { from, to } => {
+                tracing::info!("{from}: address changed to {to}, the connection ID tells: the connection follows");
+            }
             _ => {}
         }
         Ok(())

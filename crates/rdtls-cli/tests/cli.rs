@@ -216,6 +216,39 @@ fn a_wrong_key_fails_fast_and_names_the_cause() {
     assert!(err.contains("bad_record_mac") && err.contains("wrong pre-shared key"), "{err}");
 }
 
+/// `--cid`: the established lines of both ends name the connection IDs (ours, theirs), in hex.
+#[test]
+fn connection_ids_are_negotiated_and_named() {
+    let server = Running::start(&["server", "--listen", "127.0.0.1:0", "--psk-key", "00ff", "--cid", "4"]);
+    let addr = server.addr.to_string();
+    let client = |cid: Option<&str>| {
+        let mut args = vec!["client", "--connect", &addr, "--psk-key", "00ff", "--count", "1", "--protocol", "1.2"];
+        if let Some(n) = cid {
+            args.extend(["--cid", n]);
+        }
+        let out = run(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stderr)
+    };
+    // "CID ours <8 bytes> theirs <4 bytes>", each in hex.
+    let ids = |log: &str| -> Option<(usize, usize)> {
+        let at = log.find("CID ours ")? + "CID ours ".len();
+        let mut words = log[at..].split_whitespace();
+        let ours = words.next()?;
+        let theirs = (words.next()? == "theirs").then(|| words.next()).flatten()?;
+        let hex_len = |w: &str| w.chars().all(|c| c.is_ascii_hexdigit()).then_some(w.len() / 2);
+        Some((hex_len(ours)?, hex_len(theirs.trim_end_matches(|c: char| !c.is_ascii_hexdigit()))?))
+    };
+    assert_eq!(ids(&client(Some("8"))), Some((8, 4)));
+    // Without --cid the client asks for none, and the server answers none.
+    let plain = client(None);
+    assert!(!plain.contains("CID"), "{plain}");
+    let log = server.stop();
+    assert_eq!(ids(&log), Some((4, 8)), "{log}");
+    let out = run(&["client", "--connect", "127.0.0.1:9", "--psk-key", "00", "--cid", "21"]);
+    assert!(text(&out.stderr).contains("at most 20 bytes"), "{}", text(&out.stderr));
+}
+
 #[test]
 fn invalid_options_are_clear_errors() {
     let out = run(&["client", "--connect", "127.0.0.1:9", "--psk-key", "xyz", "--count", "1"]);

@@ -39,6 +39,15 @@ pub enum ServerEvent {
     Closing(SocketAddr, CloseReason),
     /// A peer's connection ended (`None`: closed by us).
     Closed(SocketAddr, Option<Error>),
+    /// A peer's connection follows it to a new address (a NAT rebinding, a move between
+    /// networks): with a Connection ID, its newest authenticated record came from there (RFC
+    /// 9146 §6). Its events and our sends use the new address from now on.
+    Moved {
+        /// The address it had.
+        from: SocketAddr,
+        /// The address it has now.
+        to: SocketAddr,
+    },
 }
 
 /// Why a [`Server`] closes a connection itself.
@@ -282,12 +291,22 @@ impl Server {
                         o.see(&Observed::Received { peer: from, datagram: &self.rx[..n] });
                     }
                     let before = p.conn.stats();
+                    let was = self.endpoint.remote(h).unwrap_or(from);
                     let handled = p.conn.handle_datagram(now, &mut self.rx[..n]);
                     self.traffic.dropped(&before, &p.conn.stats());
                     match handled {
                         Ok(received) => {
+                            // A datagram routed by its connection ID may come from elsewhere:
+                            // the connection moves there only on its newest authentic record,
+                            // and its messages are reported under its address either way.
+                            let peer = if self.endpoint.follow(h, from, &p.conn) {
+                                self.events.push_back(ServerEvent::Moved { from: was, to: from });
+                                from
+                            } else {
+                                was
+                            };
                             for data in received.iter() {
-                                self.events.push_back(ServerEvent::Message(from, data.to_vec()));
+                                self.events.push_back(ServerEvent::Message(peer, data.to_vec()));
                             }
                         }
                         Err(e) => tracing::debug!(peer = %from, error = %e, "connection failed"),
