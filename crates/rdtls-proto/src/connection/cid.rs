@@ -104,7 +104,10 @@ impl Connection {
     }
 
     /// Handles one `tls12_cid` record (RFC 9146 §4): its connection ID must be ours; it is
-    /// opened with the §5 additional data, and its real content type is inside.
+    /// opened with the §5 additional data, and its real content type is inside. Its epoch and
+    /// replay steps are `handle_record`'s: one function for both formats measured 35 ns more
+    /// per ordinary DTLS 1.2 record (seal and open of 1,200 bytes: 555 → 590 ns), so the few
+    /// lines stay written twice.
     pub(super) fn handle_cid12(
         &mut self,
         now: Instant,
