@@ -31,7 +31,7 @@ use rdtls_proto::crypto::{
     ActiveKeyExchange, AeadAlgorithm, AeadKey, CryptoError, CryptoProvider, Digest, HashAlgorithm, KxGroup,
     MaskAlgorithm, MaskKey, RunningHash,
 };
-use rdtls_proto::enums::Protocol;
+use rdtls_proto::enums::{ContentType, Protocol};
 use rdtls_proto::suites::{self, CipherSuite};
 use rdtls_proto::{
     Config, Connection, ConnectionHandle, DatagramEvent, Endpoint, Event, ExtendedMasterSecret, HandshakeState,
@@ -229,7 +229,8 @@ impl ServerHarness {
     ///
     /// - bit 0: cookie verification on;
     /// - bit 1: extended master secret preferred rather than required;
-    /// - bit 2: send a PSK identity hint;
+    /// - bit 2: send a PSK identity hint, and give connections 4-byte connection IDs (RFC 9146:
+    ///   `tls12_cid` records, routing by ID, following a peer to another address);
     /// - bit 3: MTU 64 instead of 1400 (every flight fragmented);
     /// - bits 4–5: cipher suites (all; plain PSK with GCM and ChaCha20; ECDHE-PSK; CCM);
     /// - bit 6: P-256 only instead of X25519 then P-256;
@@ -247,7 +248,7 @@ impl ServerHarness {
             b = b.extended_master_secret(ExtendedMasterSecret::Prefer);
         }
         if flags & 4 != 0 {
-            b = b.psk_identity_hint(&b"server hint"[..]);
+            b = b.psk_identity_hint(&b"server hint"[..]).connection_id(4);
         }
         if flags & 0x80 != 0 {
             b = b.protocol_versions(Protocol::Dtls1_2, Protocol::Dtls1_3);
@@ -312,9 +313,11 @@ impl ServerHarness {
             DatagramEvent::Drop => assert!(self.response.is_empty(), "Drop with a response"),
             DatagramEvent::Connection(h) => {
                 let (addr, _) = self.conns.get(&h).expect("the endpoint named an unknown connection");
-                assert_eq!(*addr, peer, "datagram routed to another peer's connection");
-                assert_eq!(self.endpoint.remote(h), Some(peer));
-                self.deliver(h, step.datagram, &mut sent);
+                // Only a connection ID routes a datagram to a connection of another address.
+                let by_cid = step.datagram.first() == Some(&ContentType::TLS12_CID.0);
+                assert!(*addr == peer || by_cid, "datagram routed to another peer's connection");
+                assert_eq!(self.endpoint.remote(h), Some(*addr));
+                self.deliver(h, peer, step.datagram, &mut sent);
             }
             DatagramEvent::Incoming(incoming) => {
                 assert_eq!(incoming.remote(), peer);
@@ -356,15 +359,26 @@ impl ServerHarness {
     }
 
     /// Hands a datagram to a connection and echoes the application data it carried.
-    fn deliver(&mut self, h: ConnectionHandle, datagram: &[u8], sent: &mut impl FnMut(SocketAddr, &[u8])) {
+    fn deliver(
+        &mut self,
+        h: ConnectionHandle,
+        from: SocketAddr,
+        datagram: &[u8],
+        sent: &mut impl FnMut(SocketAddr, &[u8]),
+    ) {
         let now = self.now;
-        let (addr, conn) = self.conns.get_mut(&h).expect("known");
-        let addr = *addr;
+        let (slot, conn) = self.conns.get_mut(&h).expect("known");
         self.buf.clear();
         self.buf.extend_from_slice(datagram);
         let len = self.buf.len();
         match conn.handle_datagram(now, &mut self.buf) {
             Ok(received) => {
+                // The connection follows its peer only on its newest authenticated record.
+                if *slot != from && self.endpoint.follow(h, from, conn) {
+                    *slot = from;
+                }
+                assert_eq!(self.endpoint.remote(h), Some(*slot));
+                let addr = *slot;
                 let mut total = 0;
                 for data in received.iter() {
                     total += data.len();
@@ -375,11 +389,13 @@ impl ServerHarness {
                         sent(addr, &self.echo);
                     }
                 }
-                assert!(total <= len, "more plaintext than datagram");
+                // Besides this datagram's: what a DTLS 1.3 server held until its handshake ended.
+                assert!(total <= len + rdtls_proto::MAX_HELD_BYTES, "more plaintext than datagram");
             }
             Err(_) => assert!(conn.is_closed(), "handle_datagram failed without closing the connection"),
         }
         check_connection(conn);
+        let addr = *slot;
         flush(conn, &mut self.out, |d| sent(addr, d));
         self.reap(h);
     }
@@ -451,7 +467,8 @@ impl ClientHarness {
     /// - bit 2: extended master secret preferred rather than required;
     /// - bit 3: MTU 64 instead of 1400 (every flight fragmented);
     /// - bit 4: P-256 first instead of X25519 first;
-    /// - bit 5: DTLS 1.3 offered too (its suites first).
+    /// - bit 5: DTLS 1.3 offered too (its suites first);
+    /// - bit 6: ask for a 4-byte connection ID (RFC 9146; DTLS 1.2).
     ///
     /// The client sends [`PSK_IDENTITY`] unless the server's hint is [`REFUSED_HINT`].
     pub fn config(flags: u8) -> Config {
@@ -472,6 +489,9 @@ impl ClientHarness {
         }
         if flags & 0x20 != 0 {
             b = b.protocol_versions(Protocol::Dtls1_2, Protocol::Dtls1_3);
+        }
+        if flags & 0x40 != 0 {
+            b = b.connection_id(4);
         }
         b.build().expect("valid client configuration")
     }
