@@ -83,7 +83,7 @@ fn pair(version: Protocol, creds: &Credentials) -> (Connection, Connection) {
 }
 
 /// Seal then open of one `len`-byte record, ns.
-fn record_cost(server: &mut Connection, client: &mut Connection, len: usize, n: usize) -> f64 {
+pub(crate) fn record_cost(server: &mut Connection, client: &mut Connection, len: usize, n: usize) -> f64 {
     let payload = vec![0x5a; len];
     let mut sealed = Vec::with_capacity(2048);
     let now = Instant::now();

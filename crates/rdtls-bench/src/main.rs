@@ -17,9 +17,11 @@
 //! 6. server capacity on loopback with real sockets: handshakes/s, server CPU per handshake
 //!    (the server threads' own CPU time), latency at 50% and 90% of capacity;
 //! 7. DTLS 1.3 beside our DTLS 1.2: server CPU per handshake, CPU per record, memory per idle
-//!    connection.
+//!    connection;
+//! 8. Connection ID (8 bytes each way) beside none: CPU per record, memory per idle connection.
 
 mod capacity;
+mod cid;
 mod drive;
 mod dtls13;
 mod flood;
@@ -51,6 +53,8 @@ enum Group {
     Capacity,
     /// DTLS 1.3 beside our DTLS 1.2.
     Dtls13,
+    /// Connection ID beside none.
+    Cid,
 }
 
 /// Measures this DTLS stack beside OpenSSL, interleaved in one run.
@@ -176,6 +180,10 @@ fn main() -> ExitCode {
     if wanted(Group::Dtls13) {
         progress("DTLS 1.3");
         dtls13::run(&effort, &creds, &mut rows);
+    }
+    if wanted(Group::Cid) {
+        progress("Connection ID");
+        cid::run(&effort, &mut rows);
     }
     if wanted(Group::Capacity) {
         progress("server capacity with real sockets");

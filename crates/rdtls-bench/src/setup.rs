@@ -68,7 +68,7 @@ impl Credentials {
     }
 }
 
-fn base(kind: Kind) -> rdtls_proto::ConfigBuilder {
+pub(crate) fn base(kind: Kind) -> rdtls_proto::ConfigBuilder {
     let suite = match kind {
         Kind::Psk => &TLS_PSK_WITH_AES_128_GCM_SHA256,
         Kind::Ecdsa => &TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,

@@ -23,6 +23,9 @@ pub const MAX_CID_LEN: usize = 255;
 /// Longest additional data: the RFC 9146 layout with the longest connection ID.
 const MAX_AAD: usize = 8 + 3 + 2 + 2 + 6 + MAX_CID_LEN + 2;
 
+/// Connection IDs up to this long have their additional data built in a buffer of their size.
+const SHORT_CID: usize = 32;
+
 /// Collects bytes into a fixed buffer; what does not fit is counted, and makes the result
 /// unusable.
 struct Filler<'a> {
@@ -65,22 +68,31 @@ impl Header<'_> {
         if let Some((bytes, len)) = self.short_form(protected_len) {
             return Some(f(&bytes[..len]));
         }
-        let mut buf = [0u8; MAX_AAD];
-        let mut fill = Filler { buf: &mut buf, len: 0 };
-        match self {
-            Self::Cid12 { header, cid } => {
-                let cid_len = u8::try_from(cid.len()).ok()?;
-                fill.put(&[0xff; 8]);
-                fill.put(&[ContentType::TLS12_CID.0, cid_len, ContentType::TLS12_CID.0]);
-                fill.put(&header.version.0.to_be_bytes());
-                fill.put(&header.epoch.to_be_bytes());
-                fill.put(&header.epoch_seq().to_be_bytes()[2..]);
-                fill.put(cid);
-                fill.put(&inner_len.to_be_bytes());
+        let build = |buf: &mut [u8]| -> Option<usize> {
+            let mut fill = Filler { buf, len: 0 };
+            match self {
+                Self::Cid12 { header, cid } => {
+                    let cid_len = u8::try_from(cid.len()).ok()?;
+                    fill.put(&[0xff; 8]);
+                    fill.put(&[ContentType::TLS12_CID.0, cid_len, ContentType::TLS12_CID.0]);
+                    fill.put(&header.version.0.to_be_bytes());
+                    fill.put(&header.epoch.to_be_bytes());
+                    fill.put(&header.epoch_seq().to_be_bytes()[2..]);
+                    fill.put(cid);
+                    fill.put(&inner_len.to_be_bytes());
+                }
+                _ => self.encode(protected_len, |b| fill.put(b)),
             }
-            _ => self.encode(protected_len, |b| fill.put(b)),
+            Some(fill.len)
+        };
+        // The connection IDs endpoints use (at most 20 bytes here): a small buffer to zero.
+        if matches!(self, Self::Cid12 { cid, .. } if cid.len() <= SHORT_CID) {
+            let mut buf = [0u8; MAX_AAD - MAX_CID_LEN + SHORT_CID];
+            let len = build(&mut buf)?;
+            return (len <= buf.len()).then(|| f(&buf[..len]));
         }
-        let len = fill.len;
+        let mut buf = [0u8; MAX_AAD];
+        let len = build(&mut buf)?;
         (len <= MAX_AAD).then(|| f(&buf[..len]))
     }
 }
