@@ -293,15 +293,14 @@ impl ClientVerifier {
             return Verification::Drop;
         };
         // A DTLS 1.3 ClientHello (whole in this datagram) is answered with a HelloRetryRequest.
-        // Parsed whole only when a walk over its extension headers found DTLS 1.3 offered.
+        // Parsed whole only when a walk over its extension headers found DTLS 1.3 offered (a
+        // ClientHello that then fails to parse takes the DTLS 1.2 path, as before).
         let tls13_hello = match (hello.whole, &self.tls13) {
             (Some(body), Some(_)) if hello.offers_dtls13() => ClientHello::parse(body).map(|(ch, _)| (body, ch)),
             _ => None,
         };
         if let Some((body, ch)) = tls13_hello {
-            if crate::handshake::tls13::offers_dtls13(&ch) {
-                return self.verify13(now, peer, &hello, body, &ch, response, datagram.len());
-            }
+            return self.verify13(now, peer, &hello, body, &ch, response, datagram.len());
         }
         if !hello.cookie.is_empty() && self.cookie_valid(now, peer, &hello) {
             return Verification::Verified;

@@ -94,16 +94,9 @@ pub(crate) struct Driver {
 
 impl Driver {
     pub(crate) fn new(shared: Arc<Shared>, own: bool, batch: Batcher) -> Self {
-        Self {
-            shared,
-            own,
-            tx: Vec::new(),
-            queued: VecDeque::new(),
-            last_error: None,
-            detached: false,
-            batch,
-            batch_sent: 0,
-        }
+        // What the listener decrypted before it handed the connection over comes first.
+        let queued = std::mem::take(&mut lock(&shared.inbox).messages);
+        Self { shared, own, tx: Vec::new(), queued, last_error: None, detached: false, batch, batch_sent: 0 }
     }
 
     /// Whether the connection reads a socket of its own (it did not move off it).
@@ -174,10 +167,6 @@ impl Driver {
     /// the inbox), the first into `buf` (truncated to it). Fails once the connection is closed
     /// or the listener stopped feeding the inbox.
     fn ready(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        if self.queued.is_empty() {
-            // What the listener decrypted before it handed the connection over comes first.
-            self.queued.append(&mut lock(&self.shared.inbox).messages);
-        }
         if let Some(msg) = self.queued.pop_front() {
             let n = msg.len().min(buf.len());
             buf[..n].copy_from_slice(&msg[..n]);
@@ -395,12 +384,6 @@ impl Driver {
                 "only a connection with its own socket can be handed over (use per-connection sockets)",
             ));
         }
-        if !self.queued.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "messages were received and not read yet: read them before handing the connection over",
-            ));
-        }
         // The next owner reads the socket with plain receives.
         self.batch.release_gro(&self.shared.socket)?;
         let socket = self.shared.socket.try_clone()?;
@@ -408,11 +391,10 @@ impl Driver {
         // Datagrams the listener queued for this connection go along: the peer's first
         // messages can reach the listening socket before the connection's own socket exists
         // (with DTLS 1.3 the client sends as soon as its Finished is out).
-        // So do the messages the listener decrypted before handing the connection to us.
-        let (messages, queued): (Vec<Vec<u8>>, Vec<Vec<u8>>) = {
-            let mut inbox = lock(&self.shared.inbox);
-            (inbox.messages.drain(..).collect(), inbox.datagrams.drain(..).collect())
-        };
+        // So do the messages decrypted and not read yet (among them what the listener
+        // decrypted before handing the connection to us), ahead of those datagrams.
+        let messages: Vec<Vec<u8>> = self.queued.drain(..).collect();
+        let queued: Vec<Vec<u8>> = lock(&self.shared.inbox).datagrams.drain(..).collect();
         let state = handoff::encode(&proto_state, &messages, &queued);
         // Not ours any more: dropping this handle must not close the association.
         self.detached = true;
@@ -480,8 +462,8 @@ impl Drop for Driver {
 }
 
 /// The hand-off state of [`Driver::fly_away`]: the protocol's exported session, the messages
-/// the listener decrypted before the hand-off (plaintext), then the datagrams that were queued
-/// for the connection (whole, still protected).
+/// decrypted and not read yet (plaintext), then the datagrams that were queued for the
+/// connection (whole, still protected).
 ///
 /// ```text
 /// "RDTLSHO2" || u32 session length || session

@@ -11,9 +11,9 @@ macro_rules! connection_getters {
         /// (clients, and listeners with
         /// [`connection_sockets`](crate::ListenerOptions::connection_sockets)); the
         /// configuration must allow session export. The state holds the session's secrets: pass
-        /// it privately. Datagrams the peer sent that are queued for the connection travel
-        /// with the state, so nothing sent right after the handshake is lost; messages already
-        /// received but not yet read make the hand-off fail (read them first). A DTLS 1.3
+        /// it privately. Messages received and not yet read, and datagrams the peer sent that
+        /// are queued for the connection, travel with the state, so nothing sent right after
+        /// the handshake is lost: [`from_fd`](Self::from_fd) delivers them first. A DTLS 1.3
         /// connection cannot fly while its last handshake flight or a KeyUpdate awaits the
         /// peer's acknowledgement.
         #[cfg(unix)]

@@ -299,7 +299,7 @@ impl Server {
                             // A datagram routed by its connection ID may come from elsewhere:
                             // the connection moves there only on its newest authentic record,
                             // and its messages are reported under its address either way.
-                            let peer = if self.endpoint.follow(h, from, &p.conn) {
+                            let peer = if from != was && self.endpoint.follow(h, from, &p.conn) {
                                 self.events.push_back(ServerEvent::Moved { from: was, to: from });
                                 from
                             } else {

@@ -140,8 +140,8 @@ pub(crate) struct Route {
 #[derive(Debug, Default)]
 pub(crate) struct Inbox {
     /// Application data the listener decrypted before the connection was handed over (DTLS
-    /// 1.3: data that overtook the client's Finished, held until it came), oldest first; read
-    /// before any datagram.
+    /// 1.3: data that overtook the client's Finished, held until it came), oldest first: the
+    /// connection's driver takes it when it is made.
     pub(crate) messages: VecDeque<Vec<u8>>,
     pub(crate) datagrams: VecDeque<Vec<u8>>,
     pub(crate) dropped: u64,

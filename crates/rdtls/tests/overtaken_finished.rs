@@ -1,6 +1,7 @@
 //! DTLS 1.3: the client sends as soon as its Finished is out, so its first message can reach a
 //! listener before that Finished does (lost, or overtaken). The message waits for the Finished
-//! and reaches the application, through `accept` and `recv`, and through a hand-off.
+//! and reaches the application, through `accept` and `recv`, and through a hand-off, which
+//! carries every message decrypted and not yet read.
 
 use std::net::UdpSocket;
 use std::sync::Arc;

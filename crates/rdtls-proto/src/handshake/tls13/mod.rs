@@ -28,7 +28,7 @@ pub(crate) mod key_schedule;
 mod server;
 
 pub(crate) use client::Client;
-pub(crate) use server::{offers_dtls13, RetryState, Server};
+pub(crate) use server::{RetryState, Server};
 
 use crate::codec::{Put, Reader};
 use crate::config::{Config, KeyLog};

@@ -61,7 +61,7 @@ struct Choice {
 }
 
 /// Whether a ClientHello offers DTLS 1.3 in its supported_versions.
-pub(crate) fn offers_dtls13(ch: &ClientHello) -> bool {
+fn offers_dtls13(ch: &ClientHello) -> bool {
     matches!(&ch.extensions.tls13.supported_versions,
         Some(SupportedVersions::Offered(v)) if v.contains(&ProtocolVersion::DTLS1_3))
 }
