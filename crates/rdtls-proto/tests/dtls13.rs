@@ -441,6 +441,7 @@ fn a_failed_handshake_delivers_none_of_the_data_it_held() {
     let mut record = Vec::new();
     client.send(b"held", &mut record).unwrap();
     assert!(server.handle_datagram(now, &mut record).unwrap().is_empty());
+    assert_eq!(server.stats().dropped_unexpected, 0, "held, not dropped");
     // No Finished ever comes: the server's handshake times out, and nothing is delivered.
     let mut at = now;
     while let Some(t) = server.poll_timeout() {
@@ -450,8 +451,10 @@ fn a_failed_handshake_delivers_none_of_the_data_it_held() {
         }
         drop(drain(&mut server));
     }
-    assert!(server.is_closed(), "the handshake timed out");
+    assert_eq!(server.last_error(), Some(&Error::HandshakeTimeout));
+    let events: Vec<_> = std::iter::from_fn(|| server.poll_event()).collect();
+    assert!(matches!(events[..], [rdtls_proto::Event::Closed(Error::HandshakeTimeout)]), "never connected: {events:?}");
     let mut record = Vec::new();
     client.send(b"late", &mut record).unwrap();
-    assert!(server.handle_datagram(at, &mut record).is_err(), "a closed connection delivers nothing");
+    assert_eq!(server.handle_datagram(at, &mut record).unwrap_err(), Error::HandshakeTimeout);
 }
