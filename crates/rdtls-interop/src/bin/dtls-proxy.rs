@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rdtls_interop::proxy::{Direction, FaultProxy, Faults, Marker, Target};
 
 const USAGE: &str = "\
-usage: dtls-proxy --listen ADDR --upstream ADDR [FAULT...] [--seed N]
+usage: dtls-proxy --listen ADDR --upstream ADDR [FAULT...] [--seed N] [--rebind-every N]
 
 Forwards datagrams between one client (the first address that sends to --listen) and the
 server at --upstream, injecting faults. Prints `proxy listening on ADDR` first, and the
@@ -34,6 +34,9 @@ override the unprefixed value. Probabilities P are per datagram, in [0, 1].
   --drop-flight TYPE[:N]  drop the first (N) transmission(s) of the flight starting with TYPE
                           (--server-drop-flight 2: the server's ServerHello flight)
   --seed N                seed of the random faults (default: from the clock; printed)
+  --rebind-every N        a NAT that rebinds: after every N datagrams to the server, go on
+                          from a new source port (what the server sends to the old one is
+                          lost); the counters at the end say how many times
 
 example: dtls-proxy --listen 127.0.0.1:5555 --upstream 127.0.0.1:4433 --loss 0.2 --seed 7";
 
@@ -74,6 +77,8 @@ struct Args {
     listen: SocketAddr,
     upstream: SocketAddr,
     seed: Option<u64>,
+    /// Rebind after this many datagrams to the server (0: never).
+    rebind_every: u64,
     to_server: Faults,
     to_client: Faults,
 }
@@ -123,7 +128,7 @@ fn setting(name: &str, v: &str) -> Result<Option<Setting>, String> {
 }
 
 fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
-    let (mut listen, mut upstream, mut seed) = (None, None, None);
+    let (mut listen, mut upstream, mut seed, mut rebind_every) = (None, None, None, 0);
     // Unprefixed settings first, then the per-direction ones, whatever the order given.
     let (mut both, mut client, mut server) = (Vec::new(), Vec::new(), Vec::new());
     let mut args = args.into_iter();
@@ -142,6 +147,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
             "listen" => listen = Some(value.parse::<SocketAddr>().map_err(|e| bad(e.to_string()))?),
             "upstream" => upstream = Some(value.parse::<SocketAddr>().map_err(|e| bad(e.to_string()))?),
             "seed" => seed = Some(number::<u64>(&value).map_err(bad)?),
+            "rebind-every" => rebind_every = number::<u64>(&value).map_err(bad)?,
             _ => {
                 let (list, base) = if let Some(base) = name.strip_prefix("client-") {
                     (&mut client, base)
@@ -168,6 +174,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
         listen: listen.ok_or("--listen is required")?,
         upstream: upstream.ok_or("--upstream is required")?,
         seed,
+        rebind_every,
         to_server,
         to_client,
     })
@@ -221,8 +228,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    proxy.rebind_every(args.rebind_every);
     println!("proxy listening on {}", proxy.addr());
     println!("upstream {}, seed {seed}", proxy.upstream());
+    if args.rebind_every > 0 {
+        println!("rebinding after every {} datagrams to the server", args.rebind_every);
+    }
     println!("faults {}: {summary_server}", Direction::ToServer);
     println!("faults {}: {summary_client}", Direction::ToClient);
 
@@ -256,6 +267,8 @@ mod tests {
         assert_eq!((a.to_server.loss, a.to_client.loss), (0.5, 0.2));
         assert_eq!((a.to_server.mtu, a.to_client.mtu), (Some(300), Some(300)));
         assert_eq!(a.seed, Some(9));
+        assert_eq!(args("--listen 127.0.0.1:1 --upstream 127.0.0.1:2").unwrap().rebind_every, 0);
+        assert_eq!(args("--listen 127.0.0.1:1 --upstream 127.0.0.1:2 --rebind-every 50").unwrap().rebind_every, 50);
         let a = args("--listen 127.0.0.1:1 --upstream 127.0.0.1:2 --server-drop-flight 2:2 --client-drop ccs").unwrap();
         assert_eq!(a.to_client.targets, [Target::flight(Marker::Handshake(2)).times(2)]);
         assert_eq!(a.to_server.targets, [Target::datagram(Marker::ChangeCipherSpec)]);

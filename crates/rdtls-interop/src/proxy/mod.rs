@@ -26,6 +26,14 @@
 //! back until the next datagram of its direction has gone, at most [`Faults::reorder_hold`]
 //! (`reordered`); and everything leaves [`Faults::delay`] after it arrived.
 //!
+//! # Rebinding
+//!
+//! [`FaultProxy::rebind_every`] makes the proxy behave as a NAT that rebinds: after every N
+//! datagrams forwarded to the server, it goes on from a new source port, and what the server
+//! sends to the old port is lost, as a NAT drops it once the mapping is gone.
+//! [`FaultProxy::rebind`] rebinds once, at a moment a test chooses. The server sees its client
+//! come from a new address: with Connection ID it can follow; without, the association is lost.
+//!
 //! Corruption reaches plaintext handshake messages too: a flipped bit in an epoch-0 handshake
 //! body changes the transcript, so both peers fail the handshake at Finished (correctly). Mbed
 //! TLS's proxy corrupts only application data for that reason; switch corruption on with
@@ -104,6 +112,50 @@ struct Shared {
     phases: [Mutex<Phase>; 2],
     /// The client: the source of the first datagram to the front socket.
     client: OnceLock<SocketAddr>,
+    /// The socket that talks to the server, which a rebinding replaces.
+    back: Mutex<Back>,
+    /// Where a new back socket is bound.
+    back_local: SocketAddr,
+    /// Rebind after this many datagrams forwarded to the server (0: never).
+    rebind_every: AtomicU64,
+    /// Rebindings so far.
+    rebinds: AtomicU64,
+}
+
+/// The proxy's socket towards the server and its generation (one more per rebinding).
+#[derive(Debug)]
+struct Back {
+    generation: u64,
+    socket: UdpSocket,
+}
+
+impl Shared {
+    /// Goes on from a new source port towards the server: the forwarding threads take the new
+    /// socket before their next datagram, and what reaches the old one is lost. Returns the new
+    /// address.
+    fn rebind(&self) -> io::Result<SocketAddr> {
+        let socket = UdpSocket::bind(self.back_local)?;
+        let addr = socket.local_addr()?;
+        let mut back = lock(&self.back);
+        let old = std::mem::replace(&mut back.socket, socket.try_clone()?);
+        back.generation += 1;
+        drop(back);
+        self.rebinds.fetch_add(1, Ordering::Relaxed);
+        // Wakes the thread waiting on the old socket for the server's answers.
+        if let Ok(at) = old.local_addr() {
+            let _ = socket.send_to(&[], reachable(at));
+        }
+        Ok(addr)
+    }
+
+    /// The back socket if its generation is not `generation`.
+    fn back_since(&self, generation: u64) -> Option<(u64, UdpSocket)> {
+        let back = lock(&self.back);
+        if back.generation == generation {
+            return None;
+        }
+        Some((back.generation, back.socket.try_clone().ok()?))
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -117,7 +169,8 @@ pub struct FaultProxy {
     upstream: SocketAddr,
     seed: u64,
     shared: Arc<Shared>,
-    /// Where a wake-up datagram reaches each forwarding thread.
+    /// Where a wake-up datagram reaches the thread reading the client (the one reading the
+    /// server reads the current back socket).
     wake: Vec<SocketAddr>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -148,7 +201,7 @@ impl FaultProxy {
         };
         let back = UdpSocket::bind(back_local)?;
         let addr = front.local_addr()?;
-        let wake = vec![reachable(addr), reachable(back.local_addr()?)];
+        let wake = vec![reachable(addr)];
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             counters: Default::default(),
@@ -158,6 +211,10 @@ impl FaultProxy {
                 Mutex::new(Phase { number: 0, faults: to_client }),
             ],
             client: OnceLock::new(),
+            back: Mutex::new(Back { generation: 0, socket: back.try_clone()? }),
+            back_local,
+            rebind_every: AtomicU64::new(0),
+            rebinds: AtomicU64::new(0),
         });
         let pipes = [(Direction::ToServer, front.try_clone()?, back.try_clone()?), (Direction::ToClient, back, front)];
         // Stops the threads already started should a later one fail to start.
@@ -191,7 +248,27 @@ impl FaultProxy {
 
     /// The counters so far.
     pub fn stats(&self) -> Stats {
-        Stats { to_server: self.shared.counters[0].snapshot(), to_client: self.shared.counters[1].snapshot() }
+        Stats {
+            to_server: self.shared.counters[0].snapshot(),
+            to_client: self.shared.counters[1].snapshot(),
+            rebinds: self.shared.rebinds.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Rebinds after every `n` datagrams forwarded to the server, counted from the last
+    /// rebinding (`0`: never): a NAT whose mappings keep changing.
+    pub fn rebind_every(&self, n: u64) {
+        self.shared.rebind_every.store(n, Ordering::Relaxed);
+    }
+
+    /// Rebinds now: the next datagram to the server leaves from a new port, returned.
+    pub fn rebind(&self) -> io::Result<SocketAddr> {
+        self.shared.rebind()
+    }
+
+    /// The address the server sees the client at: the proxy's socket towards it.
+    pub fn client_side(&self) -> io::Result<SocketAddr> {
+        lock(&self.shared.back).socket.local_addr()
     }
 
     /// The faults `dir` applies now.
@@ -218,8 +295,12 @@ impl FaultProxy {
     pub fn stop(&mut self) -> Stats {
         if !self.threads.is_empty() {
             self.shared.stop.store(true, Ordering::SeqCst);
+            let mut wake = self.wake.clone();
+            if let Ok(back) = lock(&self.shared.back).socket.local_addr() {
+                wake.push(reachable(back));
+            }
             if let Ok(waker) = UdpSocket::bind(SocketAddr::new(self.wake[0].ip(), 0)) {
-                for to in &self.wake {
+                for to in &wake {
                     let _ = waker.send_to(&[], to);
                 }
             }

@@ -53,6 +53,11 @@ pub(super) struct Pipe {
     pub(super) out: VecDeque<(Instant, Vec<u8>)>,
     /// Print every datagram and its fate to stderr ([`TRACE_VAR`]).
     pub(super) trace: bool,
+    /// The generation of the back socket this pipe uses (towards the server: `tx`; from it:
+    /// `rx`).
+    pub(super) generation: u64,
+    /// Datagrams forwarded to the server since the last rebinding.
+    pub(super) since_rebind: u64,
 }
 
 impl Pipe {
@@ -79,6 +84,8 @@ impl Pipe {
             held: None,
             out: VecDeque::new(),
             trace: std::env::var_os(TRACE_VAR).is_some_and(|v| v != "0"),
+            generation: 0,
+            since_rebind: 0,
         };
         pipe.reload(true);
         pipe
@@ -104,9 +111,22 @@ impl Pipe {
         }
     }
 
+    /// Takes the back socket of a rebinding; returns whether it changed.
+    fn follow_rebinding(&mut self) -> bool {
+        let Some((generation, socket)) = self.shared.back_since(self.generation) else { return false };
+        self.generation = generation;
+        self.since_rebind = 0;
+        match self.dir {
+            Direction::ToServer => self.tx = socket,
+            Direction::ToClient => self.rx = socket,
+        }
+        true
+    }
+
     pub(super) fn run(mut self) {
         let mut buf = vec![0u8; 65_536];
         while !self.shared.stop.load(Ordering::SeqCst) {
+            self.follow_rebinding();
             self.release(Instant::now());
             let wait = self.next_deadline().map_or(IDLE_POLL, |d| d.saturating_duration_since(Instant::now()));
             if self.rx.set_read_timeout(Some(wait.max(Duration::from_millis(1)))).is_err() {
@@ -116,6 +136,11 @@ impl Pipe {
                 Ok((n, from)) => {
                     if self.shared.stop.load(Ordering::SeqCst) {
                         break;
+                    }
+                    if self.dir == Direction::ToClient && self.follow_rebinding() {
+                        // The old port's mapping is gone (this may be the wake-up of the
+                        // rebinding itself): lost, as a NAT loses it.
+                        continue;
                     }
                     if self.accepts(from) {
                         self.datagram(buf[..n].to_vec(), Instant::now());
@@ -272,9 +297,30 @@ impl Pipe {
             };
             // A peer not listening (yet, or any more) loses the datagram: its sender retransmits.
             if let Some(to) = to {
+                if self.dir == Direction::ToServer {
+                    self.follow_rebinding();
+                }
                 if self.tx.send_to(&data, to).is_ok() {
                     bump(&self.counters().forwarded);
+                    self.count_towards_rebinding();
                 }
+            }
+        }
+    }
+
+    /// Towards the server: rebinds once [`FaultProxy::rebind_every`] datagrams went out.
+    fn count_towards_rebinding(&mut self) {
+        if self.dir != Direction::ToServer {
+            return;
+        }
+        self.since_rebind += 1;
+        let every = self.shared.rebind_every.load(Ordering::Relaxed);
+        if every > 0 && self.since_rebind >= every {
+            match self.shared.rebind() {
+                Ok(_) => {
+                    self.follow_rebinding();
+                }
+                Err(e) => eprintln!("fault proxy: cannot rebind: {e}"),
             }
         }
     }

@@ -93,6 +93,8 @@ pub struct Stats {
     pub to_server: DirectionStats,
     /// Datagrams from the server.
     pub to_client: DirectionStats,
+    /// Times the proxy went on from a new port towards the server ([`FaultProxy::rebind`]).
+    pub rebinds: u64,
 }
 
 impl Stats {
@@ -109,13 +111,18 @@ impl Stats {
         Self {
             to_server: self.to_server.since(&earlier.to_server),
             to_client: self.to_client.since(&earlier.to_client),
+            rebinds: self.rebinds - earlier.rebinds,
         }
     }
 }
 
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "to server: {}\nto client: {}", self.to_server, self.to_client)
+        write!(f, "to server: {}\nto client: {}", self.to_server, self.to_client)?;
+        if self.rebinds > 0 {
+            write!(f, "\nrebinds: {}", self.rebinds)?;
+        }
+        Ok(())
     }
 }
 

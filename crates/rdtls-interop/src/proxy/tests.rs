@@ -212,3 +212,38 @@ fn targeted_datagrams_and_flights() {
     }
     assert_eq!(rig.proxy.stats().to_client.targeted, 3);
 }
+
+/// After every N datagrams to the server, the next leaves from a new port; the server's answer
+/// to the old port is lost, its answer to the new one reaches the client.
+#[test]
+fn rebinding_goes_on_from_a_new_port_and_forgets_the_old_one() {
+    let rig = Rig::new(Faults::none(), Faults::none());
+    rig.proxy.rebind_every(2);
+    let mut sources = Vec::new();
+    for i in 0..5u8 {
+        rig.send(&[i]);
+        let (d, from) = rig.at_server();
+        assert_eq!(d, [i]);
+        sources.push(from);
+    }
+    assert_eq!(sources[0], sources[1]);
+    assert_ne!(sources[1], sources[2], "a new port after two datagrams");
+    assert_eq!(sources[2], sources[3]);
+    assert_ne!(sources[3], sources[4]);
+    assert_eq!(rig.proxy.stats().rebinds, 2);
+    assert_eq!(rig.proxy.client_side().unwrap(), sources[4]);
+
+    // The old port's mapping is gone; the current one answers.
+    rig.server.send_to(b"to the old port", sources[0]).unwrap();
+    rig.server.send_to(b"to the new port", sources[4]).unwrap();
+    let mut buf = [0u8; 64];
+    let n = rig.client.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"to the new port");
+
+    // A rebinding on demand.
+    rig.proxy.rebind_every(0);
+    let at = rig.proxy.rebind().unwrap();
+    rig.send(b"after");
+    assert_eq!(rig.at_server(), (b"after".to_vec(), at));
+    assert_eq!(rig.proxy.stats().rebinds, 3);
+}
