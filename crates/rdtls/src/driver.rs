@@ -167,9 +167,7 @@ impl Driver {
     /// the inbox), the first into `buf` (truncated to it). Fails once the connection is closed
     /// or the listener stopped feeding the inbox.
     fn ready(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        if let Some(msg) = self.queued.pop_front() {
-            let n = msg.len().min(buf.len());
-            buf[..n].copy_from_slice(&msg[..n]);
+        if let Some(n) = self.ready_queued(buf) {
             return Ok(Some(n));
         }
         if self.is_closed() {
@@ -177,6 +175,14 @@ impl Driver {
         }
         let (datagram, closed) = {
             let mut inbox = lock(&self.shared.inbox);
+            if !inbox.messages.is_empty() {
+                // What the listener decrypted (a datagram from the peer's new address) comes
+                // before the datagrams it queued after it.
+                self.queued.extend(inbox.messages.drain(..));
+                drop(inbox);
+                // `pending` asks with no buffer: the message stays queued for it to measure.
+                return Ok(if buf.is_empty() { Some(0) } else { self.ready_queued(buf) });
+            }
             (inbox.datagrams.pop_front(), inbox.closed)
         };
         if let Some(d) = datagram {
@@ -190,6 +196,14 @@ impl Driver {
             return Err(self.inbox_closed(kind));
         }
         Ok(None)
+    }
+
+    /// The next message decrypted ahead, into `buf` (truncated to it).
+    fn ready_queued(&mut self, buf: &mut [u8]) -> Option<usize> {
+        let msg = self.queued.pop_front()?;
+        let n = msg.len().min(buf.len());
+        buf[..n].copy_from_slice(&msg[..n]);
+        Some(n)
     }
 
     /// One step of a receive: a message if one can be had now, else what to wait for; fails
@@ -281,6 +295,13 @@ impl Driver {
         }
         let closed = {
             let mut inbox = lock(&self.shared.inbox);
+            if !inbox.messages.is_empty() {
+                // What the listener decrypted comes first (see `ready`).
+                self.queued.extend(inbox.messages.drain(..));
+                drop(inbox);
+                self.batch.take_queued(&mut self.queued);
+                return Ok(Step::Done(()));
+            }
             let took = self.batch.take_inbox(&mut inbox);
             (!took).then_some(inbox.closed).flatten()
         };

@@ -233,6 +233,54 @@ impl Shared {
         let _ = self.flush(&mut proto, tx);
     }
 
+    /// Handles, on the listener's thread, a datagram its connection ID routed to this
+    /// connection from `from`, which is not the peer's address: the peer may have moved (a NAT
+    /// rebinding). Only the connection can tell, once the datagram is decrypted: it moves if the
+    /// datagram carried its newest authenticated record (RFC 9146 §6), and `follow` (the
+    /// listener's routing) agrees. Then it sends to `from` through the listener's `socket` and
+    /// receives what the listener delivers. The messages go to the application through
+    /// [`Inbox::messages`]. Returns whether the connection moved.
+    pub(crate) fn handle_from_elsewhere(
+        &self,
+        datagram: &mut [u8],
+        (socket, from, local_ip): (&Arc<Socket>, SocketAddr, Option<IpAddr>),
+        tx: &mut Vec<u8>,
+        follow: impl FnOnce(&Proto) -> bool,
+    ) -> bool {
+        let mut proto = lock(&self.proto);
+        if let Some(o) = &self.observer {
+            o.see(&Observed::Received { peer: from, datagram });
+        }
+        let before = self.traffic.as_ref().map(|_| proto.stats());
+        let mut moved = false;
+        if let Ok(received) = proto.handle_datagram(Instant::now(), datagram) {
+            let mut inbox = lock(&self.inbox);
+            for data in received.iter() {
+                if inbox.messages.len() < MAX_QUEUED {
+                    inbox.messages.push_back(data.to_vec());
+                } else {
+                    inbox.dropped += 1;
+                }
+            }
+            drop(inbox);
+            moved = follow(&proto);
+        }
+        if let (Some(t), Some(before)) = (&self.traffic, before) {
+            t.dropped(&before, &proto.stats());
+        }
+        if moved {
+            self.heard();
+            // Before anything is sent: answers go to the new address.
+            self.move_to(socket.clone(), from, local_ip);
+        } else {
+            self.ready.notify_all();
+            #[cfg(feature = "tokio")]
+            self.ready_async.notify_one();
+        }
+        let _ = self.flush(&mut proto, tx);
+        moved
+    }
+
     /// Runs the protocol's timers if they are due (the final flight's hold), on the listener's
     /// thread, unless the application holds the connection at this moment.
     pub(crate) fn run_due_timers(&self, tx: &mut Vec<u8>) {

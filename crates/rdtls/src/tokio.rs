@@ -108,6 +108,12 @@ impl Listener {
         self.inner.local_addr()
     }
 
+    /// Established connections the listener serves (see
+    /// [`Listener::connection_count`](crate::Listener::connection_count)).
+    pub fn connection_count(&self) -> usize {
+        self.inner.connection_count()
+    }
+
     /// Counters.
     pub fn stats(&self) -> ListenerStats {
         self.inner.stats()

@@ -153,6 +153,9 @@ pub struct ListenerStats {
     pub evicted: usize,
     /// Established connections evicted as stale to make room under the connection cap.
     pub evicted_stale: usize,
+    /// Times an established connection followed its peer to a new address (Connection ID:
+    /// a NAT rebinding, a move between networks).
+    pub moved: usize,
     /// Handshakes completed.
     pub handshakes: u64,
     /// Handshakes that failed: the handshake timeout passed.
@@ -329,6 +332,12 @@ impl Listener {
     /// The listening socket's options as the system reports them.
     pub fn socket_info(&self) -> io::Result<SocketInfo> {
         socket_info(&self.inner.socket)
+    }
+
+    /// Established connections the listener serves (handshakes in progress not counted): a
+    /// connection that follows its peer to a new address stays one.
+    pub fn connection_count(&self) -> usize {
+        lock(&self.inner.state).stats.established
     }
 
     /// Counters.

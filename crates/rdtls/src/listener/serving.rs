@@ -238,6 +238,12 @@ impl Serving {
                     let before = hs.conn.stats();
                     if let Ok(received) = hs.conn.handle_datagram(now, datagram) {
                         hs.early.extend(received.iter().map(<[u8]>::to_vec));
+                        // Routed by its connection ID from elsewhere: the peer moved.
+                        if from != hs.peer && self.endpoint.follow(h, from, &hs.conn) {
+                            tracing::debug!(was = %hs.peer, now = %from, "a handshaking peer's address changed");
+                            hs.peer = from;
+                            hs.local = local;
+                        }
                     }
                     self.inner.traffic.dropped(&before, &hs.conn.stats());
                     if let Some(o) = observer.filter(|_| hs.conn.handshake_state() == HandshakeState::InProgress) {
@@ -245,7 +251,19 @@ impl Serving {
                     }
                     self.drive(h);
                 } else if let Some(shared) = self.established.get(&h).and_then(Weak::upgrade) {
-                    if handshake_only(datagram) {
+                    let was = self.endpoint.remote(h);
+                    if was != Some(from) {
+                        // Routed by its connection ID from another address: decrypted here,
+                        // since only the connection can tell whether its peer moved.
+                        let wildcard = self.inner.local.ip().is_unspecified();
+                        let to = (&self.inner.socket, from, local.filter(|_| wildcard));
+                        let endpoint = &mut self.endpoint;
+                        if shared.handle_from_elsewhere(datagram, to, &mut self.tx, |c| endpoint.follow(h, from, c)) {
+                            let was = was.map_or_else(|| "?".to_owned(), |a| a.to_string());
+                            tracing::info!(%was, now = %from, "a peer's address changed: its connection follows");
+                            lock(&self.inner.state).stats.moved += 1;
+                        }
+                    } else if handshake_only(datagram) {
                         // Our final flight was lost: answer now, not when the application reads.
                         shared.handle_handshake(datagram, &mut self.tx);
                     } else {
