@@ -249,6 +249,43 @@ fn connection_ids_are_negotiated_and_named() {
     assert!(text(&out.stderr).contains("at most 20 bytes"), "{}", text(&out.stderr));
 }
 
+/// A client behind a NAT that rebinds keeps its association through Connection IDs: the fault
+/// proxy's rebinding mode (what `dtls-proxy --rebind-every` runs) between `dtls client --cid 8`
+/// and `dtls server --cid 8`. The server follows it and says so; no second handshake.
+#[test]
+fn a_rebinding_client_keeps_its_association_with_connection_ids() {
+    use rdtls_interop::proxy::{FaultProxy, Faults};
+    let server = Running::start(&["server", "--listen", "127.0.0.1:0", "--psk-key", "00ff", "--cid", "8"]);
+    let proxy = FaultProxy::start(server.addr, Faults::none(), Faults::none(), 3);
+    // The handshake takes three datagrams from the client (its ClientHello, again with the
+    // cookie, its Finished flight): rebinding after every five moves it with its third ping,
+    // then with its eighth.
+    proxy.rebind_every(5);
+    let via = proxy.addr().to_string();
+    let out = run(&[
+        "client",
+        "--connect",
+        &via,
+        "--psk-key",
+        "00ff",
+        "--protocol",
+        "1.2",
+        "--cid",
+        "8",
+        "--count",
+        "10",
+        "--ping-interval",
+        "0.1",
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(stdout.matches(": to 127.0.0.1:").count(), 10, "every ping answered: {stdout}");
+    let log = server.stop();
+    assert_eq!(proxy.stats().rebinds, 2);
+    assert_eq!(log.matches("address changed to 127.0.0.1:").count(), 2, "{log}");
+    assert_eq!(log.matches("encrypted. ").count(), 1, "one handshake: {log}");
+}
+
 #[test]
 fn invalid_options_are_clear_errors() {
     let out = run(&["client", "--connect", "127.0.0.1:9", "--psk-key", "xyz", "--count", "1"]);

@@ -298,22 +298,21 @@ impl Pipe {
             // A peer not listening (yet, or any more) loses the datagram: its sender retransmits.
             if let Some(to) = to {
                 if self.dir == Direction::ToServer {
+                    self.rebind_if_due();
                     self.follow_rebinding();
                 }
                 if self.tx.send_to(&data, to).is_ok() {
                     bump(&self.counters().forwarded);
-                    self.count_towards_rebinding();
+                    self.since_rebind += 1;
                 }
             }
         }
     }
 
-    /// Towards the server: rebinds once [`FaultProxy::rebind_every`] datagrams went out.
-    fn count_towards_rebinding(&mut self) {
-        if self.dir != Direction::ToServer {
-            return;
-        }
-        self.since_rebind += 1;
+    /// Towards the server, before a datagram goes out: rebinds if [`FaultProxy::rebind_every`]
+    /// datagrams went out since the last rebinding. The mapping changes when the client next
+    /// sends, as a NAT's does: the server's answers to what went before still arrive.
+    fn rebind_if_due(&mut self) {
         let every = self.shared.rebind_every.load(Ordering::Relaxed);
         if every > 0 && self.since_rebind >= every {
             match self.shared.rebind() {
