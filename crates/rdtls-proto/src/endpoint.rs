@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::cid::{datagram_cid, ConnectionIdGenerator, ShardedIds};
 use crate::config::Config;
 use crate::connection::lifecycle::EndpointEventKind;
 use crate::connection::{Connection, EndpointEvent};
@@ -87,6 +88,7 @@ pub struct Endpoint {
     /// Our connection IDs (when the configuration asks for them), both ways.
     cids: HashMap<Vec<u8>, ConnectionHandle>,
     cid_of: HashMap<ConnectionHandle, Vec<u8>>,
+    cid_generator: Arc<dyn ConnectionIdGenerator>,
     next_handle: u64,
     max_connections: usize,
     refused_full: u64,
@@ -126,6 +128,7 @@ impl Endpoint {
             addrs: HashMap::new(),
             cids: HashMap::new(),
             cid_of: HashMap::new(),
+            cid_generator: Arc::new(ShardedIds::default()),
             next_handle: 0,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             refused_full: 0,
@@ -134,6 +137,13 @@ impl Endpoint {
             stale_after: Some(DEFAULT_STALE_AFTER),
             no_stale_before: None,
         })
+    }
+
+    /// Replaces what makes the connection IDs of new connections (when the configuration asks
+    /// for them, [`ConfigBuilder::connection_id`](crate::ConfigBuilder::connection_id)). The
+    /// default is [`ShardedIds`] of shard 0.
+    pub fn set_connection_id_generator(&mut self, generator: Arc<dyn ConnectionIdGenerator>) {
+        self.cid_generator = generator;
     }
 
     /// Caps the number of connections; new peers beyond it are dropped before any state is
@@ -335,8 +345,9 @@ impl Endpoint {
     fn fresh_cid(&self, len: usize) -> Result<Vec<u8>, Error> {
         let mut cid = vec![0; len];
         // With short IDs and many connections a draw may be taken: a few more are cheap.
+        let provider = &self.config.provider;
         for _ in 0..16 {
-            self.config.provider.fill_random(&mut cid)?;
+            self.cid_generator.generate(&mut cid, &mut |b| Ok(provider.fill_random(b)?))?;
             if !self.cids.contains_key(&cid) {
                 return Ok(cid);
             }
@@ -348,12 +359,11 @@ impl Endpoint {
 
     /// The connection a `tls12_cid` record at the front of `datagram` names, if it is ours.
     fn route_by_cid(&self, datagram: &[u8]) -> Option<ConnectionHandle> {
-        if self.cids.is_empty() || datagram.first() != Some(&crate::enums::ContentType::TLS12_CID.0) {
+        if self.cids.is_empty() {
             return None;
         }
-        // type, version, epoch, sequence number: 11 bytes, then the ID (its length is ours).
-        let len = self.config.connection_id_len()?;
-        self.cids.get(datagram.get(11..11 + len)?).copied()
+        let id = datagram_cid(datagram, self.config.connection_id_len()?)?;
+        self.cids.get(id).copied()
     }
 
     /// After `conn` (registered as `handle`) handled a datagram from `remote`: moves the

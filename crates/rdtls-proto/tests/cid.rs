@@ -286,3 +286,41 @@ fn an_exported_session_keeps_its_connection_ids() {
     pump(now, &mut client, &mut server);
     assert!(server.export_session().unwrap().starts_with(b"DTLSSES1"));
 }
+
+/// The default IDs carry the endpoint's shard in their first byte; a generator of the
+/// application's own replaces them, and the endpoint routes by what it made.
+#[test]
+fn an_endpoint_makes_its_ids_with_its_generator() {
+    use rdtls_proto::cid::{shard_of, ConnectionIdGenerator, ShardedIds};
+
+    #[derive(Debug)]
+    struct Fixed;
+    impl ConnectionIdGenerator for Fixed {
+        fn generate(
+            &self,
+            id: &mut [u8],
+            random: &mut dyn FnMut(&mut [u8]) -> Result<(), Error>,
+        ) -> Result<(), Error> {
+            id[..2].copy_from_slice(b"AB");
+            random(&mut id[2..])
+        }
+    }
+
+    let (c, s) = configs(Some(0), Some(6));
+    let now = Instant::now();
+    let mut ep = Endpoint::new(s.clone(), now).unwrap();
+    let (_, _, server) = through_endpoint(&mut ep, c.clone(), addr(1, 1), now);
+    assert_eq!(server.connection_id().and_then(shard_of), Some(0), "shard 0 by default");
+    ep.set_connection_id_generator(Arc::new(ShardedIds::new(5)));
+    let (_, _, server) = through_endpoint(&mut ep, c.clone(), addr(1, 2), now);
+    assert_eq!(server.connection_id().and_then(shard_of), Some(5));
+
+    ep.set_connection_id_generator(Arc::new(Fixed));
+    let (mut client, handle, mut server) = through_endpoint(&mut ep, c, addr(1, 3), now);
+    let id = server.connection_id().unwrap().to_vec();
+    assert_eq!(&id[..2], b"AB");
+    assert_eq!(client.peer_connection_id(), Some(&id[..]));
+    let (got, moved) = arrive(&mut ep, &mut server, addr(1, 4), now, sealed(&mut client, b"routed"));
+    assert_eq!((got, moved), (vec![b"routed".to_vec()], true));
+    assert_eq!(ep.remote(handle), Some(addr(1, 4)));
+}
