@@ -296,11 +296,7 @@ fn an_endpoint_makes_its_ids_with_its_generator() {
     #[derive(Debug)]
     struct Fixed;
     impl ConnectionIdGenerator for Fixed {
-        fn generate(
-            &self,
-            id: &mut [u8],
-            random: &mut dyn FnMut(&mut [u8]) -> Result<(), Error>,
-        ) -> Result<(), Error> {
+        fn generate(&self, id: &mut [u8], random: &mut dyn FnMut(&mut [u8]) -> Result<(), Error>) -> Result<(), Error> {
             id[..2].copy_from_slice(b"AB");
             random(&mut id[2..])
         }

@@ -574,11 +574,11 @@ impl Shared {
         }
     }
 
-    /// Blocks until the inbox holds a datagram, the listener stops feeding it, or `until`
+    /// Blocks until the inbox holds a datagram or a message, the listener stops feeding it, or `until`
     /// passes (`None`: no limit). Takes nothing.
     pub(crate) fn wait_inbox(&self, until: Option<Instant>) {
         let mut inbox = lock(&self.inbox);
-        while inbox.datagrams.is_empty() && inbox.closed.is_none() {
+        while inbox.datagrams.is_empty() && inbox.messages.is_empty() && inbox.closed.is_none() {
             inbox = match until {
                 None => self.ready.wait(inbox).unwrap_or_else(std::sync::PoisonError::into_inner),
                 Some(d) => {

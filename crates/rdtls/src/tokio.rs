@@ -482,7 +482,7 @@ async fn wait_inbox(shared: &Shared, until: Option<Instant>) {
         notified.as_mut().enable();
         {
             let inbox = lock(&shared.inbox);
-            if !inbox.datagrams.is_empty() || inbox.closed.is_some() {
+            if !inbox.datagrams.is_empty() || !inbox.messages.is_empty() || inbox.closed.is_some() {
                 return;
             }
         }

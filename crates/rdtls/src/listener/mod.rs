@@ -18,7 +18,9 @@ use crate::shared::Traffic;
 use crate::udp::Socket;
 
 mod serving;
+mod workers;
 use serving::{new_endpoint, Serving};
+use workers::{Mail, Workers};
 
 /// How a [`Listener`] serves its peers.
 #[derive(Clone)]
@@ -156,6 +158,9 @@ pub struct ListenerStats {
     /// Times an established connection followed its peer to a new address (Connection ID:
     /// a NAT rebinding, a move between networks).
     pub moved: usize,
+    /// Datagrams this worker read and handed to the worker their connection ID names
+    /// ([`Listener::bind_workers`]: the kernel sent them here by the peer's new address).
+    pub handed_off: usize,
     /// Handshakes completed.
     pub handshakes: u64,
     /// Handshakes that failed: the handshake timeout passed.
@@ -268,13 +273,22 @@ impl Listener {
 
     /// Serves on a bound socket.
     pub fn from_socket(socket: UdpSocket, config: Arc<Config>, options: ListenerOptions) -> io::Result<Self> {
-        Self::start(socket, config, options)
+        Self::start(socket, config, options, None)
     }
 
     /// `workers` listeners on one address and port with `SO_REUSEPORT`: the kernel spreads
     /// clients across them by address, each has its own driver thread, and they share one
     /// cookie seed (and, as every listener, the Unix time as the cookies' time base) so any of
     /// them verifies a cookie another issued, across every rotation.
+    ///
+    /// With connection IDs of 2 bytes or more ([`ConfigBuilder::connection_id`]), each worker's
+    /// IDs carry its index in their first byte
+    /// ([`ShardedIds`](rdtls_proto::cid::ShardedIds)): when a peer's address changes (a NAT
+    /// rebinding) and the kernel sends its datagrams to another worker, that worker hands them
+    /// to the connection's own, in-process, and the connection follows its peer. At most 256
+    /// workers then.
+    ///
+    /// [`ConfigBuilder::connection_id`]: rdtls_proto::ConfigBuilder::connection_id
     pub fn bind_workers(
         addr: SocketAddr,
         config: Arc<Config>,
@@ -290,19 +304,28 @@ impl Listener {
             config.provider().fill_random(&mut seed).map_err(|e| io::Error::other(e.to_string()))?;
             options.cookie_secret = Some(seed);
         }
+        // With connection IDs, each worker's IDs carry its index, and a datagram that reaches
+        // another worker (its peer's address changed) is handed to it.
+        let mut mail: Vec<Option<Mail>> = match config.connection_id_len() {
+            Some(len) if len >= 2 => Workers::start(workers)?.into_iter().map(Some).collect(),
+            _ => (0..workers).map(|_| None).collect(),
+        };
         let first = options.socket.bind(addr)?;
         let addr = first.local_addr()?;
-        let mut out = vec![Self::start(first, config.clone(), options.clone())?];
-        for _ in 1..workers {
+        let mut out = vec![Self::start(first, config.clone(), options.clone(), mail[0].take())?];
+        for m in &mut mail[1..] {
             let socket = options.socket.bind(addr)?;
-            out.push(Self::start(socket, config.clone(), options.clone())?);
+            out.push(Self::start(socket, config.clone(), options.clone(), m.take())?);
         }
         Ok(out)
     }
 
-    fn start(socket: UdpSocket, config: Arc<Config>, options: ListenerOptions) -> io::Result<Self> {
+    fn start(socket: UdpSocket, config: Arc<Config>, options: ListenerOptions, mail: Option<Mail>) -> io::Result<Self> {
         let local = socket.local_addr()?;
-        let endpoint = new_endpoint(&config, &options, local, Instant::now(), std::time::SystemTime::now())?;
+        let mut endpoint = new_endpoint(&config, &options, local, Instant::now(), std::time::SystemTime::now())?;
+        if let Some(m) = &mail {
+            endpoint.set_connection_id_generator(Arc::new(rdtls_proto::cid::ShardedIds::new(m.shard)));
+        }
         let inner = Arc::new(Inner {
             socket: Arc::new(Socket::new(socket)?),
             local,
@@ -320,7 +343,7 @@ impl Listener {
         let driver_inner = inner.clone();
         let driver = std::thread::Builder::new()
             .name(format!("dtls-listener-{local}"))
-            .spawn(move || Serving::new(driver_inner, endpoint).run())?;
+            .spawn(move || Serving::new(driver_inner, endpoint, mail).run())?;
         Ok(Self { inner, driver: Some(driver) })
     }
 

@@ -9,10 +9,12 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use rdtls_proto::cid::{datagram_cid, shard_of};
 use rdtls_proto::enums::ContentType;
 use rdtls_proto::record::Records;
 use rdtls_proto::{Config, Connection as Proto, ConnectionHandle, DatagramEvent, Endpoint, HandshakeState};
 
+use super::workers::Mail;
 use super::{Inner, ListenerOptions};
 use crate::connection::Connection;
 use crate::observe::Observed;
@@ -49,13 +51,19 @@ pub(super) struct Serving {
     /// Finished). It then reaches the connection's inbox before the application can take the
     /// connection, or hand it over.
     held: Vec<Connection>,
+    /// A worker of [`bind_workers`](super::Listener::bind_workers) that routes by connection
+    /// ID: what the other workers hand to it, and where it hands theirs.
+    mail: Option<Mail>,
+    /// The length of our connection IDs, if they carry a shard (2 bytes or more).
+    sharded_cid_len: Option<usize>,
 }
 
 /// Datagrams the driver takes from its socket per system call (`recvmmsg`).
 const DRIVER_BATCH: usize = 32;
 
 impl Serving {
-    pub(super) fn new(inner: Arc<Inner>, endpoint: Endpoint) -> Self {
+    pub(super) fn new(inner: Arc<Inner>, endpoint: Endpoint, mail: Option<Mail>) -> Self {
+        let sharded_cid_len = inner.config.connection_id_len().filter(|&n| n >= 2);
         Self {
             inner,
             endpoint,
@@ -66,6 +74,8 @@ impl Serving {
             last_sweep: Instant::now(),
             no_stale_before: None,
             held: Vec::new(),
+            mail,
+            sharded_cid_len,
         }
     }
 
@@ -83,7 +93,8 @@ impl Serving {
             let wait = timer
                 .map_or(Duration::from_millis(50), |t| t.saturating_duration_since(Instant::now()))
                 .clamp(Duration::from_millis(1), Duration::from_millis(50));
-            match socket.recv_many(&mut batch, Some(wait)) {
+            self.serve_mail();
+            match self.receive(&socket, &mut batch, wait) {
                 Ok(n) => {
                     let mut bytes = 0;
                     for (datagram, from, local) in batch.datagrams_mut() {
@@ -106,6 +117,38 @@ impl Serving {
             }
         }
         self.shutdown();
+    }
+
+    /// Receives every datagram queued on the socket, waiting up to `wait` for the first; a
+    /// worker routing by connection ID also wakes when another worker hands it datagrams
+    /// (`Ok(0)`: [`serve_mail`](Self::serve_mail) takes them next).
+    fn receive(&self, socket: &Socket, batch: &mut RecvBatch, wait: Duration) -> io::Result<usize> {
+        #[cfg(unix)]
+        if let Some(mail) = &self.mail {
+            match socket.try_recv(Fd::Own, batch, batch.slots()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                r => return r,
+            }
+            if !socket.wait_readable_or(mail.fd(), Some(Instant::now() + wait))? {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "receive timed out"));
+            }
+            return match socket.try_recv(Fd::Own, batch, batch.slots()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+                r => r,
+            };
+        }
+        socket.recv_many(batch, Some(wait))
+    }
+
+    /// Serves the datagrams other workers handed to this one.
+    fn serve_mail(&mut self) {
+        let Some(mail) = self.mail.take() else { return };
+        let mut handed = mail.take();
+        for h in &mut handed {
+            self.serve(h.from, h.local, &mut h.datagram);
+        }
+        mail.recycle(handed.into_iter().map(|h| h.datagram));
+        self.mail = Some(mail);
     }
 
     /// Hands the held connections to `accept`, once what was queued on the listening socket
@@ -163,13 +206,28 @@ impl Serving {
     }
 
     fn datagram(&mut self, from: SocketAddr, local: Option<IpAddr>, datagram: &mut [u8]) {
-        let now = Instant::now();
-        // A dual-stack socket reports an IPv4 client's address reached as IPv4-mapped; a
-        // certificate names it as IPv4.
         // The observer sees every datagram the listening socket reads, the unverified ones too.
         if let Some(o) = &self.inner.options.socket.observer {
             o.see(&Observed::Received { peer: from, datagram });
         }
+        if let (Some(mail), Some(len)) = (&self.mail, self.sharded_cid_len) {
+            let shard = datagram_cid(datagram, len).and_then(shard_of);
+            if let Some(shard) = shard.filter(|&s| s != mail.shard) {
+                // Another worker's connection, whose peer's new address the kernel sent here.
+                if mail.workers.hand(shard, datagram, from, local) {
+                    lock(&self.inner.state).stats.handed_off += 1;
+                    return;
+                }
+            }
+        }
+        self.serve(from, local, datagram);
+    }
+
+    /// Serves a datagram this worker read, or another handed to it.
+    fn serve(&mut self, from: SocketAddr, local: Option<IpAddr>, datagram: &mut [u8]) {
+        let now = Instant::now();
+        // A dual-stack socket reports an IPv4 client's address reached as IPv4-mapped; a
+        // certificate names it as IPv4.
         let reached = local.map(|ip| ip.to_canonical());
         match self.endpoint.handle_at(now, from, reached, datagram, &mut self.tx) {
             DatagramEvent::Respond => {

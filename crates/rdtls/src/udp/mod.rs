@@ -416,6 +416,17 @@ impl Socket {
         }
     }
 
+    /// Waits until the socket or `also` is readable, or `until` passes (`None`: no limit).
+    /// Returns whether one is.
+    #[cfg(unix)]
+    pub(crate) fn wait_readable_or(
+        &self,
+        also: std::os::fd::BorrowedFd<'_>,
+        until: Option<Instant>,
+    ) -> io::Result<bool> {
+        sys::wait_readable_or(&self.io, also, until)
+    }
+
     /// Waits until the socket is readable (`readable`) or writable, or `until` passes (`None`:
     /// no limit). Returns whether it is ready.
     pub(crate) fn wait(&self, readable: bool, until: Option<Instant>) -> io::Result<bool> {

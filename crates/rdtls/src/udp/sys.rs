@@ -104,32 +104,7 @@ pub(super) fn wait(socket: &UdpSocket, readable: bool, until: Option<Instant>) -
     {
         use std::os::fd::AsRawFd;
         let events = if readable { libc::POLLIN } else { libc::POLLOUT };
-        loop {
-            let timeout_ms = match until {
-                None => -1,
-                Some(t) => {
-                    let left = t.saturating_duration_since(Instant::now());
-                    // Round up: waking a little late beats spinning a little early.
-                    left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int
-                }
-            };
-            let mut fds = [libc::pollfd { fd: socket.as_raw_fd(), events, revents: 0 }];
-            // SAFETY: `fds` is a live array of one pollfd, its length is 1; the descriptor is
-            // open for the call (borrowed through `socket`).
-            #[allow(unsafe_code)]
-            let r = unsafe { libc::poll(fds.as_mut_ptr(), 1, timeout_ms) };
-            match r {
-                n if n > 0 => return Ok(true),
-                0 if until.is_some_and(|t| Instant::now() >= t) => return Ok(false),
-                0 => {}
-                _ => {
-                    let e = io::Error::last_os_error();
-                    if e.kind() != io::ErrorKind::Interrupted {
-                        return Err(e);
-                    }
-                }
-            }
-        }
+        poll_until(&mut [libc::pollfd { fd: socket.as_raw_fd(), events, revents: 0 }], until)
     }
     #[cfg(not(unix))]
     {
@@ -141,6 +116,48 @@ pub(super) fn wait(socket: &UdpSocket, readable: bool, until: Option<Instant>) -
             _ => {
                 std::thread::sleep(step);
                 Ok(true)
+            }
+        }
+    }
+}
+
+/// Waits until `socket` or `also` is readable, or `until` passes. Returns whether one is.
+#[cfg(unix)]
+pub(super) fn wait_readable_or(
+    socket: &UdpSocket,
+    also: std::os::fd::BorrowedFd<'_>,
+    until: Option<Instant>,
+) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let fd = |fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    poll_until(&mut [fd(socket.as_raw_fd()), fd(also.as_raw_fd())], until)
+}
+
+/// `poll` on `fds` until one is ready (`true`) or `until` passes (`false`).
+#[cfg(unix)]
+fn poll_until(fds: &mut [libc::pollfd], until: Option<Instant>) -> io::Result<bool> {
+    loop {
+        let timeout_ms = match until {
+            None => -1,
+            Some(t) => {
+                let left = t.saturating_duration_since(Instant::now());
+                // Round up: waking a little late beats spinning a little early.
+                left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int
+            }
+        };
+        // SAFETY: `fds` is a live slice of pollfds and its length is passed with it; the
+        // descriptors are open for the call (the callers borrow them).
+        #[allow(unsafe_code)]
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+        match r {
+            n if n > 0 => return Ok(true),
+            0 if until.is_some_and(|t| Instant::now() >= t) => return Ok(false),
+            0 => {}
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
             }
         }
     }
