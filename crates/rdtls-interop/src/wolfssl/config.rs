@@ -11,6 +11,13 @@ pub(crate) enum Role {
     Server,
 }
 
+/// The protocol version a peer speaks (one only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Version {
+    Dtls12,
+    Dtls13,
+}
+
 /// A key exchange group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Group {
@@ -45,6 +52,7 @@ pub(crate) enum PskModes {
 #[derive(Clone)]
 pub(crate) struct WolfConfig {
     pub(super) role: Role,
+    pub(super) version: Version,
     pub(super) ciphers: String,
     pub(super) psk: Option<(String, Vec<u8>)>,
     pub(super) psk_modes: PskModes,
@@ -56,6 +64,7 @@ pub(crate) struct WolfConfig {
     pub(super) key_share: Option<Group>,
     pub(super) mtu: Option<u16>,
     pub(super) cookie: bool,
+    pub(super) connection_id: Option<Vec<u8>>,
     pub(super) timeout: Duration,
 }
 
@@ -63,6 +72,7 @@ impl WolfConfig {
     fn new(role: Role) -> Self {
         Self {
             role,
+            version: Version::Dtls13,
             ciphers: "TLS13-AES128-GCM-SHA256".to_owned(),
             psk: None,
             psk_modes: PskModes::Both,
@@ -74,6 +84,7 @@ impl WolfConfig {
             key_share: None,
             mtu: None,
             cookie: true,
+            connection_id: None,
             timeout: Duration::from_secs(20),
         }
     }
@@ -86,6 +97,24 @@ impl WolfConfig {
     /// A DTLS 1.3 server (`wolfDTLSv1_3_server_method`).
     pub(crate) fn server() -> Self {
         Self::new(Role::Server)
+    }
+
+    /// DTLS 1.2 instead (`wolfDTLSv1_2_client_method`, `wolfDTLSv1_2_server_method`), with
+    /// certificates (this harness has no DTLS 1.2 PSK callbacks) and the cipher list in
+    /// OpenSSL's names, `ECDHE-ECDSA-AES128-GCM-SHA256` unless [`ciphers`](Self::ciphers) says.
+    pub(crate) fn dtls12(mut self) -> Self {
+        self.version = Version::Dtls12;
+        self.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256".to_owned();
+        self
+    }
+
+    /// Offer Connection ID (RFC 9146; `wolfSSL_dtls_cid_use`) and ask the peer to put `id` on
+    /// the records it sends us (`wolfSSL_dtls_cid_set`; empty: a zero-length ID, so plain
+    /// records our way). wolfSSL takes IDs of at most 10 bytes (`DTLS_CID_MAX_SIZE`), its own and
+    /// its peer's.
+    pub(crate) fn connection_id(mut self, id: &[u8]) -> Self {
+        self.connection_id = Some(id.to_vec());
+        self
     }
 
     /// wolfSSL's cipher list, `:`-separated, in wolfSSL's names (`TLS13-AES128-GCM-SHA256`,

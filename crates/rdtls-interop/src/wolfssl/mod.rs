@@ -40,6 +40,7 @@
 #![allow(unsafe_code)]
 
 mod callbacks;
+mod cid;
 mod config;
 mod memory;
 
@@ -55,7 +56,8 @@ use std::time::{Duration, Instant};
 use wolfssl_sys as sys;
 
 use callbacks::{CallbackState, PskState};
-pub(crate) use config::{Group, PskModes, Role, WolfConfig};
+#[allow(unused_imports)]
+pub(crate) use config::{Group, PskModes, Role, Version, WolfConfig};
 use memory::MemoryIo;
 
 /// What went wrong in a [`WolfPeer`].
@@ -252,11 +254,16 @@ impl WolfPeer {
         // SAFETY: the method functions have no preconditions and return a fresh allocation that
         // wolfSSL_CTX_new takes over (and frees with the context).
         let method = unsafe {
-            match config.role {
-                Role::Client => sys::wolfDTLSv1_3_client_method(),
-                Role::Server => sys::wolfDTLSv1_3_server_method(),
+            match (config.role, config.version) {
+                (Role::Client, Version::Dtls13) => sys::wolfDTLSv1_3_client_method(),
+                (Role::Server, Version::Dtls13) => sys::wolfDTLSv1_3_server_method(),
+                (Role::Client, Version::Dtls12) => sys::wolfDTLSv1_2_client_method(),
+                (Role::Server, Version::Dtls12) => sys::wolfDTLSv1_2_server_method(),
             }
         };
+        if config.psk.is_some() && config.version == Version::Dtls12 {
+            return Err(WolfError::Config("no DTLS 1.2 PSK callbacks here: use certificates".into()));
+        }
         // SAFETY: `method` is a valid method (or NULL, which wolfSSL_CTX_new refuses).
         let ctx = Ctx(NonNull::new(unsafe { sys::wolfSSL_CTX_new(method) }).ok_or(WolfError::Call {
             call: "wolfSSL_CTX_new",
@@ -399,7 +406,10 @@ impl WolfPeer {
             // SAFETY: `s` is live.
             check("wolfSSL_dtls_set_mtu", unsafe { sys::wolfSSL_dtls_set_mtu(s, mtu) })?;
         }
-        if config.role == Role::Server && !config.cookie {
+        if let Some(id) = &config.connection_id {
+            cid::offer(s, id)?;
+        }
+        if config.role == Role::Server && !config.cookie && config.version == Version::Dtls13 {
             // SAFETY: `s` is a live DTLS 1.3 server.
             check("wolfSSL_disable_hrr_cookie", unsafe { sys::wolfSSL_disable_hrr_cookie(s) })?;
         }
