@@ -51,9 +51,9 @@ pub(crate) struct TlsArgs {
     /// offers DTLS 1.3 and falls back to 1.2.
     #[arg(long, value_enum, default_value_t = ProtocolArg::Any)]
     pub(crate) protocol: ProtocolArg,
-    /// Ask the peer to send its records with an N-byte connection ID (0 to 20; RFC 9146), so
-    /// that the association survives the peer's address changing. DTLS 1.2 only for now: a
-    /// client needs `--protocol 1.2`.
+    /// Ask the peer to send its records with an N-byte connection ID (0 to 20; RFC 9146 for
+    /// DTLS 1.2, RFC 9147 §9 for 1.3), so that the association survives the peer's address
+    /// changing (a NAT rebinding).
     #[arg(long, value_name = "N")]
     pub(crate) cid: Option<usize>,
 }

@@ -222,7 +222,7 @@ fn connection_ids_are_negotiated_and_named() {
     let server = Running::start(&["server", "--listen", "127.0.0.1:0", "--psk-key", "00ff", "--cid", "4"]);
     let addr = server.addr.to_string();
     let client = |cid: Option<&str>| {
-        let mut args = vec!["client", "--connect", &addr, "--psk-key", "00ff", "--count", "1", "--protocol", "1.2"];
+        let mut args = vec!["client", "--connect", &addr, "--psk-key", "00ff", "--count", "1"];
         if let Some(n) = cid {
             args.extend(["--cid", n]);
         }
@@ -255,35 +255,38 @@ fn connection_ids_are_negotiated_and_named() {
 #[test]
 fn a_rebinding_client_keeps_its_association_with_connection_ids() {
     use rdtls_interop::proxy::{FaultProxy, Faults};
-    let server = Running::start(&["server", "--listen", "127.0.0.1:0", "--psk-key", "00ff", "--cid", "8"]);
-    let proxy = FaultProxy::start(server.addr, Faults::none(), Faults::none(), 3);
-    // The handshake takes three datagrams from the client (its ClientHello, again with the
-    // cookie, its Finished flight): rebinding after every five moves it with its third ping,
-    // then with its eighth.
-    proxy.rebind_every(5);
-    let via = proxy.addr().to_string();
-    let out = run(&[
-        "client",
-        "--connect",
-        &via,
-        "--psk-key",
-        "00ff",
-        "--protocol",
-        "1.2",
-        "--cid",
-        "8",
-        "--count",
-        "10",
-        "--ping-interval",
-        "0.1",
-    ]);
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert_eq!(stdout.matches(": to 127.0.0.1:").count(), 10, "every ping answered: {stdout}");
-    let log = server.stop();
-    assert_eq!(proxy.stats().rebinds, 2);
-    assert_eq!(log.matches("address changed to 127.0.0.1:").count(), 2, "{log}");
-    assert_eq!(log.matches("encrypted. ").count(), 1, "one handshake: {log}");
+    for protocol in ["1.2", "1.3"] {
+        let server = Running::start(&["server", "--listen", "127.0.0.1:0", "--psk-key", "00ff", "--cid", "8"]);
+        let proxy = FaultProxy::start(server.addr, Faults::none(), Faults::none(), 3);
+        // The handshake takes three datagrams from the client (its ClientHello, again with the
+        // cookie, its Finished flight): rebinding after every five moves it with its third
+        // ping, then with its eighth.
+        proxy.rebind_every(5);
+        let via = proxy.addr().to_string();
+        let out = run(&[
+            "client",
+            "--connect",
+            &via,
+            "--psk-key",
+            "00ff",
+            "--protocol",
+            protocol,
+            "--cid",
+            "8",
+            "--count",
+            "10",
+            "--ping-interval",
+            "0.1",
+        ]);
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert!(out.status.success(), "DTLS {protocol}: {stdout}\n{stderr}");
+        assert!(stderr.contains(&format!("DTLSv{protocol}")), "{stderr}");
+        assert_eq!(stdout.matches(": to 127.0.0.1:").count(), 10, "every ping answered: {stdout}");
+        let log = server.stop();
+        assert_eq!(proxy.stats().rebinds, 2);
+        assert_eq!(log.matches("address changed to 127.0.0.1:").count(), 2, "DTLS {protocol}: {log}");
+        assert_eq!(log.matches("encrypted. ").count(), 1, "one handshake: {log}");
+    }
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! A client behind a NAT that rebinds (the fault proxy's rebinding mode) keeps its connection to
 //! a `Listener`, blocking and tokio, thanks to Connection ID (RFC 9146): the listener routes
 //! its records by ID from the new address, the connection follows on its newest authenticated
-//! record, the application's handle goes on working, and no new handshake happens.
+//! record, the application's handle goes on working, and no new handshake happens. DTLS 1.2
+//! and 1.3, a socket per connection and not.
 
 use std::collections::BTreeSet;
 use std::io;
@@ -19,16 +20,20 @@ const T: Duration = Duration::from_secs(10);
 const BEFORE: usize = 20;
 const AFTER: usize = 100;
 
-fn dtls12() -> rdtls_proto::ConfigBuilder {
-    Config::builder().protocol_versions(Protocol::Dtls1_2, Protocol::Dtls1_2)
+/// Both versions: DTLS 1.2 (RFC 9146) and 1.3 (RFC 9147 §9).
+const VERSIONS: [Protocol; 2] = [Protocol::Dtls1_2, Protocol::Dtls1_3];
+
+fn only(version: Protocol) -> rdtls_proto::ConfigBuilder {
+    Config::builder().protocol_versions(version, version)
 }
 
 fn server_config() -> Arc<Config> {
-    Arc::new(dtls12().psk_server_key(KEY.to_vec()).connection_id(8).build().unwrap())
+    // Both versions, as by default: each client gets its own.
+    Arc::new(Config::builder().psk_server_key(KEY.to_vec()).connection_id(8).build().unwrap())
 }
 
-fn client_config() -> Arc<Config> {
-    Arc::new(dtls12().psk("roamer", KEY.to_vec()).connection_id(8).build().unwrap())
+fn client_config(version: Protocol) -> Arc<Config> {
+    Arc::new(only(version).psk("roamer", KEY.to_vec()).connection_id(8).build().unwrap())
 }
 
 /// Sends `msg` until its echo comes back (loopback UDP can drop under load; DTLS does not
@@ -61,8 +66,9 @@ struct Seen {
 
 /// The client's side: `BEFORE` messages, a rebinding, `AFTER` more, then `last`. Returns the
 /// server's view of the client before and after the rebinding.
-fn run_client(proxy: &FaultProxy) -> (SocketAddr, SocketAddr) {
-    let mut client = Connection::connect(proxy.addr(), client_config(), Some(T)).unwrap();
+fn run_client(proxy: &FaultProxy, version: Protocol) -> (SocketAddr, SocketAddr) {
+    let mut client = Connection::connect(proxy.addr(), client_config(version), Some(T)).unwrap();
+    assert_eq!(client.connection().protocol(), Some(version));
     assert_eq!(client.connection().connection_id().map(<[u8]>::len), Some(8), "a CID was negotiated");
     for i in 0..BEFORE {
         echo(&mut client, format!("before {i}").as_bytes());
@@ -98,12 +104,12 @@ fn check(seen: &Seen, (old, new): (SocketAddr, SocketAddr), stats: rdtls::Listen
 
 #[test]
 fn a_listener_keeps_the_connection_of_a_client_behind_a_rebinding_nat() {
-    for own_sockets in [false, true] {
+    for (version, own_sockets) in VERSIONS.into_iter().flat_map(|v| [(v, false), (v, true)]) {
         let options = ListenerOptions::default().connection_sockets(own_sockets);
         let listener = Listener::bind_with("127.0.0.1:0".parse().unwrap(), server_config(), options).unwrap();
         let proxy = FaultProxy::start(listener.local_addr().unwrap(), Faults::none(), Faults::none(), 1);
         let client = std::thread::scope(|s| {
-            let client = s.spawn(|| run_client(&proxy));
+            let client = s.spawn(|| run_client(&proxy, version));
             let mut server = listener.accept_timeout(T).unwrap();
             let mut seen = Seen::default();
             let mut buf = [0u8; 256];
@@ -127,7 +133,7 @@ fn a_listener_keeps_the_connection_of_a_client_behind_a_rebinding_nat() {
 #[test]
 fn a_tokio_listener_keeps_the_connection_of_a_client_behind_a_rebinding_nat() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    for own_sockets in [false, true] {
+    for (version, own_sockets) in VERSIONS.into_iter().flat_map(|v| [(v, false), (v, true)]) {
         let options = ListenerOptions::default().connection_sockets(own_sockets);
         let (listener, proxy) = runtime.block_on(async {
             let listener =
@@ -136,7 +142,7 @@ fn a_tokio_listener_keeps_the_connection_of_a_client_behind_a_rebinding_nat() {
             (listener, proxy)
         });
         let (addrs, seen) = std::thread::scope(|s| {
-            let client = s.spawn(|| run_client(&proxy));
+            let client = s.spawn(|| run_client(&proxy, version));
             let seen = runtime.block_on(async {
                 let mut server = tokio::time::timeout(T, listener.accept()).await.unwrap().unwrap();
                 let mut seen = Seen::default();

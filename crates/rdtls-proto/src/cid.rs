@@ -90,14 +90,23 @@ pub fn shard_of(id: &[u8]) -> Option<u8> {
 
 /// The connection ID that `datagram`'s first record carries, if it is a record that carries one
 /// of `len` bytes (the length is not on the wire: it is the receiver's own): a DTLS 1.2
-/// `tls12_cid` record (RFC 9146 §4). For routing a datagram before any state is looked up; the
-/// record is not authenticated yet.
+/// `tls12_cid` record (RFC 9146 §4) or a DTLS 1.3 record whose unified header has the C bit
+/// (RFC 9147 §4). For routing a datagram before any state is looked up; the record is not
+/// authenticated yet.
 pub fn datagram_cid(datagram: &[u8], len: usize) -> Option<&[u8]> {
-    if len == 0 || len > MAX_CID_LEN || datagram.first() != Some(&ContentType::TLS12_CID.0) {
+    let &first = datagram.first()?;
+    if len == 0 || len > MAX_CID_LEN {
         return None;
     }
-    // type, version, epoch, sequence number: 11 bytes, then the ID.
-    datagram.get(11..11 + len)
+    if first == ContentType::TLS12_CID.0 {
+        // type, version, epoch, sequence number: 11 bytes, then the ID.
+        return datagram.get(11..11 + len);
+    }
+    // 001CSLEE: a unified header; with C set, the ID follows the first byte.
+    if first & 0b1110_0000 == 0b0010_0000 && first & 0b0001_0000 != 0 {
+        return datagram.get(1..1 + len);
+    }
+    None
 }
 
 #[cfg(test)]
@@ -133,5 +142,14 @@ mod tests {
         assert_eq!(datagram_cid(&d[..12], 3), None, "cut short");
         d[0] = 23;
         assert_eq!(datagram_cid(&d, 3), None, "an ordinary record");
+    }
+
+    #[test]
+    fn the_id_of_a_unified_header_with_the_c_bit() {
+        let with = [0b0011_1110, 0xaa, 0xbb, 0xcc, 0x12, 0x34, 0, 0];
+        assert_eq!(datagram_cid(&with, 3), Some(&[0xaa, 0xbb, 0xcc][..]));
+        assert_eq!(datagram_cid(&with[..3], 3), None, "cut short");
+        let without = [0b0010_1110, 0xaa, 0xbb, 0xcc];
+        assert_eq!(datagram_cid(&without, 3), None, "no C bit");
     }
 }

@@ -192,8 +192,13 @@ fn connection_methods_live_in_the_connection_module() {
         .into_iter()
         .filter(|p| !p.strip_prefix(&dir).expect("under src").starts_with("connection"))
         .filter(|p| {
-            non_test_source(p).contains("impl Connection")
-                || non_test_source(p).contains("impl crate::connection::Connection")
+            let source = non_test_source(p);
+            ["impl Connection", "impl crate::connection::Connection"].iter().any(|pat| {
+                // The type itself, not another whose name starts alike (`ConnectionIdGenerator`).
+                source.match_indices(pat).any(|(at, _)| {
+                    source[at + pat.len()..].chars().next().is_none_or(|c| !c.is_alphanumeric() && c != '_')
+                })
+            })
         })
         .map(|p| p.display().to_string())
         .collect();

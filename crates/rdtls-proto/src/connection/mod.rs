@@ -582,9 +582,15 @@ impl Connection {
     /// Bytes a record of `epoch` adds to its plaintext (header and protection).
     fn record_overhead_in(&self, epoch: u64) -> usize {
         let format = self.config.unified_format();
-        // A `tls12_cid` record: the peer's ID and the inner content type besides.
-        let cid = self.peer_cid_for(epoch).map_or(0, |c| c.len() + 1);
-        self.epochs.write_keys(epoch).map_or(HEADER_LEN, |k| k.record_overhead(format)) + cid
+        let keys = self.epochs.write_keys(epoch);
+        let cid = match (self.peer_cid_for(epoch), keys) {
+            // A DTLS 1.3 header carries the peer's ID; the inner content type is already counted.
+            (Some(c), Some(EpochKeys::Dtls13(_))) => c.len(),
+            // A `tls12_cid` record: the peer's ID and the inner content type besides.
+            (Some(c), _) => c.len() + 1,
+            (None, _) => 0,
+        };
+        keys.map_or(HEADER_LEN, |k| k.record_overhead(format)) + cid
     }
 
     /// Takes the next record sequence number of `epoch`. Every record writer goes through
@@ -628,7 +634,8 @@ impl Connection {
                 None => keys.seal(header, body, out)?,
             },
             Some(EpochKeys::Dtls13(keys)) => {
-                keys.seal(epoch, seq, None, self.config.unified_format(), content_type, body, out)?;
+                let cid = self.peer_cid_for(epoch);
+                keys.seal(epoch, seq, cid, self.config.unified_format(), content_type, body, out)?;
             }
             None => {
                 RecordHeader { length: body.len() as u16, ..header }.write(out);

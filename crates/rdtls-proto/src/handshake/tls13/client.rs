@@ -138,6 +138,8 @@ impl Client {
             }
         }
         ext.server_name = self.sends_sni().map(|n| n.as_bytes().to_vec());
+        // Both versions negotiate connection IDs in the hellos (RFC 9146 §3, RFC 9147 §9).
+        ext.connection_id = cx.own_cid.map(<[u8]>::to_vec);
         ext.supported_groups = Some(config.groups.iter().map(|g| g.code_point()).collect());
         ext.signature_algorithms = Some(
             SignatureScheme::SUPPORTED.iter().filter(|s| self.offers_12 || SCHEMES.contains(s)).map(|s| s.0).collect(),
@@ -288,7 +290,9 @@ impl Client {
     }
 
     /// Checks what a ServerHello and a HelloRetryRequest share, and returns the suite.
-    fn check_hello(&self, config: &Config, sh: &ServerHello) -> Result<&'static CipherSuite, Error> {
+    /// `cid_allowed`: a ServerHello may answer the connection ID we offered; a
+    /// HelloRetryRequest may not carry one.
+    fn check_hello(&self, config: &Config, sh: &ServerHello, cid_allowed: bool) -> Result<&'static CipherSuite, Error> {
         let suite = suites13(config)
             .find(|s| s.id == sh.cipher_suite)
             .ok_or(Error::illegal("server chose a cipher suite we did not offer"))?;
@@ -304,7 +308,7 @@ impl Client {
             || ext.extended_master_secret
             || ext.renegotiation_info.is_some()
             || ext.encrypt_then_mac
-            || ext.connection_id.is_some()
+            || (ext.connection_id.is_some() && !cid_allowed)
             || !ext.others.is_empty()
             || t.psk_key_exchange_modes.is_some()
             || t.early_data
@@ -323,7 +327,7 @@ impl Client {
         if self.retried {
             return Err(Error::unexpected("a second HelloRetryRequest"));
         }
-        let suite = self.check_hello(config, sh)?;
+        let suite = self.check_hello(config, sh, false)?;
         let t = &sh.extensions.tls13;
         if t.pre_shared_key.is_some() {
             return Err(Error::illegal("pre_shared_key in a HelloRetryRequest"));
@@ -362,7 +366,7 @@ impl Client {
 
     fn server_hello(&mut self, cx: &mut Context<'_>, msg: &Message, sh: &ServerHello) -> Result<(), Error> {
         let config: &Config = cx.config;
-        let suite = self.check_hello(config, sh)?;
+        let suite = self.check_hello(config, sh, cx.own_cid.is_some())?;
         if self.common.suite.is_some_and(|s| s != suite) {
             return Err(Error::illegal("ServerHello's suite differs from the HelloRetryRequest's"));
         }
@@ -410,6 +414,9 @@ impl Client {
         cx.push(Action::Negotiated { suite, extended_master_secret: false });
         if let (true, Some(p)) = (self.psk_accepted, &self.psk) {
             cx.push(Action::PskIdentity(p.identity.clone()));
+        }
+        if let Some(theirs) = &sh.extensions.connection_id {
+            cx.push(Action::PeerConnectionId(theirs.clone()));
         }
         cx.push(Action::PeerFlightStarts(msg.seq));
         self.common.enter_handshake_epoch(cx, secret, true)?;

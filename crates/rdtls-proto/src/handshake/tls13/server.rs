@@ -300,6 +300,9 @@ impl Server {
         self.common.next_send_seq = msg.seq;
         cx.push(Action::PeerFlightStarts(msg.seq));
         cx.push(Action::RequestedServerName(sni.clone()));
+        if let (Some(theirs), Some(_)) = (&ch.extensions.connection_id, cx.own_cid) {
+            cx.push(Action::PeerConnectionId(theirs.clone()));
+        }
 
         let mut server_random = [0u8; 32];
         provider.fill_random(&mut server_random)?;
@@ -327,7 +330,12 @@ impl Server {
             session_id: ch.session_id.clone(),
             cipher_suite: suite.id,
             compression_method: 0,
-            extensions: HelloExtensions { tls13: t13, ..HelloExtensions::default() },
+            // RFC 9147 §9: connection IDs are negotiated in the hellos, as in DTLS 1.2.
+            extensions: HelloExtensions {
+                tls13: t13,
+                connection_id: ch.extensions.connection_id.as_ref().and(cx.own_cid).map(<[u8]>::to_vec),
+                ..HelloExtensions::default()
+            },
         };
         let mut body = Vec::with_capacity(128);
         hello.emit(&mut body);
