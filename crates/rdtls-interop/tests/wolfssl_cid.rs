@@ -1,8 +1,9 @@
-//! Connection ID (RFC 9146) interop with wolfSSL 5.9 (`src/wolfssl/`, built with
-//! `WOLFSSL_DTLS_CID`), DTLS 1.2, both roles, in the four cases: no ID, a zero-length ID on one
-//! side, IDs both ways, IDs of different lengths each way. Each exchange: handshake (ECDHE-ECDSA),
-//! a message each way in `tls12_cid` records where an ID was asked for, close_notify; both ends
-//! report the IDs they agreed on.
+//! Connection ID interop with wolfSSL 5.9 (`src/wolfssl/`, built with `WOLFSSL_DTLS_CID`), DTLS
+//! 1.2 (RFC 9146) and 1.3 (RFC 9147 §9), both roles, in the four cases: no ID, a zero-length ID
+//! on one side, IDs both ways, IDs of different lengths each way. Each exchange: handshake
+//! (ECDSA certificate), a message each way in records that carry the ID where one was asked for
+//! (`tls12_cid`, or the unified header's C bit), close_notify; both ends report the IDs they
+//! agreed on.
 
 #[allow(dead_code)]
 mod certs;
@@ -47,18 +48,27 @@ const CASES: [Case; 7] = [
     Case { ours: Some(4), wolf: Some(b"wolf-10-id") },
 ];
 
-fn ours(case: &Case) -> ConfigBuilder {
-    let b = Config::builder().protocol_versions(Protocol::Dtls1_2, Protocol::Dtls1_2);
+fn ours(case: &Case, version: Protocol) -> ConfigBuilder {
+    let b = Config::builder().protocol_versions(version, version);
     match case.ours {
         Some(n) => b.connection_id(n),
         None => b,
     }
 }
 
-fn wolf(config: WolfConfig, case: &Case) -> WolfConfig {
+fn wolf(config: WolfConfig, case: &Case, version: Protocol) -> WolfConfig {
+    let config = if version == Protocol::Dtls1_2 { config.dtls12() } else { config };
     match case.wolf {
-        Some(id) => config.dtls12().connection_id(id),
-        None => config.dtls12(),
+        Some(id) => config.connection_id(id),
+        None => config,
+    }
+}
+
+fn name(version: Protocol) -> &'static str {
+    if version == Protocol::Dtls1_2 {
+        "DTLSv1.2"
+    } else {
+        "DTLSv1.3"
     }
 }
 
@@ -79,8 +89,8 @@ fn check_ids(case: &Case, ours: (Option<Vec<u8>>, Option<Vec<u8>>), wolf: Option
     assert_eq!(tx, our_id, "{what}: wolfSSL puts ours on its records");
 }
 
-fn our_client(case: &Case, ca: &Ca, leaf: &Leaf) {
-    let wolf_cfg = wolf(WolfConfig::server().certificate(&leaf.chain_pem(), &leaf.key_pem), case);
+fn our_client(case: &Case, version: Protocol, ca: &Ca, leaf: &Leaf) {
+    let wolf_cfg = wolf(WolfConfig::server().certificate(&leaf.chain_pem(), &leaf.key_pem), case, version);
     let mut server = WolfPeer::bind(&wolf_cfg, loopback(0)).expect("wolfSSL server socket");
     let addr = server.local_addr();
     let wolf_side = thread::spawn(move || {
@@ -91,7 +101,7 @@ fn our_client(case: &Case, ca: &Ca, leaf: &Leaf) {
         assert_eq!(end, None, "close_notify");
         (server.version(), server.connection_ids(), message)
     });
-    let config = Arc::new(ours(case).root_store(ca.roots()).build().unwrap());
+    let config = Arc::new(ours(case, version).root_store(ca.roots()).build().unwrap());
     let mut client = Client::connect_with_name(addr, "localhost", config, Some(T)).expect("our client's handshake");
     let ids = {
         let c = client.connection();
@@ -102,17 +112,17 @@ fn our_client(case: &Case, ca: &Ca, leaf: &Leaf) {
     let n = client.recv(&mut buf, Some(T)).unwrap();
     assert_eq!(&buf[..n], b"hello from wolfSSL");
     client.close().unwrap();
-    let (version, wolf_ids, message) = wolf_side.join().expect("wolfSSL thread");
-    assert_eq!(version, "DTLSv1.2");
+    let (wolf_version, wolf_ids, message) = wolf_side.join().expect("wolfSSL thread");
+    assert_eq!(wolf_version, name(version));
     assert_eq!(message, b"hello from rdtls");
     check_ids(case, ids, wolf_ids);
 }
 
-fn our_server(case: &Case, ca: &Ca, leaf: &Leaf) {
-    let config = ours(case).certificate(leaf.certified_key()).build().unwrap();
+fn our_server(case: &Case, version: Protocol, ca: &Ca, leaf: &Leaf) {
+    let config = ours(case, version).certificate(leaf.certified_key()).build().unwrap();
     let mut server = Server::bind(loopback(0), Arc::new(config)).unwrap();
     let addr = server.local_addr().unwrap();
-    let wolf_cfg = wolf(WolfConfig::client().ca(ca.root_pem()).server_name("localhost"), case);
+    let wolf_cfg = wolf(WolfConfig::client().ca(ca.root_pem()).server_name("localhost"), case, version);
     let wolf_side = thread::spawn(move || {
         let mut client = WolfPeer::connect(&wolf_cfg, addr).expect("wolfSSL client socket");
         client.handshake().expect("wolfSSL client handshake with our server");
@@ -139,8 +149,8 @@ fn our_server(case: &Case, ca: &Ca, leaf: &Leaf) {
         }
     }
     assert_eq!(got.as_deref(), Some(&b"hello from wolfSSL"[..]));
-    let (version, wolf_ids, reply) = wolf_side.join().expect("wolfSSL thread");
-    assert_eq!(version, "DTLSv1.2");
+    let (wolf_version, wolf_ids, reply) = wolf_side.join().expect("wolfSSL thread");
+    assert_eq!(wolf_version, name(version));
     assert!(reply.starts_with(b"to 127.0.0.1:"), "{}", String::from_utf8_lossy(&reply));
     check_ids(case, ids, wolf_ids);
 }
@@ -150,7 +160,7 @@ fn dtls12_connection_ids_with_a_wolfssl_server() {
     let ca = Ca::root("rdtls CID interop root");
     let leaf = ca.leaf(Alg::EcdsaP256, &["localhost"], Usage::Server);
     for case in &CASES {
-        our_client(case, &ca, &leaf);
+        our_client(case, Protocol::Dtls1_2, &ca, &leaf);
     }
 }
 
@@ -159,6 +169,24 @@ fn dtls12_connection_ids_with_a_wolfssl_client() {
     let ca = Ca::root("rdtls CID interop root");
     let leaf = ca.leaf(Alg::EcdsaP256, &["localhost"], Usage::Server);
     for case in &CASES {
-        our_server(case, &ca, &leaf);
+        our_server(case, Protocol::Dtls1_2, &ca, &leaf);
+    }
+}
+
+#[test]
+fn dtls13_connection_ids_with_a_wolfssl_server() {
+    let ca = Ca::root("rdtls CID interop root");
+    let leaf = ca.leaf(Alg::EcdsaP256, &["localhost"], Usage::Server);
+    for case in &CASES {
+        our_client(case, Protocol::Dtls1_3, &ca, &leaf);
+    }
+}
+
+#[test]
+fn dtls13_connection_ids_with_a_wolfssl_client() {
+    let ca = Ca::root("rdtls CID interop root");
+    let leaf = ca.leaf(Alg::EcdsaP256, &["localhost"], Usage::Server);
+    for case in &CASES {
+        our_server(case, Protocol::Dtls1_3, &ca, &leaf);
     }
 }
