@@ -374,7 +374,7 @@ impl ServerHarness {
         match conn.handle_datagram(now, &mut self.buf) {
             Ok(received) => {
                 // The connection follows its peer only on its newest authenticated record.
-                if *slot != from && self.endpoint.follow(h, from, conn) {
+                if *slot != from && self.endpoint.follow(h, from, len, conn, now) {
                     *slot = from;
                 }
                 assert_eq!(self.endpoint.remote(h), Some(*slot));

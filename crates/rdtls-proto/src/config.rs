@@ -107,6 +107,9 @@ pub struct Config {
     /// Connection ID (RFC 9146): the length of the ones we ask peers to send us; `None`: the
     /// extension is not sent.
     pub(crate) cid_len: Option<usize>,
+    /// Return routability checks (RFC 9853): offered (client) or accepted (server), with a
+    /// connection ID; the `rrc` extension is sent.
+    pub(crate) rrc: bool,
     pub(crate) groups: Vec<KxGroup>,
     pub(crate) client_psk: Option<Arc<ClientPskCallback>>,
     pub(crate) server_psk: Option<Arc<ServerPskCallback>>,
@@ -143,6 +146,7 @@ impl fmt::Debug for Config {
             .field("cipher_suites", &self.cipher_suites)
             .field("versions", &self.versions)
             .field("cid_len", &self.cid_len)
+            .field("rrc", &self.rrc)
             .field("groups", &self.groups)
             .field("client_psk", &self.client_psk.is_some())
             .field("server_psk", &self.server_psk.is_some())
@@ -183,6 +187,7 @@ impl Config {
                 versions: (Protocol::Dtls1_2, Protocol::Dtls1_3),
                 seq_16: true,
                 cid_len: None,
+                rrc: false,
                 groups: vec![KxGroup::X25519, KxGroup::Secp256r1, KxGroup::Secp384r1],
                 client_psk: None,
                 server_psk: None,
@@ -224,6 +229,12 @@ impl Config {
     /// ([`ConfigBuilder::connection_id`]).
     pub fn connection_id_len(&self) -> Option<usize> {
         self.cid_len
+    }
+
+    /// Whether return routability checks are offered or accepted
+    /// ([`ConfigBuilder::return_routability_check`]).
+    pub fn return_routability_check(&self) -> bool {
+        self.rrc
     }
 
     /// The protocol versions allowed, oldest first.
@@ -313,18 +324,28 @@ impl ConfigBuilder {
         self
     }
 
-    /// Connection ID (RFC 9146; DTLS 1.2): ask the peer to send its records with a connection
-    /// ID of `len` bytes (0 to 20) that we choose, so that they reach this connection whatever
-    /// address they come from (a NAT rebinding, a move between networks). With 0 we ask for
-    /// ordinary records but still send with the peer's ID if it asks for one. The length is
-    /// not on the wire: every connection of an endpoint uses the same. Default: no connection
-    /// ID (the extension is not sent, and a peer's is not answered).
-    ///
-    /// DTLS 1.2 only for now: a client that offers DTLS 1.3 does not ask for one (a DTLS 1.3
-    /// server would answer in its EncryptedExtensions, RFC 9147 §9), and a DTLS 1.3 server
-    /// ignores a client's request.
+    /// Connection ID (RFC 9146 for DTLS 1.2, RFC 9147 §9 for 1.3): ask the peer to send its
+    /// records with a connection ID of `len` bytes (0 to 20) that we choose, so that they reach
+    /// this connection whatever address they come from (a NAT rebinding, a move between
+    /// networks). With 0 we ask for ordinary records but still send with the peer's ID if it
+    /// asks for one. The length is not on the wire: every connection of an endpoint uses the
+    /// same. Both versions negotiate it in the hellos. Default: no connection ID (the extension
+    /// is not sent, and a peer's is not answered).
     pub fn connection_id(mut self, len: usize) -> Self {
         self.config.cid_len = Some(len);
+        self
+    }
+
+    /// Return routability checks (RFC 9853), with a [`connection_id`](Self::connection_id):
+    /// offered by a client, accepted by a server (the `rrc` extension). When both agree, a
+    /// peer whose records start coming from a new address is not followed there at once: the
+    /// [`Endpoint`](crate::Endpoint) sends a `path_challenge` to the new address, follows
+    /// only once the answer comes back, and sends there meanwhile no more than three times
+    /// what it received from there (the anti-amplification limit). An on-path attacker who
+    /// rewrites source addresses cannot then aim our traffic at a victim. Either side answers
+    /// the other's challenges. Default: off.
+    pub fn return_routability_check(mut self, on: bool) -> Self {
+        self.config.rrc = on;
         self
     }
 
@@ -570,6 +591,9 @@ impl ConfigBuilder {
         }
         if c.cid_len.is_some_and(|n| n > MAX_CID_LEN) {
             return Err(E("a connection ID is at most 20 bytes"));
+        }
+        if c.rrc && c.cid_len.is_none() {
+            return Err(E("return routability checks need a connection ID (RFC 9853 §3)"));
         }
         if c.mtu < MIN_MTU || c.mtu > 65_507 {
             return Err(E("MTU must be between 64 and 65507 bytes"));

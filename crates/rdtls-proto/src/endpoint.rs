@@ -89,6 +89,8 @@ pub struct Endpoint {
     cids: HashMap<Vec<u8>, ConnectionHandle>,
     cid_of: HashMap<ConnectionHandle, Vec<u8>>,
     cid_generator: Arc<dyn ConnectionIdGenerator>,
+    /// Return routability checks in progress (RFC 9853), by connection.
+    probes: HashMap<ConnectionHandle, PathProbe>,
     next_handle: u64,
     max_connections: usize,
     refused_full: u64,
@@ -110,6 +112,19 @@ struct Peer {
     last_seen: Instant,
 }
 
+/// A return routability check in progress (RFC 9853): the address probed, and the bytes
+/// received from it and sent to it since, for the anti-amplification limit.
+#[derive(Debug)]
+struct PathProbe {
+    to: SocketAddr,
+    received: u64,
+    sent: u64,
+}
+
+/// What may be sent to an address not validated yet: three times what came from it (RFC 9853
+/// §2, after RFC 9000 §8).
+pub const AMPLIFICATION_FACTOR: u64 = 3;
+
 /// Default cap on connections per endpoint.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
@@ -129,6 +144,7 @@ impl Endpoint {
             cids: HashMap::new(),
             cid_of: HashMap::new(),
             cid_generator: Arc::new(ShardedIds::default()),
+            probes: HashMap::new(),
             next_handle: 0,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             refused_full: 0,
@@ -366,16 +382,69 @@ impl Endpoint {
         self.cids.get(id).copied()
     }
 
-    /// After `conn` (registered as `handle`) handled a datagram from `remote`: moves the
-    /// connection to `remote` if that datagram carried its newest authenticated record (RFC
-    /// 9146 §6; [`Connection::datagram_was_newest`]) and `remote` is not its address already.
-    /// Returns whether it moved. A replayed or reordered record from another address moves
-    /// nothing, and neither does a datagram that failed to authenticate.
-    pub fn follow(&mut self, handle: ConnectionHandle, remote: SocketAddr, conn: &Connection) -> bool {
-        if self.addrs.get(&handle) == Some(&remote) || !conn.datagram_was_newest() {
+    /// After `conn` (registered as `handle`) handled a datagram of `datagram_len` bytes from
+    /// `remote`: moves the connection to `remote` if that datagram carried its newest
+    /// authenticated record (RFC 9146 §6; [`Connection::datagram_was_newest`]) and `remote` is
+    /// not its address already. Returns whether it moved. A replayed or reordered record from
+    /// another address moves nothing, and neither does a datagram that failed to authenticate.
+    ///
+    /// With return routability checks agreed ([`Connection::return_routability_check`], RFC
+    /// 9853), such a datagram does not move the connection: it starts a check of `remote`
+    /// ([`Connection::challenge_path`]; send what `conn` has to send to the address
+    /// [`destination`](Self::destination) names). The connection moves when a datagram from
+    /// `remote` finds the check answered; until then [`destination`](Self::destination) keeps
+    /// what goes to `remote` under three times what came from it.
+    pub fn follow(
+        &mut self,
+        handle: ConnectionHandle,
+        remote: SocketAddr,
+        datagram_len: usize,
+        conn: &mut Connection,
+        now: Instant,
+    ) -> bool {
+        if self.addrs.get(&handle) == Some(&remote) {
             return false;
         }
-        self.migrate(handle, remote).is_ok()
+        if !conn.return_routability_check() {
+            return conn.datagram_was_newest() && self.migrate(handle, remote).is_ok();
+        }
+        if let Some(p) = self.probes.get_mut(&handle).filter(|p| p.to == remote) {
+            p.received = p.received.saturating_add(datagram_len as u64);
+            if conn.path_validated() {
+                self.probes.remove(&handle);
+                return self.migrate(handle, remote).is_ok();
+            }
+            if conn.path_challenge_pending() {
+                return false;
+            }
+            // That check failed: the newest record from there starts another.
+        }
+        if conn.datagram_was_newest() && conn.challenge_path(now).is_ok() {
+            // A probe of another address (the peer moved again) is replaced.
+            self.probes.insert(handle, PathProbe { to: remote, received: datagram_len as u64, sent: 0 });
+        }
+        false
+    }
+
+    /// Where to send a datagram of `len` bytes of the connection `handle` (`conn`): its
+    /// address; while a return routability check runs (see [`follow`](Self::follow)), the
+    /// address being checked, as long as what went there stays within three times what came
+    /// from there (the challenge itself included), else the address it had. `None` for an
+    /// unknown handle.
+    pub fn destination(&mut self, handle: ConnectionHandle, len: usize, conn: &Connection) -> Option<SocketAddr> {
+        let current = *self.addrs.get(&handle)?;
+        let Some(p) = self.probes.get_mut(&handle) else { return Some(current) };
+        if !conn.path_challenge_pending() && !conn.path_validated() {
+            // The check failed (or the connection forgot it): nothing more goes there.
+            self.probes.remove(&handle);
+            return Some(current);
+        }
+        let after = p.sent.saturating_add(len as u64);
+        if after <= p.received.saturating_mul(AMPLIFICATION_FACTOR) {
+            p.sent = after;
+            return Some(p.to);
+        }
+        Some(current)
     }
 
     /// Moves a registered connection to a new peer address: datagrams from `to` reach it from
@@ -412,6 +481,7 @@ impl Endpoint {
     /// Forgets a connection that did not close (handed elsewhere, or dropped by the
     /// application); a closed one reports it with an [`EndpointEvent`].
     pub fn remove(&mut self, handle: ConnectionHandle) {
+        self.probes.remove(&handle);
         if let Some(cid) = self.cid_of.remove(&handle) {
             self.cids.remove(&cid);
         }

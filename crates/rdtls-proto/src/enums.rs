@@ -52,6 +52,8 @@ open_enum! {
         TLS12_CID = 25 => "tls12_cid",
         /// ack (26), RFC 9147 §7
         ACK = 26 => "ack",
+        /// return_routability_check (27), RFC 9853
+        RETURN_ROUTABILITY_CHECK = 27 => "return_routability_check",
     }
 }
 
@@ -193,6 +195,8 @@ open_enum! {
         KEY_SHARE = 51 => "key_share",
         /// connection_id (54), RFC 9146 (the draft's 254 is neither sent nor read)
         CONNECTION_ID = 54 => "connection_id",
+        /// rrc (61), RFC 9853: return routability checks, with a connection ID
+        RRC = 61 => "rrc",
         /// renegotiation_info (0xff01)
         RENEGOTIATION_INFO = 0xff01 => "renegotiation_info",
     }

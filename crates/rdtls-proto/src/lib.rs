@@ -127,11 +127,12 @@ pub use config::{
 };
 pub use connection::{
     Connection, EndpointEvent, Event, HandshakeState, Received, Side, Stats, MAX_HELD_BYTES, MAX_HELD_RECORDS,
-    MAX_RECORDS_PER_DATAGRAM,
+    MAX_RECORDS_PER_DATAGRAM, PATH_VALIDATION_TIMEOUT,
 };
 pub use cookie::{ClientVerifier, Verification};
 pub use endpoint::{
-    AcceptError, ConnectionHandle, DatagramEvent, Endpoint, Incoming, DEFAULT_MAX_CONNECTIONS, DEFAULT_STALE_AFTER,
+    AcceptError, ConnectionHandle, DatagramEvent, Endpoint, Incoming, AMPLIFICATION_FACTOR, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_STALE_AFTER,
 };
 pub use enums::Protocol;
 pub use error::{Error, ErrorKind};

@@ -200,7 +200,7 @@ fn arrive(
         Ok(r) => r.iter().map(<[u8]>::to_vec).collect(),
         Err(e) => panic!("{e}"),
     };
-    let moved = ep.follow(handle, from, server);
+    let moved = ep.follow(handle, from, datagram.len(), server, now);
     (got, moved)
 }
 

@@ -167,7 +167,7 @@ fn arrive(
         panic!("not routed to the connection")
     };
     let got: Vec<Vec<u8>> = server.handle_datagram(now, &mut datagram).unwrap().iter().map(<[u8]>::to_vec).collect();
-    let moved = ep.follow(handle, from, server);
+    let moved = ep.follow(handle, from, datagram.len(), server, now);
     (got, moved)
 }
 

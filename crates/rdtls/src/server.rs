@@ -217,7 +217,9 @@ impl Server {
         };
         self.tx.clear();
         peer_conn.conn.send(data, &mut self.tx)?;
-        self.socket.send_to(&self.tx, peer)?;
+        // While the peer's new address is checked (RFC 9853), what goes there is limited.
+        let to = self.endpoint.destination(handle, self.tx.len(), &peer_conn.conn).unwrap_or(peer);
+        self.socket.send_to(&self.tx, to)?;
         self.traffic.sent(1, self.tx.len() as u64);
         Ok(data.len())
     }
@@ -299,7 +301,7 @@ impl Server {
                             // A datagram routed by its connection ID may come from elsewhere:
                             // the connection moves there only on its newest authentic record,
                             // and its messages are reported under its address either way.
-                            let peer = if from != was && self.endpoint.follow(h, from, &p.conn) {
+                            let peer = if from != was && self.endpoint.follow(h, from, n, &mut p.conn, now) {
                                 self.events.push_back(ServerEvent::Moved { from: was, to: from });
                                 from
                             } else {
@@ -386,8 +388,9 @@ impl Server {
         let Some(peer) = self.endpoint.remote(h) else { return Ok(()) };
         let Some(p) = self.conns.get_mut(&h) else { return Ok(()) };
         while p.conn.poll_transmit(&mut self.tx).is_some() {
+            let to = self.endpoint.destination(h, self.tx.len(), &p.conn).unwrap_or(peer);
             // A failure is that peer's concern alone (its address unreachable, say).
-            match self.socket.send_to(&self.tx, peer) {
+            match self.socket.send_to(&self.tx, to) {
                 Ok(_) => self.traffic.sent(1, self.tx.len() as u64),
                 Err(e) => tracing::debug!(%peer, error = %e, "sending a datagram failed"),
             }
@@ -400,6 +403,9 @@ impl Server {
                 Event::Connected => {
                     self.traffic.handshakes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     self.events.push_back(ServerEvent::Connected(peer));
+                }
+                Event::PathValidationFailed => {
+                    tracing::info!(%peer, "a new address of the peer did not answer its return routability check");
                 }
                 Event::Closed(e) => {
                     if p.conn.handshake_state() != rdtls_proto::HandshakeState::Complete {

@@ -245,7 +245,7 @@ impl Shared {
         datagram: &mut [u8],
         (socket, from, local_ip): (&Arc<Socket>, SocketAddr, Option<IpAddr>),
         tx: &mut Vec<u8>,
-        follow: impl FnOnce(&Proto) -> bool,
+        follow: impl FnOnce(&mut Proto) -> bool,
     ) -> bool {
         let mut proto = lock(&self.proto);
         if let Some(o) = &self.observer {
@@ -263,7 +263,7 @@ impl Shared {
                 }
             }
             drop(inbox);
-            moved = follow(&proto);
+            moved = follow(&mut proto);
         }
         if let (Some(t), Some(before)) = (&self.traffic, before) {
             t.dropped(&before, &proto.stats());
@@ -273,6 +273,16 @@ impl Shared {
             // Before anything is sent: answers go to the new address.
             self.move_to(socket.clone(), from, local_ip);
         } else {
+            if proto.path_challenge_pending() {
+                // A return routability check of `from` (RFC 9853): the challenge goes there,
+                // and nothing else does until it is answered; what we answer to the peer's own
+                // challenge goes where that came from too.
+                while proto.poll_transmit(tx).is_some() {
+                    if let Err(e) = self.send_via(socket, tx, Some(from), local_ip) {
+                        tracing::debug!(to = %from, error = %e, "sending a path challenge failed");
+                    }
+                }
+            }
             self.ready.notify_all();
             #[cfg(feature = "tokio")]
             self.ready_async.notify_one();

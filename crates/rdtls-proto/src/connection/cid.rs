@@ -2,6 +2,7 @@
 //! peer's, the `tls12_cid` records that carry them from epoch 1 on, and the rule for following
 //! a peer to a new address (§6): only on an authenticated record newer than all before it.
 
+use super::rrc::Rrc;
 use super::*;
 use crate::record::Header;
 
@@ -13,6 +14,8 @@ pub(crate) struct Cid {
     /// The peer's, once negotiated: our records of epoch 1 and later carry it (empty: we send
     /// ordinary records). `None`: not negotiated, no record carries a connection ID.
     peer: Option<Vec<u8>>,
+    /// Return routability checks (RFC 9853), once both sides agreed on them.
+    pub(super) rrc: Option<Box<Rrc>>,
 }
 
 impl Cid {
@@ -21,7 +24,7 @@ impl Cid {
         let Some(len) = config.cid_len else { return Ok(None) };
         let mut own = vec![0; len];
         config.provider.fill_random(&mut own)?;
-        Ok(Some(Box::new(Self { own, peer: None })))
+        Ok(Some(Box::new(Self { own, peer: None, rrc: None })))
     }
 
     /// Ours, for the handshake's extension.
@@ -31,7 +34,7 @@ impl Cid {
 
     /// Our ID from an exported session (the peer's is set next).
     pub(super) fn negotiated(own: &[u8]) -> Box<Self> {
-        Box::new(Self { own: own.to_vec(), peer: None })
+        Box::new(Self { own: own.to_vec(), peer: None, rrc: None })
     }
 }
 
@@ -85,10 +88,10 @@ impl Connection {
     /// empty); 0 otherwise (a `tls12_cid` record cannot then be framed).
     pub(super) fn own_cid_len(&self) -> usize {
         match self.cid.as_deref() {
-            Some(Cid { own, peer: Some(_) }) => own.len(),
+            Some(Cid { own, peer: Some(_), .. }) => own.len(),
             // Before the ServerHello settles it, a client reads records with the ID it asked for
             // (the server's Finished may overtake its ServerHello).
-            Some(Cid { own, peer: None }) if self.side == Side::Client => own.len(),
+            Some(Cid { own, peer: None, .. }) if self.side == Side::Client => own.len(),
             _ => 0,
         }
     }

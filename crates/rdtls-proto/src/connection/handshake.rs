@@ -114,6 +114,11 @@ impl Connection {
                 }
                 Action::PskIdentity(identity) => self.psk_identity = Some(identity),
                 Action::PeerConnectionId(peer) => self.set_peer_cid(peer),
+                Action::ReturnRoutability => {
+                    if let Some(c) = self.cid.as_deref_mut() {
+                        c.rrc = Some(Box::default());
+                    }
+                }
                 Action::RequestedServerName(sni) => self.set_requested_server_name(sni),
                 Action::PeerCertificates(chain) => self.set_peer_certificates(chain),
                 Action::CheckPeer(errors) => self.check_peer(errors)?,

@@ -278,6 +278,10 @@ impl Connection {
                 Ok(None)
             }
             ContentType::ALERT => self.handle_alert(epoch, body).map(|()| None),
+            ContentType::RETURN_ROUTABILITY_CHECK => {
+                self.handle_rrc(epoch, body);
+                Ok(None)
+            }
             ContentType::APPLICATION_DATA => {
                 let first_epoch = if tls13 { crate::handshake::tls13::EPOCH_APPLICATION } else { 1 };
                 if epoch < first_epoch {

@@ -43,6 +43,7 @@ mod flight;
 mod handshake;
 mod input;
 pub(crate) mod lifecycle;
+mod rrc;
 mod session;
 mod tls13;
 
@@ -50,6 +51,7 @@ use flight::{jittered, Flight};
 use handshake::HandshakeRun;
 pub use lifecycle::EndpointEvent;
 use lifecycle::Lifecycle;
+pub use rrc::PATH_VALIDATION_TIMEOUT;
 
 /// The state of the handshake, as Qt's `QDtls::HandshakeState`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -81,6 +83,12 @@ pub enum Event {
     /// [`Connection::ignore_verification_errors`] and [`Connection::resume_handshake`], or
     /// [`Connection::abort_handshake`].
     PeerVerificationFailed(Vec<CertificateError>),
+    /// The peer answered our return routability check ([`Connection::challenge_path`]):
+    /// the address the challenge went to reaches it.
+    PathValidated,
+    /// Our return routability check went unanswered in time, or the peer said it left that
+    /// path (`path_drop`): the address is not validated.
+    PathValidationFailed,
     /// The connection ended: the peer closed it, or a fatal error occurred.
     Closed(Error),
 }
@@ -474,6 +482,7 @@ impl Connection {
             return Ok(());
         }
         let established = self.is_established();
+        self.rrc_timeout(now);
         if self.tls13.as_deref_mut().is_some_and(|t| t.handle_timeout(now)) {
             self.epochs.retire(crate::handshake::tls13::EPOCH_HANDSHAKE);
         }
@@ -550,6 +559,7 @@ impl Connection {
                 self.write_record(ContentType::ALERT, epoch, &[level.0, desc.0], out);
             }
         }
+        self.transmit_rrc(out);
         if out.is_empty() {
             return None;
         }
@@ -574,7 +584,8 @@ impl Connection {
         }
         let fl = self.flight.as_deref();
         let tls13 = self.tls13.as_deref().and_then(tls13::State::next_timer);
-        fl.into_iter().flat_map(|fl| [fl.retransmit_at, fl.deadline, fl.hold_until]).chain([tls13]).flatten().min()
+        let timers = fl.into_iter().flat_map(|fl| [fl.retransmit_at, fl.deadline, fl.hold_until]);
+        timers.chain([tls13, self.rrc_timer()]).flatten().min()
     }
 
     // ===== internals =====

@@ -134,6 +134,8 @@ pub(crate) enum Action {
     /// The peer's connection ID, which our records carry from epoch 1 on (empty: ours are
     /// ordinary records); the peer uses ours. RFC 9146.
     PeerConnectionId(Vec<u8>),
+    /// Both sides agreed on return routability checks (RFC 9853).
+    ReturnRoutability,
 
     /// The cipher suite and extended master secret use are chosen.
     Negotiated { suite: &'static CipherSuite, extended_master_secret: bool },
@@ -164,7 +166,7 @@ impl core::fmt::Debug for Action {
             Self::TrafficSecrets { .. } => "TrafficSecrets",
             Self::RetransmitUntilAcked => "RetransmitUntilAcked",
             Self::PeerConnectionId(_) => "PeerConnectionId",
-
+            Self::ReturnRoutability => "ReturnRoutability",
             Self::Negotiated { .. } => "Negotiated",
             Self::PskIdentity(_) => "PskIdentity",
             Self::RequestedServerName(_) => "RequestedServerName",
@@ -188,6 +190,22 @@ pub(crate) struct Context<'a> {
 impl Context<'_> {
     pub(crate) fn push(&mut self, action: Action) {
         self.actions.push(action);
+    }
+
+    /// Client: whether our hello offers return routability checks (RFC 9853: only with a
+    /// connection ID).
+    pub(crate) fn offers_rrc(&self) -> bool {
+        self.config.rrc && self.own_cid.is_some()
+    }
+
+    /// Server: whether to accept the client's offer of return routability checks (it must
+    /// offer a connection ID too, and we must use them), and if so record the agreement.
+    pub(crate) fn accept_rrc(&mut self, ch: &crate::messages::HelloExtensions) -> bool {
+        let accept = ch.rrc && ch.connection_id.is_some() && self.offers_rrc();
+        if accept {
+            self.push(Action::ReturnRoutability);
+        }
+        accept
     }
 }
 

@@ -97,6 +97,8 @@ pub struct HelloExtensions {
     /// `connection_id` (RFC 9146): the connection ID the sender wants to receive records
     /// with (empty: it wants ordinary records, and will send with ours).
     pub connection_id: Option<Vec<u8>>,
+    /// `rrc` (RFC 9853): return routability checks (empty extension).
+    pub rrc: bool,
     /// The extensions of TLS 1.3.
     pub tls13: Tls13Extensions,
     /// The types of the other extensions, in order (a client checks that a server sends none
@@ -132,6 +134,7 @@ impl HelloExtensions {
                 ExtensionType::RENEGOTIATION_INFO => out.renegotiation_info = Some(body.vec8()?.to_vec()),
                 ExtensionType::ENCRYPT_THEN_MAC => out.encrypt_then_mac = true,
                 ExtensionType::CONNECTION_ID => out.connection_id = Some(body.vec8()?.to_vec()),
+                ExtensionType::RRC => out.rrc = true,
                 ExtensionType::SIGNATURE_ALGORITHMS => {
                     let list = body.vec16()?;
                     if list.len() % 2 != 0 {
@@ -178,6 +181,7 @@ impl HelloExtensions {
                     | ExtensionType::SIGNATURE_ALGORITHMS
                     | ExtensionType::SERVER_NAME
                     | ExtensionType::CONNECTION_ID
+                    | ExtensionType::RRC
             ) {
                 continue;
             }
@@ -235,6 +239,9 @@ impl HelloExtensions {
         }
         if let Some(cid) = &self.connection_id {
             put_extension(exts, ExtensionType::CONNECTION_ID, |b| b.put_vec8(cid));
+        }
+        if self.rrc {
+            put_extension(exts, ExtensionType::RRC, |_| {});
         }
         // Last: pre_shared_key has to end a ClientHello.
         self.tls13.emit_each(exts);
@@ -571,6 +578,7 @@ mod tests {
             server_name: Some(b"example.com".to_vec()),
             encrypt_then_mac: true,
             connection_id: Some(vec![1, 2, 3]),
+            rrc: true,
             tls13: Tls13Extensions::default(),
             others: Vec::new(),
         }

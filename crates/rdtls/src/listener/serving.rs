@@ -297,7 +297,7 @@ impl Serving {
                     if let Ok(received) = hs.conn.handle_datagram(now, datagram) {
                         hs.early.extend(received.iter().map(<[u8]>::to_vec));
                         // Routed by its connection ID from elsewhere: the peer moved.
-                        if from != hs.peer && self.endpoint.follow(h, from, &hs.conn) {
+                        if from != hs.peer && self.endpoint.follow(h, from, datagram.len(), &mut hs.conn, now) {
                             tracing::debug!(was = %hs.peer, now = %from, "a handshaking peer's address changed");
                             hs.peer = from;
                             hs.local = local;
@@ -316,7 +316,9 @@ impl Serving {
                         let wildcard = self.inner.local.ip().is_unspecified();
                         let to = (&self.inner.socket, from, local.filter(|_| wildcard));
                         let endpoint = &mut self.endpoint;
-                        if shared.handle_from_elsewhere(datagram, to, &mut self.tx, |c| endpoint.follow(h, from, c)) {
+                        let len = datagram.len();
+                        let follow = |c: &mut Proto| endpoint.follow(h, from, len, c, now);
+                        if shared.handle_from_elsewhere(datagram, to, &mut self.tx, follow) {
                             let was = was.map_or_else(|| "?".to_owned(), |a| a.to_string());
                             tracing::info!(%was, now = %from, "a peer's address changed: its connection follows");
                             lock(&self.inner.state).stats.moved += 1;

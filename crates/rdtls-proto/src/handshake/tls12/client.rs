@@ -157,6 +157,7 @@ impl Client {
                 ec_point_formats: ecdhe.then(|| vec![0]),
                 signature_algorithms: certs.then(|| SignatureScheme::SUPPORTED.iter().map(|s| s.0).collect()),
                 connection_id: cx.own_cid.map(<[u8]>::to_vec),
+                rrc: cx.offers_rrc(),
                 ..HelloExtensions::default()
             },
         };
@@ -247,6 +248,7 @@ impl Client {
             || (ext.server_name.is_some() && self.sends_sni().is_none())
             || (ext.ec_point_formats.is_some() && !offered_ecdhe)
             || (ext.connection_id.is_some() && cx.own_cid.is_none())
+            || (ext.rrc && (!cx.offers_rrc() || ext.connection_id.is_none()))
         {
             return Err(Error::PeerMisbehaved {
                 alert: AlertDescription::UNSUPPORTED_EXTENSION,
@@ -265,6 +267,9 @@ impl Client {
         }
         if let Some(theirs) = &sh.extensions.connection_id {
             cx.push(Action::PeerConnectionId(theirs.clone()));
+        }
+        if sh.extensions.rrc {
+            cx.push(Action::ReturnRoutability);
         }
         self.common.server_random = sh.random;
         self.session_id = sh.session_id;

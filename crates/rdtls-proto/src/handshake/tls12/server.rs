@@ -197,6 +197,7 @@ impl Server {
         if let (Some(theirs), Some(_)) = (&ch.extensions.connection_id, cx.own_cid) {
             cx.push(Action::PeerConnectionId(theirs.clone()));
         }
+        let rrc = cx.accept_rrc(&ch.extensions);
         let secure_renegotiation =
             ch.extensions.renegotiation_info.is_some() || ch.cipher_suites.contains(&TLS_EMPTY_RENEGOTIATION_INFO_SCSV);
         let provider = &*config.provider;
@@ -232,6 +233,7 @@ impl Server {
                 server_name: by_name.then(Vec::new),
                 // A connection ID only when both ask for one (RFC 9146 §3).
                 connection_id: ch.extensions.connection_id.as_ref().and(cx.own_cid).map(<[u8]>::to_vec),
+                rrc,
                 ..HelloExtensions::default()
             },
         };

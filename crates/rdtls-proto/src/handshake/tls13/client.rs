@@ -140,6 +140,7 @@ impl Client {
         ext.server_name = self.sends_sni().map(|n| n.as_bytes().to_vec());
         // Both versions negotiate connection IDs in the hellos (RFC 9146 §3, RFC 9147 §9).
         ext.connection_id = cx.own_cid.map(<[u8]>::to_vec);
+        ext.rrc = cx.offers_rrc();
         ext.supported_groups = Some(config.groups.iter().map(|g| g.code_point()).collect());
         ext.signature_algorithms = Some(
             SignatureScheme::SUPPORTED.iter().filter(|s| self.offers_12 || SCHEMES.contains(s)).map(|s| s.0).collect(),
@@ -290,8 +291,8 @@ impl Client {
     }
 
     /// Checks what a ServerHello and a HelloRetryRequest share, and returns the suite.
-    /// `cid_allowed`: a ServerHello may answer the connection ID we offered; a
-    /// HelloRetryRequest may not carry one.
+    /// `cid_allowed`: a ServerHello may answer the connection ID (and return routability
+    /// checks) we offered; a HelloRetryRequest may carry neither.
     fn check_hello(&self, config: &Config, sh: &ServerHello, cid_allowed: bool) -> Result<&'static CipherSuite, Error> {
         let suite = suites13(config)
             .find(|s| s.id == sh.cipher_suite)
@@ -309,6 +310,7 @@ impl Client {
             || ext.renegotiation_info.is_some()
             || ext.encrypt_then_mac
             || (ext.connection_id.is_some() && !cid_allowed)
+            || (ext.rrc && (!cid_allowed || !config.rrc || ext.connection_id.is_none()))
             || !ext.others.is_empty()
             || t.psk_key_exchange_modes.is_some()
             || t.early_data
@@ -417,6 +419,9 @@ impl Client {
         }
         if let Some(theirs) = &sh.extensions.connection_id {
             cx.push(Action::PeerConnectionId(theirs.clone()));
+        }
+        if sh.extensions.rrc {
+            cx.push(Action::ReturnRoutability);
         }
         cx.push(Action::PeerFlightStarts(msg.seq));
         self.common.enter_handshake_epoch(cx, secret, true)?;

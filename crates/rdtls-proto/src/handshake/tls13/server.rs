@@ -303,6 +303,7 @@ impl Server {
         if let (Some(theirs), Some(_)) = (&ch.extensions.connection_id, cx.own_cid) {
             cx.push(Action::PeerConnectionId(theirs.clone()));
         }
+        let rrc = cx.accept_rrc(&ch.extensions);
 
         let mut server_random = [0u8; 32];
         provider.fill_random(&mut server_random)?;
@@ -334,6 +335,7 @@ impl Server {
             extensions: HelloExtensions {
                 tls13: t13,
                 connection_id: ch.extensions.connection_id.as_ref().and(cx.own_cid).map(<[u8]>::to_vec),
+                rrc,
                 ..HelloExtensions::default()
             },
         };
