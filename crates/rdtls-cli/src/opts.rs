@@ -56,6 +56,11 @@ pub(crate) struct TlsArgs {
     /// changing (a NAT rebinding).
     #[arg(long, value_name = "N")]
     pub(crate) cid: Option<usize>,
+    /// With `--cid`: return routability checks (RFC 9853). A server then follows a peer to a
+    /// new address only once the peer answered a challenge there, and sends there no more than
+    /// three times what came from there meanwhile.
+    #[arg(long, requires = "cid")]
+    pub(crate) rrc: bool,
 }
 
 /// The `--protocol` values.
@@ -140,7 +145,7 @@ pub(crate) fn common(args: &TlsArgs, mut b: ConfigBuilder) -> anyhow::Result<Con
     let (oldest, newest) = args.protocol.versions();
     b = b.protocol_versions(oldest, newest);
     if let Some(n) = args.cid {
-        b = b.connection_id(n);
+        b = b.connection_id(n).return_routability_check(args.rrc);
     }
     if let Some(mtu) = args.mtu {
         b = b.mtu(mtu);

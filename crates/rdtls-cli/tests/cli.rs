@@ -255,15 +255,17 @@ fn connection_ids_are_negotiated_and_named() {
 #[test]
 fn a_rebinding_client_keeps_its_association_with_connection_ids() {
     use rdtls_interop::proxy::{FaultProxy, Faults};
-    for protocol in ["1.2", "1.3"] {
-        let server = Running::start(&["server", "--listen", "127.0.0.1:0", "--psk-key", "00ff", "--cid", "8"]);
+    for (protocol, rrc) in [("1.2", false), ("1.3", false), ("1.2", true), ("1.3", true)] {
+        let mut server_args = vec!["server", "--listen", "127.0.0.1:0", "--psk-key", "00ff", "--cid", "8"];
+        server_args.extend(rrc.then_some("--rrc"));
+        let server = Running::start(&server_args);
         let proxy = FaultProxy::start(server.addr, Faults::none(), Faults::none(), 3);
         // The handshake takes three datagrams from the client (its ClientHello, again with the
         // cookie, its Finished flight): rebinding after every five moves it with its third
         // ping, then with its eighth.
         proxy.rebind_every(5);
         let via = proxy.addr().to_string();
-        let out = run(&[
+        let mut client_args = vec![
             "client",
             "--connect",
             &via,
@@ -277,14 +279,21 @@ fn a_rebinding_client_keeps_its_association_with_connection_ids() {
             "10",
             "--ping-interval",
             "0.1",
-        ]);
+        ];
+        // With return routability checks, the server answers the first ping from the new port
+        // there (within three times its size) and follows once the client answered its check.
+        client_args.extend(rrc.then_some("--rrc"));
+        let out = run(&client_args);
         let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
         assert!(out.status.success(), "DTLS {protocol}: {stdout}\n{stderr}");
         assert!(stderr.contains(&format!("DTLSv{protocol}")), "{stderr}");
         assert_eq!(stdout.matches(": to 127.0.0.1:").count(), 10, "every ping answered: {stdout}");
         let log = server.stop();
-        assert_eq!(proxy.stats().rebinds, 2);
-        assert_eq!(log.matches("address changed to 127.0.0.1:").count(), 2, "DTLS {protocol}: {log}");
+        // Two rebindings at least (answers to return routability checks count among the
+        // client's datagrams too), each followed, but for one the session may end on.
+        let rebinds = proxy.stats().rebinds as usize;
+        let followed = log.matches("address changed to 127.0.0.1:").count();
+        assert!(rebinds >= 2 && followed >= 2 && followed <= rebinds, "DTLS {protocol}: {rebinds} {log}");
         assert_eq!(log.matches("encrypted. ").count(), 1, "one handshake: {log}");
     }
 }
