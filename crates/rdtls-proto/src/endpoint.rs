@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::cid::{datagram_cid, ConnectionIdGenerator, ShardedIds};
 use crate::config::Config;
 use crate::connection::lifecycle::EndpointEventKind;
-use crate::connection::{Connection, EndpointEvent};
+use crate::connection::{Connection, ConnectionEvent, EndpointEvent};
 use crate::cookie::{client_hello_random, ClientVerifier, Verification};
 use crate::error::Error;
 
@@ -88,6 +88,8 @@ pub struct Endpoint {
     /// Our connection IDs (when the configuration asks for them), both ways.
     cids: HashMap<Vec<u8>, ConnectionHandle>,
     cid_of: HashMap<ConnectionHandle, Vec<u8>>,
+    /// DTLS 1.3: IDs a connection's peer asked for after the handshake (RFC 9147 §9).
+    extra_cids: HashMap<ConnectionHandle, Vec<Vec<u8>>>,
     cid_generator: Arc<dyn ConnectionIdGenerator>,
     /// Return routability checks in progress (RFC 9853), by connection.
     probes: HashMap<ConnectionHandle, PathProbe>,
@@ -143,6 +145,7 @@ impl Endpoint {
             addrs: HashMap::new(),
             cids: HashMap::new(),
             cid_of: HashMap::new(),
+            extra_cids: HashMap::new(),
             cid_generator: Arc::new(ShardedIds::default()),
             probes: HashMap::new(),
             next_handle: 0,
@@ -470,11 +473,32 @@ impl Endpoint {
         Ok(())
     }
 
-    /// Applies what a connection reported with
-    /// [`Connection::poll_endpoint_event`]: a closed connection is forgotten.
-    pub fn handle_event(&mut self, handle: ConnectionHandle, event: EndpointEvent) {
+    /// Applies what a connection reported with [`Connection::poll_endpoint_event`]: a closed
+    /// connection is forgotten ([`EndpointEvent::is_closed`]); a connection whose peer asked
+    /// for more connection IDs (DTLS 1.3) gets new ones, made by the
+    /// [generator](Self::set_connection_id_generator) and routed to it from now on: pass the
+    /// returned event to its [`Connection::handle_event`].
+    pub fn handle_event(&mut self, handle: ConnectionHandle, event: EndpointEvent) -> Option<ConnectionEvent> {
         match event.0 {
-            EndpointEventKind::Closed => self.remove(handle),
+            EndpointEventKind::Closed => {
+                self.remove(handle);
+                None
+            }
+            EndpointEventKind::NeedConnectionIds(n) => {
+                let len = self.config.connection_id_len().filter(|&l| l > 0)?;
+                if !self.addrs.contains_key(&handle) {
+                    return None;
+                }
+                let mut ids = Vec::new();
+                for _ in 0..n {
+                    // An ID space too crowded to draw a free one: fewer IDs (RFC 9147 §9 allows it).
+                    let Ok(id) = self.fresh_cid(len) else { break };
+                    self.cids.insert(id.clone(), handle);
+                    self.extra_cids.entry(handle).or_default().push(id.clone());
+                    ids.push(id);
+                }
+                Some(ConnectionEvent(ids))
+            }
         }
     }
 
@@ -483,6 +507,9 @@ impl Endpoint {
     pub fn remove(&mut self, handle: ConnectionHandle) {
         self.probes.remove(&handle);
         if let Some(cid) = self.cid_of.remove(&handle) {
+            self.cids.remove(&cid);
+        }
+        for cid in self.extra_cids.remove(&handle).unwrap_or_default() {
             self.cids.remove(&cid);
         }
         if let Some(addr) = self.addrs.remove(&handle) {

@@ -90,6 +90,10 @@ open_enum! {
         FINISHED = 20 => "finished",
         /// key_update (24), TLS 1.3
         KEY_UPDATE = 24 => "key_update",
+        /// request_connection_id (9), DTLS 1.3 (RFC 9147 §9)
+        REQUEST_CONNECTION_ID = 9 => "request_connection_id",
+        /// new_connection_id (10), DTLS 1.3 (RFC 9147 §9)
+        NEW_CONNECTION_ID = 10 => "new_connection_id",
         /// message_hash (254): the stand-in for the first ClientHello in the transcript after
         /// a HelloRetryRequest (RFC 8446 §4.4.1)
         MESSAGE_HASH = 254 => "message_hash",
@@ -129,6 +133,8 @@ open_enum! {
         DECODE_ERROR = 50 => "decode_error",
         /// decrypt_error (51)
         DECRYPT_ERROR = 51 => "decrypt_error",
+        /// too_many_cids_requested (52), RFC 9147 §9
+        TOO_MANY_CIDS_REQUESTED = 52 => "too_many_cids_requested",
         /// protocol_version (70)
         PROTOCOL_VERSION = 70 => "protocol_version",
         /// insufficient_security (71)

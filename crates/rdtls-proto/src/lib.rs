@@ -126,8 +126,8 @@ pub use config::{
     key_log_line, ClientAuth, Config, ConfigBuilder, ExtendedMasterSecret, KeyLog, PskCredentials, VerifyPeer,
 };
 pub use connection::{
-    Connection, EndpointEvent, Event, HandshakeState, Received, Side, Stats, MAX_HELD_BYTES, MAX_HELD_RECORDS,
-    MAX_RECORDS_PER_DATAGRAM, PATH_VALIDATION_TIMEOUT,
+    Connection, ConnectionEvent, EndpointEvent, Event, HandshakeState, Received, Side, Stats, MAX_HELD_BYTES,
+    MAX_HELD_RECORDS, MAX_RECORDS_PER_DATAGRAM, MAX_SPARE_CONNECTION_IDS, PATH_VALIDATION_TIMEOUT,
 };
 pub use cookie::{ClientVerifier, Verification};
 pub use endpoint::{

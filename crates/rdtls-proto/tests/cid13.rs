@@ -26,7 +26,7 @@ fn configs(client_cid: Option<usize>, server_cid: Option<usize>) -> (Arc<Config>
     if let Some(n) = client_cid {
         c = c.connection_id(n);
     }
-    let mut s = dtls13().psk_server_key(KEY.to_vec()).cookie_verification(false);
+    let mut s = dtls13().psk_server_key(KEY.to_vec()).cookie_verification(false).allow_session_export(true);
     if let Some(n) = server_cid {
         s = s.connection_id(n);
     }
@@ -230,4 +230,133 @@ fn an_endpoint_follows_a_rebinding_dtls13_peer_on_its_newest_record_only() {
     assert_eq!(ep.remote(handle), Some(second));
     // Answers carry nothing of the address; the client takes them from anywhere.
     assert_eq!(delivered(&mut client, now, sealed(&mut server, b"answer")), [b"answer".to_vec()]);
+}
+
+/// Runs a client and an endpoint's server connection until neither sends, routing what the
+/// client sends through the endpoint (which must find the connection), and giving the server
+/// the connection IDs its endpoint makes when the client asks for some.
+fn exchange(ep: &mut Endpoint, h: rdtls_proto::ConnectionHandle, client: &mut Connection, server: &mut Connection) {
+    let (mut now, from) = (Instant::now(), addr(7, 7000));
+    let mut buf = Vec::new();
+    for _ in 0..32 {
+        let mut moved = false;
+        while client.poll_transmit(&mut buf).is_some() {
+            moved = true;
+            assert!(matches!(ep.handle(now, from, &buf, &mut Vec::new()), DatagramEvent::Connection(x) if x == h));
+            server.handle_datagram(now, &mut buf).unwrap();
+        }
+        while let Some(ev) = server.poll_endpoint_event() {
+            if let Some(ids) = ep.handle_event(h, ev) {
+                server.handle_event(ids);
+            }
+        }
+        while server.poll_transmit(&mut buf).is_some() {
+            moved = true;
+            client.handle_datagram(now, &mut buf).unwrap();
+        }
+        if !moved {
+            // Quiet: run the timers due within a quarter second (ACKs of post-handshake
+            // messages wait a little for more to acknowledge), if any.
+            let next = [client.poll_timeout(), server.poll_timeout()].into_iter().flatten().min();
+            match next.filter(|t| *t <= now + std::time::Duration::from_millis(250)) {
+                Some(t) => {
+                    now = now.max(t);
+                    client.handle_timeout(now).unwrap();
+                    server.handle_timeout(now).unwrap();
+                }
+                None => break,
+            }
+        }
+    }
+}
+
+/// An established DTLS 1.3 pair with 8-byte IDs both ways, the server behind an endpoint.
+fn through_endpoint() -> (Endpoint, rdtls_proto::ConnectionHandle, Connection, Connection) {
+    let (c, s) = configs(Some(8), Some(8));
+    let now = Instant::now();
+    let mut ep = Endpoint::new(s, now).unwrap();
+    let mut client = Connection::client(c, now).unwrap();
+    let mut buf = Vec::new();
+    client.poll_transmit(&mut buf).unwrap();
+    let DatagramEvent::Incoming(inc) = ep.handle(now, addr(7, 7000), &buf, &mut Vec::new()) else { panic!() };
+    let (h, mut server) = ep.accept(inc, now).unwrap();
+    exchange(&mut ep, h, &mut client, &mut server);
+    assert!(client.is_established() && server.is_established());
+    (ep, h, client, server)
+}
+
+#[test]
+fn a_client_asks_for_spare_ids_and_the_endpoint_routes_them() {
+    let (mut ep, h, mut client, mut server) = through_endpoint();
+    let now = Instant::now();
+    let first = server.connection_id().unwrap().to_vec();
+    client.request_connection_ids(now, 3).unwrap();
+    assert!(client.request_connection_ids(now, 1).is_err(), "one request at a time");
+    exchange(&mut ep, h, &mut client, &mut server);
+    assert_eq!(client.spare_connection_ids(), 3);
+    // The client switches to a spare: its records carry an ID the endpoint made, found all
+    // the same, and accepted by the connection.
+    assert!(client.use_spare_connection_id());
+    let spare = client.peer_connection_id().unwrap().to_vec();
+    assert_ne!(spare, first);
+    assert_eq!(spare.len(), 8, "the endpoint's length");
+    let record = sealed(&mut client, b"with a spare");
+    assert_eq!(cid_on_wire(&record, 8), Some(&spare[..]));
+    assert!(matches!(ep.handle(now, addr(7, 7000), &record, &mut Vec::new()), DatagramEvent::Connection(x) if x == h));
+    assert_eq!(delivered(&mut server, now, record), [b"with a spare".to_vec()]);
+    // A record re-labelled with the first ID is routed, but not authentic: the ID is in the
+    // additional data.
+    let mut relabelled = sealed(&mut client, b"x");
+    relabelled[1..9].copy_from_slice(&first);
+    assert!(delivered(&mut server, now, relabelled).is_empty());
+    // An excessive request gets at most 8 IDs in all.
+    client.request_connection_ids(now, 255).unwrap();
+    exchange(&mut ep, h, &mut client, &mut server);
+    assert_eq!(client.spare_connection_ids(), 2 + 5, "3 - 1 used, then 8 - 3 more");
+    // When the connection goes, so do all its IDs.
+    server.shutdown().unwrap();
+    let ev = server.poll_endpoint_event().unwrap();
+    assert!(ev.is_closed());
+    assert!(ep.handle_event(h, ev).is_none());
+    let stray = sealed(&mut client, b"late");
+    assert!(matches!(ep.handle(now, addr(7, 7000), &stray, &mut Vec::new()), DatagramEvent::Drop));
+}
+
+#[test]
+fn a_server_asks_its_client_for_spare_ids() {
+    let (mut ep, h, mut client, mut server) = through_endpoint();
+    let now = Instant::now();
+    server.request_connection_ids(now, 2).unwrap();
+    exchange(&mut ep, h, &mut client, &mut server);
+    assert_eq!(server.spare_connection_ids(), 2);
+    assert!(server.use_spare_connection_id());
+    let spare = server.peer_connection_id().unwrap().to_vec();
+    assert_ne!(spare, client.connection_id().unwrap());
+    let record = sealed(&mut server, b"to a spare");
+    assert_eq!(cid_on_wire(&record, 8), Some(&spare[..]));
+    assert_eq!(delivered(&mut client, now, record), [b"to a spare".to_vec()]);
+}
+
+/// An exported DTLS 1.3 session carries its connection IDs: the pair, the IDs issued since,
+/// the peer's spares. The importer accepts records with any of ours.
+#[test]
+fn an_exported_dtls13_session_keeps_every_id() {
+    let (mut ep, h, mut client, mut server) = through_endpoint();
+    let now = Instant::now();
+    client.request_connection_ids(now, 2).unwrap();
+    exchange(&mut ep, h, &mut client, &mut server);
+    server.request_connection_ids(now, 3).unwrap();
+    exchange(&mut ep, h, &mut client, &mut server);
+    assert_eq!((client.spare_connection_ids(), server.spare_connection_ids()), (2, 3));
+    let (own, peer) = (server.connection_id().unwrap().to_vec(), server.peer_connection_id().unwrap().to_vec());
+    let (_, s) = configs(Some(8), Some(8));
+    let state = server.export_session().unwrap();
+    let mut imported = Connection::import_session(s, &state, now).unwrap();
+    assert_eq!(imported.connection_id(), Some(&own[..]));
+    assert_eq!(imported.peer_connection_id(), Some(&peer[..]));
+    assert_eq!(imported.spare_connection_ids(), 3);
+    assert!(client.use_spare_connection_id());
+    assert_eq!(delivered(&mut imported, now, sealed(&mut client, b"spare id")), [b"spare id".to_vec()]);
+    assert!(imported.use_spare_connection_id());
+    assert_eq!(delivered(&mut client, now, sealed(&mut imported, b"back")), [b"back".to_vec()]);
 }

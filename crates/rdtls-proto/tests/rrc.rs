@@ -238,3 +238,38 @@ fn an_endpoint_follows_a_new_address_only_once_it_answers_and_sends_little_there
         assert_eq!(server.send(&[1; 100]).0, new, "the probe is over");
     }
 }
+
+/// A session handed to another process keeps its connection IDs and the agreement on return
+/// routability checks: the importer still probes before it follows.
+#[test]
+fn an_exported_session_keeps_its_ids_and_its_checks() {
+    for version in [Protocol::Dtls1_2, Protocol::Dtls1_3] {
+        let c = only(version).psk("rrc", KEY.to_vec()).connection_id(4).return_routability_check(true);
+        let s = only(version).psk_server_key(KEY.to_vec()).cookie_verification(false).connection_id(6);
+        let s = Arc::new(s.return_routability_check(true).allow_session_export(true).build().unwrap());
+        let now = Instant::now();
+        let mut client = Connection::client(Arc::new(c.build().unwrap()), now).unwrap();
+        let mut server = Connection::server(s.clone(), now).unwrap();
+        pump(now, &mut client, &mut server);
+        // Let the client's last flight be acknowledged (DTLS 1.3) before the export.
+        pump(now, &mut client, &mut server);
+        let ids = (server.connection_id().unwrap().to_vec(), server.peer_connection_id().unwrap().to_vec());
+        let state = server.export_session().unwrap();
+        let mut imported = Connection::import_session(s, &state, now).unwrap();
+        assert_eq!(imported.connection_id(), Some(&ids.0[..]), "{version:?}");
+        assert_eq!(imported.peer_connection_id(), Some(&ids.1[..]));
+        assert!(imported.return_routability_check(), "{version:?}");
+        let mut record = sealed(&mut client, b"after the hand-off");
+        assert_eq!(
+            imported.handle_datagram(now, &mut record).unwrap().iter().collect::<Vec<_>>(),
+            [b"after the hand-off"]
+        );
+        imported.challenge_path(now).unwrap();
+        let challenge = transmits(&mut imported);
+        let mut c = challenge[0].clone();
+        client.handle_datagram(now, &mut c).unwrap();
+        let mut answer = transmits(&mut client).remove(0);
+        imported.handle_datagram(now, &mut answer).unwrap();
+        assert!(imported.path_validated());
+    }
+}

@@ -9,7 +9,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdtls_proto::{Config, Connection, ConnectionHandle, DatagramEvent, Endpoint, Error, Event};
+use rdtls_proto::{Config, Connection, ConnectionHandle, DatagramEvent, Endpoint, EndpointEvent, Error, Event};
 
 use crate::listener::ListenerStats;
 use crate::observe::{Observed, Observer};
@@ -263,7 +263,7 @@ impl Server {
         }
         self.events.push_back(ServerEvent::Closed(peer, None));
         if let Some(ev) = p.conn.poll_endpoint_event() {
-            self.endpoint.handle_event(h, ev);
+            let _ = self.endpoint.handle_event(h, ev);
         }
         told
     }
@@ -387,6 +387,19 @@ impl Server {
     fn drive(&mut self, h: ConnectionHandle) -> io::Result<()> {
         let Some(peer) = self.endpoint.remote(h) else { return Ok(()) };
         let Some(p) = self.conns.get_mut(&h) else { return Ok(()) };
+        // What the endpoint must know first: connection IDs the peer asked for come from it
+        // (routable to this connection) and go out below; a closed connection is forgotten
+        // once its last datagrams are out.
+        let mut closed = None;
+        while let Some(ev) = p.conn.poll_endpoint_event() {
+            if ev.is_closed() {
+                closed = Some(ev);
+                break;
+            }
+            if let Some(ids) = self.endpoint.handle_event(h, ev) {
+                p.conn.handle_event(ids);
+            }
+        }
         while p.conn.poll_transmit(&mut self.tx).is_some() {
             let to = self.endpoint.destination(h, self.tx.len(), &p.conn).unwrap_or(peer);
             // A failure is that peer's concern alone (its address unreachable, say).
@@ -417,8 +430,8 @@ impl Server {
             }
         }
         // A closed connection tells the endpoint, which forgets it; so do we.
-        if let Some(ev) = p.conn.poll_endpoint_event() {
-            self.endpoint.handle_event(h, ev);
+        if let Some(ev) = closed.or_else(|| p.conn.poll_endpoint_event().filter(EndpointEvent::is_closed)) {
+            let _ = self.endpoint.handle_event(h, ev);
             self.conns.remove(&h);
         }
         Ok(())

@@ -2,6 +2,7 @@
 //! peer's, the `tls12_cid` records that carry them from epoch 1 on, and the rule for following
 //! a peer to a new address (§6): only on an authenticated record newer than all before it.
 
+use super::cid13::Spares;
 use super::rrc::Rrc;
 use super::*;
 use crate::record::Header;
@@ -16,6 +17,8 @@ pub(crate) struct Cid {
     peer: Option<Vec<u8>>,
     /// Return routability checks (RFC 9853), once both sides agreed on them.
     pub(super) rrc: Option<Box<Rrc>>,
+    /// DTLS 1.3: spare IDs and the messages that trade them (RFC 9147 §9), once used.
+    pub(super) more: Option<Box<Spares>>,
 }
 
 impl Cid {
@@ -24,7 +27,7 @@ impl Cid {
         let Some(len) = config.cid_len else { return Ok(None) };
         let mut own = vec![0; len];
         config.provider.fill_random(&mut own)?;
-        Ok(Some(Box::new(Self { own, peer: None, rrc: None })))
+        Ok(Some(Box::new(Self { own, peer: None, rrc: None, more: None })))
     }
 
     /// Ours, for the handshake's extension.
@@ -34,7 +37,7 @@ impl Cid {
 
     /// Our ID from an exported session (the peer's is set next).
     pub(super) fn negotiated(own: &[u8]) -> Box<Self> {
-        Box::new(Self { own: own.to_vec(), peer: None, rrc: None })
+        Box::new(Self { own: own.to_vec(), peer: None, rrc: None, more: None })
     }
 }
 
@@ -103,6 +106,13 @@ impl Connection {
         if let Some(c) = &mut self.cid {
             c.peer = Some(peer);
             self.cid_records_required = !c.own.is_empty();
+        }
+    }
+
+    /// Puts `id` (not empty) on our records from now on: the peer gave it (NewConnectionId).
+    pub(super) fn replace_peer_cid(&mut self, id: Vec<u8>) {
+        if let Some(c) = &mut self.cid {
+            c.peer = Some(id);
         }
     }
 

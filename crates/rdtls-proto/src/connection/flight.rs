@@ -197,8 +197,10 @@ impl Connection {
         fl.awaits_ack = false;
         fl.sent.clear();
         fl.acked.clear();
-        if let Some(t) = &mut self.tls13 {
-            // A new flight acknowledges the peer's implicitly (RFC 9147 §7.1).
+        if let (Some(t), true) = (&mut self.tls13, self.hs.is_some()) {
+            // A new flight of the handshake acknowledges the peer's implicitly (RFC 9147 §7.1).
+            // Not after it: a post-handshake message (our KeyUpdate, NewConnectionId) answering
+            // the peer's does not acknowledge it, an ACK does.
             t.flight_sent();
         }
     }

@@ -178,7 +178,7 @@ impl Connection {
         // RFC 9147 §9: with our connection ID negotiated, the peer's records carry it (the C
         // bit), and only it (the length is ours, so any other value is a wrong ID).
         let cid_ok = match header.cid {
-            Some(cid) => self.cid.as_deref().is_some_and(|c| c.own() == cid && !cid.is_empty()),
+            Some(cid) => self.owns_cid(cid),
             None => !self.cid_records_required,
         };
         if self.tls13.is_none() || !cid_ok {

@@ -34,6 +34,11 @@ pub struct EndpointEvent(pub(crate) EndpointEventKind);
 pub(crate) enum EndpointEventKind {
     /// The connection closed: its address and handle can go.
     Closed,
+    /// DTLS 1.3: the peer asked for this many more connection IDs, which the endpoint must
+    /// make (routable to this connection) and hand over with a [`ConnectionEvent`].
+    ///
+    /// [`ConnectionEvent`]: super::ConnectionEvent
+    NeedConnectionIds(u8),
 }
 
 impl EndpointEvent {
@@ -81,7 +86,11 @@ impl Connection {
                 *endpoint_told = true;
                 Some(EndpointEvent(EndpointEventKind::Closed))
             }
-            _ => None,
+            Lifecycle::Closed { .. } => None,
+            _ => match self.take_wanted_cids() {
+                0 => None,
+                n => Some(EndpointEvent(EndpointEventKind::NeedConnectionIds(n))),
+            },
         }
     }
 

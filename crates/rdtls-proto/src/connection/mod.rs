@@ -39,6 +39,7 @@ use crate::record::{EpochKeys, RecordHeader, ReplayWindow, HEADER_LEN, MAX_PLAIN
 use crate::suites::CipherSuite;
 
 mod cid;
+mod cid13;
 mod flight;
 mod handshake;
 mod input;
@@ -47,6 +48,7 @@ mod rrc;
 mod session;
 mod tls13;
 
+pub use cid13::{ConnectionEvent, MAX_SPARE_CONNECTION_IDS};
 use flight::{jittered, Flight};
 use handshake::HandshakeRun;
 pub use lifecycle::EndpointEvent;

@@ -6,10 +6,11 @@ use super::*;
 /// Marks an exported DTLS 1.2 session (and its format version).
 const SESSION_MAGIC: &[u8] = b"DTLSSES1";
 /// Marks an exported DTLS 1.2 session with connection IDs: the `DTLSSES1` fields, then ours
-/// and the peer's (each with a one-byte length).
+/// and the peer's (each with a one-byte length), then (since return routability checks) the
+/// connection ID extras (`write_cid_extras`), which an older export lacks.
 const SESSION_CID_MAGIC: &[u8] = b"DTLSSES2";
 /// Marks an exported DTLS 1.3 session: the traffic secrets of the current epochs in place of
-/// the master secret.
+/// the master secret; with connection IDs, ours and the peer's, then their extras.
 const SESSION13_MAGIC: &[u8] = b"DTLSSES3";
 
 impl Connection {
@@ -59,6 +60,7 @@ impl Connection {
         if let Some((own, peer)) = cids {
             out.put_vec8(own);
             out.put_vec8(peer);
+            self.write_cid_extras(&mut out);
         }
         self.close(HandshakeState::Complete, None);
         if let Some(d) = &mut self.details {
@@ -106,7 +108,6 @@ impl Connection {
             true => Some((r.vec8().ok_or(bad.clone())?, r.vec8().ok_or(bad.clone())?)),
             false => None,
         };
-        r.finish().ok_or(bad)?;
 
         let (read, write) = epoch_keys(&*config.provider, suite, &master, &client_random, &server_random, side)?;
         let mut conn = Self::new(side, config, now)?;
@@ -126,7 +127,12 @@ impl Connection {
         if let Some((own, peer)) = cids {
             conn.cid = Some(cid::Cid::negotiated(own));
             conn.set_peer_cid(peer.to_vec());
+            // An export made before return routability checks ends here.
+            if !r.is_empty() {
+                conn.read_cid_extras(&mut r).ok_or(bad.clone())?;
+            }
         }
+        r.finish().ok_or(bad)?;
         if conn.config.session_export {
             conn.details_mut().export_secret = Some(export_secret(&master, &client_random, &server_random));
         }
@@ -179,6 +185,11 @@ impl Connection {
         for c in self.peer_certificates() {
             out.put_len24(|b| b.extend_from_slice(c.as_ref()));
         }
+        if let Some((own, peer)) = self.connection_id().zip(self.peer_connection_id()) {
+            out.put_vec8(own);
+            out.put_vec8(peer);
+            self.write_cid_extras(&mut out);
+        }
         self.close(HandshakeState::Complete, None);
         self.epochs.clear_keys();
         self.tls13 = None;
@@ -211,7 +222,10 @@ impl Connection {
         for _ in 0..count {
             peer_certs.push(CertificateDer::from(r.vec24().ok_or(bad.clone())?.to_vec()));
         }
-        r.finish().ok_or(bad.clone())?;
+        let cids = match r.is_empty() {
+            true => None,
+            false => Some((r.vec8().ok_or(bad.clone())?, r.vec8().ok_or(bad.clone())?)),
+        };
         let first = crate::handshake::tls13::EPOCH_APPLICATION;
         if read_epoch < first || write_epoch < first {
             return Err(bad);
@@ -239,6 +253,12 @@ impl Connection {
         if !peer_certs.is_empty() {
             conn.details_mut().peer_certs = peer_certs;
         }
+        if let Some((own, peer)) = cids {
+            conn.cid = Some(cid::Cid::negotiated(own));
+            conn.set_peer_cid(peer.to_vec());
+            conn.read_cid_extras(&mut r).ok_or(bad.clone())?;
+        }
+        r.finish().ok_or(bad)?;
         Ok(conn)
     }
 }

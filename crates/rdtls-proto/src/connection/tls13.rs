@@ -46,6 +46,11 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// Whether a KeyUpdate of ours waits to be sent or acknowledged.
+    pub(crate) fn key_update_busy(&self) -> bool {
+        self.key_update_sent.is_some() || self.key_update_queued.is_some()
+    }
+
     /// Keeps a copy of application data that came before the handshake's end, within
     /// [`MAX_HELD_RECORDS`] and [`MAX_HELD_BYTES`]; `false` when it does not fit (dropped).
     pub(crate) fn hold(&mut self, data: &[u8]) -> bool {
@@ -126,6 +131,13 @@ impl Connection {
         t.key_update_queued = Some(t.key_update_queued.unwrap_or(false) | request_peer);
         self.start_key_update(now);
         Ok(())
+    }
+
+    /// Sends the next post-handshake message of ours if nothing else awaits acknowledgement:
+    /// a queued KeyUpdate first, then connection ID messages.
+    pub(super) fn start_post_handshake(&mut self, now: Instant) {
+        self.start_key_update(now);
+        self.start_cid_message(now);
     }
 
     /// Sends the queued KeyUpdate if nothing else of ours awaits acknowledgement.
@@ -272,7 +284,7 @@ impl Connection {
                 self.flight = None;
                 self.epochs.retire(crate::handshake::tls13::EPOCH_HANDSHAKE);
                 self.key_update_acknowledged()?;
-                self.start_key_update(now);
+                self.start_post_handshake(now);
             } else {
                 // The peer has all of it; its answer is its to resend.
                 fl.retransmit_at = None;
@@ -318,9 +330,12 @@ impl Connection {
             match h.msg_type {
                 HandshakeType::KEY_UPDATE => {
                     self.handle_key_update(epoch, fragment)?;
-                    self.start_key_update(now);
+                    self.start_post_handshake(now);
                 }
                 HandshakeType::NEW_SESSION_TICKET => {}
+                ty @ (HandshakeType::NEW_CONNECTION_ID | HandshakeType::REQUEST_CONNECTION_ID) => {
+                    self.handle_cid_message(now, ty, fragment)?;
+                }
                 _ => return Err(Error::unexpected("handshake message after the handshake")),
             }
         }

@@ -1,7 +1,8 @@
 //! What DTLS 1.3 adds to the messages (RFC 9147 on RFC 8446): the hello extensions that
 //! negotiate it (supported_versions, key_share, cookie, psk_key_exchange_modes,
 //! pre_shared_key, early_data), the HelloRetryRequest marker, the ACK record (RFC 9147 §7),
-//! KeyUpdate and the content a CertificateVerify signs.
+//! KeyUpdate, NewConnectionId and RequestConnectionId (§9) and the content a CertificateVerify
+//! signs.
 //!
 //! The extensions are parsed into [`Tls13Extensions`], which is part of
 //! [`HelloExtensions`](super::HelloExtensions): their shape depends on the message they are in
@@ -326,6 +327,51 @@ pub fn parse_key_update(body: &[u8]) -> Option<bool> {
     match body {
         [0] => Some(false),
         [1] => Some(true),
+        _ => None,
+    }
+}
+
+/// How the peer is to use the IDs of a NewConnectionId (RFC 9147 §9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionIdUsage {
+    /// `cid_immediate` (0): from now on, with the first of them.
+    Immediate,
+    /// `cid_spare` (1): kept for later.
+    Spare,
+}
+
+/// A NewConnectionId message's body (RFC 9147 §9): connection IDs, each `opaque<0..255>`, in
+/// a list of up to 2^16 - 1 bytes, then their usage. `None` if malformed (an unknown usage
+/// included).
+pub fn parse_new_connection_id(body: &[u8]) -> Option<(Vec<&[u8]>, ConnectionIdUsage)> {
+    let mut r = Reader::new(body);
+    let mut list = Reader::new(r.vec16()?);
+    let usage = match r.u8()? {
+        0 => ConnectionIdUsage::Immediate,
+        1 => ConnectionIdUsage::Spare,
+        _ => return None,
+    };
+    r.finish()?;
+    let mut ids = Vec::new();
+    while !list.is_empty() {
+        ids.push(list.vec8()?);
+    }
+    Some((ids, usage))
+}
+
+/// Appends a NewConnectionId message's body.
+pub fn write_new_connection_id(ids: &[Vec<u8>], usage: ConnectionIdUsage, out: &mut Vec<u8>) {
+    out.put_len16(|b| ids.iter().for_each(|id| b.put_vec8(id)));
+    out.put_u8(match usage {
+        ConnectionIdUsage::Immediate => 0,
+        ConnectionIdUsage::Spare => 1,
+    });
+}
+
+/// A RequestConnectionId message's body (RFC 9147 §9): how many IDs are asked for.
+pub fn parse_request_connection_id(body: &[u8]) -> Option<u8> {
+    match body {
+        [n] => Some(*n),
         _ => None,
     }
 }

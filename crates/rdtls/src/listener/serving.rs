@@ -377,7 +377,7 @@ impl Serving {
             let mut hs = self.handshaking.remove(&h).expect("present");
             self.release_ip(hs.peer.ip());
             while let Some(ev) = hs.conn.poll_endpoint_event() {
-                self.endpoint.handle_event(h, ev);
+                let _ = self.endpoint.handle_event(h, ev);
             }
             lock(&self.inner.state).stats.failed += 1;
             self.inner.traffic.failed(hs.conn.last_error());
