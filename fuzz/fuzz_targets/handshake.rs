@@ -1,13 +1,17 @@
 //! The handshake message parsers on arbitrary bytes: `HandshakeHeader::parse` (as a record's
 //! fragment is walked), `ClientHello::parse`, `ServerHello::parse` (with the DTLS 1.3
 //! extensions, and HelloRetryRequests), `parse_hello_verify_request`, `ServerEcdhParams::parse`,
-//! and the DTLS 1.3 ACK and KeyUpdate parsers, on the whole input and on each message body
-//! found in it.
+//! and the DTLS 1.3 ACK, KeyUpdate, NewConnectionId and RequestConnectionId parsers, on the
+//! whole input and on each message body found in it. The hellos' `connection_id` and `rrc`
+//! extensions are checked to survive a round trip.
 #![no_main]
 
 use rdtls_proto::codec::Reader;
 use rdtls_proto::enums::HandshakeType;
-use rdtls_proto::messages::tls13::{parse_ack, parse_key_update, write_ack, PreSharedKey, MAX_ACK_RECORDS};
+use rdtls_proto::messages::tls13::{
+    parse_ack, parse_key_update, parse_new_connection_id, parse_request_connection_id, write_ack,
+    write_new_connection_id, PreSharedKey, MAX_ACK_RECORDS,
+};
 use rdtls_proto::messages::{
     parse_hello_verify_request, ClientHello, HandshakeHeader, ServerEcdhParams, ServerHello, HS_HEADER_LEN,
 };
@@ -75,6 +79,8 @@ fn parse_bodies(body: &[u8]) {
         let (again, _) = ClientHello::parse(&out).expect("an emitted ClientHello parses");
         assert_eq!((again.random, &again.cipher_suites), (hello.random, &hello.cipher_suites));
         assert_eq!(again.extensions.tls13, hello.extensions.tls13);
+        assert_eq!(again.extensions.connection_id, hello.extensions.connection_id);
+        assert_eq!(again.extensions.rrc, hello.extensions.rrc);
     }
     if let Some(hello) = ServerHello::parse(body) {
         assert!(hello.session_id.len() <= 32);
@@ -83,7 +89,20 @@ fn parse_bodies(body: &[u8]) {
         hello.emit(&mut out);
         let again = ServerHello::parse(&out).expect("an emitted ServerHello parses");
         assert_eq!(again.extensions.tls13, hello.extensions.tls13);
+        assert_eq!(again.extensions.connection_id, hello.extensions.connection_id);
+        assert_eq!(again.extensions.rrc, hello.extensions.rrc);
         assert_eq!(again.is_retry_request(), hello.is_retry_request());
+    }
+    if let Some((ids, usage)) = parse_new_connection_id(body) {
+        // Every byte is accounted for: the list, each ID with its length, the usage.
+        assert_eq!(body.len(), 2 + ids.iter().map(|id| 1 + id.len()).sum::<usize>() + 1);
+        let owned: Vec<Vec<u8>> = ids.iter().map(|id| id.to_vec()).collect();
+        let mut out = Vec::new();
+        write_new_connection_id(&owned, usage, &mut out);
+        assert_eq!(out, body, "NewConnectionId round trip");
+    }
+    if let Some(n) = parse_request_connection_id(body) {
+        assert_eq!(body, [n]);
     }
     if let Some(records) = parse_ack(body) {
         assert!(records.len() <= MAX_ACK_RECORDS);

@@ -1,10 +1,12 @@
 //! The record layer's framing on arbitrary bytes: `Records` iteration, `RecordHeader::parse` and
-//! `Header::parse` (every format: plain, RFC 9146 CID, RFC 9147 unified), with the anti-replay
-//! window checked against a simple model on the sequence numbers found.
+//! `Header::parse` (every format: plain, RFC 9146 CID, RFC 9147 unified with or without a
+//! connection ID), the endpoint's routing read of the ID (`cid::datagram_cid`), with the
+//! anti-replay window checked against a simple model on the sequence numbers found.
 #![no_main]
 
 use std::collections::BTreeSet;
 
+use rdtls_proto::cid::datagram_cid;
 use rdtls_proto::record::{Header, RecordHeader, Records, ReplayWindow, HEADER_LEN, MAX_SEQ};
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
@@ -17,6 +19,15 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             let mut out = Vec::new();
             header.write(length as u16, &mut out);
             assert_eq!(out, data[..header_len], "{header:?} does not write back");
+            // Routing by ID reads the same ID the record layer parses.
+            let cid = match header {
+                Header::Cid12 { cid, .. } => Some(cid),
+                Header::Unified(u) => u.cid,
+                _ => None,
+            };
+            if cid_len > 0 {
+                assert_eq!(datagram_cid(data, cid_len), cid, "{header:?}");
+            }
         }
     }
 

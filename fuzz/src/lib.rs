@@ -230,7 +230,8 @@ impl ServerHarness {
     /// - bit 0: cookie verification on;
     /// - bit 1: extended master secret preferred rather than required;
     /// - bit 2: send a PSK identity hint, and give connections 4-byte connection IDs (RFC 9146:
-    ///   `tls12_cid` records, routing by ID, following a peer to another address);
+    ///   `tls12_cid` records, routing by ID, following a peer to another address) with return
+    ///   routability checks for clients that offer them (RFC 9853);
     /// - bit 3: MTU 64 instead of 1400 (every flight fragmented);
     /// - bits 4–5: cipher suites (all; plain PSK with GCM and ChaCha20; ECDHE-PSK; CCM);
     /// - bit 6: P-256 only instead of X25519 then P-256;
@@ -248,7 +249,7 @@ impl ServerHarness {
             b = b.extended_master_secret(ExtendedMasterSecret::Prefer);
         }
         if flags & 4 != 0 {
-            b = b.psk_identity_hint(&b"server hint"[..]).connection_id(4);
+            b = b.psk_identity_hint(&b"server hint"[..]).connection_id(4).return_routability_check(true);
         }
         if flags & 0x80 != 0 {
             b = b.protocol_versions(Protocol::Dtls1_2, Protocol::Dtls1_3);
