@@ -505,12 +505,20 @@ impl Endpoint {
     /// Forgets a connection that did not close (handed elsewhere, or dropped by the
     /// application); a closed one reports it with an [`EndpointEvent`].
     pub fn remove(&mut self, handle: ConnectionHandle) {
-        self.probes.remove(&handle);
-        if let Some(cid) = self.cid_of.remove(&handle) {
-            self.cids.remove(&cid);
+        // The rare tables are looked at only when they hold something: this runs for every
+        // connection that ends.
+        if !self.probes.is_empty() {
+            self.probes.remove(&handle);
         }
-        for cid in self.extra_cids.remove(&handle).unwrap_or_default() {
-            self.cids.remove(&cid);
+        if !self.cids.is_empty() {
+            if let Some(cid) = self.cid_of.remove(&handle) {
+                self.cids.remove(&cid);
+            }
+            if !self.extra_cids.is_empty() {
+                for cid in self.extra_cids.remove(&handle).unwrap_or_default() {
+                    self.cids.remove(&cid);
+                }
+            }
         }
         if let Some(addr) = self.addrs.remove(&handle) {
             if self.peers.get(&addr).is_some_and(|p| p.handle == handle) {
