@@ -647,8 +647,12 @@ impl Connection {
                 None => keys.seal(header, body, out)?,
             },
             Some(EpochKeys::Dtls13(keys)) => {
-                let cid = self.peer_cid_for(epoch);
-                keys.seal(epoch, seq, cid, self.config.unified_format(), content_type, body, out)?;
+                let format = self.config.unified_format();
+                // Two calls: the common one, without an ID, is compiled for that case alone.
+                match self.peer_cid_for(epoch) {
+                    None => keys.seal(epoch, seq, None, format, content_type, body, out)?,
+                    cid => keys.seal(epoch, seq, cid, format, content_type, body, out)?,
+                }
             }
             None => {
                 RecordHeader { length: body.len() as u16, ..header }.write(out);
