@@ -299,6 +299,8 @@ pub const MIN_MTU: usize = 64;
 /// Longest connection ID we ask for ([`ConfigBuilder::connection_id`]). RFC 9146 allows 255
 /// bytes; 20 is what QUIC allows, and more than any server needs to route.
 pub const MAX_CID_LEN: usize = 20;
+// Every ID of ours fits the record layer's stack-built DTLS 1.3 headers.
+const _: () = assert!(MAX_CID_LEN <= crate::record::header::SHORT_UNIFIED_CID);
 
 /// Builds a [`Config`], checking every value.
 #[derive(Clone, Debug)]

@@ -103,7 +103,36 @@ pub struct UnifiedHeader<'a> {
     pub has_length: bool,
 }
 
+/// Longest connection ID [`Header::unified_with_cid`] handles: the longest we ask for
+/// (`config::MAX_CID_LEN`, which checks it).
+pub(crate) const SHORT_UNIFIED_CID: usize = 20;
+/// Longest unified header with such an ID: first byte, ID, 16-bit sequence number, length.
+pub(crate) const SHORT_UNIFIED_LEN: usize = 1 + SHORT_UNIFIED_CID + 2 + 2;
+
 impl UnifiedHeader<'_> {
+    /// Writes the header as sent into `b` (long enough: `1 + ID + 4` bytes), with
+    /// `fragment_len` as its length if it has one; returns how many bytes it took.
+    fn encode_into(&self, b: &mut [u8], fragment_len: u16) -> usize {
+        b[0] = self.first_byte();
+        let mut n = 1;
+        if let Some(cid) = self.cid {
+            b[n..n + cid.len()].copy_from_slice(cid);
+            n += cid.len();
+        }
+        if self.seq_16 {
+            b[n..n + 2].copy_from_slice(&self.masked_seq.to_be_bytes());
+            n += 2;
+        } else {
+            b[n] = self.masked_seq as u8;
+            n += 1;
+        }
+        if self.has_length {
+            b[n..n + 2].copy_from_slice(&fragment_len.to_be_bytes());
+            n += 2;
+        }
+        n
+    }
+
     /// The first byte: `001CSLEE`.
     fn first_byte(&self) -> u8 {
         let mut first = UNIFIED_FIXED_BITS | (self.epoch_bits & 0b11);
@@ -207,23 +236,24 @@ impl<'a> Header<'a> {
         match self {
             Self::Plain(h) => Some((h.encoded(fragment_len), super::HEADER_LEN)),
             Self::Unified(u) if u.cid.is_none() => {
-                b[0] = u.first_byte();
-                let mut n = 1;
-                if u.seq_16 {
-                    b[1..3].copy_from_slice(&u.masked_seq.to_be_bytes());
-                    n += 2;
-                } else {
-                    b[1] = u.masked_seq as u8;
-                    n += 1;
-                }
-                if u.has_length {
-                    b[n..n + 2].copy_from_slice(&fragment_len.to_be_bytes());
-                    n += 2;
-                }
+                let n = u.encode_into(&mut b, fragment_len);
                 Some((b, n))
             }
             _ => None,
         }
+    }
+
+    /// A DTLS 1.3 header with a connection ID of at most [`SHORT_UNIFIED_CID`] bytes, as sent:
+    /// the bytes and how many there are. What a record's additional data is made from, on the
+    /// stack.
+    pub(crate) fn unified_with_cid(&self, fragment_len: u16) -> Option<([u8; SHORT_UNIFIED_LEN], usize)> {
+        let Self::Unified(u) = self else { return None };
+        if u.cid.is_some_and(|c| c.len() > SHORT_UNIFIED_CID) {
+            return None;
+        }
+        let mut b = [0u8; SHORT_UNIFIED_LEN];
+        let n = u.encode_into(&mut b, fragment_len);
+        Some((b, n))
     }
 
     /// Encodes the header into `put`: in one piece when it has a [`short_form`](Self::short_form),

@@ -60,7 +60,7 @@ impl Iterator for Records<'_> {
 
 pub(crate) mod epoch;
 pub(crate) use epoch::EpochKeys;
-mod header;
+pub(crate) mod header;
 mod protect;
 mod replay;
 #[cfg(test)]

@@ -64,8 +64,11 @@ impl Header<'_> {
             a[11..].copy_from_slice(&inner_len.to_be_bytes());
             return Some(f(&a));
         }
-        // DTLS 1.3 without a connection ID: the header as sent, from the stack.
+        // DTLS 1.3: the header as sent, from the stack (with a connection ID of ours too).
         if let Some((bytes, len)) = self.short_form(protected_len) {
+            return Some(f(&bytes[..len]));
+        }
+        if let Some((bytes, len)) = self.unified_with_cid(protected_len) {
             return Some(f(&bytes[..len]));
         }
         let build = |buf: &mut [u8]| -> Option<usize> {
