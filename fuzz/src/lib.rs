@@ -55,6 +55,8 @@ pub const PEERS: [SocketAddr; 4] = [
 
 /// Most datagrams one call to `poll_transmit` loops may produce before we call it a livelock.
 const MAX_DATAGRAMS_PER_FLUSH: usize = 256;
+/// The length of the connection IDs of the endpoint's servers (flag bit 2).
+const CID_LEN: usize = 4;
 
 mod provider;
 pub use provider::DeterministicProvider;
@@ -249,7 +251,7 @@ impl ServerHarness {
             b = b.extended_master_secret(ExtendedMasterSecret::Prefer);
         }
         if flags & 4 != 0 {
-            b = b.psk_identity_hint(&b"server hint"[..]).connection_id(4).return_routability_check(true);
+            b = b.psk_identity_hint(&b"server hint"[..]).connection_id(CID_LEN).return_routability_check(true);
         }
         if flags & 0x80 != 0 {
             b = b.protocol_versions(Protocol::Dtls1_2, Protocol::Dtls1_3);
@@ -314,8 +316,9 @@ impl ServerHarness {
             DatagramEvent::Drop => assert!(self.response.is_empty(), "Drop with a response"),
             DatagramEvent::Connection(h) => {
                 let (addr, _) = self.conns.get(&h).expect("the endpoint named an unknown connection");
-                // Only a connection ID routes a datagram to a connection of another address.
-                let by_cid = step.datagram.first() == Some(&ContentType::TLS12_CID.0);
+                // Only a connection ID routes a datagram to a connection of another address: a
+                // DTLS 1.2 `tls12_cid` record, or a DTLS 1.3 header with the C bit.
+                let by_cid = rdtls_proto::cid::datagram_cid(step.datagram, CID_LEN).is_some();
                 assert!(*addr == peer || by_cid, "datagram routed to another peer's connection");
                 assert_eq!(self.endpoint.remote(h), Some(*addr));
                 self.deliver(h, peer, step.datagram, &mut sent);
@@ -623,7 +626,7 @@ pub fn fuzz_reassembly(data: &[u8]) {
                 body.extend((0..size).map(|_| next().unwrap_or(0)));
             }
             rdtls_proto::record::RecordHeader {
-                content_type: rdtls_proto::enums::ContentType::HANDSHAKE,
+                content_type: ContentType::HANDSHAKE,
                 version: rdtls_proto::enums::ProtocolVersion::DTLS1_2,
                 epoch: 0,
                 seq: record_seq,
@@ -664,7 +667,7 @@ fn client_hello_datagram() -> Vec<u8> {
     rdtls_proto::messages::write_message(&mut hs, rdtls_proto::enums::HandshakeType::CLIENT_HELLO, 0, &body);
     let mut d = Vec::new();
     rdtls_proto::record::RecordHeader {
-        content_type: rdtls_proto::enums::ContentType::HANDSHAKE,
+        content_type: ContentType::HANDSHAKE,
         version: rdtls_proto::enums::ProtocolVersion::DTLS1_2,
         epoch: 0,
         seq: 0,
