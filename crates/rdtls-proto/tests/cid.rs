@@ -12,7 +12,7 @@ use std::time::Instant;
 use rdtls_proto::enums::ContentType;
 use rdtls_proto::record::{Records, HEADER_LEN};
 use rdtls_proto::{Config, Connection, DatagramEvent, Endpoint, Error};
-use support::{dtls12, pump};
+use support::{delivered, dtls12, pump, sealed};
 
 const KEY: &[u8] = b"connection id key";
 
@@ -44,16 +44,6 @@ fn pair(client_cid: Option<usize>, server_cid: Option<usize>) -> (Connection, Co
 /// connection ID `len` bytes long.
 fn cid_on_wire(datagram: &[u8], len: usize) -> Option<&[u8]> {
     (datagram[0] == ContentType::TLS12_CID.0).then(|| &datagram[11..11 + len])
-}
-
-fn sealed(from: &mut Connection, data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    from.send(data, &mut out).unwrap();
-    out
-}
-
-fn delivered(to: &mut Connection, now: Instant, mut datagram: Vec<u8>) -> Vec<Vec<u8>> {
-    to.handle_datagram(now, &mut datagram).unwrap().iter().map(<[u8]>::to_vec).collect()
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use rdtls_proto::enums::Protocol;
 use rdtls_proto::{Config, ConfigBuilder, Connection, DatagramEvent, Endpoint};
-use support::pump;
+use support::{delivered, pump, sealed};
 
 const KEY: &[u8] = b"connection id key";
 /// The C bit of a unified header's first byte (001CSLEE).
@@ -49,16 +49,6 @@ fn pair(client_cid: Option<usize>, server_cid: Option<usize>) -> (Connection, Co
 fn cid_on_wire(datagram: &[u8], len: usize) -> Option<&[u8]> {
     let first = datagram[0];
     (first & 0b1110_0000 == 0b0010_0000 && first & C_BIT != 0).then(|| &datagram[1..1 + len])
-}
-
-fn sealed(from: &mut Connection, data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    from.send(data, &mut out).unwrap();
-    out
-}
-
-fn delivered(to: &mut Connection, now: Instant, mut datagram: Vec<u8>) -> Vec<Vec<u8>> {
-    to.handle_datagram(now, &mut datagram).unwrap().iter().map(<[u8]>::to_vec).collect()
 }
 
 #[test]

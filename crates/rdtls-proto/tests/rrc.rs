@@ -15,7 +15,7 @@ use rdtls_proto::{
     Config, ConfigBuilder, Connection, ConnectionHandle, DatagramEvent, Endpoint, Event, AMPLIFICATION_FACTOR,
     PATH_VALIDATION_TIMEOUT,
 };
-use support::pump;
+use support::{pump, sealed};
 
 const KEY: &[u8] = b"return routability";
 
@@ -36,12 +36,6 @@ fn events(conn: &mut Connection) -> Vec<Event> {
 fn transmits(conn: &mut Connection) -> Vec<Vec<u8>> {
     let mut buf = Vec::new();
     std::iter::from_fn(|| conn.poll_transmit(&mut buf).map(|_| buf.clone())).collect()
-}
-
-fn sealed(from: &mut Connection, data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    from.send(data, &mut out).unwrap();
-    out
 }
 
 #[test]

@@ -421,3 +421,15 @@ pub fn pump(now: Instant, client: &mut Connection, server: &mut Connection) -> V
     }
     from_server
 }
+
+/// One application record from `from`, sealed.
+pub fn sealed(from: &mut Connection, data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    from.send(data, &mut out).unwrap();
+    out
+}
+
+/// The messages `to` takes out of `datagram` (which must not fail the connection).
+pub fn delivered(to: &mut Connection, now: Instant, mut datagram: Vec<u8>) -> Vec<Vec<u8>> {
+    to.handle_datagram(now, &mut datagram).unwrap().iter().map(<[u8]>::to_vec).collect()
+}
