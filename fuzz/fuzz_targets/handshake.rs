@@ -93,7 +93,9 @@ fn parse_bodies(body: &[u8]) {
         assert_eq!(again.extensions.rrc, hello.extensions.rrc);
         assert_eq!(again.is_retry_request(), hello.is_retry_request());
     }
-    if let Some((ids, usage)) = parse_new_connection_id(body) {
+    if let Some((ids, usage)) = parse_new_connection_id(body, usize::MAX) {
+        let kept = parse_new_connection_id(body, 2).expect("the same list parses with fewer kept");
+        assert_eq!((&kept.0[..], kept.1), (&ids[..ids.len().min(2)], usage));
         // Every byte is accounted for: the list, each ID with its length, the usage.
         assert_eq!(body.len(), 2 + ids.iter().map(|id| 1 + id.len()).sum::<usize>() + 1);
         let owned: Vec<Vec<u8>> = ids.iter().map(|id| id.to_vec()).collect();

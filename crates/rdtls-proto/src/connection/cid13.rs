@@ -103,7 +103,9 @@ impl Connection {
             if peer_empty {
                 return Err(Error::unexpected("NewConnectionId from a peer that asked for no connection ID"));
             }
-            let (ids, usage) = parse_new_connection_id(body).ok_or(Error::decode("NewConnectionId"))?;
+            // The first to use at once, and as many spares as are kept (empty IDs skipped).
+            let keep = 2 * MAX_SPARE_CONNECTION_IDS + 1;
+            let (ids, usage) = parse_new_connection_id(body, keep).ok_or(Error::decode("NewConnectionId"))?;
             let mut ids = ids.into_iter().filter(|id| !id.is_empty()).map(<[u8]>::to_vec);
             if usage == ConnectionIdUsage::Immediate {
                 let first = ids.next().ok_or(Error::illegal("NewConnectionId to use at once without an ID"))?;
@@ -111,8 +113,9 @@ impl Connection {
             }
             if let Some(spares) = self.spares_mut() {
                 spares.requested = false;
-                spares.peer.extend(ids);
-                spares.peer.truncate(MAX_SPARE_CONNECTION_IDS);
+                // Only what is kept is copied: a message of thousands of 1-byte IDs costs no more.
+                let room = MAX_SPARE_CONNECTION_IDS.saturating_sub(spares.peer.len());
+                spares.peer.extend(ids.take(room));
             }
             return Ok(());
         }

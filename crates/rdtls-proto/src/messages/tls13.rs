@@ -341,9 +341,9 @@ pub enum ConnectionIdUsage {
 }
 
 /// A NewConnectionId message's body (RFC 9147 §9): connection IDs, each `opaque<0..255>`, in
-/// a list of up to 2^16 - 1 bytes, then their usage. `None` if malformed (an unknown usage
-/// included).
-pub fn parse_new_connection_id(body: &[u8]) -> Option<(Vec<&[u8]>, ConnectionIdUsage)> {
+/// a list of up to 2^16 - 1 bytes, then their usage. The whole list is checked, the first
+/// `keep` IDs returned. `None` if malformed (an unknown usage included).
+pub fn parse_new_connection_id(body: &[u8], keep: usize) -> Option<(Vec<&[u8]>, ConnectionIdUsage)> {
     let mut r = Reader::new(body);
     let mut list = Reader::new(r.vec16()?);
     let usage = match r.u8()? {
@@ -354,7 +354,10 @@ pub fn parse_new_connection_id(body: &[u8]) -> Option<(Vec<&[u8]>, ConnectionIdU
     r.finish()?;
     let mut ids = Vec::new();
     while !list.is_empty() {
-        ids.push(list.vec8()?);
+        let id = list.vec8()?;
+        if ids.len() < keep {
+            ids.push(id);
+        }
     }
     Some((ids, usage))
 }
