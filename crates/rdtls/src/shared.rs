@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use rdtls_proto::{Connection as Proto, Event, HandshakeState};
+use rdtls_proto::{Connection as Proto, ConnectionHandle, EndpointEvent, Event, HandshakeState};
 
 use crate::lock;
 use crate::observe::{Observed, Observer};
@@ -43,6 +43,9 @@ pub(crate) struct Shared {
     pub(crate) observer: Option<Observer>,
     /// The listener's traffic counters, for an accepted connection.
     pub(crate) traffic: Option<Arc<Traffic>>,
+    /// An accepted connection's handle in its listener's endpoint, to which it passes what the
+    /// endpoint must know ([`Traffic::endpoint_events`]).
+    pub(crate) handle: Option<ConnectionHandle>,
     /// Whether `socket` is connected to the peer (else `send_to`).
     pub(crate) connected: bool,
     /// Datagrams the listener received for this peer (shared-socket mode).
@@ -87,6 +90,10 @@ pub(crate) struct Traffic {
     pub(crate) failed_alert: AtomicU64,
     pub(crate) failed_verification: AtomicU64,
     pub(crate) failed_protocol: AtomicU64,
+    /// What accepted connections tell the listener's endpoint (new connection IDs their peer
+    /// asked for, their end), for the serving thread: the connections live on the
+    /// application's threads.
+    pub(crate) endpoint_events: Mutex<Vec<(ConnectionHandle, EndpointEvent)>>,
 }
 
 impl Traffic {
@@ -165,6 +172,7 @@ impl Shared {
             write_timeout: AtomicU64::new(u64::MAX),
             observer: None,
             traffic: None,
+            handle: None,
             connected,
             inbox: Mutex::new(Inbox { capacity, ..Inbox::default() }),
             ready: Condvar::new(),
@@ -420,6 +428,11 @@ impl Shared {
                     tracing::debug!(peer = %self.peer(), "send buffer full: a protocol datagram was dropped");
                 }
                 Err(e) => return Err(e),
+            }
+        }
+        if let (Some(h), Some(t)) = (self.handle, &self.traffic) {
+            while let Some(ev) = proto.poll_endpoint_event() {
+                lock(&t.endpoint_events).push((h, ev));
             }
         }
         while let Some(ev) = proto.poll_event() {

@@ -73,10 +73,13 @@ fn a_listener_counts_handshakes_failures_cookies_drops_and_traffic() {
         (ok, refused)
     });
     let mut buf = [0u8; 64];
+    // Kept open: a connection its owner drops is closed, and the listener forgets it at once.
+    let mut accepted = Vec::new();
     for _ in 0..2 {
         let mut c = listener.accept_timeout(T).unwrap();
         assert_eq!(c.recv(&mut buf, Some(T)).unwrap(), 5);
         c.send(b"fine").unwrap();
+        accepted.push(c);
     }
     let (_ok, refused) = clients.join().unwrap();
     assert!(refused.to_string().contains("handshake_failure"), "{refused}");

@@ -111,12 +111,37 @@ impl Serving {
                 }
             }
             self.timers();
+            self.endpoint_events();
             self.release_held(&mut batch);
             if self.last_sweep.elapsed() >= Duration::from_millis(200) {
                 self.sweep();
             }
         }
         self.shutdown();
+    }
+
+    /// Applies what accepted connections told the endpoint: a closed one is forgotten; one
+    /// whose peer asked for more connection IDs (DTLS 1.3) gets them, routed to it, and offers
+    /// them to the peer.
+    fn endpoint_events(&mut self) {
+        let events = std::mem::take(&mut *lock(&self.inner.traffic.endpoint_events));
+        if events.is_empty() {
+            return;
+        }
+        for (h, ev) in events {
+            let closed = ev.is_closed();
+            let ids = self.endpoint.handle_event(h, ev);
+            if closed {
+                self.established.remove(&h);
+                continue;
+            }
+            if let (Some(ids), Some(shared)) = (ids, self.established.get(&h).and_then(Weak::upgrade)) {
+                let mut proto = lock(&shared.proto);
+                proto.handle_event(ids);
+                let _ = shared.flush(&mut proto, &mut self.tx);
+            }
+        }
+        self.update_counts();
     }
 
     /// Receives every datagram queued on the socket, waiting up to `wait` for the first; a
@@ -417,6 +442,7 @@ impl Serving {
         shared.inbox.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner).messages = hs.early.into();
         shared.observer = o.socket.observer.clone();
         shared.traffic = Some(self.inner.traffic.clone());
+        shared.handle = Some(h);
         self.inner.traffic.handshakes.fetch_add(1, Ordering::Relaxed);
         if !connected {
             shared.local_ip = hs.local.filter(|_| self.inner.local.ip().is_unspecified());
