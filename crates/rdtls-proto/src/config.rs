@@ -134,6 +134,8 @@ pub struct Config {
     pub(crate) ignored_errors: Vec<CertificateError>,
     pub(crate) time: Arc<TimeProvider>,
     pub(crate) session_export: bool,
+    /// Keep the secret keying-material exports derive from (RFC 5705, RFC 8446 §7.5).
+    pub(crate) exporter: bool,
     pub(crate) max_failed_decryptions: Option<u64>,
     pub(crate) message_window: u16,
     pub(crate) max_records_per_datagram: usize,
@@ -212,6 +214,7 @@ impl Config {
                 ignored_errors: Vec::new(),
                 time: Arc::new(UnixTime::now),
                 session_export: false,
+                exporter: false,
                 max_failed_decryptions: None,
                 message_window: DEFAULT_MESSAGE_WINDOW,
                 max_records_per_datagram: crate::record::MAX_RECORDS_PER_DATAGRAM,
@@ -546,6 +549,16 @@ impl ConfigBuilder {
     /// the exported state holds the session's master secret.
     pub fn allow_session_export(mut self, allow: bool) -> Self {
         self.config.session_export = allow;
+        self
+    }
+
+    /// Keeps, after the handshake, the secret that
+    /// [`Connection::export_keying_material`](crate::Connection::export_keying_material)
+    /// derives keys for other protocols from (RFC 5705 for DTLS 1.2, RFC 8446 §7.5 for 1.3:
+    /// DTLS-SRTP, for one). Off by default: an idle connection then holds no secret beyond its
+    /// record keys.
+    pub fn keying_material_exporter(mut self, on: bool) -> Self {
+        self.config.exporter = on;
         self
     }
 

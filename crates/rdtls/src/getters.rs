@@ -52,6 +52,18 @@ macro_rules! connection_getters {
             lock(&self.d.shared.proto).protocol()
         }
 
+        /// Keying material for another protocol (DTLS-SRTP, for one): `len` bytes under
+        /// `label` and an optional `context` (RFC 5705, RFC 8446 §7.5). The configuration must
+        /// keep the secret ([`ConfigBuilder::keying_material_exporter`]); see
+        /// [`Connection::export_keying_material`](rdtls_proto::Connection::export_keying_material).
+        ///
+        /// [`ConfigBuilder::keying_material_exporter`]: rdtls_proto::ConfigBuilder::keying_material_exporter
+        pub fn export_keying_material(&self, label: &[u8], context: Option<&[u8]>, len: usize) -> io::Result<Vec<u8>> {
+            let mut out = vec![0; len];
+            lock(&self.d.shared.proto).export_keying_material(label, context, &mut out)?;
+            Ok(out)
+        }
+
         /// The PSK identity the client used.
         pub fn psk_identity(&self) -> Option<Vec<u8>> {
             lock(&self.d.shared.proto).psk_identity().map(<[u8]>::to_vec)

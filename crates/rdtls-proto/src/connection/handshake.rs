@@ -114,6 +114,7 @@ impl Connection {
                 }
                 Action::PskIdentity(identity) => self.psk_identity = Some(identity),
                 Action::PeerConnectionId(peer) => self.set_peer_cid(peer),
+                Action::ExporterSecret(secret) => self.details_mut().export_secret = Some(secret),
                 Action::ReturnRoutability => {
                     if let Some(c) = self.cid.as_deref_mut() {
                         c.rrc = Some(Box::default());

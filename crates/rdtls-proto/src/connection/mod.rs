@@ -40,6 +40,7 @@ use crate::suites::CipherSuite;
 
 mod cid;
 mod cid13;
+mod exporter;
 mod flight;
 mod handshake;
 mod input;
@@ -218,7 +219,9 @@ pub(crate) struct Details {
     pub(crate) peer_certs: Vec<CertificateDer<'static>>,
     pub(crate) verification_errors: Vec<CertificateError>,
     pub(crate) ignored_errors: Vec<CertificateError>,
-    /// Master secret and randoms, kept after the handshake only when session export is allowed.
+    /// What exports derive from, kept after the handshake only when the configuration allows
+    /// session export or keying-material export: DTLS 1.2's master secret and randoms, or DTLS
+    /// 1.3's exporter master secret.
     pub(crate) export_secret: Option<zeroize::Zeroizing<Vec<u8>>>,
 }
 

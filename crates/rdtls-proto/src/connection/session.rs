@@ -29,6 +29,10 @@ impl Connection {
         if self.tls13.is_some() {
             return self.export_session13();
         }
+        if !self.config.session_export {
+            // The secret may be kept for keying-material exports alone.
+            return Err(Error::InvalidOperation("session export is not allowed by the configuration"));
+        }
         let (Some(secret), Some(suite)) = (self.details.as_ref().and_then(|d| d.export_secret.as_ref()), self.suite)
         else {
             return Err(Error::InvalidOperation("session export is not allowed by the configuration"));
@@ -133,7 +137,7 @@ impl Connection {
             }
         }
         r.finish().ok_or(bad)?;
-        if conn.config.session_export {
+        if conn.config.session_export || conn.config.exporter {
             conn.details_mut().export_secret = Some(export_secret(&master, &client_random, &server_random));
         }
         Ok(conn)

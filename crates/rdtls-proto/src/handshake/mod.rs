@@ -136,6 +136,8 @@ pub(crate) enum Action {
     PeerConnectionId(Vec<u8>),
     /// Both sides agreed on return routability checks (RFC 9853).
     ReturnRoutability,
+    /// DTLS 1.3: the exporter master secret, kept for keying-material exports.
+    ExporterSecret(Zeroizing<Vec<u8>>),
 
     /// The cipher suite and extended master secret use are chosen.
     Negotiated { suite: &'static CipherSuite, extended_master_secret: bool },
@@ -167,6 +169,7 @@ impl core::fmt::Debug for Action {
             Self::RetransmitUntilAcked => "RetransmitUntilAcked",
             Self::PeerConnectionId(_) => "PeerConnectionId",
             Self::ReturnRoutability => "ReturnRoutability",
+            Self::ExporterSecret(_) => "ExporterSecret",
             Self::Negotiated { .. } => "Negotiated",
             Self::PskIdentity(_) => "PskIdentity",
             Self::RequestedServerName(_) => "RequestedServerName",

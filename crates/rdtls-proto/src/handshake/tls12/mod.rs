@@ -38,7 +38,8 @@ use crate::handshake::{Action, Context, FlightItem};
 use crate::pki::CertificateDer;
 use crate::record::{EpochKeys, RecordProtection};
 use crate::suites::CipherSuite;
-use keys::{KeyBlock, MasterSecretSeed, MASTER_SECRET_LEN};
+pub(crate) use keys::MASTER_SECRET_LEN;
+use keys::{KeyBlock, MasterSecretSeed};
 
 /// Whether a message of type `ty` in `epoch` can be handled now: Finished comes in epoch 1,
 /// after the peer's ChangeCipherSpec (which may be reordered behind it: then wait); everything
@@ -191,8 +192,9 @@ impl Common {
 
     /// The handshake is complete.
     fn complete(&self, cx: &mut Context<'_>) {
+        // Session export and keying-material export both need the master secret and randoms.
         let export_secret = match &self.master {
-            Some(master) if cx.config.session_export => {
+            Some(master) if cx.config.session_export || cx.config.exporter => {
                 Some(export_secret(master, &self.client_random, &self.server_random))
             }
             _ => None,

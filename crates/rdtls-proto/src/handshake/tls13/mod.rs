@@ -399,10 +399,12 @@ impl Common {
         let traffic = master.traffic(&s, hash.as_bytes())?;
         self.log(config, "CLIENT_TRAFFIC_SECRET_0", &traffic.client);
         self.log(config, "SERVER_TRAFFIC_SECRET_0", &traffic.server);
-        if config.key_log.is_some() {
-            // Nothing else uses the exporter secret yet: derived only to be logged.
+        if config.key_log.is_some() || config.exporter {
             let exporter = master.exporter(&s, hash.as_bytes())?;
             self.log(config, "EXPORTER_SECRET", &exporter);
+            if config.exporter {
+                cx.push(Action::ExporterSecret(zeroize::Zeroizing::new(exporter.as_bytes().to_vec())));
+            }
         }
         let provider = &*config.provider;
         let (ours, theirs) =
