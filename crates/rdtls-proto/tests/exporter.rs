@@ -166,7 +166,7 @@ fn dtls13_exports_follow_rfc_8446_with_dtls13_labels() {
     let logged = log.0.lock().unwrap();
     let (_, secret) = logged.iter().find(|(l, _)| l == "EXPORTER_SECRET").expect("the key log has the exporter secret");
     for (context, len) in [(None, 32), (Some(&b"some context"[..]), 48)] {
-        let derived = expand_label(&secret, LABEL, &sha256(b""), 32);
+        let derived = expand_label(secret, LABEL, &sha256(b""), 32);
         let expected = expand_label(&derived, b"exporter", &sha256(context.unwrap_or_default()), len);
         assert_eq!(export(&client, LABEL, context, len), expected);
         assert_eq!(export(&server, LABEL, context, len), expected);

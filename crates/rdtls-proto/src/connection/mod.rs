@@ -44,6 +44,8 @@ mod exporter;
 mod flight;
 mod handshake;
 mod input;
+#[cfg(test)]
+pub(crate) use input::default_failed_decryption_limit;
 pub(crate) mod lifecycle;
 mod rrc;
 mod session;
@@ -683,21 +685,5 @@ impl Connection {
                 None
             }
         }
-    }
-}
-
-/// The default number of records failing authentication after which a DTLS 1.2 connection
-/// closes. DTLS 1.2 has no key update, so reaching the limit ends the connection, and anyone who
-/// knows its addresses can send forged records: the limit weighs forgery against that denial
-/// of service. AES-GCM and ChaCha20-Poly1305 use RFC 9147 §4.5.3's 2^36, and AES-CCM its 2^23.
-/// For AES-CCM-8, RFC 9147 sets no limit that does both (its 64-bit tag gives a forger one
-/// chance in 2^64 per record) and leaves the choice to the implementation: we take 2^23 too, so
-/// closing a connection costs an off-path attacker about 8 million forged records (some
-/// 300 MB), and its chance of one forgery before that stays below 2^-41.
-pub(crate) fn default_failed_decryption_limit(suite: Option<&CipherSuite>) -> u64 {
-    use crate::crypto::AeadAlgorithm as A;
-    match suite.map(|s| s.aead) {
-        Some(A::Aes128Ccm | A::Aes128Ccm8) => 1 << 23,
-        _ => 1 << 36,
     }
 }
