@@ -133,7 +133,16 @@ fn check(seen: &Seen, (old, new): (SocketAddr, SocketAddr), stats: rdtls::Listen
 fn a_listener_keeps_the_connection_of_a_client_behind_a_rebinding_nat() {
     for run in runs() {
         let own_sockets = run.own_sockets;
-        let options = ListenerOptions::default().connection_sockets(own_sockets);
+        // The observer hears of the move.
+        let moves = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen_moves = moves.clone();
+        let observer = rdtls::Observer::new(move |o| {
+            if let rdtls::Observed::Moved { from, to } = o {
+                seen_moves.lock().unwrap().push((*from, *to));
+            }
+        });
+        let socket = rdtls::SocketOptions::default().observer(observer);
+        let options = ListenerOptions::default().connection_sockets(own_sockets).socket(socket);
         let listener = Listener::bind_with("127.0.0.1:0".parse().unwrap(), server_config(run), options).unwrap();
         let proxy = FaultProxy::start(listener.local_addr().unwrap(), Faults::none(), Faults::none(), 1);
         let client = std::thread::scope(|s| {
@@ -156,6 +165,7 @@ fn a_listener_keeps_the_connection_of_a_client_behind_a_rebinding_nat() {
         });
         let (addrs, seen) = client;
         check(&seen, addrs, listener.stats(), &proxy);
+        assert_eq!(*moves.lock().unwrap(), [addrs], "the observer saw the move: {run:?}");
     }
 }
 

@@ -38,6 +38,15 @@ pub enum Observed<'a> {
         /// The peer.
         peer: SocketAddr,
     },
+    /// A connection follows its peer to a new address (a NAT rebinding, a move between
+    /// networks; Connection ID tells which connection it is): a listener's, on its newest
+    /// authenticated record from there, or once the peer answered a return routability check.
+    Moved {
+        /// Where the peer was.
+        from: SocketAddr,
+        /// Where it is now.
+        to: SocketAddr,
+    },
     /// An event of the protocol core: `Retransmitted` (Qt's `handshakeTimeout`), `Connected`,
     /// a warning alert, `Closed`…
     Event {

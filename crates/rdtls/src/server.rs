@@ -302,6 +302,9 @@ impl Server {
                             // the connection moves there only on its newest authentic record,
                             // and its messages are reported under its address either way.
                             let peer = if from != was && self.endpoint.follow(h, from, n, &mut p.conn, now) {
+                                if let Some(o) = &self.observer {
+                                    o.see(&Observed::Moved { from: was, to: from });
+                                }
                                 self.events.push_back(ServerEvent::Moved { from: was, to: from });
                                 from
                             } else {

@@ -344,6 +344,9 @@ impl Serving {
                         let len = datagram.len();
                         let follow = |c: &mut Proto| endpoint.follow(h, from, len, c, now);
                         if shared.handle_from_elsewhere(datagram, to, &mut self.tx, follow) {
+                            if let (Some(o), Some(was)) = (&self.inner.options.socket.observer, was) {
+                                o.see(&Observed::Moved { from: was, to: from });
+                            }
                             let was = was.map_or_else(|| "?".to_owned(), |a| a.to_string());
                             tracing::info!(%was, now = %from, "a peer's address changed: its connection follows");
                             lock(&self.inner.state).stats.moved += 1;
