@@ -11,8 +11,8 @@ use crate::Error;
 /// Makes the connection IDs an [`Endpoint`](crate::Endpoint) gives its connections. The peer
 /// puts ours on every record it sends, from whatever address, and the endpoint routes by it.
 ///
-/// The default is [`ShardedIds`]: a shard (a worker's index) in the first byte, random bytes
-/// after it. Replace it to encode routing of your own (a node, a process) so that a load
+/// The default is [`RandomIds`]; [`ShardedIds`] puts a shard (a worker's index) in the first
+/// byte, random bytes after it. Replace it to encode routing of your own (a node, a process) so that a load
 /// balancer or another process can route without state; keep enough random bytes that IDs are
 /// not guessable, since an ID is also what an off-path attacker would need to aim records at a
 /// connection (RFC 9146 §8).
@@ -47,9 +47,21 @@ pub trait ConnectionIdGenerator: fmt::Debug + Send + Sync {
     fn generate(&self, id: &mut [u8], random: &mut dyn FnMut(&mut [u8]) -> Result<(), Error>) -> Result<(), Error>;
 }
 
-/// The default [`ConnectionIdGenerator`]: the shard (a worker's index) in the first byte, random
-/// bytes after it; [`shard_of`] reads it back. A 1-byte ID is all random: one byte cannot carry
-/// both, and [`shard_of`] gives `None` for it.
+/// The default [`ConnectionIdGenerator`]: every byte random.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RandomIds;
+
+impl ConnectionIdGenerator for RandomIds {
+    fn generate(&self, id: &mut [u8], random: &mut dyn FnMut(&mut [u8]) -> Result<(), Error>) -> Result<(), Error> {
+        random(id)
+    }
+}
+
+/// A [`ConnectionIdGenerator`] for servers that spread connections over workers (what
+/// `rdtls`'s `Listener::bind_workers` gives each worker): the shard (a worker's index) in the
+/// first byte, random bytes after it; [`shard_of`] reads it back. A 1-byte ID is all random:
+/// one byte cannot carry both, and [`shard_of`] gives `None` for it. The shard byte is no secret
+/// and takes from the ID's unpredictability: use IDs long enough for the rest (8 bytes or more).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ShardedIds {
     shard: u8,

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::cid::{datagram_cid, ConnectionIdGenerator, ShardedIds};
+use crate::cid::{datagram_cid, ConnectionIdGenerator, RandomIds};
 use crate::config::Config;
 use crate::connection::lifecycle::EndpointEventKind;
 use crate::connection::{Connection, ConnectionEvent, EndpointEvent};
@@ -146,7 +146,7 @@ impl Endpoint {
             cids: HashMap::new(),
             cid_of: HashMap::new(),
             extra_cids: HashMap::new(),
-            cid_generator: Arc::new(ShardedIds::default()),
+            cid_generator: Arc::new(RandomIds),
             probes: HashMap::new(),
             next_handle: 0,
             max_connections: DEFAULT_MAX_CONNECTIONS,
@@ -160,7 +160,7 @@ impl Endpoint {
 
     /// Replaces what makes the connection IDs of new connections (when the configuration asks
     /// for them, [`ConfigBuilder::connection_id`](crate::ConfigBuilder::connection_id)). The
-    /// default is [`ShardedIds`] of shard 0.
+    /// default is [`RandomIds`](crate::cid::RandomIds).
     pub fn set_connection_id_generator(&mut self, generator: Arc<dyn ConnectionIdGenerator>) {
         self.cid_generator = generator;
     }

@@ -324,8 +324,18 @@ impl Serving {
                         // Routed by its connection ID from elsewhere: the peer moved.
                         if from != hs.peer && self.endpoint.follow(h, from, datagram.len(), &mut hs.conn, now) {
                             tracing::debug!(was = %hs.peer, now = %from, "a handshaking peer's address changed");
-                            hs.peer = from;
+                            // The half-open count per IP moves with it.
+                            let was = std::mem::replace(&mut hs.peer, from);
                             hs.local = local;
+                            if was.ip() != from.ip() {
+                                if let Some(n) = self.per_ip.get_mut(&was.ip()) {
+                                    *n = n.saturating_sub(1);
+                                    if *n == 0 {
+                                        self.per_ip.remove(&was.ip());
+                                    }
+                                }
+                                *self.per_ip.entry(from.ip()).or_default() += 1;
+                            }
                         }
                     }
                     self.inner.traffic.dropped(&before, &hs.conn.stats());
