@@ -413,11 +413,13 @@ impl Endpoint {
         }
         if let Some(p) = self.probes.get_mut(&handle).filter(|p| p.to == remote) {
             p.received = p.received.saturating_add(datagram_len as u64);
-            if conn.path_validated() {
+            // Answered, and this datagram from there is authentic and new (not a forgery that
+            // only carries the ID, nor a replay).
+            if conn.path_validated() && conn.datagram_was_newest() {
                 self.probes.remove(&handle);
                 return self.migrate(handle, remote).is_ok();
             }
-            if conn.path_challenge_pending() {
+            if conn.path_challenge_pending() || conn.path_validated() {
                 return false;
             }
             // That check failed: the newest record from there starts another.
@@ -429,11 +431,12 @@ impl Endpoint {
         false
     }
 
-    /// Where to send a datagram of `len` bytes of the connection `handle` (`conn`): its
-    /// address; while a return routability check runs (see [`follow`](Self::follow)), the
+    /// Where to send a datagram of `len` bytes that `conn` (the connection `handle`) just wrote:
+    /// its address; while a return routability check runs (see [`follow`](Self::follow)), the
     /// address being checked, as long as what went there stays within three times what came
-    /// from there (the challenge itself included), else the address it had. `None` for an
-    /// unknown handle.
+    /// from there, else the address it had. Our `path_challenge`
+    /// ([`Connection::transmitted_path_challenge`]) goes only to the address being checked:
+    /// `None` (do not send it) if it does not fit the limit. `None` for an unknown handle.
     pub fn destination(&mut self, handle: ConnectionHandle, len: usize, conn: &Connection) -> Option<SocketAddr> {
         let current = *self.addrs.get(&handle)?;
         if self.probes.is_empty() {
@@ -451,7 +454,13 @@ impl Endpoint {
             p.sent = after;
             return Some(p.to);
         }
-        Some(current)
+        // Never redirected: at the old address it would be answered, and prove nothing.
+        (!conn.transmitted_path_challenge()).then_some(current)
+    }
+
+    /// The address a return routability check of `handle` is checking, if one runs.
+    pub fn probe_target(&self, handle: ConnectionHandle) -> Option<SocketAddr> {
+        self.probes.get(&handle).map(|p| p.to)
     }
 
     /// Moves a registered connection to a new peer address: datagrams from `to` reach it from
@@ -493,6 +502,9 @@ impl Endpoint {
                 if !self.addrs.contains_key(&handle) {
                     return None;
                 }
+                // The connection asks for no more than it may hold; the endpoint checks too.
+                let held = self.extra_cids.get(&handle).map_or(0, Vec::len);
+                let n = usize::from(n).min(crate::connection::MAX_ISSUED_CONNECTION_IDS.saturating_sub(held));
                 let mut ids = Vec::new();
                 for _ in 0..n {
                     // An ID space too crowded to draw a free one: fewer IDs (RFC 9147 §9 allows it).

@@ -127,7 +127,8 @@ pub use config::{
 };
 pub use connection::{
     Connection, ConnectionEvent, EndpointEvent, Event, HandshakeState, Received, Side, Stats, MAX_HELD_BYTES,
-    MAX_HELD_RECORDS, MAX_RECORDS_PER_DATAGRAM, MAX_SPARE_CONNECTION_IDS, PATH_VALIDATION_TIMEOUT,
+    MAX_HELD_RECORDS, MAX_ISSUED_CONNECTION_IDS, MAX_RECORDS_PER_DATAGRAM, MAX_SPARE_CONNECTION_IDS,
+    PATH_VALIDATION_TIMEOUT,
 };
 pub use cookie::{ClientVerifier, Verification};
 pub use endpoint::{

@@ -267,3 +267,43 @@ fn an_exported_session_keeps_its_ids_and_its_checks() {
         assert!(imported.path_validated());
     }
 }
+
+/// The answer to a check may come back another way; the move still waits for an authentic,
+/// new record from the address checked: a forgery that only carries the connection ID, sent from
+/// there, moves nothing.
+#[test]
+fn an_answered_check_moves_only_on_an_authentic_record_from_the_address_checked() {
+    for version in [Protocol::Dtls1_2, Protocol::Dtls1_3] {
+        let (cc, sc) = configs(version, true, true);
+        let now = Instant::now();
+        let (old, new) = (addr(1, 4000), addr(1, 4001));
+        let mut ep = Endpoint::new(sc, now).unwrap();
+        let mut client = Connection::client(cc, now).unwrap();
+        let mut buf = Vec::new();
+        client.poll_transmit(&mut buf).unwrap();
+        let DatagramEvent::Incoming(inc) = ep.handle(now, old, &buf, &mut Vec::new()) else { panic!("not admitted") };
+        let (h, mut conn) = ep.accept(inc, now).unwrap();
+        pump(now, &mut client, &mut conn);
+        let mut server = Side { ep, h, conn };
+
+        assert_eq!(server.arrive(new, now, sealed(&mut client, b"m1")), (vec![b"m1".to_vec()], false));
+        let out = server.out();
+        assert_eq!((out.len(), out[0].0), (1, new), "the challenge, to the address checked");
+        let mut challenge = out[0].1.clone();
+        client.handle_datagram(now, &mut challenge).unwrap();
+        let answer = transmits(&mut client).remove(0);
+        // The answer comes from the old address: the check is answered, nobody moved yet.
+        assert_eq!(server.arrive(old, now, answer), (vec![], false));
+        assert!(server.conn.path_validated());
+        assert_eq!(server.ep.remote(h), Some(old));
+        // A forgery from the new address (the ID, then garbage): no move.
+        let mut forged = sealed(&mut client, b"forged");
+        let last = forged.len() - 1;
+        forged[last] ^= 0x55;
+        assert_eq!(server.arrive(new, now, forged), (vec![], false));
+        assert_eq!(server.ep.remote(h), Some(old), "{version:?}");
+        // The client's next record from there: the move.
+        assert_eq!(server.arrive(new, now, sealed(&mut client, b"m2")), (vec![b"m2".to_vec()], true));
+        assert_eq!(server.ep.remote(h), Some(new));
+    }
+}

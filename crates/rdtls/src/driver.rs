@@ -414,8 +414,11 @@ impl Driver {
         // (with DTLS 1.3 the client sends as soon as its Finished is out).
         // So do the messages decrypted and not read yet (among them what the listener
         // decrypted before handing the connection to us), ahead of those datagrams.
-        let messages: Vec<Vec<u8>> = self.queued.drain(..).collect();
-        let queued: Vec<Vec<u8>> = lock(&self.shared.inbox).datagrams.drain(..).collect();
+        let mut inbox = lock(&self.shared.inbox);
+        // Also what the listener decrypted since (a datagram from the peer's new address).
+        let messages: Vec<Vec<u8>> = self.queued.drain(..).chain(inbox.messages.drain(..)).collect();
+        let queued: Vec<Vec<u8>> = inbox.datagrams.drain(..).collect();
+        drop(inbox);
         let state = handoff::encode(&proto_state, &messages, &queued);
         // Not ours any more: dropping this handle must not close the association.
         self.detached = true;

@@ -220,6 +220,7 @@ impl Server {
         // While the peer's new address is checked (RFC 9853), what goes there is limited.
         let to = self.endpoint.destination(handle, self.tx.len(), &peer_conn.conn).unwrap_or(peer);
         self.socket.send_to(&self.tx, to)?;
+        // (Application data is never a challenge: it always has somewhere to go.)
         self.traffic.sent(1, self.tx.len() as u64);
         Ok(data.len())
     }
@@ -404,7 +405,8 @@ impl Server {
             }
         }
         while p.conn.poll_transmit(&mut self.tx).is_some() {
-            let to = self.endpoint.destination(h, self.tx.len(), &p.conn).unwrap_or(peer);
+            // A challenge over the amplification limit is not sent at all (`None`).
+            let Some(to) = self.endpoint.destination(h, self.tx.len(), &p.conn) else { continue };
             // A failure is that peer's concern alone (its address unreachable, say).
             match self.socket.send_to(&self.tx, to) {
                 Ok(_) => self.traffic.sent(1, self.tx.len() as u64),

@@ -253,14 +253,14 @@ impl Shared {
         datagram: &mut [u8],
         (socket, from, local_ip): (&Arc<Socket>, SocketAddr, Option<IpAddr>),
         tx: &mut Vec<u8>,
-        follow: impl FnOnce(&mut Proto) -> bool,
+        follow: impl FnOnce(&mut Proto) -> (bool, Option<SocketAddr>),
     ) -> bool {
         let mut proto = lock(&self.proto);
         if let Some(o) = &self.observer {
             o.see(&Observed::Received { peer: from, datagram });
         }
         let before = self.traffic.as_ref().map(|_| proto.stats());
-        let mut moved = false;
+        let (mut moved, mut probing) = (false, None);
         if let Ok(received) = proto.handle_datagram(Instant::now(), datagram) {
             let mut inbox = lock(&self.inbox);
             for data in received.iter() {
@@ -271,7 +271,7 @@ impl Shared {
                 }
             }
             drop(inbox);
-            moved = follow(&mut proto);
+            (moved, probing) = follow(&mut proto);
         }
         if let (Some(t), Some(before)) = (&self.traffic, before) {
             t.dropped(&before, &proto.stats());
@@ -281,13 +281,16 @@ impl Shared {
             // Before anything is sent: answers go to the new address.
             self.move_to(socket.clone(), from, local_ip);
         } else {
-            if proto.path_challenge_pending() {
-                // A return routability check of `from` (RFC 9853): the challenge goes there,
-                // and nothing else does until it is answered; what we answer to the peer's own
-                // challenge goes where that came from too.
+            if probing == Some(from) {
+                // A return routability check of `from` (RFC 9853): our challenge goes there,
+                // alone; nothing else does until it is answered.
                 while proto.poll_transmit(tx).is_some() {
-                    if let Err(e) = self.send_via(socket, tx, Some(from), local_ip) {
-                        tracing::debug!(to = %from, error = %e, "sending a path challenge failed");
+                    let r = match proto.transmitted_path_challenge() {
+                        true => self.send_via(socket, tx, Some(from), local_ip),
+                        false => self.send_raw(tx),
+                    };
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "a datagram was not sent");
                     }
                 }
             }

@@ -18,7 +18,8 @@ use crate::messages::tls13::{
 /// Most spare IDs of the peer's kept; more are forgotten.
 pub const MAX_SPARE_CONNECTION_IDS: usize = 8;
 /// Most IDs of ours beyond the first; a request for more is answered with fewer.
-const MAX_ISSUED: usize = 8;
+pub const MAX_ISSUED_CONNECTION_IDS: usize = 8;
+const MAX_ISSUED: usize = MAX_ISSUED_CONNECTION_IDS;
 /// Most messages of this kind waiting to be sent.
 const MAX_OUTGOING: usize = 4;
 
@@ -88,6 +89,14 @@ impl Connection {
         !cid.is_empty() && (c.own() == cid || c.more.as_deref().is_some_and(|m| m.own.iter().any(|o| o == cid)))
     }
 
+    /// Our last post-handshake flight was given up (never acknowledged): a request for IDs in
+    /// it no longer waits, and a new one may be made.
+    pub(super) fn cid_flight_given_up(&mut self) {
+        if let Some(s) = self.spares_if_any_mut() {
+            s.requested = false;
+        }
+    }
+
     /// How many IDs the endpoint was asked for (taken: the endpoint event says it once).
     pub(super) fn take_wanted_cids(&mut self) -> u8 {
         self.spares_if_any_mut().map_or(0, |s| core::mem::take(&mut s.wanted))
@@ -123,7 +132,9 @@ impl Connection {
             return Err(Error::unexpected("RequestConnectionId from a peer that sends us no connection ID"));
         }
         let count = parse_request_connection_id(body).ok_or(Error::decode("RequestConnectionId"))?;
-        let issued = self.spares().map_or(0, |s| s.own.len());
+        // IDs given, and IDs the endpoint is still making for an earlier request: a peer that
+        // asks again before that one is answered (RFC 9147 §9 forbids it) gets no more.
+        let issued = self.spares().map_or(0, |s| s.own.len() + usize::from(s.wanted));
         // An excessive request is answered with fewer IDs, possibly none (RFC 9147 §9).
         let count = usize::from(count).min(MAX_ISSUED - issued);
         if self.side == Side::Client {
@@ -145,14 +156,16 @@ impl Connection {
     /// Accepts records with `ids` and offers them to the peer as spares.
     fn issue(&mut self, ids: Vec<Vec<u8>>, now: Instant) {
         let Some(spares) = self.spares_mut() else { return };
+        if spares.outgoing.len() >= MAX_OUTGOING {
+            // No room to tell the peer: the IDs are not taken either.
+            return;
+        }
         let room = MAX_ISSUED.saturating_sub(spares.own.len());
         let ids: Vec<Vec<u8>> = ids.into_iter().filter(|id| !id.is_empty()).take(room).collect();
         spares.own.extend(ids.iter().cloned());
-        if spares.outgoing.len() < MAX_OUTGOING {
-            let mut body = Vec::new();
-            write_new_connection_id(&ids, ConnectionIdUsage::Spare, &mut body);
-            spares.outgoing.push_back((HandshakeType::NEW_CONNECTION_ID, body));
-        }
+        let mut body = Vec::new();
+        write_new_connection_id(&ids, ConnectionIdUsage::Spare, &mut body);
+        spares.outgoing.push_back((HandshakeType::NEW_CONNECTION_ID, body));
         self.start_post_handshake(now);
     }
 

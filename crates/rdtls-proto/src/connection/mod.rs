@@ -51,7 +51,7 @@ mod rrc;
 mod session;
 mod tls13;
 
-pub use cid13::{ConnectionEvent, MAX_SPARE_CONNECTION_IDS};
+pub use cid13::{ConnectionEvent, MAX_ISSUED_CONNECTION_IDS, MAX_SPARE_CONNECTION_IDS};
 use flight::{jittered, Flight};
 use handshake::HandshakeRun;
 pub use lifecycle::EndpointEvent;
@@ -499,8 +499,10 @@ impl Connection {
         if fl.deadline.is_some_and(|d| now >= d) {
             if established {
                 // DTLS 1.3's client: the server never acknowledged our last flight, but it
-                // answers what we send since; stop resending.
+                // answers what we send since; stop resending. (After the handshake, the same
+                // for a post-handshake message: a request for IDs in it is given up.)
                 self.flight = None;
+                self.cid_flight_given_up();
                 self.epochs.retire(crate::handshake::tls13::EPOCH_HANDSHAKE);
                 return Ok(());
             }
@@ -553,6 +555,10 @@ impl Connection {
     #[must_use]
     pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> Option<usize> {
         out.clear();
+        if self.transmit_rrc(out) {
+            self.stats.datagrams_sent += 1;
+            return Some(out.len());
+        }
         let mtu = self.mtu();
         if let Some(mut fl) = self.flight.take() {
             self.transmit_flight(&mut fl, mtu, out);
@@ -566,7 +572,6 @@ impl Connection {
                 self.write_record(ContentType::ALERT, epoch, &[level.0, desc.0], out);
             }
         }
-        self.transmit_rrc(out);
         if out.is_empty() {
             return None;
         }

@@ -26,6 +26,8 @@ pub(crate) struct Rrc {
     probe: Option<Probe>,
     /// Messages to send, each in its own datagram: type, cookie.
     outgoing: Vec<[u8; 9]>,
+    /// The datagram `poll_transmit` wrote last is our `path_challenge`.
+    challenge_written: bool,
 }
 
 #[derive(Debug)]
@@ -67,6 +69,13 @@ impl Connection {
         self.rrc().and_then(|r| r.probe.as_ref()).is_some_and(|p| p.answered)
     }
 
+    /// Whether the datagram [`poll_transmit`](Self::poll_transmit) wrote last is a
+    /// `path_challenge` of ours (alone in it): it goes to the address being checked, and only
+    /// there ([`Endpoint::destination`](crate::Endpoint::destination) says so).
+    pub fn transmitted_path_challenge(&self) -> bool {
+        self.rrc().is_some_and(|r| r.challenge_written)
+    }
+
     /// Whether a challenge of ours waits for its answer.
     pub fn path_challenge_pending(&self) -> bool {
         self.rrc().and_then(|r| r.probe.as_ref()).is_some_and(|p| !p.answered)
@@ -84,14 +93,20 @@ impl Connection {
             return;
         };
         // Protected only (RFC 9853 §3), on an established connection; the type and its cookie.
-        let (Some(&ty), Some(cookie)) = (body.first(), body.get(1..9).and_then(|c| <[u8; 8]>::try_from(c).ok())) else {
+        let Some(&ty) = body.first() else {
             self.stats.dropped_malformed += 1;
             return;
         };
-        if epoch == 0 || !established || (body.len() != 9 && ty <= DROP) {
-            self.stats.dropped_malformed += 1;
+        if ty > DROP && epoch > 0 && established {
+            // A message type of a later extension: ignored (§3), whatever its length.
+            self.stats.records_accepted += 1;
             return;
         }
+        let cookie = body.get(1..9).and_then(|c| <[u8; 8]>::try_from(c).ok());
+        let (Some(cookie), 9, true, true) = (cookie, body.len(), epoch > 0, established) else {
+            self.stats.dropped_malformed += 1;
+            return;
+        };
         self.stats.records_accepted += 1;
         match ty {
             // Exactly one answer per challenge, at once (§4.4); a burst beyond the queue is not
@@ -112,24 +127,27 @@ impl Connection {
                 // Not ours, or late, or repeated: discarded silently (§4.4).
                 _ => self.stats.dropped_unexpected += 1,
             },
-            // Unknown message types are ignored (§3).
             _ => {}
         }
     }
 
     /// Writes the next waiting message alone into `out` (empty), as one record of the write
-    /// epoch.
-    pub(super) fn transmit_rrc(&mut self, out: &mut Vec<u8>) {
-        if !out.is_empty() || !self.is_established() {
-            return;
-        }
-        let Some(rrc) = self.cid.as_deref_mut().and_then(|c| c.rrc.as_deref_mut()) else { return };
-        if rrc.outgoing.is_empty() {
-            return;
+    /// epoch; returns whether it did. `poll_transmit` asks first, so that a challenge is the
+    /// first thing sent to the address it checks (what goes there is limited).
+    pub(super) fn transmit_rrc(&mut self, out: &mut Vec<u8>) -> bool {
+        let established = self.is_established();
+        let Some(rrc) = self.cid.as_deref_mut().and_then(|c| c.rrc.as_deref_mut()) else { return false };
+        rrc.challenge_written = false;
+        if !out.is_empty() || !established || rrc.outgoing.is_empty() {
+            return false;
         }
         let msg = rrc.outgoing.remove(0);
         let epoch = self.epochs.write_epoch();
-        self.write_record(ContentType::RETURN_ROUTABILITY_CHECK, epoch, &msg, out);
+        let written = self.write_record(ContentType::RETURN_ROUTABILITY_CHECK, epoch, &msg, out).is_some();
+        if let Some(rrc) = self.cid.as_deref_mut().and_then(|c| c.rrc.as_deref_mut()) {
+            rrc.challenge_written = written && msg[0] == CHALLENGE;
+        }
+        written
     }
 
     /// When our challenge stops waiting.

@@ -352,7 +352,7 @@ impl Serving {
                         let to = (&self.inner.socket, from, local.filter(|_| wildcard));
                         let endpoint = &mut self.endpoint;
                         let len = datagram.len();
-                        let follow = |c: &mut Proto| endpoint.follow(h, from, len, c, now);
+                        let follow = |c: &mut Proto| (endpoint.follow(h, from, len, c, now), endpoint.probe_target(h));
                         if shared.handle_from_elsewhere(datagram, to, &mut self.tx, follow) {
                             if let (Some(o), Some(was)) = (&self.inner.options.socket.observer, was) {
                                 o.see(&Observed::Moved { from: was, to: from });
