@@ -118,6 +118,22 @@ struct Side {
 }
 
 impl Side {
+    /// A client and its server behind an endpoint, established from `at` with return
+    /// routability checks agreed; the server's events so far drained.
+    fn established(version: Protocol, at: SocketAddr, now: Instant) -> (Side, Connection) {
+        let (cc, sc) = configs(version, true, true);
+        let mut ep = Endpoint::new(sc, now).unwrap();
+        let mut client = Connection::client(cc, now).unwrap();
+        let mut buf = Vec::new();
+        client.poll_transmit(&mut buf).unwrap();
+        let DatagramEvent::Incoming(inc) = ep.handle(now, at, &buf, &mut Vec::new()) else { panic!("not admitted") };
+        let (h, mut conn) = ep.accept(inc, now).unwrap();
+        pump(now, &mut client, &mut conn);
+        assert!(client.is_established() && conn.is_established() && conn.return_routability_check());
+        events(&mut conn);
+        (Side { ep, h, conn }, client)
+    }
+
     /// A datagram from `from` reaches the endpoint and the connection; returns the data and
     /// whether the connection moved.
     fn arrive(&mut self, from: SocketAddr, now: Instant, mut datagram: Vec<u8>) -> (Vec<Vec<u8>>, bool) {
@@ -149,19 +165,10 @@ impl Side {
 #[test]
 fn an_endpoint_follows_a_new_address_only_once_it_answers_and_sends_little_there_before() {
     for version in [Protocol::Dtls1_2, Protocol::Dtls1_3] {
-        let (cc, sc) = configs(version, true, true);
         let now = Instant::now();
         let (old, new, victim) = (addr(1, 4000), addr(1, 4001), addr(66, 80));
-        let mut ep = Endpoint::new(sc, now).unwrap();
-        let mut client = Connection::client(cc, now).unwrap();
-        let mut buf = Vec::new();
-        client.poll_transmit(&mut buf).unwrap();
-        let DatagramEvent::Incoming(inc) = ep.handle(now, old, &buf, &mut Vec::new()) else { panic!("not admitted") };
-        let (h, mut conn) = ep.accept(inc, now).unwrap();
-        pump(now, &mut client, &mut conn);
-        assert!(client.is_established() && conn.is_established() && conn.return_routability_check());
-        events(&mut conn);
-        let mut server = Side { ep, h, conn };
+        let (mut server, mut client) = Side::established(version, old, now);
+        let h = server.h;
 
         assert_eq!(server.arrive(old, now, sealed(&mut client, b"m0")), (vec![b"m0".to_vec()], false));
         // The NAT rebinds. The data is delivered, but the peer is not followed yet: a challenge
@@ -274,17 +281,10 @@ fn an_exported_session_keeps_its_ids_and_its_checks() {
 #[test]
 fn an_answered_check_moves_only_on_an_authentic_record_from_the_address_checked() {
     for version in [Protocol::Dtls1_2, Protocol::Dtls1_3] {
-        let (cc, sc) = configs(version, true, true);
         let now = Instant::now();
         let (old, new) = (addr(1, 4000), addr(1, 4001));
-        let mut ep = Endpoint::new(sc, now).unwrap();
-        let mut client = Connection::client(cc, now).unwrap();
-        let mut buf = Vec::new();
-        client.poll_transmit(&mut buf).unwrap();
-        let DatagramEvent::Incoming(inc) = ep.handle(now, old, &buf, &mut Vec::new()) else { panic!("not admitted") };
-        let (h, mut conn) = ep.accept(inc, now).unwrap();
-        pump(now, &mut client, &mut conn);
-        let mut server = Side { ep, h, conn };
+        let (mut server, mut client) = Side::established(version, old, now);
+        let h = server.h;
 
         assert_eq!(server.arrive(new, now, sealed(&mut client, b"m1")), (vec![b"m1".to_vec()], false));
         let out = server.out();
