@@ -120,7 +120,7 @@ struct Side {
 impl Side {
     /// A client and its server behind an endpoint, established from `at` with return
     /// routability checks agreed; the server's events so far drained.
-    fn established(version: Protocol, at: SocketAddr, now: Instant) -> (Side, Connection) {
+    fn established(version: Protocol, at: SocketAddr, now: Instant) -> (Self, Connection) {
         let (cc, sc) = configs(version, true, true);
         let mut ep = Endpoint::new(sc, now).unwrap();
         let mut client = Connection::client(cc, now).unwrap();
@@ -131,7 +131,7 @@ impl Side {
         pump(now, &mut client, &mut conn);
         assert!(client.is_established() && conn.is_established() && conn.return_routability_check());
         events(&mut conn);
-        (Side { ep, h, conn }, client)
+        (Self { ep, h, conn }, client)
     }
 
     /// A datagram from `from` reaches the endpoint and the connection; returns the data and
