@@ -140,6 +140,7 @@ pub struct Config {
     pub(crate) message_window: u16,
     pub(crate) max_records_per_datagram: usize,
     pub(crate) key_log: Option<Arc<dyn KeyLog>>,
+    pub(crate) resumption: crate::resumption::Resumption,
 }
 
 impl fmt::Debug for Config {
@@ -219,6 +220,7 @@ impl Config {
                 message_window: DEFAULT_MESSAGE_WINDOW,
                 max_records_per_datagram: crate::record::MAX_RECORDS_PER_DATAGRAM,
                 key_log: None,
+                resumption: crate::resumption::Resumption::default(),
             },
         }
     }
@@ -308,7 +310,7 @@ const _: () = assert!(MAX_CID_LEN <= crate::record::header::SHORT_UNIFIED_CID);
 /// Builds a [`Config`], checking every value.
 #[derive(Clone, Debug)]
 pub struct ConfigBuilder {
-    config: Config,
+    pub(crate) config: Config,
 }
 
 impl ConfigBuilder {
@@ -639,7 +641,9 @@ impl ConfigBuilder {
                 return Err(E("PSK identity hint too long"));
             }
         }
-        Ok(self.config)
+        let mut config = self.config;
+        config.resumption.finish(&*config.provider)?;
+        Ok(config)
     }
 }
 

@@ -118,12 +118,14 @@ mod error;
 mod handshake;
 pub mod messages;
 pub mod record;
+pub mod resumption;
 pub mod suites;
 #[cfg(test)]
 mod tests;
 
 pub use config::{
     key_log_line, ClientAuth, Config, ConfigBuilder, ExtendedMasterSecret, KeyLog, PskCredentials, VerifyPeer,
+    MAX_PSK_IDENTITY_LEN,
 };
 pub use connection::{
     Connection, ConnectionEvent, EndpointEvent, Event, HandshakeState, Received, Side, Stats, MAX_HELD_BYTES,

@@ -120,6 +120,11 @@ impl Connection {
                         c.rrc = Some(Box::default());
                     }
                 }
+                Action::Resumed => self.resumed = true,
+                Action::NewSession(session) => {
+                    self.details_mut().session = Some(session);
+                    self.events.push_back(Event::NewSession);
+                }
                 Action::RequestedServerName(sni) => self.set_requested_server_name(sni),
                 Action::PeerCertificates(chain) => self.set_peer_certificates(chain),
                 Action::CheckPeer(errors) => self.check_peer(errors)?,

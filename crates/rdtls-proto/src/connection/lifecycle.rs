@@ -164,3 +164,31 @@ impl Connection {
         self.events.push_back(Event::Closed(e));
     }
 }
+
+/// Counters of what a connection did, for diagnostics and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Records received and accepted.
+    pub records_accepted: u64,
+    /// Records dropped because they could not be parsed.
+    pub dropped_malformed: u64,
+    /// Records dropped by the anti-replay window.
+    pub dropped_replayed: u64,
+    /// Records dropped because they failed authentication.
+    pub dropped_bad_auth: u64,
+    /// Records dropped because of their epoch (no keys yet, or unknown).
+    pub dropped_epoch: u64,
+    /// Records dropped because they were not expected now.
+    pub dropped_unexpected: u64,
+    /// Handshake fragments dropped (outside the window, inconsistent, over a limit).
+    pub dropped_fragments: u64,
+    /// Flights sent again (timer or peer retransmission).
+    pub retransmissions: u64,
+    /// Datagrams produced by `poll_transmit`.
+    pub datagrams_sent: u64,
+    /// DTLS 1.3: our KeyUpdates the peer acknowledged (we write with the new keys since).
+    pub key_updates_sent: u64,
+    /// DTLS 1.3: the peer's KeyUpdates received.
+    pub key_updates_received: u64,
+}

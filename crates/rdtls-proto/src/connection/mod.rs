@@ -47,6 +47,7 @@ mod input;
 #[cfg(test)]
 pub(crate) use input::default_failed_decryption_limit;
 pub(crate) mod lifecycle;
+mod resume;
 mod rrc;
 mod session;
 mod tls13;
@@ -54,8 +55,8 @@ mod tls13;
 pub use cid13::{ConnectionEvent, MAX_ISSUED_CONNECTION_IDS, MAX_SPARE_CONNECTION_IDS};
 use flight::{jittered, Flight};
 use handshake::HandshakeRun;
-pub use lifecycle::EndpointEvent;
 use lifecycle::Lifecycle;
+pub use lifecycle::{EndpointEvent, Stats};
 pub use rrc::PATH_VALIDATION_TIMEOUT;
 
 /// The state of the handshake, as Qt's `QDtls::HandshakeState`.
@@ -88,6 +89,9 @@ pub enum Event {
     /// [`Connection::ignore_verification_errors`] and [`Connection::resume_handshake`], or
     /// [`Connection::abort_handshake`].
     PeerVerificationFailed(Vec<CertificateError>),
+    /// Client: a session to resume later is ready ([`Connection::session`]): DTLS 1.2's
+    /// at the end of the handshake.
+    NewSession,
     /// The peer answered our return routability check ([`Connection::challenge_path`]):
     /// the address the challenge went to reaches it.
     PathValidated,
@@ -96,34 +100,6 @@ pub enum Event {
     PathValidationFailed,
     /// The connection ended: the peer closed it, or a fatal error occurred.
     Closed(Error),
-}
-
-/// Counters of what a connection did, for diagnostics and tests.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Records received and accepted.
-    pub records_accepted: u64,
-    /// Records dropped because they could not be parsed.
-    pub dropped_malformed: u64,
-    /// Records dropped by the anti-replay window.
-    pub dropped_replayed: u64,
-    /// Records dropped because they failed authentication.
-    pub dropped_bad_auth: u64,
-    /// Records dropped because of their epoch (no keys yet, or unknown).
-    pub dropped_epoch: u64,
-    /// Records dropped because they were not expected now.
-    pub dropped_unexpected: u64,
-    /// Handshake fragments dropped (outside the window, inconsistent, over a limit).
-    pub dropped_fragments: u64,
-    /// Flights sent again (timer or peer retransmission).
-    pub retransmissions: u64,
-    /// Datagrams produced by `poll_transmit`.
-    pub datagrams_sent: u64,
-    /// DTLS 1.3: our KeyUpdates the peer acknowledged (we write with the new keys since).
-    pub key_updates_sent: u64,
-    /// DTLS 1.3: the peer's KeyUpdates received.
-    pub key_updates_received: u64,
 }
 
 /// Next-epoch records kept while the keys to read them are not there yet.
@@ -186,6 +162,8 @@ pub struct Connection {
     pub(crate) suite: Option<&'static CipherSuite>,
     pub(crate) psk_identity: Option<Vec<u8>>,
     pub(crate) extended_master_secret: bool,
+    /// The handshake resumed a session.
+    pub(crate) resumed: bool,
     /// Names, certificates and secrets most connections never have (PSK ones): allocated
     /// only when one is set.
     pub(crate) details: Option<Box<Details>>,
@@ -225,6 +203,8 @@ pub(crate) struct Details {
     /// session export or keying-material export: DTLS 1.2's master secret and randoms, or DTLS
     /// 1.3's exporter master secret.
     pub(crate) export_secret: Option<zeroize::Zeroizing<Vec<u8>>>,
+    /// Client: the session to resume next time, when the configuration keeps sessions.
+    pub(crate) session: Option<Box<crate::resumption::Session>>,
 }
 
 impl core::fmt::Debug for Connection {
@@ -256,6 +236,7 @@ impl Connection {
             suite: None,
             psk_identity: None,
             extended_master_secret: false,
+            resumed: false,
             details: (!config.ignored_errors.is_empty())
                 .then(|| Box::new(Details { ignored_errors: config.ignored_errors.clone(), ..Details::default() })),
             epochs: EpochTable::default(),
@@ -321,7 +302,7 @@ impl Connection {
         if server_name.is_some() {
             conn.details_mut().server_name = server_name.clone();
         }
-        conn.start_handshake(now, |cx| Handshake::client(cx, server_name))?;
+        conn.start_handshake(now, |cx| Handshake::client(cx, server_name, None, false))?;
         Ok(conn)
     }
 

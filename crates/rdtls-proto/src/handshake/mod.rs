@@ -53,12 +53,12 @@ pub(crate) fn check_verify_data(expected: &[u8], received: &[u8], client: bool) 
 /// Client, either version: verifies the server's chain for `server_name` (failing closed
 /// without a name, unless the configuration opts out) and asks the engine to record it and
 /// apply the verification policy. Returns the end-entity certificate, whose key signs the
-/// server's handshake.
+/// server's handshake, and whether the chain verified without errors.
 pub(crate) fn check_server_chain(
     cx: &mut Context<'_>,
     server_name: Option<&ServerName<'static>>,
     chain: Vec<CertificateDer<'static>>,
-) -> Result<CertificateDer<'static>, Error> {
+) -> Result<(CertificateDer<'static>, bool), Error> {
     let config: &Config = cx.config;
     let Some(ee) = chain.first().cloned() else {
         // Without a certificate there is no key to check the server's signature with.
@@ -71,19 +71,21 @@ pub(crate) fn check_server_chain(
     if server_name.is_none() && !config.accept_any_server_name {
         errors.push(CertificateError::NoServerName);
     }
+    let trusted = errors.is_empty();
     cx.push(Action::PeerCertificates(chain));
     cx.push(Action::CheckPeer(errors));
-    Ok(ee)
+    Ok((ee, trusted))
 }
 
 /// Server, either version: verifies a client's chain against `roots` (an SNI entry's, or the
 /// configuration's) and asks the engine to record it and apply the policy. An empty chain is
-/// recorded as such: an error when client certificates are required, else `Ok(None)`.
+/// recorded as such: an error when client certificates are required, else no certificate.
+/// With the certificate comes whether the chain verified without errors.
 pub(crate) fn check_client_chain(
     cx: &mut Context<'_>,
     roots: Option<&crate::pki::RootStore>,
     chain: Vec<CertificateDer<'static>>,
-) -> Result<Option<CertificateDer<'static>>, Error> {
+) -> Result<(Option<CertificateDer<'static>>, bool), Error> {
     let config: &Config = cx.config;
     let Some(ee) = chain.first().cloned() else {
         cx.push(Action::VerificationErrors(vec![CertificateError::NoPeerCertificate]));
@@ -91,15 +93,16 @@ pub(crate) fn check_client_chain(
             crate::config::ClientAuth::Required => {
                 Err(Error::PeerVerification(vec![CertificateError::NoPeerCertificate]))
             }
-            _ => Ok(None),
+            _ => Ok((None, true)),
         };
     };
     let roots = roots.unwrap_or(&config.roots);
     let errors =
         crate::pki::verify_chain(&*config.provider, roots, &chain, crate::pki::Purpose::Client, (config.time)());
+    let trusted = errors.is_empty();
     cx.push(Action::PeerCertificates(chain));
     cx.push(Action::CheckPeer(errors));
-    Ok(Some(ee))
+    Ok((Some(ee), trusted))
 }
 
 /// One item of an outgoing flight.
@@ -138,6 +141,10 @@ pub(crate) enum Action {
     ReturnRoutability,
     /// DTLS 1.3: the exporter master secret, kept for keying-material exports.
     ExporterSecret(Zeroizing<Vec<u8>>),
+    /// This handshake resumes a session (an abbreviated handshake).
+    Resumed,
+    /// Client: a session to resume later.
+    NewSession(Box<crate::resumption::Session>),
 
     /// The cipher suite and extended master secret use are chosen.
     Negotiated { suite: &'static CipherSuite, extended_master_secret: bool },
@@ -170,6 +177,8 @@ impl core::fmt::Debug for Action {
             Self::PeerConnectionId(_) => "PeerConnectionId",
             Self::ReturnRoutability => "ReturnRoutability",
             Self::ExporterSecret(_) => "ExporterSecret",
+            Self::Resumed => "Resumed",
+            Self::NewSession(_) => "NewSession",
             Self::Negotiated { .. } => "Negotiated",
             Self::PskIdentity(_) => "PskIdentity",
             Self::RequestedServerName(_) => "RequestedServerName",
@@ -223,12 +232,20 @@ pub(crate) enum Handshake {
 
 impl Handshake {
     /// Starts a client: the first flight is among the actions. It offers DTLS 1.3 if the
-    /// configuration allows it (and then DTLS 1.2 too, if allowed).
-    pub(crate) fn client(cx: &mut Context<'_>, server_name: Option<ServerName<'static>>) -> Result<Self, Error> {
-        if cx.config.enables(Protocol::Dtls1_3) {
+    /// configuration allows it (and then DTLS 1.2 too, if allowed), unless it resumes a DTLS
+    /// 1.2 `session`: then it offers that session, in DTLS 1.2 alone. New sessions are kept
+    /// if the configuration says so, or if `keep`.
+    pub(crate) fn client(
+        cx: &mut Context<'_>,
+        server_name: Option<ServerName<'static>>,
+        session: Option<crate::resumption::Session>,
+        keep: bool,
+    ) -> Result<Self, Error> {
+        let resumes_12 = session.as_ref().is_some_and(|s| s.protocol() == Protocol::Dtls1_2);
+        if cx.config.enables(Protocol::Dtls1_3) && !resumes_12 {
             return Ok(Self::Client13(tls13::Client::start(cx, server_name)?));
         }
-        Ok(Self::Client12(tls12::Client::start(cx, server_name)?))
+        Ok(Self::Client12(tls12::Client::start(cx, server_name, session, keep)?))
     }
 
     /// A server waiting for its (verified) ClientHello; which version it speaks is decided by

@@ -99,6 +99,9 @@ pub struct HelloExtensions {
     pub connection_id: Option<Vec<u8>>,
     /// `rrc` (RFC 9853): return routability checks (empty extension).
     pub rrc: bool,
+    /// `session_ticket` (RFC 5077): a client's ticket (empty: it asks for one), or a server's
+    /// promise of a NewSessionTicket (empty).
+    pub session_ticket: Option<Vec<u8>>,
     /// The extensions of TLS 1.3.
     pub tls13: Tls13Extensions,
     /// The types of the other extensions, in order (a client checks that a server sends none
@@ -135,6 +138,7 @@ impl HelloExtensions {
                 ExtensionType::ENCRYPT_THEN_MAC => out.encrypt_then_mac = true,
                 ExtensionType::CONNECTION_ID => out.connection_id = Some(body.vec8()?.to_vec()),
                 ExtensionType::RRC => out.rrc = true,
+                ExtensionType::SESSION_TICKET => out.session_ticket = Some(body.rest().to_vec()),
                 ExtensionType::SIGNATURE_ALGORITHMS => {
                     let list = body.vec16()?;
                     if list.len() % 2 != 0 {
@@ -182,6 +186,7 @@ impl HelloExtensions {
                     | ExtensionType::SERVER_NAME
                     | ExtensionType::CONNECTION_ID
                     | ExtensionType::RRC
+                    | ExtensionType::SESSION_TICKET
             ) {
                 continue;
             }
@@ -242,6 +247,9 @@ impl HelloExtensions {
         }
         if self.rrc {
             put_extension(exts, ExtensionType::RRC, |_| {});
+        }
+        if let Some(ticket) = &self.session_ticket {
+            put_extension(exts, ExtensionType::SESSION_TICKET, |b| b.extend_from_slice(ticket));
         }
         // Last: pre_shared_key has to end a ClientHello.
         self.tls13.emit_each(exts);
@@ -579,6 +587,7 @@ mod tests {
             encrypt_then_mac: true,
             connection_id: Some(vec![1, 2, 3]),
             rrc: true,
+            session_ticket: Some(vec![9; 40]),
             tls13: Tls13Extensions::default(),
             others: Vec::new(),
         }

@@ -29,6 +29,8 @@ enum Expect {
     ServerKeyExchange,
     /// CertificateRequest or ServerHelloDone.
     ServerHelloDone,
+    /// The NewSessionTicket the server promised.
+    NewSessionTicket,
     /// The server's ChangeCipherSpec and Finished.
     Finished,
 }
@@ -40,7 +42,8 @@ pub(crate) struct Client {
     expect: Expect,
     /// The name the server's certificate must be valid for (and the SNI we send).
     server_name: Option<ServerName<'static>>,
-    session_id: Vec<u8>,
+    /// The session we offer and the one we make.
+    resumption: super::resume::ClientResumption,
     /// The cookie from the last HelloVerifyRequest.
     cookie: Vec<u8>,
     hello_verify_count: u8,
@@ -67,13 +70,19 @@ pub(crate) fn offered_suites(config: &Config) -> impl Iterator<Item = &'static C
 }
 
 impl Client {
-    /// Starts the handshake: the ClientHello is the first flight.
-    pub(crate) fn start(cx: &mut Context<'_>, server_name: Option<ServerName<'static>>) -> Result<Self, Error> {
+    /// Starts the handshake: the ClientHello is the first flight. It offers `session` if the
+    /// configuration can resume it.
+    pub(crate) fn start(
+        cx: &mut Context<'_>,
+        server_name: Option<ServerName<'static>>,
+        session: Option<crate::resumption::Session>,
+        keep: bool,
+    ) -> Result<Self, Error> {
         let mut client = Self {
             common: Common::default(),
             expect: Expect::ServerHello,
             server_name,
-            session_id: Vec::new(),
+            resumption: super::resume::ClientResumption::default(),
             cookie: Vec::new(),
             hello_verify_count: 0,
             client_hello: Vec::new(),
@@ -84,6 +93,18 @@ impl Client {
             cert_requested: false,
         };
         cx.config.provider.fill_random(&mut client.common.client_random)?;
+        let r = &mut client.resumption;
+        r.keep = cx.config.resumption.client || keep;
+        r.offered = super::resume::offerable(cx.config, session);
+        if let Some(s) = &r.offered {
+            r.session_id = s.session_id.clone();
+            if r.session_id.is_empty() {
+                // A ticket alone: a session ID of ours, which the server echoes if it resumes
+                // (RFC 5077 §3.4).
+                r.session_id = vec![0; 32];
+                cx.config.provider.fill_random(&mut r.session_id)?;
+            }
+        }
         client.send_client_hello(cx)?;
         Ok(client)
     }
@@ -97,12 +118,13 @@ impl Client {
         cookie: Vec<u8>,
         server_name: Option<ServerName<'static>>,
         next_send_seq: u16,
+        keep_sessions: bool,
     ) -> Self {
         let mut client = Self {
             common: Common::default(),
             expect: Expect::ServerHello,
             server_name,
-            session_id: Vec::new(),
+            resumption: super::resume::ClientResumption::default(),
             cookie,
             hello_verify_count: 0,
             client_hello: hello,
@@ -114,6 +136,7 @@ impl Client {
         };
         client.common.client_random = client_random;
         client.common.next_send_seq = next_send_seq;
+        client.resumption.keep = keep_sessions;
         client
     }
 
@@ -145,7 +168,7 @@ impl Client {
         let hello = ClientHello {
             client_version: ProtocolVersion::DTLS1_2,
             random: self.common.client_random,
-            session_id: self.session_id.clone(),
+            session_id: self.resumption.session_id.clone(),
             cookie: self.cookie.clone(),
             cipher_suites: suites,
             compression_methods: vec![0],
@@ -158,6 +181,11 @@ impl Client {
                 signature_algorithms: certs.then(|| SignatureScheme::SUPPORTED.iter().map(|s| s.0).collect()),
                 connection_id: cx.own_cid.map(<[u8]>::to_vec),
                 rrc: cx.offers_rrc(),
+                // The offered session's ticket, or a request for one.
+                session_ticket: match &self.resumption.offered {
+                    Some(s) if !s.ticket.is_empty() => Some(s.ticket.clone()),
+                    _ => self.resumption.keep.then(Vec::new),
+                },
                 ..HelloExtensions::default()
             },
         };
@@ -205,9 +233,28 @@ impl Client {
                 Ok(())
             }
             (Expect::ServerHelloDone, HandshakeType::SERVER_HELLO_DONE) => self.server_hello_done(cx, &msg),
+            (Expect::NewSessionTicket, HandshakeType::NEW_SESSION_TICKET) => {
+                let ticket =
+                    super::resume::parse_new_session_ticket(&msg.body).ok_or(Error::decode("NewSessionTicket"))?;
+                self.resumption.ticket = Some(ticket);
+                self.common.add_received(&msg);
+                self.expect = Expect::Finished;
+                Ok(())
+            }
             (Expect::Finished, HandshakeType::FINISHED) => {
-                self.common.check_finished(cx.config, &msg, false)?;
+                let config: &Config = cx.config;
+                self.common.check_finished(config, &msg, false)?;
+                if self.resumption.resumed.is_some() {
+                    // An abbreviated handshake: our Finished ends it.
+                    let items = self.common.finished(config, true)?.into();
+                    cx.push(Action::Send { items, awaits_reply: false });
+                    cx.push(Action::WriteEpoch(1));
+                }
                 self.common.complete(cx);
+                let name = self.sends_sni().map(str::to_owned);
+                if let Some(session) = self.resumption.new_session(config, &self.common, name.as_deref()) {
+                    cx.push(Action::NewSession(Box::new(session)));
+                }
                 Ok(())
             }
             _ => Err(Error::unexpected("unexpected handshake message")),
@@ -249,6 +296,7 @@ impl Client {
             || (ext.ec_point_formats.is_some() && !offered_ecdhe)
             || (ext.connection_id.is_some() && cx.own_cid.is_none())
             || (ext.rrc && (!cx.offers_rrc() || ext.connection_id.is_none()))
+            || (ext.session_ticket.is_some() && !self.resumption.keep && self.resumption.offered.is_none())
         {
             return Err(Error::PeerMisbehaved {
                 alert: AlertDescription::UNSUPPORTED_EXTENSION,
@@ -271,8 +319,14 @@ impl Client {
         if sh.extensions.rrc {
             cx.push(Action::ReturnRoutability);
         }
+        if ext.session_ticket.as_ref().is_some_and(|t| !t.is_empty()) {
+            return Err(Error::decode("ServerHello session_ticket"));
+        }
+        self.resumption.ticket_promised = ext.session_ticket.is_some();
         self.common.server_random = sh.random;
-        self.session_id = sh.session_id;
+        if self.resumption.resumes(&sh, suite, ems)? {
+            return self.resumed(cx, msg, suite);
+        }
         // The transcript starts with the ClientHello this ServerHello answers. Its bytes are
         // kept only if we may have to sign them (a certificate suite, and a certificate).
         let ch = core::mem::take(&mut self.client_hello);
@@ -289,7 +343,11 @@ impl Client {
 
     fn certificate(&mut self, cx: &mut Context<'_>, msg: &Message) -> Result<(), Error> {
         let chain = parse_certificate_list(&msg.body).ok_or(Error::decode("Certificate"))?;
-        self.common.peer_ee = Some(crate::handshake::check_server_chain(cx, self.server_name.as_ref(), chain)?);
+        let kept = if self.resumption.keep { chain.clone() } else { Vec::new() };
+        let (ee, trusted) = crate::handshake::check_server_chain(cx, self.server_name.as_ref(), chain)?;
+        self.common.peer_ee = Some(ee);
+        self.resumption.peer_chain = kept;
+        self.resumption.peer_untrusted = !trusted;
         self.common.add_received(msg);
         self.expect = Expect::ServerKeyExchange;
         Ok(())
@@ -402,6 +460,9 @@ impl Client {
         };
         self.common.transcript.release_bytes();
         if let Some(creds) = psk {
+            if self.resumption.keep {
+                self.resumption.psk_identity = Some(creds.identity.clone());
+            }
             cx.push(Action::PskIdentity(creds.identity));
         }
         // The extended master secret's session hash ends with ClientKeyExchange (RFC 7627 §3).
@@ -410,9 +471,33 @@ impl Client {
             items.push(self.common.outgoing(0, HandshakeType::CERTIFICATE_VERIFY, body));
         }
         items.extend(self.common.finished(config, true)?);
-        self.expect = Expect::Finished;
+        self.expect = if self.resumption.ticket_promised { Expect::NewSessionTicket } else { Expect::Finished };
         cx.push(Action::Send { items, awaits_reply: true });
         cx.push(Action::WriteEpoch(1));
+        Ok(())
+    }
+
+    /// The server resumed the session we offered: its flight goes on with a ticket if
+    /// promised, then ChangeCipherSpec and Finished, under the session's master secret.
+    fn resumed(&mut self, cx: &mut Context<'_>, msg: &Message, suite: &'static CipherSuite) -> Result<(), Error> {
+        let Some(session) = self.resumption.resumed.as_ref() else { return Err(Error::Crypto) };
+        let (secret, certs, identity) =
+            (session.secret.clone(), session.peer_certs.clone(), session.psk_identity.clone());
+        let ch = core::mem::take(&mut self.client_hello);
+        self.common.transcript.restart(&ch);
+        self.common.add_received(msg);
+        self.common.transcript.start_hash(&*cx.config.provider, suite.hash, false);
+        cx.push(Action::PeerFlightStarts(msg.seq));
+        cx.push(Action::Resumed);
+        self.common.negotiated(cx, suite, session.extended_master_secret);
+        if let Some(identity) = identity {
+            cx.push(Action::PskIdentity(identity));
+        }
+        if !certs.is_empty() {
+            cx.push(Action::PeerCertificates(certs));
+        }
+        self.common.install_master(cx, &secret, Side::Client)?;
+        self.expect = if self.resumption.ticket_promised { Expect::NewSessionTicket } else { Expect::Finished };
         Ok(())
     }
 }

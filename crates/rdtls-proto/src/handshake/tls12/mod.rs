@@ -21,6 +21,7 @@
 
 mod client;
 pub(crate) mod keys;
+mod resume;
 mod server;
 
 pub(crate) use client::{offered_suites, Client};
@@ -153,6 +154,15 @@ impl Common {
             MasterSecretSeed::Randoms { client: &self.client_random, server: &self.server_random }
         };
         let master = keys::master_secret(provider, suite, premaster, seed)?;
+        self.install_master(cx, &master[..], side)
+    }
+
+    /// Takes `master` as the master secret (a new one, or a resumed session's) and asks for
+    /// the epoch-1 keys of both directions.
+    fn install_master(&mut self, cx: &mut Context<'_>, master: &[u8], side: Side) -> Result<(), Error> {
+        let provider = &*cx.config.provider;
+        let suite = self.suite.ok_or(Error::Crypto)?;
+        let master: Zeroizing<[u8; MASTER_SECRET_LEN]> = Zeroizing::new(master.try_into().map_err(|_| Error::Crypto)?);
         if let Some(log) = &cx.config.key_log {
             log.log("CLIENT_RANDOM", &self.client_random, &master[..]);
         }

@@ -23,7 +23,7 @@ use super::Common;
 
 /// The message(s) the server expects next.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-enum Expect {
+pub(super) enum Expect {
     /// The (verified) ClientHello.
     #[default]
     ClientHello,
@@ -40,8 +40,8 @@ enum Expect {
 /// A DTLS 1.2 server handshake.
 #[derive(Default)]
 pub(crate) struct Server {
-    common: Common,
-    expect: Expect,
+    pub(super) common: Common,
+    pub(super) expect: Expect,
     /// The local address the client reached us on (for `ipcert`).
     local_ip: Option<IpAddr>,
     kx: Option<Box<dyn ActiveKeyExchange>>,
@@ -49,6 +49,9 @@ pub(crate) struct Server {
     cert_requested: bool,
     /// The anchors that verify the client's certificate when its SNI name has its own.
     client_roots: Option<Arc<RootStore>>,
+    /// What resumption needs: the session ID we gave, whether a ticket goes with our last
+    /// flight, and what the session keeps.
+    pub(super) resumption: super::resume::ServerResumption,
 }
 
 impl core::fmt::Debug for Server {
@@ -98,10 +101,21 @@ impl Server {
             (Expect::Certificate, HandshakeType::CERTIFICATE) => self.certificate(cx, &msg),
             (Expect::ClientKeyExchange, HandshakeType::CLIENT_KEY_EXCHANGE) => self.client_key_exchange(cx, &msg),
             (Expect::CertificateVerify, HandshakeType::CERTIFICATE_VERIFY) => self.certificate_verify(cx, &msg),
+            (Expect::Finished, HandshakeType::FINISHED) if self.resumption.resumed => {
+                // An abbreviated handshake: our Finished went first.
+                self.common.check_finished(cx.config, &msg, true)?;
+                self.common.complete(cx);
+                Ok(())
+            }
             (Expect::Finished, HandshakeType::FINISHED) => {
                 let config: &Config = cx.config;
                 self.common.check_finished(config, &msg, true)?;
-                let items = self.common.finished(config, false)?.into();
+                let mut items = Vec::with_capacity(3);
+                if let Some(ticket) = self.new_session_ticket(cx)? {
+                    items.push(ticket);
+                }
+                items.extend(self.common.finished(config, false)?);
+                self.cache_session(cx);
                 cx.push(Action::Send { items, awaits_reply: false });
                 cx.push(Action::WriteEpoch(1));
                 self.common.complete(cx);
@@ -184,6 +198,9 @@ impl Server {
             .filter(|n| !n.is_empty())
             .and_then(|n| core::str::from_utf8(n).ok())
             .map(|n| n.trim_end_matches('.').to_owned());
+        if let Some(session) = self.find_session(config, &ch, sni.as_deref()) {
+            return self.resume(cx, msg, &ch, session, sni);
+        }
         let Selection { suite, group, cert, by_name } =
             self.select(config, &ch, sni.as_deref()).ok_or(Error::PeerIncompatible {
                 alert: AlertDescription::HANDSHAKE_FAILURE,
@@ -193,16 +210,18 @@ impl Server {
             let resolver = config.certs.as_ref();
             self.client_roots = sni.as_deref().and_then(|n| resolver.and_then(|r| r.client_roots(n)));
         }
+        self.resumption.sni.clone_from(&sni);
         cx.push(Action::RequestedServerName(sni));
-        if let (Some(theirs), Some(_)) = (&ch.extensions.connection_id, cx.own_cid) {
-            cx.push(Action::PeerConnectionId(theirs.clone()));
-        }
-        let rrc = cx.accept_rrc(&ch.extensions);
-        let secure_renegotiation =
-            ch.extensions.renegotiation_info.is_some() || ch.cipher_suites.contains(&TLS_EMPTY_RENEGOTIATION_INFO_SCSV);
+        let extensions = self.hello_extensions(cx, &ch);
         let provider = &*config.provider;
         let hint = config.psk_identity_hint.as_deref();
         let ask_for_cert = suite.key_exchange.uses_certificate() && config.client_auth != ClientAuth::None;
+        if config.session_cache().is_some() {
+            // A name for the session, to resume it by.
+            let mut id = vec![0; 32];
+            provider.fill_random(&mut id)?;
+            self.resumption.session_id = id;
+        }
         let common = &mut self.common;
         common.client_random = ch.random;
         provider.fill_random(&mut common.server_random)?;
@@ -219,22 +238,17 @@ impl Server {
         let hello = ServerHello {
             server_version: ProtocolVersion::DTLS1_2,
             random: common.server_random,
-            session_id: Vec::new(), // no session resumption
+            session_id: self.resumption.session_id.clone(),
             cipher_suite: suite.id,
             compression_method: 0,
             extensions: HelloExtensions {
-                renegotiation_info: secure_renegotiation.then(Vec::new),
-                extended_master_secret: ems,
                 ec_point_formats: (suite.key_exchange.uses_ecdhe() && ch.extensions.ec_point_formats.is_some())
                     .then(|| vec![0]),
                 // The name chose our certificate: acknowledge it with an empty server_name (RFC
                 // 6066 §3). Only then, as OpenSSL does: some clients (pion/dtls 2.x) abort on
                 // an acknowledgement of a name the server did not use.
                 server_name: by_name.then(Vec::new),
-                // A connection ID only when both ask for one (RFC 9146 §3).
-                connection_id: ch.extensions.connection_id.as_ref().and(cx.own_cid).map(<[u8]>::to_vec),
-                rrc,
-                ..HelloExtensions::default()
+                ..extensions
             },
         };
         let mut sh = Vec::with_capacity(96);
@@ -286,12 +300,36 @@ impl Server {
         Ok(())
     }
 
+    /// The ServerHello extensions of both kinds of handshake: secure renegotiation, the
+    /// extended master secret, a connection ID and return routability when both ask for them
+    /// (RFC 9146 §3), and the promise of a ticket. Records the connection ID and RRC
+    /// agreements.
+    pub(super) fn hello_extensions(&mut self, cx: &mut Context<'_>, ch: &ClientHello) -> HelloExtensions {
+        if let (Some(theirs), Some(_)) = (&ch.extensions.connection_id, cx.own_cid) {
+            cx.push(Action::PeerConnectionId(theirs.clone()));
+        }
+        let rrc = cx.accept_rrc(&ch.extensions);
+        let secure_renegotiation =
+            ch.extensions.renegotiation_info.is_some() || ch.cipher_suites.contains(&TLS_EMPTY_RENEGOTIATION_INFO_SCSV);
+        self.resumption.issue_ticket = ch.extensions.session_ticket.is_some() && cx.config.ticket_keys().is_some();
+        HelloExtensions {
+            renegotiation_info: secure_renegotiation.then(Vec::new),
+            extended_master_secret: ch.extensions.extended_master_secret,
+            connection_id: ch.extensions.connection_id.as_ref().and(cx.own_cid).map(<[u8]>::to_vec),
+            rrc,
+            session_ticket: self.resumption.issue_ticket.then(Vec::new),
+            ..HelloExtensions::default()
+        }
+    }
+
     fn certificate(&mut self, cx: &mut Context<'_>, msg: &Message) -> Result<(), Error> {
         let chain = parse_certificate_list(&msg.body).ok_or(Error::decode("Certificate"))?;
         self.common.add_received(msg);
         cx.push(Action::PeerFlightStarts(msg.seq));
         self.expect = Expect::ClientKeyExchange;
-        self.common.peer_ee = crate::handshake::check_client_chain(cx, self.client_roots.as_deref(), chain)?;
+        let (ee, trusted) = crate::handshake::check_client_chain(cx, self.client_roots.as_deref(), chain)?;
+        self.common.peer_ee = ee;
+        self.resumption.peer_untrusted = !trusted;
         Ok(())
     }
 
@@ -321,6 +359,7 @@ impl Server {
                     return Err(Error::Config("PSK length out of range"));
                 }
                 cx.push(Action::PskIdentity(identity.to_vec()));
+                self.resumption.psk_identity = Some(identity.to_vec());
                 Some(key)
             }
             None => None,

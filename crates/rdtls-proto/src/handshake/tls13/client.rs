@@ -133,6 +133,8 @@ impl Client {
             versions.push(ProtocolVersion::DTLS1_2);
             ext.extended_master_secret = true;
             ext.renegotiation_info = Some(Vec::new());
+            // A DTLS 1.2 server may give a ticket (DTLS 1.3 servers ignore the request).
+            ext.session_ticket = config.resumption.client.then(Vec::new);
             if tls12::offered_suites(config).any(|s| s.key_exchange.uses_ecdhe()) {
                 ext.ec_point_formats = Some(vec![0]);
             }
@@ -285,6 +287,7 @@ impl Client {
             self.legacy_cookie.clone(),
             self.server_name.take(),
             self.common.next_send_seq,
+            cx.config.resumption.client,
         );
         client.handle(cx, msg)?;
         Ok(client)
@@ -436,7 +439,7 @@ impl Client {
         if !context.is_empty() {
             return Err(Error::illegal("server Certificate with a request context"));
         }
-        self.common.peer_ee = Some(crate::handshake::check_server_chain(cx, self.server_name.as_ref(), chain)?);
+        self.common.peer_ee = Some(crate::handshake::check_server_chain(cx, self.server_name.as_ref(), chain)?.0);
         self.common.add_received(msg);
         self.expect = Expect::CertificateVerify;
         Ok(())

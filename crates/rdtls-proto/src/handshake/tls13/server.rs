@@ -468,7 +468,7 @@ impl Server {
         cx.push(Action::PeerFlightStarts(msg.seq));
         // Without a certificate (when allowed) the client's Finished comes next.
         self.expect = Expect::Finished;
-        self.common.peer_ee = crate::handshake::check_client_chain(cx, self.client_roots.as_deref(), chain)?;
+        self.common.peer_ee = crate::handshake::check_client_chain(cx, self.client_roots.as_deref(), chain)?.0;
         if self.common.peer_ee.is_some() {
             self.expect = Expect::CertificateVerify;
         }

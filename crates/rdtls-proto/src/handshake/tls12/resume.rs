@@ -1,0 +1,317 @@
+//! Resumption in DTLS 1.2 (RFC 5246 §7.3, RFC 5077, RFC 6347 §4.2.4): the session a full
+//! handshake leaves (in the server's cache, in a ticket, in the client's store), and the
+//! abbreviated handshake that resumes it.
+//!
+//! ```text
+//!   Client                                   Server
+//!   ClientHello (session ID, ticket) -------->
+//!                                              ServerHello (the same session ID)
+//!                                        [NewSessionTicket]
+//!                                        [ChangeCipherSpec]
+//!                                   <--------        Finished
+//!   [ChangeCipherSpec]
+//!   Finished                         -------->
+//! ```
+//!
+//! The client sends the last flight: it keeps it to answer the server's retransmissions.
+
+use crate::codec::{Put, Reader};
+use crate::config::Config;
+use crate::enums::{AlertDescription, HandshakeType, Protocol, ProtocolVersion, Side};
+use crate::error::Error;
+use crate::handshake::reassembly::Message;
+use crate::handshake::{Action, Context, FlightItem};
+use crate::messages::{ClientHello, ServerHello};
+use crate::pki::CertificateDer;
+use crate::resumption::{unix_now, Session};
+use crate::suites::CipherSuite;
+
+use super::server::{Expect, Server};
+use super::Common;
+
+/// What a server handshake keeps for resumption.
+#[derive(Debug, Default)]
+pub(crate) struct ServerResumption {
+    /// The session ID of our ServerHello (empty: none).
+    pub(super) session_id: Vec<u8>,
+    /// The client asked for a ticket and we issue one: with our last flight.
+    pub(super) issue_ticket: bool,
+    /// This is an abbreviated handshake.
+    pub(super) resumed: bool,
+    pub(super) sni: Option<String>,
+    pub(super) psk_identity: Option<Vec<u8>>,
+    /// The client's certificate did not verify (and the application went on): the session is
+    /// not resumable.
+    pub(super) peer_untrusted: bool,
+    /// A resumed session's creation time and client certificates, for its new ticket.
+    created: Option<u64>,
+    peer_certs: Vec<CertificateDer<'static>>,
+}
+
+/// What a client handshake keeps for resumption.
+#[derive(Debug, Default)]
+pub(crate) struct ClientResumption {
+    /// We ask for resumable sessions and keep them.
+    pub(super) keep: bool,
+    /// The session we offer.
+    pub(super) offered: Option<Session>,
+    /// The session ID of our ClientHello (the offered session's, or one of ours with a ticket).
+    pub(super) session_id: Vec<u8>,
+    /// The server's session ID.
+    pub(super) server_session_id: Vec<u8>,
+    /// The session the server resumed: this is an abbreviated handshake.
+    pub(super) resumed: Option<Session>,
+    /// The server promised a ticket; and the ticket, with its lifetime hint.
+    pub(super) ticket_promised: bool,
+    pub(super) ticket: Option<(u32, Vec<u8>)>,
+    /// The server's chain, for the session (when `keep`), and whether it verified.
+    pub(super) peer_chain: Vec<CertificateDer<'static>>,
+    pub(super) peer_untrusted: bool,
+    pub(super) psk_identity: Option<Vec<u8>>,
+}
+
+/// The suite of `session` if `config` still allows it for DTLS 1.2.
+fn session_suite(config: &Config, session: &Session) -> Option<&'static CipherSuite> {
+    if session.protocol != Protocol::Dtls1_2 || session.secret.len() != super::MASTER_SECRET_LEN {
+        return None;
+    }
+    config.suites_for(Protocol::Dtls1_2).find(|s| s.id == session.suite)
+}
+
+/// Whether `config` can resume `session` at all: its version and suite are allowed, and its
+/// use of the extended master secret is acceptable.
+fn usable(config: &Config, session: &Session) -> Option<&'static CipherSuite> {
+    let suite = session_suite(config, session)?;
+    let ems_ok =
+        session.extended_master_secret || config.extended_master_secret != crate::config::ExtendedMasterSecret::Require;
+    (ems_ok && session.is_valid_at(unix_now(config))).then_some(suite)
+}
+
+impl Server {
+    /// The session the ClientHello asks to resume, by ticket or else by session ID, if we can
+    /// resume it for this hello: same suite offered, same SNI name, same use of the extended
+    /// master secret (RFC 7627 §5.3), and still valid. Anything else: a full handshake.
+    pub(super) fn find_session(&self, config: &Config, ch: &ClientHello, sni: Option<&str>) -> Option<Session> {
+        let now = unix_now(config);
+        let provider = &*config.provider;
+        let by_ticket = match (&ch.extensions.session_ticket, config.ticket_keys()) {
+            (Some(ticket), Some(keys)) if !ticket.is_empty() => {
+                keys.open(provider, now, ticket).and_then(|plain| Session::from_bytes(&plain))
+            }
+            _ => None,
+        };
+        let session = by_ticket.or_else(|| config.session_cache()?.get(&ch.session_id, now))?;
+        let suite = usable(config, &session)?;
+        let fits = ch.cipher_suites.contains(&suite.id)
+            && session.extended_master_secret == ch.extensions.extended_master_secret
+            && session.server_name.as_deref() == sni
+            && (!suite.key_exchange.uses_psk() || config.server_psk.is_some());
+        fits.then_some(session)
+    }
+
+    /// Answers with the abbreviated handshake's flight: ServerHello, a new ticket if asked
+    /// for, ChangeCipherSpec and Finished.
+    pub(super) fn resume(
+        &mut self,
+        cx: &mut Context<'_>,
+        msg: &Message,
+        ch: &ClientHello,
+        session: Session,
+        sni: Option<String>,
+    ) -> Result<(), Error> {
+        let config: &Config = cx.config;
+        let suite = session_suite(config, &session).ok_or(Error::Crypto)?;
+        self.resumption.resumed = true;
+        self.resumption.sni.clone_from(&sni);
+        cx.push(Action::RequestedServerName(sni));
+        cx.push(Action::Resumed);
+        let extensions = self.hello_extensions(cx, ch);
+        let provider = &*config.provider;
+        let common = &mut self.common;
+        common.client_random = ch.random;
+        provider.fill_random(&mut common.server_random)?;
+        if config.enables(Protocol::Dtls1_3) {
+            common.server_random[24..].copy_from_slice(&crate::handshake::tls13::DOWNGRADE_SENTINEL);
+        }
+        common.next_send_seq = msg.seq;
+        cx.push(Action::PeerFlightStarts(msg.seq));
+        common.add_received(msg);
+        common.transcript.start_hash(provider, suite.hash, false);
+        // No server_name acknowledgement when resuming (RFC 6066 §3).
+        let hello = ServerHello {
+            server_version: ProtocolVersion::DTLS1_2,
+            random: common.server_random,
+            session_id: ch.session_id.clone(),
+            cipher_suite: suite.id,
+            compression_method: 0,
+            extensions,
+        };
+        let mut sh = Vec::with_capacity(96);
+        hello.emit(&mut sh);
+        let mut items = vec![common.outgoing(0, HandshakeType::SERVER_HELLO, sh)];
+        common.negotiated(cx, suite, session.extended_master_secret);
+        if let Some(identity) = &session.psk_identity {
+            cx.push(Action::PskIdentity(identity.clone()));
+        }
+        if !session.peer_certs.is_empty() {
+            cx.push(Action::PeerCertificates(session.peer_certs.clone()));
+        }
+        common.install_master(cx, &session.secret, Side::Server)?;
+        self.resumption.psk_identity = session.psk_identity;
+        self.resumption.created = Some(session.created);
+        self.resumption.peer_certs = session.peer_certs;
+        if let Some(ticket) = self.new_session_ticket(cx)? {
+            items.push(ticket);
+        }
+        items.extend(self.common.finished(config, false)?);
+        self.expect = Expect::Finished;
+        cx.push(Action::Send { items, awaits_reply: true });
+        cx.push(Action::WriteEpoch(1));
+        Ok(())
+    }
+
+    /// The session this handshake established, unless the client's certificate did not
+    /// verify.
+    fn session(&self, config: &Config) -> Option<Session> {
+        let suite = self.common.suite?;
+        let master = self.common.master.as_ref()?;
+        if self.resumption.peer_untrusted {
+            return None;
+        }
+        let peer_certs = match self.resumption.created {
+            Some(_) => self.resumption.peer_certs.clone(),
+            None => self.common.peer_ee.iter().cloned().collect(),
+        };
+        Some(Session {
+            protocol: Protocol::Dtls1_2,
+            suite: suite.id,
+            extended_master_secret: self.common.extended_master_secret,
+            secret: zeroize::Zeroizing::new(master.to_vec()),
+            created: self.resumption.created.unwrap_or_else(|| unix_now(config)),
+            lifetime: config.resumption.lifetime_secs(),
+            server_name: self.resumption.sni.clone(),
+            psk_identity: self.resumption.psk_identity.clone(),
+            peer_certs,
+            session_id: Vec::new(),
+            ticket: Vec::new(),
+        })
+    }
+
+    /// The NewSessionTicket we promised, if we did (an empty ticket if the session is not
+    /// resumable, RFC 5077 §3.3).
+    pub(super) fn new_session_ticket(&mut self, cx: &mut Context<'_>) -> Result<Option<FlightItem>, Error> {
+        let config: &Config = cx.config;
+        let (true, Some(keys)) = (self.resumption.issue_ticket, config.ticket_keys()) else {
+            return Ok(None);
+        };
+        let mut body = Vec::with_capacity(512);
+        match self.session(config) {
+            Some(session) => {
+                let mut plain = zeroize::Zeroizing::new(Vec::with_capacity(256));
+                // The client's end-entity certificate is all a resumed server reports.
+                session.encode(&mut plain, 1);
+                let ticket = keys.seal(&*config.provider, unix_now(config), &plain)?;
+                let hint = session.expires().saturating_sub(unix_now(config)).min(u64::from(u32::MAX)) as u32;
+                body.extend_from_slice(&hint.to_be_bytes());
+                body.put_vec16(&ticket);
+            }
+            None => body.extend_from_slice(&[0; 6]),
+        }
+        Ok(Some(self.common.outgoing(0, HandshakeType::NEW_SESSION_TICKET, body)))
+    }
+
+    /// Keeps a full handshake's session in the cache under the ID we gave it.
+    pub(super) fn cache_session(&self, cx: &Context<'_>) {
+        let config: &Config = cx.config;
+        let (Some(cache), Ok(id)) = (config.session_cache(), <[u8; 32]>::try_from(&self.resumption.session_id[..]))
+        else {
+            return;
+        };
+        if let Some(session) = self.session(config) {
+            cache.insert(id, session);
+        }
+    }
+}
+
+/// Client: the session to offer, if `config` can resume it.
+pub(super) fn offerable(config: &Config, session: Option<Session>) -> Option<Session> {
+    session.filter(|s| s.is_resumable() && usable(config, s).is_some())
+}
+
+/// Parses a NewSessionTicket body: the lifetime hint and the ticket.
+pub(super) fn parse_new_session_ticket(body: &[u8]) -> Option<(u32, Vec<u8>)> {
+    let mut r = Reader::new(body);
+    let hint = u32::from_be_bytes(r.take_array()?);
+    let ticket = r.vec16()?.to_vec();
+    r.finish()?;
+    Some((hint, ticket))
+}
+
+impl ClientResumption {
+    /// Client, at the ServerHello: whether it resumes the session we offered. A server that
+    /// echoes the session ID we sent resumes it, and must keep its suite and its use of the
+    /// extended master secret.
+    pub(super) fn resumes(&mut self, sh: &ServerHello, suite: &CipherSuite, ems: bool) -> Result<bool, Error> {
+        self.server_session_id.clone_from(&sh.session_id);
+        if sh.session_id.is_empty() || sh.session_id != self.session_id {
+            return Ok(false);
+        }
+        let Some(session) = self.offered.take() else { return Ok(false) };
+        if session.suite != suite.id {
+            return Err(Error::illegal("server resumed a session with another cipher suite"));
+        }
+        if session.extended_master_secret != ems {
+            // RFC 7627 §5.3: the abbreviated handshake must keep the session's choice.
+            return Err(Error::PeerMisbehaved {
+                alert: AlertDescription::HANDSHAKE_FAILURE,
+                reason: "server resumed a session with a different extended master secret use",
+            });
+        }
+        self.resumed = Some(session);
+        Ok(true)
+    }
+
+    /// The session of the completed handshake, for the engine to keep, if the server gave it
+    /// a name and we keep sessions.
+    pub(super) fn new_session(
+        &mut self,
+        config: &Config,
+        common: &Common,
+        server_name: Option<&str>,
+    ) -> Option<Session> {
+        if !self.keep || self.peer_untrusted {
+            return None;
+        }
+        let suite = common.suite?;
+        let master = common.master.as_ref()?;
+        let now = unix_now(config);
+        let lifetime = match &self.ticket {
+            Some((hint, _)) if *hint > 0 => (*hint).min(config.resumption.lifetime_secs()),
+            _ => config.resumption.lifetime_secs(),
+        };
+        let resumed = self.resumed.take();
+        let session = Session {
+            protocol: Protocol::Dtls1_2,
+            suite: suite.id,
+            extended_master_secret: common.extended_master_secret,
+            secret: zeroize::Zeroizing::new(master.to_vec()),
+            created: resumed.as_ref().map_or(now, |s| s.created),
+            lifetime: resumed.as_ref().map_or(lifetime, |s| s.lifetime),
+            server_name: server_name.map(str::to_owned),
+            psk_identity: match &resumed {
+                Some(s) => s.psk_identity.clone(),
+                None => self.psk_identity.take(),
+            },
+            peer_certs: match &resumed {
+                Some(s) => s.peer_certs.clone(),
+                None => core::mem::take(&mut self.peer_chain),
+            },
+            session_id: core::mem::take(&mut self.server_session_id),
+            ticket: match self.ticket.take() {
+                Some((_, t)) if !t.is_empty() => t,
+                _ => resumed.map(|s| s.ticket).unwrap_or_default(),
+            },
+        };
+        session.is_resumable().then_some(session)
+    }
+}
