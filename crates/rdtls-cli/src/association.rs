@@ -96,6 +96,8 @@ pub(crate) struct DtlsAssociation {
     server_name: Option<String>,
     config: Arc<Config>,
     stats: AssociationStats,
+    /// Where the session is saved after the handshake.
+    pub(crate) session_file: Option<Arc<crate::client_cmd::SessionFile>>,
 }
 
 impl DtlsAssociation {
@@ -111,6 +113,7 @@ impl DtlsAssociation {
             server_name: server_name.map(str::to_owned),
             config: Arc::new(config),
             stats: AssociationStats { name: name.to_owned(), ..AssociationStats::default() },
+            session_file: None,
         })
     }
 
@@ -148,6 +151,9 @@ impl DtlsAssociation {
             conn.connection().peer_verification_errors().iter().map(ToString::to_string).collect();
         if !errors.is_empty() {
             tracing::warn!("{}: certificate verification errors ignored: {}", self.name, errors.join("; "));
+        }
+        if let Some(file) = &self.session_file {
+            file.save()?;
         }
         Ok(conn)
     }

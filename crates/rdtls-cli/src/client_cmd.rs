@@ -1,6 +1,7 @@
 //! `dtls client`: Qt's DTLS client example: named associations to one or many servers.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use rdtls::proto::resumption::SessionStore;
 use rdtls::proto::{Config, VerifyPeer};
 
 use crate::association::{psk_as, DtlsAssociation, Plan};
@@ -18,7 +20,8 @@ use crate::opts::{self, TlsArgs};
   dtls client --connect 127.0.0.1:4433 --psk-key 1a2b3c4d5e6f --name alice --name bob --count 3
   dtls client --connect 127.0.0.1:4433 --connect [::1]:4433 --associations 4 --psk-key 00ff
   dtls client --connect 127.0.0.1:4433 --ca ca.pem --server-name localhost --message hello --count 1
-  dtls client --connect 127.0.0.1:4433 --insecure --cert client.pem --key client.key")]
+  dtls client --connect 127.0.0.1:4433 --insecure --cert client.pem --key client.key
+  dtls client --connect 127.0.0.1:4433 --ca ca.pem --server-name localhost --session-file session.bin --count 1")]
 pub(crate) struct Args {
     /// Server to connect to (repeatable: every association connects to every server).
     #[arg(long = "connect", value_name = "ADDR:PORT", required = true)]
@@ -45,13 +48,66 @@ pub(crate) struct Args {
     /// Continue despite certificate verification errors (and list them).
     #[arg(long)]
     insecure: bool,
+    /// Resume the session saved in FILE if there is one, and save the new session there
+    /// after the handshake (one association only: a session carries its client's identity).
+    #[arg(long, value_name = "FILE")]
+    session_file: Option<PathBuf>,
     #[command(flatten)]
     tls: TlsArgs,
 }
 
+/// A session kept in a file across runs: a store of one, loaded from the file if it holds one.
+pub(crate) struct SessionFile {
+    path: PathBuf,
+    store: Arc<SessionStore>,
+}
+
+impl SessionFile {
+    /// The session in `path`, offered to the server `name` at `server` whichever server saved
+    /// it: servers that share a ticket key (`dtls server --ticket-key-file`) resume each
+    /// other's sessions, and a server that cannot gives a full handshake.
+    fn open(path: &std::path::Path, name: &str, server: SocketAddr) -> anyhow::Result<Self> {
+        let store = SessionStore::new(1);
+        match std::fs::read(path) {
+            Ok(bytes) => match SessionStore::from_bytes(&bytes, 1) {
+                Some(saved) => {
+                    for (_, _, session) in saved.entries() {
+                        store.insert(name, server, session);
+                    }
+                }
+                None => tracing::warn!("{}: not a saved session; a full handshake follows", path.display()),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+        Ok(Self { path: path.to_owned(), store: Arc::new(store) })
+    }
+
+    /// Writes the store (its secrets: readable by the owner alone).
+    pub(crate) fn save(&self) -> anyhow::Result<()> {
+        if self.store.is_empty() {
+            return Ok(());
+        }
+        let mut file = std::fs::OpenOptions::new();
+        file.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+        let mut f = file.open(&self.path).with_context(|| format!("writing {}", self.path.display()))?;
+        std::io::Write::write_all(&mut f, &self.store.to_bytes())?;
+        Ok(())
+    }
+}
+
 /// The configuration of the association `name`.
 pub(crate) fn config(tls: &TlsArgs, name: &str, insecure: bool) -> anyhow::Result<Config> {
+    config_with(tls, name, insecure, None)
+}
+
+fn config_with(tls: &TlsArgs, name: &str, insecure: bool, sessions: Option<&SessionFile>) -> anyhow::Result<Config> {
     let mut b = opts::common(tls, Config::builder())?;
+    if let Some(file) = sessions {
+        b = b.session_store(file.store.clone());
+    }
     let psks = opts::parse_psks(&tls.psks)?;
     let psk = match (psks.iter().find(|(id, _)| id == name.as_bytes()).or(psks.first()), &tls.psk_key) {
         (Some((id, key)), _) => Some((id.clone(), key.clone())),
@@ -98,12 +154,25 @@ pub(crate) fn run(args: &Args, stop: Arc<AtomicBool>) -> anyhow::Result<ExitCode
         stop,
         print: true,
     };
+    let sessions = match &args.session_file {
+        Some(path) => {
+            anyhow::ensure!(
+                args.servers.len() * names(args).len() == 1,
+                "--session-file keeps the session of one association: give one --connect and one name"
+            );
+            let server = args.servers[0];
+            let name = args.server_name.clone().unwrap_or_else(|| server.ip().to_string());
+            Some(Arc::new(SessionFile::open(path, &name, server)?))
+        }
+        None => None,
+    };
     let mut threads = Vec::new();
     for server in &args.servers {
         for name in names(args) {
             let server_name = args.server_name.clone().unwrap_or_else(|| server.ip().to_string());
-            let assoc =
-                DtlsAssociation::new(&name, *server, Some(&server_name), config(&args.tls, &name, args.insecure)?)?;
+            let config = config_with(&args.tls, &name, args.insecure, sessions.as_deref())?;
+            let mut assoc = DtlsAssociation::new(&name, *server, Some(&server_name), config)?;
+            assoc.session_file = sessions.clone();
             let plan = plan.clone();
             threads.push(thread::spawn(move || assoc.run(&plan)));
         }

@@ -69,6 +69,9 @@ pub(crate) fn describe(conn: &Core) -> String {
     if conn.extended_master_secret() {
         s.push_str(", extended master secret");
     }
+    if conn.resumed() {
+        s.push_str(", resumed");
+    }
     if let (Some(ours), Some(theirs)) = (conn.connection_id(), conn.peer_connection_id()) {
         s.push_str(&format!(", CID ours {} theirs {}", hex_or_empty(ours), hex_or_empty(theirs)));
     }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::ArgMatches;
+use rdtls::proto::resumption::TicketKeys;
 use rdtls::proto::{CertResolver, ClientAuth, Config};
 
 use crate::opts::{self, TlsArgs};
@@ -31,7 +32,8 @@ pub(crate) enum VerifyClient {
   dtls server --listen [::1]:4433 --psk alice:0011 --psk bob:2233 --psk-hint 'my server'
   dtls server --listen 0.0.0.0:4433 --psk-key 1a2b3c4d5e6f --idle-timeout 600
   dtls server --listen 0.0.0.0:4433 --cert server.pem --key server.key --ca ca.pem --verify-client required
-  dtls server --listen 0.0.0.0:4433 --cert a.pem --key a.key --sni a.example --cert b.pem --key b.key --sni b.example")]
+  dtls server --listen 0.0.0.0:4433 --cert a.pem --key a.key --sni a.example --cert b.pem --key b.key --sni b.example
+  dtls server --listen 0.0.0.0:4433 --cert server.pem --key server.key --ticket-key-file /etc/dtls/tickets.key")]
 pub(crate) struct Args {
     /// Address and port to listen on.
     #[arg(long, value_name = "ADDR:PORT")]
@@ -64,6 +66,41 @@ pub(crate) struct Args {
     /// Log the server's counters every SECONDS (handshakes by outcome, cookies, drops, traffic).
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     stats_interval: Option<Duration>,
+    /// Seal session tickets with keys derived from the secret in FILE (hex, at least 16
+    /// bytes), created with a random one if absent: servers sharing the file resume each
+    /// other's sessions.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_tickets")]
+    ticket_key_file: Option<PathBuf>,
+    /// Issue no session tickets: clients resume by session ID only.
+    #[arg(long)]
+    no_tickets: bool,
+}
+
+/// The ticket key secret in `path`, made (32 random bytes, readable by the owner alone) if
+/// the file does not exist.
+fn ticket_secret(path: &std::path::Path) -> anyhow::Result<zeroize::Zeroizing<Vec<u8>>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let secret = zeroize::Zeroizing::new(
+                crate::log::unhex(text.trim()).with_context(|| format!("{}: not hex", path.display()))?,
+            );
+            anyhow::ensure!(secret.len() >= 16, "{}: a ticket key secret needs at least 16 bytes", path.display());
+            Ok(secret)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut secret = zeroize::Zeroizing::new(vec![0; 32]);
+            rdtls::proto::crypto::default_provider().fill_random(&mut secret)?;
+            let mut file = std::fs::OpenOptions::new();
+            file.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+            let mut f = file.open(path).with_context(|| format!("creating {}", path.display()))?;
+            std::io::Write::write_all(&mut f, format!("{}\n", crate::log::hex(&secret)).as_bytes())?;
+            tracing::info!("created the ticket key file {}", path.display());
+            Ok(secret)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
 }
 
 /// A positive number of seconds (fractions allowed).
@@ -160,6 +197,13 @@ pub(crate) fn config(args: &Args, m: &ArgMatches) -> anyhow::Result<Config> {
         bail!("--verify-client {:?} needs --ca to verify client certificates", args.verify_client);
     }
     b = b.cookie_verification(!args.no_cookie);
+    if let Some(path) = &args.ticket_key_file {
+        let provider = rdtls::proto::crypto::default_provider();
+        let secret = ticket_secret(path)?;
+        let keys = TicketKeys::from_secret(&*provider, &secret, rdtls::proto::resumption::DEFAULT_TICKET_KEY_PERIOD)?;
+        b = b.ticket_keys(Arc::new(keys));
+    }
+    b = b.session_tickets(!args.no_tickets);
     Ok(b.build()?)
 }
 

@@ -468,9 +468,18 @@ impl Driver {
         let now = Instant::now();
         let deadline = now + timeout.unwrap_or_else(|| config.handshake_timeout());
         let name = crate::name_or_address(server_name, server);
-        let proto = rdtls_proto::Connection::client_with_server_name(config, Some(name), now)?;
+        // With a session store: offer the session kept for this server, and keep the new one.
+        let store = config.session_store().cloned().map(|s| (s, crate::session_key(&name)));
+        let proto = match &store {
+            Some((s, key)) => {
+                let session = s.get(key, server, config.current_time().as_secs());
+                rdtls_proto::Connection::resuming_client(config, Some(name), session, now)?
+            }
+            None => rdtls_proto::Connection::client_with_server_name(config, Some(name), now)?,
+        };
         let mut shared = Shared::new(proto, server, Arc::new(crate::udp::Socket::new(socket)?), true, 0);
         shared.observer = observer;
+        shared.session_store = store.map(Box::new);
         Ok((Self::new(Arc::new(shared), true, Batcher::default()), deadline))
     }
 }

@@ -64,6 +64,19 @@ macro_rules! connection_getters {
             Ok(out)
         }
 
+        /// Whether the handshake resumed a session (an abbreviated handshake, no certificates).
+        pub fn resumed(&self) -> bool {
+            lock(&self.d.shared.proto).resumed()
+        }
+
+        /// Client: the session to resume a later connection with, if the configuration keeps
+        /// sessions and the server gave one (see
+        /// [`ConfigBuilder::session_store`](rdtls_proto::ConfigBuilder::session_store), which
+        /// clients use by themselves).
+        pub fn session(&self) -> Option<rdtls_proto::resumption::Session> {
+            lock(&self.d.shared.proto).session().cloned()
+        }
+
         /// The PSK identity the client used.
         pub fn psk_identity(&self) -> Option<Vec<u8>> {
             lock(&self.d.shared.proto).psk_identity().map(<[u8]>::to_vec)

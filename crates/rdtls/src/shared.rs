@@ -41,6 +41,8 @@ pub(crate) struct Shared {
     write_timeout: AtomicU64,
     /// Watches the connection (datagrams as they arrive, events, handshake progress).
     pub(crate) observer: Option<Observer>,
+    /// Client: where its new session goes, and under which server name.
+    pub(crate) session_store: Option<Box<(Arc<rdtls_proto::resumption::SessionStore>, String)>>,
     /// The listener's traffic counters, for an accepted connection.
     pub(crate) traffic: Option<Arc<Traffic>>,
     /// An accepted connection's handle in its listener's endpoint, to which it passes what the
@@ -171,6 +173,7 @@ impl Shared {
             local_ip: None,
             write_timeout: AtomicU64::new(u64::MAX),
             observer: None,
+            session_store: None,
             traffic: None,
             handle: None,
             connected,
@@ -445,6 +448,9 @@ impl Shared {
             if let Event::Closed(e) = ev {
                 tracing::debug!(peer = %self.peer(), error = %e, "connection closed");
                 self.closed.store(true, Ordering::Relaxed);
+            } else if let (Event::NewSession, Some(store), Some(session)) = (&ev, &self.session_store, proto.session())
+            {
+                store.0.insert(&store.1, self.peer(), session.clone());
             }
         }
         Ok(())

@@ -78,6 +78,12 @@ impl Config {
         self.resumption.tickets.as_ref().filter(|_| self.resumption.tickets_enabled)
     }
 
+    /// The wall-clock time by the configuration's clock
+    /// ([`ConfigBuilder::time_provider`](crate::ConfigBuilder::time_provider)).
+    pub fn current_time(&self) -> rustls_pki_types::UnixTime {
+        (self.time)()
+    }
+
     /// How long a new session may be resumed.
     pub fn session_lifetime(&self) -> Duration {
         self.resumption.lifetime

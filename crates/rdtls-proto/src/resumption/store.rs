@@ -90,6 +90,11 @@ impl SessionStore {
         self.lock().retain(|e| !(e.server_name == server_name && e.addr == addr));
     }
 
+    /// Every session kept, with its server's name and address, least recently used first.
+    pub fn entries(&self) -> Vec<(String, SocketAddr, Session)> {
+        self.lock().iter().map(|e| (e.server_name.clone(), e.addr, e.session.clone())).collect()
+    }
+
     /// Every session, as bytes to keep (secrets included: keep them as secret as a private
     /// key).
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
