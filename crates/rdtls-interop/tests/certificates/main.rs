@@ -216,6 +216,8 @@ enum Seen {
         suite: Option<&'static rdtls::CipherSuite>,
         certs: Vec<CertificateDer<'static>>,
         sni: Option<String>,
+        /// The handshake resumed a session.
+        resumed: bool,
     },
     /// A whole line (several records joined until a newline), answered with `to <peer>: ACK`.
     Line { peer: SocketAddr, data: Vec<u8> },
@@ -238,6 +240,7 @@ fn serve(mut server: Server, stop: Arc<AtomicBool>) -> (Receiver<Seen>, JoinHand
                         suite: conn.cipher_suite(),
                         certs: conn.peer_certificates().to_vec(),
                         sni: conn.requested_server_name().map(str::to_owned),
+                        resumed: conn.resumed(),
                     }
                 }
                 Some(ServerEvent::Message(peer, part)) => {
@@ -315,7 +318,7 @@ fn expect_connected(
     client_certs: &[&CertificateDer<'_>],
 ) -> SocketAddr {
     match server.next("a handshake", peer) {
-        Seen::Connected { peer: addr, suite: got, certs, sni: got_sni } => {
+        Seen::Connected { peer: addr, suite: got, certs, sni: got_sni, .. } => {
             assert_eq!(got, Some(suite));
             assert_eq!(got_sni.as_deref(), sni);
             let certs: Vec<&CertificateDer<'_>> = certs.iter().collect();
@@ -547,3 +550,7 @@ mod fragmentation;
 // ===== private key formats =====
 
 mod key_formats;
+
+// ===== session resumption, by ticket and by session ID =====
+
+mod resumption;
