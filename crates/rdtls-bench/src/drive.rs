@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use openssl::ssl::{ErrorCode, Ssl, SslContext, SslStream};
+use openssl::ssl::{ErrorCode, Ssl, SslContext, SslSessionRef, SslStream};
 use rdtls_proto::pki::ServerName;
+use rdtls_proto::resumption::Session;
 use rdtls_proto::{Config, Connection, ConnectionHandle, DatagramEvent, Endpoint};
 
 use crate::pipe::{self, End};
@@ -55,7 +56,32 @@ impl OursServer {
         spent: &mut Duration,
     ) -> (ConnectionHandle, Connection, Connection) {
         let name = sni.then(|| ServerName::try_from(SERVER_NAME).expect("name").to_owned());
-        let mut client = Connection::client_with_server_name(client_config.clone(), name, now).expect("client");
+        let client = Connection::client_with_server_name(client_config.clone(), name, now).expect("client");
+        self.run(client, peer, now, spent)
+    }
+
+    /// A handshake with a new client from `peer` that offers `session` (with SNI).
+    pub(crate) fn resume(
+        &mut self,
+        client_config: &Arc<Config>,
+        session: Session,
+        peer: SocketAddr,
+        now: Instant,
+        spent: &mut Duration,
+    ) -> (ConnectionHandle, Connection, Connection) {
+        let name = ServerName::try_from(SERVER_NAME).expect("name").to_owned();
+        let client =
+            Connection::resuming_client(client_config.clone(), Some(name), Some(session), now).expect("client");
+        self.run(client, peer, now, spent)
+    }
+
+    fn run(
+        &mut self,
+        mut client: Connection,
+        peer: SocketAddr,
+        now: Instant,
+        spent: &mut Duration,
+    ) -> (ConnectionHandle, Connection, Connection) {
         let mut server: Option<(ConnectionHandle, Connection)> = None;
         for _ in 0..MAX_ROUNDS {
             drain(&mut client, &mut self.pool, &mut self.to_server);
@@ -128,9 +154,27 @@ pub(crate) fn ossl_handshake(
     client_ctx: &SslContext,
     spent: &mut Duration,
 ) -> (SslStream<End>, SslStream<End>) {
+    ossl_handshake_resuming(server_ctx, client_ctx, None, spent)
+}
+
+/// One OpenSSL handshake in memory whose client offers `session` (from a handshake with the
+/// same client context); adds the server's CPU time to `spent`.
+pub(crate) fn ossl_handshake_resuming(
+    server_ctx: &SslContext,
+    client_ctx: &SslContext,
+    session: Option<&SslSessionRef>,
+    spent: &mut Duration,
+) -> (SslStream<End>, SslStream<End>) {
     let (a, b) = pipe::pair();
     let mut ssl = Ssl::new(client_ctx).expect("client SSL");
     ssl.set_mtu(1400).expect("mtu");
+    if let Some(session) = session {
+        // SAFETY: the session comes from a connection of the same client context.
+        #[allow(unsafe_code)]
+        unsafe {
+            ssl.set_session(session).expect("set session");
+        }
+    }
     let mut client = SslStream::new(ssl, a).expect("client stream");
     let start = Instant::now();
     let mut ssl = Ssl::new(server_ctx).expect("server SSL");

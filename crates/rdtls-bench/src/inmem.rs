@@ -13,7 +13,7 @@ use crate::report::Row;
 use crate::setup::{self, Credentials, Kind};
 use crate::{interleave, median, Effort};
 
-fn peer(i: usize) -> SocketAddr {
+pub(crate) fn peer(i: usize) -> SocketAddr {
     let i = i as u32;
     SocketAddr::from((Ipv4Addr::from(0x0a00_0000 | (i >> 16)), (i & 0xffff) as u16))
 }

@@ -29,6 +29,7 @@ mod inmem;
 mod loopback;
 mod pipe;
 mod report;
+mod resume;
 mod setup;
 mod sockmem;
 mod wolfssl13;
@@ -55,6 +56,8 @@ enum Group {
     Dtls13,
     /// Connection ID beside none.
     Cid,
+    /// Resumed handshakes.
+    Resumption,
 }
 
 /// Measures this DTLS stack beside OpenSSL, interleaved in one run.
@@ -180,6 +183,10 @@ fn main() -> ExitCode {
     if wanted(Group::Dtls13) {
         progress("DTLS 1.3");
         dtls13::run(&effort, &creds, &mut rows);
+    }
+    if wanted(Group::Resumption) {
+        progress("resumed handshakes");
+        resume::run(&effort, &creds, &mut rows);
     }
     if wanted(Group::Cid) {
         progress("Connection ID");

@@ -73,13 +73,26 @@ pub(crate) fn base(kind: Kind) -> rdtls_proto::ConfigBuilder {
         Kind::Psk => &TLS_PSK_WITH_AES_128_GCM_SHA256,
         Kind::Ecdsa => &TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
     };
-    Config::builder().cipher_suites(&[suite]).groups(&[KxGroup::X25519]).mtu(1400)
+    // No resumption on either side (a server's default session cache would be counted in
+    // its memory): every handshake is a full one, as OpenSSL's below.
+    Config::builder()
+        .cipher_suites(&[suite])
+        .groups(&[KxGroup::X25519])
+        .mtu(1400)
+        .session_cache_size(0)
+        .session_tickets(false)
 }
 
-/// Our server configuration.
+/// Our server configuration for full handshakes.
 pub(crate) fn ours_server(kind: Kind, creds: &Credentials, cookie: bool) -> Arc<Config> {
-    let b = base(kind).cookie_verification(cookie);
-    let b = match kind {
+    let b = base_server(kind, creds).cookie_verification(cookie);
+    Arc::new(b.build().expect("our server config"))
+}
+
+/// Our server's configuration builder: the suite and the credentials.
+pub(crate) fn base_server(kind: Kind, creds: &Credentials) -> rdtls_proto::ConfigBuilder {
+    let b = base(kind);
+    match kind {
         Kind::Psk => b.psk_server_key(PSK_KEY.to_vec()),
         Kind::Ecdsa => {
             let provider = default_provider();
@@ -87,23 +100,26 @@ pub(crate) fn ours_server(kind: Kind, creds: &Credentials, cookie: bool) -> Arc<
                 CertifiedKey::from_pem_or_der(&*provider, &creds.cert, &creds.key_pkcs8, None).expect("our server key");
             b.certificate(key)
         }
-    };
-    Arc::new(b.build().expect("our server config"))
+    }
 }
 
 /// Our client configuration. It offers P-256 after X25519: the server's certificate is on
 /// P-256, and OpenSSL signs with an ECDSA key only if the client lists its curve (RFC 8422).
 pub(crate) fn ours_client(kind: Kind, creds: &Credentials) -> Arc<Config> {
+    Arc::new(base_client(kind, creds).build().expect("our client config"))
+}
+
+/// Our client's configuration builder.
+pub(crate) fn base_client(kind: Kind, creds: &Credentials) -> rdtls_proto::ConfigBuilder {
     let b = base(kind).groups(&[KxGroup::X25519, KxGroup::Secp256r1]);
-    let b = match kind {
+    match kind {
         Kind::Psk => b.psk(PSK_IDENTITY, PSK_KEY.to_vec()),
         Kind::Ecdsa => {
             let mut roots = RootStore::new();
             roots.add(&CertificateDer::from(creds.ca.clone())).expect("CA");
             b.root_store(roots)
         }
-    };
-    Arc::new(b.build().expect("our client config"))
+    }
 }
 
 fn ossl_base(kind: Kind) -> SslContextBuilder {
@@ -175,6 +191,11 @@ fn rand_secret() -> [u8; 32] {
 
 /// OpenSSL's client context.
 pub(crate) fn ossl_client(kind: Kind) -> SslContext {
+    ossl_client_builder(kind).build()
+}
+
+/// OpenSSL's client context builder.
+pub(crate) fn ossl_client_builder(kind: Kind) -> SslContextBuilder {
     let mut b = ossl_base(kind);
     match kind {
         Kind::Psk => b.set_psk_client_callback(|_, _hint, identity, psk| {
@@ -186,5 +207,5 @@ pub(crate) fn ossl_client(kind: Kind) -> SslContext {
         // Only the server's CPU is measured; the client skips chain verification.
         Kind::Ecdsa => b.set_verify(SslVerifyMode::NONE),
     }
-    b.build()
+    b
 }

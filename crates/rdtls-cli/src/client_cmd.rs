@@ -83,17 +83,28 @@ impl SessionFile {
         Ok(Self { path: path.to_owned(), store: Arc::new(store) })
     }
 
-    /// Writes the store (its secrets: readable by the owner alone).
+    /// Writes the store (its secrets: readable by the owner alone) to a new file that then
+    /// replaces the old one, so that a reader never sees half a session and an existing
+    /// file's looser permissions are not kept.
     pub(crate) fn save(&self) -> anyhow::Result<()> {
         if self.store.is_empty() {
             return Ok(());
         }
+        let mut name = self.path.file_name().unwrap_or_default().to_owned();
+        name.push(format!(".{}.tmp", std::process::id()));
+        let tmp = self.path.with_file_name(name);
         let mut file = std::fs::OpenOptions::new();
-        file.write(true).create(true).truncate(true);
+        file.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
-        let mut f = file.open(&self.path).with_context(|| format!("writing {}", self.path.display()))?;
-        std::io::Write::write_all(&mut f, &self.store.to_bytes())?;
+        let written = file.open(&tmp).and_then(|mut f| {
+            std::io::Write::write_all(&mut f, &self.store.to_bytes())?;
+            f.sync_all()
+        });
+        if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, &self.path)) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e).with_context(|| format!("writing {}", self.path.display()));
+        }
         Ok(())
     }
 }

@@ -81,6 +81,14 @@ pub(crate) struct Args {
 fn ticket_secret(path: &std::path::Path) -> anyhow::Result<zeroize::Zeroizing<Vec<u8>>> {
     match std::fs::read_to_string(path) {
         Ok(text) => {
+            let text = zeroize::Zeroizing::new(text);
+            #[cfg(unix)]
+            if let Ok(meta) = std::fs::metadata(path) {
+                use std::os::unix::fs::PermissionsExt;
+                if meta.permissions().mode() & 0o077 != 0 {
+                    tracing::warn!("{}: others can read the ticket key secret (chmod 600)", path.display());
+                }
+            }
             let secret = zeroize::Zeroizing::new(
                 crate::log::unhex(text.trim()).with_context(|| format!("{}: not hex", path.display()))?,
             );

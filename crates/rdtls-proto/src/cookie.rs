@@ -400,7 +400,7 @@ impl ClientVerifier {
         let key = self.key(false, ts);
         let mac = self.mac13(&key, peer, &hello.random, &cookie);
         cookie.extend_from_slice(&mac);
-        let hrr = hello_retry_request(&ch.session_id, suite.id, group.map(KxGroup::code_point), Some(&cookie));
+        let hrr = hello_retry_request(suite.id, group.map(KxGroup::code_point), Some(&cookie));
         RecordHeader {
             content_type: ContentType::HANDSHAKE,
             version: ProtocolVersion::DTLS1_2,

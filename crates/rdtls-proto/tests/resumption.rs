@@ -384,3 +384,113 @@ fn a_lost_final_flight_is_sent_again_when_the_server_retransmits() {
     assert_eq!(finals.load(Ordering::SeqCst), 3);
     assert!(sim.client.resumed() && sim.server_conn().unwrap().resumed());
 }
+
+/// A session vouches for the certificate its server showed under the name checked then: a
+/// client never offers it to a server of another name.
+#[test]
+fn a_client_offers_a_session_only_to_a_server_of_its_name() {
+    let (p, clock) = (pki(), Clock::new());
+    let s = server(&p, &clock).build().unwrap();
+    let (_, session) = first(client(&p, &clock).build().unwrap(), s.clone(), "localhost");
+    assert_eq!(session.server_name(), Some("localhost"));
+    let (sim, seen) = again(client(&p, &clock).build().unwrap(), s, "other.example", session, 2, Link::PERFECT);
+    assert_full(&sim, &seen);
+    // The new session is the other name's.
+    assert_eq!(sim.client.session().unwrap().server_name(), Some("other.example"));
+}
+
+/// Servers that share ticket keys resume each other's sessions only where the session still
+/// proves what the resuming server requires: a client certificate, a PSK identity it knows,
+/// the same session context.
+#[test]
+fn shared_keys_do_not_carry_a_session_past_what_the_other_server_requires() {
+    let (p, clock) = (pki(), Clock::new());
+    let provider = rdtls_proto::crypto::default_provider();
+    let keys = Arc::new(TicketKeys::from_secret(&*provider, &[3; 32], Duration::from_secs(3600)).unwrap());
+    let shared = |b: ConfigBuilder| b.ticket_keys(keys.clone()).session_cache_size(0);
+    let (_, session) =
+        first(client(&p, &clock).build().unwrap(), shared(server(&p, &clock)).build().unwrap(), "localhost");
+
+    // A server that requires client certificates: this session has none.
+    let strict = shared(server(&p, &clock))
+        .client_auth(rdtls_proto::ClientAuth::Required)
+        .root_store(p.ca.roots())
+        .build()
+        .unwrap();
+    let mut sim = Sim::with_server_name(
+        2,
+        client(&p, &clock).build().unwrap(),
+        Some("localhost"),
+        strict,
+        Link::PERFECT,
+        Link::PERFECT,
+    );
+    let name = ServerName::try_from("localhost".to_owned()).unwrap();
+    sim.client = Connection::resuming_client(
+        Arc::new(client(&p, &clock).build().unwrap()),
+        Some(name),
+        Some(session.clone()),
+        sim.now,
+    )
+    .unwrap();
+    sim.run_handshake(Duration::from_secs(10));
+    assert!(!sim.client.resumed(), "resumed past client authentication");
+    assert!(sim.server_conn().is_none_or(|c| !c.resumed()));
+
+    // Another session context.
+    let other = shared(server(&p, &clock)).session_id_context(b"other service").build().unwrap();
+    let (sim, seen) = again(client(&p, &clock).build().unwrap(), other, "localhost", session, 3, Link::PERFECT);
+    assert_full(&sim, &seen);
+
+    // A PSK identity the other server does not know.
+    let psk_client =
+        dtls12(&clock).psk("guest", b"guest key 012345".to_vec()).session_resumption(true).build().unwrap();
+    let psk_server = |known: &'static [u8]| {
+        shared(dtls12(&clock))
+            .psk_server_callback(move |id| (id == known).then(|| b"guest key 012345".to_vec().into()))
+            .build()
+            .unwrap()
+    };
+    let (_, guest) = first(psk_client.clone(), psk_server(b"guest"), "localhost");
+    let (sim, _) = again(psk_client.clone(), psk_server(b"guest"), "localhost", guest.clone(), 4, Link::PERFECT);
+    assert!(sim.client.resumed());
+    let mut sim = Sim::with_server_name(
+        5,
+        psk_client.clone(),
+        Some("localhost"),
+        psk_server(b"admin"),
+        Link::PERFECT,
+        Link::PERFECT,
+    );
+    let name = ServerName::try_from("localhost".to_owned()).unwrap();
+    sim.client = Connection::resuming_client(Arc::new(psk_client), Some(name), Some(guest), sim.now).unwrap();
+    sim.run_handshake(Duration::from_secs(10));
+    assert!(!sim.client.resumed() && sim.server_conn().is_none_or(|c| !c.resumed()));
+}
+
+/// A client that allows DTLS 1.3 offers its DTLS 1.2 session inside its DTLS 1.3 hello (RFC
+/// 9147 §5.3): a DTLS 1.2 server resumes it, a DTLS 1.3 server ignores it. A client that
+/// allows DTLS 1.3 alone never speaks 1.2 for a session.
+#[test]
+fn a_dtls12_session_goes_in_a_dtls13_hello() {
+    let (p, clock) = (pki(), Clock::new());
+    let s12 = server(&p, &clock).build().unwrap();
+    let (_, session) = first(client(&p, &clock).build().unwrap(), s12.clone(), "localhost");
+    let both = || clock.apply(Config::builder()).root_store(p.ca.roots()).session_resumption(true).build().unwrap();
+    let (sim, seen) = again(both(), s12, "localhost", session.clone(), 2, Link::PERFECT);
+    assert_resumed(&sim, &seen, &p, true);
+
+    let s13 = clock.apply(Config::builder()).certificate(p.leaf.certified_key()).build().unwrap();
+    let (sim, _) = again(both(), s13.clone(), "localhost", session.clone(), 3, Link::PERFECT);
+    assert_eq!(sim.client.protocol(), Some(Protocol::Dtls1_3));
+    assert!(!sim.client.resumed());
+
+    let only13 = clock
+        .apply(Config::builder())
+        .protocol_versions(Protocol::Dtls1_3, Protocol::Dtls1_3)
+        .root_store(p.ca.roots())
+        .build()
+        .unwrap();
+    let (sim, _) = again(only13, s13, "localhost", session, 4, Link::PERFECT);
+    assert_eq!(sim.client.protocol(), Some(Protocol::Dtls1_3));
+}

@@ -469,7 +469,7 @@ impl Driver {
         let deadline = now + timeout.unwrap_or_else(|| config.handshake_timeout());
         let name = crate::name_or_address(server_name, server);
         // With a session store: offer the session kept for this server, and keep the new one.
-        let store = config.session_store().cloned().map(|s| (s, crate::session_key(&name)));
+        let store = config.session_store().cloned().map(|s| (s, rdtls_proto::resumption::server_name_key(&name)));
         let proto = match &store {
             Some((s, key)) => {
                 let session = s.get(key, server, config.current_time().as_secs());
@@ -479,7 +479,13 @@ impl Driver {
         };
         let mut shared = Shared::new(proto, server, Arc::new(crate::udp::Socket::new(socket)?), true, 0);
         shared.observer = observer;
-        shared.session_store = store.map(Box::new);
+        shared.session_store = store.map(|(store, name)| {
+            Box::new(crate::shared::SessionKeeping {
+                store,
+                name,
+                connected: std::sync::atomic::AtomicBool::new(false),
+            })
+        });
         Ok((Self::new(Arc::new(shared), true, Batcher::default()), deadline))
     }
 }

@@ -246,16 +246,6 @@ pub(crate) fn name_or_address(
     name.unwrap_or_else(|| rdtls_proto::pki::ServerName::IpAddress(server.ip().into()))
 }
 
-/// The server name a [`SessionStore`](rdtls_proto::resumption::SessionStore) keeps a client's
-/// session under: the DNS name, or the IP address checked.
-pub(crate) fn session_key(name: &rdtls_proto::pki::ServerName<'_>) -> String {
-    match name {
-        rdtls_proto::pki::ServerName::DnsName(n) => n.as_ref().to_owned(),
-        rdtls_proto::pki::ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
-        _ => String::new(),
-    }
-}
-
 /// A client's socket: an ephemeral port of the server's address family, connected to `server`,
 /// and the name to check the server's certificate against, parsed.
 pub(crate) fn client_socket(

@@ -42,7 +42,7 @@ pub(crate) struct Shared {
     /// Watches the connection (datagrams as they arrive, events, handshake progress).
     pub(crate) observer: Option<Observer>,
     /// Client: where its new session goes, and under which server name.
-    pub(crate) session_store: Option<Box<(Arc<rdtls_proto::resumption::SessionStore>, String)>>,
+    pub(crate) session_store: Option<Box<SessionKeeping>>,
     /// The listener's traffic counters, for an accepted connection.
     pub(crate) traffic: Option<Arc<Traffic>>,
     /// An accepted connection's handle in its listener's endpoint, to which it passes what the
@@ -445,12 +445,12 @@ impl Shared {
             if let Some(o) = &self.observer {
                 o.see(&Observed::Event { peer: self.peer(), event: &ev });
             }
-            if let Event::Closed(e) = ev {
+            if let Event::Closed(e) = &ev {
                 tracing::debug!(peer = %self.peer(), error = %e, "connection closed");
                 self.closed.store(true, Ordering::Relaxed);
-            } else if let (Event::NewSession, Some(store), Some(session)) = (&ev, &self.session_store, proto.session())
-            {
-                store.0.insert(&store.1, self.peer(), session.clone());
+            }
+            if let Some(keeping) = &self.session_store {
+                keeping.see(&ev, self.peer(), proto.session());
             }
         }
         Ok(())
@@ -621,6 +621,32 @@ impl Shared {
                     self.ready.wait_timeout(inbox, left).unwrap_or_else(std::sync::PoisonError::into_inner).0
                 }
             };
+        }
+    }
+}
+
+/// A client's session store, the server name its sessions go under there, and whether the
+/// handshake completed.
+#[derive(Debug)]
+pub(crate) struct SessionKeeping {
+    pub(crate) store: Arc<rdtls_proto::resumption::SessionStore>,
+    pub(crate) name: String,
+    pub(crate) connected: AtomicBool,
+}
+
+impl SessionKeeping {
+    /// Keeps a new session; forgets the stored one when the handshake that offered it fails,
+    /// so that a session the server no longer takes is not offered again.
+    fn see(&self, event: &Event, peer: SocketAddr, session: Option<&rdtls_proto::resumption::Session>) {
+        match event {
+            Event::Connected => self.connected.store(true, Ordering::Relaxed),
+            Event::NewSession => {
+                if let Some(session) = session {
+                    self.store.insert(&self.name, peer, session.clone());
+                }
+            }
+            Event::Closed(_) if !self.connected.load(Ordering::Relaxed) => self.store.remove(&self.name, peer),
+            _ => {}
         }
     }
 }

@@ -232,20 +232,20 @@ pub(crate) enum Handshake {
 
 impl Handshake {
     /// Starts a client: the first flight is among the actions. It offers DTLS 1.3 if the
-    /// configuration allows it (and then DTLS 1.2 too, if allowed), unless it resumes a DTLS
-    /// 1.2 `session`: then it offers that session, in DTLS 1.2 alone. New sessions are kept
-    /// if the configuration says so, or if `keep`.
+    /// configuration allows it (and then DTLS 1.2 too, if allowed, with the DTLS 1.2
+    /// `session` to resume if there is one). New sessions are kept if the configuration says
+    /// so, or if `keep`.
     pub(crate) fn client(
         cx: &mut Context<'_>,
         server_name: Option<ServerName<'static>>,
         session: Option<crate::resumption::Session>,
         keep: bool,
     ) -> Result<Self, Error> {
-        let resumes_12 = session.as_ref().is_some_and(|s| s.protocol() == Protocol::Dtls1_2);
-        if cx.config.enables(Protocol::Dtls1_3) && !resumes_12 {
-            return Ok(Self::Client13(tls13::Client::start(cx, server_name)?));
+        let session12 = session.filter(|s| s.protocol() == Protocol::Dtls1_2);
+        if cx.config.enables(Protocol::Dtls1_3) {
+            return Ok(Self::Client13(tls13::Client::start(cx, server_name, session12, keep)?));
         }
-        Ok(Self::Client12(tls12::Client::start(cx, server_name, session, keep)?))
+        Ok(Self::Client12(tls12::Client::start(cx, server_name, session12, keep)?))
     }
 
     /// A server waiting for its (verified) ClientHello; which version it speaks is decided by

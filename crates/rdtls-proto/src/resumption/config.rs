@@ -44,6 +44,15 @@ impl ConfigBuilder {
         self
     }
 
+    /// Server: binds new sessions to `context` (at most 32 bytes), and resumes only sessions
+    /// made under the same one: servers that share a session cache or ticket keys but must
+    /// not resume each other's sessions (another PSK set, another client authentication
+    /// policy) take different contexts. OpenSSL's `SSL_CTX_set_session_id_context`.
+    pub fn session_id_context(mut self, context: &[u8]) -> Self {
+        self.config.resumption.context = context.to_vec();
+        self
+    }
+
     /// Client: ask servers for resumable sessions (tickets, session IDs) and keep them:
     /// [`Connection::session`](crate::Connection::session) gives the session to resume with
     /// [`Connection::resuming_client`](crate::Connection::resuming_client). Default off.
@@ -93,6 +102,9 @@ impl Config {
 impl Resumption {
     /// Checks the values and makes the ticket keys a server needs.
     pub(crate) fn finish(&mut self, provider: &dyn crate::crypto::CryptoProvider) -> Result<(), Error> {
+        if self.context.len() > super::MAX_SESSION_CONTEXT_LEN {
+            return Err(Error::Config("a session ID context is at most 32 bytes"));
+        }
         if self.lifetime.is_zero() || self.lifetime > MAX_SESSION_LIFETIME {
             return Err(Error::Config("the session lifetime is between a second and seven days"));
         }

@@ -48,12 +48,15 @@ pub const MAX_SESSION_LEN: usize = 32 * 1024;
 /// Most certificates of the peer's chain a session keeps.
 const MAX_SESSION_CERTS: usize = 10;
 
-/// The format of [`Session::to_bytes`].
-const SESSION_FORMAT: u8 = 1;
+/// The format of [`Session::to_bytes`] (and of what tickets seal).
+const SESSION_FORMAT: u8 = 2;
+
+/// Longest session ID context ([`ConfigBuilder::session_id_context`](crate::ConfigBuilder::session_id_context)).
+pub const MAX_SESSION_CONTEXT_LEN: usize = 32;
 
 /// A resumable session: what the next handshake with the same peer can resume instead of
 /// running a full handshake.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Session {
     pub(crate) protocol: Protocol,
     pub(crate) suite: u16,
@@ -64,8 +67,11 @@ pub struct Session {
     pub(crate) created: u64,
     /// How long the session may be resumed, in seconds from `created`.
     pub(crate) lifetime: u32,
-    /// The SNI name of the full handshake (the client's request; the server checks it again).
+    /// The name of the full handshake's server: the SNI name the server saw, or the name (or
+    /// IP address) the client checked the certificate against. Both check it again.
     pub(crate) server_name: Option<String>,
+    /// Server: the application's session context the session was made under.
+    pub(crate) context: Vec<u8>,
     pub(crate) psk_identity: Option<Vec<u8>>,
     /// The peer's certificates, end entity first (a server keeps only the client's end entity).
     pub(crate) peer_certs: Vec<CertificateDer<'static>>,
@@ -91,7 +97,44 @@ impl core::fmt::Debug for Session {
     }
 }
 
+/// Equal sessions: the secret compared in constant time.
+impl PartialEq for Session {
+    fn eq(&self, other: &Self) -> bool {
+        crate::crypto::ct_eq(&self.secret, &other.secret)
+            && self.protocol == other.protocol
+            && self.suite == other.suite
+            && self.extended_master_secret == other.extended_master_secret
+            && self.created == other.created
+            && self.lifetime == other.lifetime
+            && self.server_name == other.server_name
+            && self.context == other.context
+            && self.psk_identity == other.psk_identity
+            && self.peer_certs == other.peer_certs
+            && self.session_id == other.session_id
+            && self.ticket == other.ticket
+    }
+}
+
+impl Eq for Session {}
+
 impl Session {
+    /// Whether every field fits its encoding (the limits [`from_bytes`](Self::from_bytes)
+    /// checks): a session that does not is never kept nor sealed. A field cut short would
+    /// shift the ones after it, and let a peer write what a ticket says.
+    pub(crate) fn fits(&self) -> bool {
+        let certs_len: usize = self.peer_certs.iter().map(|c| 3 + c.as_ref().len()).sum();
+        !self.secret.is_empty()
+            && self.secret.len() <= 64
+            && self.server_name.as_ref().is_none_or(|n| !n.is_empty() && n.len() <= 255)
+            && self.context.len() <= MAX_SESSION_CONTEXT_LEN
+            && self.psk_identity.as_ref().is_none_or(|i| !i.is_empty() && i.len() <= crate::MAX_PSK_IDENTITY_LEN)
+            && self.session_id.len() <= 32
+            && self.ticket.len() <= usize::from(u16::MAX)
+            && self.peer_certs.len() <= MAX_SESSION_CERTS
+            && self.peer_certs.iter().all(|c| !c.as_ref().is_empty() && c.as_ref().len() < 1 << 24)
+            && 128 + self.ticket.len() + certs_len <= MAX_SESSION_LEN
+    }
+
     /// The protocol version of the session.
     pub fn protocol(&self) -> Protocol {
         self.protocol
@@ -166,6 +209,7 @@ impl Session {
         out.extend_from_slice(&self.lifetime.to_be_bytes());
         out.put_vec8(&self.secret);
         out.put_vec8(self.server_name.as_deref().unwrap_or_default().as_bytes());
+        out.put_vec8(&self.context);
         out.put_vec16(self.psk_identity.as_deref().unwrap_or_default());
         out.put_vec8(&self.session_id);
         out.put_vec16(&self.ticket);
@@ -203,6 +247,11 @@ impl Session {
             [] => None,
             n => Some(core::str::from_utf8(n).ok()?.to_owned()),
         };
+        let context = r.vec8()?;
+        if context.len() > MAX_SESSION_CONTEXT_LEN {
+            return None;
+        }
+        let context = context.to_vec();
         let identity = r.vec16()?;
         if identity.len() > crate::MAX_PSK_IDENTITY_LEN {
             return None;
@@ -233,11 +282,13 @@ impl Session {
             created,
             lifetime,
             server_name,
+            context,
             psk_identity,
             peer_certs,
             session_id: session_id.to_vec(),
             ticket,
         })
+        .filter(Self::fits)
     }
 }
 
@@ -256,6 +307,9 @@ pub(crate) struct Resumption {
     pub(crate) store: Option<Arc<SessionStore>>,
     /// How long a new session may be resumed.
     pub(crate) lifetime: Duration,
+    /// Server: what a session is bound to; sessions made under another context are not
+    /// resumed.
+    pub(crate) context: Vec<u8>,
 }
 
 impl Default for Resumption {
@@ -267,7 +321,18 @@ impl Default for Resumption {
             client: false,
             store: None,
             lifetime: DEFAULT_SESSION_LIFETIME,
+            context: Vec::new(),
         }
+    }
+}
+
+/// The name a client keeps a session under, and resumes it for only: a DNS name as is, an IP
+/// address in its usual text form.
+pub fn server_name_key(name: &crate::pki::ServerName<'_>) -> String {
+    match name {
+        crate::pki::ServerName::DnsName(n) => n.as_ref().to_owned(),
+        crate::pki::ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
+        _ => String::new(),
     }
 }
 

@@ -32,9 +32,9 @@ struct Entry {
 }
 
 impl SessionStore {
-    /// A store of at most `capacity` sessions (at least one).
+    /// A store of at most `capacity` sessions (at least one, at most 65,535).
     pub fn new(capacity: usize) -> Self {
-        Self { capacity: capacity.max(1), entries: Mutex::new(VecDeque::new()) }
+        Self { capacity: capacity.clamp(1, usize::from(u16::MAX)), entries: Mutex::new(VecDeque::new()) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Entry>> {
@@ -71,9 +71,10 @@ impl SessionStore {
     }
 
     /// Keeps `session` for the server `server_name` at `addr`, replacing the one kept for it.
-    /// A session a server gave no ID or ticket for is not kept.
+    /// A session a server gave no ID or ticket for is not kept, nor one under a name longer
+    /// than 255 bytes.
     pub fn insert(&self, server_name: &str, addr: SocketAddr, session: Session) {
-        if !session.is_resumable() {
+        if !session.is_resumable() || server_name.len() > 255 {
             return;
         }
         let mut entries = self.lock();

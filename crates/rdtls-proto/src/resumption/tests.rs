@@ -12,6 +12,7 @@ fn session(created: u64) -> Session {
         created,
         lifetime: 3600,
         server_name: Some("example.com".into()),
+        context: b"ctx".to_vec(),
         psk_identity: Some(b"id".to_vec()),
         peer_certs: vec![CertificateDer::from(vec![1, 2, 3])],
         session_id: vec![5; 32],
@@ -36,6 +37,28 @@ fn sessions_round_trip_and_refuse_damage() {
     assert!(s.is_valid_at(950) && !s.is_valid_at(900));
     // Secrets never reach Debug.
     assert!(!format!("{s:?}").contains("42, 42"));
+}
+
+#[test]
+fn sessions_that_do_not_fit_their_encoding_are_refused() {
+    // A name of more than 255 bytes would overflow its length byte and shift every field
+    // after it: such a session is never made (the handshakes keep only sessions that fit).
+    let mut long = session(0);
+    long.server_name = Some("a".repeat(256));
+    assert!(!long.fits());
+    long.server_name = Some("a".repeat(255));
+    assert!(long.fits());
+    assert_eq!(Session::from_bytes(&long.to_bytes()), Some(long.clone()));
+    for broken in [
+        Session { server_name: Some(String::new()), ..session(0) },
+        Session { context: vec![0; 33], ..session(0) },
+        Session { secret: Zeroizing::new(Vec::new()), ..session(0) },
+        Session { psk_identity: Some(vec![0; crate::MAX_PSK_IDENTITY_LEN + 1]), ..session(0) },
+        Session { session_id: vec![0; 33], ..session(0) },
+        Session { peer_certs: vec![CertificateDer::from(vec![1]); 11], ..session(0) },
+    ] {
+        assert!(!broken.fits(), "{broken:?}");
+    }
 }
 
 #[test]

@@ -117,7 +117,11 @@ impl TicketKeys {
         ticket.extend_from_slice(plaintext);
         ticket.resize(ticket.len() + TAG_LEN, 0);
         let (head, body) = ticket.split_at_mut(PERIOD_LEN + NONCE_LEN);
-        key.seal_in_place(&nonce, &head[..PERIOD_LEN], body)?;
+        if let Err(e) = key.seal_in_place(&nonce, &head[..PERIOD_LEN], body) {
+            // Not sealed: the session's secret is still in there.
+            zeroize::Zeroize::zeroize(&mut ticket);
+            return Err(e.into());
+        }
         Ok(ticket)
     }
 

@@ -16,6 +16,7 @@ use crate::pki::{self, ServerName};
 use crate::suites::{CipherSuite, KeyExchange};
 
 use super::keys::psk_premaster;
+use super::resume::ClientResumption;
 use super::Common;
 
 /// The message(s) the client expects next.
@@ -43,7 +44,7 @@ pub(crate) struct Client {
     /// The name the server's certificate must be valid for (and the SNI we send).
     server_name: Option<ServerName<'static>>,
     /// The session we offer and the one we make.
-    resumption: super::resume::ClientResumption,
+    resumption: ClientResumption,
     /// The cookie from the last HelloVerifyRequest.
     cookie: Vec<u8>,
     hello_verify_count: u8,
@@ -82,7 +83,7 @@ impl Client {
             common: Common::default(),
             expect: Expect::ServerHello,
             server_name,
-            resumption: super::resume::ClientResumption::default(),
+            resumption: ClientResumption::default(),
             cookie: Vec::new(),
             hello_verify_count: 0,
             client_hello: Vec::new(),
@@ -93,18 +94,7 @@ impl Client {
             cert_requested: false,
         };
         cx.config.provider.fill_random(&mut client.common.client_random)?;
-        let r = &mut client.resumption;
-        r.keep = cx.config.resumption.client || keep;
-        r.offered = super::resume::offerable(cx.config, session);
-        if let Some(s) = &r.offered {
-            r.session_id = s.session_id.clone();
-            if r.session_id.is_empty() {
-                // A ticket alone: a session ID of ours, which the server echoes if it resumes
-                // (RFC 5077 §3.4).
-                r.session_id = vec![0; 32];
-                cx.config.provider.fill_random(&mut r.session_id)?;
-            }
-        }
+        client.resumption = ClientResumption::offering(cx, session, client.server_name.as_ref(), keep)?;
         client.send_client_hello(cx)?;
         Ok(client)
     }
@@ -118,13 +108,13 @@ impl Client {
         cookie: Vec<u8>,
         server_name: Option<ServerName<'static>>,
         next_send_seq: u16,
-        keep_sessions: bool,
+        resumption: ClientResumption,
     ) -> Self {
         let mut client = Self {
             common: Common::default(),
             expect: Expect::ServerHello,
             server_name,
-            resumption: super::resume::ClientResumption::default(),
+            resumption: ClientResumption::default(),
             cookie,
             hello_verify_count: 0,
             client_hello: hello,
@@ -136,7 +126,7 @@ impl Client {
         };
         client.common.client_random = client_random;
         client.common.next_send_seq = next_send_seq;
-        client.resumption.keep = keep_sessions;
+        client.resumption = resumption;
         client
     }
 
@@ -181,11 +171,7 @@ impl Client {
                 signature_algorithms: certs.then(|| SignatureScheme::SUPPORTED.iter().map(|s| s.0).collect()),
                 connection_id: cx.own_cid.map(<[u8]>::to_vec),
                 rrc: cx.offers_rrc(),
-                // The offered session's ticket, or a request for one.
-                session_ticket: match &self.resumption.offered {
-                    Some(s) if !s.ticket.is_empty() => Some(s.ticket.clone()),
-                    _ => self.resumption.keep.then(Vec::new),
-                },
+                session_ticket: self.resumption.ticket_extension(),
                 ..HelloExtensions::default()
             },
         };
@@ -251,7 +237,7 @@ impl Client {
                     cx.push(Action::WriteEpoch(1));
                 }
                 self.common.complete(cx);
-                let name = self.sends_sni().map(str::to_owned);
+                let name = self.server_name.as_ref().map(crate::resumption::server_name_key);
                 if let Some(session) = self.resumption.new_session(config, &self.common, name.as_deref()) {
                     cx.push(Action::NewSession(Box::new(session)));
                 }

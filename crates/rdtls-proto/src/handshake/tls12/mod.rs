@@ -25,6 +25,7 @@ mod resume;
 mod server;
 
 pub(crate) use client::{offered_suites, Client};
+pub(crate) use resume::ClientResumption;
 pub(crate) use server::Server;
 
 use zeroize::Zeroizing;

@@ -70,9 +70,12 @@ pub(crate) struct ClientResumption {
     pub(super) psk_identity: Option<Vec<u8>>,
 }
 
-/// The suite of `session` if `config` still allows it for DTLS 1.2.
+/// The suite of `session` if `config` still allows it, and DTLS 1.2.
 fn session_suite(config: &Config, session: &Session) -> Option<&'static CipherSuite> {
-    if session.protocol != Protocol::Dtls1_2 || session.secret.len() != super::MASTER_SECRET_LEN {
+    if session.protocol != Protocol::Dtls1_2
+        || session.secret.len() != super::MASTER_SECRET_LEN
+        || !config.enables(Protocol::Dtls1_2)
+    {
         return None;
     }
     config.suites_for(Protocol::Dtls1_2).find(|s| s.id == session.suite)
@@ -89,9 +92,45 @@ fn usable(config: &Config, session: &Session) -> Option<&'static CipherSuite> {
 
 impl Server {
     /// The session the ClientHello asks to resume, by ticket or else by session ID, if we can
-    /// resume it for this hello: same suite offered, same SNI name, same use of the extended
-    /// master secret (RFC 7627 §5.3), and still valid. Anything else: a full handshake.
-    pub(super) fn find_session(&self, config: &Config, ch: &ClientHello, sni: Option<&str>) -> Option<Session> {
+    /// resume it for this hello: same suite offered, same SNI name, same session context, an
+    /// identity this server still accepts (a client certificate if it requires one, a PSK
+    /// identity its callback knows), and still valid. Anything else: a full handshake. A
+    /// hello without the extended master secret for a session that used it is refused (RFC
+    /// 7627 §5.3).
+    pub(super) fn find_session(
+        &self,
+        config: &Config,
+        ch: &ClientHello,
+        sni: Option<&str>,
+    ) -> Result<Option<Session>, Error> {
+        let Some(session) = self.offered_session(config, ch) else { return Ok(None) };
+        let Some(suite) = usable(config, &session) else { return Ok(None) };
+        if session.extended_master_secret && !ch.extensions.extended_master_secret {
+            return Err(Error::PeerMisbehaved {
+                alert: AlertDescription::HANDSHAKE_FAILURE,
+                reason: "client resumes an extended master secret session without the extension",
+            });
+        }
+        let kx = suite.key_exchange;
+        let identity_ok = match (&session.psk_identity, &config.server_psk) {
+            (Some(identity), Some(callback)) => callback(identity).is_some(),
+            (None, _) => !kx.uses_psk(),
+            (Some(_), None) => false,
+        };
+        let cert_ok = !(kx.uses_certificate()
+            && config.client_auth == crate::config::ClientAuth::Required
+            && session.peer_certs.is_empty());
+        let fits = ch.cipher_suites.contains(&suite.id)
+            && session.extended_master_secret == ch.extensions.extended_master_secret
+            && session.server_name.as_deref() == sni
+            && session.context == config.resumption.context
+            && identity_ok
+            && cert_ok;
+        Ok(fits.then_some(session))
+    }
+
+    /// The session named by the hello's ticket, or else by its session ID.
+    fn offered_session(&self, config: &Config, ch: &ClientHello) -> Option<Session> {
         let now = unix_now(config);
         let provider = &*config.provider;
         let by_ticket = match (&ch.extensions.session_ticket, config.ticket_keys()) {
@@ -100,13 +139,7 @@ impl Server {
             }
             _ => None,
         };
-        let session = by_ticket.or_else(|| config.session_cache()?.get(&ch.session_id, now))?;
-        let suite = usable(config, &session)?;
-        let fits = ch.cipher_suites.contains(&suite.id)
-            && session.extended_master_secret == ch.extensions.extended_master_secret
-            && session.server_name.as_deref() == sni
-            && (!suite.key_exchange.uses_psk() || config.server_psk.is_some());
-        fits.then_some(session)
+        by_ticket.or_else(|| config.session_cache()?.get(&ch.session_id, now))
     }
 
     /// Answers with the abbreviated handshake's flight: ServerHello, a new ticket if asked
@@ -182,7 +215,7 @@ impl Server {
             Some(_) => self.resumption.peer_certs.clone(),
             None => self.common.peer_ee.iter().cloned().collect(),
         };
-        Some(Session {
+        let session = Session {
             protocol: Protocol::Dtls1_2,
             suite: suite.id,
             extended_master_secret: self.common.extended_master_secret,
@@ -190,11 +223,13 @@ impl Server {
             created: self.resumption.created.unwrap_or_else(|| unix_now(config)),
             lifetime: config.resumption.lifetime_secs(),
             server_name: self.resumption.sni.clone(),
+            context: config.resumption.context.clone(),
             psk_identity: self.resumption.psk_identity.clone(),
             peer_certs,
             session_id: Vec::new(),
             ticket: Vec::new(),
-        })
+        };
+        session.fits().then_some(session)
     }
 
     /// The NewSessionTicket we promised, if we did (an empty ticket if the session is not
@@ -210,8 +245,12 @@ impl Server {
                 let mut plain = zeroize::Zeroizing::new(Vec::with_capacity(256));
                 // The client's end-entity certificate is all a resumed server reports.
                 session.encode(&mut plain, 1);
-                let ticket = keys.seal(&*config.provider, unix_now(config), &plain)?;
-                let hint = session.expires().saturating_sub(unix_now(config)).min(u64::from(u32::MAX)) as u32;
+                let now = unix_now(config);
+                let ticket = keys.seal(&*config.provider, now, &plain)?;
+                // The ticket opens until its key's period and the next are over.
+                let period = keys.period().as_secs().max(1);
+                let keys_end = (now / period).saturating_add(2).saturating_mul(period);
+                let hint = session.expires().min(keys_end).saturating_sub(now).min(u64::from(u32::MAX)) as u32;
                 body.extend_from_slice(&hint.to_be_bytes());
                 body.put_vec16(&ticket);
             }
@@ -233,9 +272,12 @@ impl Server {
     }
 }
 
-/// Client: the session to offer, if `config` can resume it.
-pub(super) fn offerable(config: &Config, session: Option<Session>) -> Option<Session> {
-    session.filter(|s| s.is_resumable() && usable(config, s).is_some())
+/// Client: the session to offer to the server named `name` (see
+/// [`server_name_key`](crate::resumption::server_name_key)), if `config` can resume it and
+/// it was made with a server of that name: a session vouches for the certificate its server
+/// showed, under the name checked then.
+fn offerable(config: &Config, session: Option<Session>, name: Option<&str>) -> Option<Session> {
+    session.filter(|s| s.is_resumable() && s.server_name.as_deref() == name && usable(config, s).is_some())
 }
 
 /// Parses a NewSessionTicket body: the lifetime hint and the ticket.
@@ -248,6 +290,43 @@ pub(super) fn parse_new_session_ticket(body: &[u8]) -> Option<(u32, Vec<u8>)> {
 }
 
 impl ClientResumption {
+    /// What a client's hello offers: `session` if it can be resumed with the server `name`,
+    /// named by its session ID, or by its ticket and a session ID of ours that the server
+    /// echoes if it resumes (RFC 5077 §3.4). Sessions are asked for and kept if the
+    /// configuration says so, or `keep`.
+    pub(crate) fn offering(
+        cx: &Context<'_>,
+        session: Option<Session>,
+        name: Option<&crate::pki::ServerName<'static>>,
+        keep: bool,
+    ) -> Result<Self, Error> {
+        let name = name.map(crate::resumption::server_name_key);
+        let mut r = Self { keep: cx.config.resumption.client || keep, ..Self::default() };
+        r.offered = offerable(cx.config, session, name.as_deref());
+        if let Some(s) = &r.offered {
+            r.session_id = s.session_id.clone();
+            if r.session_id.is_empty() {
+                r.session_id = vec![0; 32];
+                cx.config.provider.fill_random(&mut r.session_id)?;
+            }
+        }
+        Ok(r)
+    }
+
+    /// The hello's session_ticket extension: the offered session's ticket, or a request for
+    /// one when we keep sessions.
+    pub(crate) fn ticket_extension(&self) -> Option<Vec<u8>> {
+        match &self.offered {
+            Some(s) if !s.ticket.is_empty() => Some(s.ticket.clone()),
+            _ => self.keep.then(Vec::new),
+        }
+    }
+
+    /// The session ID the hello carries.
+    pub(crate) fn session_id(&self) -> &[u8] {
+        &self.session_id
+    }
+
     /// Client, at the ServerHello: whether it resumes the session we offered. A server that
     /// echoes the session ID we sent resumes it, and must keep its suite and its use of the
     /// extended master secret.
@@ -290,6 +369,7 @@ impl ClientResumption {
             _ => config.resumption.lifetime_secs(),
         };
         let resumed = self.resumed.take();
+        let new_ticket = self.ticket.take();
         let session = Session {
             protocol: Protocol::Dtls1_2,
             suite: suite.id,
@@ -298,6 +378,7 @@ impl ClientResumption {
             created: resumed.as_ref().map_or(now, |s| s.created),
             lifetime: resumed.as_ref().map_or(lifetime, |s| s.lifetime),
             server_name: server_name.map(str::to_owned),
+            context: Vec::new(),
             psk_identity: match &resumed {
                 Some(s) => s.psk_identity.clone(),
                 None => self.psk_identity.take(),
@@ -307,11 +388,12 @@ impl ClientResumption {
                 None => core::mem::take(&mut self.peer_chain),
             },
             session_id: core::mem::take(&mut self.server_session_id),
-            ticket: match self.ticket.take() {
-                Some((_, t)) if !t.is_empty() => t,
-                _ => resumed.map(|s| s.ticket).unwrap_or_default(),
+            // An empty NewSessionTicket takes the old ticket back (RFC 5077 §3.3).
+            ticket: match new_ticket {
+                Some((_, t)) => t,
+                None => resumed.map(|s| s.ticket).unwrap_or_default(),
             },
         };
-        session.is_resumable().then_some(session)
+        (session.is_resumable() && session.fits()).then_some(session)
     }
 }

@@ -169,7 +169,10 @@ impl Server {
     fn client_hello(&mut self, cx: &mut Context<'_>, msg: &Message) -> Result<(), Error> {
         let config: &Config = cx.config;
         let (ch, _) = ClientHello::parse(&msg.body).ok_or(Error::decode("ClientHello"))?;
-        if !ch.client_version.is_dtls() || ch.client_version.0 > ProtocolVersion::DTLS1_2.0 {
+        if !ch.client_version.is_dtls()
+            || ch.client_version.0 > ProtocolVersion::DTLS1_2.0
+            || !config.enables(crate::enums::Protocol::Dtls1_2)
+        {
             return Err(Error::PeerIncompatible {
                 alert: AlertDescription::PROTOCOL_VERSION,
                 reason: "client does not offer DTLS 1.2",
@@ -198,7 +201,7 @@ impl Server {
             .filter(|n| !n.is_empty())
             .and_then(|n| core::str::from_utf8(n).ok())
             .map(|n| n.trim_end_matches('.').to_owned());
-        if let Some(session) = self.find_session(config, &ch, sni.as_deref()) {
+        if let Some(session) = self.find_session(config, &ch, sni.as_deref())? {
             return self.resume(cx, msg, &ch, session, sni);
         }
         let Selection { suite, group, cert, by_name } =

@@ -38,6 +38,9 @@ pub(crate) struct Client {
     server_name: Option<ServerName<'static>>,
     /// DTLS 1.2 is offered too.
     offers_12: bool,
+    /// What we offer a DTLS 1.2 server for resumption: a session's ID and ticket in the
+    /// legacy fields (RFC 9147 §5.3), or a request for a ticket.
+    resumption12: tls12::ClientResumption,
     /// The legacy cookie of a DTLS 1.2 server's HelloVerifyRequest.
     legacy_cookie: Vec<u8>,
     hello_verify_count: u8,
@@ -72,8 +75,15 @@ fn suites13(config: &Config) -> impl Iterator<Item = &'static CipherSuite> + '_ 
 }
 
 impl Client {
-    /// Starts the handshake: the ClientHello is the first flight.
-    pub(crate) fn start(cx: &mut Context<'_>, server_name: Option<ServerName<'static>>) -> Result<Self, Error> {
+    /// Starts the handshake: the ClientHello is the first flight. A DTLS 1.2 `session` is
+    /// offered to a server that answers in DTLS 1.2; new sessions are kept if the
+    /// configuration says so, or `keep`.
+    pub(crate) fn start(
+        cx: &mut Context<'_>,
+        server_name: Option<ServerName<'static>>,
+        session12: Option<crate::resumption::Session>,
+        keep: bool,
+    ) -> Result<Self, Error> {
         let config: &Config = cx.config;
         let psk = match &config.client_psk {
             Some(callback) => {
@@ -94,11 +104,17 @@ impl Client {
             return Err(Error::Config("DTLS 1.3 needs a PSK, or trust anchors to verify the server's certificate"));
         }
         let group = *config.groups.first().ok_or(Error::Config("DTLS 1.3 needs a key exchange group"))?;
+        let offers_12 = config.enables(Protocol::Dtls1_2);
+        let resumption12 = match offers_12 {
+            true => tls12::ClientResumption::offering(cx, session12, server_name.as_ref(), keep)?,
+            false => tls12::ClientResumption::default(),
+        };
         let mut client = Self {
             common: Common::default(),
             expect: Expect::ServerHello,
             server_name,
-            offers_12: config.enables(Protocol::Dtls1_2),
+            offers_12,
+            resumption12,
             legacy_cookie: Vec::new(),
             hello_verify_count: 0,
             cookie: None,
@@ -133,8 +149,9 @@ impl Client {
             versions.push(ProtocolVersion::DTLS1_2);
             ext.extended_master_secret = true;
             ext.renegotiation_info = Some(Vec::new());
-            // A DTLS 1.2 server may give a ticket (DTLS 1.3 servers ignore the request).
-            ext.session_ticket = config.resumption.client.then(Vec::new);
+            // For a DTLS 1.2 server: a ticket, or a request for one (DTLS 1.3 servers ignore
+            // the extension).
+            ext.session_ticket = self.resumption12.ticket_extension();
             if tls12::offered_suites(config).any(|s| s.key_exchange.uses_ecdhe()) {
                 ext.ec_point_formats = Some(vec![0]);
             }
@@ -167,7 +184,8 @@ impl Client {
         let hello = ClientHello {
             client_version: ProtocolVersion::DTLS1_2,
             random: self.common.client_random,
-            session_id: Vec::new(),
+            // A DTLS 1.2 session's ID, or none (RFC 9147 §5.3).
+            session_id: self.resumption12.session_id().to_vec(),
             cookie: self.legacy_cookie.clone(),
             cipher_suites: suites,
             compression_methods: vec![0],
@@ -287,7 +305,7 @@ impl Client {
             self.legacy_cookie.clone(),
             self.server_name.take(),
             self.common.next_send_seq,
-            cx.config.resumption.client,
+            core::mem::take(&mut self.resumption12),
         );
         client.handle(cx, msg)?;
         Ok(client)
@@ -300,7 +318,10 @@ impl Client {
         let suite = suites13(config)
             .find(|s| s.id == sh.cipher_suite)
             .ok_or(Error::illegal("server chose a cipher suite we did not offer"))?;
-        if sh.compression_method != 0 || !sh.session_id.is_empty() {
+        // A DTLS 1.3 server echoes no session ID (RFC 9147 §5.3); wolfSSL before 5.9.1 echoed
+        // ours, which is tolerated.
+        let echo_ok = sh.session_id.is_empty() || sh.session_id == self.resumption12.session_id();
+        if sh.compression_method != 0 || !echo_ok {
             return Err(Error::illegal("server's legacy fields differ from ours"));
         }
         let ext = &sh.extensions;

@@ -126,13 +126,13 @@ pub(crate) fn message_hash(ch1_hash: &[u8]) -> Vec<u8> {
 }
 
 /// A HelloRetryRequest body: the suite chosen, the group the client must send a share for (if
-/// its shares had none we accept) and the cookie (if stateless). `session_id` echoes the
-/// client's.
-pub(crate) fn hello_retry_request(session_id: &[u8], suite: u16, group: Option<u16>, cookie: Option<&[u8]>) -> Vec<u8> {
+/// its shares had none we accept) and the cookie (if stateless).
+pub(crate) fn hello_retry_request(suite: u16, group: Option<u16>, cookie: Option<&[u8]>) -> Vec<u8> {
     let hello = ServerHello {
         server_version: ProtocolVersion::DTLS1_2,
         random: HELLO_RETRY_REQUEST_RANDOM,
-        session_id: session_id.to_vec(),
+        // No session ID echoed (RFC 9147 §5.3).
+        session_id: Vec::new(),
         cipher_suite: suite,
         compression_method: 0,
         extensions: HelloExtensions {

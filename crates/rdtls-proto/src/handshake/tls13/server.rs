@@ -108,7 +108,7 @@ impl Server {
         if let Some(cookie) = &ch.extensions.tls13.cookie {
             if config.cookie_verification {
                 let state = super::retry_state(config, cookie).ok_or(Error::illegal("malformed cookie"))?;
-                server.restore_retry(&*config.provider, &ch.session_id, state, Some(cookie));
+                server.restore_retry(&*config.provider, state, Some(cookie));
             }
         }
         Ok(Some((server, ch)))
@@ -328,7 +328,9 @@ impl Server {
         let hello = ServerHello {
             server_version: ProtocolVersion::DTLS1_2,
             random: server_random,
-            session_id: ch.session_id.clone(),
+            // A DTLS 1.3 server echoes no session ID (RFC 9147 §5.3): the client may have sent
+            // one of a DTLS 1.2 session.
+            session_id: Vec::new(),
             cipher_suite: suite.id,
             compression_method: 0,
             // RFC 9147 §9: connection IDs are negotiated in the hellos, as in DTLS 1.2.
@@ -422,16 +424,14 @@ impl Server {
         let provider = &*cx.config.provider;
         let ch1 = tls13_message(HandshakeType::CLIENT_HELLO, &msg.body);
         let ch1_hash = provider.hash(suite.hash, &[&ch1]);
-        let (ch, _) = ClientHello::parse(&msg.body).ok_or(Error::decode("ClientHello"))?;
         self.restore_retry(
             provider,
-            &ch.session_id,
             RetryState { ch1_hash: ch1_hash.as_bytes().to_vec(), suite, group: Some(group) },
             None,
         );
         self.common.next_send_seq = msg.seq;
         cx.push(Action::PeerFlightStarts(msg.seq));
-        let body = hello_retry_request(&ch.session_id, suite.id, Some(group.code_point()), None);
+        let body = hello_retry_request(suite.id, Some(group.code_point()), None);
         let item = self.common.outgoing(0, HandshakeType::SERVER_HELLO, body);
         // Not retransmitted on a timer: the client's repeated ClientHello brings it again.
         cx.push(Action::Send { items: vec![item], awaits_reply: false });
@@ -444,15 +444,13 @@ impl Server {
     pub(crate) fn restore_retry(
         &mut self,
         provider: &dyn crate::crypto::CryptoProvider,
-        session_id: &[u8],
         state: RetryState,
         cookie: Option<&[u8]>,
     ) {
         self.common.transcript.restart(&message_hash(&state.ch1_hash));
         self.common.transcript.start_hash(provider, state.suite.hash, false);
         if let Some(cookie) = cookie {
-            let hrr =
-                hello_retry_request(session_id, state.suite.id, state.group.map(|g| g.code_point()), Some(cookie));
+            let hrr = hello_retry_request(state.suite.id, state.group.map(|g| g.code_point()), Some(cookie));
             self.common.transcript.add_tls13(HandshakeType::SERVER_HELLO, &hrr);
         }
         self.retry = Some((state.suite, state.group));
