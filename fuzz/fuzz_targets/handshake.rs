@@ -3,10 +3,13 @@
 //! extensions, and HelloRetryRequests), `parse_hello_verify_request`, `ServerEcdhParams::parse`,
 //! and the DTLS 1.3 ACK, KeyUpdate, NewConnectionId and RequestConnectionId parsers, on the
 //! whole input and on each message body found in it. The hellos' `connection_id` and `rrc`
-//! extensions are checked to survive a round trip.
+//! extensions are checked to survive a round trip. The input is also read as a saved
+//! resumption session and a client's session store, which must write back the same.
+
 #![no_main]
 
 use rdtls_proto::codec::Reader;
+use rdtls_proto::resumption::{Session, SessionStore};
 use rdtls_proto::enums::HandshakeType;
 use rdtls_proto::messages::tls13::{
     parse_ack, parse_key_update, parse_new_connection_id, parse_request_connection_id, write_ack,
@@ -18,6 +21,7 @@ use rdtls_proto::messages::{
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     parse_bodies(data);
+    sessions(data);
 
     // Walk the input as the fragment of a handshake record.
     let mut r = Reader::new(data);
@@ -52,6 +56,18 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         }
     }
 });
+
+/// A saved session, or a store of them, from untrusted bytes: refused, or read back exactly.
+fn sessions(data: &[u8]) {
+    if let Some(session) = Session::from_bytes(data) {
+        assert_eq!(&session.to_bytes()[..], data, "a session's encoding is canonical");
+    }
+    if let Some(store) = SessionStore::from_bytes(data, 4) {
+        assert!(store.len() <= 4);
+        let again = SessionStore::from_bytes(&store.to_bytes(), 4).expect("a written store reads back");
+        assert_eq!(again.entries(), store.entries());
+    }
+}
 
 /// Runs every body parser on `body` and checks what they report against the bytes.
 fn parse_bodies(body: &[u8]) {

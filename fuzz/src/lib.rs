@@ -472,7 +472,8 @@ impl ClientHarness {
     /// - bit 3: MTU 64 instead of 1400 (every flight fragmented);
     /// - bit 4: P-256 first instead of X25519 first;
     /// - bit 5: DTLS 1.3 offered too (its suites first);
-    /// - bit 6: ask for a 4-byte connection ID (RFC 9146; DTLS 1.2).
+    /// - bit 6: ask for a 4-byte connection ID (RFC 9146; DTLS 1.2);
+    /// - bit 7: ask for a session ticket and keep sessions (RFC 5077).
     ///
     /// The client sends [`PSK_IDENTITY`] unless the server's hint is [`REFUSED_HINT`].
     pub fn config(flags: u8) -> Config {
@@ -497,7 +498,7 @@ impl ClientHarness {
         if flags & 0x40 != 0 {
             b = b.connection_id(4);
         }
-        b.build().expect("valid client configuration")
+        b.session_resumption(flags & 0x80 != 0).build().expect("valid client configuration")
     }
 
     /// A fresh client for `flags`, its clock at `start`; its ClientHello goes to `sent`.
