@@ -121,6 +121,8 @@ impl Connection {
                     }
                 }
                 Action::Resumed => self.resumed = true,
+                Action::SendTicket(body) => self.queue_ticket(now, body),
+                Action::TicketTemplate(session) => self.set_ticket_template(*session),
                 Action::NewSession(session) => {
                     self.details_mut().session = Some(session);
                     self.events.push_back(Event::NewSession);

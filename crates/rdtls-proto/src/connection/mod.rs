@@ -50,6 +50,7 @@ pub(crate) mod lifecycle;
 mod resume;
 mod rrc;
 mod session;
+mod ticket13;
 mod tls13;
 
 pub use cid13::{ConnectionEvent, MAX_ISSUED_CONNECTION_IDS, MAX_SPARE_CONNECTION_IDS};

@@ -43,6 +43,8 @@ pub(crate) struct State {
     pub(crate) read_epoch: u64,
     /// Server: application data received before the handshake ended, in arrival order.
     held: Vec<Vec<u8>>,
+    /// Session tickets, sent or received (allocated only where used).
+    pub(crate) tickets: Option<Box<ticket13::Tickets>>,
 }
 
 impl State {
@@ -134,9 +136,10 @@ impl Connection {
     }
 
     /// Sends the next post-handshake message of ours if nothing else awaits acknowledgement:
-    /// a queued KeyUpdate first, then connection ID messages.
+    /// a queued KeyUpdate first, then a session ticket, then connection ID messages.
     pub(super) fn start_post_handshake(&mut self, now: Instant) {
         self.start_key_update(now);
+        self.start_ticket(now);
         self.start_cid_message(now);
     }
 
@@ -296,7 +299,7 @@ impl Connection {
 
     /// A handshake record after the handshake: the peer's last flight again (our ACK was
     /// lost: the record is acknowledged again by the caller), or a post-handshake message
-    /// (KeyUpdate; tickets are acknowledged and dropped: this connection does not resume).
+    /// (KeyUpdate, NewSessionTicket, connection ID messages).
     /// Post-handshake messages are taken whole and in order; a fragment or a message ahead of
     /// the next expected is dropped, and comes back with the peer's retransmission.
     pub(super) fn handle_post_handshake(&mut self, now: Instant, epoch: u16, body: &[u8]) -> Result<bool, Error> {
@@ -332,7 +335,7 @@ impl Connection {
                     self.handle_key_update(epoch, fragment)?;
                     self.start_post_handshake(now);
                 }
-                HandshakeType::NEW_SESSION_TICKET => {}
+                HandshakeType::NEW_SESSION_TICKET => self.handle_new_session_ticket(fragment)?,
                 ty @ (HandshakeType::NEW_CONNECTION_ID | HandshakeType::REQUEST_CONNECTION_ID) => {
                     self.handle_cid_message(now, ty, fragment)?;
                 }

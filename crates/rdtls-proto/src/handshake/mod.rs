@@ -145,6 +145,11 @@ pub(crate) enum Action {
     Resumed,
     /// Client: a session to resume later.
     NewSession(Box<crate::resumption::Session>),
+    /// DTLS 1.3 server: a NewSessionTicket (its body) to send once the handshake is over.
+    SendTicket(Vec<u8>),
+    /// DTLS 1.3 client that keeps sessions: the session this handshake made, its secret the
+    /// resumption master secret, from which each NewSessionTicket's PSK is derived.
+    TicketTemplate(Box<crate::resumption::Session>),
 
     /// The cipher suite and extended master secret use are chosen.
     Negotiated { suite: &'static CipherSuite, extended_master_secret: bool },
@@ -179,6 +184,8 @@ impl core::fmt::Debug for Action {
             Self::ExporterSecret(_) => "ExporterSecret",
             Self::Resumed => "Resumed",
             Self::NewSession(_) => "NewSession",
+            Self::SendTicket(_) => "SendTicket",
+            Self::TicketTemplate(_) => "TicketTemplate",
             Self::Negotiated { .. } => "Negotiated",
             Self::PskIdentity(_) => "PskIdentity",
             Self::RequestedServerName(_) => "RequestedServerName",
@@ -232,19 +239,19 @@ pub(crate) enum Handshake {
 
 impl Handshake {
     /// Starts a client: the first flight is among the actions. It offers DTLS 1.3 if the
-    /// configuration allows it (and then DTLS 1.2 too, if allowed, with the DTLS 1.2
-    /// `session` to resume if there is one). New sessions are kept if the configuration says
-    /// so, or if `keep`.
+    /// configuration allows it (and then DTLS 1.2 too, if allowed), offering to resume
+    /// `session` in its version. New sessions are kept if the configuration says so, or if
+    /// `keep`.
     pub(crate) fn client(
         cx: &mut Context<'_>,
         server_name: Option<ServerName<'static>>,
         session: Option<crate::resumption::Session>,
         keep: bool,
     ) -> Result<Self, Error> {
-        let session12 = session.filter(|s| s.protocol() == Protocol::Dtls1_2);
         if cx.config.enables(Protocol::Dtls1_3) {
-            return Ok(Self::Client13(tls13::Client::start(cx, server_name, session12, keep)?));
+            return Ok(Self::Client13(tls13::Client::start(cx, server_name, session, keep)?));
         }
+        let session12 = session.filter(|s| s.protocol() == Protocol::Dtls1_2);
         Ok(Self::Client12(tls12::Client::start(cx, server_name, session12, keep)?))
     }
 

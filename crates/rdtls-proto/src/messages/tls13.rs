@@ -391,3 +391,48 @@ pub fn certificate_verify_content(server: bool, transcript_hash: &[u8]) -> Vec<u
     out.extend_from_slice(transcript_hash);
     out
 }
+
+/// A DTLS 1.3 NewSessionTicket (RFC 8446 §4.6.1): how long the ticket may be used, what
+/// obscures its age, the nonce its PSK is derived with, and the ticket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewSessionTicket13<'a> {
+    /// `ticket_lifetime`, seconds (at most seven days).
+    pub lifetime: u32,
+    /// `ticket_age_add`.
+    pub age_add: u32,
+    /// `ticket_nonce` (0–255 bytes).
+    pub nonce: &'a [u8],
+    /// `ticket` (1–65,535 bytes).
+    pub ticket: &'a [u8],
+}
+
+/// Longest ticket lifetime a NewSessionTicket may carry (RFC 8446 §4.6.1): seven days.
+pub const MAX_TICKET_LIFETIME: u32 = 7 * 24 * 3600;
+
+impl<'a> NewSessionTicket13<'a> {
+    /// Parses a body; the extensions (early_data only, which we do not use) are checked for
+    /// form and skipped.
+    pub fn parse(body: &'a [u8]) -> Option<Self> {
+        let mut r = Reader::new(body);
+        let lifetime = u32::from_be_bytes(r.take_array()?);
+        let age_add = u32::from_be_bytes(r.take_array()?);
+        let nonce = r.vec8()?;
+        let ticket = r.vec16()?;
+        let mut exts = Reader::new(r.vec16()?);
+        while !exts.is_empty() {
+            exts.u16()?;
+            exts.vec16()?;
+        }
+        r.finish()?;
+        (!ticket.is_empty() && lifetime <= MAX_TICKET_LIFETIME).then_some(Self { lifetime, age_add, nonce, ticket })
+    }
+
+    /// Appends the body, with no extension.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.lifetime.to_be_bytes());
+        out.extend_from_slice(&self.age_add.to_be_bytes());
+        out.put_vec8(self.nonce);
+        out.put_vec16(self.ticket);
+        out.put_u16(0);
+    }
+}

@@ -79,6 +79,8 @@ pub struct Session {
     pub(crate) session_id: Vec<u8>,
     /// Client: the server's ticket.
     pub(crate) ticket: Vec<u8>,
+    /// Client, DTLS 1.3: what obscures the ticket's age (RFC 8446 §4.6.1).
+    pub(crate) age_add: u32,
 }
 
 /// Only what identifies the session: never its secret.
@@ -112,6 +114,7 @@ impl PartialEq for Session {
             && self.peer_certs == other.peer_certs
             && self.session_id == other.session_id
             && self.ticket == other.ticket
+            && self.age_add == other.age_add
     }
 }
 
@@ -213,6 +216,7 @@ impl Session {
         out.put_vec16(self.psk_identity.as_deref().unwrap_or_default());
         out.put_vec8(&self.session_id);
         out.put_vec16(&self.ticket);
+        out.extend_from_slice(&self.age_add.to_be_bytes());
         let certs = &self.peer_certs[..self.peer_certs.len().min(max_certs).min(MAX_SESSION_CERTS)];
         out.put_u8(certs.len() as u8);
         for cert in certs {
@@ -262,6 +266,7 @@ impl Session {
             return None;
         }
         let ticket = r.vec16()?.to_vec();
+        let age_add = u32::from_be_bytes(r.take_array()?);
         let count = usize::from(r.u8()?);
         if count > MAX_SESSION_CERTS {
             return None;
@@ -287,6 +292,7 @@ impl Session {
             peer_certs,
             session_id: session_id.to_vec(),
             ticket,
+            age_add,
         })
         .filter(Self::fits)
     }

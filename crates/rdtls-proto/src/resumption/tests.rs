@@ -17,6 +17,7 @@ fn session(created: u64) -> Session {
         peer_certs: vec![CertificateDer::from(vec![1, 2, 3])],
         session_id: vec![5; 32],
         ticket: vec![6; 100],
+        age_add: 0x0102_0304,
     }
 }
 

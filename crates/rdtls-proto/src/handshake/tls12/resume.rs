@@ -228,6 +228,7 @@ impl Server {
             peer_certs,
             session_id: Vec::new(),
             ticket: Vec::new(),
+            age_add: 0,
         };
         session.fits().then_some(session)
     }
@@ -393,6 +394,7 @@ impl ClientResumption {
                 Some((_, t)) => t,
                 None => resumed.map(|s| s.ticket).unwrap_or_default(),
             },
+            age_add: 0,
         };
         (session.is_resumable() && session.fits()).then_some(session)
     }

@@ -41,6 +41,15 @@ pub(crate) struct Client {
     /// What we offer a DTLS 1.2 server for resumption: a session's ID and ticket in the
     /// legacy fields (RFC 9147 §5.3), or a request for a ticket.
     resumption12: tls12::ClientResumption,
+    /// The DTLS 1.3 ticket we offer (first among the PSK identities).
+    ticket: Option<super::resume::TicketOffer>,
+    /// We keep sessions: the server's chain is kept for them, and the resumption master
+    /// secret.
+    keep: bool,
+    peer_chain: Vec<crate::pki::CertificateDer<'static>>,
+    peer_untrusted: bool,
+    /// The server accepted our ticket.
+    resumed: bool,
     /// The legacy cookie of a DTLS 1.2 server's HelloVerifyRequest.
     legacy_cookie: Vec<u8>,
     hello_verify_count: u8,
@@ -81,9 +90,13 @@ impl Client {
     pub(crate) fn start(
         cx: &mut Context<'_>,
         server_name: Option<ServerName<'static>>,
-        session12: Option<crate::resumption::Session>,
+        session: Option<crate::resumption::Session>,
         keep: bool,
     ) -> Result<Self, Error> {
+        let (session12, session13) = match session {
+            Some(s) if s.protocol() == Protocol::Dtls1_2 => (Some(s), None),
+            other => (None, other),
+        };
         let config: &Config = cx.config;
         let psk = match &config.client_psk {
             Some(callback) => {
@@ -100,7 +113,8 @@ impl Client {
             None => None,
         };
         let can_verify = !config.roots.is_empty() || config.verify_peer != VerifyPeer::Required;
-        if psk.is_none() && !can_verify {
+        let ticket = super::resume::ticket_offer(config, session13, server_name.as_ref());
+        if psk.is_none() && !can_verify && ticket.is_none() {
             return Err(Error::Config("DTLS 1.3 needs a PSK, or trust anchors to verify the server's certificate"));
         }
         let group = *config.groups.first().ok_or(Error::Config("DTLS 1.3 needs a key exchange group"))?;
@@ -115,6 +129,11 @@ impl Client {
             server_name,
             offers_12,
             resumption12,
+            ticket,
+            keep: config.resumption.client || keep,
+            peer_chain: Vec::new(),
+            peer_untrusted: false,
+            resumed: false,
             legacy_cookie: Vec::new(),
             hello_verify_count: 0,
             cookie: None,
@@ -173,13 +192,25 @@ impl Client {
                 .collect(),
         ));
         t.cookie = self.cookie.clone();
+        // Our ticket, then our external PSK, each with a placeholder binder of the right
+        // length, replaced once the hello is encoded. Tickets are only for psk_dhe_ke; a
+        // client that keeps sessions says so, or servers send none.
+        let (mut identities, mut binders) = (Vec::new(), Vec::new());
+        if let Some(offer) = &self.ticket {
+            identities.push(PskIdentity { identity: offer.session.ticket.clone(), obfuscated_ticket_age: offer.age });
+            binders.push(vec![0; offer.hash.output_len()]);
+        }
         if let Some(psk) = &self.psk {
+            identities.push(PskIdentity { identity: psk.identity.clone(), obfuscated_ticket_age: 0 });
+            binders.push(vec![0; self.psk_hash.output_len()]);
+        }
+        if self.psk.is_some() {
             t.psk_key_exchange_modes = Some(vec![psk_mode::PSK_DHE_KE, psk_mode::PSK_KE]);
-            // A placeholder binder of the right length, replaced once the hello is encoded.
-            t.pre_shared_key = Some(PreSharedKey::Offered {
-                identities: vec![PskIdentity { identity: psk.identity.clone(), obfuscated_ticket_age: 0 }],
-                binders: vec![vec![0; self.psk_hash.output_len()]],
-            });
+        } else if self.ticket.is_some() || self.keep {
+            t.psk_key_exchange_modes = Some(vec![psk_mode::PSK_DHE_KE]);
+        }
+        if !identities.is_empty() {
+            t.pre_shared_key = Some(PreSharedKey::Offered { identities, binders });
         }
         let hello = ClientHello {
             client_version: ProtocolVersion::DTLS1_2,
@@ -193,8 +224,8 @@ impl Client {
         };
         let mut body = Vec::with_capacity(512);
         hello.emit(&mut body);
-        if let (Some(psk), Some(binders)) = (&self.psk, &hello.extensions.tls13.pre_shared_key) {
-            self.write_binder(cx.config, &psk.key, binders.binders_len(), &mut body)?;
+        if let Some(binders) = &hello.extensions.tls13.pre_shared_key {
+            self.write_binders(cx.config, binders.binders_len(), &mut body)?;
         }
         let seq = self.common.next_send_seq;
         self.common.next_send_seq += 1;
@@ -207,25 +238,33 @@ impl Client {
     /// Computes the PSK binder over the hello up to its binders list (after what the
     /// transcript already holds: the `message_hash` and HelloRetryRequest after a retry) and
     /// writes it over the placeholder at the end of `body`.
-    fn write_binder(&self, config: &Config, key: &[u8], binders_len: usize, body: &mut [u8]) -> Result<(), Error> {
-        let s = schedule(&*config.provider, self.psk_hash);
-        let binder_key = s.early(Some(key)).binder_key(&s, true)?;
+    /// Writes the binder of each PSK offered (the ticket's, then the external PSK's) over the
+    /// hello up to its binders, in place of the placeholders.
+    fn write_binders(&self, config: &Config, binders_len: usize, body: &mut [u8]) -> Result<(), Error> {
         let truncated = body.len() - binders_len;
         let mut partial = Vec::with_capacity(4 + truncated);
         partial.put_u8(HandshakeType::CLIENT_HELLO.0);
         partial.put_u24(body.len() as u32);
         partial.extend_from_slice(&body[..truncated]);
-        let hash = match self.common.transcript.fork_hash() {
-            Some(mut h) => {
-                h.update(&partial);
-                h.current()
-            }
-            None => config.provider.hash(self.psk_hash, &[&partial]),
-        };
-        let binder = s.verify_data(&binder_key, hash.as_bytes())?;
-        // The list: 2-byte length, then one binder with its 1-byte length.
-        let at = body.len() - binder.as_bytes().len();
-        body[at..].copy_from_slice(binder.as_bytes());
+        let ticket = self.ticket.as_ref().map(|t| (&t.session.secret[..], t.hash, false));
+        let external = self.psk.as_ref().map(|p| (&p.key[..], self.psk_hash, true));
+        // The list: 2-byte length, then each binder with its 1-byte length.
+        let mut at = truncated + 2;
+        for (key, hash, is_external) in ticket.into_iter().chain(external) {
+            let s = schedule(&*config.provider, hash);
+            let binder_key = s.early(Some(key)).binder_key(&s, is_external)?;
+            let digest = match self.common.transcript.fork_hash() {
+                Some(mut h) => {
+                    h.update(&partial);
+                    h.current()
+                }
+                None => config.provider.hash(hash, &[&partial]),
+            };
+            let binder = s.verify_data(&binder_key, digest.as_bytes())?;
+            let len = binder.as_bytes().len();
+            body.get_mut(at + 1..at + 1 + len).ok_or(Error::Crypto)?.copy_from_slice(binder.as_bytes());
+            at += 1 + len;
+        }
         Ok(())
     }
 
@@ -338,7 +377,7 @@ impl Client {
             || !ext.others.is_empty()
             || t.psk_key_exchange_modes.is_some()
             || t.early_data
-            || (t.pre_shared_key.is_some() && self.psk.is_none())
+            || (t.pre_shared_key.is_some() && self.psk.is_none() && self.ticket.is_none())
         {
             return Err(Error::PeerMisbehaved {
                 alert: AlertDescription::UNSUPPORTED_EXTENSION,
@@ -377,6 +416,9 @@ impl Client {
             // Our external PSK's binder is for another hash: it cannot be used with this suite.
             self.psk = None;
         }
+        if self.ticket.as_ref().is_some_and(|t| t.hash != suite.hash) {
+            self.ticket = None;
+        }
         // The transcript: message_hash(ClientHello1), HelloRetryRequest, then the new hello.
         let provider = &*config.provider;
         let ch1 = tls13_message(HandshakeType::CLIENT_HELLO, &self.client_hello.0);
@@ -403,8 +445,17 @@ impl Client {
                 reason: "cookie in a ServerHello",
             });
         }
+        // The PSK selected: our ticket (index 0 when offered), else our external PSK; its hash
+        // must be the suite's.
+        let ticket_offered = u16::from(self.ticket.is_some());
         let psk = match t.pre_shared_key {
-            Some(PreSharedKey::Selected(0)) if suite.hash == self.psk_hash => self.psk.as_ref().map(|p| p.key.clone()),
+            Some(PreSharedKey::Selected(0)) if self.ticket.as_ref().is_some_and(|t| t.hash == suite.hash) => {
+                self.resumed = true;
+                self.ticket.as_ref().map(|t| t.session.secret.clone())
+            }
+            Some(PreSharedKey::Selected(i)) if i == ticket_offered && suite.hash == self.psk_hash => {
+                self.psk.as_ref().map(|p| p.key.clone())
+            }
             Some(_) => return Err(Error::illegal("server selected a PSK we did not offer")),
             None => None,
         };
@@ -438,7 +489,16 @@ impl Client {
         let s = schedule(provider, suite.hash);
         let secret = s.early(psk.as_ref().map(|k| &k[..])).into_handshake(&s, shared.as_ref().map(|x| x.as_bytes()))?;
         cx.push(Action::Negotiated { suite, extended_master_secret: false });
-        if let (true, Some(p)) = (self.psk_accepted, &self.psk) {
+        if let (true, Some(offer)) = (self.resumed, &self.ticket) {
+            // Who the server is (and who we were) comes from the session.
+            cx.push(Action::Resumed);
+            if let Some(identity) = &offer.session.psk_identity {
+                cx.push(Action::PskIdentity(identity.clone()));
+            }
+            if !offer.session.peer_certs.is_empty() {
+                cx.push(Action::PeerCertificates(offer.session.peer_certs.clone()));
+            }
+        } else if let (true, Some(p)) = (self.psk_accepted, &self.psk) {
             cx.push(Action::PskIdentity(p.identity.clone()));
         }
         if let Some(theirs) = &sh.extensions.connection_id {
@@ -460,7 +520,11 @@ impl Client {
         if !context.is_empty() {
             return Err(Error::illegal("server Certificate with a request context"));
         }
-        self.common.peer_ee = Some(crate::handshake::check_server_chain(cx, self.server_name.as_ref(), chain)?.0);
+        let kept = if self.keep { chain.clone() } else { Vec::new() };
+        let (ee, trusted) = crate::handshake::check_server_chain(cx, self.server_name.as_ref(), chain)?;
+        self.common.peer_ee = Some(ee);
+        self.peer_chain = kept;
+        self.peer_untrusted = !trusted;
         self.common.add_received(msg);
         self.expect = Expect::CertificateVerify;
         Ok(())
@@ -485,6 +549,32 @@ impl Client {
         cx.push(Action::RetransmitUntilAcked);
         cx.push(Action::WriteEpoch(EPOCH_APPLICATION));
         self.common.complete(cx);
+        if let Some(template) = self.ticket_template(config)? {
+            cx.push(Action::TicketTemplate(Box::new(template)));
+        }
         Ok(())
+    }
+
+    /// When we keep sessions: this connection's session, its secret the resumption master
+    /// secret (over the transcript through our Finished), for the tickets the server sends.
+    fn ticket_template(&self, config: &Config) -> Result<Option<crate::resumption::Session>, Error> {
+        if !self.keep || self.peer_untrusted {
+            return Ok(None);
+        }
+        let (Some(suite), Some(master)) = (self.common.suite, self.common.master.as_ref()) else { return Ok(None) };
+        let s = self.common.schedule(config)?;
+        let resumption = master.resumption(&s, self.common.hash()?.as_bytes())?;
+        let resumed = self.ticket.as_ref().filter(|_| self.resumed).map(|t| &t.session);
+        let parts = super::resume::SessionParts {
+            suite,
+            server_name: self.server_name.as_ref().map(crate::resumption::server_name_key),
+            psk_identity: match resumed {
+                Some(s) => s.psk_identity.clone(),
+                None => self.psk.as_ref().filter(|_| self.psk_accepted).map(|p| p.identity.clone()),
+            },
+            peer_certs: resumed.map_or(&self.peer_chain[..], |s| &s.peer_certs[..]),
+            created: None,
+        };
+        Ok(Some(parts.session(config, resumption.as_bytes())))
     }
 }

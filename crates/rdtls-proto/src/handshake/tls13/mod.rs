@@ -25,6 +25,7 @@
 mod client;
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod key_schedule;
+pub(crate) mod resume;
 mod server;
 
 pub(crate) use client::Client;

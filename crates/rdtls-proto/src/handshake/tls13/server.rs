@@ -11,7 +11,7 @@ use crate::handshake::reassembly::Message;
 use crate::handshake::{Action, Context};
 use crate::messages::tls13::{psk_mode, KeyShare, KeyShareEntry, PreSharedKey, SupportedVersions, Tls13Extensions};
 use crate::messages::{ClientHello, HelloExtensions, ServerHello};
-use crate::pki::{CertifiedKey, RootStore};
+use crate::pki::{CertificateDer, CertifiedKey, RootStore};
 use crate::suites::CipherSuite;
 
 use super::{
@@ -38,6 +38,21 @@ pub(crate) struct Server {
     /// Roots for client certificates, from the SNI entry that chose our certificate.
     client_roots: Option<Arc<RootStore>>,
     cert_requested: bool,
+    /// What the session ticket sent after the handshake is made of.
+    ticket: TicketParts,
+}
+
+/// What the server keeps for the ticket of the session it is making.
+#[derive(Debug, Default)]
+struct TicketParts {
+    /// The client can use a ticket (it allows psk_dhe_ke).
+    wanted: bool,
+    sni: Option<String>,
+    psk_identity: Option<Vec<u8>>,
+    /// The client's certificate did not verify: no ticket.
+    peer_untrusted: bool,
+    /// A resumed session's creation time and client certificates.
+    resumed: Option<(u64, Vec<CertificateDer<'static>>)>,
 }
 
 impl core::fmt::Debug for Server {
@@ -58,6 +73,8 @@ struct Choice {
     /// Use (EC)DHE (always, except for a psk_ke handshake).
     dhe: bool,
     cert: Option<(Arc<CertifiedKey>, SignatureScheme, bool)>,
+    /// The session a ticket among the PSK identities resumes.
+    resumed: Option<crate::resumption::Session>,
 }
 
 /// Whether a ClientHello offers DTLS 1.3 in its supported_versions.
@@ -84,7 +101,28 @@ impl Server {
             retry: None,
             client_roots: None,
             cert_requested: false,
+            ticket: TicketParts::default(),
         }
+    }
+
+    /// After the client's Finished: the NewSessionTicket body, if tickets are on, the client
+    /// can use one, and its certificate (if any) verified.
+    fn new_session_ticket(&self, config: &Config) -> Result<Option<Vec<u8>>, Error> {
+        let (t, c) = (&self.ticket, &self.common);
+        if !t.wanted || t.peer_untrusted || config.ticket_keys().is_none() {
+            return Ok(None);
+        }
+        let (Some(suite), Some(master)) = (c.suite, c.master.as_ref()) else { return Ok(None) };
+        let own_certs: Vec<CertificateDer<'static>> = c.peer_ee.iter().cloned().collect();
+        let parts = super::resume::SessionParts {
+            suite,
+            server_name: t.sni.clone(),
+            psk_identity: t.psk_identity.clone(),
+            peer_certs: t.resumed.as_ref().map_or(&own_certs[..], |(_, certs)| &certs[..]),
+            created: t.resumed.as_ref().map(|(created, _)| *created),
+        };
+        let s = c.schedule(config)?;
+        super::resume::new_session_ticket(config, &s, master, c.hash()?.as_bytes(), &parts)
     }
 
     /// A DTLS 1.3 server for this ClientHello, if it offers DTLS 1.3 and we allow it. A cookie
@@ -138,6 +176,9 @@ impl Server {
                 self.common.check_finished(cx.config, &msg, true)?;
                 cx.push(Action::WriteEpoch(EPOCH_APPLICATION));
                 self.common.complete(cx);
+                if let Some(body) = self.new_session_ticket(cx.config)? {
+                    cx.push(Action::SendTicket(body));
+                }
                 Ok(())
             }
             (Expect::CertificateVerify, HandshakeType::FINISHED) => Err(Error::PeerMisbehaved {
@@ -154,6 +195,21 @@ impl Server {
         let offered = |s: &&'static CipherSuite| ch.cipher_suites.contains(&s.id);
         let modes = t.psk_key_exchange_modes.as_deref().unwrap_or(&[]);
         let psk_hash = psk_hash(ch.cipher_suites.iter().copied());
+        // A ticket of ours for a session we can resume, with the session's suite (the one the
+        // HelloRetryRequest chose, if we sent one).
+        if let Some((index, session, suite)) = super::resume::find_ticket(config, ch, sni) {
+            if self.retry.is_none_or(|(s, _)| s == suite) {
+                let key = zeroize::Zeroizing::new(session.secret.to_vec());
+                let identity = session.psk_identity.clone().unwrap_or_default();
+                return Ok(Choice {
+                    suite,
+                    psk: Some((index, key, identity)),
+                    dhe: true,
+                    cert: None,
+                    resumed: Some(session),
+                });
+            }
+        }
         // An external PSK the client offers and we know (SHA-256 suites only).
         let mut psk = None;
         if let (Some(PreSharedKey::Offered { identities, .. }), Some(callback)) =
@@ -192,7 +248,7 @@ impl Server {
         if let Some(p) = psk {
             let suite = pick(true).ok_or(Error::Crypto)?;
             let dhe = modes.contains(&psk_mode::PSK_DHE_KE);
-            return Ok(Choice { suite, psk: Some(p), dhe, cert: None });
+            return Ok(Choice { suite, psk: Some(p), dhe, cert: None, resumed: None });
         }
         let suite = pick(false).ok_or(Error::PeerIncompatible {
             alert: AlertDescription::HANDSHAKE_FAILURE,
@@ -220,7 +276,7 @@ impl Server {
             reason: "no certificate for a signature scheme the client accepts",
         })?;
         let scheme = cert.key().choose_scheme(&schemes).ok_or(Error::Crypto)?;
-        Ok(Choice { suite, psk: None, dhe: true, cert: Some((cert, scheme, by_name)) })
+        Ok(Choice { suite, psk: None, dhe: true, cert: Some((cert, scheme, by_name)), resumed: None })
     }
 
     /// Handles a ClientHello. `retry`: the state a verified stateless cookie carried.
@@ -294,8 +350,10 @@ impl Server {
         self.common.suite = Some(suite);
         self.common.client_random = ch.random;
         if let Some((index, key, _)) = &choice.psk {
-            self.check_binder(config, msg, ch, *index, key)?;
+            self.check_binder(config, msg, ch, *index, key, choice.resumed.is_none())?;
         }
+        self.ticket.wanted = t.psk_key_exchange_modes.as_deref().unwrap_or_default().contains(&psk_mode::PSK_DHE_KE);
+        self.ticket.sni.clone_from(&sni);
         self.common.add_received(msg);
         self.common.next_send_seq = msg.seq;
         cx.push(Action::PeerFlightStarts(msg.seq));
@@ -349,8 +407,23 @@ impl Server {
         let psk_key = choice.psk.as_ref().map(|(_, k, _)| &k[..]);
         let secret = s.early(psk_key).into_handshake(&s, shared.as_ref().map(|x| x.as_bytes()))?;
         cx.push(Action::Negotiated { suite, extended_master_secret: false });
-        if let Some((_, _, identity)) = choice.psk {
-            cx.push(Action::PskIdentity(identity));
+        match (choice.resumed, choice.psk) {
+            (Some(session), _) => {
+                cx.push(Action::Resumed);
+                if let Some(identity) = &session.psk_identity {
+                    cx.push(Action::PskIdentity(identity.clone()));
+                }
+                if !session.peer_certs.is_empty() {
+                    cx.push(Action::PeerCertificates(session.peer_certs.clone()));
+                }
+                self.ticket.psk_identity = session.psk_identity;
+                self.ticket.resumed = Some((session.created, session.peer_certs));
+            }
+            (None, Some((_, _, identity))) => {
+                self.ticket.psk_identity = Some(identity.clone());
+                cx.push(Action::PskIdentity(identity));
+            }
+            (None, None) => {}
         }
         self.common.enter_handshake_epoch(cx, secret, false)?;
 
@@ -388,14 +461,17 @@ impl Server {
         ch: &ClientHello,
         index: u16,
         key: &[u8],
+        external: bool,
     ) -> Result<(), Error> {
         let Some(psk @ PreSharedKey::Offered { binders, .. }) = &ch.extensions.tls13.pre_shared_key else {
             return Err(Error::Crypto);
         };
         let binder = binders.get(usize::from(index)).ok_or(Error::Crypto)?;
         let truncated = msg.body.len().checked_sub(psk.binders_len()).ok_or(Error::decode("ClientHello"))?;
-        let s = schedule(&*config.provider, psk_hash(ch.cipher_suites.iter().copied()));
-        let binder_key = s.early(Some(key)).binder_key(&s, true)?;
+        // The suite chosen has the PSK's hash (SHA-256 for external PSKs, the session's for a
+        // ticket).
+        let s = self.common.schedule(config)?;
+        let binder_key = s.early(Some(key)).binder_key(&s, external)?;
         let mut h = self.common.transcript.fork_hash().ok_or(Error::Crypto)?;
         let mut head = [0u8; 4];
         head[0] = HandshakeType::CLIENT_HELLO.0;
@@ -466,7 +542,9 @@ impl Server {
         cx.push(Action::PeerFlightStarts(msg.seq));
         // Without a certificate (when allowed) the client's Finished comes next.
         self.expect = Expect::Finished;
-        self.common.peer_ee = crate::handshake::check_client_chain(cx, self.client_roots.as_deref(), chain)?.0;
+        let (ee, trusted) = crate::handshake::check_client_chain(cx, self.client_roots.as_deref(), chain)?;
+        self.common.peer_ee = ee;
+        self.ticket.peer_untrusted = !trusted;
         if self.common.peer_ee.is_some() {
             self.expect = Expect::CertificateVerify;
         }
