@@ -46,6 +46,7 @@ mod callbacks;
 mod cid;
 mod config;
 mod memory;
+mod session;
 
 use std::ffi::{c_int, c_long, c_ulong, CStr, CString};
 use std::fmt;
@@ -62,6 +63,8 @@ use callbacks::{CallbackState, PskState};
 #[allow(unused_imports)]
 pub(crate) use config::{Group, PskModes, Role, Version, WolfConfig};
 use memory::MemoryIo;
+#[allow(unused_imports)]
+pub(crate) use session::WolfSession;
 
 /// What went wrong in a [`WolfPeer`].
 #[derive(Debug)]
@@ -224,6 +227,17 @@ impl WolfPeer {
 
     fn new(config: &WolfConfig, socket: UdpSocket) -> Result<Self, WolfError> {
         let (ssl, ctx, state) = Self::configure(config)?;
+        Self::with_socket(ssl, ctx, state, config, socket)
+    }
+
+    /// A configured connection of `ctx` over `socket`.
+    fn with_socket(
+        ssl: Ssl,
+        ctx: Arc<Ctx>,
+        state: Box<CallbackState>,
+        config: &WolfConfig,
+        socket: UdpSocket,
+    ) -> Result<Self, WolfError> {
         let s = ssl.0.as_ptr();
         socket.set_nonblocking(true)?;
         let fd = socket.as_raw_fd();
