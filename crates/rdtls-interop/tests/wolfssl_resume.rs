@@ -117,7 +117,7 @@ fn our_client_resumes_with_a_wolfssl_server() {
         let mut buf = [0u8; 64];
         let n = client.recv(&mut buf, Some(T)).unwrap();
         assert_eq!(&buf[..n], b"hello wolfSSL");
-        assert_eq!(client.peer_certificates(), [leaf.der.clone()]);
+        assert_eq!(client.peer_certificates(), std::slice::from_ref(&leaf.der));
         resumed.push((client.resumed(), client.session().is_some()));
         client.close().unwrap();
         resumed.push((wolf_side.join().expect("wolfSSL thread"), true));
