@@ -123,6 +123,10 @@ impl DtlsAssociation {
             tracing::error!("{}: {e:#}", self.name);
             self.stats.error = Some(format!("{e:#}"));
         }
+        // A DTLS 1.3 server's ticket comes after the handshake: save the session it gave.
+        if let Some(Err(e)) = self.session_file.as_ref().map(|f| f.save()) {
+            tracing::error!("{}: {e:#}", self.name);
+        }
         self.stats
     }
 
