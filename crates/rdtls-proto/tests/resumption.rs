@@ -7,34 +7,14 @@ mod support;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use rdtls_proto::enums::HandshakeType;
-use rdtls_proto::pki::{ServerName, UnixTime};
+use rdtls_proto::pki::ServerName;
 use rdtls_proto::resumption::{Session, SessionStore, TicketKeys};
 use rdtls_proto::{Config, ConfigBuilder, Connection, Event, Protocol};
 use support::pki::{Alg, Ca, Leaf, Usage, Validity};
-use support::{Link, Sim, To};
-
-/// A clock the tests move: seconds since the Unix epoch.
-#[derive(Clone)]
-struct Clock(Arc<AtomicU64>);
-
-impl Clock {
-    fn new() -> Self {
-        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
-        Self(Arc::new(AtomicU64::new(now)))
-    }
-
-    fn advance(&self, d: Duration) {
-        self.0.fetch_add(d.as_secs(), Ordering::SeqCst);
-    }
-
-    fn apply(&self, b: ConfigBuilder) -> ConfigBuilder {
-        let t = self.0.clone();
-        b.time_provider(move || UnixTime::since_unix_epoch(Duration::from_secs(t.load(Ordering::SeqCst))))
-    }
-}
+use support::{Clock, Link, Sim, To};
 
 struct Pki {
     ca: Ca,
@@ -286,7 +266,7 @@ fn sessions_survive_the_store_round_trip() {
     let (_, session) = first(client(&p, &clock).build().unwrap(), s.clone(), "localhost");
     let store = SessionStore::new(4);
     let addr = "192.0.2.7:4433".parse().unwrap();
-    let now = clock.0.load(Ordering::SeqCst);
+    let now = clock.secs();
     store.insert("localhost", addr, session.clone());
     let restored = SessionStore::from_bytes(&store.to_bytes(), 4).unwrap();
     assert_eq!(restored.get("localhost", addr, now), Some(session.clone()));

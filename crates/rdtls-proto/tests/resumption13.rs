@@ -5,33 +5,14 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use rdtls_proto::pki::{ServerName, UnixTime};
+use rdtls_proto::pki::ServerName;
 use rdtls_proto::resumption::{Session, TicketKeys};
 use rdtls_proto::{Config, ConfigBuilder, Connection, Event, Protocol};
 use support::pki::{Alg, Ca, Leaf, Usage, Validity};
-use support::{Link, Sim, To};
-
-#[derive(Clone)]
-struct Clock(Arc<AtomicU64>);
-
-impl Clock {
-    fn new() -> Self {
-        Self(Arc::new(AtomicU64::new(SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs())))
-    }
-
-    fn advance(&self, d: Duration) {
-        self.0.fetch_add(d.as_secs(), Ordering::SeqCst);
-    }
-
-    fn apply(&self, b: ConfigBuilder) -> ConfigBuilder {
-        let t = self.0.clone();
-        b.time_provider(move || UnixTime::since_unix_epoch(Duration::from_secs(t.load(Ordering::SeqCst))))
-    }
-}
+use support::{Clock, Link, Sim, To};
 
 struct Pki {
     ca: Ca,

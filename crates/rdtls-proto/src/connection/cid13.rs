@@ -181,13 +181,7 @@ impl Connection {
         let Some(t) = self.tls13.as_deref_mut() else { return };
         let seq = t.next_send_seq;
         t.next_send_seq = t.next_send_seq.wrapping_add(1);
-        self.start_flight(now, vec![FlightItem::Message { epoch, msg_type, seq, body }], true);
-        let timeout = self.config.handshake_timeout;
-        if let Some(fl) = self.flight.as_deref_mut() {
-            fl.awaits_ack = true;
-            fl.awaits_reply = false;
-            fl.deadline = Some(now + timeout);
-        }
+        self.start_acknowledged_flight(now, FlightItem::Message { epoch, msg_type, seq, body });
     }
 
     fn spares(&self) -> Option<&Spares> {

@@ -49,13 +49,7 @@ impl Connection {
         let seq = t.next_send_seq;
         t.next_send_seq = t.next_send_seq.wrapping_add(1);
         let item = FlightItem::Message { epoch, msg_type: HandshakeType::NEW_SESSION_TICKET, seq, body };
-        self.start_flight(now, vec![item], true);
-        let timeout = self.config.handshake_timeout;
-        if let Some(fl) = self.flight.as_deref_mut() {
-            fl.awaits_ack = true;
-            fl.awaits_reply = false;
-            fl.deadline = Some(now + timeout);
-        }
+        self.start_acknowledged_flight(now, item);
     }
 
     /// Client: a NewSessionTicket, acknowledged by the caller. A client that keeps sessions

@@ -157,12 +157,18 @@ impl Connection {
         t.key_update_sent = Some(epoch);
         let item =
             FlightItem::Message { epoch, msg_type: HandshakeType::KEY_UPDATE, seq, body: vec![u8::from(request)] };
+        self.start_acknowledged_flight(now, item);
+    }
+
+    /// Sends `item`, a post-handshake message, as a flight of its own, resent until the peer
+    /// acknowledges it: for at most a handshake timeout (a peer that acknowledges nothing for
+    /// that long is gone).
+    pub(super) fn start_acknowledged_flight(&mut self, now: Instant, item: FlightItem) {
         self.start_flight(now, vec![item], true);
         let timeout = self.config.handshake_timeout;
         if let Some(fl) = self.flight.as_deref_mut() {
             fl.awaits_ack = true;
             fl.awaits_reply = false;
-            // A peer that acknowledges nothing for this long is gone: stop resending.
             fl.deadline = Some(now + timeout);
         }
     }

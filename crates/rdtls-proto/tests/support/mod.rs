@@ -433,3 +433,30 @@ pub fn sealed(from: &mut Connection, data: &[u8]) -> Vec<u8> {
 pub fn delivered(to: &mut Connection, now: Instant, mut datagram: Vec<u8>) -> Vec<Vec<u8>> {
     to.handle_datagram(now, &mut datagram).unwrap().iter().map(<[u8]>::to_vec).collect()
 }
+
+/// A wall clock the tests move (seconds since the Unix epoch), for configurations' time
+/// providers: certificate validity, session lifetimes, ticket key periods.
+#[derive(Clone)]
+pub struct Clock(pub Arc<std::sync::atomic::AtomicU64>);
+
+impl Clock {
+    /// Starts at the real time (certificates made for "now" are valid).
+    pub fn new() -> Self {
+        let now = std::time::SystemTime::now().duration_since(std::time::SystemTime::UNIX_EPOCH).expect("time");
+        Self(Arc::new(std::sync::atomic::AtomicU64::new(now.as_secs())))
+    }
+
+    pub fn advance(&self, d: Duration) {
+        self.0.fetch_add(d.as_secs(), std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn secs(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// `b` with this clock as its time provider.
+    pub fn apply(&self, b: rdtls_proto::ConfigBuilder) -> rdtls_proto::ConfigBuilder {
+        let t = self.clone();
+        b.time_provider(move || rdtls_proto::pki::UnixTime::since_unix_epoch(Duration::from_secs(t.secs())))
+    }
+}
