@@ -226,3 +226,26 @@ fn psk_handshakes_complete_through_loss() {
         assert!(sim.client.resumed() && sim.server_conn().unwrap().resumed(), "seed {seed}");
     }
 }
+
+/// A session of a client that authenticated with a certificate resumes with it (the server
+/// reports the client's certificate again), and a server requiring client certificates takes
+/// it. A ticket too long for a ClientHello under the MTU is not issued.
+#[test]
+fn client_certificates_survive_resumption_and_long_tickets_are_not_issued() {
+    let (p, clock) = (pki(), Clock::new());
+    let client_leaf = p.ca.leaf(Alg::EcdsaP256, &["device.example"], Usage::Client, Validity::Now);
+    let mutual = |b: ConfigBuilder| b.client_auth(rdtls_proto::ClientAuth::Required).root_store(p.ca.roots());
+    let s = mutual(server(&p, &clock)).build().unwrap();
+    let c = client(&p, &clock).client_certificate(client_leaf.certified_key()).build().unwrap();
+    let (full, session) = first(c.clone(), s.clone());
+    assert_eq!(full.server_conn().unwrap().peer_certificates(), &client_leaf.chain[..]);
+    let sim = again(c.clone(), s, "localhost", session, 2, Link::PERFECT);
+    assert!(sim.client.resumed() && sim.server_conn().unwrap().resumed());
+    assert_eq!(sim.server_conn().unwrap().peer_certificates(), &client_leaf.chain[..1]);
+
+    let small = mutual(server(&p, &clock)).mtu(600).build().unwrap();
+    let mut sim = Sim::with_server_name(3, c, Some("localhost"), small, Link::PERFECT, Link::PERFECT);
+    assert!(sim.run_handshake(Duration::from_secs(10)));
+    sim.run_for(Duration::from_secs(5));
+    assert!(sim.client.session().is_none(), "a ticket longer than the MTU allows was issued");
+}

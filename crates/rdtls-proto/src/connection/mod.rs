@@ -482,10 +482,20 @@ impl Connection {
             if established {
                 // DTLS 1.3's client: the server never acknowledged our last flight, but it
                 // answers what we send since; stop resending. (After the handshake, the same
-                // for a post-handshake message: a request for IDs in it is given up.)
+                // for a post-handshake message: a request for IDs in it is given up; what
+                // waited behind it goes.)
+                let cid_message = fl.items.iter().any(|i| {
+                    matches!(i, crate::handshake::FlightItem::Message { msg_type, .. }
+                        if *msg_type == HandshakeType::NEW_CONNECTION_ID || *msg_type == HandshakeType::REQUEST_CONNECTION_ID)
+                });
                 self.flight = None;
-                self.cid_flight_given_up();
-                self.epochs.retire(crate::handshake::tls13::EPOCH_HANDSHAKE);
+                if cid_message {
+                    self.cid_flight_given_up();
+                }
+                if self.side == Side::Client {
+                    self.epochs.retire(crate::handshake::tls13::EPOCH_HANDSHAKE);
+                }
+                self.start_post_handshake(now);
                 return Ok(());
             }
             let e = Error::HandshakeTimeout;

@@ -66,7 +66,10 @@ impl Connection {
         };
         if let Some(session) = crate::handshake::tls13::resume::session_from_ticket(&self.config, template, body)? {
             self.details_mut().session = Some(Box::new(session));
-            self.events.push_back(Event::NewSession);
+            // One event for tickets not yet told of: the session is the newest.
+            if !self.events.contains(&Event::NewSession) {
+                self.events.push_back(Event::NewSession);
+            }
         }
         Ok(())
     }

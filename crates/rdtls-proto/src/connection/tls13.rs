@@ -288,10 +288,14 @@ impl Connection {
         }
         if fl.all_acked() {
             if self.hs.is_none() {
-                // Our last flight (or KeyUpdate) arrived whole: nothing more to send. The
-                // handshake epoch is no longer needed by either side.
+                // Our last flight (or a post-handshake message) arrived whole: nothing more to
+                // send. A client no longer needs the handshake epoch; a server keeps it until
+                // `retire_handshake_at`, to acknowledge the client's Finished again if that
+                // ACK was lost (a ticket acknowledged says nothing of it).
                 self.flight = None;
-                self.epochs.retire(crate::handshake::tls13::EPOCH_HANDSHAKE);
+                if self.side == Side::Client {
+                    self.epochs.retire(crate::handshake::tls13::EPOCH_HANDSHAKE);
+                }
                 self.key_update_acknowledged()?;
                 self.start_post_handshake(now);
             } else {

@@ -411,7 +411,7 @@ pub const MAX_TICKET_LIFETIME: u32 = 7 * 24 * 3600;
 
 impl<'a> NewSessionTicket13<'a> {
     /// Parses a body; the extensions (early_data only, which we do not use) are checked for
-    /// form and skipped.
+    /// form and skipped. A lifetime over seven days is taken as seven days.
     pub fn parse(body: &'a [u8]) -> Option<Self> {
         let mut r = Reader::new(body);
         let lifetime = u32::from_be_bytes(r.take_array()?);
@@ -424,7 +424,8 @@ impl<'a> NewSessionTicket13<'a> {
             exts.vec16()?;
         }
         r.finish()?;
-        (!ticket.is_empty() && lifetime <= MAX_TICKET_LIFETIME).then_some(Self { lifetime, age_add, nonce, ticket })
+        let lifetime = lifetime.min(MAX_TICKET_LIFETIME);
+        (!ticket.is_empty()).then_some(Self { lifetime, age_add, nonce, ticket })
     }
 
     /// Appends the body, with no extension.

@@ -342,6 +342,13 @@ pub fn server_name_key(name: &crate::pki::ServerName<'_>) -> String {
     }
 }
 
+/// Longest ticket a server issues under `config`: one that leaves a ClientHello carrying it
+/// (about 400 bytes besides) within the MTU, and a DTLS 1.3 NewSessionTicket within one
+/// record. A longer one (a session with a large client certificate) is not issued.
+pub(crate) fn max_ticket_len(config: &crate::Config) -> usize {
+    config.mtu.saturating_sub(400)
+}
+
 /// Seconds since the Unix epoch, by the configuration's clock.
 pub(crate) fn unix_now(config: &crate::Config) -> u64 {
     (config.time)().as_secs()

@@ -248,6 +248,11 @@ impl Server {
                 session.encode(&mut plain, 1);
                 let now = unix_now(config);
                 let ticket = keys.seal(&*config.provider, now, &plain)?;
+                if ticket.len() > crate::resumption::max_ticket_len(config) {
+                    // Too long for a ClientHello: an empty ticket (the session ID remains).
+                    body.extend_from_slice(&[0; 6]);
+                    return Ok(Some(self.common.outgoing(0, HandshakeType::NEW_SESSION_TICKET, body)));
+                }
                 // The ticket opens until its key's period and the next are over.
                 let period = keys.period().as_secs().max(1);
                 let keys_end = (now / period).saturating_add(2).saturating_mul(period);

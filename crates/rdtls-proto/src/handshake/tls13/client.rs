@@ -453,9 +453,12 @@ impl Client {
                 self.resumed = true;
                 self.ticket.as_ref().map(|t| t.session.secret.clone())
             }
-            Some(PreSharedKey::Selected(i)) if i == ticket_offered && suite.hash == self.psk_hash => {
-                self.psk.as_ref().map(|p| p.key.clone())
-            }
+            Some(PreSharedKey::Selected(i)) if i == ticket_offered && suite.hash == self.psk_hash => Some(
+                self.psk
+                    .as_ref()
+                    .map(|p| p.key.clone())
+                    .ok_or(Error::illegal("server selected a PSK we did not offer"))?,
+            ),
             Some(_) => return Err(Error::illegal("server selected a PSK we did not offer")),
             None => None,
         };
@@ -468,7 +471,9 @@ impl Client {
                 Some(share.complete(&entry.key_exchange).map_err(|_| Error::illegal("invalid server key share"))?)
             }
             Some(_) => return Err(Error::decode("ServerHello")),
-            None if psk.is_some() => None,
+            // psk_ke only with our external PSK: a ticket is offered for psk_dhe_ke alone
+            // (RFC 8446 §4.2.11).
+            None if psk.is_some() && !self.resumed => None,
             None => {
                 return Err(Error::PeerMisbehaved {
                     alert: AlertDescription::MISSING_EXTENSION,

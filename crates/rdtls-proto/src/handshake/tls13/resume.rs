@@ -153,6 +153,9 @@ pub(super) fn new_session_ticket(
     let now = unix_now(config);
     let plain = session.to_bytes();
     let ticket = keys.seal(&*config.provider, now, &plain)?;
+    if ticket.len() > crate::resumption::max_ticket_len(config) {
+        return Ok(None);
+    }
     let mut age_add = [0u8; 4];
     config.provider.fill_random(&mut age_add)?;
     let period = keys.period().as_secs().max(1);

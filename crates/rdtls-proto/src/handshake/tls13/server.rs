@@ -198,7 +198,14 @@ impl Server {
         // A ticket of ours for a session we can resume, with the session's suite (the one the
         // HelloRetryRequest chose, if we sent one).
         if let Some((index, session, suite)) = super::resume::find_ticket(config, ch, sni) {
-            if self.retry.is_none_or(|(s, _)| s == suite) {
+            // After a HelloRetryRequest, its suite, if it has the session's hash (RFC 8446
+            // §4.6.1: a PSK goes with its hash, not its suite).
+            let suite = match self.retry {
+                Some((s, _)) if s.hash == suite.hash => Some(s),
+                Some(_) => None,
+                None => Some(suite),
+            };
+            if let Some(suite) = suite {
                 let key = zeroize::Zeroizing::new(session.secret.to_vec());
                 let identity = session.psk_identity.clone().unwrap_or_default();
                 return Ok(Choice {
