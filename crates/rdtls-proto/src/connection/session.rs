@@ -12,6 +12,10 @@ const SESSION_CID_MAGIC: &[u8] = b"DTLSSES2";
 /// Marks an exported DTLS 1.3 session: the traffic secrets of the current epochs in place of
 /// the master secret; with connection IDs, ours and the peer's, then their extras.
 const SESSION13_MAGIC: &[u8] = b"DTLSSES3";
+/// A `DTLSSES3` export whose server had sent its NewSessionTicket and not yet seen it
+/// acknowledged: after the message sequences, the ticket's `message_seq` and body, which the
+/// importer sends again.
+const SESSION13_TICKET_MAGIC: &[u8] = b"DTLSSES4";
 
 impl Connection {
     /// Serializes an established connection so another process can resume it with
@@ -80,7 +84,10 @@ impl Connection {
         use crate::handshake::tls12::{epoch_keys, export_secret};
         let bad = Error::InvalidInput("not an exported DTLS session");
         if data.starts_with(SESSION13_MAGIC) {
-            return Self::import_session13(config, &data[SESSION13_MAGIC.len()..], now);
+            return Self::import_session13(config, &data[SESSION13_MAGIC.len()..], now, false);
+        }
+        if data.starts_with(SESSION13_TICKET_MAGIC) {
+            return Self::import_session13(config, &data[SESSION13_TICKET_MAGIC.len()..], now, true);
         }
         let mut r = Reader::new(data);
         let with_cids = match r.take(SESSION_MAGIC.len()) {
@@ -151,12 +158,23 @@ impl Connection {
         if !self.config.session_export {
             return Err(Error::InvalidOperation("session export is not allowed by the configuration"));
         }
-        if self.flight.is_some() {
-            // The importer could not resend it: wait for the peer's acknowledgement.
-            return Err(Error::InvalidOperation(
-                "a flight (last handshake flight or KeyUpdate) awaits acknowledgement",
-            ));
-        }
+        // A flight the importer could not resend: wait for the peer's acknowledgement. Our
+        // ticket it can: it travels with the state.
+        let pending_ticket = match self.flight.as_deref() {
+            None => None,
+            Some(fl) => match fl.items.as_slice() {
+                [crate::handshake::FlightItem::Message { msg_type, seq, body, .. }]
+                    if fl.awaits_ack && *msg_type == HandshakeType::NEW_SESSION_TICKET =>
+                {
+                    Some((*seq, body.clone()))
+                }
+                _ => {
+                    return Err(Error::InvalidOperation(
+                        "a flight (last handshake flight or KeyUpdate) awaits acknowledgement",
+                    ))
+                }
+            },
+        };
         let (Some(t), Some(suite)) = (self.tls13.as_deref(), self.suite) else {
             return Err(Error::Crypto);
         };
@@ -168,7 +186,7 @@ impl Connection {
             return Err(Error::SequenceExhausted);
         }
         let mut out = zeroize::Zeroizing::new(Vec::with_capacity(256));
-        out.extend_from_slice(SESSION13_MAGIC);
+        out.extend_from_slice(if pending_ticket.is_some() { SESSION13_TICKET_MAGIC } else { SESSION13_MAGIC });
         out.put_u8(match self.side {
             Side::Client => 0,
             Side::Server => 1,
@@ -184,6 +202,10 @@ impl Connection {
         out.put_u48(write_seq);
         out.put_u16(t.next_send_seq);
         out.put_u16(t.peer_next_seq);
+        if let Some((seq, body)) = &pending_ticket {
+            out.put_u16(*seq);
+            out.put_vec16(body);
+        }
         out.put_vec16(self.psk_identity.as_deref().unwrap_or_default());
         out.put_u16(self.peer_certificates().len() as u16);
         for c in self.peer_certificates() {
@@ -200,7 +222,7 @@ impl Connection {
         Ok(out)
     }
 
-    fn import_session13(config: Arc<Config>, data: &[u8], now: Instant) -> Result<Self, Error> {
+    fn import_session13(config: Arc<Config>, data: &[u8], now: Instant, with_ticket: bool) -> Result<Self, Error> {
         use crate::handshake::tls13::{epoch_keys, key_schedule::Secret};
         let bad = Error::InvalidInput("not an exported DTLS session");
         let mut r = Reader::new(data);
@@ -220,6 +242,10 @@ impl Connection {
         let write_seq = r.u48().ok_or(bad.clone())?;
         let next_send_seq = r.u16().ok_or(bad.clone())?;
         let peer_next_seq = r.u16().ok_or(bad.clone())?;
+        let ticket = match with_ticket {
+            true => Some((r.u16().ok_or(bad.clone())?, r.vec16().ok_or(bad.clone())?.to_vec())),
+            false => None,
+        };
         let identity = r.vec16().ok_or(bad.clone())?;
         let count = r.u16().ok_or(bad.clone())?;
         let mut peer_certs = Vec::with_capacity(usize::from(count.min(16)));
@@ -263,6 +289,12 @@ impl Connection {
             conn.read_cid_extras(&mut r).ok_or(bad.clone())?;
         }
         r.finish().ok_or(bad)?;
+        if let (Some((seq, body)), Some(t)) = (ticket, conn.tls13.as_deref_mut()) {
+            // Sent again with its own sequence number: a client that had it acknowledges it
+            // again, one that had not takes it.
+            t.next_send_seq = seq;
+            conn.queue_ticket(now, body);
+        }
         Ok(conn)
     }
 }
