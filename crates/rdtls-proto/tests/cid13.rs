@@ -263,6 +263,14 @@ fn exchange(ep: &mut Endpoint, h: rdtls_proto::ConnectionHandle, client: &mut Co
 /// An established DTLS 1.3 pair with 8-byte IDs both ways, the server behind an endpoint.
 fn through_endpoint() -> (Endpoint, rdtls_proto::ConnectionHandle, Connection, Connection) {
     let (c, s) = configs(Some(8), Some(8));
+    through_endpoint_with(c, s)
+}
+
+/// An established DTLS 1.3 pair of these configurations, the server behind an endpoint.
+fn through_endpoint_with(
+    c: Arc<Config>,
+    s: Arc<Config>,
+) -> (Endpoint, rdtls_proto::ConnectionHandle, Connection, Connection) {
     let now = Instant::now();
     let mut ep = Endpoint::new(s, now).unwrap();
     let mut client = Connection::client(c, now).unwrap();
@@ -349,4 +357,18 @@ fn an_exported_dtls13_session_keeps_every_id() {
     assert_eq!(delivered(&mut imported, now, sealed(&mut client, b"spare id")), [b"spare id".to_vec()]);
     assert!(imported.use_spare_connection_id());
     assert_eq!(delivered(&mut client, now, sealed(&mut imported, b"back")), [b"back".to_vec()]);
+}
+
+/// A post-handshake message longer than the server's MTU (a NewConnectionId with several
+/// 20-byte IDs, at 96 bytes) goes in fragments, which the client reassembles.
+#[test]
+fn a_post_handshake_message_split_over_records_is_reassembled() {
+    let c = Arc::new(dtls13().psk("cid", KEY.to_vec()).connection_id(20).build().unwrap());
+    let s = dtls13().psk_server_key(KEY.to_vec()).cookie_verification(false).connection_id(20).mtu(96);
+    let (mut ep, h, mut client, mut server) = through_endpoint_with(c, Arc::new(s.build().unwrap()));
+    client.request_connection_ids(Instant::now(), 8).unwrap();
+    exchange(&mut ep, h, &mut client, &mut server);
+    // At least five IDs: more than 96 bytes of message.
+    assert!(client.spare_connection_ids() >= 5, "{}", client.spare_connection_ids());
+    assert_eq!(client.stats().dropped_fragments, 0);
 }

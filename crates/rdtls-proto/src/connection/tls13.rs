@@ -3,6 +3,7 @@
 //! they name from retransmission; post-handshake messages.
 
 use super::*;
+use crate::handshake::reassembly::{Inserted, Reassembler};
 use crate::handshake::tls13::key_schedule::Secret;
 use crate::handshake::FlightItem;
 use crate::messages::tls13::{parse_ack, write_ack, RecordNumber};
@@ -45,6 +46,8 @@ pub(crate) struct State {
     held: Vec<Vec<u8>>,
     /// Session tickets, sent or received (allocated only where used).
     pub(crate) tickets: Option<Box<ticket13::Tickets>>,
+    /// The fragments of the peer's next post-handshake message, while it is not whole.
+    fragments: Option<Box<Reassembler>>,
 }
 
 impl State {
@@ -326,11 +329,12 @@ impl Connection {
                 acknowledge = true;
                 continue;
             }
+            let max_message = self.config.max_handshake_message;
             let Some(t) = self.tls13.as_deref_mut() else { return Ok(false) };
             let expected = t.peer_next_seq;
-            if h.message_seq != expected || !h.is_whole() {
-                // An old message is a retransmission (acknowledged again); a later one or a
-                // fragment is not acknowledged: it comes back with the peer's retransmission.
+            if h.message_seq != expected {
+                // An old message is a retransmission (acknowledged again); a later one is not
+                // acknowledged: it comes back with the peer's retransmission.
                 if h.message_seq.wrapping_sub(expected) < 0x8000 {
                     self.stats.dropped_fragments += 1;
                 } else {
@@ -338,16 +342,39 @@ impl Connection {
                 }
                 continue;
             }
+            let reassembled;
+            let body = if h.is_whole() {
+                fragment
+            } else {
+                // A message split over records (a ticket longer than a record, say): its
+                // fragments are held, within the handshake's message limit, until it is whole.
+                let reasm = t.fragments.get_or_insert_with(|| {
+                    let mut r = Reassembler::with_window(max_message, max_message, 1);
+                    r.set_next_seq(expected);
+                    Box::new(r)
+                });
+                match reasm.insert(epoch as u16, &h, fragment) {
+                    Inserted::Buffered | Inserted::Duplicate => acknowledge = true,
+                    Inserted::Old | Inserted::Dropped => {
+                        self.stats.dropped_fragments += 1;
+                        continue;
+                    }
+                }
+                let Some(message) = reasm.pop() else { continue };
+                t.fragments = None;
+                reassembled = message.body;
+                &reassembled[..]
+            };
             t.peer_next_seq = expected.wrapping_add(1);
             acknowledge = true;
             match h.msg_type {
                 HandshakeType::KEY_UPDATE => {
-                    self.handle_key_update(epoch, fragment)?;
+                    self.handle_key_update(epoch, body)?;
                     self.start_post_handshake(now);
                 }
-                HandshakeType::NEW_SESSION_TICKET => self.handle_new_session_ticket(fragment)?,
+                HandshakeType::NEW_SESSION_TICKET => self.handle_new_session_ticket(body)?,
                 ty @ (HandshakeType::NEW_CONNECTION_ID | HandshakeType::REQUEST_CONNECTION_ID) => {
-                    self.handle_cid_message(now, ty, fragment)?;
+                    self.handle_cid_message(now, ty, body)?;
                 }
                 _ => return Err(Error::unexpected("handshake message after the handshake")),
             }
