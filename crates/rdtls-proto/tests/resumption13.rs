@@ -97,17 +97,53 @@ fn a_ticket_resumes_with_a_psk_handshake_and_no_certificate() {
     assert_ne!(next.ticket(), sim.client.session().map(|_| &[][..]).unwrap_or_default());
 }
 
+/// A handshake on an external PSK gets no ticket: resuming it would cost what using the PSK
+/// again does (both are psk_dhe_ke handshakes).
 #[test]
-fn psk_identities_survive_resumption() {
+fn external_psk_handshakes_get_no_ticket() {
     let clock = Clock::new();
     let key = b"0123456789abcdef".to_vec();
     let c = dtls13(&clock).psk("sensor-9", key.clone()).session_resumption(true).build().unwrap();
     let s =
         dtls13(&clock).psk_server_callback(move |id| (id == b"sensor-9").then(|| key.clone().into())).build().unwrap();
-    let (_, session) = first(c.clone(), s.clone());
-    let sim = again(c, s, "localhost", session, 2, Link::PERFECT);
-    assert!(sim.client.resumed() && sim.server_conn().unwrap().resumed());
-    assert_eq!(sim.server_conn().unwrap().psk_identity(), Some(&b"sensor-9"[..]));
+    let mut sim = Sim::with_server_name(2, c, Some("localhost"), s, Link::PERFECT, Link::PERFECT);
+    assert!(sim.run_handshake(Duration::from_secs(10)));
+    sim.run_for(Duration::from_secs(5));
+    assert!(sim.client.session().is_none());
+    assert_eq!(sim.server_conn().unwrap().stats().retransmissions, 0);
+}
+
+/// A server connection handed off right after its handshake, its ticket not yet acknowledged:
+/// the ticket travels with the exported state and the importer sends it again.
+#[test]
+fn a_ticket_awaiting_its_ack_travels_with_a_hand_off() {
+    let (p, clock) = (pki(), Clock::new());
+    let s = server(&p, &clock).allow_session_export(true).build().unwrap();
+    let mut sim = Sim::with_server_name(
+        10,
+        client(&p, &clock).build().unwrap(),
+        Some("localhost"),
+        s.clone(),
+        Link::PERFECT,
+        Link::PERFECT,
+    );
+    // Everything the server sends after its flight is lost: its ticket stays unacknowledged.
+    let mut from_server = 0;
+    sim.filter = Some(Box::new(move |to, _| {
+        from_server += u32::from(to == To::Client);
+        to == To::Client && from_server >= 3
+    }));
+    assert!(sim.run_handshake(Duration::from_secs(10)));
+    sim.run_for(Duration::from_millis(100));
+    assert!(sim.client.session().is_none());
+    sim.filter = None;
+    let h = *sim.server_conns.keys().next().unwrap();
+    let state = sim.server_conns.get_mut(&h).unwrap().export_session().unwrap();
+    let imported = Connection::import_session(Arc::new(s), &state, sim.now).unwrap();
+    sim.server_conns.insert(h, imported);
+    let session = ticket(&mut sim);
+    assert_eq!(session.server_name(), Some("localhost"));
+    assert!(sim.server_conn().unwrap().poll_timeout().is_none(), "the ticket was acknowledged");
 }
 
 #[test]

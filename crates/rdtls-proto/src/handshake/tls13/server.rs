@@ -45,7 +45,8 @@ pub(crate) struct Server {
 /// What the server keeps for the ticket of the session it is making.
 #[derive(Debug, Default)]
 struct TicketParts {
-    /// The client can use a ticket (it allows psk_dhe_ke).
+    /// The client can use a ticket (it allows psk_dhe_ke) and did not authenticate with an
+    /// external PSK.
     wanted: bool,
     sni: Option<String>,
     psk_identity: Option<Vec<u8>>,
@@ -359,7 +360,11 @@ impl Server {
         if let Some((index, key, _)) = &choice.psk {
             self.check_binder(config, msg, ch, *index, key, choice.resumed.is_none())?;
         }
-        self.ticket.wanted = t.psk_key_exchange_modes.as_deref().unwrap_or_default().contains(&psk_mode::PSK_DHE_KE);
+        // A ticket for clients that can use one (psk_dhe_ke), unless this handshake rode on an
+        // external PSK: resuming it would cost what using that PSK again does.
+        let external_psk = choice.psk.is_some() && choice.resumed.is_none();
+        self.ticket.wanted =
+            !external_psk && t.psk_key_exchange_modes.as_deref().unwrap_or_default().contains(&psk_mode::PSK_DHE_KE);
         self.ticket.sni.clone_from(&sni);
         self.common.add_received(msg);
         self.common.next_send_seq = msg.seq;
