@@ -13,18 +13,13 @@ use rdtls_proto::enums::HandshakeType;
 use rdtls_proto::pki::ServerName;
 use rdtls_proto::resumption::{Session, SessionStore, TicketKeys};
 use rdtls_proto::{Config, ConfigBuilder, Connection, Event, Protocol};
-use support::pki::{Alg, Ca, Leaf, Usage, Validity};
+use support::pki::ServerPki;
 use support::{Clock, Link, Sim, To};
 
-struct Pki {
-    ca: Ca,
-    leaf: Leaf,
-}
+type Pki = ServerPki;
 
 fn pki() -> Pki {
-    let ca = Ca::root("Resumption Root");
-    let leaf = ca.leaf(Alg::EcdsaP256, &["localhost", "other.example"], Usage::Server, Validity::Now);
-    Pki { ca, leaf }
+    ServerPki::new("Resumption Root")
 }
 
 fn dtls12(clock: &Clock) -> ConfigBuilder {
@@ -32,11 +27,11 @@ fn dtls12(clock: &Clock) -> ConfigBuilder {
 }
 
 fn client(p: &Pki, clock: &Clock) -> ConfigBuilder {
-    dtls12(clock).root_store(p.ca.roots()).session_resumption(true)
+    p.resuming_client(dtls12(clock))
 }
 
 fn server(p: &Pki, clock: &Clock) -> ConfigBuilder {
-    dtls12(clock).certificate(p.leaf.certified_key())
+    p.server(dtls12(clock))
 }
 
 /// The handshake message types each direction sent in plaintext (epoch 0), in order.

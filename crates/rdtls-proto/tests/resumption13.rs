@@ -11,18 +11,13 @@ use std::time::Duration;
 use rdtls_proto::pki::ServerName;
 use rdtls_proto::resumption::{Session, TicketKeys};
 use rdtls_proto::{Config, ConfigBuilder, Connection, Event, Protocol};
-use support::pki::{Alg, Ca, Leaf, Usage, Validity};
+use support::pki::{Alg, ServerPki, Usage, Validity};
 use support::{Clock, Link, Sim, To};
 
-struct Pki {
-    ca: Ca,
-    leaf: Leaf,
-}
+type Pki = ServerPki;
 
 fn pki() -> Pki {
-    let ca = Ca::root("Resumption 1.3 Root");
-    let leaf = ca.leaf(Alg::EcdsaP256, &["localhost", "other.example"], Usage::Server, Validity::Now);
-    Pki { ca, leaf }
+    ServerPki::new("Resumption 1.3 Root")
 }
 
 fn dtls13(clock: &Clock) -> ConfigBuilder {
@@ -30,11 +25,11 @@ fn dtls13(clock: &Clock) -> ConfigBuilder {
 }
 
 fn client(p: &Pki, clock: &Clock) -> ConfigBuilder {
-    dtls13(clock).root_store(p.ca.roots()).session_resumption(true)
+    p.resuming_client(dtls13(clock))
 }
 
 fn server(p: &Pki, clock: &Clock) -> ConfigBuilder {
-    dtls13(clock).certificate(p.leaf.certified_key())
+    p.server(dtls13(clock))
 }
 
 /// Bytes the server sent while the handshake ran.

@@ -153,3 +153,28 @@ impl Leaf {
 fn pem(label: &str, der: &[u8]) -> String {
     ::pem::encode(&::pem::Pem::new(label, der.to_vec()))
 }
+
+/// A root and a server certificate (ECDSA P-256) for `localhost` and `other.example`: what the
+/// resumption tests of both versions run on.
+pub struct ServerPki {
+    pub ca: Ca,
+    pub leaf: Leaf,
+}
+
+impl ServerPki {
+    pub fn new(root: &str) -> Self {
+        let ca = Ca::root(root);
+        let leaf = ca.leaf(Alg::EcdsaP256, &["localhost", "other.example"], Usage::Server, Validity::Now);
+        Self { ca, leaf }
+    }
+
+    /// `base` as a client that trusts the root and keeps sessions.
+    pub fn resuming_client(&self, base: rdtls_proto::ConfigBuilder) -> rdtls_proto::ConfigBuilder {
+        base.root_store(self.ca.roots()).session_resumption(true)
+    }
+
+    /// `base` as a server with the certificate.
+    pub fn server(&self, base: rdtls_proto::ConfigBuilder) -> rdtls_proto::ConfigBuilder {
+        base.certificate(self.leaf.certified_key())
+    }
+}
