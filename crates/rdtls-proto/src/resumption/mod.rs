@@ -349,6 +349,28 @@ pub(crate) fn max_ticket_len(config: &crate::Config) -> usize {
     config.mtu.saturating_sub(400)
 }
 
+/// A ticket for `session` (its client's end-entity certificate alone), sealed now with
+/// `keys`, and how long it may be used in seconds: until the session expires or the key's
+/// period and the next are over, whichever comes first. `None` if it would be longer than
+/// [`max_ticket_len`] allows.
+pub(crate) fn issue_ticket(
+    config: &crate::Config,
+    keys: &TicketKeys,
+    session: &Session,
+) -> Result<Option<(Vec<u8>, u32)>, crate::Error> {
+    let mut plain = Zeroizing::new(Vec::with_capacity(256));
+    session.encode(&mut plain, 1);
+    let now = unix_now(config);
+    let ticket = keys.seal(&*config.provider, now, &plain)?;
+    if ticket.len() > max_ticket_len(config) {
+        return Ok(None);
+    }
+    let period = keys.period().as_secs().max(1);
+    let keys_end = (now / period).saturating_add(2).saturating_mul(period);
+    let lifetime = session.expires().min(keys_end).saturating_sub(now).min(MAX_SESSION_LIFETIME.as_secs());
+    Ok(Some((ticket, lifetime as u32)))
+}
+
 /// Seconds since the Unix epoch, by the configuration's clock.
 pub(crate) fn unix_now(config: &crate::Config) -> u64 {
     (config.time)().as_secs()

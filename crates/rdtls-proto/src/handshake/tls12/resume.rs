@@ -159,17 +159,8 @@ impl Server {
         cx.push(Action::RequestedServerName(sni));
         cx.push(Action::Resumed);
         let extensions = self.hello_extensions(cx, ch);
-        let provider = &*config.provider;
+        self.start_server_hello(cx, msg, ch, suite, false)?;
         let common = &mut self.common;
-        common.client_random = ch.random;
-        provider.fill_random(&mut common.server_random)?;
-        if config.enables(Protocol::Dtls1_3) {
-            common.server_random[24..].copy_from_slice(&crate::handshake::tls13::DOWNGRADE_SENTINEL);
-        }
-        common.next_send_seq = msg.seq;
-        cx.push(Action::PeerFlightStarts(msg.seq));
-        common.add_received(msg);
-        common.transcript.start_hash(provider, suite.hash, false);
         // No server_name acknowledgement when resuming (RFC 6066 §3).
         let hello = ServerHello {
             server_version: ProtocolVersion::DTLS1_2,
@@ -241,22 +232,14 @@ impl Server {
             return Ok(None);
         };
         let mut body = Vec::with_capacity(512);
-        match self.session(config) {
-            Some(session) => {
-                let mut plain = zeroize::Zeroizing::new(Vec::with_capacity(256));
-                // The client's end-entity certificate is all a resumed server reports.
-                session.encode(&mut plain, 1);
-                let now = unix_now(config);
-                let ticket = keys.seal(&*config.provider, now, &plain)?;
-                if ticket.len() > crate::resumption::max_ticket_len(config) {
-                    // Too long for a ClientHello: an empty ticket (the session ID remains).
-                    body.extend_from_slice(&[0; 6]);
-                    return Ok(Some(self.common.outgoing(0, HandshakeType::NEW_SESSION_TICKET, body)));
-                }
-                // The ticket opens until its key's period and the next are over.
-                let period = keys.period().as_secs().max(1);
-                let keys_end = (now / period).saturating_add(2).saturating_mul(period);
-                let hint = session.expires().min(keys_end).saturating_sub(now).min(u64::from(u32::MAX)) as u32;
+        // A session that is not resumable, or too long a ticket for a ClientHello: an empty
+        // ticket (a session ID may remain).
+        let issued = match self.session(config) {
+            Some(session) => crate::resumption::issue_ticket(config, keys, &session)?,
+            None => None,
+        };
+        match issued {
+            Some((ticket, hint)) => {
                 body.extend_from_slice(&hint.to_be_bytes());
                 body.put_vec16(&ticket);
             }

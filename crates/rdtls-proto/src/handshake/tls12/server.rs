@@ -225,18 +225,9 @@ impl Server {
             provider.fill_random(&mut id)?;
             self.resumption.session_id = id;
         }
-        let common = &mut self.common;
-        common.client_random = ch.random;
-        provider.fill_random(&mut common.server_random)?;
-        if config.enables(crate::enums::Protocol::Dtls1_3) {
-            // We could have done DTLS 1.3: tell a client that offered it (RFC 8446 §4.1.3).
-            common.server_random[24..].copy_from_slice(&crate::handshake::tls13::DOWNGRADE_SENTINEL);
-        }
-        common.next_send_seq = msg.seq;
-        cx.push(Action::PeerFlightStarts(msg.seq));
-        common.add_received(msg);
         // The transcript's bytes are kept only if the client may sign them (CertificateVerify).
-        common.transcript.start_hash(provider, suite.hash, ask_for_cert);
+        self.start_server_hello(cx, msg, &ch, suite, ask_for_cert)?;
+        let common = &mut self.common;
 
         let hello = ServerHello {
             server_version: ProtocolVersion::DTLS1_2,
@@ -300,6 +291,32 @@ impl Server {
         self.cert_requested = ask_for_cert;
         common.negotiated(cx, suite, ems);
         cx.push(Action::Send { items, awaits_reply: true });
+        Ok(())
+    }
+
+    /// What both kinds of handshake do before their ServerHello: the randoms (ours with the
+    /// downgrade sentinel when we could have done DTLS 1.3, RFC 8446 §4.1.3), the message
+    /// sequence, and the transcript from the ClientHello, hashed with the suite's hash (its
+    /// bytes kept too if `keep_bytes`: a CertificateVerify will sign them).
+    pub(super) fn start_server_hello(
+        &mut self,
+        cx: &mut Context<'_>,
+        msg: &Message,
+        ch: &ClientHello,
+        suite: &CipherSuite,
+        keep_bytes: bool,
+    ) -> Result<(), Error> {
+        let config: &Config = cx.config;
+        let common = &mut self.common;
+        common.client_random = ch.random;
+        config.provider.fill_random(&mut common.server_random)?;
+        if config.enables(crate::enums::Protocol::Dtls1_3) {
+            common.server_random[24..].copy_from_slice(&crate::handshake::tls13::DOWNGRADE_SENTINEL);
+        }
+        common.next_send_seq = msg.seq;
+        cx.push(Action::PeerFlightStarts(msg.seq));
+        common.add_received(msg);
+        common.transcript.start_hash(&*config.provider, suite.hash, keep_bytes);
         Ok(())
     }
 

@@ -145,23 +145,14 @@ pub(super) fn new_session_ticket(
     let psk = s.resumption_psk(&resumption, &TICKET_NONCE)?;
     let mut session = parts.session(config, psk.as_bytes());
     session.context.clone_from(&config.resumption.context);
-    // A ticket vouches for the client's end entity alone.
-    session.peer_certs.truncate(1);
     if !session.fits() {
         return Ok(None);
     }
-    let now = unix_now(config);
-    let plain = session.to_bytes();
-    let ticket = keys.seal(&*config.provider, now, &plain)?;
-    if ticket.len() > crate::resumption::max_ticket_len(config) {
+    let Some((ticket, lifetime)) = crate::resumption::issue_ticket(config, keys, &session)? else {
         return Ok(None);
-    }
+    };
     let mut age_add = [0u8; 4];
     config.provider.fill_random(&mut age_add)?;
-    let period = keys.period().as_secs().max(1);
-    let keys_end = (now / period).saturating_add(2).saturating_mul(period);
-    let lifetime = session.expires().min(keys_end).saturating_sub(now);
-    let lifetime = lifetime.min(u64::from(crate::messages::tls13::MAX_TICKET_LIFETIME)) as u32;
     let mut body = Vec::with_capacity(16 + ticket.len());
     NewSessionTicket13 { lifetime, age_add: u32::from_be_bytes(age_add), nonce: &TICKET_NONCE, ticket: &ticket }
         .write(&mut body);
