@@ -70,6 +70,16 @@ fn list_only(flags: &Flags) -> ExitCode {
     ExitCode::from(UNIMPLEMENTED)
 }
 
+/// With `RDTLS_BOGO_LOG=FILE`, each test appends its command line and outcome to FILE, for
+/// triage (the runner does not show why a test was unimplemented).
+fn log_outcome(path: &std::ffi::OsStr, args: &[String], outcome: &Result<(), Failure>) {
+    use std::io::Write;
+    let line = format!("{} => {outcome:?}\n", args.join(" "));
+    if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        let _ = file.write_all(line.as_bytes());
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let flags = match Flags::parse(&args) {
@@ -87,10 +97,18 @@ fn main() -> ExitCode {
         return list_only(&flags);
     }
     if !flags.unimplemented.is_empty() {
+        if let Some(path) = std::env::var_os("RDTLS_BOGO_LOG") {
+            let what = format!("flags {}", flags.unimplemented.join(" "));
+            log_outcome(&path, &args, &Err(Failure::Unimplemented(what)));
+        }
         eprintln!("unimplemented: {}", flags.unimplemented.join(" "));
         return ExitCode::from(UNIMPLEMENTED);
     }
-    match shim::run(&flags) {
+    let outcome = shim::run(&flags);
+    if let Some(path) = std::env::var_os("RDTLS_BOGO_LOG") {
+        log_outcome(&path, &args, &outcome);
+    }
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Unimplemented(what)) => {
             eprintln!("unimplemented: {what}");

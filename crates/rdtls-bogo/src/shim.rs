@@ -124,6 +124,7 @@ fn build_config(test: &TestConfig, shared: &Shared) -> Result<Config, Failure> {
     let provider = rdtls_proto::crypto::default_provider();
     let mut b = Config::builder()
         .cookie_verification(false)
+        .retransmit_jitter(false)
         .retransmit_timeouts(Duration::from_millis(test.initial_timeout_ms.unwrap_or(1000)), Duration::from_secs(60))
         .handshake_timeout(Duration::from_secs(120))
         .keying_material_exporter(test.export_keying_material > 0);
@@ -182,9 +183,14 @@ fn build_config(test: &TestConfig, shared: &Shared) -> Result<Config, Failure> {
         (None, None) => None,
         _ => return Err(Failure::Check("-cert-file and -key-file go together".into())),
     };
-    // BoringSSL's shim accepts any chain in its verification callback and fails only with
-    // -verify-fail: with no trusted roots every chain is reported to the shim, which decides.
-    b = b.root_store(RootStore::new());
+    // The runner's chains lead to `-trust-cert`; BoringSSL checks no names unless asked. Its
+    // verification callback rejects every chain under `-verify-fail`: with no trusted roots,
+    // every chain is reported to the shim, which then aborts.
+    let mut roots = RootStore::new();
+    if let (Some(path), false) = (&test.trust_cert, test.verify_fail) {
+        roots.add_pem_or_der(&read_file(path)?).map_err(failure)?;
+    }
+    b = b.root_store(roots).danger_accept_any_server_name(true);
     if test.is_server {
         if let Some(key) = certified {
             b = b.certificate(key);
@@ -260,6 +266,8 @@ struct Driver<'a> {
     got_new_session: bool,
     /// The runner closed the stream.
     eof: bool,
+    /// `RDTLS_BOGO_TRACE` is set: every message of the runner goes to standard error.
+    trace: bool,
     out: Vec<u8>,
 }
 
@@ -296,6 +304,7 @@ impl<'a> Driver<'a> {
             new_session: None,
             got_new_session: false,
             eof: false,
+            trace: std::env::var_os("RDTLS_BOGO_TRACE").is_some(),
             out: Vec::with_capacity(65_536),
         };
         driver.flush()?;
@@ -307,6 +316,9 @@ impl<'a> Driver<'a> {
         while self.conn.poll_transmit(&mut self.out).is_some() {
             if self.eof {
                 continue;
+            }
+            if self.trace {
+                eprintln!("trace: sending {} bytes {:02x?}", self.out.len(), &self.out[..self.out.len().min(24)]);
             }
             if let Err(e) = self.link.send_packet(&self.out) {
                 // The runner may close its end first; what we still had to say is lost.
@@ -336,6 +348,8 @@ impl<'a> Driver<'a> {
                     self.got_new_session = true;
                     self.new_session = self.conn.session().cloned();
                 }
+                // The peer's close_notify: the exchange decides whether it came in time.
+                Event::Closed(Error::RemoteClosed) => {}
                 Event::Closed(e) => return Err(failure(e)),
                 _ => {}
             }
@@ -350,11 +364,21 @@ impl<'a> Driver<'a> {
             return Ok(false);
         };
         let now = self.clock.now();
+        if self.trace {
+            eprintln!("trace: {op:?} established={} closed={}", self.conn.is_established(), self.conn.is_closed());
+        }
         match op {
             Op::Packet(mut datagram) => {
                 let received = self.conn.handle_datagram(now, &mut datagram);
                 match received {
-                    Ok(records) => self.received.extend(records.iter().map(<[u8]>::to_vec)),
+                    Ok(records) => {
+                        if self.trace {
+                            eprintln!("trace: {} records, stats {:?}", records.len(), self.conn.stats());
+                        }
+                        self.received.extend(records.iter().map(<[u8]>::to_vec));
+                    }
+                    // The peer's close_notify: what follows decides whether that was expected.
+                    Err(Error::RemoteClosed) => {}
                     Err(e) => {
                         self.flush()?;
                         return Err(failure(e));
@@ -426,8 +450,9 @@ impl<'a> Driver<'a> {
             check(
                 expect_new_session == self.got_new_session,
                 &format!(
-                    "new session was{} cached, but we expected the opposite",
-                    if self.got_new_session { "" } else { " not" }
+                    "new session was{} cached, but we expected the opposite (DTLS 1.2, {})",
+                    if self.got_new_session { "" } else { " not" },
+                    if self.conn.resumed() { "resumed" } else { "full handshake" }
                 ),
             )?;
         }
@@ -449,6 +474,12 @@ impl<'a> Driver<'a> {
         }
         if test.expect_extended_master_secret {
             check(self.conn.extended_master_secret(), "No EMS for connection when expected")?;
+        }
+        if test.expect_hrr {
+            check(self.conn.used_hello_retry_request(), "expected HRR, but none was used")?;
+        }
+        if test.expect_no_hrr {
+            check(!self.conn.used_hello_retry_request(), "expected no HRR, but one was used")?;
         }
         if test.expect_no_peer_cert {
             check(self.conn.peer_certificates().is_empty(), "Received peer certificate but expected none.")?;
@@ -504,6 +535,9 @@ impl<'a> Driver<'a> {
             self.out.clear();
             self.conn.send(chunk, &mut self.out).map_err(failure)?;
             let record = std::mem::take(&mut self.out);
+            if self.trace {
+                eprintln!("trace: writing {} bytes {:02x?}", record.len(), &record[..record.len().min(24)]);
+            }
             let sent = if self.eof { Ok(()) } else { self.link.send_packet(&record) };
             self.out = record;
             sent.map_err(io_failure)?;

@@ -11,7 +11,7 @@ mod wolfssl;
 
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use certs::{Alg, Ca, Usage};
 use rdtls::proto::crypto::KxGroup;
@@ -237,6 +237,23 @@ fn key_updates_from_each_side() {
         client.send(format!("message {i}").as_bytes()).unwrap();
         let n = client.recv(&mut buf, Some(T)).unwrap();
         assert_eq!(&buf[..n], format!("reply {i}").as_bytes());
+        if i == 1 {
+            // wolfSSL answered our request with a KeyUpdate, which we acknowledge when the ACK
+            // timer fires (a quarter of a second); wolfSSL starts no other KeyUpdate before
+            // that ACK. Let it go out before wolfSSL's own update at message 3.
+            let idle = client.recv(&mut buf, Some(Duration::from_millis(400)));
+            assert!(matches!(idle, Err(e) if e.kind() == std::io::ErrorKind::TimedOut));
+        }
+    }
+    // Post-handshake messages are acknowledged by the ACK timer (a quarter of the
+    // retransmission timeout), and a KeyUpdate waits for the ACK of the one before: the
+    // updates of both sides finish a few timer periods after the stream.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let done = |s: &rdtls_proto::Stats| s.key_updates_sent >= 2 && s.key_updates_received >= 2;
+    while !done(&client.connection().stats()) && Instant::now() < deadline {
+        assert!(
+            matches!(client.recv(&mut buf, Some(Duration::from_millis(100))), Err(e) if e.kind() == std::io::ErrorKind::TimedOut)
+        );
     }
     let stats = client.connection().stats();
     client.close().unwrap();

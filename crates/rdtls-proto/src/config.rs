@@ -117,6 +117,7 @@ pub struct Config {
     pub(crate) extended_master_secret: ExtendedMasterSecret,
     pub(crate) mtu: usize,
     pub(crate) initial_retransmit: Duration,
+    pub(crate) retransmit_jitter: bool,
     pub(crate) max_retransmit: Duration,
     pub(crate) handshake_timeout: Duration,
     pub(crate) cookie_verification: bool,
@@ -198,6 +199,7 @@ impl Config {
                 extended_master_secret: ExtendedMasterSecret::Require,
                 mtu: DEFAULT_MTU,
                 initial_retransmit: Duration::from_secs(1),
+                retransmit_jitter: true,
                 max_retransmit: Duration::from_secs(60),
                 handshake_timeout: Duration::from_secs(60),
                 cookie_verification: true,
@@ -421,6 +423,15 @@ impl ConfigBuilder {
     pub fn retransmit_timeouts(mut self, initial: Duration, max: Duration) -> Self {
         self.config.initial_retransmit = initial;
         self.config.max_retransmit = max;
+        self
+    }
+
+    /// Whether retransmission timers get up to 10% of random delay on top of the timeout (on
+    /// by default), so that many connections that lost the same datagram do not retransmit in
+    /// step. Off, every timer is exactly the timeout, which conformance suites that check
+    /// timer values (BoGo) expect.
+    pub fn retransmit_jitter(mut self, on: bool) -> Self {
+        self.config.retransmit_jitter = on;
         self
     }
 

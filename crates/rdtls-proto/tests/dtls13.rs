@@ -13,7 +13,7 @@ use rdtls_proto::enums::Protocol;
 use rdtls_proto::suites;
 use rdtls_proto::{ClientAuth, Config, ConfigBuilder, Connection, Error};
 use support::pki::{Alg, Ca, Usage, Validity};
-use support::{pump, Link, Sim};
+use support::{pump, pump_with_acks, Link, Sim};
 
 const KEY: &[u8] = b"dtls 1.3 pre-shared key";
 
@@ -261,7 +261,7 @@ fn key_updates_are_refused_before_the_handshake_and_in_dtls12() {
 fn a_dtls13_session_exports_and_imports_after_key_updates() {
     let c = v13().psk("exp", KEY.to_vec()).allow_session_export(true).build().unwrap();
     let s_cfg = Arc::new(v13().psk_server_key(KEY.to_vec()).allow_session_export(true).build().unwrap());
-    let now = Instant::now();
+    let mut now = Instant::now();
     let mut client = Connection::client(Arc::new(c), now).unwrap();
     let mut server = Connection::server(s_cfg.clone(), now).unwrap();
     pump(now, &mut client, &mut server);
@@ -273,7 +273,7 @@ fn a_dtls13_session_exports_and_imports_after_key_updates() {
         matches!(client.export_session(), Err(Error::InvalidOperation(_))),
         "not while the KeyUpdate awaits its ACK"
     );
-    pump(now, &mut client, &mut server);
+    now = pump_with_acks(now, &mut client, &mut server);
     let (cs, ss) = (client.stats(), server.stats());
     assert_eq!((cs.key_updates_sent, ss.key_updates_sent), (1, 1));
 
@@ -294,7 +294,7 @@ fn a_dtls13_session_exports_and_imports_after_key_updates() {
         assert_eq!(got.iter().next(), Some(format!("to client {round}").as_bytes()));
         if round == 1 {
             server.update_keys(now, true).unwrap();
-            pump(now, &mut client, &mut server);
+            now = pump_with_acks(now, &mut client, &mut server);
         }
     }
     assert_eq!(server.stats().key_updates_sent, 1);

@@ -120,11 +120,17 @@ fn a_ticket_resumes_without_certificates() {
     let (_, session) = first(client(&p, &clock).build().unwrap(), s.clone(), "localhost");
     assert!(!session.ticket().is_empty());
     assert_eq!(session.session_id().len(), 32);
-    let (sim, seen) = again(client(&p, &clock).build().unwrap(), s, "localhost", session, 2, Link::PERFECT);
+    let (mut sim, seen) = again(client(&p, &clock).build().unwrap(), s, "localhost", session, 2, Link::PERFECT);
     assert_resumed(&sim, &seen, &p, true);
+    // The server renewed the ticket: a new session to keep.
+    assert_eq!(events(&mut sim.client), [Event::Connected, Event::NewSession]);
     // The new session keeps the old one's birth: resumption does not extend a session.
     let renewed = sim.client.session().unwrap();
     assert!(!renewed.ticket().is_empty());
+}
+
+fn events(conn: &mut Connection) -> Vec<Event> {
+    std::iter::from_fn(|| conn.poll_event()).collect()
 }
 
 #[test]
@@ -133,8 +139,12 @@ fn a_session_id_resumes_when_tickets_are_off() {
     let s = server(&p, &clock).session_tickets(false).build().unwrap();
     let (_, session) = first(client(&p, &clock).build().unwrap(), s.clone(), "localhost");
     assert!(session.ticket().is_empty());
-    let (sim, seen) = again(client(&p, &clock).build().unwrap(), s, "localhost", session, 2, Link::PERFECT);
+    let (mut sim, seen) = again(client(&p, &clock).build().unwrap(), s, "localhost", session.clone(), 2, Link::PERFECT);
     assert_resumed(&sim, &seen, &p, false);
+    // Found by BoGo: the session resumed by its ID is the same session, not a new one to
+    // announce; the connection still offers it for the next time.
+    assert_eq!(events(&mut sim.client), [Event::Connected]);
+    assert_eq!(sim.client.session().map(Session::session_id), Some(session.session_id()));
 }
 
 #[test]

@@ -117,8 +117,17 @@ impl Flight {
 }
 
 impl Connection {
-    /// Packs as much of the flight being (re)transmitted as fits in one datagram.
+    /// Packs as much of the flight being (re)transmitted as fits in one datagram: consecutive
+    /// encrypted fragments of one epoch share a record, and a message that does not fit whole
+    /// is fragmented into the room left, so no datagram or encrypted record ends with room for
+    /// more.
     pub(super) fn transmit_flight(&mut self, fl: &mut Flight, mtu: usize, out: &mut Vec<u8>) {
+        // The epoch of the handshake record being built in `fl.scratch`, if any, and (DTLS 1.3)
+        // the fragments in it (item, offset, length), for `record_sent` once its number is
+        // known (allocated only then, and only while a flight is being sent).
+        let mut open: Option<u64> = None;
+        let mut in_record = Vec::new();
+        fl.scratch.clear();
         while let Some((i, off)) = fl.cursor {
             let Some(item) = fl.items.get(i) else {
                 fl.cursor = None;
@@ -142,8 +151,17 @@ impl Connection {
                 }
                 FlightItem::Message { epoch, body, .. } => (*epoch, HS_HEADER_LEN + usize::from(!body.is_empty()), mtu),
             };
+            // Encrypted fragments share records; plaintext ones keep a record each, which
+            // every stack reads (some small ones take one message per plaintext record).
+            let joins = matches!(item, FlightItem::Message { .. }) && open == Some(epoch) && epoch > 0;
             let overhead = self.record_overhead_in(epoch);
-            let room = limit.saturating_sub(out.len() + overhead);
+            let room = limit.saturating_sub(out.len() + overhead + fl.scratch.len());
+            if open.is_some() && (!joins || room < need_min) {
+                // Another kind of record comes next, or this one is full: seal it, then place
+                // the item again.
+                self.close_flight_record(fl, &mut open, &mut in_record, out);
+                continue;
+            }
             if room < need_min {
                 if out.is_empty() {
                     // Cannot happen with MIN_MTU; never loop forever if it somehow does.
@@ -151,12 +169,10 @@ impl Connection {
                 }
                 break;
             }
-            fl.scratch.clear();
             match item {
                 FlightItem::ChangeCipherSpec => {
-                    fl.scratch.push(1);
                     fl.cursor = Some((i + 1, 0));
-                    let _ = self.write_record(ContentType::CHANGE_CIPHER_SPEC, 0, &fl.scratch, out);
+                    let _ = self.write_record(ContentType::CHANGE_CIPHER_SPEC, 0, &[1], out);
                 }
                 FlightItem::Message { epoch, msg_type, seq, body } => {
                     let take = (body.len() - off).min(room - HS_HEADER_LEN).min(run_end - off);
@@ -169,18 +185,42 @@ impl Connection {
                     }
                     .write(&mut fl.scratch);
                     fl.scratch.extend_from_slice(&body[off..off + take]);
-                    let epoch = *epoch;
-                    fl.cursor = Some(if off + take >= body.len() { (i + 1, 0) } else { (i, off + take) });
-                    let seq = self.write_record(ContentType::HANDSHAKE, epoch, &fl.scratch, out);
-                    if let (Some(seq), Some(_)) = (seq, &self.tls13) {
-                        fl.record_sent(epoch, seq, i, off, take);
+                    open = Some(*epoch);
+                    if self.tls13.is_some() {
+                        in_record.push((i, off, take));
                     }
+                    fl.cursor = Some(if off + take >= body.len() { (i + 1, 0) } else { (i, off + take) });
                 }
             }
             if fl.cursor.is_some_and(|(i, _)| i >= fl.items.len()) {
                 fl.cursor = None;
             }
         }
+        if open.is_some() {
+            self.close_flight_record(fl, &mut open, &mut in_record, out);
+        }
+    }
+
+    /// Seals the handshake record built in `fl.scratch` into `out`, and (DTLS 1.3) remembers
+    /// which fragments its record number carries, for the peer's ACK.
+    fn close_flight_record(
+        &mut self,
+        fl: &mut Flight,
+        open: &mut Option<u64>,
+        in_record: &mut Vec<(usize, usize, usize)>,
+        out: &mut Vec<u8>,
+    ) {
+        let Some(epoch) = open.take() else {
+            return;
+        };
+        let seq = self.write_record(ContentType::HANDSHAKE, epoch, &fl.scratch, out);
+        if let (Some(seq), Some(_)) = (seq, &self.tls13) {
+            for &(item, offset, len) in in_record.iter() {
+                fl.record_sent(epoch, seq, item, offset, len);
+            }
+        }
+        fl.scratch.clear();
+        in_record.clear();
     }
 
     /// Replaces the flight and schedules its first transmission. `expect_reply` arms the
@@ -192,7 +232,7 @@ impl Connection {
         fl.cursor = Some((0, 0));
         fl.last_sent_at = Some(now);
         fl.rto = initial;
-        fl.retransmit_at = expect_reply.then(|| now + jittered(&mut self.rng, initial));
+        fl.retransmit_at = expect_reply.then(|| now + jittered(&mut self.rng, initial, self.config.retransmit_jitter));
         fl.awaits_reply = expect_reply;
         fl.awaits_ack = false;
         fl.sent.clear();
@@ -230,8 +270,11 @@ impl Connection {
 }
 
 /// `base` plus up to 10% of it, from a splitmix64 step of `rng`: cheap, seedable, good enough
-/// to decorrelate timers.
-pub(super) fn jittered(rng: &mut u64, base: Duration) -> Duration {
+/// to decorrelate timers. Without `jitter`, `base` itself.
+pub(super) fn jittered(rng: &mut u64, base: Duration, jitter: bool) -> Duration {
+    if !jitter {
+        return base;
+    }
     *rng = rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
     let mut z = *rng;
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);

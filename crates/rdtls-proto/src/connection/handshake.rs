@@ -109,7 +109,7 @@ impl Connection {
                     let rto = self.config.initial_retransmit;
                     if let Some(fl) = self.flight.as_deref_mut() {
                         fl.awaits_ack = true;
-                        fl.retransmit_at = Some(now + jittered(&mut self.rng, rto));
+                        fl.retransmit_at = Some(now + jittered(&mut self.rng, rto, self.config.retransmit_jitter));
                     }
                 }
                 Action::PskIdentity(identity) => self.psk_identity = Some(identity),
@@ -121,12 +121,14 @@ impl Connection {
                     }
                 }
                 Action::Resumed => self.resumed = true,
+                Action::HelloRetried => self.details_mut().hello_retried = true,
                 Action::SendTicket(body) => self.queue_ticket(now, body),
                 Action::TicketTemplate(session) => self.set_ticket_template(*session),
                 Action::NewSession(session) => {
                     self.details_mut().session = Some(session);
                     self.events.push_back(Event::NewSession);
                 }
+                Action::SameSession(session) => self.details_mut().session = Some(session),
                 Action::RequestedServerName(sni) => self.set_requested_server_name(sni),
                 Action::PeerCertificates(chain) => self.set_peer_certificates(chain),
                 Action::CheckPeer(errors) => self.check_peer(errors)?,

@@ -252,10 +252,18 @@ impl Connection {
                     self.stats.dropped_epoch += 1;
                     return Ok(None);
                 };
+                let flights = self.tls13.as_ref().map(|t| t.flights);
                 let keep = self.handle_handshake_record(now, epoch16, body)?;
-                let established = self.is_established();
+                // The peer's last handshake flight (epoch 2) is acknowledged at once: the peer
+                // waits for that ACK. Post-handshake messages (epoch 3 and on) wait for the ACK
+                // timer, so that a flight of them (two tickets, say) takes one ACK. A record
+                // that completed the peer's flight and made us start ours needs no ACK: our
+                // flight acknowledges it.
+                let ack_at_once = self.is_established() && epoch == 2;
                 if let (Some(t), true) = (&mut self.tls13, keep) {
-                    t.received(now, epoch, seq, self.config.initial_retransmit, established);
+                    if Some(t.flights) == flights {
+                        t.received(now, epoch, seq, self.config.initial_retransmit, ack_at_once);
+                    }
                 }
                 Ok(None)
             }

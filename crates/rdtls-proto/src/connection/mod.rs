@@ -91,7 +91,8 @@ pub enum Event {
     /// [`Connection::abort_handshake`].
     PeerVerificationFailed(Vec<CertificateError>),
     /// Client: a session to resume later is ready ([`Connection::session`]): DTLS 1.2's
-    /// at the end of the handshake.
+    /// at the end of a full handshake (or of a resumption whose server renewed the ticket),
+    /// DTLS 1.3's with the server's NewSessionTicket.
     NewSession,
     /// The peer answered our return routability check ([`Connection::challenge_path`]):
     /// the address the challenge went to reaches it.
@@ -197,6 +198,8 @@ pub(crate) struct Details {
     pub(crate) server_name: Option<ServerName<'static>>,
     /// Server: the SNI host name the client asked for.
     pub(crate) sni: Option<String>,
+    /// The handshake took a HelloRetryRequest (DTLS 1.3).
+    pub(crate) hello_retried: bool,
     pub(crate) peer_certs: Vec<CertificateDer<'static>>,
     pub(crate) verification_errors: Vec<CertificateError>,
     pub(crate) ignored_errors: Vec<CertificateError>,
@@ -509,7 +512,7 @@ impl Connection {
         }
         if fl.retransmit_at.is_some_and(|t| now >= t) {
             fl.rto = (fl.rto * 2).min(self.config.max_retransmit);
-            fl.retransmit_at = Some(now + jittered(&mut self.rng, fl.rto));
+            fl.retransmit_at = Some(now + jittered(&mut self.rng, fl.rto, self.config.retransmit_jitter));
             fl.cursor = (!fl.items.is_empty()).then_some((0, 0));
             fl.last_sent_at = Some(now);
             self.stats.retransmissions += 1;

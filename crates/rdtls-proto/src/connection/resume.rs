@@ -33,6 +33,12 @@ impl Connection {
         self.resumed
     }
 
+    /// Whether the handshake took a HelloRetryRequest (DTLS 1.3: the client's key shares did
+    /// not suit the server, or the server asked for a cookie), in either role.
+    pub fn used_hello_retry_request(&self) -> bool {
+        self.details.as_ref().is_some_and(|d| d.hello_retried)
+    }
+
     /// Client: the session to resume the next connection with, once
     /// [`Event::NewSession`] came: only if the configuration keeps sessions
     /// ([`ConfigBuilder::session_resumption`](crate::ConfigBuilder::session_resumption)) or the

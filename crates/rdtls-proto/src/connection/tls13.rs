@@ -27,6 +27,9 @@ pub(crate) struct State {
     pub(crate) ack_at: Option<Instant>,
     /// An ACK is due now.
     ack_now: bool,
+    /// Flights we started (wrapping): a record whose handling started one is acknowledged by
+    /// it, implicitly.
+    pub(crate) flights: u16,
     /// When the handshake epoch's keys go (server: once the client can no longer resend its
     /// Finished, which we must acknowledge again).
     pub(crate) retire_handshake_at: Option<Instant>,
@@ -72,11 +75,10 @@ impl State {
         std::mem::take(&mut self.held)
     }
 
-    /// A handshake record `(epoch, seq)` was received and processed or buffered. Once the
-    /// handshake is `complete` it is acknowledged at once (the peer's last flight, or a
-    /// post-handshake message); before, after a short delay unless our next flight answers
-    /// first.
-    pub(crate) fn received(&mut self, now: Instant, epoch: u64, seq: u64, rto: Duration, complete: bool) {
+    /// A handshake record `(epoch, seq)` was received and processed or buffered. It is
+    /// acknowledged at once if `at_once` (the peer's last flight); otherwise after a quarter of
+    /// the retransmission timeout, unless our next flight answers first.
+    pub(crate) fn received(&mut self, now: Instant, epoch: u64, seq: u64, rto: Duration, at_once: bool) {
         let n = RecordNumber { epoch, seq };
         if !self.pending.contains(&n) {
             if self.pending.len() >= MAX_PENDING_ACKS {
@@ -84,7 +86,7 @@ impl State {
             }
             self.pending.push(n);
         }
-        if complete {
+        if at_once {
             self.ack_now = true;
         } else if self.ack_at.is_none() {
             self.ack_at = Some(now + rto / 4);
@@ -93,6 +95,7 @@ impl State {
 
     /// We sent a new flight: it acknowledges the peer's implicitly.
     pub(crate) fn flight_sent(&mut self) {
+        self.flights = self.flights.wrapping_add(1);
         self.pending.clear();
         self.ack_at = None;
         self.ack_now = false;

@@ -143,8 +143,13 @@ pub(crate) enum Action {
     ExporterSecret(Zeroizing<Vec<u8>>),
     /// This handshake resumes a session (an abbreviated handshake).
     Resumed,
+    /// This handshake took a HelloRetryRequest (DTLS 1.3).
+    HelloRetried,
     /// Client: a session to resume later.
     NewSession(Box<crate::resumption::Session>),
+    /// Client: the session just resumed, unchanged (the server renewed no ticket): kept,
+    /// but not announced as new.
+    SameSession(Box<crate::resumption::Session>),
     /// DTLS 1.3 server: a NewSessionTicket (its body) to send once the handshake is over.
     SendTicket(Vec<u8>),
     /// DTLS 1.3 client that keeps sessions: the session this handshake made, its secret the
@@ -183,7 +188,9 @@ impl core::fmt::Debug for Action {
             Self::ReturnRoutability => "ReturnRoutability",
             Self::ExporterSecret(_) => "ExporterSecret",
             Self::Resumed => "Resumed",
+            Self::HelloRetried => "HelloRetried",
             Self::NewSession(_) => "NewSession",
+            Self::SameSession(_) => "SameSession",
             Self::SendTicket(_) => "SendTicket",
             Self::TicketTemplate(_) => "TicketTemplate",
             Self::Negotiated { .. } => "Negotiated",

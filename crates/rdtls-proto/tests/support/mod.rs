@@ -422,6 +422,18 @@ pub fn pump(now: Instant, client: &mut Connection, server: &mut Connection) -> V
     from_server
 }
 
+/// [`pump`], then what the ACK timer sends: post-handshake messages (KeyUpdate,
+/// NewSessionTicket) are acknowledged a quarter of the initial retransmission timeout (1 s by
+/// default) after they arrive. Returns the time after it.
+pub fn pump_with_acks(now: Instant, client: &mut Connection, server: &mut Connection) -> Instant {
+    pump(now, client, server);
+    let later = now + Duration::from_millis(250);
+    client.handle_timeout(later).unwrap();
+    server.handle_timeout(later).unwrap();
+    pump(later, client, server);
+    later
+}
+
 /// One application record from `from`, sealed.
 pub fn sealed(from: &mut Connection, data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();

@@ -238,8 +238,12 @@ impl Client {
                 }
                 self.common.complete(cx);
                 let name = self.server_name.as_ref().map(crate::resumption::server_name_key);
-                if let Some(session) = self.resumption.new_session(config, &self.common, name.as_deref()) {
-                    cx.push(Action::NewSession(Box::new(session)));
+                if let Some((session, new)) = self.resumption.new_session(config, &self.common, name.as_deref()) {
+                    cx.push(if new {
+                        Action::NewSession(Box::new(session))
+                    } else {
+                        Action::SameSession(Box::new(session))
+                    });
                 }
                 Ok(())
             }

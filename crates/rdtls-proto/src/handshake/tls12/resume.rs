@@ -340,13 +340,14 @@ impl ClientResumption {
     }
 
     /// The session of the completed handshake, for the engine to keep, if the server gave it
-    /// a name and we keep sessions.
+    /// a name and we keep sessions; and whether it is new (a full handshake, or a resumption
+    /// whose server renewed the ticket) rather than the one just resumed.
     pub(super) fn new_session(
         &mut self,
         config: &Config,
         common: &Common,
         server_name: Option<&str>,
-    ) -> Option<Session> {
+    ) -> Option<(Session, bool)> {
         if !self.keep || self.peer_untrusted {
             return None;
         }
@@ -359,6 +360,7 @@ impl ClientResumption {
         };
         let resumed = self.resumed.take();
         let new_ticket = self.ticket.take();
+        let renewed = resumed.is_none() || new_ticket.is_some();
         let session = Session {
             protocol: Protocol::Dtls1_2,
             suite: suite.id,
@@ -384,6 +386,6 @@ impl ClientResumption {
             },
             age_add: 0,
         };
-        (session.is_resumable() && session.fits()).then_some(session)
+        (session.is_resumable() && session.fits()).then_some((session, renewed))
     }
 }

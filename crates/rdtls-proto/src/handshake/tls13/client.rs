@@ -411,6 +411,7 @@ impl Client {
             None => return Err(Error::illegal("HelloRetryRequest that would not change the ClientHello")),
         }
         self.retried = true;
+        cx.push(Action::HelloRetried);
         self.cookie = t.cookie.clone();
         if self.psk.is_some() && suite.hash != self.psk_hash {
             // Our external PSK's binder is for another hash: it cannot be used with this suite.

@@ -419,6 +419,9 @@ impl Server {
         let psk_key = choice.psk.as_ref().map(|(_, k, _)| &k[..]);
         let secret = s.early(psk_key).into_handshake(&s, shared.as_ref().map(|x| x.as_bytes()))?;
         cx.push(Action::Negotiated { suite, extended_master_secret: false });
+        if self.retry.is_some() {
+            cx.push(Action::HelloRetried);
+        }
         match (choice.resumed, choice.psk) {
             (Some(session), _) => {
                 cx.push(Action::Resumed);

@@ -1,0 +1,172 @@
+//! What DTLS 1.3 puts on the wire besides being correct, pinned by BoringSSL's conformance
+//! suite (BoGo, `docs/bogo.md`), which found the first two as defects: a flight of ours
+//! acknowledges the peer's without an extra ACK; post-handshake messages are acknowledged by
+//! the ACK timer (RFC 9147 §7.1), not at once; encrypted handshake fragments share records and
+//! fill datagrams; retransmission timers are exact when jitter is off; and the connection says
+//! whether a HelloRetryRequest was used.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdtls_proto::crypto::KxGroup;
+use rdtls_proto::pki::ServerName;
+use rdtls_proto::{Config, ConfigBuilder, Connection, Protocol};
+use support::pki::ServerPki;
+use support::pump;
+
+const KEY: &[u8] = b"dtls 1.3 wire policy key";
+
+fn v13() -> ConfigBuilder {
+    Config::builder().protocol_versions(Protocol::Dtls1_3, Protocol::Dtls1_3).cookie_verification(false)
+}
+
+fn psk_pair(now: Instant) -> (Connection, Connection) {
+    let c = v13().psk("wire", KEY.to_vec()).retransmit_jitter(false).build().unwrap();
+    let s = v13().psk_server_key(KEY.to_vec()).retransmit_jitter(false).build().unwrap();
+    (Connection::client(Arc::new(c), now).unwrap(), Connection::server(Arc::new(s), now).unwrap())
+}
+
+/// The records of a datagram: (first header byte, length of what follows the header).
+fn records(datagram: &[u8]) -> Vec<(u8, usize)> {
+    let mut out = Vec::new();
+    let mut rest = datagram;
+    while let Some(&first) = rest.first() {
+        let (header, len) = if first & 0xe0 == 0x20 {
+            // The unified header: here always with a length and a 16-bit sequence number.
+            assert_eq!(first & 0x0c, 0x0c, "S and L bits");
+            (5, usize::from(u16::from_be_bytes([rest[3], rest[4]])))
+        } else {
+            (13, usize::from(u16::from_be_bytes([rest[11], rest[12]])))
+        };
+        out.push((first, len));
+        rest = &rest[header + len..];
+    }
+    out
+}
+
+fn drain(conn: &mut Connection) -> Vec<Vec<u8>> {
+    let mut buf = Vec::new();
+    std::iter::from_fn(|| conn.poll_transmit(&mut buf).map(|_| buf.clone())).collect()
+}
+
+fn deliver(to: &mut Connection, now: Instant, datagrams: &[Vec<u8>]) {
+    for d in datagrams {
+        let mut d = d.clone();
+        to.handle_datagram(now, &mut d).unwrap();
+    }
+}
+
+#[test]
+fn our_finished_acknowledges_the_servers_flight_without_an_ack() {
+    let now = Instant::now();
+    let (mut client, mut server) = psk_pair(now);
+    let hello = drain(&mut client);
+    deliver(&mut server, now, &hello);
+    let flight = drain(&mut server);
+    deliver(&mut client, now, &flight);
+    assert!(client.is_established());
+    // One datagram, one record: the Finished. Before BoGo, an ACK of the server's Finished
+    // record rode along, which the Finished had already acknowledged.
+    let finished = drain(&mut client);
+    assert_eq!(finished.len(), 1);
+    let recs = records(&finished[0]);
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert_eq!(recs[0].0 & 0x03, 2, "in the handshake epoch");
+    // The server acknowledges it at once: the client waits for that ACK.
+    deliver(&mut server, now, &finished);
+    let ack = drain(&mut server);
+    assert_eq!(ack.len(), 1);
+    deliver(&mut client, now, &ack);
+    assert_eq!(client.poll_timeout(), None, "nothing left to retransmit");
+}
+
+#[test]
+fn a_post_handshake_message_is_acknowledged_by_the_ack_timer() {
+    let now = Instant::now();
+    let (mut client, mut server) = psk_pair(now);
+    pump(now, &mut client, &mut server);
+    assert!(client.is_established() && server.is_established());
+    client.update_keys(now, false).unwrap();
+    let key_update = drain(&mut client);
+    deliver(&mut server, now, &key_update);
+    // Not at once: a quarter of the retransmission timeout later (RFC 9147 §7.1), so that a
+    // flight of post-handshake messages takes one ACK.
+    assert!(drain(&mut server).is_empty());
+    let ack_at = now + Duration::from_millis(250);
+    assert!(server.poll_timeout().is_some_and(|t| t <= ack_at));
+    server.handle_timeout(ack_at - Duration::from_millis(1)).unwrap();
+    assert!(drain(&mut server).is_empty(), "not before the timer");
+    server.handle_timeout(ack_at).unwrap();
+    let ack = drain(&mut server);
+    assert_eq!(ack.len(), 1);
+    assert_eq!(records(&ack[0]).len(), 1);
+    // The client's KeyUpdate is acknowledged: its timer stops, and it sends with new keys.
+    deliver(&mut client, ack_at, &ack);
+    assert_eq!(client.poll_timeout(), None);
+    assert_eq!(client.stats().key_updates_sent, 1);
+}
+
+#[test]
+fn encrypted_handshake_fragments_share_records_and_fill_datagrams() {
+    let pki = ServerPki::new("Wire Root");
+    let now = Instant::now();
+    let mtu = 400;
+    let c = pki.resuming_client(v13()).mtu(mtu).build().unwrap();
+    let s = pki.server(v13()).mtu(mtu).session_tickets(false).build().unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut client = Connection::client_with_server_name(Arc::new(c), Some(name), now).unwrap();
+    let mut server = Connection::server(Arc::new(s), now).unwrap();
+    let hello = drain(&mut client);
+    deliver(&mut server, now, &hello);
+    let flight = drain(&mut server);
+    assert!(flight.len() >= 2, "a certificate flight over several datagrams: {}", flight.len());
+    for (i, d) in flight.iter().enumerate() {
+        let encrypted = records(d).iter().filter(|(first, _)| first & 0xe0 == 0x20).count();
+        // EncryptedExtensions, Certificate, CertificateVerify and Finished go in as few records
+        // as the datagrams allow: one per datagram.
+        assert_eq!(encrypted, 1, "datagram {i}: {:?}", records(d));
+        if i + 1 < flight.len() {
+            assert_eq!(d.len(), mtu, "datagram {i} ends with room for more");
+        }
+    }
+    deliver(&mut client, now, &flight);
+    assert!(client.is_established());
+}
+
+#[test]
+fn without_jitter_retransmission_timers_are_exact() {
+    let now = Instant::now();
+    let (mut client, _server) = psk_pair(now);
+    let _ = drain(&mut client);
+    assert_eq!(client.poll_timeout(), Some(now + Duration::from_secs(1)));
+    let first = now + Duration::from_secs(1);
+    client.handle_timeout(first).unwrap();
+    assert_eq!(drain(&mut client).len(), 1, "the ClientHello again");
+    assert_eq!(client.poll_timeout(), Some(first + Duration::from_secs(2)), "doubled");
+
+    // With jitter (the default), up to 10% later.
+    let c = v13().psk("wire", KEY.to_vec()).build().unwrap();
+    let mut jittered = Connection::client(Arc::new(c), now).unwrap();
+    let _ = drain(&mut jittered);
+    let at = jittered.poll_timeout().unwrap() - now;
+    assert!(at >= Duration::from_secs(1) && at <= Duration::from_millis(1100), "{at:?}");
+}
+
+#[test]
+fn both_sides_say_whether_a_hello_retry_request_was_used() {
+    let now = Instant::now();
+    let (mut client, mut server) = psk_pair(now);
+    pump(now, &mut client, &mut server);
+    assert!(!client.used_hello_retry_request() && !server.used_hello_retry_request());
+
+    // The client's key share (X25519) is not one the server takes: a retry for P-256.
+    let c = v13().psk("wire", KEY.to_vec()).groups(&[KxGroup::X25519, KxGroup::Secp256r1]).build().unwrap();
+    let s = v13().psk_server_key(KEY.to_vec()).groups(&[KxGroup::Secp256r1]).build().unwrap();
+    let mut client = Connection::client(Arc::new(c), now).unwrap();
+    let mut server = Connection::server(Arc::new(s), now).unwrap();
+    pump(now, &mut client, &mut server);
+    assert!(client.is_established() && server.is_established());
+    assert!(client.used_hello_retry_request() && server.used_hello_retry_request());
+}
