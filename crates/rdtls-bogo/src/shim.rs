@@ -125,7 +125,8 @@ fn build_config(test: &TestConfig, shared: &Shared) -> Result<Config, Failure> {
     let mut b = Config::builder()
         .cookie_verification(false)
         .retransmit_jitter(false)
-        .retransmit_timeouts(Duration::from_millis(test.initial_timeout_ms.unwrap_or(1000)), Duration::from_secs(60))
+        // BoringSSL's first retransmission timeout is 400 ms (ours defaults to RFC 6347's 1 s).
+        .retransmit_timeouts(Duration::from_millis(test.initial_timeout_ms.unwrap_or(400)), Duration::from_secs(60))
         .handshake_timeout(Duration::from_secs(120))
         .keying_material_exporter(test.export_keying_material > 0);
     let clock = shared.clock.clone();

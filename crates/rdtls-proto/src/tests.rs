@@ -530,3 +530,33 @@ fn a_connection_gives_back_its_configuration() {
     let conn = Connection::server(cfg.clone(), Instant::now()).unwrap();
     assert!(Arc::ptr_eq(conn.config(), &cfg));
 }
+
+/// RFC 6347 §4.2.1 gives the cookie `<0..2^8-1>`: a HelloVerifyRequest with an empty one is
+/// answered with a new ClientHello that carries it back, empty (found by BoGo's
+/// `DTLS-HelloVerifyRequest-0`; we had refused it).
+#[test]
+fn an_empty_hello_verify_request_cookie_is_sent_back() {
+    let (mut c, _s, now) = pair();
+    let first = records(&drain(&mut c));
+    assert_eq!(first.len(), 1);
+    let mut hvr = Vec::new();
+    write_message(&mut hvr, HandshakeType::HELLO_VERIFY_REQUEST, 0, &[0xfe, 0xff, 0]);
+    let mut rec = Vec::new();
+    RecordHeader {
+        content_type: ContentType::HANDSHAKE,
+        version: crate::enums::ProtocolVersion(0xfeff),
+        epoch: 0,
+        seq: 0,
+        length: hvr.len() as u16,
+    }
+    .write(&mut rec);
+    rec.extend_from_slice(&hvr);
+    c.handle_datagram(now, &mut rec).unwrap();
+    let again = records(&drain(&mut c));
+    assert_eq!(again.len(), 1, "a second ClientHello");
+    let body = &again[0][HEADER_LEN + 12..];
+    // client_version, random, an empty session ID, then the cookie: empty.
+    assert_eq!(body[2 + 32], 0, "no session ID");
+    assert_eq!(body[2 + 32 + 1], 0, "the empty cookie, sent back");
+    assert_eq!(u16::from_be_bytes([again[0][HEADER_LEN + 4], again[0][HEADER_LEN + 5]]), 1, "message_seq 1");
+}

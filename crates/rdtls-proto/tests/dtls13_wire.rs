@@ -170,3 +170,19 @@ fn both_sides_say_whether_a_hello_retry_request_was_used() {
     assert!(client.is_established() && server.is_established());
     assert!(client.used_hello_retry_request() && server.used_hello_retry_request());
 }
+
+/// Found by BoGo: an MTU set during or after the handshake was forgotten once it ended, so
+/// post-handshake flights (tickets, KeyUpdates) went out at the configured size.
+#[test]
+fn an_mtu_set_on_the_connection_outlives_the_handshake() {
+    let now = Instant::now();
+    let (mut client, mut server) = psk_pair(now);
+    client.set_mtu(300).unwrap();
+    pump(now, &mut client, &mut server);
+    assert!(client.is_established());
+    assert_eq!(client.mtu(), 300, "kept past the handshake");
+    server.set_mtu(256).unwrap();
+    assert_eq!(server.mtu(), 256, "set after the handshake");
+    server.set_mtu(0).unwrap();
+    assert_eq!(server.mtu(), 1400, "0 restores the configured value");
+}

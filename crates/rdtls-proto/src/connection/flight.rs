@@ -117,6 +117,32 @@ impl Flight {
 }
 
 impl Connection {
+    /// The largest datagram handshake flights use (Qt's `mtuHint`).
+    pub fn mtu(&self) -> usize {
+        match (&self.hs, &self.details) {
+            (Some(hs), _) => hs.mtu,
+            (None, Some(d)) => d.mtu.unwrap_or(self.config.mtu),
+            (None, None) => self.config.mtu,
+        }
+    }
+
+    /// Sets the largest datagram handshake flights use (Qt's `setMtuHint`); `0` restores the
+    /// configured value. Application data is never fragmented.
+    pub fn set_mtu(&mut self, mtu: usize) -> Result<(), Error> {
+        let mtu = if mtu == 0 { self.config.mtu } else { mtu };
+        if !(crate::config::MIN_MTU..=65_507).contains(&mtu) {
+            return Err(Error::InvalidInput("MTU must be between 64 and 65507 bytes"));
+        }
+        if let Some(hs) = &mut self.hs {
+            hs.mtu = mtu;
+        }
+        // Kept past the handshake too, for post-handshake flights (tickets, KeyUpdates).
+        if mtu != self.config.mtu || self.details.is_some() {
+            self.details_mut().mtu = Some(mtu);
+        }
+        Ok(())
+    }
+
     /// Packs as much of the flight being (re)transmitted as fits in one datagram: consecutive
     /// encrypted fragments of one epoch share a record, and a message that does not fit whole
     /// is fragmented into the room left, so no datagram or encrypted record ends with room for

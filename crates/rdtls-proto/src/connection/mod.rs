@@ -200,6 +200,8 @@ pub(crate) struct Details {
     pub(crate) sni: Option<String>,
     /// The handshake took a HelloRetryRequest (DTLS 1.3).
     pub(crate) hello_retried: bool,
+    /// The MTU the application set, if not the configuration's.
+    pub(crate) mtu: Option<usize>,
     pub(crate) peer_certs: Vec<CertificateDer<'static>>,
     pub(crate) verification_errors: Vec<CertificateError>,
     pub(crate) ignored_errors: Vec<CertificateError>,
@@ -363,24 +365,6 @@ impl Connection {
     /// Whether the extended master secret (RFC 7627) is in use.
     pub fn extended_master_secret(&self) -> bool {
         self.extended_master_secret
-    }
-
-    /// The largest datagram handshake flights use (Qt's `mtuHint`).
-    pub fn mtu(&self) -> usize {
-        self.hs.as_ref().map_or(self.config.mtu, |hs| hs.mtu)
-    }
-
-    /// Sets the largest datagram handshake flights use (Qt's `setMtuHint`); `0` restores the
-    /// configured value. Application data is never fragmented.
-    pub fn set_mtu(&mut self, mtu: usize) -> Result<(), Error> {
-        let mtu = if mtu == 0 { self.config.mtu } else { mtu };
-        if !(crate::config::MIN_MTU..=65_507).contains(&mtu) {
-            return Err(Error::InvalidInput("MTU must be between 64 and 65507 bytes"));
-        }
-        if let Some(hs) = &mut self.hs {
-            hs.mtu = mtu;
-        }
-        Ok(())
     }
 
     /// Bytes a record adds to application data now (header, explicit nonce or inner content
@@ -555,11 +539,14 @@ impl Connection {
             return Some(out.len());
         }
         let mtu = self.mtu();
+        // An ACK first: it answers what the peer sent (a handshake flight of ours leaves none:
+        // it acknowledges implicitly), before a post-handshake flight of ours (tickets, a
+        // KeyUpdate) that the peer reads as something new.
+        self.transmit_ack(mtu, out);
         if let Some(mut fl) = self.flight.take() {
             self.transmit_flight(&mut fl, mtu, out);
             self.flight = Some(fl);
         }
-        self.transmit_ack(mtu, out);
         if let Some((level, desc)) = self.alert {
             let epoch = self.epochs.write_epoch();
             if out.len() + self.record_overhead_in(epoch) + 2 <= mtu || out.is_empty() {

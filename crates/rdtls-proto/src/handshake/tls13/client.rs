@@ -279,9 +279,8 @@ impl Client {
                 if self.hello_verify_count > MAX_HELLO_VERIFY || self.retried {
                     return Err(Error::unexpected("unexpected HelloVerifyRequest"));
                 }
-                if cookie.is_empty() {
-                    return Err(Error::illegal("empty cookie in HelloVerifyRequest"));
-                }
+                // An empty cookie is allowed (RFC 6347 §4.2.1: `cookie<0..2^8-1>`): it is sent
+                // back as it came; MAX_HELLO_VERIFY bounds how often.
                 self.legacy_cookie = cookie.to_vec();
                 self.send_client_hello(cx)?;
             }
