@@ -121,7 +121,11 @@ impl Connection {
                     }
                 }
                 Action::Resumed => self.resumed = true,
-                Action::HelloRetried => self.details_mut().hello_retried = true,
+                Action::HelloRetried => {
+                    if let Some(t) = &mut self.tls13 {
+                        t.hello_retried = true;
+                    }
+                }
                 Action::SendTicket(body) => self.queue_ticket(now, body),
                 Action::TicketTemplate(session) => self.set_ticket_template(*session),
                 Action::NewSession(session) => {

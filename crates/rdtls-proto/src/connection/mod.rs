@@ -198,8 +198,6 @@ pub(crate) struct Details {
     pub(crate) server_name: Option<ServerName<'static>>,
     /// Server: the SNI host name the client asked for.
     pub(crate) sni: Option<String>,
-    /// The handshake took a HelloRetryRequest (DTLS 1.3).
-    pub(crate) hello_retried: bool,
     /// The MTU the application set, if not the configuration's.
     pub(crate) mtu: Option<usize>,
     pub(crate) peer_certs: Vec<CertificateDer<'static>>,

@@ -36,7 +36,7 @@ impl Connection {
     /// Whether the handshake took a HelloRetryRequest (DTLS 1.3: the client's key shares did
     /// not suit the server, or the server asked for a cookie), in either role.
     pub fn used_hello_retry_request(&self) -> bool {
-        self.details.as_ref().is_some_and(|d| d.hello_retried)
+        self.tls13.as_ref().is_some_and(|t| t.hello_retried)
     }
 
     /// Client: the session to resume the next connection with, once

@@ -30,6 +30,8 @@ pub(crate) struct State {
     /// Flights we started (wrapping): a record whose handling started one is acknowledged by
     /// it, implicitly.
     pub(crate) flights: u16,
+    /// The handshake took a HelloRetryRequest.
+    pub(crate) hello_retried: bool,
     /// When the handshake epoch's keys go (server: once the client can no longer resend its
     /// Finished, which we must acknowledge again).
     pub(crate) retire_handshake_at: Option<Instant>,

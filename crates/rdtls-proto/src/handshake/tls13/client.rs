@@ -410,7 +410,6 @@ impl Client {
             None => return Err(Error::illegal("HelloRetryRequest that would not change the ClientHello")),
         }
         self.retried = true;
-        cx.push(Action::HelloRetried);
         self.cookie = t.cookie.clone();
         if self.psk.is_some() && suite.hash != self.psk_hash {
             // Our external PSK's binder is for another hash: it cannot be used with this suite.
@@ -494,6 +493,9 @@ impl Client {
         let s = schedule(provider, suite.hash);
         let secret = s.early(psk.as_ref().map(|k| &k[..])).into_handshake(&s, shared.as_ref().map(|x| x.as_bytes()))?;
         cx.push(Action::Negotiated { suite, extended_master_secret: false });
+        if self.retried {
+            cx.push(Action::HelloRetried);
+        }
         if let (true, Some(offer)) = (self.resumed, &self.ticket) {
             // Who the server is (and who we were) comes from the session.
             cx.push(Action::Resumed);
