@@ -186,3 +186,37 @@ fn an_mtu_set_on_the_connection_outlives_the_handshake() {
     server.set_mtu(0).unwrap();
     assert_eq!(server.mtu(), 1400, "0 restores the configured value");
 }
+
+/// Found by BoGo (`DTLS13-HelloVerifyRequest`): a DTLS 1.3 server asks for a cookie with a
+/// HelloRetryRequest, never a HelloVerifyRequest; a client that took a HelloVerifyRequest and
+/// then gets a DTLS 1.3 ServerHello aborts instead of completing a handshake whose transcript
+/// lacks a message it answered.
+#[test]
+fn a_dtls13_server_hello_after_a_hello_verify_request_is_refused() {
+    let now = Instant::now();
+    let both = Config::builder().protocol_versions(Protocol::Dtls1_2, Protocol::Dtls1_3);
+    let c = both.psk("wire", KEY.to_vec()).build().unwrap();
+    let mut client = Connection::client(Arc::new(c), now).unwrap();
+    let s = v13().psk_server_key(KEY.to_vec()).build().unwrap();
+    let mut server = Connection::server(Arc::new(s), now).unwrap();
+    // The server's answer to the first ClientHello, held back while a HelloVerifyRequest (a
+    // DTLS 1.2 server's, or an attacker's) reaches the client first.
+    let hello1 = drain(&mut client);
+    deliver(&mut server, now, &hello1);
+    let flight = drain(&mut server);
+    // A HelloVerifyRequest (DTLS 1.2 framing): version DTLS 1.0, cookie "abc".
+    let body = [0xfe, 0xff, 3, b'a', b'b', b'c'];
+    let mut hvr = vec![22, 0xfe, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12 + body.len() as u8];
+    hvr.extend_from_slice(&[3, 0, 0, body.len() as u8, 0, 0, 0, 0, 0, 0, 0, body.len() as u8]);
+    hvr.extend_from_slice(&body);
+    client.handle_datagram(now, &mut hvr).unwrap();
+    let hello = drain(&mut client);
+    assert_eq!(hello.len(), 1, "the ClientHello again, with the cookie");
+    // The ServerHello as it would follow the HelloVerifyRequest: message_seq 1.
+    let mut first = flight[0].clone();
+    assert_eq!(first[13], 2, "a ServerHello");
+    first[17..19].copy_from_slice(&1u16.to_be_bytes());
+    let err = client.handle_datagram(now, &mut first).unwrap_err();
+    assert!(format!("{err}").contains("HelloVerifyRequest"), "{err}");
+    assert!(client.is_closed());
+}

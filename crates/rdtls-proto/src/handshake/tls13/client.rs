@@ -299,6 +299,11 @@ impl Client {
                         reason: "server chose a version we did not offer",
                     });
                 }
+                if self.hello_verify_count > 0 {
+                    // A DTLS 1.3 server asks for a cookie with a HelloRetryRequest, never with
+                    // a HelloVerifyRequest (RFC 9147 §5.1): this server is not what it says.
+                    return Err(Error::unexpected("DTLS 1.3 ServerHello after a HelloVerifyRequest"));
+                }
                 if sh.is_retry_request() {
                     self.hello_retry_request(cx, &msg, &sh)?;
                 } else {
