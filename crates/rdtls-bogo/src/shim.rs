@@ -315,13 +315,7 @@ impl<'a> Driver<'a> {
     /// Sends every datagram the connection has ready.
     fn flush(&mut self) -> Result<(), Failure> {
         while self.conn.poll_transmit(&mut self.out).is_some() {
-            if self.eof {
-                continue;
-            }
-            if self.trace {
-                eprintln!("trace: sending {} bytes {:02x?}", self.out.len(), &self.out[..self.out.len().min(24)]);
-            }
-            if let Err(e) = self.link.send_packet(&self.out) {
+            if let Err(e) = self.send_out() {
                 // The runner may close its end first; what we still had to say is lost.
                 self.eof = true;
                 if e.kind() != std::io::ErrorKind::BrokenPipe && e.kind() != std::io::ErrorKind::ConnectionReset {
@@ -330,6 +324,17 @@ impl<'a> Driver<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Sends the datagram in `self.out` to the runner (nothing once the runner has closed).
+    fn send_out(&mut self) -> std::io::Result<()> {
+        if self.eof {
+            return Ok(());
+        }
+        if self.trace {
+            eprintln!("trace: sending {} bytes {:02x?}", self.out.len(), &self.out[..self.out.len().min(24)]);
+        }
+        self.link.send_packet(&self.out)
     }
 
     /// Handles the events the connection raised.
@@ -535,13 +540,7 @@ impl<'a> Driver<'a> {
         for chunk in data.chunks(max.min(16_384)) {
             self.out.clear();
             self.conn.send(chunk, &mut self.out).map_err(failure)?;
-            let record = std::mem::take(&mut self.out);
-            if self.trace {
-                eprintln!("trace: writing {} bytes {:02x?}", record.len(), &record[..record.len().min(24)]);
-            }
-            let sent = if self.eof { Ok(()) } else { self.link.send_packet(&record) };
-            self.out = record;
-            sent.map_err(io_failure)?;
+            self.send_out().map_err(io_failure)?;
         }
         self.flush()
     }
