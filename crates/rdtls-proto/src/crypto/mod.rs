@@ -70,7 +70,8 @@ impl AeadAlgorithm {
     }
 }
 
-/// An elliptic-curve group for ephemeral key exchange (the TLS `NamedGroup` registry).
+/// A group for ephemeral key exchange (the TLS `NamedGroup` registry): an elliptic curve, or a
+/// post-quantum hybrid of one with ML-KEM-768.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum KxGroup {
@@ -80,15 +81,31 @@ pub enum KxGroup {
     Secp256r1,
     /// NIST P-384 (secp384r1), code point 24.
     Secp384r1,
+    /// X25519MLKEM768, code point 0x11EC: ML-KEM-768 (FIPS 203) and X25519 together, so the
+    /// secret holds if either holds (draft-ietf-tls-ecdhe-mlkem). The client's share is the
+    /// ML-KEM encapsulation key (1,184 bytes) then its X25519 key (32); the server's is the
+    /// ciphertext (1,088) then its X25519 key; the secret is the ML-KEM secret then the X25519
+    /// secret (64 bytes). DTLS 1.3 only.
+    X25519MlKem768,
+    /// SecP256r1MLKEM768, code point 0x11EB: P-256 ECDH and ML-KEM-768, with the P-256 part
+    /// first in both shares and in the secret (65 + 1,184 bytes from the client, 65 + 1,088 from
+    /// the server, a 64-byte secret). DTLS 1.3 only.
+    Secp256r1MlKem768,
 }
 
 impl KxGroup {
+    /// Every group this crate knows, in the default order of preference.
+    pub const ALL: [KxGroup; 5] =
+        [Self::X25519MlKem768, Self::X25519, Self::Secp256r1, Self::Secp384r1, Self::Secp256r1MlKem768];
+
     /// The IANA `NamedGroup` code point.
     pub const fn code_point(self) -> u16 {
         match self {
             Self::X25519 => 29,
             Self::Secp256r1 => 23,
             Self::Secp384r1 => 24,
+            Self::X25519MlKem768 => 0x11EC,
+            Self::Secp256r1MlKem768 => 0x11EB,
         }
     }
 
@@ -98,8 +115,67 @@ impl KxGroup {
             29 => Some(Self::X25519),
             23 => Some(Self::Secp256r1),
             24 => Some(Self::Secp384r1),
+            0x11EC => Some(Self::X25519MlKem768),
+            0x11EB => Some(Self::Secp256r1MlKem768),
             _ => None,
         }
+    }
+
+    /// The group's name in the IANA registry (`x25519`, `secp256r1`, `X25519MLKEM768`, ...).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::X25519 => "x25519",
+            Self::Secp256r1 => "secp256r1",
+            Self::Secp384r1 => "secp384r1",
+            Self::X25519MlKem768 => "X25519MLKEM768",
+            Self::Secp256r1MlKem768 => "SecP256r1MLKEM768",
+        }
+    }
+
+    /// Whether the group includes a key encapsulation mechanism (ML-KEM): the server's share
+    /// is a ciphertext made for the client's key rather than a key of its own
+    /// ([`CryptoProvider::accept_key_exchange`]). Such groups exist only in DTLS 1.3: a
+    /// DTLS 1.2 handshake never offers or picks one.
+    pub const fn is_hybrid(self) -> bool {
+        matches!(self, Self::X25519MlKem768 | Self::Secp256r1MlKem768)
+    }
+}
+
+impl fmt::Display for KxGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A group name no [`KxGroup`] has.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownGroup(pub String);
+
+impl fmt::Display for UnknownGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown group `{}` (known: ", self.0)?;
+        for (i, g) in KxGroup::ALL.iter().enumerate() {
+            write!(f, "{}{}", if i > 0 { ", " } else { "" }, g.name())?;
+        }
+        f.write_str(")")
+    }
+}
+
+impl std::error::Error for UnknownGroup {}
+
+impl core::str::FromStr for KxGroup {
+    type Err = UnknownGroup;
+
+    /// A group by its registry name, in any case; `P-256` and `P-384` are taken too.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let found = KxGroup::ALL.into_iter().find(|g| g.name().eq_ignore_ascii_case(s));
+        found
+            .or(match s.to_ascii_lowercase().as_str() {
+                "p-256" | "p256" | "prime256v1" => Some(Self::Secp256r1),
+                "p-384" | "p384" => Some(Self::Secp384r1),
+                _ => None,
+            })
+            .ok_or_else(|| UnknownGroup(s.to_owned()))
     }
 }
 
@@ -171,17 +247,30 @@ pub trait AeadKey: Send + Sync {
     fn tag_len(&self) -> usize;
 }
 
-/// An ephemeral key pair for one ECDHE exchange.
+/// An ephemeral key pair for one exchange: ECDHE, or the initiator's side of a hybrid group.
 pub trait ActiveKeyExchange: Send + Sync {
     /// The group of this key pair.
     fn group(&self) -> KxGroup;
 
-    /// Our public key as sent on the wire (an uncompressed point for NIST curves, 32 bytes for X25519).
+    /// Our public key as sent on the wire (an uncompressed point for NIST curves, 32 bytes for
+    /// X25519, the ML-KEM encapsulation key with the curve key for a hybrid group).
     fn public_key(&self) -> &[u8];
 
-    /// Completes the exchange with the peer's public key. Invalid points (not on the curve, wrong
-    /// length, compressed, the identity) and an all-zero X25519 result are errors.
+    /// Completes the exchange with the peer's share (for a hybrid group, the responder's
+    /// ciphertext and curve key). Invalid points (not on the curve, wrong length, compressed,
+    /// the identity), an all-zero X25519 result and a share of the wrong length are errors.
     fn complete(self: Box<Self>, peer_public_key: &[u8]) -> Result<SharedSecret, CryptoError>;
+}
+
+/// The responder's half of a key exchange, done in one step
+/// ([`CryptoProvider::accept_key_exchange`]): the share to send back, and the secret.
+#[derive(Debug)]
+pub struct AcceptedKeyExchange {
+    /// Our share, as sent on the wire (for a hybrid group, the ML-KEM ciphertext with our
+    /// elliptic-curve key).
+    pub public_key: Vec<u8>,
+    /// The shared secret.
+    pub secret: SharedSecret,
 }
 
 /// A secret produced by a key exchange, wiped on drop.
@@ -374,8 +463,23 @@ pub trait CryptoProvider: Send + Sync + fmt::Debug {
     /// Builds a record-protection key. `key` has [`AeadAlgorithm::key_len`] bytes.
     fn aead_key(&self, alg: AeadAlgorithm, key: &[u8]) -> Result<Box<dyn AeadKey>, CryptoError>;
 
-    /// Starts an ephemeral key exchange in `group`.
+    /// Starts an ephemeral key exchange in `group`: the initiator's side (a client's key
+    /// share, or either side of a DTLS 1.2 ECDHE exchange).
     fn start_key_exchange(&self, group: KxGroup) -> Result<Box<dyn ActiveKeyExchange>, CryptoError>;
+
+    /// The responder's side of a key exchange in `group`, given the initiator's share: what a
+    /// DTLS 1.3 server does with the client's key share. For an elliptic curve this is a fresh
+    /// key pair completed with the peer's key (the default does exactly that); for a hybrid
+    /// group ([`KxGroup::is_hybrid`]) it encapsulates to the peer's ML-KEM key, and a provider
+    /// that supports one must implement this. A malformed peer share is an error.
+    fn accept_key_exchange(&self, group: KxGroup, peer_share: &[u8]) -> Result<AcceptedKeyExchange, CryptoError> {
+        if group.is_hybrid() {
+            return Err(CryptoError);
+        }
+        let kx = self.start_key_exchange(group)?;
+        let public_key = kx.public_key().to_vec();
+        Ok(AcceptedKeyExchange { public_key, secret: kx.complete(peer_share)? })
+    }
 
     /// Loads a private key (PKCS#8, SEC1 or PKCS#1 DER) for signing.
     fn load_signing_key(&self, key: &rustls_pki_types::PrivateKeyDer<'_>) -> Result<Arc<dyn SigningKey>, CryptoError>;
@@ -399,10 +503,11 @@ pub trait CryptoProvider: Send + Sync + fmt::Debug {
         true
     }
 
-    /// Whether this provider supports `group`.
+    /// Whether this provider supports `group`. By default, every elliptic curve and no hybrid
+    /// group: a provider that implements one says so here and in
+    /// [`accept_key_exchange`](Self::accept_key_exchange).
     fn supports_group(&self, group: KxGroup) -> bool {
-        let _ = group;
-        true
+        !group.is_hybrid()
     }
 }
 

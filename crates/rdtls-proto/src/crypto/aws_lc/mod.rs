@@ -9,6 +9,7 @@
 //! | AES-GCM, ChaCha20-Poly1305 | `aws_lc_rs::aead::LessSafeKey` |
 //! | AES-128-CCM, AES-128-CCM-8 | `ccm::Ccm<aes::Aes128, U16 / U8, U12>` |
 //! | X25519, P-256, P-384 ECDHE | `aws_lc_rs::agreement` |
+//! | X25519MLKEM768, SecP256r1MLKEM768 | `aws_lc_rs::kem::ML_KEM_768` with `agreement` |
 //!
 //! Record protection works in place on the caller's buffer and never allocates.
 //!
@@ -34,10 +35,11 @@ use rustls_pki_types::{PrivateKeyDer, SignatureVerificationAlgorithm};
 use crate::enums::SignatureScheme;
 
 use super::{
-    ct_eq, ActiveKeyExchange, AeadAlgorithm, AeadKey, CryptoError, CryptoProvider, Digest, HashAlgorithm, KxGroup,
-    MaskAlgorithm, MaskKey, RunningHash, SharedSecret, SigningKey,
+    ct_eq, AcceptedKeyExchange, ActiveKeyExchange, AeadAlgorithm, AeadKey, CryptoError, CryptoProvider, Digest,
+    HashAlgorithm, KxGroup, MaskAlgorithm, MaskKey, RunningHash, SharedSecret, SigningKey,
 };
 
+mod hybrid;
 mod tls13;
 
 /// The default [`CryptoProvider`]: `aws-lc-rs` for everything except AES-CCM, which uses
@@ -64,9 +66,22 @@ impl AwsLcProvider {
         group: KxGroup,
         private_key: &[u8],
     ) -> Result<Box<dyn ActiveKeyExchange>, CryptoError> {
-        let alg = agreement_algorithm(group);
+        let alg = agreement_algorithm(group)?;
         let key = agreement::PrivateKey::from_private_key(alg, private_key).map_err(|_| CryptoError)?;
         Ok(Box::new(AwsLcKeyExchange::new(group, key)?))
+    }
+
+    /// Builds the client's side of a hybrid group ([`KxGroup::is_hybrid`]) from known keys:
+    /// an expanded ML-KEM-768 decapsulation key (2,400 bytes, FIPS 203 `dk`) and the curve's
+    /// private key (as for [`key_exchange_from_private_key`](Self::key_exchange_from_private_key)).
+    /// For known-answer tests only, like that one.
+    pub fn hybrid_key_exchange_from_private_keys(
+        &self,
+        group: KxGroup,
+        kem_key: &[u8],
+        curve_key: &[u8],
+    ) -> Result<Box<dyn ActiveKeyExchange>, CryptoError> {
+        Ok(Box::new(hybrid::HybridKeyExchange::from_private_keys(group, kem_key, curve_key)?))
     }
 }
 
@@ -146,13 +161,25 @@ impl CryptoProvider for AwsLcProvider {
     }
 
     fn start_key_exchange(&self, group: KxGroup) -> Result<Box<dyn ActiveKeyExchange>, CryptoError> {
-        let alg = agreement_algorithm(group);
+        if group.is_hybrid() {
+            return Ok(Box::new(hybrid::HybridKeyExchange::generate(group)?));
+        }
+        let alg = agreement_algorithm(group)?;
         // `EphemeralPrivateKey::generate` is exactly `PrivateKey::generate` behind a wrapper that
         // only `agree_ephemeral` can consume. We use `PrivateKey` so that generated keys and
         // `key_exchange_from_private_key` share one code path; single use is enforced instead by
         // `ActiveKeyExchange::complete` taking `self: Box<Self>`.
         let key = agreement::PrivateKey::generate(alg).map_err(|_| CryptoError)?;
         Ok(Box::new(AwsLcKeyExchange::new(group, key)?))
+    }
+
+    fn accept_key_exchange(&self, group: KxGroup, peer_share: &[u8]) -> Result<AcceptedKeyExchange, CryptoError> {
+        if group.is_hybrid() {
+            return hybrid::accept(group, peer_share);
+        }
+        let kx = self.start_key_exchange(group)?;
+        let public_key = kx.public_key().to_vec();
+        Ok(AcceptedKeyExchange { public_key, secret: kx.complete(peer_share)? })
     }
 
     fn load_signing_key(&self, key: &PrivateKeyDer<'_>) -> Result<Arc<dyn SigningKey>, CryptoError> {
@@ -200,7 +227,14 @@ impl CryptoProvider for AwsLcProvider {
     }
 
     fn supports_group(&self, group: KxGroup) -> bool {
-        matches!(group, KxGroup::X25519 | KxGroup::Secp256r1 | KxGroup::Secp384r1)
+        matches!(
+            group,
+            KxGroup::X25519
+                | KxGroup::Secp256r1
+                | KxGroup::Secp384r1
+                | KxGroup::X25519MlKem768
+                | KxGroup::Secp256r1MlKem768
+        )
     }
 }
 
@@ -347,21 +381,25 @@ where
     }
 }
 
-fn agreement_algorithm(group: KxGroup) -> &'static agreement::Algorithm {
+/// The curve of an elliptic-curve group (a hybrid group is not one).
+fn agreement_algorithm(group: KxGroup) -> Result<&'static agreement::Algorithm, CryptoError> {
     match group {
-        KxGroup::X25519 => &agreement::X25519,
-        KxGroup::Secp256r1 => &agreement::ECDH_P256,
-        KxGroup::Secp384r1 => &agreement::ECDH_P384,
+        KxGroup::X25519 => Ok(&agreement::X25519),
+        KxGroup::Secp256r1 => Ok(&agreement::ECDH_P256),
+        KxGroup::Secp384r1 => Ok(&agreement::ECDH_P384),
+        KxGroup::X25519MlKem768 | KxGroup::Secp256r1MlKem768 => Err(CryptoError),
     }
 }
 
 /// The exact length of a public key of `group` as sent on the wire: 32 bytes for X25519, an
 /// uncompressed point (`0x04 || x || y`) for the NIST curves.
+/// A hybrid group is not a curve: no curve key has its length.
 const fn public_key_len(group: KxGroup) -> usize {
     match group {
         KxGroup::X25519 => 32,
         KxGroup::Secp256r1 => 1 + 2 * 32,
         KxGroup::Secp384r1 => 1 + 2 * 48,
+        KxGroup::X25519MlKem768 | KxGroup::Secp256r1MlKem768 => usize::MAX,
     }
 }
 
@@ -380,6 +418,7 @@ fn peer_encoding_ok(group: KxGroup, peer: &[u8]) -> bool {
     match group {
         KxGroup::X25519 => true,
         KxGroup::Secp256r1 | KxGroup::Secp384r1 => peer[0] == 0x04,
+        KxGroup::X25519MlKem768 | KxGroup::Secp256r1MlKem768 => false,
     }
 }
 
@@ -417,7 +456,7 @@ impl ActiveKeyExchange for AwsLcKeyExchange {
         if !peer_encoding_ok(self.group, peer_public_key) {
             return Err(CryptoError);
         }
-        let peer = agreement::UnparsedPublicKey::new(agreement_algorithm(self.group), peer_public_key);
+        let peer = agreement::UnparsedPublicKey::new(agreement_algorithm(self.group)?, peer_public_key);
         agreement::agree(&self.private_key, peer, CryptoError, |secret| {
             // aws-lc already fails X25519 with a low-order peer point (RFC 7748 §6.1 all-zero
             // check); keep our own check so the guarantee does not hinge on that.

@@ -9,6 +9,7 @@ const ALL_AEADS: [AeadAlgorithm; 5] = [
     AeadAlgorithm::Aes128Ccm8,
 ];
 const ALL_GROUPS: [KxGroup; 3] = [KxGroup::X25519, KxGroup::Secp256r1, KxGroup::Secp384r1];
+const HYBRID_GROUPS: [KxGroup; 2] = [KxGroup::X25519MlKem768, KxGroup::Secp256r1MlKem768];
 
 fn unhex(s: &str) -> Vec<u8> {
     assert_eq!(s.len() % 2, 0, "odd hex length");
@@ -275,8 +276,8 @@ fn key_exchange_agrees_for_every_group() {
         let s1 = a.complete(&b_pub).expect("a completes");
         let s2 = b.complete(&a_pub).expect("b completes");
         let expected_len = match group {
-            KxGroup::X25519 | KxGroup::Secp256r1 => 32,
             KxGroup::Secp384r1 => 48,
+            _ => 32,
         };
         assert_eq!(s1.as_bytes().len(), expected_len, "{group:?}");
         assert_eq!(s1.as_bytes(), s2.as_bytes(), "{group:?}");
@@ -409,4 +410,155 @@ fn key_exchange_does_not_leak_private_key_in_debug() {
     let boxed = p.key_exchange_from_private_key(KxGroup::X25519, &private).expect("kx");
     let secret = boxed.complete(kx.public_key()).expect("complete");
     assert_eq!(format!("{secret:?}"), "SharedSecret(..)");
+}
+
+/// A field of the ML-KEM-768 known answer in `testdata/mlkem768_acvp_tc26.txt`.
+fn mlkem_vector(field: &str) -> Vec<u8> {
+    let text = include_str!("testdata/mlkem768_acvp_tc26.txt");
+    let line = text.lines().find_map(|l| l.strip_prefix(field).and_then(|r| r.strip_prefix(" = "))).expect("field");
+    unhex(line)
+}
+
+// RFC 7748 §6.1: Alice's private key and public key, Bob's public key, and their shared secret.
+const ALICE_X25519: &str = "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a";
+const ALICE_X25519_PUB: &str = "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a";
+const BOB_X25519_PUB: &str = "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f";
+const X25519_SHARED: &str = "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742";
+// The P-256 base point G (SEC 2 §2.4.2): the public key of scalar 1, and x(1·G) is G's x.
+const P256_G: &str = "046b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296\
+                      4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5";
+
+#[test]
+fn x25519mlkem768_known_answer() {
+    // The client's share and secret from published values: an ML-KEM-768 decapsulation key,
+    // ciphertext and secret from NIST's ACVP vectors, and X25519 keys from RFC 7748.
+    let p = AwsLcProvider;
+    let kx = p
+        .hybrid_key_exchange_from_private_keys(KxGroup::X25519MlKem768, &mlkem_vector("dk"), &unhex(ALICE_X25519))
+        .expect("hybrid key");
+    assert_eq!(kx.group(), KxGroup::X25519MlKem768);
+    let mut share = mlkem_vector("ek");
+    share.extend_from_slice(&unhex(ALICE_X25519_PUB));
+    assert_eq!(kx.public_key(), share, "client share = ek || X25519 key");
+    assert_eq!(kx.public_key().len(), 1216);
+    let mut server_share = mlkem_vector("c");
+    server_share.extend_from_slice(&unhex(BOB_X25519_PUB));
+    let secret = kx.complete(&server_share).expect("complete");
+    let mut expected = mlkem_vector("k");
+    expected.extend_from_slice(&unhex(X25519_SHARED));
+    assert_eq!(secret.as_bytes(), expected, "secret = ML-KEM secret || X25519 secret");
+}
+
+#[test]
+fn secp256r1mlkem768_known_answer() {
+    // The P-256 part comes first: scalar 1 makes the public key G, and with G as the peer's
+    // key the ECDH secret is G's x coordinate.
+    let p = AwsLcProvider;
+    let mut one = [0u8; 32];
+    one[31] = 1;
+    let kx = p
+        .hybrid_key_exchange_from_private_keys(KxGroup::Secp256r1MlKem768, &mlkem_vector("dk"), &one)
+        .expect("hybrid key");
+    let g = unhex(P256_G);
+    let mut share = g.clone();
+    share.extend_from_slice(&mlkem_vector("ek"));
+    assert_eq!(kx.public_key(), share, "client share = P-256 point || ek");
+    let mut server_share = g.clone();
+    server_share.extend_from_slice(&mlkem_vector("c"));
+    let secret = kx.complete(&server_share).expect("complete");
+    let mut expected = g[1..33].to_vec();
+    expected.extend_from_slice(&mlkem_vector("k"));
+    assert_eq!(secret.as_bytes(), expected, "secret = ECDH secret || ML-KEM secret");
+}
+
+#[test]
+fn hybrid_groups_agree_and_lay_out_their_shares() {
+    let p = AwsLcProvider;
+    for group in HYBRID_GROUPS {
+        assert!(p.supports_group(group));
+        let client = p.start_key_exchange(group).expect("client");
+        let client_share = client.public_key().to_vec();
+        let accepted = p.accept_key_exchange(group, &client_share).expect("server");
+        let (client_len, server_len) = match group {
+            KxGroup::X25519MlKem768 => (1184 + 32, 1088 + 32),
+            _ => (65 + 1184, 65 + 1088),
+        };
+        assert_eq!(client_share.len(), client_len, "{group:?}");
+        assert_eq!(accepted.public_key.len(), server_len, "{group:?}");
+        assert_eq!(accepted.secret.as_bytes().len(), 64, "{group:?}");
+        let secret = client.complete(&accepted.public_key).expect("client completes");
+        assert_eq!(secret.as_bytes(), accepted.secret.as_bytes(), "{group:?}");
+        assert_ne!(p.start_key_exchange(group).expect("again").public_key(), &client_share[..], "fresh keys");
+    }
+}
+
+#[test]
+fn hybrid_server_share_halves_are_the_ciphertext_and_a_curve_key() {
+    // The server's secret splits into what each half gives on its own: decapsulating its
+    // ciphertext with the client's ML-KEM key, and X25519 with the client's curve key.
+    let p = AwsLcProvider;
+    let kx = p
+        .hybrid_key_exchange_from_private_keys(KxGroup::X25519MlKem768, &mlkem_vector("dk"), &unhex(ALICE_X25519))
+        .expect("hybrid key");
+    let accepted = p.accept_key_exchange(KxGroup::X25519MlKem768, kx.public_key()).expect("accept");
+    let (ct, server_x25519) = accepted.public_key.split_at(1088);
+    let dk = aws_lc_rs::kem::DecapsulationKey::new(&aws_lc_rs::kem::ML_KEM_768, &mlkem_vector("dk")).expect("dk");
+    let kem = dk.decapsulate(aws_lc_rs::kem::Ciphertext::from(ct)).expect("decapsulate");
+    let x = p.key_exchange_from_private_key(KxGroup::X25519, &unhex(ALICE_X25519)).expect("x25519");
+    let curve = x.complete(server_x25519).expect("x25519 completes");
+    assert_eq!(&accepted.secret.as_bytes()[..32], kem.as_ref());
+    assert_eq!(&accepted.secret.as_bytes()[32..], curve.as_bytes());
+}
+
+#[test]
+fn hybrid_shares_of_the_wrong_shape_are_refused() {
+    let p = AwsLcProvider;
+    for group in HYBRID_GROUPS {
+        let client = p.start_key_exchange(group).expect("client");
+        let share = client.public_key().to_vec();
+        for len in [0, 32, 65, 1184, share.len() - 1, share.len() + 1] {
+            let mut bad = share.clone();
+            bad.resize(len, 0);
+            assert!(p.accept_key_exchange(group, &bad).is_err(), "{group:?}: {len}-byte client share accepted");
+        }
+        let server = p.accept_key_exchange(group, &share).expect("accept").public_key;
+        for len in [0, 1088, server.len() - 1, server.len() + 1] {
+            let mut bad = server.clone();
+            bad.resize(len, 0);
+            let client = p.start_key_exchange(group).expect("client");
+            assert!(client.complete(&bad).is_err(), "{group:?}: {len}-byte server share accepted");
+        }
+    }
+    // The curve half is checked as for the curve alone: an all-zero X25519 key (low order).
+    let client = p.start_key_exchange(KxGroup::X25519MlKem768).expect("client");
+    let mut share = client.public_key().to_vec();
+    share[1184..].fill(0);
+    assert!(p.accept_key_exchange(KxGroup::X25519MlKem768, &share).is_err(), "low-order X25519 half accepted");
+    // An encapsulation key whose first coefficient is not reduced modulo q = 3329 fails FIPS
+    // 203's modulus check (12-bit coefficients, little-endian: 0xfff = 4095).
+    let mut share = client.public_key().to_vec();
+    share[0] = 0xff;
+    share[1] |= 0x0f;
+    assert!(p.accept_key_exchange(KxGroup::X25519MlKem768, &share).is_err(), "unreduced ML-KEM key accepted");
+    // The curve groups have no hybrid constructor, and the hybrid groups no curve one.
+    assert!(p.key_exchange_from_private_key(KxGroup::X25519MlKem768, &[1; 32]).is_err());
+    assert!(p.hybrid_key_exchange_from_private_keys(KxGroup::X25519, &mlkem_vector("dk"), &[1; 32]).is_err());
+    assert!(p.hybrid_key_exchange_from_private_keys(KxGroup::X25519MlKem768, &[0; 2399], &[1; 32]).is_err());
+}
+
+#[test]
+fn group_names_and_code_points_round_trip() {
+    for g in KxGroup::ALL {
+        assert_eq!(KxGroup::from_code_point(g.code_point()), Some(g));
+        assert_eq!(g.name().parse::<KxGroup>(), Ok(g));
+        assert_eq!(g.name().to_ascii_lowercase().parse::<KxGroup>(), Ok(g));
+        assert_eq!(g.to_string(), g.name());
+    }
+    assert_eq!(KxGroup::X25519MlKem768.code_point(), 4588);
+    assert_eq!("P-256".parse::<KxGroup>(), Ok(KxGroup::Secp256r1));
+    let err = "x448".parse::<KxGroup>().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "unknown group `x448` (known: X25519MLKEM768, x25519, secp256r1, secp384r1, SecP256r1MLKEM768)"
+    );
 }
