@@ -378,17 +378,17 @@ impl ClientVerifier {
             Some(KeyShare::Offered(list)) => list,
             _ => &[],
         };
-        let has_share = choices.groups.iter().any(|g| shares.iter().any(|e| e.group == g.code_point()));
-        let group = if has_share {
-            None
-        } else {
-            let theirs = ch.extensions.supported_groups.as_deref().unwrap_or(&[]);
-            match choices.groups.iter().copied().find(|g| theirs.contains(&g.code_point())) {
-                Some(g) => Some(g),
-                // A PSK-only (psk_ke) client needs no group; anything else cannot agree.
-                None if t.pre_shared_key.is_some() => None,
-                None => return Verification::Drop,
-            }
+        // The HelloRetryRequest is sent anyway: it asks for our first group the client supports
+        // when the client sent no share for it (a client with a hybrid group listed but only a
+        // curve's share gets the hybrid this way, at no extra round trip).
+        let theirs = ch.extensions.supported_groups.as_deref().unwrap_or(&[]);
+        let has_share = |g: &KxGroup| shares.iter().any(|e| e.group == g.code_point());
+        let group = match choices.groups.iter().find(|g| theirs.contains(&g.code_point()) || has_share(g)) {
+            Some(g) if has_share(g) => None,
+            Some(g) => Some(*g),
+            // A PSK-only (psk_ke) client needs no group; anything else cannot agree.
+            None if t.pre_shared_key.is_some() => None,
+            None => return Verification::Drop,
         };
         let ch1_hash = self.provider.hash(suite.hash, &[&tls13_message(HandshakeType::CLIENT_HELLO, body)]);
         let ts = u32::try_from(self.clock(now)).unwrap_or(u32::MAX);

@@ -12,6 +12,7 @@ use crate::connection::lifecycle::EndpointEventKind;
 use crate::connection::{Connection, ConnectionEvent, EndpointEvent};
 use crate::cookie::{client_hello_random, ClientVerifier, Verification};
 use crate::error::Error;
+use crate::hello_pool::{self, HelloPool, Pooled};
 
 /// Identifies a connection registered with an [`Endpoint`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -101,6 +102,8 @@ pub struct Endpoint {
     stale_after: Option<Duration>,
     /// No registered connection can be stale before then (skips the search while full).
     no_stale_before: Option<Instant>,
+    /// DTLS 1.3: fragmented ClientHellos of sources not verified yet, until whole.
+    hellos: HelloPool,
 }
 
 /// A registered peer.
@@ -155,6 +158,7 @@ impl Endpoint {
             local_ip: None,
             stale_after: Some(DEFAULT_STALE_AFTER),
             no_stale_before: None,
+            hellos: HelloPool::default(),
         })
     }
 
@@ -188,6 +192,33 @@ impl Endpoint {
     /// Connections evicted as stale to make room.
     pub fn evicted(&self) -> u64 {
         self.evicted
+    }
+
+    /// Caps the memory of the pool where fragmented ClientHellos from sources not verified
+    /// yet are reassembled before their cookie check (default
+    /// [`DEFAULT_HELLO_POOL_BYTES`](crate::hello_pool::DEFAULT_HELLO_POOL_BYTES), 256 KiB;
+    /// the oldest message is evicted to make room for a new one). Used only when DTLS 1.3 is
+    /// enabled and cookies are checked: a DTLS 1.3 ClientHello with a post-quantum key share
+    /// is fragmented at common MTUs, and its cookie extension may be in any fragment. A cap
+    /// below one message (about 2 KiB) turns fragmented ClientHellos away.
+    pub fn set_hello_pool_limit(&mut self, bytes: usize) {
+        self.hellos.set_cap(bytes);
+    }
+
+    /// Memory the pool of fragmented ClientHellos holds now, overhead included: never more
+    /// than its cap ([`set_hello_pool_limit`](Self::set_hello_pool_limit)).
+    pub fn hello_pool_bytes(&self) -> usize {
+        self.hellos.bytes()
+    }
+
+    /// Fragmented ClientHellos being reassembled (at most one per source address).
+    pub fn pending_hellos(&self) -> usize {
+        self.hellos.len()
+    }
+
+    /// Fragmented ClientHellos evicted from the pool, unfinished, to make room for newer ones.
+    pub fn hello_pool_evictions(&self) -> u64 {
+        self.hellos.evicted()
     }
 
     /// The local address this endpoint's socket receives on, given to new connections to pick
@@ -261,6 +292,10 @@ impl Endpoint {
             // like any new peer; everything else belongs to the existing connection.
             match client_hello_random(datagram) {
                 Some(r) if random_fingerprint(&r) != peer.fingerprint => replaces = Some(peer.handle),
+                // The rest of a restarted client's fragmented ClientHello.
+                None if self.hellos.holds(&remote) && hello_pool::wants(datagram) => {
+                    replaces = Some(peer.handle);
+                }
                 _ => {
                     peer.last_seen = now;
                     return DatagramEvent::Connection(peer.handle);
@@ -272,7 +307,20 @@ impl Endpoint {
         // for even with cookie verification off. Otherwise anyone could spoof one ClientHello
         // from a peer's address and tear its association down; the HelloVerifyRequest such a
         // forgery draws goes to the real peer, which ignores it.
+        let whole;
+        let mut datagram = datagram;
         if self.config.cookie_verification || replaces.is_some() {
+            // A fragmented ClientHello is checked once whole (DTLS 1.3 may put what the check
+            // reads in any fragment); until then its fragments wait in the bounded pool.
+            if self.config.enables(crate::Protocol::Dtls1_3) && hello_pool::wants(datagram) {
+                match self.hellos.offer(now, remote, datagram) {
+                    Pooled::Complete(message) => {
+                        whole = message;
+                        datagram = &whole;
+                    }
+                    Pooled::Held | Pooled::Dropped => return DatagramEvent::Drop,
+                }
+            }
             match self.verifier.verify(now, &remote, datagram, response) {
                 Verification::Verified => {}
                 Verification::SendHelloVerifyRequest | Verification::SendHelloRetryRequest => {

@@ -116,6 +116,7 @@ mod endpoint;
 pub mod enums;
 mod error;
 mod handshake;
+pub mod hello_pool;
 pub mod messages;
 pub mod record;
 pub mod resumption;
@@ -125,7 +126,7 @@ mod tests;
 
 pub use config::{
     key_log_line, ClientAuth, Config, ConfigBuilder, ExtendedMasterSecret, KeyLog, PskCredentials, VerifyPeer,
-    MAX_PSK_IDENTITY_LEN,
+    DEFAULT_GROUPS, MAX_PSK_IDENTITY_LEN,
 };
 pub use connection::{
     Connection, ConnectionEvent, EndpointEvent, Event, HandshakeState, Received, Side, Stats, MAX_HELD_BYTES,

@@ -26,10 +26,12 @@ fn server_config(groups: &[KxGroup]) -> Arc<Config> {
     )
 }
 
-/// A DTLS 1.3 client and its first ClientHello.
+/// A DTLS 1.3 client and its first ClientHello, in one datagram: the client offers the
+/// elliptic curves only (fragmented ClientHellos with a post-quantum share: tests/hello_pool.rs).
 fn client(now: Instant) -> (Connection, Vec<u8>) {
     let cfg = Config::builder()
         .protocol_versions(Protocol::Dtls1_3, Protocol::Dtls1_3)
+        .groups(&[KxGroup::X25519, KxGroup::Secp256r1, KxGroup::Secp384r1])
         .psk("flooder", b"flood key".to_vec())
         .build()
         .unwrap();

@@ -187,11 +187,14 @@ fn versions_are_negotiated_both_ways() {
 fn psk_and_certificates_over_a_lossy_link() {
     for seed in 0..20 {
         let long = Duration::from_secs(120);
-        let (c, s) = psk_pair(v13().handshake_timeout(long), v13().handshake_timeout(long));
+        // ClientHellos in one datagram (X25519 only): with a post-quantum key share they take
+        // two at this MTU and four at 400 bytes, and 30% loss each way is more than such
+        // hellos get through every time in 120 s (tests/hybrid.rs runs them over lossy links).
+        let (c, s) = psk_pair(v13().groups(&[KxGroup::X25519]).handshake_timeout(long), v13().handshake_timeout(long));
         exchange(100 + seed, c, None, s, Link::lossy(0.3, 1400));
         let (c, s, _) = cert_configs(
             Alg::EcdsaP256,
-            v13().mtu(400).handshake_timeout(long),
+            v13().groups(&[KxGroup::X25519]).mtu(400).handshake_timeout(long),
             v13().mtu(400).handshake_timeout(long),
         );
         exchange(200 + seed, c, Some("localhost"), s, Link::lossy(0.3, 400));

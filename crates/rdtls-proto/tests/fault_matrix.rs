@@ -8,6 +8,7 @@ mod support;
 use std::collections::HashSet;
 use std::time::Duration;
 
+use rdtls_proto::crypto::KxGroup;
 use rdtls_proto::enums::Protocol;
 use rdtls_proto::suites;
 use rdtls_proto::{ClientAuth, Config};
@@ -51,9 +52,17 @@ fn run(
             (c, s, Some("localhost"))
         }
     };
-    let client = client.protocol_versions(version, version).rng_seed(seed).handshake_timeout(TIMEOUT).build().unwrap();
-    let server = server.protocol_versions(version, version).rng_seed(seed).handshake_timeout(TIMEOUT).build().unwrap();
-    let link = Link { loss: 0.3, duplicate: 0.1, reorder: 0.3, ..Link::lossy(0.3, 1200) };
+    // The stacks' MTU is the link's: a datagram over it is lost. The client offers the
+    // elliptic curves only, so its ClientHello is one datagram: fragmented ones (a hybrid key
+    // share) at this loss can take longer than the handshake timeout, a fault of the link the
+    // matrix does not measure (tests/hybrid.rs runs them over lossy links).
+    let mtu = 1200;
+    let client = client.groups(&[KxGroup::X25519, KxGroup::Secp256r1, KxGroup::Secp384r1]);
+    let client =
+        client.protocol_versions(version, version).rng_seed(seed).handshake_timeout(TIMEOUT).mtu(mtu).build().unwrap();
+    let server =
+        server.protocol_versions(version, version).rng_seed(seed).handshake_timeout(TIMEOUT).mtu(mtu).build().unwrap();
+    let link = Link { loss: 0.3, duplicate: 0.1, reorder: 0.3, ..Link::lossy(0.3, mtu) };
     let mut sim = Sim::with_server_name(seed, client, name, server, link, link);
     let mut peak_reassembly = 0;
     let done = loop {

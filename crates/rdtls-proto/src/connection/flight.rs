@@ -169,12 +169,10 @@ impl Connection {
             }
             let (epoch, need_min, limit) = match item {
                 FlightItem::ChangeCipherSpec => (0, 1, mtu),
-                // A ClientHello is never fragmented: servers that verify cookies (and many
-                // small stacks) drop fragmented ClientHellos, so one oversized datagram is the
-                // only thing that can work.
-                FlightItem::Message { msg_type: HandshakeType::CLIENT_HELLO, body, .. } => {
-                    (0, HS_HEADER_LEN + body.len(), mtu.max(HEADER_LEN + HS_HEADER_LEN + body.len()))
-                }
+                // A ClientHello starts its flight, so one that fits the MTU goes whole; a
+                // larger one (a post-quantum key share is 1,216 bytes) is fragmented like any
+                // message. Some small stacks cannot reassemble one (Mbed TLS 2.28, wolfSSL's
+                // DTLS 1.2 server): `ConfigBuilder::key_share_groups` keeps it small for them.
                 FlightItem::Message { epoch, body, .. } => (*epoch, HS_HEADER_LEN + usize::from(!body.is_empty()), mtu),
             };
             // Encrypted fragments share records; plaintext ones keep a record each, which

@@ -113,6 +113,7 @@ impl Connection {
                     }
                 }
                 Action::PskIdentity(identity) => self.psk_identity = Some(identity),
+                Action::Group(group) => self.group = Some(group),
                 Action::PeerConnectionId(peer) => self.set_peer_cid(peer),
                 Action::ExporterSecret(secret) => self.details_mut().export_secret = Some(secret),
                 Action::ReturnRoutability => {

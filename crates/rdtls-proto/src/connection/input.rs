@@ -181,8 +181,18 @@ impl Connection {
             Some(cid) => self.owns_cid(cid),
             None => !self.cid_records_required,
         };
-        if self.tls13.is_none() || !cid_ok {
+        if !cid_ok {
             self.stats.dropped_malformed += 1;
+            return Ok(None);
+        }
+        if self.tls13.is_none() {
+            // A DTLS 1.3 client whose ServerHello is not whole yet (fragmented, its last piece
+            // late) keeps what follows it for when the keys are there.
+            if self.side == Side::Client && self.hs.is_some() && self.config.enables(Protocol::Dtls1_3) {
+                self.keep_early(Header::Unified(*header), fragment);
+            } else {
+                self.stats.dropped_malformed += 1;
+            }
             return Ok(None);
         }
         let Some(epoch) = self.epochs.read_epoch_with_bits(header.epoch_bits) else {

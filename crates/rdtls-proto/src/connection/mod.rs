@@ -166,6 +166,8 @@ pub struct Connection {
     pub(crate) extended_master_secret: bool,
     /// The handshake resumed a session.
     pub(crate) resumed: bool,
+    /// The group of the handshake's key exchange, if it had one.
+    pub(crate) group: Option<crate::crypto::KxGroup>,
     /// Names, certificates and secrets most connections never have (PSK ones): allocated
     /// only when one is set.
     pub(crate) details: Option<Box<Details>>,
@@ -241,6 +243,7 @@ impl Connection {
             psk_identity: None,
             extended_master_secret: false,
             resumed: false,
+            group: None,
             details: (!config.ignored_errors.is_empty())
                 .then(|| Box::new(Details { ignored_errors: config.ignored_errors.clone(), ..Details::default() })),
             epochs: EpochTable::default(),
@@ -358,6 +361,12 @@ impl Connection {
     /// The PSK identity used: the one the client sent, as seen by either side.
     pub fn psk_identity(&self) -> Option<&[u8]> {
         self.psk_identity.as_deref()
+    }
+
+    /// The group of the handshake's (EC)DHE or hybrid key exchange, once the handshake chose
+    /// it; `None` for a handshake without one (plain PSK) and for an imported session.
+    pub fn key_exchange_group(&self) -> Option<crate::crypto::KxGroup> {
+        self.group
     }
 
     /// Whether the extended master secret (RFC 7627) is in use.

@@ -160,6 +160,8 @@ pub(crate) enum Action {
     Negotiated { suite: &'static CipherSuite, extended_master_secret: bool },
     /// The PSK identity the client used.
     PskIdentity(Vec<u8>),
+    /// The group of the key exchange.
+    Group(crate::crypto::KxGroup),
     /// Server: the host name the client asked for with SNI.
     RequestedServerName(Option<String>),
     /// The peer's certificate chain (end entity first).
@@ -195,6 +197,7 @@ impl core::fmt::Debug for Action {
             Self::TicketTemplate(_) => "TicketTemplate",
             Self::Negotiated { .. } => "Negotiated",
             Self::PskIdentity(_) => "PskIdentity",
+            Self::Group(_) => "Group",
             Self::RequestedServerName(_) => "RequestedServerName",
             Self::PeerCertificates(_) => "PeerCertificates",
             Self::CheckPeer(_) => "CheckPeer",

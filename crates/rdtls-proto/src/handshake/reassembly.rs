@@ -86,8 +86,10 @@ impl RangeSet {
     }
 }
 
+/// One message being reassembled (also the unit of the endpoint's pool of unverified
+/// ClientHellos, `crate::hello_pool`).
 #[derive(Debug)]
-struct Partial {
+pub(crate) struct Partial {
     msg_type: HandshakeType,
     seq: u16,
     epoch: u16,
@@ -96,7 +98,32 @@ struct Partial {
 }
 
 impl Partial {
-    fn complete(&self) -> bool {
+    /// An empty message of `len` bytes (allocated now: check `len` first).
+    pub(crate) fn new(msg_type: HandshakeType, seq: u16, epoch: u16, len: usize) -> Self {
+        Self { msg_type, seq, epoch, body: vec![0; len], have: RangeSet::default() }
+    }
+
+    /// Whether a fragment with this header belongs to this message.
+    pub(crate) fn matches(&self, h: &HandshakeHeader) -> bool {
+        self.msg_type == h.msg_type && self.seq == h.message_seq && self.body.len() == h.length as usize
+    }
+
+    /// The message's `message_seq`.
+    pub(crate) fn seq(&self) -> u16 {
+        self.seq
+    }
+
+    /// The message's length.
+    pub(crate) fn len(&self) -> usize {
+        self.body.len()
+    }
+
+    /// The message body, once [`complete`](Self::complete).
+    pub(crate) fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    pub(crate) fn complete(&self) -> bool {
         self.have.is_whole(self.body.len())
     }
 
@@ -104,7 +131,7 @@ impl Partial {
     /// ignored; one that disagrees with bytes already held is refused, so the message handled
     /// is the one whose first bytes were accepted (for a ClientHello, those the cookie
     /// verified).
-    fn add(&mut self, offset: u32, bytes: &[u8]) -> Inserted {
+    pub(crate) fn add(&mut self, offset: u32, bytes: &[u8]) -> Inserted {
         let end = offset + bytes.len() as u32;
         if self.have.covers(offset, end) {
             return Inserted::Duplicate;
@@ -203,13 +230,7 @@ impl Reassembler {
             };
             self.buffered -= self.slots.swap_remove(i).body.len();
         }
-        let mut p = Partial {
-            msg_type: h.msg_type,
-            seq: h.message_seq,
-            epoch,
-            body: vec![0; length],
-            have: RangeSet::default(),
-        };
+        let mut p = Partial::new(h.msg_type, h.message_seq, epoch, length);
         if !fragment.is_empty() {
             p.add(h.fragment_offset, fragment);
         }

@@ -149,6 +149,9 @@ pub struct Sim {
     inflight: Vec<Packet>,
     order: u64,
     buf: Vec<u8>,
+    /// Bytes the endpoint received since it last answered statelessly: its answer (to a
+    /// ClientHello, whole or in fragments) may not be larger.
+    unanswered: usize,
 }
 
 impl Sim {
@@ -188,6 +191,7 @@ impl Sim {
             inflight: Vec::new(),
             order: 0,
             buf: Vec::new(),
+            unanswered: 0,
         }
     }
 
@@ -281,9 +285,11 @@ impl Sim {
             }
             To::Server => {
                 let mut resp = Vec::new();
+                self.unanswered += data.len();
                 match self.endpoint.handle(self.now, self.client_addr, &data, &mut resp) {
                     DatagramEvent::Respond => {
-                        assert!(resp.len() <= data.len(), "response larger than request");
+                        assert!(resp.len() <= self.unanswered, "response larger than the request");
+                        self.unanswered = 0;
                         self.send(To::Client, resp);
                     }
                     DatagramEvent::Drop => {}

@@ -65,9 +65,12 @@ pub(crate) struct Client {
 pub(crate) fn offered_suites(config: &Config) -> impl Iterator<Item = &'static CipherSuite> + Clone + '_ {
     let have_psk = config.client_psk.is_some();
     let can_verify = !config.roots.is_empty() || config.verify_peer != VerifyPeer::Required;
-    config
-        .suites_for(crate::enums::Protocol::Dtls1_2)
-        .filter(move |s| (!s.key_exchange.uses_psk() || have_psk) && (!s.key_exchange.uses_certificate() || can_verify))
+    let have_group = config.groups12().next().is_some();
+    config.suites_for(crate::enums::Protocol::Dtls1_2).filter(move |s| {
+        (!s.key_exchange.uses_psk() || have_psk)
+            && (!s.key_exchange.uses_certificate() || can_verify)
+            && (!s.key_exchange.uses_ecdhe() || have_group)
+    })
 }
 
 impl Client {
@@ -166,7 +169,7 @@ impl Client {
                 server_name: self.sends_sni().map(|n| n.as_bytes().to_vec()),
                 extended_master_secret: true,
                 renegotiation_info: Some(Vec::new()),
-                supported_groups: ecdhe.then(|| config.groups.iter().map(|g| g.code_point()).collect()),
+                supported_groups: ecdhe.then(|| config.groups12().map(|g| g.code_point()).collect()),
                 ec_point_formats: ecdhe.then(|| vec![0]),
                 signature_algorithms: certs.then(|| SignatureScheme::SUPPORTED.iter().map(|s| s.0).collect()),
                 connection_id: cx.own_cid.map(<[u8]>::to_vec),
@@ -354,9 +357,10 @@ impl Client {
             let before = r.remaining();
             let params = ServerEcdhParams::parse(&mut r).ok_or(Error::decode("ServerKeyExchange"))?;
             let group = KxGroup::from_code_point(params.group)
-                .filter(|g| config.groups.contains(g))
+                .filter(|g| config.groups12().any(|ours| ours == *g))
                 .ok_or(Error::illegal("server chose a group we did not offer"))?;
             self.group = Some(group);
+            cx.push(Action::Group(group));
             self.peer_public = Some(params.public.to_vec());
             if suite.key_exchange.uses_certificate() {
                 let start = msg.body.len() - before;

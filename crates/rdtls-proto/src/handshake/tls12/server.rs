@@ -133,9 +133,9 @@ impl Server {
     fn select(&self, config: &Config, ch: &ClientHello, sni: Option<&str>) -> Option<Selection> {
         let have_psk = config.server_psk.is_some();
         let group = match &ch.extensions.supported_groups {
-            Some(theirs) => config.groups.iter().copied().find(|g| theirs.contains(&g.code_point())),
+            Some(theirs) => config.groups12().find(|g| theirs.contains(&g.code_point())),
             // No extension: the client accepts any group (RFC 8422 §4).
-            None => config.groups.first().copied(),
+            None => config.groups12().next(),
         };
         let points_ok = ch.extensions.ec_point_formats.as_ref().is_none_or(|f| f.contains(&0));
         let schemes: Vec<SignatureScheme> = ch
@@ -215,6 +215,9 @@ impl Server {
         }
         self.resumption.sni.clone_from(&sni);
         cx.push(Action::RequestedServerName(sni));
+        if let Some(group) = group {
+            cx.push(Action::Group(group));
+        }
         let extensions = self.hello_extensions(cx, &ch);
         let provider = &*config.provider;
         let hint = config.psk_identity_hint.as_deref();

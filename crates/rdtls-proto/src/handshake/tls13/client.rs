@@ -56,7 +56,9 @@ pub(crate) struct Client {
     /// The cookie of a HelloRetryRequest.
     cookie: Option<Vec<u8>>,
     retried: bool,
-    share: Option<Box<dyn ActiveKeyExchange>>,
+    /// Our key shares, one per group ([`Config::key_share_groups`], or the group a
+    /// HelloRetryRequest asked for).
+    shares: Vec<Box<dyn ActiveKeyExchange>>,
     /// The external PSK offered, if any.
     psk: Option<PskCredentials>,
     /// The hash our PSK's binder is made with.
@@ -117,7 +119,14 @@ impl Client {
         if psk.is_none() && !can_verify && ticket.is_none() {
             return Err(Error::Config("DTLS 1.3 needs a PSK, or trust anchors to verify the server's certificate"));
         }
-        let group = *config.groups.first().ok_or(Error::Config("DTLS 1.3 needs a key exchange group"))?;
+        if config.groups.is_empty() {
+            return Err(Error::Config("DTLS 1.3 needs a key exchange group"));
+        }
+        let shares = config
+            .key_share_groups()
+            .into_iter()
+            .map(|g| config.provider.start_key_exchange(g))
+            .collect::<Result<Vec<_>, _>>()?;
         let offers_12 = config.enables(Protocol::Dtls1_2);
         let resumption12 = match offers_12 {
             true => tls12::ClientResumption::offering(cx, session12, server_name.as_ref(), keep)?,
@@ -138,7 +147,7 @@ impl Client {
             hello_verify_count: 0,
             cookie: None,
             retried: false,
-            share: Some(config.provider.start_key_exchange(group)?),
+            shares,
             psk,
             psk_hash: psk_hash(suites13(config).map(|s| s.id)),
             psk_accepted: false,
@@ -186,7 +195,7 @@ impl Client {
         let t = &mut ext.tls13;
         t.supported_versions = Some(SupportedVersions::Offered(versions));
         t.key_share = Some(KeyShare::Offered(
-            self.share
+            self.shares
                 .iter()
                 .map(|s| KeyShareEntry { group: s.group().code_point(), key_exchange: s.public_key().to_vec() })
                 .collect(),
@@ -401,16 +410,16 @@ impl Client {
         if t.pre_shared_key.is_some() {
             return Err(Error::illegal("pre_shared_key in a HelloRetryRequest"));
         }
-        let sent = self.share.as_ref().map(|s| s.group());
         match t.key_share {
             Some(KeyShare::Requested(code)) => {
                 let group = KxGroup::from_code_point(code)
-                    .filter(|g| config.groups.contains(g) && Some(*g) != sent)
+                    .filter(|g| config.groups.contains(g) && !self.shares.iter().any(|s| s.group() == *g))
                     .ok_or(Error::illegal("HelloRetryRequest asks for a group we did not offer, or already sent"))?;
-                self.share = Some(config.provider.start_key_exchange(group)?);
+                // The new ClientHello carries this one share alone (RFC 8446 §4.1.2).
+                self.shares = vec![config.provider.start_key_exchange(group)?];
             }
             Some(_) => return Err(Error::decode("HelloRetryRequest")),
-            // A retry for the cookie only keeps our share.
+            // A retry for the cookie only keeps our shares.
             None if t.cookie.is_some() => {}
             None => return Err(Error::illegal("HelloRetryRequest that would not change the ClientHello")),
         }
@@ -468,10 +477,14 @@ impl Client {
         };
         let shared = match &t.key_share {
             Some(KeyShare::Chosen(entry)) => {
-                let share = self.share.take().ok_or(Error::Crypto)?;
-                if entry.group != share.group().code_point() {
-                    return Err(Error::illegal("server's key share is for a group we sent no share for"));
-                }
+                let at = self
+                    .shares
+                    .iter()
+                    .position(|s| s.group().code_point() == entry.group)
+                    .ok_or(Error::illegal("server's key share is for a group we sent no share for"))?;
+                let share = self.shares.swap_remove(at);
+                self.shares.clear();
+                cx.push(Action::Group(share.group()));
                 Some(share.complete(&entry.key_exchange).map_err(|_| Error::illegal("invalid server key share"))?)
             }
             Some(_) => return Err(Error::decode("ServerHello")),

@@ -383,12 +383,15 @@ impl Server {
         };
         let shared = match share {
             Some((group, entry)) => {
-                let kx = provider.start_key_exchange(group)?;
+                let accepted = provider
+                    .accept_key_exchange(group, &entry.key_exchange)
+                    .map_err(|_| Error::illegal("invalid client key share"))?;
                 t13.key_share = Some(KeyShare::Chosen(KeyShareEntry {
                     group: group.code_point(),
-                    key_exchange: kx.public_key().to_vec(),
+                    key_exchange: accepted.public_key,
                 }));
-                Some(kx.complete(&entry.key_exchange).map_err(|_| Error::illegal("invalid client key share"))?)
+                cx.push(Action::Group(group));
+                Some(accepted.secret)
             }
             None => None,
         };

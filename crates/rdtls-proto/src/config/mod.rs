@@ -11,9 +11,16 @@ use crate::enums::Protocol;
 use crate::pki::{CertResolver, CertificateError, CertifiedKey, RootStore, UnixTime};
 use crate::suites::{self, CipherSuite};
 
+mod check;
+
 /// How far ahead of the next expected `message_seq` we buffer by default (BoringSSL uses the
 /// same window).
 pub(crate) const DEFAULT_MESSAGE_WINDOW: u16 = 8;
+
+/// The key exchange groups of a new configuration, in order of preference: the post-quantum
+/// hybrid X25519MLKEM768 first, then X25519, P-256 and P-384 (BoringSSL's default order).
+pub const DEFAULT_GROUPS: [KxGroup; 4] =
+    [KxGroup::X25519MlKem768, KxGroup::X25519, KxGroup::Secp256r1, KxGroup::Secp384r1];
 
 /// Longest PSK identity we send or accept (RFC 4279 §5.3 asks for at least 128).
 pub const MAX_PSK_IDENTITY_LEN: usize = 256;
@@ -111,6 +118,9 @@ pub struct Config {
     /// connection ID; the `rrc` extension is sent.
     pub(crate) rrc: bool,
     pub(crate) groups: Vec<KxGroup>,
+    /// DTLS 1.3 client: the groups of the key shares of the first ClientHello; `None`: the
+    /// default strategy ([`Config::key_share_groups`]).
+    pub(crate) key_shares: Option<Vec<KxGroup>>,
     pub(crate) client_psk: Option<Arc<ClientPskCallback>>,
     pub(crate) server_psk: Option<Arc<ServerPskCallback>>,
     pub(crate) psk_identity_hint: Option<Vec<u8>>,
@@ -152,6 +162,7 @@ impl fmt::Debug for Config {
             .field("cid_len", &self.cid_len)
             .field("rrc", &self.rrc)
             .field("groups", &self.groups)
+            .field("key_shares", &self.key_shares)
             .field("client_psk", &self.client_psk.is_some())
             .field("server_psk", &self.server_psk.is_some())
             .field("psk_identity_hint", &self.psk_identity_hint.as_deref().map(String::from_utf8_lossy))
@@ -174,9 +185,9 @@ impl fmt::Debug for Config {
 
 impl Config {
     /// Starts a configuration with the defaults: DTLS 1.2 and 1.3, every suite this crate
-    /// implements, groups X25519, P-256 and P-384, extended master secret required, MTU 1400,
-    /// retransmission from 1 s doubling to 60 s, a 60 s handshake timeout, cookie verification
-    /// on.
+    /// implements, groups X25519MLKEM768, X25519, P-256 and P-384 ([`DEFAULT_GROUPS`]),
+    /// extended master secret required, MTU 1400, retransmission from 1 s doubling to 60 s, a
+    /// 60 s handshake timeout, cookie verification on.
     #[cfg(feature = "aws-lc-rs")]
     pub fn builder() -> ConfigBuilder {
         Self::builder_with_provider(crate::crypto::default_provider())
@@ -184,6 +195,7 @@ impl Config {
 
     /// Starts a configuration that uses `provider` for all cryptography.
     pub fn builder_with_provider(provider: Arc<dyn CryptoProvider>) -> ConfigBuilder {
+        let groups = DEFAULT_GROUPS.iter().copied().filter(|g| provider.supports_group(*g)).collect();
         ConfigBuilder {
             config: Self {
                 provider,
@@ -192,7 +204,8 @@ impl Config {
                 seq_16: true,
                 cid_len: None,
                 rrc: false,
-                groups: vec![KxGroup::X25519, KxGroup::Secp256r1, KxGroup::Secp384r1],
+                groups,
+                key_shares: None,
                 client_psk: None,
                 server_psk: None,
                 psk_identity_hint: None,
@@ -259,6 +272,30 @@ impl Config {
     /// datagrams), 16- or 8-bit sequence numbers.
     pub(crate) fn unified_format(&self) -> crate::record::UnifiedFormat {
         crate::record::UnifiedFormat { seq_16: self.seq_16, has_length: true }
+    }
+
+    /// The groups DTLS 1.2 can use (the elliptic curves: hybrid groups are DTLS 1.3's), in
+    /// order of preference.
+    pub(crate) fn groups12(&self) -> impl Iterator<Item = KxGroup> + '_ {
+        self.groups.iter().copied().filter(|g| !g.is_hybrid())
+    }
+
+    /// The key exchange groups, in order of preference.
+    pub fn groups(&self) -> &[KxGroup] {
+        &self.groups
+    }
+
+    /// The groups a DTLS 1.3 client sends a key share for in its first ClientHello
+    /// ([`ConfigBuilder::key_share_groups`]): the configured list, or by default the first
+    /// group, and when that is a hybrid group the first elliptic curve too (a server that does
+    /// not know the hybrid then needs no HelloRetryRequest).
+    pub fn key_share_groups(&self) -> Vec<KxGroup> {
+        if let Some(list) = &self.key_shares {
+            return list.clone();
+        }
+        let first = self.groups.first().copied();
+        let curve = first.filter(|g| g.is_hybrid()).and_then(|_| self.groups12().next());
+        first.into_iter().chain(curve).collect()
     }
 
     /// The configured suites of one protocol version, in order of preference.
@@ -368,9 +405,27 @@ impl ConfigBuilder {
         self
     }
 
-    /// The ECDHE groups, in order of preference.
+    /// The key exchange groups, in order of preference (default: [`DEFAULT_GROUPS`], those of
+    /// them the crypto provider supports). A DTLS 1.3 server picks its first group the client
+    /// sent a key share for, or asks with a HelloRetryRequest for its first group the client
+    /// supports; when it sends a HelloRetryRequest anyway (for its cookie) it asks for its
+    /// first group the client supports, key share or not. DTLS 1.2 uses only the elliptic
+    /// curves of the list ([`KxGroup::is_hybrid`]).
     pub fn groups(mut self, groups: &[KxGroup]) -> Self {
         self.config.groups = groups.to_vec();
+        self
+    }
+
+    /// DTLS 1.3 client: the groups to send a key share for in the first ClientHello, each one
+    /// of [`groups`](Self::groups) (empty: none, and the server must ask for one). The default
+    /// is the first group, and when that is a hybrid group the first elliptic curve as well,
+    /// as BoringSSL and wolfSSL do: a server that knows the hybrid uses it, any other uses the
+    /// curve, and neither needs a HelloRetryRequest. A hybrid share is 1,216 bytes and makes
+    /// the ClientHello larger than a 1,400-byte MTU, so it is fragmented: servers that cannot
+    /// reassemble a fragmented ClientHello (Mbed TLS 2.28, wolfSSL's DTLS 1.2 server) are
+    /// reached by leaving the hybrid out of the key shares, or of the groups.
+    pub fn key_share_groups(mut self, groups: &[KxGroup]) -> Self {
+        self.config.key_shares = Some(groups.to_vec());
         self
     }
 
@@ -593,68 +648,6 @@ impl ConfigBuilder {
     pub fn max_failed_decryptions(mut self, limit: u64) -> Self {
         self.config.max_failed_decryptions = Some(limit);
         self
-    }
-
-    /// Checks the values and returns the configuration.
-    pub fn build(self) -> Result<Config, crate::Error> {
-        use crate::Error::Config as E;
-        let c = &self.config;
-        if c.cipher_suites.is_empty() {
-            return Err(E("no cipher suites"));
-        }
-        if c.versions.0 > c.versions.1 {
-            return Err(E("the oldest protocol version is newer than the newest"));
-        }
-        if ![Protocol::Dtls1_2, Protocol::Dtls1_3].iter().any(|v| c.enables(*v)) {
-            return Err(E("no cipher suite of an allowed protocol version"));
-        }
-        if c.cipher_suites.iter().any(|s| !c.provider.supports_aead(s.aead)) {
-            return Err(E("a cipher suite's AEAD is not supported by the crypto provider"));
-        }
-        if c.cipher_suites.iter().any(|s| s.key_exchange.uses_ecdhe()) && c.groups.is_empty() {
-            return Err(E("ECDHE suites need at least one group"));
-        }
-        if c.groups.iter().any(|g| !c.provider.supports_group(*g)) {
-            return Err(E("a group is not supported by the crypto provider"));
-        }
-        if c.cid_len.is_some_and(|n| n > MAX_CID_LEN) {
-            return Err(E("a connection ID is at most 20 bytes"));
-        }
-        if c.rrc && c.cid_len.is_none() {
-            return Err(E("return routability checks need a connection ID (RFC 9853 §3)"));
-        }
-        if c.mtu < MIN_MTU || c.mtu > 65_507 {
-            return Err(E("MTU must be between 64 and 65507 bytes"));
-        }
-        if c.initial_retransmit.is_zero() || c.max_retransmit < c.initial_retransmit {
-            return Err(E("retransmission timeouts must be non-zero and initial <= max"));
-        }
-        if !(MIN_HANDSHAKE_TIMEOUT..=MAX_HANDSHAKE_TIMEOUT).contains(&c.handshake_timeout) {
-            return Err(E("handshake timeout must be between 2 and 120 seconds"));
-        }
-        if c.cookie_lifetime.is_zero() || c.cookie_rotation.is_zero() {
-            return Err(E("cookie lifetime and rotation must be non-zero"));
-        }
-        if !(1..=64).contains(&c.message_window) {
-            return Err(E("the message window must be between 1 and 64 messages"));
-        }
-        if !(1..=crate::record::MAX_RECORDS_PER_DATAGRAM).contains(&c.max_records_per_datagram) {
-            return Err(E("records per datagram must be between 1 and 32"));
-        }
-        if c.max_handshake_message < 256 || c.max_reassembly_bytes < c.max_handshake_message {
-            return Err(E("reassembly limits must allow a 256-byte message and hold the largest message"));
-        }
-        if c.client_auth != ClientAuth::None && c.roots.is_empty() && c.verify_peer == VerifyPeer::Required {
-            return Err(E("client authentication needs trust anchors to verify client certificates"));
-        }
-        if let Some(hint) = &c.psk_identity_hint {
-            if hint.len() > MAX_PSK_IDENTITY_LEN {
-                return Err(E("PSK identity hint too long"));
-            }
-        }
-        let mut config = self.config;
-        config.resumption.finish(&*config.provider)?;
-        Ok(config)
     }
 }
 
