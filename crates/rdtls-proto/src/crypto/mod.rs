@@ -95,7 +95,7 @@ pub enum KxGroup {
 
 impl KxGroup {
     /// Every group this crate knows, in the default order of preference.
-    pub const ALL: [KxGroup; 5] =
+    pub const ALL: [Self; 5] =
         [Self::X25519MlKem768, Self::X25519, Self::Secp256r1, Self::Secp384r1, Self::Secp256r1MlKem768];
 
     /// The IANA `NamedGroup` code point.
@@ -168,7 +168,7 @@ impl core::str::FromStr for KxGroup {
 
     /// A group by its registry name, in any case; `P-256` and `P-384` are taken too.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let found = KxGroup::ALL.into_iter().find(|g| g.name().eq_ignore_ascii_case(s));
+        let found = Self::ALL.into_iter().find(|g| g.name().eq_ignore_ascii_case(s));
         found
             .or(match s.to_ascii_lowercase().as_str() {
                 "p-256" | "p256" | "prime256v1" => Some(Self::Secp256r1),
