@@ -222,6 +222,8 @@ pub struct ServerHarness {
     conns: BTreeMap<ConnectionHandle, (SocketAddr, Connection)>,
     buf: Vec<u8>,
     response: Vec<u8>,
+    /// Bytes each peer sent since the endpoint last answered it statelessly.
+    unanswered: std::collections::HashMap<SocketAddr, usize>,
     out: Vec<u8>,
     echo: Vec<u8>,
 }
@@ -268,6 +270,7 @@ impl ServerHarness {
             conns: BTreeMap::new(),
             buf: Vec::new(),
             response: Vec::new(),
+            unanswered: std::collections::HashMap::new(),
             out: Vec::new(),
             echo: Vec::new(),
         }
@@ -302,18 +305,27 @@ impl ServerHarness {
         let known = self.conns.values().any(|(a, _)| *a == peer);
         assert_eq!(self.endpoint.connection_count(), self.conns.len());
 
-        match self.endpoint.handle(now, peer, step.datagram, &mut self.response) {
+        *self.unanswered.entry(peer).or_default() += step.datagram.len();
+        let verdict = self.endpoint.handle(now, peer, step.datagram, &mut self.response);
+        assert!(
+            self.endpoint.hello_pool_bytes() <= rdtls_proto::hello_pool::DEFAULT_HELLO_POOL_BYTES,
+            "the ClientHello pool over its cap"
+        );
+        match verdict {
             DatagramEvent::Respond => {
                 assert!(!self.response.is_empty(), "Respond with an empty response");
+                // The answer to a ClientHello, whole in this datagram or in fragments before it.
+                let unanswered = self.unanswered.remove(&peer).unwrap_or(0);
                 assert!(
-                    self.response.len() <= step.datagram.len(),
-                    "amplification: a {}-byte response to a {}-byte datagram",
+                    self.response.len() <= unanswered,
+                    "amplification: a {}-byte response to {} bytes",
                     self.response.len(),
-                    step.datagram.len()
+                    unanswered
                 );
                 sent(peer, &self.response);
             }
             DatagramEvent::Drop => assert!(self.response.is_empty(), "Drop with a response"),
+            DatagramEvent::Held => assert!(self.response.is_empty(), "Held with a response"),
             DatagramEvent::Connection(h) => {
                 let (addr, _) = self.conns.get(&h).expect("the endpoint named an unknown connection");
                 // Only a connection ID routes a datagram to a connection of another address: a

@@ -471,7 +471,8 @@ fn a_client_restarting_on_the_same_port_is_served_a_new_handshake() {
     let server = Running::start(&["server", "--listen", "127.0.0.1:0", "--psk-key", "00ff"]);
     let t = Some(Duration::from_secs(20));
     let cfg = std::sync::Arc::new(rdtls::Config::builder().psk("phoenix", vec![0x00, 0xff]).build().unwrap());
-    let mut buf = [0u8; 512];
+    // Room for the largest datagram of the handshake (a ServerHello with a hybrid share).
+    let mut buf = [0u8; 2048];
 
     // First life: a handshake and one ping on a raw socket, then a crash (no close_notify).
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();

@@ -27,8 +27,12 @@ pub enum DatagramEvent {
     Connection(ConnectionHandle),
     /// A new peer passed the cookie check: accept, refuse or ignore it.
     Incoming(Incoming),
-    /// Send the response buffer back to the peer (a HelloVerifyRequest).
+    /// Send the response buffer back to the peer (a HelloVerifyRequest, or a DTLS 1.3
+    /// HelloRetryRequest with a cookie).
     Respond,
+    /// A fragment of a ClientHello from a peer not verified yet, held in the endpoint's bounded
+    /// pool until the rest arrives ([`Endpoint::set_hello_pool_limit`]): nothing to do yet.
+    Held,
     /// Nothing to do: the datagram was dropped.
     Drop,
 }
@@ -252,8 +256,10 @@ impl Endpoint {
         self.peers.get(&remote).map(|p| p.handle)
     }
 
-    /// Classifies a datagram from `remote`. Never keeps state for an unverified peer; a
-    /// response written to `response` is never larger than `datagram`.
+    /// Classifies a datagram from `remote`. Keeps no state for an unverified peer but the
+    /// fragments of a ClientHello in the bounded pool ([`DatagramEvent::Held`]); a response
+    /// written to `response` is never larger than what the peer sent for the ClientHello it
+    /// answers (`datagram`, or the fragments of a fragmented ClientHello).
     pub fn handle(
         &mut self,
         now: Instant,
@@ -318,7 +324,8 @@ impl Endpoint {
                         whole = message;
                         datagram = &whole;
                     }
-                    Pooled::Held | Pooled::Dropped => return DatagramEvent::Drop,
+                    Pooled::Held => return DatagramEvent::Held,
+                    Pooled::Dropped => return DatagramEvent::Drop,
                 }
             }
             match self.verifier.verify(now, &remote, datagram, response) {

@@ -209,7 +209,8 @@ impl DtlsServer {
                     warning(&format!("{peer}: cannot send HelloVerifyRequest: {e}"));
                 }
             }
-            DatagramEvent::Drop => {}
+            // Garbage, a bad cookie, or a piece of a fragmented ClientHello the endpoint keeps.
+            DatagramEvent::Drop | DatagramEvent::Held => {}
             DatagramEvent::Incoming(incoming) => self.handle_new_connection(now, incoming),
             DatagramEvent::Connection(h) => {
                 let encrypted = self.known_clients.get(&h).is_some_and(|p| p.conn.is_established());

@@ -279,6 +279,9 @@ impl Server {
                 self.traffic.dropped_unverified.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::debug!(peer = %from, "dropped a datagram from an unverified peer");
             }
+            DatagramEvent::Held => {
+                self.traffic.fragments_held.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             DatagramEvent::Incoming(incoming) => {
                 // A restarted client replaces its old association (RFC 6347 §4.2.8); when full,
                 // the connection idle longest makes room. Both end when the newcomer is accepted.

@@ -87,6 +87,7 @@ pub(crate) struct Traffic {
     /// handshakes completed, and failed by reason.
     pub(crate) cookies_sent: AtomicU64,
     pub(crate) dropped_unverified: AtomicU64,
+    pub(crate) fragments_held: AtomicU64,
     pub(crate) handshakes: AtomicU64,
     pub(crate) failed_timeout: AtomicU64,
     pub(crate) failed_alert: AtomicU64,

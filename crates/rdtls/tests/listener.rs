@@ -105,12 +105,15 @@ fn stall(addr: SocketAddr, from: &str) -> UdpSocket {
     sock.set_read_timeout(Some(T)).unwrap();
     let mut out = Vec::new();
     let mut buf = vec![0u8; 2048];
-    let _ = proto.poll_transmit(&mut out);
-    sock.send(&out).unwrap();
+    // Each ClientHello in as many datagrams as it takes (two with a hybrid key share).
+    while proto.poll_transmit(&mut out).is_some() {
+        sock.send(&out).unwrap();
+    }
     let n = sock.recv(&mut buf).unwrap();
     proto.handle_datagram(now, &mut buf[..n]).unwrap();
-    let _ = proto.poll_transmit(&mut out);
-    sock.send(&out).unwrap();
+    while proto.poll_transmit(&mut out).is_some() {
+        sock.send(&out).unwrap();
+    }
     sock
 }
 

@@ -5,6 +5,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rdtls::proto::crypto::KxGroup;
 use rdtls::proto::suites;
 use rdtls::{Config, Connection, Listener, ListenerStats, Server, ServerEvent};
 
@@ -20,8 +21,13 @@ fn server_config() -> Arc<Config> {
     )
 }
 
+/// Clients of the elliptic curves only: their ClientHellos are one datagram each (with a
+/// hybrid key share they are two, and a DTLS 1.2 server drops the second piece of the first),
+/// so each datagram counts where the script says.
 fn client_config() -> Arc<Config> {
-    Arc::new(Config::builder().psk("id", b"key".to_vec()).build().unwrap())
+    Arc::new(
+        Config::builder().psk("id", b"key".to_vec()).groups(&[KxGroup::X25519, KxGroup::Secp256r1]).build().unwrap(),
+    )
 }
 
 /// A client that offers only a suite the server does not allow.
@@ -180,6 +186,7 @@ fn a_scripted_run_puts_every_counter_where_it_belongs() {
         let ok: Vec<_> = (0..2).map(|_| Connection::connect(addr, client_config(), Some(T)).unwrap()).collect();
         let wrong = Config::builder()
             .psk("id", b"not the key".to_vec())
+            .groups(&[KxGroup::X25519])
             // Its Finished is retransmitted quickly so that its third failure to authenticate,
             // which decides, reaches the server well before the server's handshake timeout.
             .retransmit_timeouts(Duration::from_millis(100), Duration::from_millis(200))

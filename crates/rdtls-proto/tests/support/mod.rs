@@ -292,7 +292,7 @@ impl Sim {
                         self.unanswered = 0;
                         self.send(To::Client, resp);
                     }
-                    DatagramEvent::Drop => {}
+                    DatagramEvent::Drop | DatagramEvent::Held => {}
                     DatagramEvent::Incoming(inc) => match self.endpoint.accept(inc, self.now) {
                         Ok((h, c)) => {
                             self.server_conns.insert(h, c);

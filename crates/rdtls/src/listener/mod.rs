@@ -176,6 +176,10 @@ pub struct ListenerStats {
     pub cookies_sent: u64,
     /// Datagrams from unknown peers dropped before any state: garbage, bad or stale cookies.
     pub dropped_unverified: u64,
+    /// Fragments of unknown peers' ClientHellos held until the rest came (a DTLS 1.3
+    /// ClientHello with a post-quantum key share is fragmented; its cookie is checked once it
+    /// is whole, [`Endpoint::set_hello_pool_limit`](crate::proto::Endpoint::set_hello_pool_limit)).
+    pub fragments_held: u64,
     /// Records of known peers dropped as replays.
     pub dropped_replayed: u64,
     /// Records of known peers dropped because they failed authentication.
@@ -203,6 +207,7 @@ impl ListenerStats {
         self.failed_protocol = get(&t.failed_protocol);
         self.cookies_sent = get(&t.cookies_sent);
         self.dropped_unverified = get(&t.dropped_unverified);
+        self.fragments_held = get(&t.fragments_held);
         self.dropped_replayed = get(&t.dropped_replayed);
         self.dropped_bad_auth = get(&t.dropped_bad_auth);
         self.dropped_malformed = get(&t.dropped_malformed);
@@ -528,14 +533,27 @@ mod tests {
             let t = start + Duration::from_secs(10 + 100 * step);
             for issuer in 0..workers.len() {
                 let mut client = Proto::client(client_cfg.clone(), t).unwrap();
-                let mut hello = Vec::new();
-                assert!(client.poll_transmit(&mut hello).is_some());
-                assert!(matches!(workers[issuer].handle(t, peer, &hello, &mut resp), DatagramEvent::Respond));
+                // Each ClientHello is two datagrams (a hybrid key share): the last one completes it.
+                let hello: Vec<Vec<u8>> = std::iter::from_fn(|| {
+                    let mut d = Vec::new();
+                    client.poll_transmit(&mut d).map(|_| d)
+                })
+                .collect();
+                let verdicts: Vec<_> = hello.iter().map(|d| workers[issuer].handle(t, peer, d, &mut resp)).collect();
+                assert!(matches!(verdicts.last(), Some(DatagramEvent::Respond)));
                 client.handle_datagram(t, &mut resp).unwrap();
-                assert!(client.poll_transmit(&mut hello).is_some());
+                let hello: Vec<Vec<u8>> = std::iter::from_fn(|| {
+                    let mut d = Vec::new();
+                    client.poll_transmit(&mut d).map(|_| d)
+                })
+                .collect();
                 for (v, w) in workers.iter_mut().enumerate() {
-                    let got = w.handle(t + Duration::from_secs(2), peer, &hello, &mut resp);
-                    assert!(matches!(got, DatagramEvent::Incoming(_)), "{step}: {v} refused {issuer}'s cookie");
+                    let got: Vec<_> =
+                        hello.iter().map(|d| w.handle(t + Duration::from_secs(2), peer, d, &mut resp)).collect();
+                    assert!(
+                        matches!(got.last(), Some(DatagramEvent::Incoming(_))),
+                        "{step}: {v} refused {issuer}'s cookie"
+                    );
                 }
             }
         }

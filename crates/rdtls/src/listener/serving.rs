@@ -262,6 +262,9 @@ impl Serving {
             DatagramEvent::Drop => {
                 self.inner.traffic.dropped_unverified.fetch_add(1, Ordering::Relaxed);
             }
+            DatagramEvent::Held => {
+                self.inner.traffic.fragments_held.fetch_add(1, Ordering::Relaxed);
+            }
             DatagramEvent::Incoming(incoming) => {
                 let ip = from.ip();
                 let o = &self.inner.options;
