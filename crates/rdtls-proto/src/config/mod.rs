@@ -288,7 +288,8 @@ impl Config {
     /// The groups a DTLS 1.3 client sends a key share for in its first ClientHello
     /// ([`ConfigBuilder::key_share_groups`]): the configured list, or by default the first
     /// group, and when that is a hybrid group the first elliptic curve too (a server that does
-    /// not know the hybrid then needs no HelloRetryRequest).
+    /// not know the hybrid then needs no HelloRetryRequest). With the default, a ClientHello
+    /// that the hybrid share would make larger than the MTU goes with the curve's share alone.
     pub fn key_share_groups(&self) -> Vec<KxGroup> {
         if let Some(list) = &self.key_shares {
             return list.clone();
@@ -417,13 +418,18 @@ impl ConfigBuilder {
     }
 
     /// DTLS 1.3 client: the groups to send a key share for in the first ClientHello, each one
-    /// of [`groups`](Self::groups) (empty: none, and the server must ask for one). The default
-    /// is the first group, and when that is a hybrid group the first elliptic curve as well,
-    /// as BoringSSL and wolfSSL do: a server that knows the hybrid uses it, any other uses the
-    /// curve, and neither needs a HelloRetryRequest. A hybrid share is 1,216 bytes and makes
-    /// the ClientHello larger than a 1,400-byte MTU, so it is fragmented: servers that cannot
-    /// reassemble a fragmented ClientHello (Mbed TLS 2.28, wolfSSL's DTLS 1.2 server) are
-    /// reached by leaving the hybrid out of the key shares, or of the groups.
+    /// of [`groups`](Self::groups) (empty: none, and the server must ask for one).
+    ///
+    /// The default is the first group, and when that is a hybrid group the first elliptic
+    /// curve as well (as BoringSSL does): a server that knows the hybrid uses it, any other
+    /// the curve, neither with a HelloRetryRequest. But a hybrid share is 1,216 bytes, and a
+    /// first ClientHello that would not fit one datagram at the MTU then goes with the curve's
+    /// share alone: stateless servers that take only an unfragmented first ClientHello
+    /// (wolfSSL, Mbed TLS) are reached, and a server that prefers the hybrid asks for it in the
+    /// HelloRetryRequest its cookie exchange sends anyway (ours does), so the connection is
+    /// post-quantum at no extra round trip. The second ClientHello, with the hybrid share, is
+    /// fragmented; its cookie comes first in it. Listing groups here sends exactly those
+    /// shares, whatever the MTU.
     pub fn key_share_groups(mut self, groups: &[KxGroup]) -> Self {
         self.config.key_shares = Some(groups.to_vec());
         self

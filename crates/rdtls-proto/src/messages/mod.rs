@@ -210,6 +210,10 @@ impl HelloExtensions {
     }
 
     fn emit_each(&self, exts: &mut Vec<u8>) {
+        // First: a DTLS 1.3 cookie and supported_versions, so that a server which reads only
+        // the first fragment of a fragmented ClientHello before keeping state (wolfSSL) finds
+        // both there.
+        self.tls13.emit_leading(exts);
         if let Some(name) = &self.server_name {
             put_extension(exts, ExtensionType::SERVER_NAME, |b| {
                 if !name.is_empty() {

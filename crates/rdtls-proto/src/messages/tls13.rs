@@ -222,23 +222,28 @@ impl Tls13Extensions {
         body.finish()
     }
 
-    /// Appends each extension present, in a fixed order that puts pre_shared_key last.
-    pub(super) fn emit_each(&self, exts: &mut Vec<u8>) {
+    /// Appends the cookie and supported_versions, which go before every other extension.
+    pub(super) fn emit_leading(&self, exts: &mut Vec<u8>) {
+        if let Some(cookie) = &self.cookie {
+            put_extension(exts, ExtensionType::COOKIE, |b| b.put_vec16(cookie));
+        }
         if let Some(versions) = &self.supported_versions {
             put_extension(exts, ExtensionType::SUPPORTED_VERSIONS, |b| match versions {
                 SupportedVersions::Offered(list) => b.put_len8(|b| list.iter().for_each(|v| b.put_u16(v.0))),
                 SupportedVersions::Selected(v) => b.put_u16(v.0),
             });
         }
+    }
+
+    /// Appends the other extensions present (after [`emit_leading`](Self::emit_leading)'s),
+    /// in a fixed order that puts pre_shared_key last.
+    pub(super) fn emit_each(&self, exts: &mut Vec<u8>) {
         if let Some(share) = &self.key_share {
             put_extension(exts, ExtensionType::KEY_SHARE, |b| match share {
                 KeyShare::Offered(list) => b.put_len16(|b| list.iter().for_each(|e| put_key_share_entry(b, e))),
                 KeyShare::Chosen(e) => put_key_share_entry(b, e),
                 KeyShare::Requested(group) => b.put_u16(*group),
             });
-        }
-        if let Some(cookie) = &self.cookie {
-            put_extension(exts, ExtensionType::COOKIE, |b| b.put_vec16(cookie));
         }
         if let Some(modes) = &self.psk_key_exchange_modes {
             put_extension(exts, ExtensionType::PSK_KEY_EXCHANGE_MODES, |b| b.put_vec8(modes));

@@ -11,8 +11,9 @@ use crate::handshake::reassembly::Message;
 use crate::handshake::MAX_HELLO_VERIFY;
 use crate::handshake::{tls12, Action, Context, FlightItem};
 use crate::messages::tls13::{psk_mode, KeyShare, KeyShareEntry, PreSharedKey, PskIdentity, SupportedVersions};
-use crate::messages::{self, write_message, ClientHello, HelloExtensions, ServerHello};
+use crate::messages::{self, write_message, ClientHello, HelloExtensions, ServerHello, HS_HEADER_LEN};
 use crate::pki::ServerName;
+use crate::record::HEADER_LEN;
 use crate::suites::CipherSuite;
 
 use super::{
@@ -233,6 +234,18 @@ impl Client {
         };
         let mut body = Vec::with_capacity(512);
         hello.emit(&mut body);
+        // The default key shares: a first ClientHello that a hybrid share would push over the
+        // MTU goes with the curve's share alone, unfragmented (servers that keep no state
+        // before a cookie may take only that, wolfSSL's among them); a server that prefers
+        // the hybrid asks for it in its HelloRetryRequest.
+        let over = HEADER_LEN + HS_HEADER_LEN + body.len() > cx.config.mtu;
+        if over && !self.retried && cx.config.key_shares.is_none() && self.shares.len() > 1 {
+            let before = self.shares.len();
+            self.shares.retain(|s| !s.group().is_hybrid());
+            if self.shares.len() < before && !self.shares.is_empty() {
+                return self.send_client_hello(cx);
+            }
+        }
         if let Some(binders) = &hello.extensions.tls13.pre_shared_key {
             self.write_binders(cx.config, binders.binders_len(), &mut body)?;
         }
