@@ -62,15 +62,6 @@ fn spoofed_first_fragment(i: u32, length: u32, piece: usize) -> Vec<u8> {
     d
 }
 
-/// Feeds `datagrams` from `from`; returns the last verdict.
-fn feed(ep: &mut Endpoint, now: Instant, from: SocketAddr, datagrams: &[Vec<u8>], resp: &mut Vec<u8>) -> DatagramEvent {
-    let mut last = None;
-    for d in datagrams {
-        last = Some(ep.handle(now, from, d, resp));
-    }
-    last.expect("at least one datagram")
-}
-
 /// The cookie exchange for a client at `from`: returns its second ClientHello's datagrams.
 fn second_hello(ep: &mut Endpoint, now: Instant, from: SocketAddr, c: &mut Connection) -> Vec<Vec<u8>> {
     let hello = drain(c);
