@@ -24,6 +24,10 @@ pub(crate) enum Group {
     X25519,
     P256,
     P384,
+    /// ML-KEM-768 with X25519 (0x11EC).
+    X25519MlKem768,
+    /// ML-KEM-768 with P-256 (0x11EB).
+    P256MlKem768,
 }
 
 impl Group {
@@ -32,6 +36,8 @@ impl Group {
             Self::X25519 => sys::WOLFSSL_ECC_X25519,
             Self::P256 => sys::WOLFSSL_ECC_SECP256R1,
             Self::P384 => sys::WOLFSSL_ECC_SECP384R1,
+            Self::X25519MlKem768 => sys::WOLFSSL_X25519MLKEM768,
+            Self::P256MlKem768 => sys::WOLFSSL_SECP256R1MLKEM768,
         };
         u16::try_from(code).expect("group codes are 16 bits")
     }
