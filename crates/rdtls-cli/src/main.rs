@@ -58,6 +58,9 @@ pub(crate) fn describe(conn: &Core) -> String {
         conn.protocol().map(|p| p.to_string()).unwrap_or_default(),
         conn.cipher_suite().map_or("?", |c| c.openssl_name)
     );
+    if let Some(group) = conn.key_exchange_group() {
+        s.push_str(&format!(", group {group}"));
+    }
     if let Some(id) = conn.psk_identity() {
         s.push_str(&format!(", PSK identity '{}'", String::from_utf8_lossy(id)));
     }

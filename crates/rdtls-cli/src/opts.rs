@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use rdtls::proto::crypto::default_provider;
+use rdtls::proto::crypto::{default_provider, KxGroup};
 use rdtls::proto::enums::Protocol;
 use rdtls::proto::suites::{self, CipherSuite};
 use rdtls::proto::{CertifiedKey, ConfigBuilder, RootStore};
@@ -39,6 +39,11 @@ pub(crate) struct TlsArgs {
     /// Cipher suites in order of preference, IANA or OpenSSL names, separated by ',' or ':'.
     #[arg(long, value_name = "LIST")]
     pub(crate) ciphers: Option<String>,
+    /// Key exchange groups in order of preference, separated by ',' or ':': X25519MLKEM768,
+    /// SecP256r1MLKEM768 (post-quantum hybrids, DTLS 1.3 only), x25519, secp256r1, secp384r1.
+    /// Default: X25519MLKEM768,x25519,secp256r1,secp384r1. DTLS 1.2 uses the curves alone.
+    #[arg(long, value_name = "LIST")]
+    pub(crate) groups: Option<String>,
     /// Handshake timeout in seconds (2 to 120; default 60).
     #[arg(long, value_name = "SECS")]
     pub(crate) handshake_timeout: Option<f64>,
@@ -113,6 +118,18 @@ pub(crate) fn parse_ciphers(list: &str) -> anyhow::Result<Vec<&'static CipherSui
     Ok(out)
 }
 
+/// Parses a group list.
+pub(crate) fn parse_groups(list: &str) -> anyhow::Result<Vec<KxGroup>> {
+    let groups = list
+        .split([',', ':'])
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| n.parse::<KxGroup>().map_err(|e| anyhow::anyhow!("--groups: {e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    anyhow::ensure!(!groups.is_empty(), "--groups is empty");
+    Ok(groups)
+}
+
 /// The handshake timeout, checked against EdgerOS's range.
 pub(crate) fn handshake_timeout(secs: Option<f64>) -> anyhow::Result<Option<Duration>> {
     match secs {
@@ -152,6 +169,9 @@ pub(crate) fn common(args: &TlsArgs, mut b: ConfigBuilder) -> anyhow::Result<Con
     }
     if let Some(list) = &args.ciphers {
         b = b.cipher_suites(&parse_ciphers(list)?);
+    }
+    if let Some(list) = &args.groups {
+        b = b.groups(&parse_groups(list)?);
     }
     if let Some(t) = handshake_timeout(args.handshake_timeout)? {
         b = b.handshake_timeout(t);

@@ -35,7 +35,9 @@ fn psk_server_and_client_count_two() {
     for name in ["alice", "bob"] {
         assert_eq!(stdout.matches(&format!("{name}: to 127.0.0.1:")).count(), 2, "{stdout}");
         // `--protocol any` on both sides: DTLS 1.3.
-        let line = format!("{name}: encrypted connection established! DTLSv1.3 TLS_AES_128_GCM_SHA256");
+        // The post-quantum group: the server's cookie retry asks for it.
+        let line =
+            format!("{name}: encrypted connection established! DTLSv1.3 TLS_AES_128_GCM_SHA256, group X25519MLKEM768");
         assert!(stderr.contains(&line), "{stderr}");
     }
     let server_log = server.stop();
@@ -171,6 +173,41 @@ fn connection_ids_are_negotiated_and_named() {
     assert_eq!(ids(&log), Some((4, 8)), "{log}");
     let out = run(&["client", "--connect", "127.0.0.1:9", "--psk-key", "00", "--cid", "21"]);
     assert!(text(&out.stderr).contains("at most 20 bytes"), "{}", text(&out.stderr));
+}
+
+/// `--groups`: the groups offered and taken, named on the established lines of both ends; a
+/// server of the curves alone takes the client's X25519 share, DTLS 1.2 the curves of the
+/// list; an unknown name is a clear error.
+#[test]
+fn groups_are_chosen_and_named() {
+    let server = Running::start(&["server", "--listen", "127.0.0.1:0", "--psk-key", "00ff"]);
+    let addr = server.addr.to_string();
+    let client = |extra: &[&str]| {
+        let mut args = vec!["client", "--connect", &addr, "--psk-key", "00ff", "--count", "1"];
+        args.extend_from_slice(extra);
+        let out = run(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stderr)
+    };
+    assert!(client(&[]).contains(", group X25519MLKEM768"));
+    // The server picks by its own order among the client's groups (its retry asks for it).
+    assert!(client(&["--groups", "secp256r1,x25519"]).contains(", group x25519"));
+    assert!(client(&["--groups", "secp256r1"]).contains(", group secp256r1"));
+    assert!(
+        client(&["--groups", "SecP256r1MLKEM768:x25519"]).contains(", group x25519"),
+        "the server's default lacks it"
+    );
+    assert!(client(&["--groups", "X25519MLKEM768,secp384r1", "--protocol", "1.2"]).contains(", group secp384r1"));
+    let log = server.stop();
+    assert!(log.contains(", group X25519MLKEM768"), "{log}");
+    assert!(log.contains(", group secp256r1"), "{log}");
+    let curves = Running::start(&["server", "--listen", "127.0.0.1:0", "--psk-key", "00ff", "--groups", "x25519"]);
+    let out = run(&["client", "--connect", &curves.addr.to_string(), "--psk-key", "00ff", "--count", "1"]);
+    assert!(text(&out.stderr).contains("DTLSv1.3 TLS_AES_128_GCM_SHA256, group x25519"), "{}", text(&out.stderr));
+    drop(curves.stop());
+    let out = run(&["client", "--connect", "127.0.0.1:9", "--psk-key", "00", "--groups", "x448"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("unknown group `x448`"), "{}", text(&out.stderr));
 }
 
 /// A client behind a NAT that rebinds keeps its association through Connection IDs: the fault

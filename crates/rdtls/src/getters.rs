@@ -77,6 +77,12 @@ macro_rules! connection_getters {
             lock(&self.d.shared.proto).session().cloned()
         }
 
+        /// The group of the handshake's key exchange (X25519MLKEM768, x25519, ...), if it had
+        /// one.
+        pub fn key_exchange_group(&self) -> Option<rdtls_proto::crypto::KxGroup> {
+            lock(&self.d.shared.proto).key_exchange_group()
+        }
+
         /// The PSK identity the client used.
         pub fn psk_identity(&self) -> Option<Vec<u8>> {
             lock(&self.d.shared.proto).psk_identity().map(<[u8]>::to_vec)
