@@ -95,6 +95,8 @@ impl OursServer {
                         let mut response = self.pool.get();
                         match self.endpoint.handle(now, peer, &d, &mut response) {
                             DatagramEvent::Respond => self.to_client.push(std::mem::take(&mut response)),
+                            // A piece of a fragmented ClientHello, held until the rest comes.
+                            DatagramEvent::Held => {}
                             DatagramEvent::Incoming(incoming) => {
                                 server = Some(self.endpoint.accept(incoming, now).expect("accept"));
                             }

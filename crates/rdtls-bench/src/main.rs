@@ -18,7 +18,9 @@
 //!    (the server threads' own CPU time), latency at 50% and 90% of capacity;
 //! 7. DTLS 1.3 beside our DTLS 1.2: server CPU per handshake, CPU per record, memory per idle
 //!    connection;
-//! 8. Connection ID (8 bytes each way) beside none: CPU per record, memory per idle connection.
+//! 8. Connection ID (8 bytes each way) beside none: CPU per record, memory per idle connection;
+//! 9. the post-quantum group X25519MLKEM768: server CPU per DTLS 1.3 handshake beside X25519,
+//!    ML-KEM-768 alone, latency of hybrid clients under a flood of spoofed ClientHello fragments.
 
 mod capacity;
 mod cid;
@@ -28,6 +30,7 @@ mod flood;
 mod inmem;
 mod loopback;
 mod pipe;
+mod pq;
 mod report;
 mod resume;
 mod setup;
@@ -58,6 +61,8 @@ enum Group {
     Cid,
     /// Resumed handshakes.
     Resumption,
+    /// The post-quantum hybrid group X25519MLKEM768.
+    Pq,
 }
 
 /// Measures this DTLS stack beside OpenSSL, interleaved in one run.
@@ -187,6 +192,10 @@ fn main() -> ExitCode {
     if wanted(Group::Resumption) {
         progress("resumed handshakes");
         resume::run(&effort, &creds, &mut rows);
+    }
+    if wanted(Group::Pq) {
+        progress("post-quantum X25519MLKEM768");
+        pq::run(&effort, &mut rows);
     }
     if wanted(Group::Cid) {
         progress("Connection ID");

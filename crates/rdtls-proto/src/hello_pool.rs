@@ -28,7 +28,7 @@ use crate::messages::HandshakeHeader;
 use crate::record::{RecordHeader, HEADER_LEN};
 
 /// Default cap on the memory the pool charges, all entries together: 256 KiB, room for about
-/// 140 pending ClientHellos of 1.5 KB.
+/// 120 pending ClientHellos of 1.5 KB (with the overhead each is charged), or 29 of the largest.
 pub const DEFAULT_HELLO_POOL_BYTES: usize = 256 * 1024;
 
 /// Largest ClientHello the pool reassembles: 8 KiB, five times a ClientHello with a hybrid
@@ -176,7 +176,7 @@ impl HelloPool {
             || bytes.is_empty()
             || end > len as u64
         {
-            return None;
+            return Some(Pooled::Dropped);
         }
         if self.entries.get(&remote).is_some_and(|e| h.message_seq < e.message.seq()) {
             // A late copy of an earlier ClientHello (the first, answered already, while the
@@ -241,24 +241,29 @@ impl HelloPool {
     }
 
     fn evict_oldest(&mut self) -> bool {
-        let Some((_, remote)) = self.order.pop_first() else { return false };
-        if let Some(entry) = self.entries.remove(&remote) {
-            self.bytes -= entry.cost();
-            self.evicted += 1;
+        let Some((serial, remote)) = self.order.pop_first() else { return false };
+        if self.entries.get(&remote).is_some_and(|e| e.serial == serial) {
+            if let Some(entry) = self.entries.remove(&remote) {
+                self.bytes -= entry.cost();
+                self.evicted += 1;
+            }
         }
         true
     }
 
     /// Drops the entries that had no fragment for [`HELLO_POOL_LIFETIME`].
     fn expire(&mut self, now: Instant) {
-        while let Some((_, remote)) = self.order.first_key_value() {
-            let remote = *remote;
+        while let Some((&serial, &remote)) = self.order.first_key_value() {
             match self.entries.get(&remote) {
-                Some(e) if now.saturating_duration_since(e.touched) < HELLO_POOL_LIFETIME => break,
-                _ => {
+                Some(e) if e.serial == serial && now.saturating_duration_since(e.touched) < HELLO_POOL_LIFETIME => {
+                    break
+                }
+                Some(e) if e.serial == serial => {
                     self.remove(&remote);
-                    // An order slot without an entry cannot exist, but never loop on one.
-                    self.order.pop_first();
+                }
+                // A slot that names no entry cannot exist; never loop on one.
+                _ => {
+                    self.order.remove(&serial);
                 }
             }
         }
@@ -312,4 +317,96 @@ pub(crate) fn wants(datagram: &[u8]) -> bool {
     let mut b = crate::codec::Reader::new(bytes);
     let cookie_len = b.take(34).and_then(|_| b.vec8()).and_then(|_| b.u8());
     cookie_len.is_none_or(|n| n == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A datagram of one record holding one ClientHello fragment.
+    fn fragment(seq: u64, message_seq: u16, length: u32, offset: u32, bytes: &[u8]) -> Vec<u8> {
+        let mut d = Vec::new();
+        RecordHeader {
+            content_type: ContentType::HANDSHAKE,
+            version: crate::enums::ProtocolVersion::DTLS1_2,
+            epoch: 0,
+            seq,
+            length: (12 + bytes.len()) as u16,
+        }
+        .write(&mut d);
+        HandshakeHeader {
+            msg_type: HandshakeType::CLIENT_HELLO,
+            length,
+            message_seq,
+            fragment_offset: offset,
+            fragment_length: bytes.len() as u32,
+        }
+        .write(&mut d);
+        d.extend_from_slice(bytes);
+        d
+    }
+
+    /// Thousands of random fragments from a few hundred sources, with time passing: after every
+    /// one, the charged bytes are the sum of the entries' costs, within the cap, and every
+    /// entry has exactly one slot in the eviction order.
+    #[test]
+    fn bookkeeping_holds_under_random_traffic() {
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let start = Instant::now();
+        let mut pool = HelloPool::new(64 * 1024);
+        let mut completed = 0;
+        for i in 0..20_000u64 {
+            let now = start + Duration::from_millis(i * 3);
+            let source = SocketAddr::from(([10, 0, (next() % 3) as u8, (next() % 100) as u8], 5000));
+            let length = [300u32, 1500, 8192, 9000][(next() % 4) as usize];
+            let offset = (next() % u64::from(length)) as u32 / 100 * 100;
+            let len = (next() % 700 + 1).min(u64::from(length - offset)) as usize;
+            let seq = (next() % 2) as u16;
+            let d = fragment(i, seq, length, offset, &vec![seq as u8; len]);
+            if matches!(pool.offer(now, source, &d), Pooled::Complete(_)) {
+                completed += 1;
+            }
+            if i % 5_000 == 0 {
+                pool.set_cap([64 * 1024, 16 * 1024, 2048][(i / 5_000 % 3) as usize]);
+            }
+            let cost: usize = pool.entries.values().map(Entry::cost).sum();
+            assert_eq!(pool.bytes, cost, "#{i}");
+            assert!(pool.bytes <= pool.cap, "#{i}");
+            assert_eq!(pool.order.len(), pool.entries.len(), "#{i}");
+            assert!(pool.entries.iter().all(|(a, e)| pool.order.get(&e.serial) == Some(a)), "#{i}");
+        }
+        assert!(completed > 0 && pool.evicted() > 0, "{completed} completed, {} evicted", pool.evicted());
+    }
+
+    #[test]
+    fn a_message_completes_once_and_leaves() {
+        let now = Instant::now();
+        let mut pool = HelloPool::default();
+        let a: SocketAddr = "192.0.2.1:1".parse().unwrap();
+        let body: Vec<u8> = (0..200u8).collect();
+        assert_eq!(pool.offer(now, a, &fragment(7, 0, 200, 100, &body[100..])), Pooled::Held);
+        // An overlapping piece that agrees is taken; the last piece completes it.
+        assert_eq!(pool.offer(now, a, &fragment(8, 0, 200, 50, &body[50..150])), Pooled::Held);
+        let Pooled::Complete(whole) = pool.offer(now, a, &fragment(9, 0, 200, 0, &body[..50])) else {
+            panic!("not complete")
+        };
+        assert_eq!((pool.len(), pool.bytes()), (0, 0));
+        // One record, the message whole, the record number of the piece at offset 0.
+        let rec = RecordHeader::parse(&whole).unwrap();
+        assert_eq!((rec.seq, usize::from(rec.length)), (9, 12 + 200));
+        assert_eq!(&whole[HEADER_LEN + 12..], &body[..]);
+        // Not a ClientHello, or beyond its message: not taken.
+        let mut other = fragment(1, 0, 200, 0, &body[..10]);
+        other[HEADER_LEN] = 2;
+        assert_eq!(pool.offer(now, a, &other), Pooled::Dropped);
+        assert_eq!(pool.offer(now, a, &fragment(1, 0, 200, 195, &body[..10])), Pooled::Dropped);
+        assert_eq!(pool.offer(now, a, &fragment(1, 0, 9000, 0, &body[..10])), Pooled::Dropped, "over 8 KiB");
+        assert_eq!(pool.len(), 0);
+    }
 }
