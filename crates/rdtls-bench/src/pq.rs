@@ -37,11 +37,17 @@ fn peer(i: usize) -> SocketAddr {
 /// DTLS 1.3 PSK configurations (server, client) whose client sends a share of `group` and
 /// whose server takes it.
 fn configs(group: KxGroup) -> (Arc<Config>, Arc<Config>) {
+    let groups: Vec<KxGroup> = [group, KxGroup::X25519].into_iter().fold(Vec::new(), |mut v, g| {
+        if !v.contains(&g) {
+            v.push(g);
+        }
+        v
+    });
     let base = || {
         Config::builder()
             .protocol_versions(Protocol::Dtls1_3, Protocol::Dtls1_3)
             .cipher_suites(&[&suites::TLS13_AES_128_GCM_SHA256])
-            .groups(&[group, KxGroup::X25519])
+            .groups(&groups)
             .mtu(1400)
     };
     let server = base().psk_server_key(PSK_KEY.to_vec()).build().expect("server config");
@@ -109,9 +115,22 @@ fn spoofed_first_fragment(i: u32) -> Vec<u8> {
     d
 }
 
+/// Lowers the calling thread to nice 19. The attacker's machine is not the server's: on this
+/// one, its sending thread yields the CPU to the server and the real clients (the rate it
+/// reaches is reported).
+#[allow(unsafe_code)]
+fn lowest_priority() {
+    // SAFETY: gettid and setpriority on the calling thread's own id change only its niceness.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+    }
+}
+
 /// Sends the spoofed fragments to `target` at `FLOOD_RATE` until `stop`, each from the next of
-/// 1,024 source addresses.
-fn flood(target: SocketAddr, stop: Arc<AtomicBool>, sent: Arc<AtomicU64>) {
+/// 1,024 source addresses, counting them in `sent` as it goes. Returns how long it sent.
+fn flood(target: SocketAddr, stop: Arc<AtomicBool>, sent: Arc<AtomicU64>) -> Duration {
+    lowest_priority();
     let sockets: Vec<UdpSocket> = (1..=SOURCES)
         .flat_map(|ip| {
             (0..PORTS_PER_SOURCE).map(move |_| {
@@ -130,18 +149,21 @@ fn flood(target: SocketAddr, stop: Arc<AtomicBool>, sent: Arc<AtomicU64>) {
             let _ = s.send_to(&fragments[(n % fragments.len() as u64) as usize], target);
             n += 1;
         }
+        sent.store(n, Ordering::Relaxed);
         let due = start + period * (n / burst) as u32;
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             thread::sleep(wait);
         }
     }
-    sent.store(n, Ordering::Relaxed);
+    start.elapsed()
 }
 
-/// Handshake latencies (ms) of `count` hybrid clients connecting one after another.
-fn latencies(server: SocketAddr, cfg: &Arc<Config>, count: usize) -> Vec<f64> {
+/// Handshake latencies (ms) of at least `count` hybrid clients connecting one after another,
+/// for at least `min_time`.
+fn latencies(server: SocketAddr, cfg: &Arc<Config>, count: usize, min_time: Duration) -> Vec<f64> {
     let mut out = Vec::with_capacity(count);
-    for _ in 0..count {
+    let began = Instant::now();
+    while out.len() < count || began.elapsed() < min_time {
         let start = Instant::now();
         let mut conn = Connection::connect(server, cfg.clone(), Some(Duration::from_secs(30))).expect("handshake");
         out.push(start.elapsed().as_secs_f64() * 1e3);
@@ -179,8 +201,9 @@ fn flood_latency(effort: &Effort, rows: &mut Vec<Row>) {
             }
         })
     };
-    let clients = effort.scale(400).max(50);
-    let mut quiet = latencies(addr, &client_cfg, clients);
+    let clients = effort.scale(2_000).max(200);
+    let min_time = Duration::from_secs(if effort.quick { 1 } else { 3 });
+    let mut quiet = latencies(addr, &client_cfg, clients, min_time);
     quiet.sort_by(f64::total_cmp);
     let held_before = listener.stats().fragments_held;
 
@@ -190,12 +213,14 @@ fn flood_latency(effort: &Effort, rows: &mut Vec<Row>) {
         let (stop, sent) = (stop.clone(), sent.clone());
         thread::spawn(move || flood(addr, stop, sent))
     };
-    let started = Instant::now();
-    let mut loaded = latencies(addr, &client_cfg, clients);
-    let elapsed = started.elapsed();
+    // The flood first fills the pool: 10,000 fragments, then the clients come.
+    while sent.load(Ordering::Relaxed) < 10_000 {
+        thread::sleep(Duration::from_millis(5));
+    }
+    let mut loaded = latencies(addr, &client_cfg, clients, min_time);
     stop.store(true, Ordering::Relaxed);
-    flooder.join().expect("flood thread");
-    let rate = sent.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64();
+    let flooding = flooder.join().expect("flood thread");
+    let rate = sent.load(Ordering::Relaxed) as f64 / flooding.as_secs_f64();
     loaded.sort_by(f64::total_cmp);
     done.store(true, Ordering::Relaxed);
     acceptor.join().expect("acceptor thread");

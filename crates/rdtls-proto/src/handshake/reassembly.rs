@@ -93,19 +93,23 @@ pub(crate) struct Partial {
     msg_type: HandshakeType,
     seq: u16,
     epoch: u16,
+    /// The declared length: what the message is charged for.
+    len: usize,
+    /// What has arrived so far, up to the furthest byte received (grown as fragments come: a
+    /// message that never completes costs the bytes that came, not its declared length).
     body: Vec<u8>,
     have: RangeSet,
 }
 
 impl Partial {
-    /// An empty message of `len` bytes (allocated now: check `len` first).
+    /// An empty message of `len` bytes (check `len` first: the body may grow to it).
     pub(crate) fn new(msg_type: HandshakeType, seq: u16, epoch: u16, len: usize) -> Self {
-        Self { msg_type, seq, epoch, body: vec![0; len], have: RangeSet::default() }
+        Self { msg_type, seq, epoch, len, body: Vec::new(), have: RangeSet::default() }
     }
 
     /// Whether a fragment with this header belongs to this message.
     pub(crate) fn matches(&self, h: &HandshakeHeader) -> bool {
-        self.msg_type == h.msg_type && self.seq == h.message_seq && self.body.len() == h.length as usize
+        self.msg_type == h.msg_type && self.seq == h.message_seq && self.len == h.length as usize
     }
 
     /// The message's `message_seq`.
@@ -113,9 +117,9 @@ impl Partial {
         self.seq
     }
 
-    /// The message's length.
+    /// The message's declared length.
     pub(crate) fn len(&self) -> usize {
-        self.body.len()
+        self.len
     }
 
     /// The message body, once [`complete`](Self::complete).
@@ -124,7 +128,7 @@ impl Partial {
     }
 
     pub(crate) fn complete(&self) -> bool {
-        self.have.is_whole(self.body.len())
+        self.have.is_whole(self.len)
     }
 
     /// Adds a fragment lying within the body. A fragment whose bytes are all held already is
@@ -146,6 +150,13 @@ impl Partial {
         }
         if !self.have.insert(offset, end) {
             return Inserted::Dropped;
+        }
+        if self.body.len() < end as usize {
+            if self.body.capacity() == 0 && end as usize == self.len {
+                // The whole message at once (or its last piece first): one exact allocation.
+                self.body.reserve_exact(self.len);
+            }
+            self.body.resize(end as usize, 0);
         }
         self.body[offset as usize..end as usize].copy_from_slice(bytes);
         Inserted::Buffered
@@ -182,7 +193,7 @@ impl Reassembler {
     pub(crate) fn set_next_seq(&mut self, seq: u16) {
         self.next_seq = seq;
         self.slots.retain(|p| p.seq >= seq);
-        self.buffered = self.slots.iter().map(|p| p.body.len()).sum();
+        self.buffered = self.slots.iter().map(Partial::len).sum();
     }
 
     /// Bytes currently held for incomplete or future messages.
@@ -200,7 +211,7 @@ impl Reassembler {
         }
         let length = h.length as usize;
         if let Some(p) = self.slots.iter_mut().find(|p| p.seq == h.message_seq) {
-            if p.msg_type != h.msg_type || p.body.len() != length || p.epoch != epoch {
+            if p.msg_type != h.msg_type || p.len != length || p.epoch != epoch {
                 return Inserted::Dropped;
             }
             if fragment.is_empty() {
@@ -228,7 +239,7 @@ impl Reassembler {
             else {
                 return Inserted::Dropped;
             };
-            self.buffered -= self.slots.swap_remove(i).body.len();
+            self.buffered -= self.slots.swap_remove(i).len;
         }
         let mut p = Partial::new(h.msg_type, h.message_seq, epoch, length);
         if !fragment.is_empty() {
@@ -248,7 +259,7 @@ impl Reassembler {
     pub(crate) fn pop(&mut self) -> Option<Message> {
         let i = self.slots.iter().position(|p| p.seq == self.next_seq && p.complete())?;
         let p = self.slots.swap_remove(i);
-        self.buffered -= p.body.len();
+        self.buffered -= p.len;
         self.next_seq = self.next_seq.wrapping_add(1);
         Some(Message { msg_type: p.msg_type, seq: p.seq, body: p.body })
     }
