@@ -159,3 +159,33 @@ fn capacity_figures_come_from_both_servers_with_ratios() {
         }
     }
 }
+
+#[test]
+fn post_quantum_figures_run_end_to_end() {
+    let rows = run(&["--quick", "--only", "pq", "--format", "json"]);
+    let hybrid = figure(
+        &rows,
+        "DTLS 1.3 handshake server CPU, PSK with X25519MLKEM768, cookie on (openssl column: the same with X25519)",
+    );
+    let (ours, x25519) = (hybrid["ours"].as_f64().unwrap(), hybrid["openssl"].as_f64().unwrap());
+    assert!(ours > 0.0 && x25519 > 0.0, "{hybrid}");
+    let mlkem = figure(&rows, "ML-KEM-768 encapsulation + decapsulation, aws-lc")["ours"].as_f64().unwrap();
+    assert!(mlkem > 0.0);
+    let added = rows
+        .iter()
+        .find(|r| r["figure"].as_str().is_some_and(|f| f.starts_with("X25519MLKEM768 server CPU over X25519")))
+        .expect("the hybrid's added cost");
+    // The row is the difference of the two handshake figures, beside ML-KEM alone.
+    assert!((added["ours"].as_f64().unwrap() - (ours - x25519)).abs() < 1e-6, "{added}");
+    assert_eq!(added["openssl"].as_f64().unwrap(), mlkem);
+    let latencies: Vec<f64> = rows
+        .iter()
+        .filter(|r| r["figure"].as_str().is_some_and(|f| f.starts_with("handshake latency")))
+        .map(|r| r["ours"].as_f64().unwrap())
+        .collect();
+    assert_eq!(latencies.len(), 3, "p50 without, p50 and p99 under the fragment flood");
+    // Debug builds (the tests') may not keep up with the flood: a client can need a
+    // retransmission (1 s), never more than the 30 s connect timeout.
+    assert!(latencies.iter().all(|&ms| ms > 0.0 && ms < 30_000.0), "{latencies:?}");
+    assert!(latencies[1] <= latencies[2], "p50 above p99: {latencies:?}");
+}
