@@ -8,7 +8,7 @@
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread;
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use rdtls::{Connection, Listener, ListenerOptions};
@@ -22,7 +22,7 @@ const FLOOD_RATE: u64 = 50_000;
 /// Loopback source addresses the flood comes from.
 const FLOOD_SOURCES: u8 = 64;
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
 }
@@ -46,25 +46,39 @@ fn flood(target: SocketAddr, hellos: Vec<Vec<u8>>, stop: Arc<AtomicBool>, sent: 
     let sockets: Vec<UdpSocket> = (1..=FLOOD_SOURCES)
         .map(|i| UdpSocket::bind(SocketAddr::from((Ipv4Addr::new(127, 0, 1, i), 0))).expect("flood socket"))
         .collect();
+    pace(&sockets, &hellos, target, FLOOD_RATE, &stop, &sent);
+}
+
+/// Sends `datagrams` in turn, each from the next of `sockets`, to `target` at `rate` per second
+/// until `stop`, counting them in `sent` as it goes. Returns how long it sent.
+pub(crate) fn pace(
+    sockets: &[UdpSocket],
+    datagrams: &[Vec<u8>],
+    target: SocketAddr,
+    rate: u64,
+    stop: &AtomicBool,
+    sent: &AtomicU64,
+) -> Duration {
     let burst = 100u64;
-    let period = Duration::from_secs_f64(burst as f64 / FLOOD_RATE as f64);
+    let period = Duration::from_secs_f64(burst as f64 / rate as f64);
     let start = Instant::now();
     let mut n = 0u64;
     while !stop.load(Ordering::Relaxed) {
         for _ in 0..burst {
             let s = &sockets[(n % sockets.len() as u64) as usize];
-            let h = &hellos[(n % hellos.len() as u64) as usize];
+            let d = &datagrams[(n % datagrams.len() as u64) as usize];
             // Drops under overload are part of a flood; errors are not interesting here.
-            let _ = s.send_to(h, target);
+            let _ = s.send_to(d, target);
             n += 1;
         }
+        sent.store(n, Ordering::Relaxed);
         // Pace: the next burst is due at n / rate after the start.
         let due = start + period * (n / burst) as u32;
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             thread::sleep(wait);
         }
     }
-    sent.store(n, Ordering::Relaxed);
+    start.elapsed()
 }
 
 /// Handshake latencies (ms) of `count` clients connecting one after another.
@@ -80,18 +94,17 @@ fn latencies(server: SocketAddr, creds: &Credentials, count: usize) -> Vec<f64> 
     out
 }
 
-pub(crate) fn run(effort: &Effort, creds: &Credentials, rows: &mut Vec<Row>) {
-    let cfg = setup::ours_server(Kind::Psk, creds, true);
+/// A listener on loopback for `cfg` whose connections are accepted and dropped (the clients
+/// close right after their handshake) until the flag is set; the thread that does it.
+pub(crate) fn accepting_listener(cfg: Arc<rdtls::Config>) -> (Arc<Listener>, Arc<AtomicBool>, JoinHandle<()>) {
     let listener = Arc::new(
         Listener::bind_with("127.0.0.1:0".parse().expect("address"), cfg, ListenerOptions::default())
             .expect("listener"),
     );
-    let addr = listener.local_addr().expect("address");
     let done = Arc::new(AtomicBool::new(false));
     let acceptor = {
         let (listener, done) = (listener.clone(), done.clone());
         thread::spawn(move || {
-            // Accept and drop: the client closes right after its handshake.
             while !done.load(Ordering::Relaxed) {
                 if let Ok(conn) = listener.accept_timeout(Duration::from_millis(50)) {
                     drop(conn);
@@ -99,6 +112,12 @@ pub(crate) fn run(effort: &Effort, creds: &Credentials, rows: &mut Vec<Row>) {
             }
         })
     };
+    (listener, done, acceptor)
+}
+
+pub(crate) fn run(effort: &Effort, creds: &Credentials, rows: &mut Vec<Row>) {
+    let (listener, done, acceptor) = accepting_listener(setup::ours_server(Kind::Psk, creds, true));
+    let addr = listener.local_addr().expect("address");
     let clients = effort.scale(400).max(50);
 
     // Without a flood, for reference.

@@ -18,13 +18,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::kem::{Ciphertext, DecapsulationKey, ML_KEM_768};
-use rdtls::{Connection, Listener, ListenerOptions};
+use rdtls::Connection;
 use rdtls_proto::crypto::KxGroup;
 use rdtls_proto::enums::Protocol;
 use rdtls_proto::suites;
 use rdtls_proto::Config;
 
 use crate::drive::OursServer;
+use crate::flood::{accepting_listener, pace, percentile};
 use crate::report::Row;
 use crate::setup::{PSK_IDENTITY, PSK_KEY};
 use crate::{interleave, median, Effort};
@@ -87,11 +88,6 @@ fn mlkem_cpu(n: usize) -> impl FnMut() -> f64 {
     }
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
 /// Loopback addresses of the flood, and sockets per address.
 const SOURCES: u8 = 64;
 const PORTS_PER_SOURCE: usize = 16;
@@ -139,23 +135,7 @@ fn flood(target: SocketAddr, stop: Arc<AtomicBool>, sent: Arc<AtomicU64>) -> Dur
         })
         .collect();
     let fragments: Vec<Vec<u8>> = (0..10_000).map(spoofed_first_fragment).collect();
-    let burst = 100u64;
-    let period = Duration::from_secs_f64(burst as f64 / FLOOD_RATE as f64);
-    let start = Instant::now();
-    let mut n = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        for _ in 0..burst {
-            let s = &sockets[(n % sockets.len() as u64) as usize];
-            let _ = s.send_to(&fragments[(n % fragments.len() as u64) as usize], target);
-            n += 1;
-        }
-        sent.store(n, Ordering::Relaxed);
-        let due = start + period * (n / burst) as u32;
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            thread::sleep(wait);
-        }
-    }
-    start.elapsed()
+    pace(&sockets, &fragments, target, FLOOD_RATE, &stop, &sent)
 }
 
 /// Handshake latencies (ms) of at least `count` hybrid clients connecting one after another,
@@ -185,22 +165,8 @@ fn flood_latency(effort: &Effort, rows: &mut Vec<Row>) {
             .build()
             .expect("client config"),
     );
-    let listener = Arc::new(
-        Listener::bind_with("127.0.0.1:0".parse().expect("address"), server_cfg, ListenerOptions::default())
-            .expect("listener"),
-    );
+    let (listener, done, acceptor) = accepting_listener(server_cfg);
     let addr = listener.local_addr().expect("address");
-    let done = Arc::new(AtomicBool::new(false));
-    let acceptor = {
-        let (listener, done) = (listener.clone(), done.clone());
-        thread::spawn(move || {
-            while !done.load(Ordering::Relaxed) {
-                if let Ok(conn) = listener.accept_timeout(Duration::from_millis(50)) {
-                    drop(conn);
-                }
-            }
-        })
-    };
     let clients = effort.scale(2_000).max(200);
     let min_time = Duration::from_secs(if effort.quick { 1 } else { 3 });
     let mut quiet = latencies(addr, &client_cfg, clients, min_time);
