@@ -197,3 +197,27 @@ pub const PSK_HEX: &str = "0123456789abcdef0123456789abcdef";
 pub fn psk() -> Vec<u8> {
     hex::decode(PSK_HEX).expect("hex")
 }
+
+/// Serves one peer on `server` as Qt's example server does, until its connection closes:
+/// `on_connected` checks the connection once its handshake completes, the peer's message is
+/// answered with `to <peer>: ACK`, and the last message is returned. Panics if the server has
+/// no event for `timeout`.
+pub fn serve_one(
+    server: &mut rdtls::Server,
+    timeout: Duration,
+    mut on_connected: impl FnMut(&rdtls_proto::Connection),
+) -> Option<Vec<u8>> {
+    let mut got = None;
+    loop {
+        match server.poll(Some(timeout)).expect("server poll") {
+            Some(rdtls::ServerEvent::Connected(p)) => on_connected(server.connection(p).expect("connected peer")),
+            Some(rdtls::ServerEvent::Message(p, data)) => {
+                server.send_to(p, format!("to {p}: ACK").as_bytes()).expect("send the answer");
+                got = Some(data);
+            }
+            Some(rdtls::ServerEvent::Closed(_, _)) => return got,
+            Some(_) => {}
+            None => panic!("no event from our server within {timeout:?}"),
+        }
+    }
+}

@@ -83,23 +83,10 @@ fn our_server(config: Config, wolf: WolfConfig, suite: &'static CipherSuite) -> 
         client.close().expect("close_notify");
         (client.version(), client.cipher(), reply)
     });
-    let mut got = None;
-    loop {
-        match server.poll(Some(T)).unwrap() {
-            Some(ServerEvent::Connected(p)) => {
-                let c = server.connection(p).unwrap();
-                assert_eq!(c.protocol(), Some(Protocol::Dtls1_3));
-                assert_eq!(c.cipher_suite(), Some(suite));
-            }
-            Some(ServerEvent::Message(p, data)) => {
-                server.send_to(p, format!("to {p}: ACK").as_bytes()).unwrap();
-                got = Some(data);
-            }
-            Some(ServerEvent::Closed(_, _)) => break,
-            Some(_) => {}
-            None => panic!("no event from our server within {T:?}"),
-        }
-    }
+    let got = rdtls_interop::serve_one(&mut server, T, |c| {
+        assert_eq!(c.protocol(), Some(Protocol::Dtls1_3));
+        assert_eq!(c.cipher_suite(), Some(suite));
+    });
     assert_eq!(got.as_deref(), Some(&b"hello from wolfSSL"[..]));
     let (version, cipher, reply) = wolf_side.join().expect("wolfSSL thread");
     assert_eq!(version, "DTLSv1.3");

@@ -21,8 +21,8 @@ use std::time::Duration;
 use certs::{Alg, Ca, Usage};
 use rdtls::proto::crypto::KxGroup;
 use rdtls::proto::enums::Protocol;
-use rdtls::{Client, Config, Server, ServerEvent};
-use rdtls_interop::loopback;
+use rdtls::{Client, Config, Server};
+use rdtls_interop::{loopback, serve_one};
 use relay::{Dir, Relay, CLIENT_HELLO};
 use wolfssl::{Group, WolfConfig, WolfPeer};
 
@@ -120,23 +120,10 @@ fn our_server(mtu: usize, wolf_mtu: Option<u16>, ca: &Ca, leaf: &certs::Leaf) {
         client.close().expect("close_notify");
         (client.version(), client.group(), reply)
     });
-    let mut got = None;
-    loop {
-        match server.poll(Some(T)).unwrap() {
-            Some(ServerEvent::Connected(p)) => {
-                let c = server.connection(p).unwrap();
-                assert_eq!(c.protocol(), Some(Protocol::Dtls1_3));
-                assert_eq!(c.key_exchange_group(), Some(KxGroup::X25519MlKem768));
-            }
-            Some(ServerEvent::Message(p, data)) => {
-                server.send_to(p, format!("to {p}: ACK").as_bytes()).unwrap();
-                got = Some(data);
-            }
-            Some(ServerEvent::Closed(_, _)) => break,
-            Some(_) => {}
-            None => panic!("no event from our server within {T:?} (MTU {mtu})"),
-        }
-    }
+    let got = serve_one(&mut server, T, |c| {
+        assert_eq!(c.protocol(), Some(Protocol::Dtls1_3));
+        assert_eq!(c.key_exchange_group(), Some(KxGroup::X25519MlKem768), "MTU {mtu}");
+    });
     assert_eq!(got.as_deref(), Some(&b"post-quantum hello"[..]));
     let (version, group, reply) = wolf_side.join().expect("wolfSSL thread");
     assert_eq!(version, "DTLSv1.3");
