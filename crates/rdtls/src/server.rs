@@ -124,6 +124,13 @@ impl Server {
         self.endpoint.set_stale_after(stale_after);
     }
 
+    /// Caps the memory of the pool where fragmented ClientHellos of peers not verified yet wait
+    /// until whole for the cookie check (default 256 KiB;
+    /// [`Endpoint::set_hello_pool_limit`](rdtls_proto::Endpoint::set_hello_pool_limit)).
+    pub fn set_hello_pool_limit(&mut self, bytes: usize) {
+        self.endpoint.set_hello_pool_limit(bytes);
+    }
+
     /// Counters: connections, handshakes by outcome, cookies, drops by reason, traffic.
     pub fn stats(&self) -> ListenerStats {
         let established = self.conns.values().filter(|p| p.conn.is_established()).count();

@@ -53,6 +53,11 @@ pub struct ListenerOptions {
     /// Give each accepted connection its own UDP socket, bound to the listener's address and
     /// connected to the peer (EdgerOS `accept`). Needs `SO_REUSEPORT`, set automatically.
     pub connection_sockets: bool,
+    /// Most memory for fragmented ClientHellos of peers not verified yet, held until whole for
+    /// the cookie check (a DTLS 1.3 ClientHello with a post-quantum key share is fragmented);
+    /// per worker. Default 256 KiB
+    /// ([`Endpoint::set_hello_pool_limit`](rdtls_proto::Endpoint::set_hello_pool_limit)).
+    pub hello_pool_bytes: usize,
 }
 
 impl Default for ListenerOptions {
@@ -68,6 +73,7 @@ impl Default for ListenerOptions {
             stale_after: Some(rdtls_proto::DEFAULT_STALE_AFTER),
             cookie_secret: None,
             connection_sockets: false,
+            hello_pool_bytes: rdtls_proto::hello_pool::DEFAULT_HELLO_POOL_BYTES,
         }
     }
 }
@@ -86,6 +92,7 @@ impl std::fmt::Debug for ListenerOptions {
             // Anyone who reads it could make valid cookies.
             .field("cookie_secret", &self.cookie_secret.map(|_| "<redacted>"))
             .field("connection_sockets", &self.connection_sockets)
+            .field("hello_pool_bytes", &self.hello_pool_bytes)
             .finish()
     }
 }
@@ -128,6 +135,12 @@ impl ListenerOptions {
     /// Gives each accepted connection its own connected socket.
     pub fn connection_sockets(mut self, enabled: bool) -> Self {
         self.connection_sockets = enabled;
+        self
+    }
+
+    /// Caps the memory of fragmented ClientHellos held for the cookie check.
+    pub fn hello_pool_bytes(mut self, bytes: usize) -> Self {
+        self.hello_pool_bytes = bytes;
         self
     }
 

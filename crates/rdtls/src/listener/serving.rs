@@ -626,6 +626,7 @@ pub(super) fn new_endpoint(
     if let Some(seed) = options.cookie_secret {
         endpoint.verifier_mut().set_secret(now, seed);
     }
+    endpoint.set_hello_pool_limit(options.hello_pool_bytes);
     Ok(endpoint)
 }
 
