@@ -178,14 +178,12 @@ impl HelloPool {
         {
             return Some(Pooled::Dropped);
         }
-        if self.entries.get(&remote).is_some_and(|e| h.message_seq < e.message.seq()) {
-            // A late copy of an earlier ClientHello (the first, answered already, while the
-            // second is arriving): it must not take the newer one's place.
-            return Some(Pooled::Dropped);
-        }
         if !self.entries.get(&remote).is_some_and(|e| e.message.matches(h)) {
-            // Another message from this source (a new ClientHello, or a spoofer's): it takes
-            // the source's one place.
+            // Another message from this source takes the source's one place: a new ClientHello,
+            // a late copy of an older one, or a spoofer's. The latest always wins, so no piece
+            // (of any message_seq) can pin a source's place against the client's own pieces;
+            // a late copy costs the client the pieces held, which its retransmission brings
+            // again.
             self.remove(&remote);
             while self.bytes + len + HELLO_POOL_ENTRY_OVERHEAD > self.cap {
                 if !self.evict_oldest() {

@@ -2,8 +2,9 @@
 //! ClientHello with a post-quantum key share arrives in pieces and its cookie is checked once
 //! it is whole. The pool stays within its memory cap under a flood of spoofed first fragments
 //! while a real client completes, keeps one message per source, forgets a message the moment
-//! its cookie fails, takes fragments in any order, and lets no stale copy displace a newer
-//! hello. Its cost per datagram is bounded: a spoofed fragment costs about what an
+//! its cookie fails, takes fragments in any order, and lets the latest piece of a source win
+//! (a late copy of an older hello costs the newer one its pieces, which the client's
+//! retransmission brings again; nothing can pin a source's place). Its cost per datagram is bounded: a spoofed fragment costs about what an
 //! unfragmented ClientHello's cookie check does.
 
 mod support;
@@ -45,6 +46,9 @@ fn drain(conn: &mut Connection) -> Vec<Vec<u8>> {
 fn addr(i: u32) -> SocketAddr {
     SocketAddr::from(((0x0a00_0000 + i).to_be_bytes(), (1024 + i % 60_000) as u16))
 }
+
+/// Where the handshake header starts in a datagram of one plaintext record.
+const HS_AT: usize = 13;
 
 /// The first fragment of a ClientHello that claims `length` bytes: a record of `piece` bytes
 /// of body, whose random makes it distinct.
@@ -156,7 +160,7 @@ fn one_message_per_source_and_a_failed_cookie_leaves_nothing() {
 }
 
 #[test]
-fn pieces_in_any_order_make_the_hello_and_a_late_first_hello_does_not_displace_the_second() {
+fn pieces_in_any_order_make_the_hello_and_the_latest_piece_of_a_source_wins() {
     let now = Instant::now();
     let mut ep = Endpoint::new(server(), now).unwrap();
     let mut resp = Vec::new();
@@ -171,15 +175,39 @@ fn pieces_in_any_order_make_the_hello_and_a_late_first_hello_does_not_displace_t
     let hello2 = drain(&mut c);
     assert_eq!(hello2.len(), 2);
     // The second's last piece, then a late copy of the first's first piece (network
-    // duplication), then the second's first piece: the copy changes nothing.
+    // duplication), then the second's first piece: the latest piece takes the source's place
+    // each time, so the second hello is not whole yet; the client's retransmission of it is.
     assert!(matches!(ep.handle(now, a, &hello2[1], &mut resp), DatagramEvent::Held));
-    assert!(matches!(ep.handle(now, a, &hello1[0], &mut resp), DatagramEvent::Drop));
-    let DatagramEvent::Incoming(inc) = ep.handle(now, a, &hello2[0], &mut resp) else { panic!("not admitted") };
+    assert!(matches!(ep.handle(now, a, &hello1[0], &mut resp), DatagramEvent::Held));
+    assert!(matches!(ep.handle(now, a, &hello2[0], &mut resp), DatagramEvent::Held));
+    assert_eq!(ep.pending_hellos(), 1);
+    let DatagramEvent::Incoming(inc) = ep.handle(now, a, &hello2[1], &mut resp) else { panic!("not admitted") };
     let (_h, mut server) = ep.accept(inc, now).unwrap();
     support::pump(now, &mut c, &mut server);
     assert!(c.is_established() && server.is_established());
     // The client's retransmitted pieces now belong to its connection.
     assert!(matches!(ep.handle(now, a, &hello2[1], &mut resp), DatagramEvent::Connection(_)));
+}
+
+#[test]
+fn a_spoofed_piece_cannot_pin_a_source_s_place() {
+    // Pieces of a "second ClientHello" (message_seq 1) from a victim's address, between and
+    // after the victim's own pieces of its first: the victim's hello still completes.
+    let now = Instant::now();
+    let mut ep = Endpoint::new(server(), now).unwrap();
+    let mut resp = Vec::new();
+    let victim = addr(9);
+    let mut spoof = spoofed_first_fragment(1, 1500, 900);
+    spoof[HS_AT + 5] = 1; // message_seq 1
+    let mut c = client(now);
+    let hello = drain(&mut c);
+    assert!(matches!(ep.handle(now, victim, &spoof, &mut resp), DatagramEvent::Held));
+    assert!(matches!(ep.handle(now, victim, &hello[0], &mut resp), DatagramEvent::Held));
+    assert!(matches!(ep.handle(now, victim, &spoof, &mut resp), DatagramEvent::Held));
+    // The victim's pieces come again (its retransmission): the latest wins, and completes.
+    assert!(matches!(ep.handle(now, victim, &hello[0], &mut resp), DatagramEvent::Held));
+    assert!(matches!(ep.handle(now, victim, &hello[1], &mut resp), DatagramEvent::Respond));
+    assert_eq!(ep.pending_hellos(), 0);
 }
 
 #[test]
