@@ -80,6 +80,9 @@ pub(crate) fn run(flags: &Flags) -> Result<(), Failure> {
         let link = Link::open(stream, test.shim_id).map_err(io_failure)?;
         let mut driver = Driver::new(link, &shared, test, config, is_resume)?;
         let result = driver.exchange();
+        if result.is_err() {
+            driver.link.linger(Duration::from_secs(2));
+        }
         if let Some(session) = driver.new_session.take() {
             shared.session = Some(session);
         }

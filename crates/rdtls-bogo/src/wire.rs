@@ -34,6 +34,27 @@ pub(crate) struct Link<S> {
     stream: S,
 }
 
+impl Link<std::net::TcpStream> {
+    /// Ends the conversation after a failure without resetting the stream: our side is shut
+    /// for writing, and whatever the runner still sends is read (and dropped) until it closes
+    /// its side or `limit` passes. Closing a socket with unread data sends a reset, which can
+    /// destroy the alert the runner has not read yet, and fail a test that expects that alert.
+    pub(crate) fn linger(&mut self, limit: Duration) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Write);
+        let deadline = std::time::Instant::now() + limit;
+        let mut sink = [0u8; 4096];
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            if left.is_zero() || self.stream.set_read_timeout(Some(left)).is_err() {
+                break;
+            }
+            match self.stream.read(&mut sink) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    }
+}
+
 impl<S: Read + Write> Link<S> {
     /// Starts the conversation by sending the shim id.
     pub(crate) fn open(mut stream: S, shim_id: u64) -> io::Result<Self> {

@@ -197,6 +197,8 @@ open_enum! {
         COOKIE = 44 => "cookie",
         /// psk_key_exchange_modes (45), TLS 1.3
         PSK_KEY_EXCHANGE_MODES = 45 => "psk_key_exchange_modes",
+        /// certificate_authorities (47), TLS 1.3: checked for framing, otherwise ignored
+        CERTIFICATE_AUTHORITIES = 47 => "certificate_authorities",
         /// key_share (51), TLS 1.3
         KEY_SHARE = 51 => "key_share",
         /// connection_id (54), RFC 9146 (the draft's 254 is neither sent nor read)

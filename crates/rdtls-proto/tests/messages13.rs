@@ -145,7 +145,11 @@ fn malformed_or_misplaced_13_extensions_are_refused() {
     let not_last = with_raw_extension(ch(psk_only.clone()), ext_start, 0x3a3a, &[]);
     assert!(ClientHello::parse(&not_last).is_none(), "pre_shared_key must be last");
     assert!(ClientHello::parse(&ch(psk_only)).is_some());
-    let cases: [(u16, &[u8], &str); 9] = [
+    let cases: [(u16, &[u8], &str); 12] = [
+        // certificate_authorities (47): ignored, but not when malformed (found by BoGo).
+        (47, &[0, 0], "an empty certificate_authorities list"),
+        (47, &[0, 3, 0, 1, 0x30, 0], "trailing data in certificate_authorities"),
+        (47, &[0, 4, 0, 0, 0, 0], "empty distinguished names"),
         (51, &[0, 10, 0, 29, 0, 1, 1, 0, 29, 0, 1, 2], "two shares for one group"),
         (51, &[0, 5, 0, 29, 0, 0, 0], "an empty key"),
         (44, &[0, 0], "an empty cookie"),
@@ -159,6 +163,10 @@ fn malformed_or_misplaced_13_extensions_are_refused() {
     for (ty, body, what) in cases {
         assert!(ClientHello::parse(&with_raw_extension(base.clone(), ext_start, ty, body)).is_none(), "{what}");
     }
+    // A well-formed certificate_authorities list is accepted (and ignored).
+    let cas = with_raw_extension(base.clone(), ext_start, 47, &[0, 5, 0, 3, 0x30, 1, 0]);
+    assert!(ClientHello::parse(&cas).is_some());
+    assert!(rdtls_proto::messages::certificate_authorities_ok(&[0, 5, 0, 3, 0x30, 1, 0]));
     // What only a client sends, in a ServerHello; and a ClientHello's key_share shape there.
     let sh_base = {
         let mut b = Vec::new();

@@ -171,7 +171,11 @@ impl HelloExtensions {
                     continue;
                 }
                 _ => {
-                    body.rest();
+                    let data = body.rest();
+                    // Ignored, but not when malformed (BoGo's RejectEmptyCertificateAuthorities).
+                    if ty == ExtensionType::CERTIFICATE_AUTHORITIES && !certificate_authorities_ok(data) {
+                        return None;
+                    }
                     out.others.push(ty.0);
                 }
             }
@@ -552,6 +556,23 @@ impl CertificateRequest {
         out.put_len16(|b| self.signature_schemes.iter().for_each(|s| b.put_u16(s.0)));
         out.put_u16(0);
     }
+}
+
+/// Whether a `certificate_authorities` extension's body is well formed (RFC 8446 §4.2.4):
+/// `DistinguishedName authorities<3..2^16-1>`, each name `<1..2^16-1>`, nothing after them.
+pub fn certificate_authorities_ok(body: &[u8]) -> bool {
+    let mut r = Reader::new(body);
+    let Some(list) = r.vec16() else { return false };
+    if r.finish().is_none() || list.len() < 3 {
+        return false;
+    }
+    let mut names = Reader::new(list);
+    while !names.is_empty() {
+        if names.vec16().is_none_or(<[u8]>::is_empty) {
+            return false;
+        }
+    }
+    true
 }
 
 /// Parses a `DigitallySigned` (RFC 5246 §4.7): the scheme and the signature.

@@ -212,6 +212,10 @@ pub(crate) fn parse_certificate_request(body: &[u8]) -> Option<(Vec<u8>, Vec<Sig
                 return None;
             }
             schemes = Some(list.chunks_exact(2).map(|c| SignatureScheme(u16::from_be_bytes([c[0], c[1]]))).collect());
+        } else if ty == ExtensionType::CERTIFICATE_AUTHORITIES
+            && !crate::messages::certificate_authorities_ok(body.rest())
+        {
+            return None;
         }
     }
     Some((context, schemes?))
@@ -474,5 +478,36 @@ impl Common {
     /// The handshake is complete.
     fn complete(&mut self, cx: &mut Context<'_>) {
         cx.push(Action::Complete { export_secret: None });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A CertificateRequest with one extension besides signature_algorithms.
+    fn request_with(ty: u16, ext: &[u8]) -> Vec<u8> {
+        let mut body = Vec::new();
+        body.put_vec8(&[]);
+        body.put_len16(|b| {
+            put_extension(b, ExtensionType::SIGNATURE_ALGORITHMS, |b| b.put_len16(|b| b.put_u16(0x0403)));
+            b.put_u16(ty);
+            b.put_vec16(ext);
+        });
+        body
+    }
+
+    /// Found by BoGo (`RejectEmptyCertificateAuthorities`,
+    /// `ExtensionTrailingData-CertificateAuthorities`): certificate_authorities is ignored, but
+    /// an empty list or bytes after it make the request malformed (decode_error).
+    #[test]
+    fn a_malformed_certificate_authorities_list_refuses_the_request() {
+        let ok = request_with(47, &[0, 5, 0, 3, 0x30, 1, 0]);
+        assert_eq!(parse_certificate_request(&ok).map(|(_, s)| s), Some(vec![SignatureScheme(0x0403)]));
+        for bad in [&[0u8, 0][..], &[0, 5, 0, 3, 0x30, 1, 0, 9], &[0, 2, 0, 0]] {
+            assert!(parse_certificate_request(&request_with(47, bad)).is_none(), "{bad:?}");
+        }
+        // Other extensions are still ignored, whatever is in them.
+        assert!(parse_certificate_request(&request_with(0x3a3a, &[1, 2, 3])).is_some());
     }
 }
