@@ -179,8 +179,8 @@ impl Connection {
         let Some((msg_type, body)) = self.spares_if_any_mut().and_then(|s| s.outgoing.pop_front()) else { return };
         let epoch = self.epochs.write_epoch();
         let Some(t) = self.tls13.as_deref_mut() else { return };
-        let seq = t.next_send_seq;
-        t.next_send_seq = t.next_send_seq.wrapping_add(1);
+        // No message number left: the message is not sent (the numbers never wrap).
+        let Some(seq) = t.take_send_seq() else { return };
         self.start_acknowledged_flight(now, FlightItem::Message { epoch, msg_type, seq, body });
     }
 

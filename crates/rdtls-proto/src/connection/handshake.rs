@@ -162,8 +162,8 @@ impl Connection {
                 crate::handshake::FlightItem::Message { seq, .. } => Some(seq.wrapping_add(1)),
                 crate::handshake::FlightItem::ChangeCipherSpec => None,
             });
-            t.next_send_seq = ours.max().unwrap_or(0);
-            t.peer_next_seq = hs.reasm.next_seq();
+            t.next_send_seq = ours.max().map_or(0, u32::from);
+            t.peer_next_seq = u32::from(hs.reasm.next_seq());
             if self.side == Side::Server {
                 // The client resends its Finished until acknowledged, for at most a handshake
                 // timeout: until then we read the handshake epoch, to acknowledge it again.

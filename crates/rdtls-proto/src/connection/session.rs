@@ -185,6 +185,11 @@ impl Connection {
         if write_seq > MAX_SEQ {
             return Err(Error::SequenceExhausted);
         }
+        // The handshake message numbers fit 16 bits until they are spent.
+        let (Ok(next_send_seq), Ok(peer_next_seq)) = (u16::try_from(t.next_send_seq), u16::try_from(t.peer_next_seq))
+        else {
+            return Err(Error::InvalidOperation("the connection's handshake message numbers are spent"));
+        };
         let mut out = zeroize::Zeroizing::new(Vec::with_capacity(256));
         out.extend_from_slice(if pending_ticket.is_some() { SESSION13_TICKET_MAGIC } else { SESSION13_MAGIC });
         out.put_u8(match self.side {
@@ -200,8 +205,8 @@ impl Connection {
         out.extend_from_slice(&write_epoch.to_be_bytes());
         out.put_vec8(write.as_bytes());
         out.put_u48(write_seq);
-        out.put_u16(t.next_send_seq);
-        out.put_u16(t.peer_next_seq);
+        out.put_u16(next_send_seq);
+        out.put_u16(peer_next_seq);
         if let Some((seq, body)) = &pending_ticket {
             out.put_u16(*seq);
             out.put_vec16(body);
@@ -275,8 +280,8 @@ impl Connection {
         let mut t = Box::<tls13::State>::default();
         t.secrets = Some((read, write));
         t.peer_encrypts = true;
-        t.next_send_seq = next_send_seq;
-        t.peer_next_seq = peer_next_seq;
+        t.next_send_seq = u32::from(next_send_seq);
+        t.peer_next_seq = u32::from(peer_next_seq);
         t.read_epoch = read_epoch;
         conn.tls13 = Some(t);
         conn.psk_identity = (!identity.is_empty()).then(|| identity.to_vec());
@@ -292,7 +297,7 @@ impl Connection {
         if let (Some((seq, body)), Some(t)) = (ticket, conn.tls13.as_deref_mut()) {
             // Sent again with its own sequence number: a client that had it acknowledges it
             // again, one that had not takes it.
-            t.next_send_seq = seq;
+            t.next_send_seq = u32::from(seq);
             conn.queue_ticket(now, body);
         }
         Ok(conn)

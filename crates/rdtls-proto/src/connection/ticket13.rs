@@ -45,9 +45,9 @@ impl Connection {
             return;
         }
         let Some(body) = t.tickets.as_deref_mut().and_then(|k| k.outgoing.take()) else { return };
+        // No message number left: the ticket is not sent (the numbers never wrap).
+        let Some(seq) = t.take_send_seq() else { return };
         let epoch = self.epochs.write_epoch();
-        let seq = t.next_send_seq;
-        t.next_send_seq = t.next_send_seq.wrapping_add(1);
         let item = FlightItem::Message { epoch, msg_type: HandshakeType::NEW_SESSION_TICKET, seq, body };
         self.start_acknowledged_flight(now, item);
     }

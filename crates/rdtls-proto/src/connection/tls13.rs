@@ -35,10 +35,12 @@ pub(crate) struct State {
     /// When the handshake epoch's keys go (server: once the client can no longer resend its
     /// Finished, which we must acknowledge again).
     pub(crate) retire_handshake_at: Option<Instant>,
-    /// The `message_seq` of our next post-handshake message.
-    pub(crate) next_send_seq: u16,
-    /// The `message_seq` of the peer's next post-handshake message.
-    pub(crate) peer_next_seq: u16,
+    /// The `message_seq` of our next post-handshake message; past 0xffff none is left (the
+    /// 16-bit field never wraps: a message number is never used twice).
+    pub(crate) next_send_seq: u32,
+    /// The `message_seq` of the peer's next post-handshake message; past 0xffff, every
+    /// message is an old one.
+    pub(crate) peer_next_seq: u32,
     /// The epoch our KeyUpdate was sent in, until it is acknowledged (then we write in the
     /// next).
     key_update_sent: Option<u64>,
@@ -115,6 +117,13 @@ impl State {
         retire
     }
 
+    /// The `message_seq` for our next post-handshake message, if any is left.
+    pub(crate) fn take_send_seq(&mut self) -> Option<u16> {
+        let seq = u16::try_from(self.next_send_seq).ok()?;
+        self.next_send_seq += 1;
+        Some(seq)
+    }
+
     /// The next instant a timer of this state is due.
     pub(crate) fn next_timer(&self) -> Option<Instant> {
         [self.ack_at, self.retire_handshake_at].into_iter().flatten().min()
@@ -138,6 +147,13 @@ impl Connection {
         let Some(t) = self.tls13.as_deref_mut() else {
             return Err(Error::InvalidOperation("key updates are a DTLS 1.3 feature"));
         };
+        // The KeyUpdate will need a message number of its own (one already queued takes this
+        // request with it).
+        if t.next_send_seq > u32::from(u16::MAX) {
+            return Err(Error::InvalidOperation(
+                "no handshake message number is left on this connection for another KeyUpdate",
+            ));
+        }
         t.key_update_queued = Some(t.key_update_queued.unwrap_or(false) | request_peer);
         self.start_key_update(now);
         Ok(())
@@ -158,10 +174,11 @@ impl Connection {
         if busy || t.key_update_sent.is_some() {
             return;
         }
-        let Some(request) = t.key_update_queued.take() else { return };
+        let Some(request) = t.key_update_queued else { return };
+        // update_keys refuses a KeyUpdate without a message number left.
+        let Some(seq) = t.take_send_seq() else { return };
+        t.key_update_queued = None;
         let epoch = self.epochs.write_epoch();
-        let seq = t.next_send_seq;
-        t.next_send_seq = t.next_send_seq.wrapping_add(1);
         t.key_update_sent = Some(epoch);
         let item =
             FlightItem::Message { epoch, msg_type: HandshakeType::KEY_UPDATE, seq, body: vec![u8::from(request)] };
@@ -337,10 +354,11 @@ impl Connection {
             let max_message = self.config.max_handshake_message;
             let Some(t) = self.tls13.as_deref_mut() else { return Ok(false) };
             let expected = t.peer_next_seq;
-            if h.message_seq != expected {
+            if u32::from(h.message_seq) != expected {
                 // An old message is a retransmission (acknowledged again); a later one is not
-                // acknowledged: it comes back with the peer's retransmission.
-                if h.message_seq.wrapping_sub(expected) < 0x8000 {
+                // acknowledged: it comes back with the peer's retransmission. Past 0xffff, all
+                // are old: the numbers never wrap.
+                if u32::from(h.message_seq) > expected {
                     self.stats.dropped_fragments += 1;
                 } else {
                     acknowledge = true;
@@ -355,7 +373,7 @@ impl Connection {
                 // fragments are held, within the handshake's message limit, until it is whole.
                 let reasm = t.fragments.get_or_insert_with(|| {
                     let mut r = Reassembler::with_window(max_message, max_message, 1);
-                    r.set_next_seq(expected);
+                    r.set_next_seq(h.message_seq);
                     Box::new(r)
                 });
                 match reasm.insert(epoch as u16, &h, fragment) {
@@ -370,7 +388,7 @@ impl Connection {
                 reassembled = message.body;
                 &reassembled[..]
             };
-            t.peer_next_seq = expected.wrapping_add(1);
+            t.peer_next_seq = expected + 1;
             acknowledge = true;
             match h.msg_type {
                 HandshakeType::KEY_UPDATE => {
