@@ -476,9 +476,7 @@ pub trait CryptoProvider: Send + Sync + fmt::Debug {
         if group.is_hybrid() {
             return Err(CryptoError);
         }
-        let kx = self.start_key_exchange(group)?;
-        let public_key = kx.public_key().to_vec();
-        Ok(AcceptedKeyExchange { public_key, secret: kx.complete(peer_share)? })
+        accept_with_key_pair(self.start_key_exchange(group)?, peer_share)
     }
 
     /// Loads a private key (PKCS#8, SEC1 or PKCS#1 DER) for signing.
@@ -515,6 +513,16 @@ pub trait CryptoProvider: Send + Sync + fmt::Debug {
 #[cfg(feature = "aws-lc-rs")]
 pub fn default_provider() -> Arc<dyn CryptoProvider> {
     Arc::new(aws_lc::AwsLcProvider)
+}
+
+/// The responder's side of a Diffie-Hellman exchange: a fresh key pair completed with the
+/// peer's share ([`CryptoProvider::accept_key_exchange`] for the elliptic curves).
+pub fn accept_with_key_pair(
+    kx: Box<dyn ActiveKeyExchange>,
+    peer_share: &[u8],
+) -> Result<AcceptedKeyExchange, CryptoError> {
+    let public_key = kx.public_key().to_vec();
+    Ok(AcceptedKeyExchange { public_key, secret: kx.complete(peer_share)? })
 }
 
 /// Compares two byte strings in constant time (for the lengths given).

@@ -177,9 +177,7 @@ impl CryptoProvider for AwsLcProvider {
         if group.is_hybrid() {
             return hybrid::accept(group, peer_share);
         }
-        let kx = self.start_key_exchange(group)?;
-        let public_key = kx.public_key().to_vec();
-        Ok(AcceptedKeyExchange { public_key, secret: kx.complete(peer_share)? })
+        super::accept_with_key_pair(self.start_key_exchange(group)?, peer_share)
     }
 
     fn load_signing_key(&self, key: &PrivateKeyDer<'_>) -> Result<Arc<dyn SigningKey>, CryptoError> {
