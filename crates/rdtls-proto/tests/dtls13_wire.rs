@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdtls_proto::crypto::KxGroup;
+use rdtls_proto::enums::AlertDescription;
 use rdtls_proto::pki::ServerName;
-use rdtls_proto::{Config, ConfigBuilder, Connection, Protocol};
+use rdtls_proto::{ClientAuth, Config, ConfigBuilder, Connection, Protocol};
 use support::pki::ServerPki;
 use support::pump;
 
@@ -223,4 +224,39 @@ fn a_dtls13_server_hello_after_a_hello_verify_request_is_refused() {
     let err = client.handle_datagram(now, &mut first).unwrap_err();
     assert!(format!("{err}").contains("HelloVerifyRequest"), "{err}");
     assert!(client.is_closed());
+}
+
+/// Found by BoGo (`TrailingMessageData-TLS13-ClientCertificate-DTLS` and others): once the
+/// server has sent its Finished it writes in the application epoch, so the alert that refuses
+/// the client's second flight (and any ACK of part of it) comes in epoch 3, which the client
+/// reads from the moment it sends that flight. It came in epoch 2, which a client that keeps
+/// only its newest read epoch (BoringSSL's runner) cannot read.
+#[test]
+fn a_server_answers_the_clients_second_flight_in_the_application_epoch() {
+    let pki = ServerPki::new("Wire Root");
+    let now = Instant::now();
+    let c = v13().root_store(pki.ca.roots()).build().unwrap();
+    let s = pki.server(v13()).root_store(pki.ca.roots()).client_auth(ClientAuth::Required).build().unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut client = Connection::client_with_server_name(Arc::new(c), Some(name), now).unwrap();
+    let mut server = Connection::server(Arc::new(s), now).unwrap();
+    let hello = drain(&mut client);
+    deliver(&mut server, now, &hello);
+    let flight = drain(&mut server);
+    deliver(&mut client, now, &flight);
+    // No certificate to give: an empty Certificate, then Finished; the server refuses it.
+    let second = drain(&mut client);
+    for d in &second {
+        let mut d = d.clone();
+        let _ = server.handle_datagram(now, &mut d);
+    }
+    assert!(server.is_closed());
+    let alert = drain(&mut server);
+    assert_eq!(alert.len(), 1);
+    let recs = records(&alert[0]);
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert_eq!(recs[0].0 & 0x03, 3, "in the application epoch");
+    let mut d = alert[0].clone();
+    let _ = client.handle_datagram(now, &mut d);
+    assert_eq!(client.last_error(), Some(&rdtls_proto::Error::AlertReceived(AlertDescription::CERTIFICATE_REQUIRED)));
 }

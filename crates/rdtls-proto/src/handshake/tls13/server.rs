@@ -466,8 +466,11 @@ impl Server {
         self.common.enter_application_epoch(cx, false)?;
         self.expect = if self.cert_requested { Expect::Certificate } else { Expect::Finished };
         cx.push(Action::Send { items, awaits_reply: true });
-        // What we send from now on (alerts) is protected with the handshake keys.
-        cx.push(Action::WriteEpoch(EPOCH_HANDSHAKE));
+        // What we send from now on (ACKs of the client's flight, alerts) goes in the
+        // application epoch: a client sends its second flight only once it has read our
+        // Finished, so it has these keys, and some keep no others (the flight itself keeps
+        // the epochs of its messages when retransmitted).
+        cx.push(Action::WriteEpoch(EPOCH_APPLICATION));
         Ok(())
     }
 
