@@ -265,7 +265,7 @@ pub(crate) static FLAGS: &[Spec] = &[
     unimpl("-tls-unique", false),
     used("-trust-cert", true),
     unimpl("-use-client-ca-list", true),
-    ignored("-use-custom-verify-callback", false, VERIFY_CALLBACK),
+    used("-use-custom-verify-callback", false),
     unimpl("-use-early-callback", false),
     used("-use-export-context", false),
     unimpl("-use-exporter-between-reads", false),
@@ -316,6 +316,9 @@ pub(crate) struct TestConfig {
     pub(crate) trust_cert: Option<String>,
     pub(crate) verify_peer: bool,
     pub(crate) verify_fail: bool,
+    /// `-use-custom-verify-callback`: a refused chain is reported with certificate_unknown
+    /// (BoringSSL's custom callback) rather than handshake_failure (its legacy callback).
+    pub(crate) custom_verify_callback: bool,
     pub(crate) require_any_client_certificate: bool,
     pub(crate) expect_verify_result: bool,
     pub(crate) expect_peer_cert_file: Option<String>,
@@ -476,6 +479,7 @@ impl TestConfig {
             "-trust-cert" => self.trust_cert = Some(v.to_owned()),
             "-verify-peer" => self.verify_peer = true,
             "-verify-fail" => self.verify_fail = true,
+            "-use-custom-verify-callback" => self.custom_verify_callback = true,
             "-require-any-client-certificate" => self.require_any_client_certificate = true,
             "-expect-verify-result" => self.expect_verify_result = true,
             "-expect-peer-cert-file" => self.expect_peer_cert_file = Some(v.to_owned()),

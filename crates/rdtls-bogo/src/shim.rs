@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use rdtls_proto::crypto::KxGroup;
+use rdtls_proto::enums::AlertDescription;
 use rdtls_proto::pki::{parse_certificates, CertifiedKey, RootStore};
 use rdtls_proto::resumption::{Session, SessionCache, TicketKeys};
 use rdtls_proto::{ClientAuth, Config, Connection, Error, Event, PskCredentials, VerifyPeer};
@@ -230,9 +231,10 @@ fn build_config(test: &TestConfig, shared: &Shared) -> Result<Config, Failure> {
         if let Some(psk) = &test.psk {
             let (key, identity) = (psk.clone(), test.psk_identity.clone().unwrap_or_default());
             b = b.psk_callback(move |hint| {
-                // BoringSSL's shim checks that the hint is the identity it was given.
+                // BoringSSL's shim checks that a DTLS 1.2 server's hint is the identity it was
+                // given. A DTLS 1.3 ClientHello asks with no hint (there is none in 1.3).
                 let expected = (!identity.is_empty()).then_some(identity.as_slice());
-                (hint == expected).then(|| PskCredentials::new(identity.clone(), key.clone()))
+                (hint.is_none() || hint == expected).then(|| PskCredentials::new(identity.clone(), key.clone()))
             });
         }
         b = b.session_resumption(true).session_tickets(!test.no_ticket);
@@ -352,7 +354,13 @@ impl<'a> Driver<'a> {
             match event {
                 Event::PeerVerificationFailed(errors) => {
                     if self.test.verify_fail {
-                        self.conn.abort_handshake().map_err(failure)?;
+                        // BoringSSL's callbacks refuse the chain with these alerts.
+                        let alert = if self.test.custom_verify_callback {
+                            AlertDescription::CERTIFICATE_UNKNOWN
+                        } else {
+                            AlertDescription::HANDSHAKE_FAILURE
+                        };
+                        self.conn.reject_peer_certificate(alert).map_err(failure)?;
                         self.flush()?;
                         return Err(Failure::Protocol(Error::PeerVerification(errors)));
                     }

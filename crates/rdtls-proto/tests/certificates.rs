@@ -268,7 +268,26 @@ fn pause_ignore_and_resume_only_for_the_ignored_errors() {
     sim.client.abort_handshake().unwrap();
     sim.run_for(Duration::from_millis(200));
     assert_eq!(sim.server_errors, [Error::AlertReceived(AlertDescription::CERTIFICATE_EXPIRED)]);
+    assert_eq!(sim.client.last_error(), Some(&Error::PeerVerification(errors.clone())));
+
+    // Or refuses the chain with an alert of the application's choosing; only while paused,
+    // and only with an error alert.
+    let mut sim = Sim::with_server_name(3, client(), Some("localhost"), server(), Link::PERFECT, Link::PERFECT);
+    assert!(matches!(
+        sim.client.reject_peer_certificate(AlertDescription::CERTIFICATE_UNKNOWN),
+        Err(Error::InvalidOperation(_))
+    ));
+    sim.run_for(Duration::from_millis(200));
+    assert_eq!(sim.client.handshake_state(), HandshakeState::PeerVerificationFailed);
+    assert!(matches!(
+        sim.client.reject_peer_certificate(AlertDescription::CLOSE_NOTIFY),
+        Err(Error::InvalidOperation(_))
+    ));
+    sim.client.reject_peer_certificate(AlertDescription::CERTIFICATE_UNKNOWN).unwrap();
+    sim.run_for(Duration::from_millis(200));
+    assert_eq!(sim.server_errors, [Error::AlertReceived(AlertDescription::CERTIFICATE_UNKNOWN)]);
     assert_eq!(sim.client.last_error(), Some(&Error::PeerVerification(errors)));
+    assert!(sim.client.is_closed());
 }
 
 #[test]

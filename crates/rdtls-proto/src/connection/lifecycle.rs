@@ -5,7 +5,7 @@
 use super::*;
 
 /// Where a connection is in its life.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub(super) enum Lifecycle {
     /// The handshake runs.
     Handshaking,
@@ -106,7 +106,35 @@ impl Connection {
     }
 
     /// Aborts a handshake in progress with a `user_canceled` alert (Qt's `abortHandshake`).
+    /// Paused on the peer's certificate errors, the alert is the one the first error not
+    /// ignored calls for (`unknown_ca` for an unknown issuer, …).
     pub fn abort_handshake(&mut self) -> Result<(), Error> {
+        self.abort_with(None)
+    }
+
+    /// Refuses the peer's certificate chain while the handshake is paused on its errors
+    /// ([`Event::PeerVerificationFailed`](crate::Event::PeerVerificationFailed)), telling the
+    /// peer why with `alert` (for example `certificate_unknown` when the application's own
+    /// check refused the chain, or `access_denied`), where
+    /// [`abort_handshake`](Self::abort_handshake) sends the alert the first error calls for.
+    /// The connection closes with [`Error::PeerVerification`].
+    ///
+    /// Fails with [`Error::InvalidOperation`] when the handshake is not paused, or when
+    /// `alert` is not a fatal error alert (`close_notify`, `user_canceled`,
+    /// `no_renegotiation`).
+    pub fn reject_peer_certificate(&mut self, alert: AlertDescription) -> Result<(), Error> {
+        if self.lifecycle != Lifecycle::Paused {
+            return Err(Error::InvalidOperation("the handshake is not paused on the peer's certificate"));
+        }
+        if [AlertDescription::CLOSE_NOTIFY, AlertDescription::USER_CANCELED, AlertDescription::NO_RENEGOTIATION]
+            .contains(&alert)
+        {
+            return Err(Error::InvalidOperation("not an error alert"));
+        }
+        self.abort_with(Some(alert))
+    }
+
+    fn abort_with(&mut self, alert: Option<AlertDescription>) -> Result<(), Error> {
         let error = match self.lifecycle {
             Lifecycle::Handshaking => {
                 self.alert = Some((AlertLevel::FATAL, AlertDescription::USER_CANCELED));
@@ -120,7 +148,8 @@ impl Connection {
                     .filter(|e| !self.ignored_errors().contains(e))
                     .cloned()
                     .collect();
-                let desc = remaining.first().map_or(AlertDescription::BAD_CERTIFICATE, CertificateError::alert);
+                let first = remaining.first().map_or(AlertDescription::BAD_CERTIFICATE, CertificateError::alert);
+                let desc = alert.unwrap_or(first);
                 self.alert = Some((AlertLevel::FATAL, desc));
                 Some(Error::PeerVerification(remaining))
             }

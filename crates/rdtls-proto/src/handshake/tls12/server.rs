@@ -11,6 +11,7 @@ use crate::enums::{AlertDescription, HandshakeType, ProtocolVersion, Side, Signa
 use crate::error::Error;
 use crate::handshake::reassembly::Message;
 use crate::handshake::{Action, Context};
+use crate::messages::tls13::SupportedVersions;
 use crate::messages::{
     parse_certificate_list, parse_digitally_signed, write_certificate_list, CertificateRequest, ClientHello,
     HelloExtensions, ServerEcdhParams, ServerHello,
@@ -169,10 +170,13 @@ impl Server {
     fn client_hello(&mut self, cx: &mut Context<'_>, msg: &Message) -> Result<(), Error> {
         let config: &Config = cx.config;
         let (ch, _) = ClientHello::parse(&msg.body).ok_or(Error::decode("ClientHello"))?;
-        if !ch.client_version.is_dtls()
-            || ch.client_version.0 > ProtocolVersion::DTLS1_2.0
-            || !config.enables(crate::enums::Protocol::Dtls1_2)
-        {
+        // With supported_versions, only it counts (RFC 8446 §4.2.1); without, any
+        // client_version from DTLS 1.2 up (smaller numbers: versions count down) gets 1.2.
+        let offers_12 = match &ch.extensions.tls13.supported_versions {
+            Some(SupportedVersions::Offered(versions)) => versions.contains(&ProtocolVersion::DTLS1_2),
+            _ => ch.client_version.0 <= ProtocolVersion::DTLS1_2.0,
+        };
+        if !offers_12 || !config.enables(crate::enums::Protocol::Dtls1_2) {
             return Err(Error::PeerIncompatible {
                 alert: AlertDescription::PROTOCOL_VERSION,
                 reason: "client does not offer DTLS 1.2",

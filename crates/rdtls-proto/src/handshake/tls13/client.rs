@@ -306,6 +306,13 @@ impl Client {
                 self.legacy_cookie = cookie.to_vec();
                 self.send_client_hello(cx)?;
             }
+            (Expect::ServerHello, HandshakeType::HELLO_VERIFY_REQUEST) => {
+                // Only a DTLS 1.2 (or older) server sends it: a version we do not offer.
+                return Err(Error::PeerIncompatible {
+                    alert: AlertDescription::PROTOCOL_VERSION,
+                    reason: "server answered with a HelloVerifyRequest, and we offer only DTLS 1.3",
+                });
+            }
             (Expect::ServerHello, HandshakeType::SERVER_HELLO) => {
                 let sh = ServerHello::parse(&msg.body).ok_or(Error::decode("ServerHello"))?;
                 let selected = match &sh.extensions.tls13.supported_versions {

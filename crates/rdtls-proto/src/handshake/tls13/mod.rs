@@ -239,16 +239,21 @@ pub(crate) fn parse_encrypted_extensions(body: &[u8], sent_sni: bool) -> Result<
     let mut exts = Reader::new(r.vec16().ok_or(decode.clone())?);
     r.finish().ok_or(decode.clone())?;
     let mut sni_ack = false;
-    let mut seen = Vec::new();
+    // The whole list is read (and duplicates refused) before any extension is judged.
+    let mut seen: Vec<(ExtensionType, &[u8])> = Vec::new();
     while !exts.is_empty() {
         let ty = ExtensionType(exts.u16().ok_or(decode.clone())?);
         let body = exts.vec16().ok_or(decode.clone())?;
-        if seen.contains(&ty.0) || seen.len() > 32 {
+        if seen.iter().any(|(t, _)| *t == ty) || seen.len() > 32 {
             return Err(decode);
         }
-        seen.push(ty.0);
+        seen.push((ty, body));
+    }
+    for (ty, body) in seen {
         match ty {
-            ExtensionType::SERVER_NAME if sent_sni && body.is_empty() => sni_ack = true,
+            // The server's acknowledgement is empty (RFC 6066 §3).
+            ExtensionType::SERVER_NAME if sent_sni && !body.is_empty() => return Err(decode),
+            ExtensionType::SERVER_NAME if sent_sni => sni_ack = true,
             // The server's preferred groups (RFC 8446 §4.2.7): informational.
             ExtensionType::SUPPORTED_GROUPS => {}
             _ => {
@@ -509,5 +514,43 @@ mod tests {
         }
         // Other extensions are still ignored, whatever is in them.
         assert!(parse_certificate_request(&request_with(0x3a3a, &[1, 2, 3])).is_some());
+    }
+
+    /// EncryptedExtensions made of `(type, body)` pairs.
+    fn encrypted_extensions(exts: &[(u16, &[u8])]) -> Vec<u8> {
+        let mut body = Vec::new();
+        body.put_len16(|b| {
+            for (ty, ext) in exts {
+                b.put_u16(*ty);
+                b.put_vec16(ext);
+            }
+        });
+        body
+    }
+
+    fn alert_of(r: Result<bool, Error>) -> Option<AlertDescription> {
+        r.err().and_then(|e| e.alert_to_send())
+    }
+
+    /// Found by BoGo (`DuplicateExtensionClient-DTLS-TLS13`,
+    /// `ExtensionTrailingData-ServerName-Client-DTLS-TLS13`): a duplicate is a decode_error
+    /// even when the extension is one we would refuse anyway, and the server's name
+    /// acknowledgement must be empty.
+    #[test]
+    fn encrypted_extensions_are_read_whole_before_they_are_judged() {
+        assert_eq!(parse_encrypted_extensions(&encrypted_extensions(&[(0, &[])]), true), Ok(true));
+        assert_eq!(parse_encrypted_extensions(&encrypted_extensions(&[]), true), Ok(false));
+        let dup = encrypted_extensions(&[(0xffff, &[]), (0xffff, &[])]);
+        assert_eq!(alert_of(parse_encrypted_extensions(&dup, true)), Some(AlertDescription::DECODE_ERROR));
+        let unknown = encrypted_extensions(&[(0xffff, &[])]);
+        assert_eq!(alert_of(parse_encrypted_extensions(&unknown, true)), Some(AlertDescription::UNSUPPORTED_EXTENSION));
+        let trailing = encrypted_extensions(&[(0, &[0])]);
+        assert_eq!(alert_of(parse_encrypted_extensions(&trailing, true)), Some(AlertDescription::DECODE_ERROR));
+        // A name we did not send is not acknowledged.
+        let unasked = encrypted_extensions(&[(0, &[])]);
+        assert_eq!(
+            alert_of(parse_encrypted_extensions(&unasked, false)),
+            Some(AlertDescription::UNSUPPORTED_EXTENSION)
+        );
     }
 }
