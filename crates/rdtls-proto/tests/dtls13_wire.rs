@@ -260,3 +260,72 @@ fn a_server_answers_the_clients_second_flight_in_the_application_epoch() {
     let _ = client.handle_datagram(now, &mut d);
     assert_eq!(client.last_error(), Some(&rdtls_proto::Error::AlertReceived(AlertDescription::CERTIFICATE_REQUIRED)));
 }
+
+/// Length of an encrypted ACK record's body naming `n` records (AES-128-GCM: the list, the
+/// inner content type, the tag).
+fn ack_len(n: usize) -> usize {
+    2 + 16 * n + 1 + 16
+}
+
+/// Found by BoGo (`DTLS-Retransmit-Client-ACKPostHandshakeTwice-TLS13` and others): an ACK
+/// names every record received since our last flight, not only those since the last ACK, so
+/// that a lost ACK costs nothing; the retransmission of an acknowledged message is named too.
+#[test]
+fn each_ack_names_every_record_since_our_last_flight() {
+    let now = Instant::now();
+    let (mut client, mut server) = psk_pair(now);
+    pump(now, &mut client, &mut server);
+    client.update_keys(now, false).unwrap();
+    let key_update = drain(&mut client);
+    deliver(&mut server, now, &key_update);
+    let first_ack_at = now + Duration::from_millis(250);
+    server.handle_timeout(first_ack_at).unwrap();
+    let ack = drain(&mut server);
+    let recs = records(&ack[0]);
+    assert_eq!(recs.len(), 1);
+    // The KeyUpdate's record, and the client's Finished (nothing of ours came after it).
+    assert_eq!(recs[0].1, ack_len(2));
+    // That ACK is lost: the client sends its KeyUpdate again, in a new record.
+    let resend_at = now + Duration::from_secs(1);
+    client.handle_timeout(resend_at).unwrap();
+    let again = drain(&mut client);
+    assert_eq!(again.len(), 1);
+    deliver(&mut server, resend_at, &again);
+    server.handle_timeout(resend_at + Duration::from_millis(250)).unwrap();
+    let ack = drain(&mut server);
+    assert_eq!(records(&ack[0]), [(ack[0][0], ack_len(3))], "the first two and the new one");
+    deliver(&mut client, resend_at, &ack);
+    assert_eq!(client.poll_timeout(), None, "acknowledged");
+}
+
+/// Found by BoGo (`DTLS-Retransmit-PartialProgress-Client-TLS13`): the client's ACK of part
+/// of the server's flight names the plaintext records of the ServerHello too, which arrived
+/// before the client knew the version (so the server does not send them again).
+#[test]
+fn an_ack_of_part_of_the_servers_flight_names_the_plaintext_records() {
+    let pki = ServerPki::new("Wire Root");
+    let now = Instant::now();
+    let mtu = 400;
+    let c = pki.resuming_client(v13()).mtu(mtu).groups(&[KxGroup::X25519]).retransmit_jitter(false).build().unwrap();
+    let s = pki.server(v13()).mtu(mtu).build().unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut client = Connection::client_with_server_name(Arc::new(c), Some(name), now).unwrap();
+    let mut server = Connection::server(Arc::new(s), now).unwrap();
+    let hello = drain(&mut client);
+    deliver(&mut server, now, &hello);
+    let flight = drain(&mut server);
+    assert!(flight.len() >= 2, "{}", flight.len());
+    // Only the first datagram arrives: the ServerHello (plaintext) and what follows it.
+    let first = records(&flight[0]);
+    let plaintext = first.iter().filter(|(b, _)| *b == 22).count();
+    assert!(plaintext >= 1 && plaintext < first.len(), "{first:?}");
+    deliver(&mut client, now, &flight[..1]);
+    assert!(drain(&mut client).is_empty(), "not at once");
+    client.handle_timeout(now + Duration::from_millis(250)).unwrap();
+    let ack = drain(&mut client);
+    assert_eq!(ack.len(), 1);
+    let recs = records(&ack[0]);
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].0 & 0x03, 2, "in the handshake epoch");
+    assert_eq!(recs[0].1, ack_len(first.len()), "every record of the datagram: {first:?}");
+}

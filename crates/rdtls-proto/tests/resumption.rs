@@ -137,14 +137,22 @@ fn events(conn: &mut Connection) -> Vec<Event> {
 fn a_session_id_resumes_when_tickets_are_off() {
     let (p, clock) = (pki(), Clock::new());
     let s = server(&p, &clock).session_tickets(false).build().unwrap();
-    let (_, session) = first(client(&p, &clock).build().unwrap(), s.clone(), "localhost");
+    let (mut sim, session) = first(client(&p, &clock).build().unwrap(), s.clone(), "localhost");
     assert!(session.ticket().is_empty());
+    // Found by BoGo (`Basic-Server-NoTickets-DTLS-*`): the server says it cached the session,
+    // and under which ID (for an external or shared cache).
+    let server_conn = sim.server_conn_mut().unwrap();
+    assert!(events(server_conn).contains(&Event::NewSession));
+    assert_eq!(server_conn.session().map(Session::session_id), Some(session.session_id()));
+    assert_eq!(session.session_id().len(), 32);
     let (mut sim, seen) = again(client(&p, &clock).build().unwrap(), s, "localhost", session.clone(), 2, Link::PERFECT);
     assert_resumed(&sim, &seen, &p, false);
     // Found by BoGo: the session resumed by its ID is the same session, not a new one to
     // announce; the connection still offers it for the next time.
     assert_eq!(events(&mut sim.client), [Event::Connected]);
     assert_eq!(sim.client.session().map(Session::session_id), Some(session.session_id()));
+    // A resumption caches nothing new.
+    assert!(!events(sim.server_conn_mut().unwrap()).contains(&Event::NewSession));
 }
 
 #[test]

@@ -18,6 +18,9 @@ pub(crate) struct HandshakeRun {
     pub(super) peer_flight_start: Option<u16>,
     /// The handshake's actions, applied and cleared after each message (kept for its buffer).
     actions: Vec<Action>,
+    /// Client: the sequence numbers of plaintext handshake records kept before the version
+    /// was known (a ServerHello over several records), for the first DTLS 1.3 ACK to name.
+    pub(super) early_records: Vec<u64>,
 }
 
 impl HandshakeRun {
@@ -32,6 +35,7 @@ impl HandshakeRun {
             mtu: config.mtu,
             peer_flight_start: None,
             actions: Vec::new(),
+            early_records: Vec::new(),
         }
     }
 }
@@ -97,7 +101,13 @@ impl Connection {
                     self.suite = Some(suite);
                     self.extended_master_secret = extended_master_secret;
                     if suite.is_tls13() && self.tls13.is_none() {
-                        self.tls13 = Some(Box::default());
+                        let mut t = Box::<tls13::State>::default();
+                        if let Some(hs) = &mut self.hs {
+                            for seq in hs.early_records.drain(..) {
+                                t.received(now, 0, seq, self.config.initial_retransmit, false);
+                            }
+                        }
+                        self.tls13 = Some(t);
                     }
                 }
                 Action::TrafficSecrets { read, write } => {

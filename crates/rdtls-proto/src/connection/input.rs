@@ -262,7 +262,8 @@ impl Connection {
                     self.stats.dropped_epoch += 1;
                     return Ok(None);
                 };
-                let flights = self.tls13.as_ref().map(|t| t.flights);
+                let flights = self.tls13.as_ref().map_or(0, |t| t.flights);
+                let early = self.tls13.is_none();
                 let keep = self.handle_handshake_record(now, epoch16, body)?;
                 // The peer's last handshake flight (epoch 2) is acknowledged at once: the peer
                 // waits for that ACK. Post-handshake messages (epoch 3 and on) wait for the ACK
@@ -270,10 +271,17 @@ impl Connection {
                 // that completed the peer's flight and made us start ours needs no ACK: our
                 // flight acknowledges it.
                 let ack_at_once = self.is_established() && epoch == 2;
-                if let (Some(t), true) = (&mut self.tls13, keep) {
-                    if Some(t.flights) == flights {
+                match (&mut self.tls13, &mut self.hs) {
+                    // Our flight started by this record acknowledges it.
+                    (Some(t), _) if keep && t.flights == flights => {
                         t.received(now, epoch, seq, self.config.initial_retransmit, ack_at_once);
                     }
+                    // A client that does not know the version yet: DTLS 1.3 acknowledges these
+                    // too (the ACK that follows names them, in a later epoch).
+                    (None, Some(hs)) if keep && early && self.side == Side::Client && hs.early_records.len() < 8 => {
+                        hs.early_records.push(seq);
+                    }
+                    _ => {}
                 }
                 Ok(None)
             }

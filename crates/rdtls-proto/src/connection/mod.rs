@@ -92,7 +92,8 @@ pub enum Event {
     PeerVerificationFailed(Vec<CertificateError>),
     /// Client: a session to resume later is ready ([`Connection::session`]): DTLS 1.2's
     /// at the end of a full handshake (or of a resumption whose server renewed the ticket),
-    /// DTLS 1.3's with the server's NewSessionTicket.
+    /// DTLS 1.3's with the server's NewSessionTicket. Server: a DTLS 1.2 full handshake's
+    /// session went into the session cache ([`Connection::session`] has it, with its ID).
     NewSession,
     /// The peer answered our return routability check ([`Connection::challenge_path`]):
     /// the address the challenge went to reaches it.

@@ -12,6 +12,10 @@ use crate::messages::tls13::{parse_ack, write_ack, RecordNumber};
 /// peer resends what it sent in them, and the next ACK names the new records).
 const MAX_PENDING_ACKS: usize = 32;
 
+/// How far ahead of the next post-handshake message the peer's messages are held (a flight
+/// of two tickets, say, whose fragments cross).
+const POST_HANDSHAKE_WINDOW: u16 = 4;
+
 /// The DTLS 1.3 state of a connection.
 #[derive(Debug, Default)]
 pub(crate) struct State {
@@ -20,7 +24,9 @@ pub(crate) struct State {
     /// A record of the peer authenticated under epoch 2 or later: plaintext records are no
     /// longer accepted.
     pub(crate) peer_encrypts: bool,
-    /// Handshake records received and not yet acknowledged, in arrival order.
+    /// Handshake records received since our last flight, in arrival order: each ACK names
+    /// them all (an ACK lost or overtaken costs nothing), until our next flight acknowledges
+    /// them implicitly.
     pending: Vec<RecordNumber>,
     /// When to acknowledge what came of a flight that is not complete (¼ of the initial
     /// retransmission timeout after its first record, RFC 9147 §7.1).
@@ -253,25 +259,20 @@ impl Connection {
         if !t.ack_now || t.pending.is_empty() {
             return;
         }
-        let mut records = core::mem::take(&mut t.pending);
+        let mut records = t.pending.clone();
         t.ack_now = false;
         t.ack_at = None;
         // RFC 9147 §7: in increasing order.
         records.sort_unstable();
-        records.dedup();
         let epoch = self.ack_epoch();
         if epoch == 0 {
             // Never in plaintext (the peer drops those); our next flight answers instead.
-            if let Some(t) = self.tls13.as_deref_mut() {
-                t.pending.clear();
-            }
             return;
         }
         let overhead = self.record_overhead_in(epoch) + 2;
         if !out.is_empty() && out.len() + overhead + 16 * records.len() > mtu {
             // In the next datagram.
             if let Some(t) = self.tls13.as_deref_mut() {
-                t.pending = records;
                 t.ack_now = true;
             }
             return;
@@ -333,10 +334,11 @@ impl Connection {
     }
 
     /// A handshake record after the handshake: the peer's last flight again (our ACK was
-    /// lost: the record is acknowledged again by the caller), or a post-handshake message
-    /// (KeyUpdate, NewSessionTicket, connection ID messages).
-    /// Post-handshake messages are taken whole and in order; a fragment or a message ahead of
-    /// the next expected is dropped, and comes back with the peer's retransmission.
+    /// lost: the record is acknowledged again by the caller), or post-handshake messages
+    /// (KeyUpdate, NewSessionTicket, connection ID messages), handled in order. Fragments, and
+    /// messages up to [`POST_HANDSHAKE_WINDOW`] ahead of the next one, are held (within the
+    /// handshake's message limit in all) until they can be; what lies further ahead is dropped
+    /// unacknowledged, and comes back with the peer's retransmission.
     pub(super) fn handle_post_handshake(&mut self, now: Instant, epoch: u16, body: &[u8]) -> Result<bool, Error> {
         let epoch = u64::from(epoch);
         let mut acknowledge = false;
@@ -354,54 +356,68 @@ impl Connection {
             let max_message = self.config.max_handshake_message;
             let Some(t) = self.tls13.as_deref_mut() else { return Ok(false) };
             let expected = t.peer_next_seq;
-            if u32::from(h.message_seq) != expected {
-                // An old message is a retransmission (acknowledged again); a later one is not
-                // acknowledged: it comes back with the peer's retransmission. Past 0xffff, all
-                // are old: the numbers never wrap.
-                if u32::from(h.message_seq) > expected {
-                    self.stats.dropped_fragments += 1;
-                } else {
-                    acknowledge = true;
-                }
+            let seq = u32::from(h.message_seq);
+            if seq < expected {
+                // An old message: a retransmission, acknowledged again. Past 0xffff, all are
+                // old: the numbers never wrap.
+                acknowledge = true;
                 continue;
             }
-            let reassembled;
-            let body = if h.is_whole() {
-                fragment
-            } else {
-                // A message split over records (a ticket longer than a record, say): its
-                // fragments are held, within the handshake's message limit, until it is whole.
-                let reasm = t.fragments.get_or_insert_with(|| {
-                    let mut r = Reassembler::with_window(max_message, max_message, 1);
-                    r.set_next_seq(h.message_seq);
-                    Box::new(r)
-                });
-                match reasm.insert(epoch as u16, &h, fragment) {
-                    Inserted::Buffered | Inserted::Duplicate => acknowledge = true,
-                    Inserted::Old | Inserted::Dropped => {
-                        self.stats.dropped_fragments += 1;
-                        continue;
+            if seq == expected && h.is_whole() && t.fragments.is_none() {
+                // The common case: the next message, whole, nothing held.
+                t.peer_next_seq = expected + 1;
+                acknowledge = true;
+                self.post_handshake_message(now, epoch, h.msg_type, fragment)?;
+                continue;
+            }
+            if seq - expected >= u32::from(POST_HANDSHAKE_WINDOW) {
+                self.stats.dropped_fragments += 1;
+                continue;
+            }
+            let reasm = t.fragments.get_or_insert_with(|| {
+                let mut r = Reassembler::with_window(max_message, max_message, POST_HANDSHAKE_WINDOW);
+                r.set_next_seq(expected as u16);
+                Box::new(r)
+            });
+            match reasm.insert(epoch as u16, &h, fragment) {
+                Inserted::Buffered | Inserted::Duplicate => acknowledge = true,
+                Inserted::Old | Inserted::Dropped => {
+                    self.stats.dropped_fragments += 1;
+                    continue;
+                }
+            }
+            while let Some(message) = self.tls13.as_deref_mut().and_then(|t| t.fragments.as_deref_mut()?.pop()) {
+                if let Some(t) = self.tls13.as_deref_mut() {
+                    t.peer_next_seq += 1;
+                    if t.fragments.as_deref().is_some_and(Reassembler::is_empty) {
+                        t.fragments = None;
                     }
                 }
-                let Some(message) = reasm.pop() else { continue };
-                t.fragments = None;
-                reassembled = message.body;
-                &reassembled[..]
-            };
-            t.peer_next_seq = expected + 1;
-            acknowledge = true;
-            match h.msg_type {
-                HandshakeType::KEY_UPDATE => {
-                    self.handle_key_update(epoch, body)?;
-                    self.start_post_handshake(now);
-                }
-                HandshakeType::NEW_SESSION_TICKET => self.handle_new_session_ticket(body)?,
-                ty @ (HandshakeType::NEW_CONNECTION_ID | HandshakeType::REQUEST_CONNECTION_ID) => {
-                    self.handle_cid_message(now, ty, body)?;
-                }
-                _ => return Err(Error::unexpected("handshake message after the handshake")),
+                self.post_handshake_message(now, epoch, message.msg_type, &message.body)?;
             }
         }
         Ok(acknowledge)
+    }
+
+    /// Handles one whole post-handshake message of the peer.
+    fn post_handshake_message(
+        &mut self,
+        now: Instant,
+        epoch: u64,
+        ty: HandshakeType,
+        body: &[u8],
+    ) -> Result<(), Error> {
+        match ty {
+            HandshakeType::KEY_UPDATE => {
+                self.handle_key_update(epoch, body)?;
+                self.start_post_handshake(now);
+            }
+            HandshakeType::NEW_SESSION_TICKET => self.handle_new_session_ticket(body)?,
+            ty @ (HandshakeType::NEW_CONNECTION_ID | HandshakeType::REQUEST_CONNECTION_ID) => {
+                self.handle_cid_message(now, ty, body)?;
+            }
+            _ => return Err(Error::unexpected("handshake message after the handshake")),
+        }
+        Ok(())
     }
 }

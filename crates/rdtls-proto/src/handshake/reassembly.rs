@@ -184,6 +184,11 @@ impl Reassembler {
         Self { next_seq: 0, slots: Vec::new(), buffered: 0, max_message, max_buffered, window: window.max(1) }
     }
 
+    /// Whether nothing is held.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
     /// The next `message_seq` to be delivered.
     pub(crate) fn next_seq(&self) -> u16 {
         self.next_seq

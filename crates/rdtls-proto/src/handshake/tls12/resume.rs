@@ -248,15 +248,18 @@ impl Server {
         Ok(Some(self.common.outgoing(0, HandshakeType::NEW_SESSION_TICKET, body)))
     }
 
-    /// Keeps a full handshake's session in the cache under the ID we gave it.
-    pub(super) fn cache_session(&self, cx: &Context<'_>) {
+    /// Keeps a full handshake's session in the cache under the ID we gave it, and tells the
+    /// application (the session, with its ID, is the connection's from now on).
+    pub(super) fn cache_session(&self, cx: &mut Context<'_>) {
         let config: &Config = cx.config;
         let (Some(cache), Ok(id)) = (config.session_cache(), <[u8; 32]>::try_from(&self.resumption.session_id[..]))
         else {
             return;
         };
-        if let Some(session) = self.session(config) {
-            cache.insert(id, session);
+        if let Some(mut session) = self.session(config) {
+            cache.insert(id, session.clone());
+            session.session_id = id.to_vec();
+            cx.push(Action::NewSession(Box::new(session)));
         }
     }
 }
