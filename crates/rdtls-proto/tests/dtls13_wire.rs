@@ -329,3 +329,91 @@ fn an_ack_of_part_of_the_servers_flight_names_the_plaintext_records() {
     assert_eq!(recs[0].0 & 0x03, 2, "in the handshake epoch");
     assert_eq!(recs[0].1, ack_len(first.len()), "every record of the datagram: {first:?}");
 }
+
+/// A PSK pair whose server only takes P-256 while the client's first share is X25519: the
+/// server (stateful, no cookies) answers the first ClientHello with a HelloRetryRequest.
+fn retry_pair(now: Instant, client_mtu: usize) -> (Connection, Connection) {
+    let c = v13()
+        .psk("wire", KEY.to_vec())
+        .groups(&[KxGroup::X25519, KxGroup::Secp256r1])
+        .mtu(client_mtu)
+        .retransmit_jitter(false)
+        .build()
+        .unwrap();
+    let s = v13().psk_server_key(KEY.to_vec()).groups(&[KxGroup::Secp256r1]).retransmit_jitter(false).build().unwrap();
+    (Connection::client(Arc::new(c), now).unwrap(), Connection::server(Arc::new(s), now).unwrap())
+}
+
+/// A plaintext ACK record naming the records `(epoch, seq)`.
+fn plaintext_ack(record_seq: u8, named: &[(u64, u64)]) -> Vec<u8> {
+    let mut body = ((16 * named.len()) as u16).to_be_bytes().to_vec();
+    for (epoch, seq) in named {
+        body.extend_from_slice(&epoch.to_be_bytes());
+        body.extend_from_slice(&seq.to_be_bytes());
+    }
+    let mut record = vec![26, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, record_seq];
+    record.extend_from_slice(&(body.len() as u16).to_be_bytes());
+    record.extend_from_slice(&body);
+    record
+}
+
+/// The sequence number of a DTLS 1.2-framed record at the start of a datagram.
+fn plain_seq(datagram: &[u8]) -> u64 {
+    u64::from_be_bytes([0, 0, datagram[5], datagram[6], datagram[7], datagram[8], datagram[9], datagram[10]])
+}
+
+/// Found by BoGo (`DTLS-Retransmit-Server-ACK*-TLS13`, `-PartialProgress-Server-TLS13`): a
+/// server that keeps state retransmits its HelloRetryRequest on a timer like any flight, until
+/// the client acknowledges it with a plaintext ACK or any part of the second ClientHello
+/// arrives; a part of that ClientHello is acknowledged in plaintext, a quarter of the
+/// retransmission timeout later. Before, the HelloRetryRequest was left to the client's own
+/// retransmission, and plaintext ACKs were neither read nor sent.
+#[test]
+fn a_stateful_hello_retry_request_is_retransmitted_until_acknowledged() {
+    let now = Instant::now();
+    let deadline = now + Duration::from_secs(60);
+    let (mut client, mut server) = retry_pair(now, 1400);
+    let hello = drain(&mut client);
+    deliver(&mut server, now, &hello);
+    let hrr = drain(&mut server);
+    assert_eq!(hrr.len(), 1);
+    assert_eq!(hrr[0][0], 22, "plaintext");
+    let rto = now + Duration::from_secs(1);
+    assert_eq!(server.poll_timeout(), Some(rto));
+    server.handle_timeout(rto).unwrap();
+    let again = drain(&mut server);
+    assert_eq!(again.len(), 1, "the HelloRetryRequest again");
+    assert_eq!(again[0][25..], hrr[0][25..], "the same message");
+    assert_eq!(server.poll_timeout(), Some(rto + Duration::from_secs(2)), "the timer doubled");
+    // A plaintext ACK of an epoch-2 record is not one a plaintext ACK may carry: ignored.
+    let mut forged = plaintext_ack(1, &[(2, 0)]);
+    server.handle_datagram(rto, &mut forged).unwrap();
+    assert_eq!(server.poll_timeout(), Some(rto + Duration::from_secs(2)));
+    // The client's ACK of the retransmitted record stops the timer; the deadline remains.
+    let mut ack = plaintext_ack(2, &[(0, plain_seq(&again[0]))]);
+    server.handle_datagram(rto, &mut ack).unwrap();
+    assert_eq!(server.poll_timeout(), Some(deadline));
+
+    // Part of the second ClientHello does the same, and is acknowledged in plaintext.
+    let (mut client, mut server) = retry_pair(now, 200);
+    let hello = drain(&mut client);
+    deliver(&mut server, now, &hello);
+    let hrr = drain(&mut server);
+    deliver(&mut client, now, &hrr);
+    let second = drain(&mut client);
+    assert!(second.len() >= 2, "the second ClientHello in pieces: {}", second.len());
+    deliver(&mut server, now, &second[..1]);
+    let ack_at = now + Duration::from_millis(250);
+    assert_eq!(server.poll_timeout(), Some(ack_at), "the ACK timer, and no retransmission");
+    server.handle_timeout(ack_at).unwrap();
+    let ack = drain(&mut server);
+    assert_eq!(ack.len(), 1);
+    assert_eq!(ack[0][0], 26, "a plaintext ACK");
+    assert_eq!(ack[0][13..], plaintext_ack(0, &[(0, plain_seq(&second[0]))])[13..], "naming the piece");
+    assert_eq!(server.poll_timeout(), Some(deadline));
+    // The rest completes the handshake.
+    deliver(&mut server, ack_at, &second[1..]);
+    pump(ack_at, &mut client, &mut server);
+    assert!(client.is_established() && server.is_established());
+    assert!(server.used_hello_retry_request());
+}

@@ -404,6 +404,7 @@ impl Connection {
         };
         let mut peer_retransmits = false;
         let mut kept = false;
+        let mut progressed = false;
         while !r.is_empty() {
             let Some((h, frag)) = HandshakeHeader::parse(&mut r) else {
                 self.stats.dropped_malformed += 1;
@@ -423,7 +424,8 @@ impl Connection {
                 }
             }
             match hs.reasm.insert(epoch, &h, frag) {
-                Inserted::Buffered | Inserted::Duplicate => kept = true,
+                Inserted::Buffered => (kept, progressed) = (true, true),
+                Inserted::Duplicate => kept = true,
                 Inserted::Dropped => self.stats.dropped_fragments += 1,
                 Inserted::Old => {
                     kept = true;
@@ -436,6 +438,14 @@ impl Connection {
         }
         if peer_retransmits {
             self.answer_retransmission(now);
+        }
+        if progressed && self.side == Side::Server && self.tls13.is_some() {
+            // DTLS 1.3: part of the client's next flight acknowledges ours implicitly (RFC
+            // 9147 §7): it is not sent again; the client resends its own if it must.
+            if let Some(fl) = self.flight.as_deref_mut().filter(|fl| fl.awaits_reply) {
+                fl.retransmit_at = None;
+                fl.cursor = None;
+            }
         }
         self.process_messages(now)?;
         Ok(kept)

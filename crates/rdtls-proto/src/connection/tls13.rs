@@ -265,10 +265,11 @@ impl Connection {
         // RFC 9147 §7: in increasing order.
         records.sort_unstable();
         let epoch = self.ack_epoch();
-        if epoch == 0 {
-            // Never in plaintext (the peer drops those); our next flight answers instead.
+        if epoch == 0 && records.iter().any(|n| n.epoch != 0) {
             return;
         }
+        // A plaintext ACK (a server after its HelloRetryRequest, of part of the second
+        // ClientHello) names plaintext records only (RFC 9147 §7).
         let overhead = self.record_overhead_in(epoch) + 2;
         if !out.is_empty() && out.len() + overhead + 16 * records.len() > mtu {
             // In the next datagram.
@@ -295,10 +296,11 @@ impl Connection {
             self.stats.dropped_malformed += 1;
             return Ok(());
         };
-        if epoch == 0 {
-            // A plaintext ACK could be anyone's, and nothing needs one: the only plaintext
-            // flights (the hellos) are answered, not acknowledged. A forged one would stop our
-            // retransmissions.
+        if epoch == 0 && (self.hs.is_none() || records.iter().any(|n| n.epoch != 0)) {
+            // A plaintext ACK only ever names plaintext records (RFC 9147 §7: an ACK's epoch
+            // is at least that of what it names), during the handshake: a server's
+            // HelloRetryRequest. A forged one stops only the retransmission of that, which the
+            // client's repeated ClientHello still brings.
             self.stats.dropped_unexpected += 1;
             return Ok(());
         }

@@ -528,10 +528,15 @@ impl Server {
         );
         self.common.next_send_seq = msg.seq;
         cx.push(Action::PeerFlightStarts(msg.seq));
+        // The suite is chosen (the ServerHello must repeat it): DTLS 1.3's acknowledgements
+        // apply from here on.
+        cx.push(Action::Negotiated { suite, extended_master_secret: false });
         let body = hello_retry_request(suite.id, Some(group.code_point()), None);
         let item = self.common.outgoing(0, HandshakeType::SERVER_HELLO, body);
-        // Not retransmitted on a timer: the client's repeated ClientHello brings it again.
-        cx.push(Action::Send { items: vec![item], awaits_reply: false });
+        // We keep state, so we retransmit it on a timer like any flight, until the client
+        // acknowledges it (a plaintext ACK) or any part of its second ClientHello arrives. The
+        // client's repeated first ClientHello also brings it again.
+        cx.push(Action::Send { items: vec![item], awaits_reply: true });
         Ok(())
     }
 
