@@ -417,3 +417,72 @@ fn a_stateful_hello_retry_request_is_retransmitted_until_acknowledged() {
     assert!(client.is_established() && server.is_established());
     assert!(server.used_hello_retry_request());
 }
+
+/// Found by BoGo (`DTLS-Retransmit-PartialProgress-Client-TLS13`): an encrypted part of the
+/// server's flight acknowledges the client's ClientHello (it is not sent again), and the ACK
+/// timer is a quarter of the current retransmission timeout, which had doubled (RFC 9147
+/// §7.1), not of the initial one.
+#[test]
+fn part_of_the_servers_flight_stops_the_hello_and_the_ack_waits_a_quarter_of_the_current_timeout() {
+    let pki = ServerPki::new("Wire Root");
+    let now = Instant::now();
+    let c = pki.resuming_client(v13()).mtu(400).groups(&[KxGroup::X25519]).retransmit_jitter(false).build().unwrap();
+    let s = pki.server(v13()).mtu(400).build().unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut client = Connection::client_with_server_name(Arc::new(c), Some(name), now).unwrap();
+    let mut server = Connection::server(Arc::new(s), now).unwrap();
+    let hello = drain(&mut client);
+    // The hello is lost once: the timer doubles to 2 s.
+    let resend = now + Duration::from_secs(1);
+    client.handle_timeout(resend).unwrap();
+    let hello_again = drain(&mut client);
+    assert_eq!(hello_again.len(), hello.len());
+    assert_eq!(client.poll_timeout(), Some(resend + Duration::from_secs(2)));
+    deliver(&mut server, resend, &hello_again);
+    let flight = drain(&mut server);
+    assert!(records(&flight[0]).iter().any(|(b, _)| b & 0xe0 == 0x20), "encrypted records in the first datagram");
+    deliver(&mut client, resend, &flight[..1]);
+    // The ACK in half a second (2 s / 4), and no more ClientHello.
+    let ack_at = resend + Duration::from_millis(500);
+    assert_eq!(client.poll_timeout(), Some(ack_at));
+    client.handle_timeout(ack_at).unwrap();
+    let ack = drain(&mut client);
+    assert_eq!(ack.len(), 1);
+    assert_eq!(client.poll_timeout(), Some(now + Duration::from_secs(60)), "only the handshake deadline");
+    // The rest of the flight completes the handshake.
+    deliver(&mut client, ack_at, &flight[1..]);
+    assert!(client.is_established());
+}
+
+/// Found by BoGo (`DTLS-Retransmit-Client-TLS13`): after a HelloRetryRequest the client
+/// knows it speaks DTLS 1.3, and a plaintext ACK of part of its second ClientHello spares that
+/// part from retransmission (before, plaintext ACKs were dropped and the whole hello went
+/// again).
+#[test]
+fn a_plaintext_ack_of_part_of_the_second_hello_spares_that_part() {
+    let now = Instant::now();
+    let (mut client, mut server) = retry_pair(now, 200);
+    let hello = drain(&mut client);
+    deliver(&mut server, now, &hello);
+    let hrr = drain(&mut server);
+    deliver(&mut client, now, &hrr);
+    let second = drain(&mut client);
+    assert!(second.len() >= 2, "{}", second.len());
+    // The server acknowledges the first piece.
+    let mut ack = plaintext_ack(3, &[(0, plain_seq(&second[0]))]);
+    client.handle_datagram(now, &mut ack).unwrap();
+    let rto = now + Duration::from_secs(1);
+    assert_eq!(client.poll_timeout(), Some(rto));
+    client.handle_timeout(rto).unwrap();
+    let again = drain(&mut client);
+    assert_eq!(again.len(), second.len() - 1, "all but the acknowledged piece");
+    let offset = |d: &[u8]| u32::from_be_bytes([0, d[19], d[20], d[21]]);
+    assert_eq!(offset(&again[0]), offset(&second[1]));
+    // Before the version is known, a plaintext ACK changes nothing (anyone can send one).
+    let (mut client, _) = retry_pair(now, 200);
+    let hello = drain(&mut client);
+    let mut ack = plaintext_ack(0, &[(0, plain_seq(&hello[0]))]);
+    client.handle_datagram(now, &mut ack).unwrap();
+    client.handle_timeout(rto).unwrap();
+    assert_eq!(drain(&mut client).len(), hello.len());
+}

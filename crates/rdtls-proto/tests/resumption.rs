@@ -117,9 +117,13 @@ fn assert_full(sim: &Sim, seen: &Seen) {
 fn a_ticket_resumes_without_certificates() {
     let (p, clock) = (pki(), Clock::new());
     let s = server(&p, &clock).build().unwrap();
-    let (_, session) = first(client(&p, &clock).build().unwrap(), s.clone(), "localhost");
+    let (mut sim, session) = first(client(&p, &clock).build().unwrap(), s.clone(), "localhost");
     assert!(!session.ticket().is_empty());
     assert_eq!(session.session_id().len(), 32);
+    // Found by BoGo (`Basic-Server-DTLS-*`): a session the client holds a ticket for is not
+    // also kept in the server's cache.
+    assert!(s.session_cache().unwrap().is_empty());
+    assert!(!events(sim.server_conn_mut().unwrap()).contains(&Event::NewSession));
     let (mut sim, seen) = again(client(&p, &clock).build().unwrap(), s, "localhost", session, 2, Link::PERFECT);
     assert_resumed(&sim, &seen, &p, true);
     // The server renewed the ticket: a new session to keep.

@@ -104,7 +104,7 @@ impl Connection {
                         let mut t = Box::<tls13::State>::default();
                         if let Some(hs) = &mut self.hs {
                             for seq in hs.early_records.drain(..) {
-                                t.received(now, 0, seq, self.config.initial_retransmit, false);
+                                t.note(0, seq);
                             }
                         }
                         self.tls13 = Some(t);

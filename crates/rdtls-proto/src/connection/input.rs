@@ -271,10 +271,15 @@ impl Connection {
                 // that completed the peer's flight and made us start ours needs no ACK: our
                 // flight acknowledges it.
                 let ack_at_once = self.is_established() && epoch == 2;
+                // RFC 9147 §7.1: a quarter of the current retransmission timeout.
+                let rto = self.flight.as_deref().map_or(self.config.initial_retransmit, |fl| fl.rto);
                 match (&mut self.tls13, &mut self.hs) {
                     // Our flight started by this record acknowledges it.
+                    // One that told us the version is named by the next ACK, which only an
+                    // encrypted record calls for (as those before it, below).
+                    (Some(t), _) if keep && t.flights == flights && early => t.note(epoch, seq),
                     (Some(t), _) if keep && t.flights == flights => {
-                        t.received(now, epoch, seq, self.config.initial_retransmit, ack_at_once);
+                        t.received(now, epoch, seq, rto, ack_at_once);
                     }
                     // A client that does not know the version yet: DTLS 1.3 acknowledges these
                     // too (the ACK that follows names them, in a later epoch).
@@ -439,9 +444,11 @@ impl Connection {
         if peer_retransmits {
             self.answer_retransmission(now);
         }
-        if progressed && self.side == Side::Server && self.tls13.is_some() {
-            // DTLS 1.3: part of the client's next flight acknowledges ours implicitly (RFC
-            // 9147 §7): it is not sent again; the client resends its own if it must.
+        // DTLS 1.3: part of the peer's next flight acknowledges ours implicitly (RFC 9147 §7):
+        // it is not sent again; the peer resends its own if it must. A client takes only an
+        // encrypted part as such: a plaintext one may be a DTLS 1.2 server's, which never
+        // acknowledges, and whose flight needs our ClientHello again if it was lost.
+        if progressed && self.tls13.is_some() && (self.side == Side::Server || epoch > 0) {
             if let Some(fl) = self.flight.as_deref_mut().filter(|fl| fl.awaits_reply) {
                 fl.retransmit_at = None;
                 fl.cursor = None;

@@ -89,17 +89,23 @@ impl State {
     /// acknowledged at once if `at_once` (the peer's last flight); otherwise after a quarter of
     /// the retransmission timeout, unless our next flight answers first.
     pub(crate) fn received(&mut self, now: Instant, epoch: u64, seq: u64, rto: Duration, at_once: bool) {
+        self.note(epoch, seq);
+        if at_once {
+            self.ack_now = true;
+        } else if self.ack_at.is_none() {
+            self.ack_at = Some(now + rto / 4);
+        }
+    }
+
+    /// Record `(epoch, seq)` is to be named by the next ACK, which it does not call for by
+    /// itself (the plaintext records of a ServerHello, read before the version was known).
+    pub(crate) fn note(&mut self, epoch: u64, seq: u64) {
         let n = RecordNumber { epoch, seq };
         if !self.pending.contains(&n) {
             if self.pending.len() >= MAX_PENDING_ACKS {
                 self.pending.remove(0);
             }
             self.pending.push(n);
-        }
-        if at_once {
-            self.ack_now = true;
-        } else if self.ack_at.is_none() {
-            self.ack_at = Some(now + rto / 4);
         }
     }
 

@@ -36,6 +36,8 @@ pub(crate) struct ServerResumption {
     pub(super) session_id: Vec<u8>,
     /// The client asked for a ticket and we issue one: with our last flight.
     pub(super) issue_ticket: bool,
+    /// The ticket went out (not empty): the session is not also kept under its session ID.
+    ticket_issued: bool,
     /// This is an abbreviated handshake.
     pub(super) resumed: bool,
     pub(super) sni: Option<String>,
@@ -242,6 +244,7 @@ impl Server {
             Some((ticket, hint)) => {
                 body.extend_from_slice(&hint.to_be_bytes());
                 body.put_vec16(&ticket);
+                self.resumption.ticket_issued = true;
             }
             None => body.extend_from_slice(&[0; 6]),
         }
@@ -249,8 +252,13 @@ impl Server {
     }
 
     /// Keeps a full handshake's session in the cache under the ID we gave it, and tells the
-    /// application (the session, with its ID, is the connection's from now on).
+    /// application (the session, with its ID, is the connection's from now on). Not when the
+    /// client got a ticket for it: it resumes with that, and the cache keeps its room for
+    /// clients without tickets (as BoringSSL does).
     pub(super) fn cache_session(&self, cx: &mut Context<'_>) {
+        if self.resumption.ticket_issued {
+            return;
+        }
         let config: &Config = cx.config;
         let (Some(cache), Ok(id)) = (config.session_cache(), <[u8; 32]>::try_from(&self.resumption.session_id[..]))
         else {

@@ -462,6 +462,9 @@ impl Client {
         self.common.suite = Some(suite);
         self.common.next_send_seq = msg.seq.wrapping_add(1).max(self.common.next_send_seq);
         cx.push(Action::PeerFlightStarts(msg.seq));
+        // The version and suite are known: DTLS 1.3's acknowledgements apply from here on (a
+        // server's ACK of part of the second ClientHello spares that part).
+        cx.push(Action::Negotiated { suite, extended_master_secret: false });
         self.send_client_hello(cx)
     }
 
