@@ -605,3 +605,48 @@ fn dtls13_handshake_message_numbers_never_wrap() {
         Some(b"after the last number".to_vec())
     );
 }
+
+/// Found by BoGo (`DTLS12-SendExtraFinished-Reordered`, `-Packed`, and DTLS 1.3's): a message
+/// of the peer's Finished epoch beyond its Finished is excess, refused with unexpected_message
+/// before anything of ours is sent; after the handshake, a DTLS 1.3 message in the handshake
+/// epoch beyond the Finished is too (a retransmission of the Finished is not).
+#[test]
+fn handshake_messages_after_the_peers_finished_are_refused() {
+    let (mut c, mut s, now) = pair();
+    let mut last = Vec::new();
+    while !s.is_established() && last.is_empty() {
+        let d = drain(&mut c);
+        if c.epochs.write_epoch() == 1 {
+            last = d;
+        } else {
+            deliver(&mut s, now, &d).unwrap();
+            let d = drain(&mut s);
+            deliver(&mut c, now, &d).unwrap();
+        }
+    }
+    // An extra Finished, sent ahead of the client's last flight (ClientHello 0,
+    // ClientKeyExchange 1, Finished 2: the extra one is 3).
+    let extra = forge_handshake(&mut c, 1, HandshakeType::FINISHED, 3, &[0; 12]);
+    s.handle_datagram(now, &mut extra.clone()).unwrap();
+    let err = deliver(&mut s, now, &last).unwrap_err();
+    assert!(matches!(err, Error::PeerMisbehaved { alert: AlertDescription::UNEXPECTED_MESSAGE, .. }), "{err}");
+    assert!(!s.is_established() && s.is_closed());
+    let alert = drain(&mut s);
+    assert_eq!(alert.len(), 1, "the alert alone, not our Finished");
+
+    let v13 = || Config::builder().protocol_versions(crate::Protocol::Dtls1_3, crate::Protocol::Dtls1_3);
+    let cc = v13().psk("sm", KEY.to_vec()).build().unwrap();
+    let sc = v13().psk_server_key(KEY.to_vec()).cookie_verification(false).session_tickets(false).build().unwrap();
+    let (mut c, mut s) =
+        (Connection::client(Arc::new(cc), now).unwrap(), Connection::server(Arc::new(sc), now).unwrap());
+    exchange(&mut c, &mut s, now, 1);
+    let finished = drain(&mut c);
+    deliver(&mut s, now, &finished).unwrap();
+    assert!(s.is_established());
+    // The Finished again (its ACK was lost) is acknowledged; a message after it is refused.
+    deliver(&mut s, now, &finished).unwrap();
+    let next = u16::try_from(s.tls13.as_deref().unwrap().peer_next_seq).unwrap();
+    let extra = forge_handshake(&mut c, 2, HandshakeType::FINISHED, next, &[0; 32]);
+    let err = s.handle_datagram(now, &mut extra.clone()).unwrap_err();
+    assert!(matches!(err, Error::PeerMisbehaved { alert: AlertDescription::UNEXPECTED_MESSAGE, .. }), "{err}");
+}

@@ -78,6 +78,19 @@ impl Connection {
             let Some(msg) = hs.reasm.pop() else { return Ok(()) };
             let own_cid = self.cid.as_deref().map(cid::Cid::own);
             let handled = hs.machine.handle(&mut Context { config: &self.config, actions, own_cid }, msg);
+            if handled.is_ok() && actions.iter().any(|a| matches!(a, Action::Complete { .. })) {
+                // The Finished just handled ends the peer's handshake messages in its epoch:
+                // another one of that epoch (sent with it, or ahead of it) is excess (BoringSSL's
+                // EXCESS_HANDSHAKE_DATA), refused before anything of ours goes out. Messages of
+                // a later epoch are post-handshake ones.
+                let tls13 = self.tls13.is_some()
+                    || actions.iter().any(|a| matches!(a, Action::Negotiated { suite, .. } if suite.is_tls13()));
+                let finished_epoch = if tls13 { crate::handshake::tls13::EPOCH_HANDSHAKE } else { 1 };
+                if hs.reasm.holds_epoch(finished_epoch as u16) {
+                    actions.clear();
+                    return Err(Error::unexpected("handshake data after the peer's Finished"));
+                }
+            }
             // What the handshake recorded before failing (verification errors) is kept.
             let applied = self.apply(now, actions);
             handled?;

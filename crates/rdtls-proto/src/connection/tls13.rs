@@ -357,6 +357,11 @@ impl Connection {
                 continue;
             }
             if epoch == crate::handshake::tls13::EPOCH_HANDSHAKE {
+                let later = self.tls13.as_deref().is_some_and(|t| u32::from(h.message_seq) >= t.peer_next_seq);
+                if later {
+                    // A message the peer sends after its Finished, in the handshake epoch.
+                    return Err(Error::unexpected("handshake message after the peer's Finished"));
+                }
                 // The peer's last flight, retransmitted.
                 acknowledge = true;
                 continue;

@@ -184,6 +184,11 @@ impl Reassembler {
         Self { next_seq: 0, slots: Vec::new(), buffered: 0, max_message, max_buffered, window: window.max(1) }
     }
 
+    /// Whether part of a message received in `epoch` is held.
+    pub(crate) fn holds_epoch(&self, epoch: u16) -> bool {
+        self.slots.iter().any(|p| p.epoch == epoch)
+    }
+
     /// Whether nothing is held.
     pub(crate) fn is_empty(&self) -> bool {
         self.slots.is_empty()
