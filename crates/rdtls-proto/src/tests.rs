@@ -650,3 +650,30 @@ fn handshake_messages_after_the_peers_finished_are_refused() {
     let err = s.handle_datagram(now, &mut extra.clone()).unwrap_err();
     assert!(matches!(err, Error::PeerMisbehaved { alert: AlertDescription::UNEXPECTED_MESSAGE, .. }), "{err}");
 }
+
+/// Found by BoGo (`KeyUpdate-ExtraMessage-DTLS`, `KeyUpdate-*EpochOverflow-DTLS`): a KeyUpdate
+/// is the last handshake message of its record (RFC 8446 §5.1), and epochs stop at 0xffff.
+#[test]
+fn key_updates_end_their_record_and_stop_at_the_last_epoch() {
+    let now = Instant::now();
+    let v13 = || Config::builder().protocol_versions(crate::Protocol::Dtls1_3, crate::Protocol::Dtls1_3);
+    let cc = v13().psk("sm", KEY.to_vec()).build().unwrap();
+    let sc = v13().psk_server_key(KEY.to_vec()).cookie_verification(false).session_tickets(false).build().unwrap();
+    let (mut c, mut s) =
+        (Connection::client(Arc::new(cc), now).unwrap(), Connection::server(Arc::new(sc), now).unwrap());
+    exchange(&mut c, &mut s, now, 4);
+    assert!(c.is_established() && s.is_established());
+    let next = u16::try_from(s.tls13.as_deref().unwrap().peer_next_seq).unwrap();
+    let mut msgs = Vec::new();
+    write_message(&mut msgs, HandshakeType::KEY_UPDATE, next, &[0]);
+    write_message(&mut msgs, HandshakeType::KEY_UPDATE, next + 1, &[0]);
+    let mut record = Vec::new();
+    let epoch = c.epochs.write_epoch();
+    let _ = c.write_record(ContentType::HANDSHAKE, epoch, &msgs, &mut record);
+    let err = s.handle_datagram(now, &mut record).unwrap_err();
+    assert!(matches!(err, Error::PeerMisbehaved { alert: AlertDescription::UNEXPECTED_MESSAGE, .. }), "{err}");
+    // Our own: none that would take the write epoch past 0xffff.
+    c.epochs.set_write_epoch(0xffff);
+    let err = c.update_keys(now, false).unwrap_err();
+    assert!(matches!(err, Error::InvalidOperation(m) if m.contains("too many KeyUpdates")), "{err:?}");
+}

@@ -16,6 +16,9 @@ const MAX_PENDING_ACKS: usize = 32;
 /// of two tickets, say, whose fragments cross).
 const POST_HANDSHAKE_WINDOW: u16 = 4;
 
+/// The last epoch: KeyUpdates stop there.
+const MAX_EPOCH: u64 = 0xffff;
+
 /// The DTLS 1.3 state of a connection.
 #[derive(Debug, Default)]
 pub(crate) struct State {
@@ -166,6 +169,12 @@ impl Connection {
                 "no handshake message number is left on this connection for another KeyUpdate",
             ));
         }
+        // Epochs stop at 0xffff (the handshake layer numbers them in 16 bits, as BoringSSL
+        // does): never past it, never wrapping (RFC 9147 §4.2.1).
+        let pending = u64::from(t.key_update_sent.is_some() || t.key_update_queued.is_some());
+        if self.epochs.write_epoch() + pending >= MAX_EPOCH {
+            return Err(Error::InvalidOperation("too many KeyUpdates: the epoch would pass 0xffff"));
+        }
         t.key_update_queued = Some(t.key_update_queued.unwrap_or(false) | request_peer);
         self.start_key_update(now);
         Ok(())
@@ -234,13 +243,18 @@ impl Connection {
         if epoch != t.read_epoch.max(crate::handshake::tls13::EPOCH_APPLICATION) {
             return Err(Error::unexpected("KeyUpdate outside the peer's current epoch"));
         }
+        if epoch >= MAX_EPOCH {
+            return Err(Error::unexpected("too many KeyUpdates: the epoch would pass 0xffff"));
+        }
         let Some((read, _)) = &mut t.secrets else { return Err(Error::Crypto) };
         let s = crate::handshake::tls13::schedule(&*self.config.provider, suite.hash);
         *read = s.next_traffic_secret(read)?;
         let keys = crate::handshake::tls13::epoch_keys(&*self.config.provider, suite, read)?;
         t.read_epoch = epoch + 1;
         self.stats.key_updates_received += 1;
-        if request {
+        // Asked to update ours: one KeyUpdate of ours answers every request made before it
+        // is acknowledged (one queued or in flight already does).
+        if request && t.key_update_sent.is_none() {
             t.key_update_queued = Some(t.key_update_queued.unwrap_or(false));
         }
         self.epochs.install(epoch + 1, Some(keys), None);
@@ -376,11 +390,16 @@ impl Connection {
                 acknowledge = true;
                 continue;
             }
+            if epoch < t.read_epoch {
+                // A new message under keys the peer's KeyUpdate retired.
+                return Err(Error::unexpected("handshake data after a KeyUpdate"));
+            }
             if seq == expected && h.is_whole() && t.fragments.is_none() {
                 // The common case: the next message, whole, nothing held.
                 t.peer_next_seq = expected + 1;
                 acknowledge = true;
                 self.post_handshake_message(now, epoch, h.msg_type, fragment)?;
+                self.nothing_after_key_update(h.msg_type, epoch, !r.is_empty())?;
                 continue;
             }
             if seq - expected >= u32::from(POST_HANDSHAKE_WINDOW) {
@@ -407,9 +426,24 @@ impl Connection {
                     }
                 }
                 self.post_handshake_message(now, epoch, message.msg_type, &message.body)?;
+                self.nothing_after_key_update(message.msg_type, epoch, !r.is_empty())?;
             }
         }
         Ok(acknowledge)
+    }
+
+    /// A KeyUpdate ends its epoch's handshake messages (RFC 8446 §5.1: it is the last of its
+    /// record and of its keys): more in the record, or held from that epoch, is excess.
+    fn nothing_after_key_update(&self, ty: HandshakeType, epoch: u64, more_in_record: bool) -> Result<(), Error> {
+        if ty != HandshakeType::KEY_UPDATE {
+            return Ok(());
+        }
+        let held =
+            self.tls13.as_deref().and_then(|t| t.fragments.as_deref()).is_some_and(|f| f.holds_epoch(epoch as u16));
+        if more_in_record || held {
+            return Err(Error::unexpected("handshake data after a KeyUpdate"));
+        }
+        Ok(())
     }
 
     /// Handles one whole post-handshake message of the peer.
