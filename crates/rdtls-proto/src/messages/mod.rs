@@ -163,7 +163,12 @@ impl HelloExtensions {
                     }
                 }
                 ty if Tls13Extensions::handles(ty) => {
-                    out.tls13.parse(ty, &mut body, kind)?;
+                    if out.tls13.parse(ty, &mut body, kind).is_none() {
+                        if kind != HelloKind::Client || ty == ExtensionType::SUPPORTED_VERSIONS {
+                            return None;
+                        }
+                        out.tls13.malformed = true;
+                    }
                     // The binders sign the ClientHello up to them: nothing may follow.
                     if ty == ExtensionType::PRE_SHARED_KEY && kind == HelloKind::Client && !exts.is_empty() {
                         return None;

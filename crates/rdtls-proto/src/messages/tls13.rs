@@ -119,6 +119,10 @@ pub struct Tls13Extensions {
     /// early_data was sent (we never accept early data; a client offering it is answered
     /// without).
     pub early_data: bool,
+    /// A ClientHello's DTLS 1.3 extension (other than supported_versions) did not parse: a
+    /// DTLS 1.3 server refuses the hello (decode_error); to DTLS 1.2 it is an extension it
+    /// does not know, ignored (a client may offer a DTLS 1.2 ticket in both forms).
+    pub malformed: bool,
 }
 
 impl Tls13Extensions {

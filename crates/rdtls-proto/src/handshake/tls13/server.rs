@@ -298,6 +298,9 @@ impl Server {
             return Err(Error::illegal("DTLS 1.3 ClientHello must offer only null compression"));
         }
         let t = &ch.extensions.tls13;
+        if t.malformed {
+            return Err(Error::decode("ClientHello"));
+        }
         if t.early_data && self.retry.is_some() {
             return Err(Error::illegal("early_data after a HelloRetryRequest"));
         }
