@@ -93,3 +93,26 @@ fn a_dtls13_only_client_refuses_a_hello_verify_request_with_protocol_version() {
     let alert = first(&mut c);
     assert_eq!(alert[13..], [2, AlertDescription::PROTOCOL_VERSION.0]);
 }
+
+/// Found by BoGo (`Resume-Server-TLS12-TLS12-DTLS`): a DTLS 1.3 extension that does not parse
+/// is refused by a DTLS 1.3 server (decode_error), and ignored by a DTLS 1.2 one, to which it
+/// is an extension it does not know (BoringSSL's runner offers a DTLS 1.2 ticket in both
+/// forms); before, either refused the whole ClientHello.
+#[test]
+fn a_malformed_dtls13_extension_matters_only_to_dtls13() {
+    let now = Instant::now();
+    let mut c = client(Protocol::Dtls1_2, Protocol::Dtls1_3, now);
+    let mut hello = first(&mut c);
+    // psk_key_exchange_modes (45): make its list empty, the modes left over.
+    let at = hello.windows(3).position(|w| w == [0x00, 0x2d, 0x00]).expect("psk_key_exchange_modes");
+    assert!(hello[at + 4] > 0);
+    hello[at + 4] = 0;
+    let mut s13 = server(Protocol::Dtls1_2, Protocol::Dtls1_3, now);
+    let err = s13.handle_datagram(now, &mut hello.clone()).unwrap_err();
+    assert!(matches!(err, Error::PeerMisbehaved { alert: AlertDescription::DECODE_ERROR, .. }), "{err}");
+    let mut s12 = server(Protocol::Dtls1_2, Protocol::Dtls1_2, now);
+    s12.handle_datagram(now, &mut hello).unwrap();
+    let answer = first(&mut s12);
+    assert_eq!(answer[13], 2, "a ServerHello");
+    assert_eq!(answer[BODY..BODY + 2], [0xfe, 0xfd], "DTLS 1.2");
+}
