@@ -376,8 +376,10 @@ impl Connection {
                     // A message the peer sends after its Finished, in the handshake epoch.
                     return Err(Error::unexpected("handshake message after the peer's Finished"));
                 }
-                // The peer's last flight, retransmitted.
-                acknowledge = true;
+                // The peer's last flight again. A server acknowledges the client's Finished
+                // again (its ACK was lost); a client's own Finished, resent until the server
+                // acknowledges it, is what answers the server's flight.
+                acknowledge |= self.side == Side::Server;
                 continue;
             }
             let max_message = self.config.max_handshake_message;
