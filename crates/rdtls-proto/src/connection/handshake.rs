@@ -156,6 +156,7 @@ impl Connection {
                     self.details_mut().session = Some(session);
                     self.events.push_back(Event::NewSession);
                 }
+                Action::SessionCached => self.events.push_back(Event::NewSession),
                 Action::SameSession(session) => self.details_mut().session = Some(session),
                 Action::RequestedServerName(sni) => self.set_requested_server_name(sni),
                 Action::PeerCertificates(chain) => self.set_peer_certificates(chain),

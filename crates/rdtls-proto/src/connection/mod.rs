@@ -93,7 +93,9 @@ pub enum Event {
     /// Client: a session to resume later is ready ([`Connection::session`]): DTLS 1.2's
     /// at the end of a full handshake (or of a resumption whose server renewed the ticket),
     /// DTLS 1.3's with the server's NewSessionTicket. Server: a DTLS 1.2 full handshake's
-    /// session went into the session cache ([`Connection::session`] has it, with its ID).
+    /// session went into the session cache
+    /// ([`ConfigBuilder::session_cache`](crate::ConfigBuilder::session_cache)), for clients to
+    /// resume by its ID (not when the client took a ticket for it).
     NewSession,
     /// The peer answered our return routability check ([`Connection::challenge_path`]):
     /// the address the challenge went to reaches it.

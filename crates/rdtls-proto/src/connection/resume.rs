@@ -44,11 +44,6 @@ impl Connection {
     /// ([`ConfigBuilder::session_resumption`](crate::ConfigBuilder::session_resumption)) or the
     /// connection was made by [`resuming_client`](Self::resuming_client), and the server gave
     /// the session a session ID or a ticket.
-    ///
-    /// Server: the DTLS 1.2 session a full handshake kept in the session cache
-    /// ([`ConfigBuilder::session_cache`](crate::ConfigBuilder::session_cache)), with the
-    /// session ID clients resume it by, once [`Event::NewSession`] came (for an external or
-    /// shared cache).
     pub fn session(&self) -> Option<&Session> {
         self.details.as_ref()?.session.as_deref()
     }

@@ -307,6 +307,15 @@ impl Connection {
         let mut body = Vec::with_capacity(2 + 16 * records.len());
         write_ack(&mut body, &records);
         let _ = self.write_record(ContentType::ACK, epoch, &body, out);
+        // The handshake's end: once the peer's last flight (all in the handshake epoch) is
+        // acknowledged, nothing needs naming again (a resent Finished comes in a new record,
+        // named then), and an idle connection keeps no list.
+        let handshake = crate::handshake::tls13::EPOCH_HANDSHAKE;
+        if self.is_established() && records.iter().all(|n| n.epoch <= handshake) {
+            if let Some(t) = self.tls13.as_deref_mut() {
+                t.pending = Vec::new();
+            }
+        }
     }
 
     /// The peer acknowledged records: what they carried of our flight is not sent again, and

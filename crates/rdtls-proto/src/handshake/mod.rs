@@ -147,6 +147,9 @@ pub(crate) enum Action {
     HelloRetried,
     /// Client: a session to resume later.
     NewSession(Box<crate::resumption::Session>),
+    /// Server: the session went into the session cache (announced, not kept here: an idle
+    /// connection holds no copy).
+    SessionCached,
     /// Client: the session just resumed, unchanged (the server renewed no ticket): kept,
     /// but not announced as new.
     SameSession(Box<crate::resumption::Session>),
@@ -192,6 +195,7 @@ impl core::fmt::Debug for Action {
             Self::Resumed => "Resumed",
             Self::HelloRetried => "HelloRetried",
             Self::NewSession(_) => "NewSession",
+            Self::SessionCached => "SessionCached",
             Self::SameSession(_) => "SameSession",
             Self::SendTicket(_) => "SendTicket",
             Self::TicketTemplate(_) => "TicketTemplate",

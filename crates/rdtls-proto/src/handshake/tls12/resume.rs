@@ -252,9 +252,8 @@ impl Server {
     }
 
     /// Keeps a full handshake's session in the cache under the ID we gave it, and tells the
-    /// application (the session, with its ID, is the connection's from now on). Not when the
-    /// client got a ticket for it: it resumes with that, and the cache keeps its room for
-    /// clients without tickets (as BoringSSL does).
+    /// application. Not when the client got a ticket for it: it resumes with that, and the
+    /// cache keeps its room for clients without tickets (as BoringSSL does).
     pub(super) fn cache_session(&self, cx: &mut Context<'_>) {
         if self.resumption.ticket_issued {
             return;
@@ -264,10 +263,9 @@ impl Server {
         else {
             return;
         };
-        if let Some(mut session) = self.session(config) {
-            cache.insert(id, session.clone());
-            session.session_id = id.to_vec();
-            cx.push(Action::NewSession(Box::new(session)));
+        if let Some(session) = self.session(config) {
+            cache.insert(id, session);
+            cx.push(Action::SessionCached);
         }
     }
 }
