@@ -409,6 +409,7 @@ impl Connection {
         };
         let mut peer_retransmits = false;
         let mut kept = false;
+        let mut dropped = false;
         let mut progressed = false;
         while !r.is_empty() {
             let Some((h, frag)) = HandshakeHeader::parse(&mut r) else {
@@ -431,7 +432,10 @@ impl Connection {
             match hs.reasm.insert(epoch, &h, frag) {
                 Inserted::Buffered => (kept, progressed) = (true, true),
                 Inserted::Duplicate => kept = true,
-                Inserted::Dropped => self.stats.dropped_fragments += 1,
+                Inserted::Dropped => {
+                    self.stats.dropped_fragments += 1;
+                    dropped = true;
+                }
                 Inserted::Old => {
                     kept = true;
                     // The peer repeats its last flight: ours was lost. Later messages of this
@@ -455,7 +459,9 @@ impl Connection {
             }
         }
         self.process_messages(now)?;
-        Ok(kept)
+        // RFC 9147 §7: a record with a fragment we discarded is not acknowledged (the peer
+        // sends it all again).
+        Ok(kept && !dropped)
     }
 
     /// Reads the next-epoch records kept while we had no keys, once we have them.

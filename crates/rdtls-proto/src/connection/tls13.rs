@@ -373,6 +373,7 @@ impl Connection {
     pub(super) fn handle_post_handshake(&mut self, now: Instant, epoch: u16, body: &[u8]) -> Result<bool, Error> {
         let epoch = u64::from(epoch);
         let mut acknowledge = false;
+        let mut dropped = false;
         let mut r = Reader::new(body);
         while let Some((h, fragment)) = HandshakeHeader::parse(&mut r) {
             if epoch < crate::handshake::tls13::EPOCH_HANDSHAKE {
@@ -414,7 +415,9 @@ impl Connection {
                 continue;
             }
             if seq - expected >= u32::from(POST_HANDSHAKE_WINDOW) {
+                // Not acknowledged: the record comes again whole (RFC 9147 §7).
                 self.stats.dropped_fragments += 1;
+                dropped = true;
                 continue;
             }
             let reasm = t.fragments.get_or_insert_with(|| {
@@ -424,8 +427,13 @@ impl Connection {
             });
             match reasm.insert(epoch as u16, &h, fragment) {
                 Inserted::Buffered | Inserted::Duplicate => acknowledge = true,
-                Inserted::Old | Inserted::Dropped => {
+                Inserted::Old => {
+                    acknowledge = true;
+                    continue;
+                }
+                Inserted::Dropped => {
                     self.stats.dropped_fragments += 1;
+                    dropped = true;
                     continue;
                 }
             }
@@ -440,7 +448,7 @@ impl Connection {
                 self.nothing_after_key_update(message.msg_type, epoch, !r.is_empty())?;
             }
         }
-        Ok(acknowledge)
+        Ok(acknowledge && !dropped)
     }
 
     /// A KeyUpdate ends its epoch's handshake messages (RFC 8446 §5.1: it is the last of its

@@ -1,7 +1,7 @@
 //! State-machine tests that need to forge records a well-behaved peer never sends. The records
-//! they forge are DTLS 1.2's (ChangeCipherSpec, plaintext Finished, renegotiation...), so every
-//! configuration here is pinned to DTLS 1.2; DTLS 1.3's forged-record tests are in
-//! `tests/dtls13*.rs`.
+//! forged here are mostly DTLS 1.2's (ChangeCipherSpec, plaintext Finished, renegotiation...),
+//! with configurations pinned to DTLS 1.2; the DTLS 1.3 ones that need the connection's
+//! internals are in `dtls13.rs` beside this file, the others in `tests/dtls13*.rs`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -561,51 +561,6 @@ fn an_empty_hello_verify_request_cookie_is_sent_back() {
     assert_eq!(u16::from_be_bytes([again[0][HEADER_LEN + 4], again[0][HEADER_LEN + 5]]), 1, "message_seq 1");
 }
 
-/// Found by BoGo (`KeyUpdate-WriteMessageOverflow-DTLS`, `KeyUpdate-ReadMessageOverflow-DTLS`):
-/// DTLS 1.3 post-handshake messages numbered past 0xffff wrapped to 0. Now the last number is
-/// used once: a KeyUpdate after it is refused, and a receiver that took message 0xffff takes
-/// no message 0 as new (it acknowledges it as old).
-#[test]
-fn dtls13_handshake_message_numbers_never_wrap() {
-    let now = Instant::now();
-    let v13 = || Config::builder().protocol_versions(crate::Protocol::Dtls1_3, crate::Protocol::Dtls1_3);
-    let c = v13().psk("sm", KEY.to_vec()).allow_session_export(true).build().unwrap();
-    let s = v13().psk_server_key(KEY.to_vec()).cookie_verification(false).session_tickets(false).build().unwrap();
-    let (mut c, mut s) = (Connection::client(Arc::new(c), now).unwrap(), Connection::server(Arc::new(s), now).unwrap());
-    exchange(&mut c, &mut s, now, 4);
-    assert!(c.is_established() && s.is_established());
-    // The client's next message is the last one: 0xffff (and the server expects it).
-    c.tls13.as_deref_mut().unwrap().next_send_seq = 0xffff;
-    s.tls13.as_deref_mut().unwrap().peer_next_seq = 0xffff;
-    c.update_keys(now, false).unwrap();
-    exchange(&mut c, &mut s, now, 1);
-    // The server acknowledges it on its ACK timer.
-    let now = now + Duration::from_millis(300);
-    s.handle_timeout(now).unwrap();
-    let ack = drain(&mut s);
-    deliver(&mut c, now, &ack).unwrap();
-    assert_eq!((c.stats().key_updates_sent, s.stats().key_updates_received), (1, 1));
-    // None is left.
-    let err = c.update_keys(now, false).unwrap_err();
-    assert!(matches!(err, Error::InvalidOperation(m) if m.contains("no handshake message number")), "{err:?}");
-    let export = c.export_session().unwrap_err();
-    assert!(matches!(export, Error::InvalidOperation(m) if m.contains("spent")), "{export:?}");
-    // A KeyUpdate numbered 0 is old to the server now: acknowledged, not applied.
-    let epoch = c.epochs.write_epoch() as u16;
-    let forged = forge_handshake(&mut c, epoch, HandshakeType::KEY_UPDATE, 0, &[0]);
-    let before = s.stats().key_updates_received;
-    s.handle_datagram(now, &mut forged.clone()).unwrap();
-    assert_eq!(s.stats().key_updates_received, before);
-    assert!(!s.is_closed());
-    // Data still flows both ways.
-    let mut out = Vec::new();
-    c.send(b"after the last number", &mut out).unwrap();
-    assert_eq!(
-        s.handle_datagram(now, &mut out).unwrap().iter().next().map(<[u8]>::to_vec),
-        Some(b"after the last number".to_vec())
-    );
-}
-
 /// Found by BoGo (`DTLS12-SendExtraFinished-Reordered`, `-Packed`, and DTLS 1.3's): a message
 /// of the peer's Finished epoch beyond its Finished is excess, refused with unexpected_message
 /// before anything of ours is sent; after the handshake, a DTLS 1.3 message in the handshake
@@ -651,29 +606,4 @@ fn handshake_messages_after_the_peers_finished_are_refused() {
     assert!(matches!(err, Error::PeerMisbehaved { alert: AlertDescription::UNEXPECTED_MESSAGE, .. }), "{err}");
 }
 
-/// Found by BoGo (`KeyUpdate-ExtraMessage-DTLS`, `KeyUpdate-*EpochOverflow-DTLS`): a KeyUpdate
-/// is the last handshake message of its record (RFC 8446 §5.1), and epochs stop at 0xffff.
-#[test]
-fn key_updates_end_their_record_and_stop_at_the_last_epoch() {
-    let now = Instant::now();
-    let v13 = || Config::builder().protocol_versions(crate::Protocol::Dtls1_3, crate::Protocol::Dtls1_3);
-    let cc = v13().psk("sm", KEY.to_vec()).build().unwrap();
-    let sc = v13().psk_server_key(KEY.to_vec()).cookie_verification(false).session_tickets(false).build().unwrap();
-    let (mut c, mut s) =
-        (Connection::client(Arc::new(cc), now).unwrap(), Connection::server(Arc::new(sc), now).unwrap());
-    exchange(&mut c, &mut s, now, 4);
-    assert!(c.is_established() && s.is_established());
-    let next = u16::try_from(s.tls13.as_deref().unwrap().peer_next_seq).unwrap();
-    let mut msgs = Vec::new();
-    write_message(&mut msgs, HandshakeType::KEY_UPDATE, next, &[0]);
-    write_message(&mut msgs, HandshakeType::KEY_UPDATE, next + 1, &[0]);
-    let mut record = Vec::new();
-    let epoch = c.epochs.write_epoch();
-    let _ = c.write_record(ContentType::HANDSHAKE, epoch, &msgs, &mut record);
-    let err = s.handle_datagram(now, &mut record).unwrap_err();
-    assert!(matches!(err, Error::PeerMisbehaved { alert: AlertDescription::UNEXPECTED_MESSAGE, .. }), "{err}");
-    // Our own: none that would take the write epoch past 0xffff.
-    c.epochs.set_write_epoch(0xffff);
-    let err = c.update_keys(now, false).unwrap_err();
-    assert!(matches!(err, Error::InvalidOperation(m) if m.contains("too many KeyUpdates")), "{err:?}");
-}
+mod dtls13;

@@ -1,0 +1,115 @@
+//! DTLS 1.3 state-machine tests that forge records a well-behaved peer never sends
+//! (post-handshake messages out of the rules, records with discarded fragments), with the
+//! helpers of the DTLS 1.2 ones.
+
+use super::*;
+
+/// An established DTLS 1.3 PSK pair (no tickets, no cookie).
+fn established13(now: Instant) -> (Connection, Connection) {
+    let v13 = || Config::builder().protocol_versions(crate::Protocol::Dtls1_3, crate::Protocol::Dtls1_3);
+    let cc = v13().psk("sm", KEY.to_vec()).build().unwrap();
+    let sc = v13().psk_server_key(KEY.to_vec()).cookie_verification(false).session_tickets(false).build().unwrap();
+    let (mut c, mut s) =
+        (Connection::client(Arc::new(cc), now).unwrap(), Connection::server(Arc::new(sc), now).unwrap());
+    exchange(&mut c, &mut s, now, 4);
+    assert!(c.is_established() && s.is_established());
+    (c, s)
+}
+
+/// Found by BoGo (`KeyUpdate-WriteMessageOverflow-DTLS`, `KeyUpdate-ReadMessageOverflow-DTLS`):
+/// DTLS 1.3 post-handshake messages numbered past 0xffff wrapped to 0. Now the last number is
+/// used once: a KeyUpdate after it is refused, and a receiver that took message 0xffff takes
+/// no message 0 as new (it acknowledges it as old).
+#[test]
+fn dtls13_handshake_message_numbers_never_wrap() {
+    let now = Instant::now();
+    let v13 = || Config::builder().protocol_versions(crate::Protocol::Dtls1_3, crate::Protocol::Dtls1_3);
+    let c = v13().psk("sm", KEY.to_vec()).allow_session_export(true).build().unwrap();
+    let s = v13().psk_server_key(KEY.to_vec()).cookie_verification(false).session_tickets(false).build().unwrap();
+    let (mut c, mut s) = (Connection::client(Arc::new(c), now).unwrap(), Connection::server(Arc::new(s), now).unwrap());
+    exchange(&mut c, &mut s, now, 4);
+    assert!(c.is_established() && s.is_established());
+    // The client's next message is the last one: 0xffff (and the server expects it).
+    c.tls13.as_deref_mut().unwrap().next_send_seq = 0xffff;
+    s.tls13.as_deref_mut().unwrap().peer_next_seq = 0xffff;
+    c.update_keys(now, false).unwrap();
+    exchange(&mut c, &mut s, now, 1);
+    // The server acknowledges it on its ACK timer.
+    let now = now + Duration::from_millis(300);
+    s.handle_timeout(now).unwrap();
+    let ack = drain(&mut s);
+    deliver(&mut c, now, &ack).unwrap();
+    assert_eq!((c.stats().key_updates_sent, s.stats().key_updates_received), (1, 1));
+    // None is left.
+    let err = c.update_keys(now, false).unwrap_err();
+    assert!(matches!(err, Error::InvalidOperation(m) if m.contains("no handshake message number")), "{err:?}");
+    let export = c.export_session().unwrap_err();
+    assert!(matches!(export, Error::InvalidOperation(m) if m.contains("spent")), "{export:?}");
+    // A KeyUpdate numbered 0 is old to the server now: acknowledged, not applied.
+    let epoch = c.epochs.write_epoch() as u16;
+    let forged = forge_handshake(&mut c, epoch, HandshakeType::KEY_UPDATE, 0, &[0]);
+    let before = s.stats().key_updates_received;
+    s.handle_datagram(now, &mut forged.clone()).unwrap();
+    assert_eq!(s.stats().key_updates_received, before);
+    assert!(!s.is_closed());
+    // Data still flows both ways.
+    let mut out = Vec::new();
+    c.send(b"after the last number", &mut out).unwrap();
+    assert_eq!(
+        s.handle_datagram(now, &mut out).unwrap().iter().next().map(<[u8]>::to_vec),
+        Some(b"after the last number".to_vec())
+    );
+}
+
+/// Found by BoGo (`KeyUpdate-ExtraMessage-DTLS`, `KeyUpdate-*EpochOverflow-DTLS`): a KeyUpdate
+/// is the last handshake message of its record (RFC 8446 §5.1), and epochs stop at 0xffff.
+#[test]
+fn key_updates_end_their_record_and_stop_at_the_last_epoch() {
+    let now = Instant::now();
+    let (mut c, mut s) = established13(now);
+    let next = u16::try_from(s.tls13.as_deref().unwrap().peer_next_seq).unwrap();
+    let mut msgs = Vec::new();
+    write_message(&mut msgs, HandshakeType::KEY_UPDATE, next, &[0]);
+    write_message(&mut msgs, HandshakeType::KEY_UPDATE, next + 1, &[0]);
+    let mut record = Vec::new();
+    let epoch = c.epochs.write_epoch();
+    let _ = c.write_record(ContentType::HANDSHAKE, epoch, &msgs, &mut record);
+    let err = s.handle_datagram(now, &mut record).unwrap_err();
+    assert!(matches!(err, Error::PeerMisbehaved { alert: AlertDescription::UNEXPECTED_MESSAGE, .. }), "{err}");
+    // Our own: none that would take the write epoch past 0xffff.
+    c.epochs.set_write_epoch(0xffff);
+    let err = c.update_keys(now, false).unwrap_err();
+    assert!(matches!(err, Error::InvalidOperation(m) if m.contains("too many KeyUpdates")), "{err:?}");
+}
+
+/// Found by BoGo (`DTLS-Retransmit-Server-DoNotACKDiscardedFragments-TLS13`): a record that
+/// carries a fragment we discarded (here one far ahead of the window) is not acknowledged,
+/// even when the rest of it was used (RFC 9147 §7): the peer sends it all again, and that
+/// record is acknowledged.
+#[test]
+fn a_record_with_a_discarded_fragment_is_not_acknowledged() {
+    let now = Instant::now();
+    let (mut c, mut s) = established13(now);
+    let next = u16::try_from(s.tls13.as_deref().unwrap().peer_next_seq).unwrap();
+    let epoch = c.epochs.write_epoch();
+    let record = |msgs: &[(u16, &[u8])], c: &mut Connection| {
+        let mut body = Vec::new();
+        for (seq, b) in msgs {
+            write_message(&mut body, HandshakeType::KEY_UPDATE, *seq, b);
+        }
+        let mut out = Vec::new();
+        let _ = c.write_record(ContentType::HANDSHAKE, epoch, &body, &mut out);
+        out
+    };
+    let mixed = record(&[(next + 1000, &[0]), (next, &[0])], &mut c);
+    s.handle_datagram(now, &mut mixed.clone()).unwrap();
+    assert_eq!(s.stats().key_updates_received, 1, "the KeyUpdate was used");
+    let later = now + Duration::from_secs(1);
+    s.handle_timeout(later).unwrap();
+    assert!(drain(&mut s).is_empty(), "no ACK for that record");
+    // The KeyUpdate again, alone: acknowledged.
+    let again = record(&[(next, &[0])], &mut c);
+    s.handle_datagram(later, &mut again.clone()).unwrap();
+    s.handle_timeout(later + Duration::from_secs(1)).unwrap();
+    assert_eq!(drain(&mut s).len(), 1, "an ACK");
+}
