@@ -84,6 +84,12 @@ fn our_finished_acknowledges_the_servers_flight_without_an_ack() {
     deliver(&mut server, now, &finished);
     let ack = drain(&mut server);
     assert_eq!(ack.len(), 1);
+    // The Finished again (as if that ACK were lost) is acknowledged on the ACK timer, with
+    // whatever else came by then (found by BoGo, `DTLS-Retransmit-Server-ACKFinishedAfterAppData`).
+    deliver(&mut server, now, &finished);
+    assert!(drain(&mut server).is_empty(), "not at once");
+    server.handle_timeout(now + Duration::from_millis(250)).unwrap();
+    assert_eq!(drain(&mut server).len(), 1, "on the timer");
     deliver(&mut client, now, &ack);
     assert_eq!(client.poll_timeout(), None, "nothing left to retransmit");
 }

@@ -264,13 +264,14 @@ impl Connection {
                 };
                 let flights = self.tls13.as_ref().map_or(0, |t| t.flights);
                 let early = self.tls13.is_none();
+                let was_established = self.is_established();
                 let keep = self.handle_handshake_record(now, epoch16, body)?;
-                // The peer's last handshake flight (epoch 2) is acknowledged at once: the peer
-                // waits for that ACK. Post-handshake messages (epoch 3 and on) wait for the ACK
-                // timer, so that a flight of them (two tickets, say) takes one ACK. A record
-                // that completed the peer's flight and made us start ours needs no ACK: our
-                // flight acknowledges it.
-                let ack_at_once = self.is_established() && epoch == 2;
+                // The record that completed the handshake (the peer's last flight, epoch 2) is
+                // acknowledged at once: the peer waits for that ACK. Anything later (that flight
+                // again, post-handshake messages) waits for the ACK timer, so that what comes
+                // together takes one ACK. A record that completed the peer's flight and made us
+                // start ours needs no ACK: our flight acknowledges it.
+                let ack_at_once = !was_established && self.is_established() && epoch == 2;
                 // RFC 9147 §7.1: a quarter of the current retransmission timeout.
                 let rto = self.flight.as_deref().map_or(self.config.initial_retransmit, |fl| fl.rto);
                 match (&mut self.tls13, &mut self.hs) {
