@@ -86,11 +86,16 @@ fn our_finished_acknowledges_the_servers_flight_without_an_ack() {
     assert_eq!(ack.len(), 1);
     // The Finished again (as if that ACK were lost) is acknowledged on the ACK timer, with
     // whatever else came by then (found by BoGo, `DTLS-Retransmit-Server-ACKFinishedAfterAppData`).
-    deliver(&mut server, now, &finished);
+    let resend_at = now + Duration::from_secs(1);
+    client.handle_timeout(resend_at).unwrap();
+    let again = drain(&mut client);
+    assert_eq!(again.len(), 1, "the client's Finished again");
+    deliver(&mut server, resend_at, &again);
     assert!(drain(&mut server).is_empty(), "not at once");
-    server.handle_timeout(now + Duration::from_millis(250)).unwrap();
-    assert_eq!(drain(&mut server).len(), 1, "on the timer");
-    deliver(&mut client, now, &ack);
+    server.handle_timeout(resend_at + Duration::from_millis(250)).unwrap();
+    let ack = drain(&mut server);
+    assert_eq!(ack.len(), 1, "on the timer");
+    deliver(&mut client, resend_at, &ack);
     assert_eq!(client.poll_timeout(), None, "nothing left to retransmit");
 }
 
