@@ -59,6 +59,27 @@ fn deliver(to: &mut Connection, now: Instant, datagrams: &[Vec<u8>]) {
     }
 }
 
+/// A certificate client (trusting `pki`, with `client` on top of DTLS 1.3 and the MTU) and
+/// server, connected as far as the server's flight: returns them and that flight.
+fn cert_flight(
+    pki: &ServerPki,
+    now: Instant,
+    mtu: usize,
+    client: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
+    server: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
+) -> (Connection, Connection, Vec<Vec<u8>>) {
+    let c = client(pki.resuming_client(v13()).mtu(mtu)).build().unwrap();
+    let s = server(pki.server(v13()).mtu(mtu)).build().unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut client = Connection::client_with_server_name(Arc::new(c), Some(name), now).unwrap();
+    let mut server = Connection::server(Arc::new(s), now).unwrap();
+    let hello = drain(&mut client);
+    deliver(&mut server, now, &hello);
+    let flight = drain(&mut server);
+    assert!(flight.len() >= 2, "a certificate flight over several datagrams: {}", flight.len());
+    (client, server, flight)
+}
+
 #[test]
 fn our_finished_acknowledges_the_servers_flight_without_an_ack() {
     let now = Instant::now();
@@ -130,15 +151,7 @@ fn encrypted_handshake_fragments_share_records_and_fill_datagrams() {
     let pki = ServerPki::new("Wire Root");
     let now = Instant::now();
     let mtu = 400;
-    let c = pki.resuming_client(v13()).mtu(mtu).build().unwrap();
-    let s = pki.server(v13()).mtu(mtu).session_tickets(false).build().unwrap();
-    let name = ServerName::try_from("localhost").unwrap();
-    let mut client = Connection::client_with_server_name(Arc::new(c), Some(name), now).unwrap();
-    let mut server = Connection::server(Arc::new(s), now).unwrap();
-    let hello = drain(&mut client);
-    deliver(&mut server, now, &hello);
-    let flight = drain(&mut server);
-    assert!(flight.len() >= 2, "a certificate flight over several datagrams: {}", flight.len());
+    let (mut client, _server, flight) = cert_flight(&pki, now, mtu, |c| c, |s| s.session_tickets(false));
     // The ServerHello (1,174 bytes with the hybrid group's ciphertext) takes the first
     // datagrams, a plaintext record each; then EncryptedExtensions, Certificate,
     // CertificateVerify and Finished go in as few records as the datagrams allow: one per
@@ -251,14 +264,9 @@ fn a_dtls13_server_hello_after_a_hello_verify_request_is_refused() {
 fn a_server_answers_the_clients_second_flight_in_the_application_epoch() {
     let pki = ServerPki::new("Wire Root");
     let now = Instant::now();
-    let c = v13().root_store(pki.ca.roots()).build().unwrap();
-    let s = pki.server(v13()).root_store(pki.ca.roots()).client_auth(ClientAuth::Required).build().unwrap();
-    let name = ServerName::try_from("localhost").unwrap();
-    let mut client = Connection::client_with_server_name(Arc::new(c), Some(name), now).unwrap();
-    let mut server = Connection::server(Arc::new(s), now).unwrap();
-    let hello = drain(&mut client);
-    deliver(&mut server, now, &hello);
-    let flight = drain(&mut server);
+    let roots = pki.ca.roots();
+    let required = |s: ConfigBuilder| s.root_store(roots).client_auth(ClientAuth::Required);
+    let (mut client, mut server, flight) = cert_flight(&pki, now, 1400, |c| c, required);
     deliver(&mut client, now, &flight);
     // No certificate to give: an empty Certificate, then Finished; the server refuses it.
     let second = drain(&mut client);
@@ -322,16 +330,8 @@ fn each_ack_names_every_record_since_our_last_flight() {
 fn an_ack_of_part_of_the_servers_flight_names_the_plaintext_records() {
     let pki = ServerPki::new("Wire Root");
     let now = Instant::now();
-    let mtu = 400;
-    let c = pki.resuming_client(v13()).mtu(mtu).groups(&[KxGroup::X25519]).retransmit_jitter(false).build().unwrap();
-    let s = pki.server(v13()).mtu(mtu).build().unwrap();
-    let name = ServerName::try_from("localhost").unwrap();
-    let mut client = Connection::client_with_server_name(Arc::new(c), Some(name), now).unwrap();
-    let mut server = Connection::server(Arc::new(s), now).unwrap();
-    let hello = drain(&mut client);
-    deliver(&mut server, now, &hello);
-    let flight = drain(&mut server);
-    assert!(flight.len() >= 2, "{}", flight.len());
+    let x25519 = |c: ConfigBuilder| c.groups(&[KxGroup::X25519]).retransmit_jitter(false);
+    let (mut client, _server, flight) = cert_flight(&pki, now, 400, x25519, |s| s);
     // Only the first datagram arrives: the ServerHello (plaintext) and what follows it.
     let first = records(&flight[0]);
     let plaintext = first.iter().filter(|(b, _)| *b == 22).count();
@@ -359,6 +359,19 @@ fn retry_pair(now: Instant, client_mtu: usize) -> (Connection, Connection) {
         .unwrap();
     let s = v13().psk_server_key(KEY.to_vec()).groups(&[KxGroup::Secp256r1]).retransmit_jitter(false).build().unwrap();
     (Connection::client(Arc::new(c), now).unwrap(), Connection::server(Arc::new(s), now).unwrap())
+}
+
+/// A [`retry_pair`] whose client has answered the HelloRetryRequest, with a 200-byte MTU:
+/// the pair and the second ClientHello, in several datagrams.
+fn second_hello_in_pieces(now: Instant) -> (Connection, Connection, Vec<Vec<u8>>) {
+    let (mut client, mut server) = retry_pair(now, 200);
+    let hello = drain(&mut client);
+    deliver(&mut server, now, &hello);
+    let hrr = drain(&mut server);
+    deliver(&mut client, now, &hrr);
+    let second = drain(&mut client);
+    assert!(second.len() >= 2, "the second ClientHello in pieces: {}", second.len());
+    (client, server, second)
 }
 
 /// A plaintext ACK record naming the records `(epoch, seq)`.
@@ -412,13 +425,7 @@ fn a_stateful_hello_retry_request_is_retransmitted_until_acknowledged() {
     assert_eq!(server.poll_timeout(), Some(deadline));
 
     // Part of the second ClientHello does the same, and is acknowledged in plaintext.
-    let (mut client, mut server) = retry_pair(now, 200);
-    let hello = drain(&mut client);
-    deliver(&mut server, now, &hello);
-    let hrr = drain(&mut server);
-    deliver(&mut client, now, &hrr);
-    let second = drain(&mut client);
-    assert!(second.len() >= 2, "the second ClientHello in pieces: {}", second.len());
+    let (mut client, mut server, second) = second_hello_in_pieces(now);
     deliver(&mut server, now, &second[..1]);
     let ack_at = now + Duration::from_millis(250);
     assert_eq!(server.poll_timeout(), Some(ack_at), "the ACK timer, and no retransmission");
@@ -478,13 +485,7 @@ fn part_of_the_servers_flight_stops_the_hello_and_the_ack_waits_a_quarter_of_the
 #[test]
 fn a_plaintext_ack_of_part_of_the_second_hello_spares_that_part() {
     let now = Instant::now();
-    let (mut client, mut server) = retry_pair(now, 200);
-    let hello = drain(&mut client);
-    deliver(&mut server, now, &hello);
-    let hrr = drain(&mut server);
-    deliver(&mut client, now, &hrr);
-    let second = drain(&mut client);
-    assert!(second.len() >= 2, "{}", second.len());
+    let (mut client, _server, second) = second_hello_in_pieces(now);
     // The server acknowledges the first piece.
     let mut ack = plaintext_ack(3, &[(0, plain_seq(&second[0]))]);
     client.handle_datagram(now, &mut ack).unwrap();

@@ -6,11 +6,7 @@ use super::*;
 
 /// An established DTLS 1.3 PSK pair (no tickets, no cookie).
 fn established13(now: Instant) -> (Connection, Connection) {
-    let v13 = || Config::builder().protocol_versions(crate::Protocol::Dtls1_3, crate::Protocol::Dtls1_3);
-    let cc = v13().psk("sm", KEY.to_vec()).build().unwrap();
-    let sc = v13().psk_server_key(KEY.to_vec()).cookie_verification(false).session_tickets(false).build().unwrap();
-    let (mut c, mut s) =
-        (Connection::client(Arc::new(cc), now).unwrap(), Connection::server(Arc::new(sc), now).unwrap());
+    let (mut c, mut s) = pair13(now);
     exchange(&mut c, &mut s, now, 4);
     assert!(c.is_established() && s.is_established());
     (c, s)

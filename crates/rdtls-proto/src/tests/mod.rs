@@ -25,6 +25,14 @@ fn pair() -> (Connection, Connection, Instant) {
     (Connection::client(Arc::new(c), now).unwrap(), Connection::server(Arc::new(s), now).unwrap(), now)
 }
 
+/// A DTLS 1.3 PSK pair (no tickets, no cookie), not connected yet.
+fn pair13(now: Instant) -> (Connection, Connection) {
+    let v13 = || Config::builder().protocol_versions(crate::Protocol::Dtls1_3, crate::Protocol::Dtls1_3);
+    let c = v13().psk("sm", KEY.to_vec()).build().unwrap();
+    let s = v13().psk_server_key(KEY.to_vec()).cookie_verification(false).session_tickets(false).build().unwrap();
+    (Connection::client(Arc::new(c), now).unwrap(), Connection::server(Arc::new(s), now).unwrap())
+}
+
 /// Collects every datagram `from` has to send.
 fn drain(from: &mut Connection) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
@@ -589,11 +597,7 @@ fn handshake_messages_after_the_peers_finished_are_refused() {
     let alert = drain(&mut s);
     assert_eq!(alert.len(), 1, "the alert alone, not our Finished");
 
-    let v13 = || Config::builder().protocol_versions(crate::Protocol::Dtls1_3, crate::Protocol::Dtls1_3);
-    let cc = v13().psk("sm", KEY.to_vec()).build().unwrap();
-    let sc = v13().psk_server_key(KEY.to_vec()).cookie_verification(false).session_tickets(false).build().unwrap();
-    let (mut c, mut s) =
-        (Connection::client(Arc::new(cc), now).unwrap(), Connection::server(Arc::new(sc), now).unwrap());
+    let (mut c, mut s) = pair13(now);
     exchange(&mut c, &mut s, now, 1);
     let finished = drain(&mut c);
     deliver(&mut s, now, &finished).unwrap();
