@@ -170,7 +170,11 @@ impl Connection {
 
     /// The handshake completed.
     fn complete(&mut self, now: Instant, export_secret: Option<zeroize::Zeroizing<Vec<u8>>>) {
-        self.set_established();
+        let peer_last_seq = match (&self.hs, &self.tls13) {
+            (Some(hs), None) => hs.reasm.next_seq().saturating_sub(1),
+            _ => 0,
+        };
+        self.set_established(peer_last_seq);
         if export_secret.is_some() {
             self.details_mut().export_secret = export_secret;
         }

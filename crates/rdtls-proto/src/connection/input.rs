@@ -404,6 +404,11 @@ impl Connection {
                     self.answer_retransmission(now);
                     break;
                 }
+                let last = self.peer_last_seq();
+                if epoch != 0 && last != 0 && h.message_seq > last {
+                    // Authenticated, and new: the peer sends a message after its Finished.
+                    return Err(Error::unexpected("handshake message after the peer's Finished"));
+                }
                 self.stats.dropped_unexpected += 1;
             }
             return Ok(false);

@@ -11,8 +11,10 @@ pub(super) enum Lifecycle {
     Handshaking,
     /// The handshake waits for the application's decision on the peer's certificate.
     Paused,
-    /// The handshake completed; application data flows.
-    Established,
+    /// The handshake completed; application data flows. DTLS 1.2: `peer_last_seq` is the
+    /// `message_seq` of the peer's Finished (its flight may come again; a later message in an
+    /// authenticated epoch is refused); 0 otherwise (a Finished is never a first message).
+    Established { peer_last_seq: u16 },
     /// Over, for good.
     Closed {
         /// The handshake state still reported.
@@ -54,14 +56,14 @@ impl Connection {
         match &self.lifecycle {
             Lifecycle::Handshaking => HandshakeState::InProgress,
             Lifecycle::Paused => HandshakeState::PeerVerificationFailed,
-            Lifecycle::Established => HandshakeState::Complete,
+            Lifecycle::Established { .. } => HandshakeState::Complete,
             Lifecycle::Closed { shown, .. } => *shown,
         }
     }
 
     /// Whether the handshake completed and the connection is still open (Qt's `isConnectionEncrypted`).
     pub fn is_established(&self) -> bool {
-        matches!(self.lifecycle, Lifecycle::Established)
+        matches!(self.lifecycle, Lifecycle::Established { .. })
     }
 
     /// Whether the connection is over (shut down, closed by the peer, or failed).
@@ -159,9 +161,17 @@ impl Connection {
         Ok(())
     }
 
-    /// The handshake completed.
-    pub(super) fn set_established(&mut self) {
-        self.lifecycle = Lifecycle::Established;
+    /// The handshake completed; `peer_last_seq` as [`Lifecycle::Established`] says.
+    pub(super) fn set_established(&mut self, peer_last_seq: u16) {
+        self.lifecycle = Lifecycle::Established { peer_last_seq };
+    }
+
+    /// DTLS 1.2, once established: the `message_seq` of the peer's Finished (0: none).
+    pub(crate) fn peer_last_seq(&self) -> u16 {
+        match self.lifecycle {
+            Lifecycle::Established { peer_last_seq } => peer_last_seq,
+            _ => 0,
+        }
     }
 
     /// Closes the connection: nothing more is sent but the queued alert, and what only the

@@ -122,7 +122,7 @@ impl Connection {
 
         let (read, write) = epoch_keys(&*config.provider, suite, &master, &client_random, &server_random, side)?;
         let mut conn = Self::new(side, config, now)?;
-        conn.set_established();
+        conn.set_established(0);
         conn.flight = None;
         conn.suite = Some(suite);
         conn.extended_master_secret = ems;
@@ -269,7 +269,7 @@ impl Connection {
         let provider = &*config.provider;
         let (read_keys, write_keys) = (epoch_keys(provider, suite, &read)?, epoch_keys(provider, suite, &write)?);
         let mut conn = Self::new(side, config, now)?;
-        conn.set_established();
+        conn.set_established(0);
         conn.flight = None;
         conn.suite = Some(suite);
         conn.epochs.install(read_epoch, Some(read_keys), None);

@@ -597,6 +597,18 @@ fn handshake_messages_after_the_peers_finished_are_refused() {
     let alert = drain(&mut s);
     assert_eq!(alert.len(), 1, "the alert alone, not our Finished");
 
+    // After a DTLS 1.2 handshake (`DTLS12-SendExtraFinished`): the client's Finished again is
+    // a retransmission (dropped, or answered), a message after it is refused.
+    let (mut c, mut s, now) = established();
+    let last = s.peer_last_seq();
+    assert_ne!(last, 0, "the client's Finished");
+    let again = forge_handshake(&mut c, 1, HandshakeType::FINISHED, last, &[0; 12]);
+    s.handle_datagram(now, &mut again.clone()).unwrap();
+    assert!(!s.is_closed());
+    let extra = forge_handshake(&mut c, 1, HandshakeType::FINISHED, last + 1, &[0; 12]);
+    let err = s.handle_datagram(now, &mut extra.clone()).unwrap_err();
+    assert!(matches!(err, Error::PeerMisbehaved { alert: AlertDescription::UNEXPECTED_MESSAGE, .. }), "{err}");
+
     let (mut c, mut s) = pair13(now);
     exchange(&mut c, &mut s, now, 1);
     let finished = drain(&mut c);
