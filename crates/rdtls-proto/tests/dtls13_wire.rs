@@ -47,6 +47,14 @@ fn records(datagram: &[u8]) -> Vec<(u8, usize)> {
     out
 }
 
+/// The one record of the one datagram in `datagrams`.
+fn only_record(datagrams: &[Vec<u8>]) -> (u8, usize) {
+    assert_eq!(datagrams.len(), 1, "one datagram");
+    let recs = records(&datagrams[0]);
+    assert_eq!(recs.len(), 1, "one record: {recs:?}");
+    recs[0]
+}
+
 fn drain(conn: &mut Connection) -> Vec<Vec<u8>> {
     let mut buf = Vec::new();
     std::iter::from_fn(|| conn.poll_transmit(&mut buf).map(|_| buf.clone())).collect()
@@ -92,10 +100,7 @@ fn our_finished_acknowledges_the_servers_flight_without_an_ack() {
     // One datagram, one record: the Finished. Before BoGo, an ACK of the server's Finished
     // record rode along, which the Finished had already acknowledged.
     let finished = drain(&mut client);
-    assert_eq!(finished.len(), 1);
-    let recs = records(&finished[0]);
-    assert_eq!(recs.len(), 1, "{recs:?}");
-    assert_eq!(recs[0].0 & 0x03, 2, "in the handshake epoch");
+    assert_eq!(only_record(&finished).0 & 0x03, 2, "in the handshake epoch");
     // The server's flight again (duplicated on the way) draws no ACK either: the client's
     // Finished, resent until acknowledged, answers it (found by BoGo,
     // `MixCompleteMessageWithFragments-DTLS-TLS13`: one ACK per duplicate record went out).
@@ -276,10 +281,7 @@ fn a_server_answers_the_clients_second_flight_in_the_application_epoch() {
     }
     assert!(server.is_closed());
     let alert = drain(&mut server);
-    assert_eq!(alert.len(), 1);
-    let recs = records(&alert[0]);
-    assert_eq!(recs.len(), 1, "{recs:?}");
-    assert_eq!(recs[0].0 & 0x03, 3, "in the application epoch");
+    assert_eq!(only_record(&alert).0 & 0x03, 3, "in the application epoch");
     let mut d = alert[0].clone();
     let _ = client.handle_datagram(now, &mut d);
     assert_eq!(client.last_error(), Some(&rdtls_proto::Error::AlertReceived(AlertDescription::CERTIFICATE_REQUIRED)));
@@ -304,12 +306,9 @@ fn each_ack_names_every_record_since_our_last_flight() {
     deliver(&mut server, now, &key_update);
     let first_ack_at = now + Duration::from_millis(250);
     server.handle_timeout(first_ack_at).unwrap();
-    let ack = drain(&mut server);
-    let recs = records(&ack[0]);
-    assert_eq!(recs.len(), 1);
     // The KeyUpdate's record alone: the client's Finished was named by the ACK that ended
     // the handshake, and that list went with it (an idle connection keeps none).
-    assert_eq!(recs[0].1, ack_len(1));
+    assert_eq!(only_record(&drain(&mut server)).1, ack_len(1));
     // That ACK is lost: the client sends its KeyUpdate again, in a new record.
     let resend_at = now + Duration::from_secs(1);
     client.handle_timeout(resend_at).unwrap();
@@ -339,12 +338,9 @@ fn an_ack_of_part_of_the_servers_flight_names_the_plaintext_records() {
     deliver(&mut client, now, &flight[..1]);
     assert!(drain(&mut client).is_empty(), "not at once");
     client.handle_timeout(now + Duration::from_millis(250)).unwrap();
-    let ack = drain(&mut client);
-    assert_eq!(ack.len(), 1);
-    let recs = records(&ack[0]);
-    assert_eq!(recs.len(), 1);
-    assert_eq!(recs[0].0 & 0x03, 2, "in the handshake epoch");
-    assert_eq!(recs[0].1, ack_len(first.len()), "every record of the datagram: {first:?}");
+    let (header, len) = only_record(&drain(&mut client));
+    assert_eq!(header & 0x03, 2, "in the handshake epoch");
+    assert_eq!(len, ack_len(first.len()), "every record of the datagram: {first:?}");
 }
 
 /// A PSK pair whose server only takes P-256 while the client's first share is X25519: the

@@ -83,9 +83,7 @@ impl Connection {
                 // another one of that epoch (sent with it, or ahead of it) is excess (BoringSSL's
                 // EXCESS_HANDSHAKE_DATA), refused before anything of ours goes out. Messages of
                 // a later epoch are post-handshake ones.
-                let tls13 = self.tls13.is_some()
-                    || actions.iter().any(|a| matches!(a, Action::Negotiated { suite, .. } if suite.is_tls13()));
-                let finished_epoch = if tls13 { crate::handshake::tls13::EPOCH_HANDSHAKE } else { 1 };
+                let finished_epoch = if self.tls13.is_some() { crate::handshake::tls13::EPOCH_HANDSHAKE } else { 1 };
                 if hs.reasm.holds_epoch(finished_epoch as u16) {
                     actions.clear();
                     return Err(Error::unexpected("handshake data after the peer's Finished"));
@@ -170,20 +168,14 @@ impl Connection {
 
     /// The handshake completed.
     fn complete(&mut self, now: Instant, export_secret: Option<zeroize::Zeroizing<Vec<u8>>>) {
-        let peer_last_seq = match (&self.hs, &self.tls13) {
-            (Some(hs), None) => hs.reasm.next_seq().saturating_sub(1),
-            _ => 0,
-        };
-        self.set_established(peer_last_seq);
+        // The peer's last flight runs from its first message to the Finished just handled.
+        let hs = self.hs.take();
+        let last = hs.as_ref().map_or(0, |hs| hs.reasm.next_seq().wrapping_sub(1));
+        self.set_established(if self.tls13.is_none() { last } else { 0 });
         if export_secret.is_some() {
             self.details_mut().export_secret = export_secret;
         }
-        // The peer's last flight runs from its first message to the Finished just handled.
-        let hs = self.hs.take();
-        let final_trigger = hs.as_ref().and_then(|hs| {
-            let last = hs.reasm.next_seq().wrapping_sub(1);
-            hs.peer_flight_start.map(|first| first..=last)
-        });
+        let final_trigger = hs.as_ref().and_then(|hs| hs.peer_flight_start.map(|first| first..=last));
         if let (Some(t), Some(hs)) = (self.tls13.as_deref_mut(), &hs) {
             // DTLS 1.3's post-handshake messages continue both message sequences.
             let ours = self.flight.as_deref().into_iter().flat_map(|fl| &fl.items).filter_map(|i| match i {

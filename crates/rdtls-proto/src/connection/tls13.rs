@@ -27,9 +27,9 @@ pub(crate) struct State {
     /// A record of the peer authenticated under epoch 2 or later: plaintext records are no
     /// longer accepted.
     pub(crate) peer_encrypts: bool,
-    /// Handshake records received since our last flight, in arrival order: each ACK names
-    /// them all (an ACK lost or overtaken costs nothing), until our next flight acknowledges
-    /// them implicitly.
+    /// Handshake records received since our last flight (each ACK sorts them, and the lowest
+    /// goes first when the list is full): each ACK names them all (an ACK lost or overtaken
+    /// costs nothing), until our next flight acknowledges them implicitly.
     pending: Vec<RecordNumber>,
     /// When to acknowledge what came of a flight that is not complete (¼ of the initial
     /// retransmission timeout after its first record, RFC 9147 §7.1).
@@ -279,19 +279,21 @@ impl Connection {
         if !t.ack_now || t.pending.is_empty() {
             return;
         }
-        let mut records = t.pending.clone();
         t.ack_now = false;
         t.ack_at = None;
-        // RFC 9147 §7: in increasing order.
-        records.sort_unstable();
+        // RFC 9147 §7: in increasing order (kept so: sorted in place, no copy).
+        t.pending.sort_unstable();
+        let count = t.pending.len();
+        let plaintext_only = t.pending.iter().all(|n| n.epoch == 0);
+        let handshake_only = t.pending.iter().all(|n| n.epoch <= crate::handshake::tls13::EPOCH_HANDSHAKE);
         let epoch = self.ack_epoch();
-        if epoch == 0 && records.iter().any(|n| n.epoch != 0) {
-            return;
-        }
         // A plaintext ACK (a server after its HelloRetryRequest, of part of the second
         // ClientHello) names plaintext records only (RFC 9147 §7).
+        if epoch == 0 && !plaintext_only {
+            return;
+        }
         let overhead = self.record_overhead_in(epoch) + 2;
-        if !out.is_empty() && out.len() + overhead + 16 * records.len() > mtu {
+        if !out.is_empty() && out.len() + overhead + 16 * count > mtu {
             // In the next datagram.
             if let Some(t) = self.tls13.as_deref_mut() {
                 t.ack_now = true;
@@ -300,18 +302,15 @@ impl Connection {
         }
         // One ACK never exceeds the MTU: with too many records for it, the newest are named
         // (the peer resends the others, and they are acknowledged then).
-        let fit = mtu.saturating_sub(overhead) / 16;
-        if records.len() > fit {
-            records.drain(..records.len() - fit.max(1));
-        }
-        let mut body = Vec::with_capacity(2 + 16 * records.len());
-        write_ack(&mut body, &records);
+        let skip = count.saturating_sub((mtu.saturating_sub(overhead) / 16).max(1));
+        let Some(t) = self.tls13.as_deref() else { return };
+        let mut body = Vec::with_capacity(2 + 16 * (count - skip));
+        write_ack(&mut body, &t.pending[skip..]);
         let _ = self.write_record(ContentType::ACK, epoch, &body, out);
         // The handshake's end: once the peer's last flight (all in the handshake epoch) is
         // acknowledged, nothing needs naming again (a resent Finished comes in a new record,
         // named then), and an idle connection keeps no list.
-        let handshake = crate::handshake::tls13::EPOCH_HANDSHAKE;
-        if self.is_established() && records.iter().all(|n| n.epoch <= handshake) {
+        if self.is_established() && handshake_only {
             if let Some(t) = self.tls13.as_deref_mut() {
                 t.pending = Vec::new();
             }
