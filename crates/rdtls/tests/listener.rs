@@ -444,3 +444,37 @@ fn descriptors_and_live_option_changes() {
         "shared-socket connections use the listener's"
     );
 }
+
+/// The serving thread wakes `accept` callers once per batch of datagrams, and only when some
+/// are blocked: every blocked caller still gets its connection, and a connection that arrives
+/// while nobody waits is there for the next call.
+#[test]
+fn every_blocked_accept_gets_a_connection() {
+    let listener = Arc::new(Listener::bind("127.0.0.1:0".parse().unwrap(), server_config()).unwrap());
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let acceptors: Vec<_> = (0..4)
+        .map(|_| {
+            let (listener, tx) = (listener.clone(), tx.clone());
+            thread::spawn(move || {
+                let conn = listener.accept().expect("accept");
+                tx.send(conn.peer_addr().unwrap()).unwrap();
+                conn
+            })
+        })
+        .collect();
+    let clients: Vec<_> =
+        (0..4).map(|i| Connection::connect(addr, client_config(&format!("blocked{i}")), Some(T)).unwrap()).collect();
+    let mut peers: Vec<SocketAddr> = (0..4).map(|_| rx.recv_timeout(T).expect("an accept returned")).collect();
+    let mut expected: Vec<SocketAddr> = clients.iter().map(|c| c.local_addr().unwrap()).collect();
+    peers.sort();
+    expected.sort();
+    assert_eq!(peers, expected, "each blocked accept took a different client");
+    for a in acceptors {
+        a.join().unwrap();
+    }
+    // Nobody waits now: the next connection is queued, and a later accept takes it.
+    let late = Connection::connect(addr, client_config("late"), Some(T)).unwrap();
+    let conn = listener.accept_timeout(T).unwrap();
+    assert_eq!(conn.peer_addr().unwrap(), late.local_addr().unwrap());
+}

@@ -232,11 +232,14 @@ impl ListenerStats {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct State {
     backlog: VecDeque<Connection>,
     stats: ListenerStats,
     closed: bool,
+    /// Threads blocked in `accept`: the serving thread wakes them only when there are any
+    /// (a condition variable's notify is a system call even when nobody waits).
+    waiting: usize,
 }
 
 #[derive(Debug)]
@@ -349,7 +352,7 @@ impl Listener {
             local,
             config,
             options,
-            state: Mutex::new(State { backlog: VecDeque::new(), stats: ListenerStats::default(), closed: false }),
+            state: Mutex::new(State::default()),
             accepted: Condvar::new(),
             #[cfg(feature = "tokio")]
             accepted_async: tokio::sync::Notify::new(),
@@ -429,16 +432,24 @@ impl Listener {
             if state.closed {
                 return Err(io::Error::new(io::ErrorKind::NotConnected, "the listener is shut down"));
             }
-            state = match deadline {
-                None => self.inner.accepted.wait(state).unwrap_or_else(std::sync::PoisonError::into_inner),
+            let left = match deadline {
+                None => None,
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         return Err(io::Error::new(io::ErrorKind::TimedOut, "no connection within the timeout"));
                     }
+                    Some(left)
+                }
+            };
+            state.waiting += 1;
+            state = match left {
+                None => self.inner.accepted.wait(state).unwrap_or_else(std::sync::PoisonError::into_inner),
+                Some(left) => {
                     self.inner.accepted.wait_timeout(state, left).unwrap_or_else(std::sync::PoisonError::into_inner).0
                 }
             };
+            state.waiting -= 1;
         }
     }
 

@@ -56,6 +56,9 @@ pub(super) struct Serving {
     mail: Option<Mail>,
     /// The length of our connection IDs, if they carry a shard (2 bytes or more).
     sharded_cid_len: Option<usize>,
+    /// Connections queued for `accept` since its callers were last woken: they are woken once
+    /// per pass over a batch of datagrams, not once per connection.
+    unannounced: usize,
 }
 
 /// Datagrams the driver takes from its socket per system call (`recvmmsg`).
@@ -76,6 +79,7 @@ impl Serving {
             held: Vec::new(),
             mail,
             sharded_cid_len,
+            unannounced: 0,
         }
     }
 
@@ -94,6 +98,7 @@ impl Serving {
                 .map_or(Duration::from_millis(50), |t| t.saturating_duration_since(Instant::now()))
                 .clamp(Duration::from_millis(1), Duration::from_millis(50));
             self.serve_mail();
+            self.announce();
             match self.receive(&socket, &mut batch, wait) {
                 Ok(n) => {
                     let mut bytes = 0;
@@ -197,8 +202,24 @@ impl Serving {
             }
         }
         let held = core::mem::take(&mut self.held);
+        self.unannounced += held.len();
         lock(&self.inner.state).backlog.extend(held);
-        self.inner.accepted.notify_all();
+    }
+
+    /// Wakes the threads and tasks waiting in `accept` for the connections queued since the
+    /// last call, if any are waiting.
+    fn announce(&mut self) {
+        let n = std::mem::take(&mut self.unannounced);
+        if n == 0 {
+            return;
+        }
+        let waiting = lock(&self.inner.state).waiting;
+        match waiting {
+            0 => {}
+            1 => self.inner.accepted.notify_one(),
+            _ if n == 1 => self.inner.accepted.notify_one(),
+            _ => self.inner.accepted.notify_all(),
+        }
         #[cfg(feature = "tokio")]
         self.inner.accepted_async.notify_waiters();
     }
@@ -491,9 +512,7 @@ impl Serving {
         }
         state.backlog.push_back(conn);
         drop(state);
-        self.inner.accepted.notify_one();
-        #[cfg(feature = "tokio")]
-        self.inner.accepted_async.notify_waiters();
+        self.unannounced += 1;
     }
 
     /// A socket of the connection's own: on the listener's port, bound to the address the peer
