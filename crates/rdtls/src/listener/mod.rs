@@ -17,6 +17,7 @@ use crate::options::{socket_info, SocketInfo, SocketOptions};
 use crate::shared::Traffic;
 use crate::udp::Socket;
 
+mod half_open;
 mod serving;
 mod workers;
 use serving::{new_endpoint, Serving};

@@ -14,6 +14,7 @@ use rdtls_proto::enums::ContentType;
 use rdtls_proto::record::Records;
 use rdtls_proto::{Config, Connection as Proto, ConnectionHandle, DatagramEvent, Endpoint, HandshakeState};
 
+use super::half_open::{Ages, Deadlines};
 use super::workers::Mail;
 use super::{Inner, ListenerOptions};
 use crate::connection::Connection;
@@ -31,6 +32,8 @@ struct Handshaking {
     /// The local address the peer reached (a wildcard listener answers from it).
     local: Option<IpAddr>,
     started: Instant,
+    /// The deadline queued for it in [`Serving::deadlines`].
+    armed: Option<Instant>,
 }
 
 /// The thread that owns the listening socket: it serves handshakes, demultiplexes datagrams
@@ -39,6 +42,10 @@ pub(super) struct Serving {
     inner: Arc<Inner>,
     endpoint: Endpoint,
     handshaking: HashMap<ConnectionHandle, Handshaking>,
+    /// The half-open handshakes' timers, earliest first.
+    deadlines: Deadlines,
+    /// The half-open handshakes, oldest first (the first evicted when the listener is full).
+    ages: Ages,
     per_ip: HashMap<IpAddr, usize>,
     established: HashMap<ConnectionHandle, Weak<Shared>>,
     tx: Vec<u8>,
@@ -71,6 +78,8 @@ impl Serving {
             inner,
             endpoint,
             handshaking: HashMap::new(),
+            deadlines: Deadlines::default(),
+            ages: Ages::default(),
             per_ip: HashMap::new(),
             established: HashMap::new(),
             tx: Vec::with_capacity(2048),
@@ -93,7 +102,8 @@ impl Serving {
             for (from, to) in moves {
                 self.migrate(from, to, None);
             }
-            let timer = self.handshaking.values().filter_map(|h| h.conn.poll_timeout()).min();
+            let handshaking = &self.handshaking;
+            let timer = self.deadlines.next(|h| handshaking.get(&h).and_then(|hs| hs.armed));
             let wait = timer
                 .map_or(Duration::from_millis(50), |t| t.saturating_duration_since(Instant::now()))
                 .clamp(Duration::from_millis(1), Duration::from_millis(50));
@@ -299,7 +309,8 @@ impl Serving {
                 {
                     // Full: the oldest half-open handshake makes room, or else the established
                     // connection idle longest past the stale threshold.
-                    let oldest = self.handshaking.iter().min_by_key(|(_, h)| h.started).map(|(h, _)| *h);
+                    let handshaking = &self.handshaking;
+                    let oldest = self.ages.oldest(|h| handshaking.get(&h).map(|hs| hs.started));
                     if let Some(h) = oldest {
                         tracing::debug!("connection cap reached: evicting the oldest half-open handshake");
                         self.forget(h, io::ErrorKind::ConnectionAborted);
@@ -325,8 +336,9 @@ impl Serving {
                 match self.endpoint.accept(incoming, now) {
                     Ok((h, conn)) => {
                         *self.per_ip.entry(ip).or_default() += 1;
-                        let hs = Handshaking { conn, early: Vec::new(), peer: from, local, started: now };
+                        let hs = Handshaking { conn, early: Vec::new(), peer: from, local, started: now, armed: None };
                         self.handshaking.insert(h, hs);
+                        self.ages.push(h, now);
                         self.drive(h);
                     }
                     Err(e) => {
@@ -396,20 +408,23 @@ impl Serving {
         }
     }
 
+    /// Runs the half-open handshakes' timers that are due, taking them from the deadline
+    /// queue: no pass looks at a handshake whose timer is not due.
     fn timers(&mut self) {
         let now = Instant::now();
-        let due: Vec<_> = self
-            .handshaking
-            .iter()
-            .filter(|(_, h)| h.conn.poll_timeout().is_some_and(|t| t <= now))
-            .map(|(h, _)| *h)
-            .collect();
-        for h in due {
+        loop {
+            let handshaking = &self.handshaking;
+            let Some(h) = self.deadlines.pop_due(now, |h| handshaking.get(&h).and_then(|hs| hs.armed)) else { break };
             if let Some(hs) = self.handshaking.get_mut(&h) {
+                // Taken from the queue: `drive` queues the next deadline.
+                hs.armed = None;
                 let _ = hs.conn.handle_timeout(now);
             }
             self.drive(h);
         }
+        let handshaking = &self.handshaking;
+        self.deadlines.compact(handshaking.len(), |h| handshaking.get(&h).and_then(|hs| hs.armed));
+        self.ages.compact(handshaking.len(), |h| handshaking.get(&h).map(|hs| hs.started));
     }
 
     /// Sends a handshaking connection's datagrams; promotes it once established, forgets it
@@ -430,6 +445,13 @@ impl Serving {
             while let Some(event) = hs.conn.poll_event() {
                 if let Some(o) = &self.inner.options.socket.observer {
                     o.see(&Observed::Event { peer, event: &event });
+                }
+            }
+            let next = hs.conn.poll_timeout();
+            if next != hs.armed {
+                hs.armed = next;
+                if let Some(at) = next {
+                    self.deadlines.arm(h, at);
                 }
             }
         }
