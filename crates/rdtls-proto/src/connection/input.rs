@@ -221,6 +221,9 @@ impl Connection {
         };
         if let Some(t) = &mut self.tls13 {
             t.peer_encrypts = true;
+            if let Some(before) = t.heard_in(now, epoch) {
+                self.epochs.retire_reads(crate::handshake::tls13::EPOCH_APPLICATION..before);
+            }
         }
         self.dispatch(now, epoch, opened.seq, opened.content_type, fragment, opened.plaintext)
     }

@@ -469,8 +469,14 @@ impl Connection {
         }
         let established = self.is_established();
         self.rrc_timeout(now);
-        if self.tls13.as_deref_mut().is_some_and(|t| t.handle_timeout(now)) {
-            self.epochs.retire(crate::handshake::tls13::EPOCH_HANDSHAKE);
+        if let Some(t) = self.tls13.as_deref_mut() {
+            let due = t.handle_timeout(now);
+            if due.handshake_keys {
+                self.epochs.retire(crate::handshake::tls13::EPOCH_HANDSHAKE);
+            }
+            if let Some(epoch) = due.read_keys_before {
+                self.epochs.retire_reads(crate::handshake::tls13::EPOCH_APPLICATION..epoch);
+            }
         }
         let Some(fl) = self.flight.as_deref_mut() else {
             return Ok(());

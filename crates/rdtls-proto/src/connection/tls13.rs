@@ -16,6 +16,12 @@ const MAX_PENDING_ACKS: usize = 32;
 /// of two tickets, say, whose fragments cross).
 const POST_HANDSHAKE_WINDOW: u16 = 4;
 
+/// How long the peer's previous epoch is still read after the first record of its new one
+/// authenticated: twice the maximum segment lifetime (RFC 793's two minutes), as BoringSSL. A
+/// record reordered across the KeyUpdate still arrives; after that, the old keys only serve
+/// replays and forgeries.
+pub(crate) const PREVIOUS_EPOCH_LIFETIME: Duration = Duration::from_secs(240);
+
 /// The last epoch: KeyUpdates stop there.
 const MAX_EPOCH: u64 = 0xffff;
 
@@ -52,18 +58,33 @@ pub(crate) struct State {
     pub(crate) peer_next_seq: u32,
     /// The epoch our KeyUpdate was sent in, until it is acknowledged (then we write in the
     /// next).
-    key_update_sent: Option<u64>,
+    key_update_sent: Option<u16>,
     /// A KeyUpdate to send once the flight in progress is acknowledged: whether it asks the
     /// peer to update too.
     key_update_queued: Option<bool>,
     /// The epoch the read traffic secret in `secrets` belongs to.
     pub(crate) read_epoch: u64,
+    /// After the peer's KeyUpdate: no record of its new epoch has authenticated yet, so it may
+    /// still be writing in the previous one (our ACK may be lost), whose keys stay.
+    awaiting_new_epoch: bool,
+    /// When the read keys of the peer's epochs before its current one go (see
+    /// [`PREVIOUS_EPOCH_LIFETIME`]).
+    retire_read_at: Option<Instant>,
     /// Server: application data received before the handshake ended, in arrival order.
     held: Vec<Vec<u8>>,
     /// Session tickets, sent or received (allocated only where used).
     pub(crate) tickets: Option<Box<ticket13::Tickets>>,
     /// The fragments of the peer's next post-handshake message, while it is not whole.
     fragments: Option<Box<Reassembler>>,
+}
+
+/// What [`State::handle_timeout`] found due.
+#[derive(Debug, Default)]
+pub(crate) struct Due {
+    /// The handshake epoch's keys go.
+    pub(crate) handshake_keys: bool,
+    /// The read keys of the peer's application epochs before this one go.
+    pub(crate) read_keys_before: Option<u64>,
 }
 
 impl State {
@@ -120,16 +141,37 @@ impl State {
         self.ack_now = false;
     }
 
-    pub(crate) fn handle_timeout(&mut self, now: Instant) -> bool {
+    pub(crate) fn handle_timeout(&mut self, now: Instant) -> Due {
         if self.ack_at.is_some_and(|t| now >= t) {
             self.ack_at = None;
             self.ack_now = !self.pending.is_empty();
         }
-        let retire = self.retire_handshake_at.is_some_and(|t| now >= t);
-        if retire {
+        let handshake_keys = self.retire_handshake_at.is_some_and(|t| now >= t);
+        if handshake_keys {
             self.retire_handshake_at = None;
         }
-        retire
+        let read_keys_before = if self.retire_read_at.is_some_and(|t| now >= t) {
+            self.retire_read_at = None;
+            // The epoch before the current one stays while the peer may still write in it
+            // (it updated again, and nothing of its newest epoch was heard yet).
+            Some(self.read_epoch - u64::from(self.awaiting_new_epoch))
+        } else {
+            None
+        };
+        Due { handshake_keys, read_keys_before }
+    }
+
+    /// A record of `epoch` authenticated. The first of the peer's new epoch after its
+    /// KeyUpdate starts the clock of the previous epoch's keys; returns the epoch whose
+    /// older keys go now (the peer updated twice within the lifetime: the keys before the
+    /// previous epoch are still held).
+    pub(crate) fn heard_in(&mut self, now: Instant, epoch: u64) -> Option<u64> {
+        if !self.awaiting_new_epoch || epoch != self.read_epoch {
+            return None;
+        }
+        self.awaiting_new_epoch = false;
+        let pending = self.retire_read_at.replace(now + PREVIOUS_EPOCH_LIFETIME);
+        pending.map(|_| epoch - 1)
     }
 
     /// The `message_seq` for our next post-handshake message, if any is left.
@@ -141,7 +183,7 @@ impl State {
 
     /// The next instant a timer of this state is due.
     pub(crate) fn next_timer(&self) -> Option<Instant> {
-        [self.ack_at, self.retire_handshake_at].into_iter().flatten().min()
+        [self.ack_at, self.retire_handshake_at, self.retire_read_at].into_iter().flatten().min()
     }
 }
 
@@ -196,11 +238,17 @@ impl Connection {
             return;
         }
         let Some(request) = t.key_update_queued else { return };
+        let epoch = self.epochs.write_epoch();
+        // Epochs stop at 0xffff: there, a request of the peer's is ignored (RFC 9147 §8, as
+        // erratum 8050 words it); update_keys refuses ours before.
+        let Some(sent) = u16::try_from(epoch).ok().filter(|&e| u64::from(e) < MAX_EPOCH) else {
+            t.key_update_queued = None;
+            return;
+        };
         // update_keys refuses a KeyUpdate without a message number left.
         let Some(seq) = t.take_send_seq() else { return };
         t.key_update_queued = None;
-        let epoch = self.epochs.write_epoch();
-        t.key_update_sent = Some(epoch);
+        t.key_update_sent = Some(sent);
         let item =
             FlightItem::Message { epoch, msg_type: HandshakeType::KEY_UPDATE, seq, body: vec![u8::from(request)] };
         self.start_acknowledged_flight(now, item);
@@ -222,7 +270,7 @@ impl Connection {
     /// Our KeyUpdate was acknowledged: from now on we write with the next keys.
     fn key_update_acknowledged(&mut self) -> Result<(), Error> {
         let Some(t) = self.tls13.as_deref_mut() else { return Ok(()) };
-        let Some(epoch) = t.key_update_sent.take() else { return Ok(()) };
+        let Some(epoch) = t.key_update_sent.take().map(u64::from) else { return Ok(()) };
         let suite = self.suite.ok_or(Error::Crypto)?;
         let Some((_, write)) = &mut t.secrets else { return Err(Error::Crypto) };
         let s = crate::handshake::tls13::schedule(&*self.config.provider, suite.hash);
@@ -251,6 +299,7 @@ impl Connection {
         *read = s.next_traffic_secret(read)?;
         let keys = crate::handshake::tls13::epoch_keys(&*self.config.provider, suite, read)?;
         t.read_epoch = epoch + 1;
+        t.awaiting_new_epoch = true;
         self.stats.key_updates_received += 1;
         // Asked to update ours: one KeyUpdate of ours answers every request made before it
         // is acknowledged (one queued or in flight already does).

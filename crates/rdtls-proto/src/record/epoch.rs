@@ -107,6 +107,16 @@ impl EpochTable {
         self.protected.retain(|e| e.number != epoch);
     }
 
+    /// Forgets the read keys of the epochs in `old` (DTLS 1.3: the peer's epochs before its
+    /// KeyUpdates), and each such epoch with them unless we still write in it.
+    pub(crate) fn retire_reads(&mut self, old: core::ops::Range<u64>) {
+        for e in self.protected.iter_mut().filter(|e| old.contains(&e.number)) {
+            e.read = None;
+            e.window = ReplayWindow::default();
+        }
+        self.protected.retain(|e| !old.contains(&e.number) || e.write.is_some());
+    }
+
     /// Forgets every key (a connection handed over, or closed).
     pub(crate) fn clear_keys(&mut self) {
         self.protected.clear();

@@ -72,6 +72,15 @@ fn key_updates_end_their_record_and_stop_at_the_last_epoch() {
     let _ = c.write_record(ContentType::HANDSHAKE, epoch, &msgs, &mut record);
     let err = s.handle_datagram(now, &mut record).unwrap_err();
     assert!(matches!(err, Error::PeerMisbehaved { alert: AlertDescription::UNEXPECTED_MESSAGE, .. }), "{err}");
+    // The peer asks for an update where ours would pass 0xffff: the request is ignored.
+    let (mut c2, mut s2) = established13(now);
+    s2.epochs.set_write_epoch(0xffff);
+    let next = u16::try_from(s2.tls13.as_deref().unwrap().peer_next_seq).unwrap();
+    let epoch = c2.epochs.write_epoch() as u16;
+    let request = forge_handshake(&mut c2, epoch, HandshakeType::KEY_UPDATE, next, &[1]);
+    s2.handle_datagram(now, &mut request.clone()).unwrap();
+    assert_eq!(s2.stats().key_updates_received, 1);
+    assert!(!s2.tls13.as_deref().unwrap().key_update_busy(), "no KeyUpdate of ours queued or sent");
     // Our own: none that would take the write epoch past 0xffff.
     c.epochs.set_write_epoch(0xffff);
     let err = c.update_keys(now, false).unwrap_err();
@@ -108,4 +117,113 @@ fn a_record_with_a_discarded_fragment_is_not_acknowledged() {
     s.handle_datagram(later, &mut again.clone()).unwrap();
     s.handle_timeout(later + Duration::from_secs(1)).unwrap();
     assert_eq!(drain(&mut s).len(), 1, "an ACK");
+}
+
+/// Found by BoGo (`KeyUpdate-ToClient-PacketLoss-DTLS`): the peer's previous epoch was read
+/// until its next KeyUpdate. Now it is read while the peer may still write in it (until a
+/// record of its new epoch authenticates: our ACK of its KeyUpdate may be lost, however long),
+/// then for 240 s more (records reordered across the change), then its keys go.
+#[test]
+fn the_peers_previous_epoch_is_read_for_a_while_then_forgotten() {
+    let now = Instant::now();
+    let (mut c, mut s) = established13(now);
+    let old = c.epochs.write_epoch();
+    c.update_keys(now, false).unwrap();
+    exchange(&mut c, &mut s, now, 1);
+    assert_eq!(s.stats().key_updates_received, 1);
+    let old_record = |c: &mut Connection, data: &[u8]| {
+        let mut out = Vec::new();
+        let _ = c.write_record(ContentType::APPLICATION_DATA, old, data, &mut out);
+        out
+    };
+    let read = |s: &mut Connection, at: Instant, mut datagram: Vec<u8>| {
+        s.handle_datagram(at, &mut datagram).unwrap().iter().next().map(<[u8]>::to_vec)
+    };
+    // Our ACK is lost for a long time: the client still writes in the old epoch, and is read.
+    let late = now + Duration::from_secs(1000);
+    s.handle_timeout(late).unwrap();
+    let ack = drain(&mut s);
+    assert_eq!(ack.len(), 1, "the ACK of the KeyUpdate");
+    assert_eq!(read(&mut s, late, old_record(&mut c, b"still old")), Some(b"still old".to_vec()));
+    assert!(s.epochs.can_read(old));
+    // The ACK arrives: the client writes in the new epoch from now on.
+    deliver(&mut c, late, &ack).unwrap();
+    assert_eq!(c.epochs.write_epoch(), old + 1);
+    let mut new = Vec::new();
+    c.send(b"new epoch", &mut new).unwrap();
+    assert_eq!(read(&mut s, late, new), Some(b"new epoch".to_vec()));
+    // A record reordered across the change still arrives, for 240 s.
+    let expiry = late + Duration::from_secs(240);
+    assert_eq!(s.poll_timeout(), Some(expiry));
+    let before = expiry - Duration::from_millis(1);
+    s.handle_timeout(before).unwrap();
+    assert_eq!(read(&mut s, before, old_record(&mut c, b"reordered")), Some(b"reordered".to_vec()));
+    // Then the old keys are gone: the same record is discarded, silently.
+    s.handle_timeout(expiry).unwrap();
+    assert!(!s.epochs.can_read(old));
+    let dropped = s.stats().dropped_epoch;
+    assert_eq!(read(&mut s, expiry, old_record(&mut c, b"too late")), None);
+    assert_eq!(s.stats().dropped_epoch, dropped + 1);
+    assert!(!s.is_closed());
+    assert_eq!(s.poll_timeout(), None, "no timer left");
+    // The server still writes in the old epoch (it never updated its own keys), and the new
+    // one reads on.
+    assert_eq!(s.epochs.write_epoch(), old);
+    let mut out = Vec::new();
+    s.send(b"reply", &mut out).unwrap();
+    assert_eq!(read(&mut c, expiry, out), Some(b"reply".to_vec()));
+    let mut new = Vec::new();
+    c.send(b"and on", &mut new).unwrap();
+    assert_eq!(read(&mut s, expiry, new), Some(b"and on".to_vec()));
+}
+
+/// The peer updates its keys twice within the lifetime of its previous epoch: the epoch before
+/// that goes at once when the newest is first heard, and a timer that fires while the peer may
+/// still write in the previous epoch (our ACK of its second KeyUpdate lost) spares that one.
+#[test]
+fn a_second_key_update_keeps_only_the_epoch_the_peer_may_still_use() {
+    // Runs one KeyUpdate of the client's to the server at `at`; `ack` delivers the server's
+    // ACK (the client then writes in the new epoch) and a record in it.
+    let update = |c: &mut Connection, s: &mut Connection, at: Instant, ack: bool| {
+        c.update_keys(at, false).unwrap();
+        exchange(c, s, at, 1);
+        let acked = at + Duration::from_secs(1);
+        s.handle_timeout(acked).unwrap();
+        let datagrams = drain(s);
+        if ack {
+            deliver(c, acked, &datagrams).unwrap();
+            let mut out = Vec::new();
+            c.send(b"new epoch", &mut out).unwrap();
+            assert_eq!(s.handle_datagram(acked, &mut out).unwrap().iter().count(), 1);
+        }
+    };
+    for second_acked in [true, false] {
+        let start = Instant::now();
+        let (mut c, mut s) = established13(start);
+        // Past the handshake's own timers (the server's handshake keys go after a while).
+        let now = start + Duration::from_secs(300);
+        s.handle_timeout(now).unwrap();
+        c.handle_timeout(now).unwrap();
+        assert_eq!(s.poll_timeout(), None);
+        let first = c.epochs.write_epoch();
+        update(&mut c, &mut s, now, true);
+        assert!(s.epochs.can_read(first), "the previous epoch is kept for now");
+        let later = now + Duration::from_secs(10);
+        update(&mut c, &mut s, later, second_acked);
+        if second_acked {
+            // The newest epoch was heard while the first one's timer ran: the first goes now.
+            assert!(!s.epochs.can_read(first) && s.epochs.can_read(first + 1) && s.epochs.can_read(first + 2));
+            let expiry = later + Duration::from_secs(1) + Duration::from_secs(240);
+            assert_eq!(s.poll_timeout(), Some(expiry));
+            s.handle_timeout(expiry).unwrap();
+            assert!(!s.epochs.can_read(first + 1) && s.epochs.can_read(first + 2));
+        } else {
+            // The first epoch's timer fires while the client still writes in the second one.
+            let expiry = now + Duration::from_secs(1) + Duration::from_secs(240);
+            assert_eq!(s.poll_timeout(), Some(expiry));
+            s.handle_timeout(expiry).unwrap();
+            assert!(!s.epochs.can_read(first) && s.epochs.can_read(first + 1) && s.epochs.can_read(first + 2));
+            assert_eq!(s.poll_timeout(), None, "the second epoch waits for the third to be heard");
+        }
+    }
 }
