@@ -244,6 +244,7 @@ fn key_updates_from_each_side_lose_no_data() {
         );
         // Nothing left to resend; the one timer left forgets the server's previous epoch,
         // 240 s after its new one was first heard.
+        assert_eq!(sim.client.retransmit_timeout(), None, "seed {seed}: nothing left to resend");
         let retire = sim.client.poll_timeout().expect("the previous epoch's keys go on a timer");
         assert!(retire <= sim.now + Duration::from_secs(240), "seed {seed}");
         sim.run_for(Duration::from_secs(241));

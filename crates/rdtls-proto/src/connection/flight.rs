@@ -117,6 +117,32 @@ impl Flight {
 }
 
 impl Connection {
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called, if at all.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.is_closed() {
+            return None;
+        }
+        let fl = self.flight.as_deref();
+        let tls13 = self.tls13.as_deref().and_then(tls13::State::next_timer);
+        let timers = fl.into_iter().flat_map(|fl| [fl.retransmit_at, fl.deadline, fl.hold_until]);
+        timers.chain([tls13, self.rrc_timer()]).flatten().min()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) next resends something of ours or sends
+    /// an acknowledgement (DTLS 1.3), if anything waits for that: the timer OpenSSL's and
+    /// BoringSSL's `DTLSv1_get_timeout` report. `None` means nothing of ours is in flight
+    /// unacknowledged. [`poll_timeout`](Self::poll_timeout) also covers the housekeeping timers,
+    /// which send nothing: the handshake's overall deadline, the release of a final flight or
+    /// of old keys, the end of an address validation.
+    pub fn retransmit_timeout(&self) -> Option<Instant> {
+        if self.is_closed() {
+            return None;
+        }
+        let resend = self.flight.as_deref().and_then(|fl| fl.retransmit_at);
+        let ack = self.tls13.as_deref().and_then(|t| t.ack_at);
+        resend.into_iter().chain(ack).min()
+    }
+
     /// The largest datagram handshake flights use (Qt's `mtuHint`).
     pub fn mtu(&self) -> usize {
         match (&self.hs, &self.details) {

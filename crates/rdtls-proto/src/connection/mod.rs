@@ -587,17 +587,6 @@ impl Connection {
         event
     }
 
-    /// When [`handle_timeout`](Self::handle_timeout) must next be called, if at all.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.is_closed() {
-            return None;
-        }
-        let fl = self.flight.as_deref();
-        let tls13 = self.tls13.as_deref().and_then(tls13::State::next_timer);
-        let timers = fl.into_iter().flat_map(|fl| [fl.retransmit_at, fl.deadline, fl.hold_until]);
-        timers.chain([tls13, self.rrc_timer()]).flatten().min()
-    }
-
     // ===== internals =====
 
     /// Bytes a record of `epoch` adds to its plaintext (header and protection).
