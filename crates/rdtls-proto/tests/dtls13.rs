@@ -286,6 +286,13 @@ fn a_dtls13_session_exports_and_imports_after_key_updates() {
     let (cs, ss) = (client.stats(), server.stats());
     assert_eq!((cs.key_updates_sent, ss.key_updates_sent), (1, 1));
 
+    // Nor while nothing of the client's new epoch has arrived: the client may still write in
+    // the old one, which an importer would not read.
+    let refused = server.export_session();
+    assert!(matches!(&refused, Err(Error::InvalidOperation(m)) if m.contains("KeyUpdate")), "{refused:?}");
+    let mut buf = Vec::new();
+    client.send(b"in the new epoch", &mut buf).unwrap();
+    assert_eq!(server.handle_datagram(now, &mut buf).unwrap().iter().next(), Some(&b"in the new epoch"[..]));
     let state = server.export_session().unwrap();
     assert!(server.is_closed());
     let mut server = Connection::import_session(s_cfg, &state, now).unwrap();

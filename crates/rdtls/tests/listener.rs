@@ -463,18 +463,26 @@ fn every_blocked_accept_gets_a_connection() {
             })
         })
         .collect();
-    let clients: Vec<_> =
-        (0..4).map(|i| Connection::connect(addr, client_config(&format!("blocked{i}")), Some(T)).unwrap()).collect();
+    // The clients connect at once, so that several connections may complete in one batch.
+    let clients: Vec<_> = (0..4)
+        .map(|i| thread::spawn(move || Connection::connect(addr, client_config(&format!("blocked{i}")), Some(T))))
+        .collect();
+    let clients: Vec<Connection> = clients.into_iter().map(|c| c.join().unwrap().expect("connect")).collect();
     let mut peers: Vec<SocketAddr> = (0..4).map(|_| rx.recv_timeout(T).expect("an accept returned")).collect();
     let mut expected: Vec<SocketAddr> = clients.iter().map(|c| c.local_addr().unwrap()).collect();
     peers.sort();
     expected.sort();
     assert_eq!(peers, expected, "each blocked accept took a different client");
-    for a in acceptors {
-        a.join().unwrap();
-    }
-    // Nobody waits now: the next connection is queued, and a later accept takes it.
+    // Kept open: the listener counts them established.
+    let _accepted: Vec<Connection> = acceptors.into_iter().map(|a| a.join().unwrap()).collect();
+    // Nobody waits now: the next connection is queued (the listener counts it established
+    // once it is), and a later accept takes it.
     let late = Connection::connect(addr, client_config("late"), Some(T)).unwrap();
-    let conn = listener.accept_timeout(T).unwrap();
+    let deadline = Instant::now() + T;
+    while listener.stats().established < 5 {
+        assert!(Instant::now() < deadline, "the late connection was never queued");
+        thread::yield_now();
+    }
+    let conn = listener.try_accept().unwrap().expect("queued while nobody waited");
     assert_eq!(conn.peer_addr().unwrap(), late.local_addr().unwrap());
 }

@@ -178,6 +178,13 @@ impl Connection {
         let (Some(t), Some(suite)) = (self.tls13.as_deref(), self.suite) else {
             return Err(Error::Crypto);
         };
+        // The importer reads one epoch of the peer's: not while the peer may still write in
+        // the one before (it updated its keys and may not have our acknowledgement yet).
+        if t.awaits_peer_new_epoch() {
+            return Err(Error::InvalidOperation(
+                "the peer's KeyUpdate is recent: nothing of its new epoch has arrived yet",
+            ));
+        }
         let Some((read, write)) = &t.secrets else { return Err(Error::Crypto) };
         let read_epoch = t.read_epoch.max(crate::handshake::tls13::EPOCH_APPLICATION);
         let write_epoch = self.epochs.write_epoch();
@@ -262,7 +269,8 @@ impl Connection {
             false => Some((r.vec8().ok_or(bad.clone())?, r.vec8().ok_or(bad.clone())?)),
         };
         let first = crate::handshake::tls13::EPOCH_APPLICATION;
-        if read_epoch < first || write_epoch < first {
+        let epochs = first..=tls13::MAX_EPOCH;
+        if !epochs.contains(&read_epoch) || !epochs.contains(&write_epoch) {
             return Err(bad);
         }
 

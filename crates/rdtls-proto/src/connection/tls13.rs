@@ -23,7 +23,7 @@ const POST_HANDSHAKE_WINDOW: u16 = 4;
 pub(crate) const PREVIOUS_EPOCH_LIFETIME: Duration = Duration::from_secs(240);
 
 /// The last epoch: KeyUpdates stop there.
-const MAX_EPOCH: u64 = 0xffff;
+pub(crate) const MAX_EPOCH: u64 = 0xffff;
 
 /// The DTLS 1.3 state of a connection.
 #[derive(Debug, Default)]
@@ -88,6 +88,12 @@ pub(crate) struct Due {
 }
 
 impl State {
+    /// Whether the peer updated its keys and nothing of its new epoch was heard yet: it may
+    /// still write in the previous one (our ACK of its KeyUpdate lost).
+    pub(crate) fn awaits_peer_new_epoch(&self) -> bool {
+        self.awaiting_new_epoch
+    }
+
     /// Whether a KeyUpdate of ours waits to be sent or acknowledged.
     pub(crate) fn key_update_busy(&self) -> bool {
         self.key_update_sent.is_some() || self.key_update_queued.is_some()
@@ -279,6 +285,9 @@ impl Connection {
         self.stats.key_updates_sent += 1;
         self.epochs.install(epoch + 1, None, Some(keys));
         self.epochs.set_write_epoch(epoch + 1);
+        // Nothing of ours is left to send in the old epoch: everything before the KeyUpdate
+        // was acknowledged before it went (RFC 9147 §8, erratum 8047).
+        self.epochs.retire_write(epoch);
         Ok(())
     }
 

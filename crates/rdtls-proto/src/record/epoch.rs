@@ -108,13 +108,23 @@ impl EpochTable {
     }
 
     /// Forgets the read keys of the epochs in `old` (DTLS 1.3: the peer's epochs before its
-    /// KeyUpdates), and each such epoch with them unless we still write in it.
+    /// KeyUpdates), and each such epoch with them unless it holds write keys of ours.
     pub(crate) fn retire_reads(&mut self, old: core::ops::Range<u64>) {
         for e in self.protected.iter_mut().filter(|e| old.contains(&e.number)) {
             e.read = None;
             e.window = ReplayWindow::default();
         }
         self.protected.retain(|e| !old.contains(&e.number) || e.write.is_some());
+    }
+
+    /// Forgets our write keys of `epoch` (DTLS 1.3: ours before our acknowledged KeyUpdate),
+    /// and the epoch with them unless the peer's read keys of it are still held.
+    pub(crate) fn retire_write(&mut self, epoch: u64) {
+        debug_assert_ne!(epoch, self.write_epoch, "the epoch we write in keeps its keys");
+        if let Some(e) = self.get_mut(epoch) {
+            e.write = None;
+        }
+        self.protected.retain(|e| e.number != epoch || e.read.is_some());
     }
 
     /// Forgets every key (a connection handed over, or closed).

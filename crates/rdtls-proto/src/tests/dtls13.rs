@@ -146,9 +146,17 @@ fn the_peers_previous_epoch_is_read_for_a_while_then_forgotten() {
     assert_eq!(ack.len(), 1, "the ACK of the KeyUpdate");
     assert_eq!(read(&mut s, late, old_record(&mut c, b"still old")), Some(b"still old".to_vec()));
     assert!(s.epochs.can_read(old));
-    // The ACK arrives: the client writes in the new epoch from now on.
+    // The server's state cannot be exported meanwhile: an importer would not read the old
+    // epoch the client still writes in.
+    let export = s.export_session();
+    assert!(matches!(export, Err(Error::InvalidOperation(m)) if m.contains("KeyUpdate")), "{export:?}");
+    // Two more records of the old epoch, held back: they arrive late, across the change.
+    let (reordered, too_late) = (old_record(&mut c, b"reordered"), old_record(&mut c, b"too late"));
+    // The ACK arrives: the client writes in the new epoch from now on, and its old write keys
+    // go (nothing of its own is left to send there).
     deliver(&mut c, late, &ack).unwrap();
     assert_eq!(c.epochs.write_epoch(), old + 1);
+    assert!(c.epochs.write_keys(old).is_none() && c.epochs.write_keys(old + 1).is_some());
     let mut new = Vec::new();
     c.send(b"new epoch", &mut new).unwrap();
     assert_eq!(read(&mut s, late, new), Some(b"new epoch".to_vec()));
@@ -157,12 +165,12 @@ fn the_peers_previous_epoch_is_read_for_a_while_then_forgotten() {
     assert_eq!(s.poll_timeout(), Some(expiry));
     let before = expiry - Duration::from_millis(1);
     s.handle_timeout(before).unwrap();
-    assert_eq!(read(&mut s, before, old_record(&mut c, b"reordered")), Some(b"reordered".to_vec()));
+    assert_eq!(read(&mut s, before, reordered), Some(b"reordered".to_vec()));
     // Then the old keys are gone: the same record is discarded, silently.
     s.handle_timeout(expiry).unwrap();
     assert!(!s.epochs.can_read(old));
     let dropped = s.stats().dropped_epoch;
-    assert_eq!(read(&mut s, expiry, old_record(&mut c, b"too late")), None);
+    assert_eq!(read(&mut s, expiry, too_late), None);
     assert_eq!(s.stats().dropped_epoch, dropped + 1);
     assert!(!s.is_closed());
     assert_eq!(s.poll_timeout(), None, "no timer left");
@@ -225,5 +233,27 @@ fn a_second_key_update_keeps_only_the_epoch_the_peer_may_still_use() {
             assert!(!s.epochs.can_read(first) && s.epochs.can_read(first + 1) && s.epochs.can_read(first + 2));
             assert_eq!(s.poll_timeout(), None, "the second epoch waits for the third to be heard");
         }
+    }
+}
+
+/// An exported DTLS 1.3 session names its epochs in 64 bits; the importer takes none past
+/// 0xffff, where KeyUpdates stop (an epoch near 2^64 would overflow the next one's number).
+#[test]
+fn an_imported_session_with_an_epoch_past_0xffff_is_refused() {
+    let now = Instant::now();
+    let (mut c, mut s) = established13(now);
+    // The server's acknowledgement of the client's Finished, so nothing awaits one.
+    let later = now + Duration::from_secs(1);
+    s.handle_timeout(later).unwrap();
+    deliver(&mut c, later, &drain(&mut s)).unwrap();
+    let config = c.config().clone();
+    let exported = c.export_session().unwrap();
+    assert!(Connection::import_session(config.clone(), &exported, later).is_ok());
+    // After the magic (8 bytes), the side (1) and the suite (2): the read epoch, 8 bytes.
+    for epoch in [0x1_0000u64, u64::MAX] {
+        let mut forged = exported.to_vec();
+        forged[11..19].copy_from_slice(&epoch.to_be_bytes());
+        let err = Connection::import_session(config.clone(), &forged, later).unwrap_err();
+        assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
     }
 }

@@ -25,11 +25,12 @@ fn pair() -> (Connection, Connection, Instant) {
     (Connection::client(Arc::new(c), now).unwrap(), Connection::server(Arc::new(s), now).unwrap(), now)
 }
 
-/// A DTLS 1.3 PSK pair (no tickets, no cookie), not connected yet.
+/// A DTLS 1.3 PSK pair (no tickets, no cookie, session export allowed), not connected yet.
 fn pair13(now: Instant) -> (Connection, Connection) {
     let v13 = || Config::builder().protocol_versions(crate::Protocol::Dtls1_3, crate::Protocol::Dtls1_3);
-    let c = v13().psk("sm", KEY.to_vec()).build().unwrap();
-    let s = v13().psk_server_key(KEY.to_vec()).cookie_verification(false).session_tickets(false).build().unwrap();
+    let c = v13().psk("sm", KEY.to_vec()).allow_session_export(true).build().unwrap();
+    let s = v13().psk_server_key(KEY.to_vec()).cookie_verification(false).session_tickets(false);
+    let s = s.allow_session_export(true).build().unwrap();
     (Connection::client(Arc::new(c), now).unwrap(), Connection::server(Arc::new(s), now).unwrap())
 }
 

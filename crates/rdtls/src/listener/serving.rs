@@ -412,7 +412,8 @@ impl Serving {
     /// queue: no pass looks at a handshake whose timer is not due.
     fn timers(&mut self) {
         let now = Instant::now();
-        loop {
+        // Each handshake at most once per pass, whatever its timer does.
+        for _ in 0..self.handshaking.len() {
             let handshaking = &self.handshaking;
             let Some(h) = self.deadlines.pop_due(now, |h| handshaking.get(&h).and_then(|hs| hs.armed)) else { break };
             if let Some(hs) = self.handshaking.get_mut(&h) {
