@@ -100,6 +100,37 @@ pub fn shard_of(id: &[u8]) -> Option<u8> {
     }
 }
 
+/// One of our connection IDs (at most [`MAX_CID_LEN`] bytes), held inline: a connection and an
+/// endpoint's routing tables keep theirs without an allocation each.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub(crate) struct OwnCid {
+    len: u8,
+    bytes: [u8; MAX_CID_LEN],
+}
+
+impl OwnCid {
+    /// `id` held inline; `None` if it is longer than [`MAX_CID_LEN`].
+    pub(crate) fn new(id: &[u8]) -> Option<Self> {
+        let mut bytes = [0; MAX_CID_LEN];
+        bytes.get_mut(..id.len())?.copy_from_slice(id);
+        Some(Self { len: id.len() as u8, bytes })
+    }
+}
+
+impl core::ops::Deref for OwnCid {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl fmt::Debug for OwnCid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
 /// The connection ID that `datagram`'s first record carries, if it is a record that carries one
 /// of `len` bytes (the length is not on the wire: it is the receiver's own): a DTLS 1.2
 /// `tls12_cid` record (RFC 9146 §4) or a DTLS 1.3 record whose unified header has the C bit
@@ -124,6 +155,19 @@ pub fn datagram_cid(datagram: &[u8], len: usize) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn own_ids_are_held_inline_up_to_the_longest() {
+        let id = OwnCid::new(&[1, 2, 3]).unwrap();
+        assert_eq!(&*id, &[1, 2, 3]);
+        assert_eq!(format!("{id:?}"), "010203");
+        assert_eq!(&*OwnCid::new(&[]).unwrap(), &[] as &[u8]);
+        assert_eq!(OwnCid::new(&[9; MAX_CID_LEN]).unwrap().len(), MAX_CID_LEN);
+        assert!(OwnCid::new(&[9; MAX_CID_LEN + 1]).is_none());
+        // Equal IDs are equal keys, whatever was held before (the rest is always zero).
+        assert_eq!(OwnCid::new(&[7, 7]), OwnCid::new(&[7, 7]));
+        assert_ne!(OwnCid::new(&[7]), OwnCid::new(&[7, 0]));
+    }
 
     #[test]
     fn sharded_ids_carry_their_shard_and_random_bytes() {

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::cid::{datagram_cid, ConnectionIdGenerator, RandomIds};
+use crate::cid::{datagram_cid, ConnectionIdGenerator, OwnCid, RandomIds};
 use crate::config::Config;
 use crate::connection::lifecycle::EndpointEventKind;
 use crate::connection::{Connection, ConnectionEvent, EndpointEvent};
@@ -91,10 +91,10 @@ pub struct Endpoint {
     peers: HashMap<SocketAddr, Peer>,
     addrs: HashMap<ConnectionHandle, SocketAddr>,
     /// Our connection IDs (when the configuration asks for them), both ways.
-    cids: HashMap<Vec<u8>, ConnectionHandle>,
-    cid_of: HashMap<ConnectionHandle, Vec<u8>>,
+    cids: HashMap<OwnCid, ConnectionHandle>,
+    cid_of: HashMap<ConnectionHandle, OwnCid>,
     /// DTLS 1.3: IDs a connection's peer asked for after the handshake (RFC 9147 §9).
-    extra_cids: HashMap<ConnectionHandle, Vec<Vec<u8>>>,
+    extra_cids: HashMap<ConnectionHandle, Vec<OwnCid>>,
     cid_generator: Arc<dyn ConnectionIdGenerator>,
     /// Return routability checks in progress (RFC 9853), by connection.
     probes: HashMap<ConnectionHandle, PathProbe>,
@@ -409,19 +409,21 @@ impl Endpoint {
         self.peers.insert(remote, peer);
         self.addrs.insert(handle, remote);
         if let Some(cid) = cid {
-            self.cids.insert(cid.clone(), handle);
+            self.cids.insert(cid, handle);
             self.cid_of.insert(handle, cid);
         }
         Ok((handle, conn))
     }
 
     /// A random connection ID of `len` bytes that no connection of ours has.
-    fn fresh_cid(&self, len: usize) -> Result<Vec<u8>, Error> {
-        let mut cid = vec![0; len];
+    fn fresh_cid(&self, len: usize) -> Result<OwnCid, Error> {
+        let mut buf = [0; crate::config::MAX_CID_LEN];
+        let buf = buf.get_mut(..len).ok_or(Error::InvalidInput("connection ID too long"))?;
         // With short IDs and many connections a draw may be taken: a few more are cheap.
         let provider = &self.config.provider;
         for _ in 0..16 {
-            self.cid_generator.generate(&mut cid, &mut |b| Ok(provider.fill_random(b)?))?;
+            self.cid_generator.generate(buf, &mut |b| Ok(provider.fill_random(b)?))?;
+            let cid = OwnCid::new(buf).ok_or(Error::InvalidInput("connection ID too long"))?;
             if !self.cids.contains_key(&cid) {
                 return Ok(cid);
             }
@@ -437,7 +439,7 @@ impl Endpoint {
             return None;
         }
         let id = datagram_cid(datagram, self.config.connection_id_len()?)?;
-        self.cids.get(id).copied()
+        self.cids.get(&OwnCid::new(id)?).copied()
     }
 
     /// After `conn` (registered as `handle`) handled a datagram of `datagram_len` bytes from
@@ -564,9 +566,9 @@ impl Endpoint {
                 for _ in 0..n {
                     // An ID space too crowded to draw a free one: fewer IDs (RFC 9147 §9 allows it).
                     let Ok(id) = self.fresh_cid(len) else { break };
-                    self.cids.insert(id.clone(), handle);
-                    self.extra_cids.entry(handle).or_default().push(id.clone());
-                    ids.push(id);
+                    self.cids.insert(id, handle);
+                    self.extra_cids.entry(handle).or_default().push(id);
+                    ids.push(id.to_vec());
                 }
                 Some(ConnectionEvent(ids))
             }

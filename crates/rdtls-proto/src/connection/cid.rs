@@ -5,13 +5,14 @@
 use super::cid13::Spares;
 use super::rrc::Rrc;
 use super::*;
+use crate::cid::OwnCid;
 use crate::record::Header;
 
 /// The connection IDs of a connection whose configuration asks for one.
 #[derive(Debug)]
 pub(crate) struct Cid {
     /// Ours: the peer puts it in the records it sends us (empty: it sends ordinary records).
-    own: Vec<u8>,
+    own: OwnCid,
     /// The peer's, once negotiated: our records of epoch 1 and later carry it (empty: we send
     /// ordinary records). `None`: not negotiated, no record carries a connection ID.
     peer: Option<Vec<u8>>,
@@ -25,8 +26,10 @@ impl Cid {
     /// A random connection ID of the configured length, if the configuration asks for one.
     pub(super) fn for_config(config: &Config) -> Result<Option<Box<Self>>, Error> {
         let Some(len) = config.cid_len else { return Ok(None) };
-        let mut own = vec![0; len];
-        config.provider.fill_random(&mut own)?;
+        let mut id = [0; crate::config::MAX_CID_LEN];
+        let id = id.get_mut(..len).ok_or(Error::InvalidInput("connection ID too long"))?;
+        config.provider.fill_random(id)?;
+        let own = OwnCid::new(id).ok_or(Error::InvalidInput("connection ID too long"))?;
         Ok(Some(Box::new(Self { own, peer: None, rrc: None, more: None })))
     }
 
@@ -36,8 +39,8 @@ impl Cid {
     }
 
     /// Our ID from an exported session (the peer's is set next).
-    pub(super) fn negotiated(own: &[u8]) -> Box<Self> {
-        Box::new(Self { own: own.to_vec(), peer: None, rrc: None, more: None })
+    pub(super) fn negotiated(own: OwnCid) -> Box<Self> {
+        Box::new(Self { own, peer: None, rrc: None, more: None })
     }
 }
 
@@ -65,7 +68,7 @@ impl Connection {
             return Err(Error::InvalidOperation("the connection ID was already sent"));
         }
         match &mut self.cid {
-            Some(c) => c.own = cid.to_vec(),
+            Some(c) => c.own = OwnCid::new(cid).ok_or(Error::InvalidInput("connection ID too long"))?,
             None => return Err(Error::InvalidInput("the configuration asks for no connection ID")),
         }
         Ok(())
@@ -128,7 +131,7 @@ impl Connection {
         cid: &[u8],
         fragment: &mut [u8],
     ) -> Result<Option<Range<usize>>, Error> {
-        let ours = self.cid.as_deref().is_some_and(|c| c.own == cid && !c.own.is_empty());
+        let ours = self.cid.as_deref().is_some_and(|c| *c.own == *cid && !c.own.is_empty());
         if !ours || header.epoch == 0 || !header.version.is_dtls() || self.tls13.is_some() {
             self.stats.dropped_malformed += 1;
             return Ok(None);

@@ -136,6 +136,8 @@ impl Connection {
         }
         // The IDs the session negotiated, whatever the importing configuration asks for.
         if let Some((own, peer)) = cids {
+            // Ours, so at most MAX_CID_LEN bytes (a longer one was never exported by us).
+            let own = crate::cid::OwnCid::new(own).ok_or(bad.clone())?;
             conn.cid = Some(cid::Cid::negotiated(own));
             conn.set_peer_cid(peer.to_vec());
             // An export made before return routability checks ends here.
@@ -297,6 +299,8 @@ impl Connection {
             conn.details_mut().peer_certs = peer_certs;
         }
         if let Some((own, peer)) = cids {
+            // Ours, so at most MAX_CID_LEN bytes (a longer one was never exported by us).
+            let own = crate::cid::OwnCid::new(own).ok_or(bad.clone())?;
             conn.cid = Some(cid::Cid::negotiated(own));
             conn.set_peer_cid(peer.to_vec());
             conn.read_cid_extras(&mut r).ok_or(bad.clone())?;
