@@ -115,6 +115,11 @@ impl OwnCid {
         bytes.get_mut(..id.len())?.copy_from_slice(id);
         Some(Self { len: id.len() as u8, bytes })
     }
+
+    /// `len` zero bytes, to fill in place; `None` past [`MAX_CID_LEN`].
+    pub(crate) fn zeroed(len: usize) -> Option<Self> {
+        Self::new([0; MAX_CID_LEN].get(..len)?)
+    }
 }
 
 impl core::ops::Deref for OwnCid {
@@ -122,6 +127,12 @@ impl core::ops::Deref for OwnCid {
 
     fn deref(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl core::ops::DerefMut for OwnCid {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.bytes[..usize::from(self.len)]
     }
 }
 
@@ -164,6 +175,10 @@ mod tests {
         assert_eq!(&*OwnCid::new(&[]).unwrap(), &[] as &[u8]);
         assert_eq!(OwnCid::new(&[9; MAX_CID_LEN]).unwrap().len(), MAX_CID_LEN);
         assert!(OwnCid::new(&[9; MAX_CID_LEN + 1]).is_none());
+        let mut filled = OwnCid::zeroed(4).unwrap();
+        filled.copy_from_slice(&[1, 2, 3, 4]);
+        assert_eq!(filled, OwnCid::new(&[1, 2, 3, 4]).unwrap());
+        assert!(OwnCid::zeroed(MAX_CID_LEN + 1).is_none());
         // Equal IDs are equal keys, whatever was held before (the rest is always zero).
         assert_eq!(OwnCid::new(&[7, 7]), OwnCid::new(&[7, 7]));
         assert_ne!(OwnCid::new(&[7]), OwnCid::new(&[7, 0]));

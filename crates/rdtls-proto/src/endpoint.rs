@@ -417,13 +417,11 @@ impl Endpoint {
 
     /// A random connection ID of `len` bytes that no connection of ours has.
     fn fresh_cid(&self, len: usize) -> Result<OwnCid, Error> {
-        let mut buf = [0; crate::config::MAX_CID_LEN];
-        let buf = buf.get_mut(..len).ok_or(Error::InvalidInput("connection ID too long"))?;
+        let mut cid = OwnCid::zeroed(len).ok_or(Error::InvalidInput("connection ID too long"))?;
         // With short IDs and many connections a draw may be taken: a few more are cheap.
         let provider = &self.config.provider;
         for _ in 0..16 {
-            self.cid_generator.generate(buf, &mut |b| Ok(provider.fill_random(b)?))?;
-            let cid = OwnCid::new(buf).ok_or(Error::InvalidInput("connection ID too long"))?;
+            self.cid_generator.generate(&mut cid, &mut |b| Ok(provider.fill_random(b)?))?;
             if !self.cids.contains_key(&cid) {
                 return Ok(cid);
             }

@@ -13,7 +13,7 @@ use rdtls_proto::enums::Protocol;
 use rdtls_proto::suites;
 use rdtls_proto::{ClientAuth, Config, ConfigBuilder, Connection, Error};
 use support::pki::{Alg, Ca, Usage, Validity};
-use support::{pump, pump_with_acks, Link, Sim};
+use support::{drain, pump, pump_with_acks, Link, Sim};
 
 const KEY: &[u8] = b"dtls 1.3 pre-shared key";
 
@@ -400,16 +400,6 @@ fn client_done_first() -> (Connection, Connection, Instant) {
         }
     }
     (client, server, now)
-}
-
-/// Every datagram `from` has queued.
-fn drain(from: &mut Connection) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut buf = Vec::new();
-    while from.poll_transmit(&mut buf).is_some() {
-        out.push(buf.clone());
-    }
-    out
 }
 
 #[test]

@@ -15,7 +15,7 @@ use rdtls_proto::enums::AlertDescription;
 use rdtls_proto::pki::ServerName;
 use rdtls_proto::{ClientAuth, Config, ConfigBuilder, Connection, Protocol};
 use support::pki::ServerPki;
-use support::pump;
+use support::{drain, pump};
 
 const KEY: &[u8] = b"dtls 1.3 wire policy key";
 
@@ -53,11 +53,6 @@ fn only_record(datagrams: &[Vec<u8>]) -> (u8, usize) {
     let recs = records(&datagrams[0]);
     assert_eq!(recs.len(), 1, "one record: {recs:?}");
     recs[0]
-}
-
-fn drain(conn: &mut Connection) -> Vec<Vec<u8>> {
-    let mut buf = Vec::new();
-    std::iter::from_fn(|| conn.poll_transmit(&mut buf).map(|_| buf.clone())).collect()
 }
 
 fn deliver(to: &mut Connection, now: Instant, datagrams: &[Vec<u8>]) {

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use rdtls_proto::crypto::KxGroup;
 use rdtls_proto::hello_pool::{DEFAULT_HELLO_POOL_BYTES, HELLO_POOL_ENTRY_OVERHEAD, HELLO_POOL_LIFETIME};
 use rdtls_proto::{Config, Connection, DatagramEvent, Endpoint, Protocol};
+use support::drain;
 
 const KEY: &[u8] = b"pool key";
 
@@ -36,11 +37,6 @@ fn named_client(now: Instant, identity: &str) -> Connection {
         .mtu(1200)
         .psk(identity, KEY.to_vec());
     Connection::client(Arc::new(cfg.build().unwrap()), now).unwrap()
-}
-
-fn drain(conn: &mut Connection) -> Vec<Vec<u8>> {
-    let mut buf = Vec::new();
-    std::iter::from_fn(|| conn.poll_transmit(&mut buf).map(|_| buf.clone())).collect()
 }
 
 fn addr(i: u32) -> SocketAddr {

@@ -15,17 +15,12 @@ use rdtls_proto::messages::{ClientHello, HandshakeHeader};
 use rdtls_proto::record::HEADER_LEN;
 use rdtls_proto::{Config, ConfigBuilder, Connection, Error, DEFAULT_GROUPS};
 use support::pki::ServerPki;
-use support::{pump, Link, Sim};
+use support::{drain, pump, Link, Sim};
 
 const KEY: &[u8] = b"post-quantum psk";
 
 fn v13() -> ConfigBuilder {
     Config::builder().protocol_versions(Protocol::Dtls1_3, Protocol::Dtls1_3)
-}
-
-fn drain(conn: &mut Connection) -> Vec<Vec<u8>> {
-    let mut buf = Vec::new();
-    std::iter::from_fn(|| conn.poll_transmit(&mut buf).map(|_| buf.clone())).collect()
 }
 
 /// The ClientHello carried by `datagrams` (plaintext fragments, one record each), reassembled.

@@ -26,10 +26,8 @@ impl Cid {
     /// A random connection ID of the configured length, if the configuration asks for one.
     pub(super) fn for_config(config: &Config) -> Result<Option<Box<Self>>, Error> {
         let Some(len) = config.cid_len else { return Ok(None) };
-        let mut id = [0; crate::config::MAX_CID_LEN];
-        let id = id.get_mut(..len).ok_or(Error::InvalidInput("connection ID too long"))?;
-        config.provider.fill_random(id)?;
-        let own = OwnCid::new(id).ok_or(Error::InvalidInput("connection ID too long"))?;
+        let mut own = OwnCid::zeroed(len).ok_or(Error::InvalidInput("connection ID too long"))?;
+        config.provider.fill_random(&mut own)?;
         Ok(Some(Box::new(Self { own, peer: None, rrc: None, more: None })))
     }
 

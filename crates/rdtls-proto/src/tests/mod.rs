@@ -85,6 +85,19 @@ fn forge_handshake(conn: &mut Connection, epoch: u16, msg_type: HandshakeType, s
     out
 }
 
+/// A plaintext (epoch 0) record of `content_type` with `body`, numbered `seq`, in `version`.
+fn plaintext_record(
+    content_type: ContentType,
+    version: crate::enums::ProtocolVersion,
+    seq: u64,
+    body: &[u8],
+) -> Vec<u8> {
+    let mut rec = Vec::new();
+    RecordHeader { content_type, version, epoch: 0, seq, length: body.len() as u16 }.write(&mut rec);
+    rec.extend_from_slice(body);
+    rec
+}
+
 #[test]
 fn renegotiation_is_refused_with_a_warning() {
     let (mut c, mut s, now) = established();
@@ -138,16 +151,7 @@ fn finished_in_epoch_zero_is_fatal() {
     // A plaintext Finished at the right message_seq.
     let mut fin = Vec::new();
     write_message(&mut fin, HandshakeType::FINISHED, 2, &[0; 12]);
-    let mut rec = Vec::new();
-    RecordHeader {
-        content_type: ContentType::HANDSHAKE,
-        version: crate::enums::ProtocolVersion::DTLS1_2,
-        epoch: 0,
-        seq: 40,
-        length: fin.len() as u16,
-    }
-    .write(&mut rec);
-    rec.extend_from_slice(&fin);
+    let mut rec = plaintext_record(ContentType::HANDSHAKE, crate::enums::ProtocolVersion::DTLS1_2, 40, &fin);
     let err = s.handle_datagram(now, &mut rec).unwrap_err();
     assert_eq!(err, Error::unexpected("Finished outside epoch 1"));
     let alert = drain(&mut s);
@@ -427,16 +431,7 @@ fn too_many_authentication_failures_close_the_connection() {
 fn forged_plaintext_alert_after_the_handshake_is_ignored() {
     let (_c, mut s, now) = established();
     for desc in [AlertDescription::CLOSE_NOTIFY, AlertDescription::HANDSHAKE_FAILURE] {
-        let mut rec = Vec::new();
-        RecordHeader {
-            content_type: ContentType::ALERT,
-            version: crate::enums::ProtocolVersion::DTLS1_2,
-            epoch: 0,
-            seq: 99,
-            length: 2,
-        }
-        .write(&mut rec);
-        rec.extend_from_slice(&[2, desc.0]);
+        let mut rec = plaintext_record(ContentType::ALERT, crate::enums::ProtocolVersion::DTLS1_2, 99, &[2, desc.0]);
         assert!(s.handle_datagram(now, &mut rec).unwrap().is_empty());
         assert!(s.is_established(), "{desc:?} accepted");
     }
@@ -455,16 +450,7 @@ fn out_of_order_server_messages_are_fatal() {
     deliver(&mut c, now, &flight4[..1]).unwrap();
     let mut forged = Vec::new();
     write_message(&mut forged, HandshakeType::CERTIFICATE_REQUEST, 1, &[1, 64, 0, 2, 4, 3, 0, 0]);
-    let mut rec = Vec::new();
-    RecordHeader {
-        content_type: ContentType::HANDSHAKE,
-        version: crate::enums::ProtocolVersion::DTLS1_2,
-        epoch: 0,
-        seq: 50,
-        length: forged.len() as u16,
-    }
-    .write(&mut rec);
-    rec.extend_from_slice(&forged);
+    let mut rec = plaintext_record(ContentType::HANDSHAKE, crate::enums::ProtocolVersion::DTLS1_2, 50, &forged);
     let err = c.handle_datagram(now, &mut rec).unwrap_err();
     assert_eq!(err, Error::unexpected("unexpected handshake message"));
 }
@@ -550,16 +536,7 @@ fn an_empty_hello_verify_request_cookie_is_sent_back() {
     assert_eq!(first.len(), 1);
     let mut hvr = Vec::new();
     write_message(&mut hvr, HandshakeType::HELLO_VERIFY_REQUEST, 0, &[0xfe, 0xff, 0]);
-    let mut rec = Vec::new();
-    RecordHeader {
-        content_type: ContentType::HANDSHAKE,
-        version: crate::enums::ProtocolVersion(0xfeff),
-        epoch: 0,
-        seq: 0,
-        length: hvr.len() as u16,
-    }
-    .write(&mut rec);
-    rec.extend_from_slice(&hvr);
+    let mut rec = plaintext_record(ContentType::HANDSHAKE, crate::enums::ProtocolVersion(0xfeff), 0, &hvr);
     c.handle_datagram(now, &mut rec).unwrap();
     let again = records(&drain(&mut c));
     assert_eq!(again.len(), 1, "a second ClientHello");

@@ -1,9 +1,11 @@
 //! A seeded, simulated network on virtual time, for driving a client [`Connection`] against a
 //! server [`Endpoint`] through loss, duplication, reordering and an MTU limit.
 //!
-//! Every run is a pure function of its seed (the crypto provider's random bytes change the
-//! contents of datagrams, never their sizes or timing), so a failure replays from the seed it
-//! prints.
+//! A run is a pure function of its seed when its configurations turn retransmission jitter
+//! off (`retransmit_jitter(false)`): the crypto provider's random bytes then change the
+//! contents of datagrams, not their timing (an ECDSA signature's length still varies by a
+//! byte or two). With jitter on, the timers draw on those random bytes too, so a failure near
+//! a deadline may not replay from the seed it prints.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -438,6 +440,12 @@ pub fn pump_with_acks(now: Instant, client: &mut Connection, server: &mut Connec
     server.handle_timeout(later).unwrap();
     pump(later, client, server);
     later
+}
+
+/// Every datagram `conn` has queued.
+pub fn drain(conn: &mut Connection) -> Vec<Vec<u8>> {
+    let mut buf = Vec::new();
+    std::iter::from_fn(|| conn.poll_transmit(&mut buf).map(|_| buf.clone())).collect()
 }
 
 /// One application record from `from`, sealed.
