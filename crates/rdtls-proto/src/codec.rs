@@ -25,6 +25,11 @@ impl<'a> Reader<'a> {
         self.buf.is_empty()
     }
 
+    /// The next byte, left unread.
+    pub fn peek(&self) -> Option<u8> {
+        self.buf.first().copied()
+    }
+
     /// Takes the next `n` bytes.
     pub fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         if n > self.buf.len() {

@@ -181,6 +181,8 @@ open_enum! {
         EC_POINT_FORMATS = 11 => "ec_point_formats",
         /// signature_algorithms (13)
         SIGNATURE_ALGORITHMS = 13 => "signature_algorithms",
+        /// use_srtp (14), RFC 5764: DTLS-SRTP
+        USE_SRTP = 14 => "use_srtp",
         /// encrypt_then_mac (22)
         ENCRYPT_THEN_MAC = 22 => "encrypt_then_mac",
         /// extended_master_secret (23)

@@ -120,6 +120,7 @@ pub mod hello_pool;
 pub mod messages;
 pub mod record;
 pub mod resumption;
+pub mod srtp;
 pub mod suites;
 #[cfg(test)]
 mod tests;

@@ -27,6 +27,7 @@ impl ConfigBuilder {
         if c.groups.iter().any(|g| !c.provider.supports_group(*g)) {
             return Err(E("a group is not supported by the crypto provider"));
         }
+        crate::srtp::check_profiles(&c.srtp_profiles)?;
         if c.groups.iter().enumerate().any(|(i, g)| c.groups[..i].contains(g)) {
             return Err(E("a group is listed twice"));
         }

@@ -147,6 +147,8 @@ pub struct Config {
     pub(crate) session_export: bool,
     /// Keep the secret keying-material exports derive from (RFC 5705, RFC 8446 §7.5).
     pub(crate) exporter: bool,
+    /// DTLS-SRTP profiles, in order of preference (empty: no `use_srtp`).
+    pub(crate) srtp_profiles: Vec<crate::srtp::SrtpProfile>,
     pub(crate) max_failed_decryptions: Option<u64>,
     pub(crate) message_window: u16,
     pub(crate) max_records_per_datagram: usize,
@@ -231,6 +233,7 @@ impl Config {
                 time: Arc::new(UnixTime::now),
                 session_export: false,
                 exporter: false,
+                srtp_profiles: Vec::new(),
                 max_failed_decryptions: None,
                 message_window: DEFAULT_MESSAGE_WINDOW,
                 max_records_per_datagram: crate::record::MAX_RECORDS_PER_DATAGRAM,

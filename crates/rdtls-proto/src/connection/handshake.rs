@@ -142,6 +142,7 @@ impl Connection {
                         c.rrc = Some(Box::default());
                     }
                 }
+                Action::Srtp(profile) => self.details_mut().srtp = Some(profile),
                 Action::Resumed => self.resumed = true,
                 Action::HelloRetried => {
                     if let Some(t) = &mut self.tls13 {

@@ -214,6 +214,9 @@ pub(crate) struct Details {
     pub(crate) export_secret: Option<zeroize::Zeroizing<Vec<u8>>>,
     /// Client: the session to resume next time, when the configuration keeps sessions.
     pub(crate) session: Option<Box<crate::resumption::Session>>,
+    /// The SRTP protection profile both sides agreed on (RFC 5764; such a connection keeps
+    /// its exporter secret here too).
+    pub(crate) srtp: Option<crate::srtp::SrtpProfile>,
 }
 
 impl core::fmt::Debug for Connection {

@@ -17,6 +17,15 @@ const SESSION13_MAGIC: &[u8] = b"DTLSSES3";
 /// importer sends again.
 const SESSION13_TICKET_MAGIC: &[u8] = b"DTLSSES4";
 
+/// Starts the optional sections that end an export, after everything else. Never the first
+/// byte of what may come there before (our connection ID's length, at most 20; the connection
+/// ID extras, which start with 0 or 1), so an export without sections reads as before.
+const SECTIONS: u8 = 0xff;
+/// Section: the SRTP protection profile agreed on, its code point (RFC 5764).
+const SECTION_SRTP: u8 = 1;
+/// Section: DTLS 1.3's exporter master secret, when the connection kept it.
+const SECTION_EXPORTER13: u8 = 2;
+
 impl Connection {
     /// Serializes an established connection so another process can resume it with
     /// [`import_session`](Self::import_session) (EdgerOS `flyAway` / `createByFd`). The result
@@ -70,6 +79,7 @@ impl Connection {
             out.put_vec8(peer);
             self.write_cid_extras(&mut out);
         }
+        self.write_sections(&mut out);
         self.close(HandshakeState::Complete, None);
         if let Some(d) = &mut self.details {
             d.export_secret = None;
@@ -141,12 +151,13 @@ impl Connection {
             conn.cid = Some(cid::Cid::negotiated(own));
             conn.set_peer_cid(peer.to_vec());
             // An export made before return routability checks ends here.
-            if !r.is_empty() {
+            if !r.is_empty() && r.peek() != Some(SECTIONS) {
                 conn.read_cid_extras(&mut r).ok_or(bad.clone())?;
             }
         }
+        conn.read_sections(&mut r).ok_or(bad.clone())?;
         r.finish().ok_or(bad)?;
-        if conn.config.session_export || conn.config.exporter {
+        if conn.config.session_export || conn.config.keeps_exporter_secret() {
             conn.details_mut().export_secret = Some(export_secret(&master, &client_random, &server_random));
         }
         Ok(conn)
@@ -230,9 +241,13 @@ impl Connection {
             out.put_vec8(peer);
             self.write_cid_extras(&mut out);
         }
+        self.write_sections(&mut out);
         self.close(HandshakeState::Complete, None);
         self.epochs.clear_keys();
         self.tls13 = None;
+        if let Some(d) = &mut self.details {
+            d.export_secret = None;
+        }
         Ok(out)
     }
 
@@ -266,7 +281,7 @@ impl Connection {
         for _ in 0..count {
             peer_certs.push(CertificateDer::from(r.vec24().ok_or(bad.clone())?.to_vec()));
         }
-        let cids = match r.is_empty() {
+        let cids = match r.is_empty() || r.peek() == Some(SECTIONS) {
             true => None,
             false => Some((r.vec8().ok_or(bad.clone())?, r.vec8().ok_or(bad.clone())?)),
         };
@@ -305,6 +320,7 @@ impl Connection {
             conn.set_peer_cid(peer.to_vec());
             conn.read_cid_extras(&mut r).ok_or(bad.clone())?;
         }
+        conn.read_sections(&mut r).ok_or(bad.clone())?;
         r.finish().ok_or(bad)?;
         if let (Some((seq, body)), Some(t)) = (ticket, conn.tls13.as_deref_mut()) {
             // Sent again with its own sequence number: a client that had it acknowledges it
@@ -313,5 +329,59 @@ impl Connection {
             conn.queue_ticket(now, body);
         }
         Ok(conn)
+    }
+
+    /// Appends the optional sections of an export: the SRTP profile, and DTLS 1.3's exporter
+    /// secret (DTLS 1.2's travels with the master secret). Nothing if there is neither.
+    fn write_sections(&self, out: &mut Vec<u8>) {
+        use crate::codec::Put;
+        let exporter13 = self.tls13.as_ref().and(self.details.as_ref()).and_then(|d| d.export_secret.as_deref());
+        let srtp = self.srtp_profile();
+        if srtp.is_none() && exporter13.is_none() {
+            return;
+        }
+        out.put_u8(SECTIONS);
+        if let Some(profile) = srtp {
+            out.put_u8(SECTION_SRTP);
+            out.put_vec16(&profile.code_point().to_be_bytes());
+        }
+        if let Some(secret) = exporter13 {
+            out.put_u8(SECTION_EXPORTER13);
+            out.put_vec16(secret);
+        }
+    }
+
+    /// Reads what [`write_sections`](Self::write_sections) wrote, if anything: each section
+    /// once, in order. `None` if malformed, or for a section this version does not know (what
+    /// it holds would be lost).
+    fn read_sections(&mut self, r: &mut Reader<'_>) -> Option<()> {
+        if r.peek() != Some(SECTIONS) {
+            return Some(());
+        }
+        r.u8()?;
+        let mut last = 0;
+        while !r.is_empty() {
+            let (tag, body) = (r.u8()?, r.vec16()?);
+            if tag <= last {
+                return None;
+            }
+            last = tag;
+            match tag {
+                SECTION_SRTP => {
+                    let code = u16::from_be_bytes(body.try_into().ok()?);
+                    self.details_mut().srtp = Some(crate::srtp::SrtpProfile::from_code_point(code)?);
+                }
+                SECTION_EXPORTER13 if self.tls13.is_some() => {
+                    if body.len() != self.suite?.hash.output_len() {
+                        return None;
+                    }
+                    if self.config.keeps_exporter_secret() {
+                        self.details_mut().export_secret = Some(zeroize::Zeroizing::new(body.to_vec()));
+                    }
+                }
+                _ => return None,
+            }
+        }
+        Some(())
     }
 }

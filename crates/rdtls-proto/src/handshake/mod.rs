@@ -139,6 +139,8 @@ pub(crate) enum Action {
     PeerConnectionId(Vec<u8>),
     /// Both sides agreed on return routability checks (RFC 9853).
     ReturnRoutability,
+    /// Both sides agreed on this SRTP protection profile (RFC 5764).
+    Srtp(crate::srtp::SrtpProfile),
     /// DTLS 1.3: the exporter master secret, kept for keying-material exports.
     ExporterSecret(Zeroizing<Vec<u8>>),
     /// This handshake resumes a session (an abbreviated handshake).
@@ -191,6 +193,7 @@ impl core::fmt::Debug for Action {
             Self::RetransmitUntilAcked => "RetransmitUntilAcked",
             Self::PeerConnectionId(_) => "PeerConnectionId",
             Self::ReturnRoutability => "ReturnRoutability",
+            Self::Srtp(_) => "Srtp",
             Self::ExporterSecret(_) => "ExporterSecret",
             Self::Resumed => "Resumed",
             Self::HelloRetried => "HelloRetried",
@@ -239,6 +242,14 @@ impl Context<'_> {
             self.push(Action::ReturnRoutability);
         }
         accept
+    }
+
+    /// Server: the answer to the client's `use_srtp` (RFC 5764), if both have a profile in
+    /// common, and if so record the agreement.
+    pub(crate) fn accept_srtp(&mut self, ch: &crate::messages::HelloExtensions) -> Option<crate::srtp::UseSrtp> {
+        let (answer, profile) = crate::srtp::UseSrtp::answer(ch.use_srtp.as_ref(), &self.config.srtp_profiles)?;
+        self.push(Action::Srtp(profile));
+        Some(answer)
     }
 }
 

@@ -7,8 +7,10 @@
 use crate::codec::{Put, Reader};
 use crate::enums::{ExtensionType, HandshakeType, ProtocolVersion};
 
+mod seen;
 pub mod tls13;
 
+use seen::SeenTypes;
 use tls13::{HelloKind, Tls13Extensions, HELLO_RETRY_REQUEST_RANDOM};
 
 /// Length of the DTLS handshake header.
@@ -99,6 +101,9 @@ pub struct HelloExtensions {
     pub connection_id: Option<Vec<u8>>,
     /// `rrc` (RFC 9853): return routability checks (empty extension).
     pub rrc: bool,
+    /// `use_srtp` (RFC 5764): SRTP protection profiles offered (a client) or the one chosen
+    /// (a DTLS 1.2 server; a DTLS 1.3 server's is in its EncryptedExtensions).
+    pub use_srtp: Option<crate::srtp::UseSrtp>,
     /// `session_ticket` (RFC 5077): a client's ticket (empty: it asks for one), or a server's
     /// promise of a NewSessionTicket (empty).
     pub session_ticket: Option<Vec<u8>>,
@@ -138,6 +143,7 @@ impl HelloExtensions {
                 ExtensionType::ENCRYPT_THEN_MAC => out.encrypt_then_mac = true,
                 ExtensionType::CONNECTION_ID => out.connection_id = Some(body.vec8()?.to_vec()),
                 ExtensionType::RRC => out.rrc = true,
+                ExtensionType::USE_SRTP => out.use_srtp = Some(crate::srtp::UseSrtp::parse(body.rest())?),
                 ExtensionType::SESSION_TICKET => out.session_ticket = Some(body.rest().to_vec()),
                 ExtensionType::SIGNATURE_ALGORITHMS => {
                     let list = body.vec16()?;
@@ -195,6 +201,7 @@ impl HelloExtensions {
                     | ExtensionType::SERVER_NAME
                     | ExtensionType::CONNECTION_ID
                     | ExtensionType::RRC
+                    | ExtensionType::USE_SRTP
                     | ExtensionType::SESSION_TICKET
             ) {
                 continue;
@@ -261,48 +268,14 @@ impl HelloExtensions {
         if self.rrc {
             put_extension(exts, ExtensionType::RRC, |_| {});
         }
+        if let Some(srtp) = &self.use_srtp {
+            put_extension(exts, ExtensionType::USE_SRTP, |b| srtp.emit(b));
+        }
         if let Some(ticket) = &self.session_ticket {
             put_extension(exts, ExtensionType::SESSION_TICKET, |b| b.extend_from_slice(ticket));
         }
         // Last: pre_shared_key has to end a ClientHello.
         self.tls13.emit_each(exts);
-    }
-}
-
-/// The extension types seen so far in one hello, to refuse duplicates (RFC 5246 §7.4.1.4) in
-/// time linear in their number: a short list while there are few (every real hello), a bit
-/// per possible type beyond that (a hello of thousands of empty extensions costs no more per
-/// extension than a normal one).
-#[derive(Default)]
-pub(super) struct SeenTypes {
-    few: [u16; 16],
-    len: usize,
-    many: Option<Box<[u64; 1024]>>,
-}
-
-impl SeenTypes {
-    /// Records `ty`; `false` if it was already there.
-    pub(super) fn insert(&mut self, ty: u16) -> bool {
-        if let Some(bits) = &mut self.many {
-            let (word, bit) = (usize::from(ty / 64), 1u64 << (ty % 64));
-            let fresh = bits[word] & bit == 0;
-            bits[word] |= bit;
-            return fresh;
-        }
-        if self.few[..self.len].contains(&ty) {
-            return false;
-        }
-        if self.len < self.few.len() {
-            self.few[self.len] = ty;
-            self.len += 1;
-            return true;
-        }
-        let mut bits = Box::new([0u64; 1024]);
-        for t in self.few.iter().copied().chain([ty]) {
-            bits[usize::from(t / 64)] |= 1u64 << (t % 64);
-        }
-        self.many = Some(bits);
-        true
     }
 }
 
@@ -617,6 +590,7 @@ mod tests {
             encrypt_then_mac: true,
             connection_id: Some(vec![1, 2, 3]),
             rrc: true,
+            use_srtp: Some(crate::srtp::UseSrtp { profiles: vec![7, 1], mki: vec![5; 3] }),
             session_ticket: Some(vec![9; 40]),
             tls13: Tls13Extensions::default(),
             others: Vec::new(),

@@ -174,6 +174,7 @@ impl Client {
                 signature_algorithms: certs.then(|| SignatureScheme::SUPPORTED.iter().map(|s| s.0).collect()),
                 connection_id: cx.own_cid.map(<[u8]>::to_vec),
                 rrc: cx.offers_rrc(),
+                use_srtp: crate::srtp::UseSrtp::offer(&config.srtp_profiles),
                 session_ticket: self.resumption.ticket_extension(),
                 ..HelloExtensions::default()
             },
@@ -288,6 +289,7 @@ impl Client {
             || (ext.ec_point_formats.is_some() && !offered_ecdhe)
             || (ext.connection_id.is_some() && cx.own_cid.is_none())
             || (ext.rrc && (!cx.offers_rrc() || ext.connection_id.is_none()))
+            || (ext.use_srtp.is_some() && config.srtp_profiles.is_empty())
             || (ext.session_ticket.is_some() && !self.resumption.keep && self.resumption.offered.is_none())
         {
             return Err(Error::PeerMisbehaved {
@@ -310,6 +312,9 @@ impl Client {
         }
         if sh.extensions.rrc {
             cx.push(Action::ReturnRoutability);
+        }
+        if let Some(answer) = &ext.use_srtp {
+            cx.push(Action::Srtp(answer.check_answer(&config.srtp_profiles)?));
         }
         if ext.session_ticket.as_ref().is_some_and(|t| !t.is_empty()) {
             return Err(Error::decode("ServerHello session_ticket"));

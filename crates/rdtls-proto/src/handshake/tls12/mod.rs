@@ -203,9 +203,10 @@ impl Common {
 
     /// The handshake is complete.
     fn complete(&self, cx: &mut Context<'_>) {
-        // Session export and keying-material export both need the master secret and randoms.
+        // Session export and keying-material export (DTLS-SRTP's too) need the master secret and
+        // randoms.
         let export_secret = match &self.master {
-            Some(master) if cx.config.session_export || cx.config.exporter => {
+            Some(master) if cx.config.session_export || cx.config.keeps_exporter_secret() => {
                 Some(export_secret(master, &self.client_random, &self.server_random))
             }
             _ => None,

@@ -329,13 +329,14 @@ impl Server {
 
     /// The ServerHello extensions of both kinds of handshake: secure renegotiation, the
     /// extended master secret, a connection ID and return routability when both ask for them
-    /// (RFC 9146 §3), and the promise of a ticket. Records the connection ID and RRC
-    /// agreements.
+    /// (RFC 9146 §3), the SRTP profile (RFC 5764), and the promise of a ticket. Records the
+    /// connection ID, RRC and SRTP agreements.
     pub(super) fn hello_extensions(&mut self, cx: &mut Context<'_>, ch: &ClientHello) -> HelloExtensions {
         if let (Some(theirs), Some(_)) = (&ch.extensions.connection_id, cx.own_cid) {
             cx.push(Action::PeerConnectionId(theirs.clone()));
         }
         let rrc = cx.accept_rrc(&ch.extensions);
+        let srtp = cx.accept_srtp(&ch.extensions);
         let secure_renegotiation =
             ch.extensions.renegotiation_info.is_some() || ch.cipher_suites.contains(&TLS_EMPTY_RENEGOTIATION_INFO_SCSV);
         self.resumption.issue_ticket = ch.extensions.session_ticket.is_some() && cx.config.ticket_keys().is_some();
@@ -344,6 +345,7 @@ impl Server {
             extended_master_secret: ch.extensions.extended_master_secret,
             connection_id: ch.extensions.connection_id.as_ref().and(cx.own_cid).map(<[u8]>::to_vec),
             rrc,
+            use_srtp: srtp,
             session_ticket: self.resumption.issue_ticket.then(Vec::new),
             ..HelloExtensions::default()
         }

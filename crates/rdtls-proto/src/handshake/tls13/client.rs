@@ -189,6 +189,7 @@ impl Client {
         // Both versions negotiate connection IDs in the hellos (RFC 9146 §3, RFC 9147 §9).
         ext.connection_id = cx.own_cid.map(<[u8]>::to_vec);
         ext.rrc = cx.offers_rrc();
+        ext.use_srtp = crate::srtp::UseSrtp::offer(&config.srtp_profiles);
         ext.supported_groups = Some(config.groups.iter().map(|g| g.code_point()).collect());
         ext.signature_algorithms = Some(
             SignatureScheme::SUPPORTED.iter().filter(|s| self.offers_12 || SCHEMES.contains(s)).map(|s| s.0).collect(),
@@ -340,7 +341,11 @@ impl Client {
                 }
             }
             (Expect::EncryptedExtensions, HandshakeType::ENCRYPTED_EXTENSIONS) => {
-                parse_encrypted_extensions(&msg.body, self.sends_sni().is_some())?;
+                let found =
+                    parse_encrypted_extensions(&msg.body, self.sends_sni().is_some(), &cx.config.srtp_profiles)?;
+                if let Some(profile) = found.srtp {
+                    cx.push(Action::Srtp(profile));
+                }
                 self.common.add_received(&msg);
                 self.expect = if self.psk_accepted { Expect::Finished } else { Expect::CertificateRequest };
             }
@@ -405,6 +410,7 @@ impl Client {
             || ext.extended_master_secret
             || ext.renegotiation_info.is_some()
             || ext.encrypt_then_mac
+            || ext.use_srtp.is_some()
             || (ext.connection_id.is_some() && !cid_allowed)
             || (ext.rrc && (!cid_allowed || !config.rrc || ext.connection_id.is_none()))
             || !ext.others.is_empty()

@@ -43,6 +43,7 @@ use crate::messages::tls13::{KeyShare, SupportedVersions, Tls13Extensions, HELLO
 use crate::messages::{put_extension, HelloExtensions, ServerHello};
 use crate::pki::CertificateDer;
 use crate::record::{EpochKeys, UnifiedProtection};
+use crate::srtp::{SrtpProfile, UseSrtp};
 use crate::suites::CipherSuite;
 use key_schedule::{Schedule, Secret};
 
@@ -222,23 +223,39 @@ pub(crate) fn parse_certificate_request(body: &[u8]) -> Option<(Vec<u8>, Vec<Sig
 }
 
 /// The EncryptedExtensions a server sends: an acknowledgement of the server name if the name
-/// chose its certificate.
-pub(crate) fn write_encrypted_extensions(out: &mut Vec<u8>, server_name_ack: bool) {
+/// chose its certificate, and the SRTP profile chosen, if any.
+pub(crate) fn write_encrypted_extensions(out: &mut Vec<u8>, server_name_ack: bool, srtp: Option<&UseSrtp>) {
     out.put_len16(|b| {
         if server_name_ack {
             put_extension(b, ExtensionType::SERVER_NAME, |_| {});
         }
+        if let Some(srtp) = srtp {
+            put_extension(b, ExtensionType::USE_SRTP, |b| srtp.emit(b));
+        }
     });
 }
 
-/// Checks EncryptedExtensions: only extensions a client offered may come, and none of the
-/// ones that belong in a ServerHello. Returns whether the server acknowledged the name.
-pub(crate) fn parse_encrypted_extensions(body: &[u8], sent_sni: bool) -> Result<bool, Error> {
+/// What a client finds in the server's EncryptedExtensions.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct ServerExtensions {
+    /// The server acknowledged the name we sent.
+    pub(crate) sni_ack: bool,
+    /// The SRTP profile the server chose among those we offered.
+    pub(crate) srtp: Option<SrtpProfile>,
+}
+
+/// Checks EncryptedExtensions: only extensions a client offered (`sent_sni`, the SRTP
+/// profiles `srtp_offered`) may come, and none of the ones that belong in a ServerHello.
+pub(crate) fn parse_encrypted_extensions(
+    body: &[u8],
+    sent_sni: bool,
+    srtp_offered: &[SrtpProfile],
+) -> Result<ServerExtensions, Error> {
     let decode = Error::decode("EncryptedExtensions");
     let mut r = Reader::new(body);
     let mut exts = Reader::new(r.vec16().ok_or(decode.clone())?);
     r.finish().ok_or(decode.clone())?;
-    let mut sni_ack = false;
+    let mut found = ServerExtensions::default();
     // The whole list is read (and duplicates refused) before any extension is judged.
     let mut seen: Vec<(ExtensionType, &[u8])> = Vec::new();
     while !exts.is_empty() {
@@ -253,7 +270,11 @@ pub(crate) fn parse_encrypted_extensions(body: &[u8], sent_sni: bool) -> Result<
         match ty {
             // The server's acknowledgement is empty (RFC 6066 §3).
             ExtensionType::SERVER_NAME if sent_sni && !body.is_empty() => return Err(decode),
-            ExtensionType::SERVER_NAME if sent_sni => sni_ack = true,
+            ExtensionType::SERVER_NAME if sent_sni => found.sni_ack = true,
+            ExtensionType::USE_SRTP if !srtp_offered.is_empty() => {
+                let answer = UseSrtp::parse(body).ok_or(decode.clone())?;
+                found.srtp = Some(answer.check_answer(srtp_offered)?);
+            }
             // The server's preferred groups (RFC 8446 §4.2.7): informational.
             ExtensionType::SUPPORTED_GROUPS => {}
             _ => {
@@ -264,7 +285,7 @@ pub(crate) fn parse_encrypted_extensions(body: &[u8], sent_sni: bool) -> Result<
             }
         }
     }
-    Ok(sni_ack)
+    Ok(found)
 }
 
 /// Length of the MAC that ends a DTLS 1.3 stateless cookie.
@@ -409,10 +430,10 @@ impl Common {
         let traffic = master.traffic(&s, hash.as_bytes())?;
         self.log(config, "CLIENT_TRAFFIC_SECRET_0", &traffic.client);
         self.log(config, "SERVER_TRAFFIC_SECRET_0", &traffic.server);
-        if config.key_log.is_some() || config.exporter {
+        if config.key_log.is_some() || config.keeps_exporter_secret() {
             let exporter = master.exporter(&s, hash.as_bytes())?;
             self.log(config, "EXPORTER_SECRET", &exporter);
-            if config.exporter {
+            if config.keeps_exporter_secret() {
                 cx.push(Action::ExporterSecret(zeroize::Zeroizing::new(exporter.as_bytes().to_vec())));
             }
         }
@@ -528,7 +549,7 @@ mod tests {
         body
     }
 
-    fn alert_of(r: Result<bool, Error>) -> Option<AlertDescription> {
+    fn alert_of<T>(r: Result<T, Error>) -> Option<AlertDescription> {
         r.err().and_then(|e| e.alert_to_send())
     }
 
@@ -538,19 +559,37 @@ mod tests {
     /// acknowledgement must be empty.
     #[test]
     fn encrypted_extensions_are_read_whole_before_they_are_judged() {
-        assert_eq!(parse_encrypted_extensions(&encrypted_extensions(&[(0, &[])]), true), Ok(true));
-        assert_eq!(parse_encrypted_extensions(&encrypted_extensions(&[]), true), Ok(false));
-        let dup = encrypted_extensions(&[(0xffff, &[]), (0xffff, &[])]);
-        assert_eq!(alert_of(parse_encrypted_extensions(&dup, true)), Some(AlertDescription::DECODE_ERROR));
-        let unknown = encrypted_extensions(&[(0xffff, &[])]);
-        assert_eq!(alert_of(parse_encrypted_extensions(&unknown, true)), Some(AlertDescription::UNSUPPORTED_EXTENSION));
-        let trailing = encrypted_extensions(&[(0, &[0])]);
-        assert_eq!(alert_of(parse_encrypted_extensions(&trailing, true)), Some(AlertDescription::DECODE_ERROR));
+        let parse =
+            |exts: &[(u16, &[u8])], sent_sni| parse_encrypted_extensions(&encrypted_extensions(exts), sent_sni, &[]);
+        let sni_ack = ServerExtensions { sni_ack: true, srtp: None };
+        assert_eq!(parse(&[(0, &[])], true), Ok(sni_ack));
+        assert_eq!(parse(&[], true), Ok(ServerExtensions::default()));
+        assert_eq!(alert_of(parse(&[(0xffff, &[]), (0xffff, &[])], true)), Some(AlertDescription::DECODE_ERROR));
+        assert_eq!(alert_of(parse(&[(0xffff, &[])], true)), Some(AlertDescription::UNSUPPORTED_EXTENSION));
+        assert_eq!(alert_of(parse(&[(0, &[0])], true)), Some(AlertDescription::DECODE_ERROR));
         // A name we did not send is not acknowledged.
-        let unasked = encrypted_extensions(&[(0, &[])]);
-        assert_eq!(
-            alert_of(parse_encrypted_extensions(&unasked, false)),
-            Some(AlertDescription::UNSUPPORTED_EXTENSION)
-        );
+        assert_eq!(alert_of(parse(&[(0, &[])], false)), Some(AlertDescription::UNSUPPORTED_EXTENSION));
+    }
+
+    #[test]
+    fn encrypted_extensions_carry_the_srtp_profile_only_when_offered() {
+        let offered = [SrtpProfile::Aes128CmHmacSha1_80, SrtpProfile::AeadAes128Gcm];
+        let srtp = |profile: u16, mki: &[u8]| {
+            let mut b = Vec::new();
+            UseSrtp { profiles: vec![profile], mki: mki.to_vec() }.emit(&mut b);
+            b
+        };
+        let parse = |body: &[u8], offered: &[SrtpProfile]| {
+            parse_encrypted_extensions(&encrypted_extensions(&[(14, body)]), false, offered)
+        };
+        assert_eq!(parse(&srtp(7, b""), &offered).map(|e| e.srtp), Ok(Some(SrtpProfile::AeadAes128Gcm)));
+        assert_eq!(alert_of(parse(&srtp(7, b""), &[])), Some(AlertDescription::UNSUPPORTED_EXTENSION));
+        assert_eq!(alert_of(parse(&srtp(2, b""), &offered)), Some(AlertDescription::ILLEGAL_PARAMETER));
+        assert_eq!(alert_of(parse(&srtp(1, b"k"), &offered)), Some(AlertDescription::ILLEGAL_PARAMETER));
+        assert_eq!(alert_of(parse(&[0, 1, 0], &offered)), Some(AlertDescription::DECODE_ERROR));
+        let mut ee = Vec::new();
+        write_encrypted_extensions(&mut ee, true, Some(&UseSrtp { profiles: vec![1], mki: Vec::new() }));
+        let found = parse_encrypted_extensions(&ee, true, &offered);
+        assert_eq!(found, Ok(ServerExtensions { sni_ack: true, srtp: Some(SrtpProfile::Aes128CmHmacSha1_80) }));
     }
 }

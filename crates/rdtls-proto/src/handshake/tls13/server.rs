@@ -449,8 +449,9 @@ impl Server {
         self.common.enter_handshake_epoch(cx, secret, false)?;
 
         let by_name = choice.cert.as_ref().is_some_and(|(_, _, n)| *n);
-        let mut ee = Vec::with_capacity(8);
-        write_encrypted_extensions(&mut ee, by_name);
+        let srtp = cx.accept_srtp(&ch.extensions);
+        let mut ee = Vec::with_capacity(16);
+        write_encrypted_extensions(&mut ee, by_name, srtp.as_ref());
         items.push(self.common.outgoing(EPOCH_HANDSHAKE, HandshakeType::ENCRYPTED_EXTENSIONS, ee));
         if let Some((cert, scheme, by_name)) = &choice.cert {
             if *by_name {
