@@ -64,6 +64,20 @@ macro_rules! connection_getters {
             Ok(out)
         }
 
+        /// The SRTP protection profile the handshake agreed on (DTLS-SRTP, RFC 5764), if the
+        /// configuration offered some
+        /// ([`ConfigBuilder::srtp_profiles`](rdtls_proto::ConfigBuilder::srtp_profiles)) and
+        /// the peer shared one.
+        pub fn srtp_profile(&self) -> Option<rdtls_proto::srtp::SrtpProfile> {
+            lock(&self.d.shared.proto).srtp_profile()
+        }
+
+        /// The SRTP master keys and salts of both sides for that profile (RFC 5764 §4.2); see
+        /// [`Connection::srtp_keying_material`](rdtls_proto::Connection::srtp_keying_material).
+        pub fn srtp_keying_material(&self) -> io::Result<rdtls_proto::srtp::SrtpKeyingMaterial> {
+            Ok(lock(&self.d.shared.proto).srtp_keying_material()?)
+        }
+
         /// Whether the handshake resumed a session (an abbreviated handshake, no certificates).
         pub fn resumed(&self) -> bool {
             lock(&self.d.shared.proto).resumed()
