@@ -184,6 +184,12 @@ fn build_config(test: &TestConfig, shared: &Shared) -> Result<Config, Failure> {
     if let Some(cipher) = &test.cipher {
         b = b.cipher_suites(&cipher_list(cipher)?);
     }
+    if let Some(list) = &test.srtp_profiles {
+        let profiles = list.split(':').map(|name| {
+            name.parse::<rdtls_proto::srtp::SrtpProfile>().map_err(|_| unimplemented(&format!("SRTP profile {name}")))
+        });
+        b = b.srtp_profiles(&profiles.collect::<Result<Vec<_>, _>>()?);
+    }
 
     // Credentials.
     let certified = match (&test.cert_file, &test.key_file) {
