@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use rdtls::proto::crypto::{default_provider, KxGroup};
 use rdtls::proto::enums::Protocol;
+use rdtls::proto::srtp::SrtpProfile;
 use rdtls::proto::suites::{self, CipherSuite};
 use rdtls::proto::{CertifiedKey, ConfigBuilder, RootStore};
 
@@ -66,6 +67,13 @@ pub(crate) struct TlsArgs {
     /// three times what came from there meanwhile.
     #[arg(long, requires = "cid")]
     pub(crate) rrc: bool,
+    /// DTLS-SRTP (RFC 5764): SRTP protection profiles in order of preference, separated by ','
+    /// or ':' (SRTP_AEAD_AES_128_GCM, SRTP_AEAD_AES_256_GCM, SRTP_AES128_CM_HMAC_SHA1_80,
+    /// SRTP_AES128_CM_HMAC_SHA1_32; OpenSSL's SRTP_AES128_CM_SHA1_80 names too). A client
+    /// offers them, a server takes the first of them the client offered; the established line
+    /// names the profile agreed on.
+    #[arg(long, value_name = "LIST")]
+    pub(crate) srtp_profiles: Option<String>,
 }
 
 /// The `--protocol` values.
@@ -130,6 +138,18 @@ pub(crate) fn parse_groups(list: &str) -> anyhow::Result<Vec<KxGroup>> {
     Ok(groups)
 }
 
+/// Parses an SRTP profile list.
+pub(crate) fn parse_srtp_profiles(list: &str) -> anyhow::Result<Vec<SrtpProfile>> {
+    let profiles = list
+        .split([',', ':'])
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| n.parse::<SrtpProfile>().map_err(|e| anyhow::anyhow!("--srtp-profiles: {e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    anyhow::ensure!(!profiles.is_empty(), "--srtp-profiles is empty");
+    Ok(profiles)
+}
+
 /// The handshake timeout, checked against EdgerOS's range.
 pub(crate) fn handshake_timeout(secs: Option<f64>) -> anyhow::Result<Option<Duration>> {
     match secs {
@@ -172,6 +192,9 @@ pub(crate) fn common(args: &TlsArgs, mut b: ConfigBuilder) -> anyhow::Result<Con
     }
     if let Some(list) = &args.groups {
         b = b.groups(&parse_groups(list)?);
+    }
+    if let Some(list) = &args.srtp_profiles {
+        b = b.srtp_profiles(&parse_srtp_profiles(list)?);
     }
     if let Some(t) = handshake_timeout(args.handshake_timeout)? {
         b = b.handshake_timeout(t);

@@ -175,6 +175,33 @@ fn connection_ids_are_negotiated_and_named() {
     assert!(text(&out.stderr).contains("at most 20 bytes"), "{}", text(&out.stderr));
 }
 
+/// `--srtp-profiles`: the server takes the first of its profiles the client offered, and both
+/// established lines name it; without a common profile neither names one; a wrong name is a
+/// clear error.
+#[test]
+fn srtp_profiles_are_chosen_and_named() {
+    let srtp = "SRTP_AEAD_AES_256_GCM,SRTP_AES128_CM_SHA1_80";
+    let server = Running::start(&["server", "--listen", "127.0.0.1:0", "--psk-key", "00ff", "--srtp-profiles", srtp]);
+    let addr = server.addr.to_string();
+    let client = |protocol: &str, profiles: &str| {
+        let args = ["client", "--connect", &addr, "--psk-key", "00ff", "--count", "1", "--protocol", protocol];
+        let out = run(&[&args[..], &["--srtp-profiles", profiles]].concat());
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stderr)
+    };
+    let both = "SRTP_AES128_CM_HMAC_SHA1_80:SRTP_AEAD_AES_256_GCM";
+    for protocol in ["1.2", "1.3"] {
+        let log = client(protocol, both);
+        assert!(log.contains(", SRTP profile SRTP_AEAD_AES_256_GCM"), "{log}");
+    }
+    let none = client("1.3", "SRTP_AEAD_AES_128_GCM");
+    assert!(none.contains("encrypted connection established") && !none.contains("SRTP"), "{none}");
+    let log = server.stop();
+    assert_eq!(log.matches(", SRTP profile SRTP_AEAD_AES_256_GCM").count(), 2, "{log}");
+    let out = run(&["client", "--connect", "127.0.0.1:9", "--psk-key", "00", "--srtp-profiles", "SRTP_NULL"]);
+    assert!(text(&out.stderr).contains("unknown SRTP protection profile \"SRTP_NULL\""), "{}", text(&out.stderr));
+}
+
 /// `--groups`: the groups offered and taken, named on the established lines of both ends; a
 /// server of the curves alone takes the client's X25519 share, DTLS 1.2 the curves of the
 /// list; an unknown name is a clear error.
