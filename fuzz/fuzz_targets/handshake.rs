@@ -2,14 +2,14 @@
 //! fragment is walked), `ClientHello::parse`, `ServerHello::parse` (with the DTLS 1.3
 //! extensions, and HelloRetryRequests), `parse_hello_verify_request`, `ServerEcdhParams::parse`,
 //! and the DTLS 1.3 ACK, KeyUpdate, NewConnectionId and RequestConnectionId parsers, on the
-//! whole input and on each message body found in it. The hellos' `connection_id` and `rrc`
-//! extensions are checked to survive a round trip. The input is also read as a saved
+//! whole input and on each message body found in it. The hellos' `connection_id`, `rrc` and
+//! `use_srtp` extensions are checked to survive a round trip, and `use_srtp`'s parser to read
+//! back exactly what it is given. The input is also read as a saved
 //! resumption session and a client's session store, which must write back the same.
 
 #![no_main]
 
 use rdtls_proto::codec::Reader;
-use rdtls_proto::resumption::{Session, SessionStore};
 use rdtls_proto::enums::HandshakeType;
 use rdtls_proto::messages::tls13::{
     parse_ack, parse_key_update, parse_new_connection_id, parse_request_connection_id, write_ack,
@@ -18,6 +18,8 @@ use rdtls_proto::messages::tls13::{
 use rdtls_proto::messages::{
     parse_hello_verify_request, ClientHello, HandshakeHeader, ServerEcdhParams, ServerHello, HS_HEADER_LEN,
 };
+use rdtls_proto::resumption::{Session, SessionStore};
+use rdtls_proto::srtp::UseSrtp;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     parse_bodies(data);
@@ -100,6 +102,7 @@ fn parse_bodies(body: &[u8]) {
         assert_eq!(again.extensions.tls13, written);
         assert_eq!(again.extensions.connection_id, hello.extensions.connection_id);
         assert_eq!(again.extensions.rrc, hello.extensions.rrc);
+        assert_eq!(again.extensions.use_srtp, hello.extensions.use_srtp);
     }
     if let Some(hello) = ServerHello::parse(body) {
         assert!(hello.session_id.len() <= 32);
@@ -110,6 +113,7 @@ fn parse_bodies(body: &[u8]) {
         assert_eq!(again.extensions.tls13, hello.extensions.tls13);
         assert_eq!(again.extensions.connection_id, hello.extensions.connection_id);
         assert_eq!(again.extensions.rrc, hello.extensions.rrc);
+        assert_eq!(again.extensions.use_srtp, hello.extensions.use_srtp);
         assert_eq!(again.is_retry_request(), hello.is_retry_request());
     }
     if let Some((ids, usage)) = parse_new_connection_id(body, usize::MAX) {
@@ -121,6 +125,12 @@ fn parse_bodies(body: &[u8]) {
         let mut out = Vec::new();
         write_new_connection_id(&owned, usage, &mut out);
         assert_eq!(out, body, "NewConnectionId round trip");
+    }
+    if let Some(srtp) = UseSrtp::parse(body) {
+        assert!(!srtp.profiles.is_empty() && srtp.mki.len() <= 255);
+        let mut out = Vec::new();
+        srtp.emit(&mut out);
+        assert_eq!(out, body, "use_srtp round trip");
     }
     if let Some(n) = parse_request_connection_id(body) {
         assert_eq!(body, [n]);
