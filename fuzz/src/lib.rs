@@ -255,11 +255,8 @@ impl ServerHarness {
             b = b.extended_master_secret(ExtendedMasterSecret::Prefer);
         }
         if flags & 4 != 0 {
-            b = b
-                .psk_identity_hint(&b"server hint"[..])
-                .connection_id(CID_LEN)
-                .return_routability_check(true)
-                .srtp_profiles(&SrtpProfile::ALL);
+            b = b.psk_identity_hint(&b"server hint"[..]).connection_id(CID_LEN).return_routability_check(true);
+            b = b.srtp_profiles(&SrtpProfile::ALL);
         }
         if flags & 0x80 != 0 {
             b = b.protocol_versions(Protocol::Dtls1_2, Protocol::Dtls1_3);

@@ -55,9 +55,6 @@ use crate::{Config, ConfigBuilder};
 /// The exporter label of DTLS-SRTP's keying material (RFC 5764 §4.2).
 pub const EXPORTER_LABEL: &[u8] = b"EXTRACTOR-dtls_srtp";
 
-/// Most profiles a configuration may list (each has one code point; four are defined here).
-const MAX_PROFILES: usize = 16;
-
 /// An SRTP protection profile (RFC 5764 §4.1.2, RFC 7714 §14.2): the SRTP cipher and
 /// authentication, and the sizes of the master key and salt the handshake exports for it.
 /// The NULL-cipher profiles of RFC 5764 are not offered.
@@ -188,7 +185,9 @@ impl UseSrtp {
         Some(Self { profiles: list.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect(), mki })
     }
 
-    /// Appends the extension's body.
+    /// Appends the extension's body. The fields must fit their lengths on the wire: at most
+    /// 32,767 profiles and an MKI of at most 255 bytes (what [`parse`](Self::parse) returns
+    /// always does).
     pub fn emit(&self, out: &mut Vec<u8>) {
         out.put_len16(|b| self.profiles.iter().for_each(|p| b.put_u16(*p)));
         out.put_vec8(&self.mki);
@@ -232,8 +231,9 @@ impl ConfigBuilder {
     /// client offers them in this order, a server picks the first of them the client offered.
     /// Keeps the secret SRTP's keys are exported from, as
     /// [`keying_material_exporter`](Self::keying_material_exporter) does (for
-    /// [`Connection::srtp_keying_material`] alone, unless that is on too). Default: none. At
-    /// most 16, each once.
+    /// [`Connection::srtp_keying_material`](crate::Connection::srtp_keying_material) alone,
+    /// unless that is on too: connections that agree on no profile keep nothing). Default:
+    /// none. Each profile at most once.
     pub fn srtp_profiles(mut self, profiles: &[SrtpProfile]) -> Self {
         self.config.srtp_profiles = profiles.to_vec();
         self
@@ -246,18 +246,16 @@ impl Config {
         &self.srtp_profiles
     }
 
-    /// Whether connections keep the secret keying-material exports derive from after the
-    /// handshake: for [`Connection::export_keying_material`], or for DTLS-SRTP's keys.
-    pub(crate) fn keeps_exporter_secret(&self) -> bool {
+    /// Whether connections may keep the secret keying-material exports derive from after the
+    /// handshake: for [`Connection::export_keying_material`](crate::Connection::export_keying_material),
+    /// or for DTLS-SRTP's keys if a profile is agreed on (each connection decides).
+    pub(crate) fn may_keep_exporter_secret(&self) -> bool {
         self.exporter || !self.srtp_profiles.is_empty()
     }
 }
 
-/// Checks a configuration's profile list: not too long, no profile twice.
+/// Checks a configuration's profile list: no profile twice.
 pub(crate) fn check_profiles(profiles: &[SrtpProfile]) -> Result<(), Error> {
-    if profiles.len() > MAX_PROFILES {
-        return Err(Error::Config("at most 16 SRTP protection profiles"));
-    }
     if profiles.iter().enumerate().any(|(i, p)| profiles[..i].contains(p)) {
         return Err(Error::Config("an SRTP protection profile is listed twice"));
     }
@@ -265,7 +263,8 @@ pub(crate) fn check_profiles(profiles: &[SrtpProfile]) -> Result<(), Error> {
 }
 
 /// The SRTP keying material of a connection (RFC 5764 §4.2): each side's master key and salt,
-/// for the profile the handshake agreed on. Wiped when dropped.
+/// for the profile the handshake agreed on. Wiped when dropped. Its equality compares the keys
+/// in variable time: for tests, not for checking a secret against an attacker's guess.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SrtpKeyingMaterial {
     profile: SrtpProfile,

@@ -96,6 +96,33 @@ fn exports_need_the_configuration_a_complete_handshake_and_a_label_of_their_own(
     assert!(fresh.export_keying_material(LABEL, None, &mut [0; 16]).is_err(), "before the handshake");
 }
 
+/// A connection handed to another process exports what it did before, in both versions (DTLS
+/// 1.3's exporter secret travels with the session since 2026-12-06; before, a DTLS 1.3
+/// connection could no longer export once imported). An importer whose configuration keeps
+/// no exporter secret exports nothing.
+#[test]
+fn an_imported_connection_exports_what_it_did_before() {
+    for version in [Protocol::Dtls1_2, Protocol::Dtls1_3] {
+        let s = only(version)
+            .psk_server_key(KEY.to_vec())
+            .cookie_verification(false)
+            .keying_material_exporter(true)
+            .allow_session_export(true);
+        let c = only(version).psk("exp", KEY.to_vec());
+        let now = Instant::now();
+        let mut client = Connection::client(Arc::new(c.build().unwrap()), now).unwrap();
+        let mut server = Connection::server(Arc::new(s.clone().build().unwrap()), now).unwrap();
+        pump(now, &mut client, &mut server);
+        let before = export(&server, LABEL, Some(b"ctx"), 40);
+        let state = server.export_session().unwrap();
+        let imported = Connection::import_session(Arc::new(s.build().unwrap()), &state, now).unwrap();
+        assert_eq!(export(&imported, LABEL, Some(b"ctx"), 40), before, "{version:?}");
+        let no_exporter = only(version).psk_server_key(KEY.to_vec()).allow_session_export(true).build().unwrap();
+        let imported = Connection::import_session(Arc::new(no_exporter), &state, now).unwrap();
+        assert!(imported.export_keying_material(LABEL, None, &mut [0; 16]).is_err(), "{version:?}");
+    }
+}
+
 /// A DTLS 1.2 session of known secrets (an exported-session blob made by hand): the export is
 /// RFC 5705's PRF, checked against values computed with Python's `hmac` and `hashlib`:
 /// `P_SHA256(master, label || client_random || server_random [|| u16 length || context])`.

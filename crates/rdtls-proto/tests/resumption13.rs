@@ -71,6 +71,24 @@ fn again(c: Config, s: Config, name: &str, session: Session, seed: u64, link: Li
     sim
 }
 
+/// DTLS-SRTP is agreed on again in a resumed handshake (its EncryptedExtensions carry the
+/// choice), with keys of its own.
+#[test]
+fn a_resumed_handshake_agrees_on_srtp_again() {
+    use rdtls_proto::srtp::SrtpProfile;
+    let (p, clock) = (pki(), Clock::new());
+    let c = client(&p, &clock).srtp_profiles(&[SrtpProfile::AeadAes128Gcm]).build().unwrap();
+    let s = server(&p, &clock).srtp_profiles(&SrtpProfile::ALL).build().unwrap();
+    let (sim, session) = first(c.clone(), s.clone());
+    let keys = sim.client.srtp_keying_material().unwrap();
+    let sim = again(c, s, "localhost", session, 2, Link::PERFECT);
+    assert!(sim.client.resumed());
+    assert_eq!(sim.client.srtp_profile(), Some(SrtpProfile::AeadAes128Gcm));
+    let resumed = sim.client.srtp_keying_material().unwrap();
+    assert_eq!(resumed, sim.server_conn().unwrap().srtp_keying_material().unwrap());
+    assert_ne!(resumed.as_bytes(), keys.as_bytes());
+}
+
 #[test]
 fn a_ticket_resumes_with_a_psk_handshake_and_no_certificate() {
     let (p, clock) = (pki(), Clock::new());

@@ -64,6 +64,22 @@ fn use_srtp_in(datagram: &[u8]) -> Option<Vec<u8>> {
     })
 }
 
+/// Inserts `bytes` at `at` in the hello that starts `datagram` (one record, one whole
+/// message), and grows the record, the message, its fragment and the extensions block whose
+/// length is at `exts_len_at`.
+fn grow_hello(datagram: &mut Vec<u8>, exts_len_at: usize, at: usize, bytes: &[u8]) {
+    let n = u16::try_from(bytes.len()).unwrap();
+    let mut add = |i: usize| {
+        let v = u16::from_be_bytes([datagram[i], datagram[i + 1]]) + n;
+        datagram[i..i + 2].copy_from_slice(&v.to_be_bytes());
+    };
+    // Record length; handshake and fragment lengths (24-bit, their low 16 bits); extensions.
+    for i in [11, 15, 23, exts_len_at] {
+        add(i);
+    }
+    datagram.splice(at..at, bytes.iter().copied());
+}
+
 #[test]
 fn both_versions_agree_on_the_servers_preferred_profile_and_derive_the_same_keys() {
     for version in [Protocol::Dtls1_2, Protocol::Dtls1_3] {
@@ -88,7 +104,8 @@ fn both_versions_agree_on_the_servers_preferred_profile_and_derive_the_same_keys
         assert_eq!(keys.server_master_key(), &exported[16..32]);
         assert_eq!(keys.client_master_salt(), &exported[32..44]);
         assert_eq!(keys.server_master_salt(), &exported[44..]);
-        // The server keeps the secret for SRTP without the general exporter.
+        // The server, which has no general exporter, kept the secret for SRTP (above) but
+        // exports nothing else.
         let mut out = [0u8; 8];
         assert!(matches!(
             server.export_keying_material(EXPORTER_LABEL, None, &mut out),
@@ -104,29 +121,18 @@ fn the_dtls12_server_hello_carries_one_profile_and_no_mki_even_when_one_was_offe
     let mut client = Connection::client(c, now).unwrap();
     let mut server = Connection::server(s, now).unwrap();
     let mut hello = drain(&mut client).remove(0);
-    // Offer an MKI of our own making: rewrite the extension's empty MKI as one byte, and
-    // every length around it (record, handshake message, fragment, extensions block).
-    let at = hello.windows(4).position(|w| w == [0x00, 0x0e, 0x00, 0x07]).unwrap();
-    hello[at + 3] = 8;
-    hello[at + 10] = 1;
-    hello.insert(at + 11, 0x5a);
-    let bump16 = |b: &mut Vec<u8>, i: usize| {
-        let v = u16::from_be_bytes([b[i], b[i + 1]]) + 1;
-        b[i..i + 2].copy_from_slice(&v.to_be_bytes());
-    };
-    bump16(&mut hello, 11); // record length
-    for i in [14, 22] {
-        // handshake length and fragment length (24-bit, under 64 KiB)
-        bump16(&mut hello, i + 1);
-    }
-    // The extensions block's length: past version, random, session ID, cookie, suites and
+    // Offer an MKI of our own making: the extension's empty MKI becomes one byte. The
+    // extensions block's length is past version, random, session ID, cookie, suites and
     // compression methods of the hello, whose body starts after the 25 bytes of headers.
     let mut p = 25 + 2 + 32;
     p += 1 + usize::from(hello[p]);
     p += 1 + usize::from(hello[p]);
     p += 2 + usize::from(u16::from_be_bytes([hello[p], hello[p + 1]]));
     p += 1 + usize::from(hello[p]);
-    bump16(&mut hello, p);
+    let at = hello.windows(4).position(|w| w == [0x00, 0x0e, 0x00, 0x07]).unwrap();
+    hello[at + 3] = 8;
+    hello[at + 10] = 1;
+    grow_hello(&mut hello, p, at + 11, &[0x5a]);
     assert_eq!(use_srtp_in(&hello), Some(vec![0, 4, 0, 8, 0, 2, 1, 0x5a]));
     server.handle_datagram(now, &mut hello).unwrap();
     let flight = drain(&mut server);
@@ -182,10 +188,15 @@ fn a_client_that_offered_nothing_refuses_an_answer() {
     let mut hello = drain(&mut client).remove(0);
     assert_eq!(use_srtp_in(&hello), None);
     server.handle_datagram(now, &mut hello).unwrap();
-    // The server answers no offer: nothing for the client to refuse.
+    // The server answers no offer; a forged answer, added to its ServerHello, is refused. The
+    // extensions block follows version, random, session ID, suite and compression method.
     let mut flight = drain(&mut server);
     assert_eq!(use_srtp_in(&flight[0]), None);
-    client.handle_datagram(now, &mut flight[0]).unwrap();
+    let exts_len_at = 25 + 2 + 32 + 1 + usize::from(flight[0][25 + 2 + 32]) + 3;
+    grow_hello(&mut flight[0], exts_len_at, exts_len_at + 2, &[0, 0x0e, 0, 5, 0, 2, 0, 7, 0]);
+    assert_eq!(use_srtp_in(&flight[0]), Some(vec![0, 2, 0, 7, 0]));
+    let err = client.handle_datagram(now, &mut flight[0]).unwrap_err();
+    assert!(matches!(err, Error::PeerMisbehaved { alert: AlertDescription::UNSUPPORTED_EXTENSION, .. }), "{err:?}");
 }
 
 #[test]
@@ -233,8 +244,37 @@ fn session_export_keeps_the_profile_and_the_keys() {
     }
 }
 
+/// With connection IDs too, whose fields come before the export's optional sections.
 #[test]
-fn a_configuration_lists_each_profile_once_and_at_most_sixteen() {
+fn session_export_keeps_connection_ids_and_srtp_together() {
+    for version in [Protocol::Dtls1_2, Protocol::Dtls1_3] {
+        let c = only(version).psk("media", KEY.to_vec()).srtp_profiles(&[AeadAes128Gcm]).connection_id(20);
+        let s = only(version).psk_server_key(KEY.to_vec()).cookie_verification(false).connection_id(20);
+        let s = Arc::new(s.srtp_profiles(&[AeadAes128Gcm]).allow_session_export(true).build().unwrap());
+        let now = Instant::now();
+        let mut client = Connection::client(Arc::new(c.build().unwrap()), now).unwrap();
+        let mut server = Connection::server(s.clone(), now).unwrap();
+        pump(now, &mut client, &mut server);
+        let (own, peer) = (server.connection_id().unwrap().to_vec(), server.peer_connection_id().unwrap().to_vec());
+        let keys = server.srtp_keying_material().unwrap();
+        let state = server.export_session().unwrap();
+        let imported = Connection::import_session(s.clone(), &state, now).unwrap();
+        assert_eq!((imported.connection_id(), imported.peer_connection_id()), (Some(&own[..]), Some(&peer[..])));
+        assert_eq!(imported.srtp_keying_material().unwrap(), keys, "{version:?}");
+        // The sections' marker alone is not an export; without it and its sections, the
+        // session imports, without SRTP.
+        // Marker, the SRTP section (tag, length, code point), DTLS 1.3's exporter secret.
+        let sections = 1 + 5 + if version == Protocol::Dtls1_3 { 1 + 2 + 32 } else { 0 };
+        let without = state.len() - sections;
+        assert_eq!(state[without], 0xff, "{version:?}");
+        assert!(Connection::import_session(s.clone(), &state[..=without], now).is_err(), "{version:?}");
+        let old = Connection::import_session(s.clone(), &state[..without], now).unwrap();
+        assert_eq!(old.srtp_profile(), None, "{version:?}");
+    }
+}
+
+#[test]
+fn a_configuration_lists_each_profile_once() {
     let twice = Config::builder().psk("x", KEY.to_vec()).srtp_profiles(&[AeadAes128Gcm, AeadAes128Gcm]).build();
     assert!(matches!(twice, Err(Error::Config(_))));
     let all = Config::builder().psk("x", KEY.to_vec()).srtp_profiles(&SrtpProfile::ALL).build().unwrap();

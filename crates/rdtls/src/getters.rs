@@ -64,10 +64,9 @@ macro_rules! connection_getters {
             Ok(out)
         }
 
-        /// The SRTP protection profile the handshake agreed on (DTLS-SRTP, RFC 5764), if the
-        /// configuration offered some
-        /// ([`ConfigBuilder::srtp_profiles`](rdtls_proto::ConfigBuilder::srtp_profiles)) and
-        /// the peer shared one.
+        /// The SRTP protection profile the handshake agreed on (DTLS-SRTP, RFC 5764; see
+        /// [`ConfigBuilder::srtp_profiles`](rdtls_proto::ConfigBuilder::srtp_profiles)), or the
+        /// one an imported session had.
         pub fn srtp_profile(&self) -> Option<rdtls_proto::srtp::SrtpProfile> {
             lock(&self.d.shared.proto).srtp_profile()
         }

@@ -31,6 +31,13 @@ impl Connection {
         self.export_with(label, context, out)
     }
 
+    /// Whether this connection keeps the secret exports derive from: for the configuration's
+    /// keying-material exports, or for the SRTP profile agreed on (a configuration that offers
+    /// DTLS-SRTP keeps nothing for connections that did not agree on a profile).
+    pub(crate) fn keeps_exporter_secret(&self) -> bool {
+        self.config.exporter || self.srtp_profile().is_some()
+    }
+
     /// [`export_keying_material`](Self::export_keying_material), whatever the configuration
     /// says of it, from the secret if the connection kept it.
     pub(crate) fn export_with(&self, label: &[u8], context: Option<&[u8]>, out: &mut [u8]) -> Result<(), Error> {
@@ -100,6 +107,10 @@ impl Connection {
         let Some(profile) = self.srtp_profile() else {
             return Err(Error::InvalidOperation("no SRTP protection profile was agreed on"));
         };
+        if self.details.as_ref().is_none_or(|d| d.export_secret.is_none()) && self.is_established() {
+            // An imported session whose exporter left the secret out.
+            return Err(Error::InvalidOperation("the SRTP keys' secret did not come with the imported session"));
+        }
         let len = 2 * (profile.master_key_len() + profile.master_salt_len());
         let mut bytes = zeroize::Zeroizing::new(vec![0u8; len]);
         self.export_with(EXPORTER_LABEL, None, &mut bytes)?;

@@ -136,7 +136,11 @@ impl Connection {
                 Action::PskIdentity(identity) => self.psk_identity = Some(identity),
                 Action::Group(group) => self.group = Some(group),
                 Action::PeerConnectionId(peer) => self.set_peer_cid(peer),
-                Action::ExporterSecret(secret) => self.details_mut().export_secret = Some(secret),
+                Action::ExporterSecret(secret) => {
+                    if self.keeps_exporter_secret() {
+                        self.details_mut().export_secret = Some(secret);
+                    }
+                }
                 Action::ReturnRoutability => {
                     if let Some(c) = self.cid.as_deref_mut() {
                         c.rrc = Some(Box::default());
@@ -173,7 +177,8 @@ impl Connection {
         let hs = self.hs.take();
         let last = hs.as_ref().map_or(0, |hs| hs.reasm.next_seq().wrapping_sub(1));
         self.set_established(if self.tls13.is_none() { last } else { 0 });
-        if export_secret.is_some() {
+        // DTLS 1.2's session export needs the master secret too.
+        if export_secret.is_some() && (self.keeps_exporter_secret() || self.config.session_export) {
             self.details_mut().export_secret = export_secret;
         }
         let final_trigger = hs.as_ref().and_then(|hs| hs.peer_flight_start.map(|first| first..=last));

@@ -157,7 +157,7 @@ impl Connection {
         }
         conn.read_sections(&mut r).ok_or(bad.clone())?;
         r.finish().ok_or(bad)?;
-        if conn.config.session_export || conn.config.keeps_exporter_secret() {
+        if conn.config.session_export || conn.keeps_exporter_secret() {
             conn.details_mut().export_secret = Some(export_secret(&master, &client_random, &server_random));
         }
         Ok(conn)
@@ -359,6 +359,10 @@ impl Connection {
             return Some(());
         }
         r.u8()?;
+        // The marker comes only with a section after it.
+        if r.is_empty() {
+            return None;
+        }
         let mut last = 0;
         while !r.is_empty() {
             let (tag, body) = (r.u8()?, r.vec16()?);
@@ -375,7 +379,8 @@ impl Connection {
                     if body.len() != self.suite?.hash.output_len() {
                         return None;
                     }
-                    if self.config.keeps_exporter_secret() {
+                    // Kept to export from, or to pass on with a later export.
+                    if self.keeps_exporter_secret() || self.config.session_export {
                         self.details_mut().export_secret = Some(zeroize::Zeroizing::new(body.to_vec()));
                     }
                 }

@@ -206,7 +206,7 @@ impl Common {
         // Session export and keying-material export (DTLS-SRTP's too) need the master secret and
         // randoms.
         let export_secret = match &self.master {
-            Some(master) if cx.config.session_export || cx.config.keeps_exporter_secret() => {
+            Some(master) if cx.config.session_export || cx.config.may_keep_exporter_secret() => {
                 Some(export_secret(master, &self.client_random, &self.server_random))
             }
             _ => None,

@@ -430,10 +430,10 @@ impl Common {
         let traffic = master.traffic(&s, hash.as_bytes())?;
         self.log(config, "CLIENT_TRAFFIC_SECRET_0", &traffic.client);
         self.log(config, "SERVER_TRAFFIC_SECRET_0", &traffic.server);
-        if config.key_log.is_some() || config.keeps_exporter_secret() {
+        if config.key_log.is_some() || config.may_keep_exporter_secret() {
             let exporter = master.exporter(&s, hash.as_bytes())?;
             self.log(config, "EXPORTER_SECRET", &exporter);
-            if config.keeps_exporter_secret() {
+            if config.may_keep_exporter_secret() {
                 cx.push(Action::ExporterSecret(zeroize::Zeroizing::new(exporter.as_bytes().to_vec())));
             }
         }
