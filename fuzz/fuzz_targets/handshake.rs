@@ -2,13 +2,14 @@
 //! fragment is walked), `ClientHello::parse`, `ServerHello::parse` (with the DTLS 1.3
 //! extensions, and HelloRetryRequests), `parse_hello_verify_request`, `ServerEcdhParams::parse`,
 //! and the DTLS 1.3 ACK, KeyUpdate, NewConnectionId and RequestConnectionId parsers, on the
-//! whole input and on each message body found in it. The hellos' `connection_id`, `rrc` and
-//! `use_srtp` extensions are checked to survive a round trip, and `use_srtp`'s parser to read
-//! back exactly what it is given. The input is also read as a saved
+//! whole input and on each message body found in it. The hellos' `connection_id`, `rrc`,
+//! `use_srtp` and ALPN extensions are checked to survive a round trip, and the `use_srtp` and
+//! ALPN parsers to read back exactly what they are given. The input is also read as a saved
 //! resumption session and a client's session store, which must write back the same.
 
 #![no_main]
 
+use rdtls_proto::alpn::{emit_protocols, parse_protocols};
 use rdtls_proto::codec::Reader;
 use rdtls_proto::enums::HandshakeType;
 use rdtls_proto::messages::tls13::{
@@ -103,6 +104,7 @@ fn parse_bodies(body: &[u8]) {
         assert_eq!(again.extensions.connection_id, hello.extensions.connection_id);
         assert_eq!(again.extensions.rrc, hello.extensions.rrc);
         assert_eq!(again.extensions.use_srtp, hello.extensions.use_srtp);
+        assert_eq!(again.extensions.alpn, hello.extensions.alpn);
     }
     if let Some(hello) = ServerHello::parse(body) {
         assert!(hello.session_id.len() <= 32);
@@ -114,6 +116,7 @@ fn parse_bodies(body: &[u8]) {
         assert_eq!(again.extensions.connection_id, hello.extensions.connection_id);
         assert_eq!(again.extensions.rrc, hello.extensions.rrc);
         assert_eq!(again.extensions.use_srtp, hello.extensions.use_srtp);
+        assert_eq!(again.extensions.alpn, hello.extensions.alpn);
         assert_eq!(again.is_retry_request(), hello.is_retry_request());
     }
     if let Some((ids, usage)) = parse_new_connection_id(body, usize::MAX) {
@@ -131,6 +134,12 @@ fn parse_bodies(body: &[u8]) {
         let mut out = Vec::new();
         srtp.emit(&mut out);
         assert_eq!(out, body, "use_srtp round trip");
+    }
+    if let Some(protocols) = parse_protocols(body) {
+        assert!(protocols.iter().all(|p| (1..=255).contains(&p.len())));
+        let mut out = Vec::new();
+        emit_protocols(&protocols, &mut out);
+        assert_eq!(out, body, "ALPN round trip");
     }
     if let Some(n) = parse_request_connection_id(body) {
         assert_eq!(body, [n]);

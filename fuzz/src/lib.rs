@@ -236,8 +236,8 @@ impl ServerHarness {
     /// - bit 1: extended master secret preferred rather than required;
     /// - bit 2: send a PSK identity hint, and give connections 4-byte connection IDs (RFC 9146:
     ///   `tls12_cid` records, routing by ID, following a peer to another address) with return
-    ///   routability checks for clients that offer them (RFC 9853), and answer DTLS-SRTP offers
-    ///   (RFC 5764);
+    ///   routability checks for clients that offer them (RFC 9853), and answer DTLS-SRTP
+    ///   (RFC 5764) and ALPN (RFC 7301) offers;
     /// - bit 3: MTU 64 instead of 1400 (every flight fragmented);
     /// - bits 4–5: cipher suites (all; plain PSK with GCM and ChaCha20; ECDHE-PSK; CCM);
     /// - bit 6: P-256 only instead of X25519 then P-256;
@@ -256,7 +256,7 @@ impl ServerHarness {
         }
         if flags & 4 != 0 {
             b = b.psk_identity_hint(&b"server hint"[..]).connection_id(CID_LEN).return_routability_check(true);
-            b = b.srtp_profiles(&SrtpProfile::ALL);
+            b = b.srtp_profiles(&SrtpProfile::ALL).alpn_protocols(&["coap", "mqtt"]);
         }
         if flags & 0x80 != 0 {
             b = b.protocol_versions(Protocol::Dtls1_2, Protocol::Dtls1_3);
@@ -487,8 +487,8 @@ impl ClientHarness {
     /// - bit 3: MTU 64 instead of 1400 (every flight fragmented);
     /// - bit 4: P-256 first instead of X25519 first;
     /// - bit 5: DTLS 1.3 offered too (its suites first);
-    /// - bit 6: ask for a 4-byte connection ID (RFC 9146; DTLS 1.2) and offer DTLS-SRTP
-    ///   (RFC 5764);
+    /// - bit 6: ask for a 4-byte connection ID (RFC 9146; DTLS 1.2), offer DTLS-SRTP (RFC
+    ///   5764) and ALPN (RFC 7301);
     /// - bit 7: ask for a session ticket and keep sessions (RFC 5077).
     ///
     /// The client sends [`PSK_IDENTITY`] unless the server's hint is [`REFUSED_HINT`].
@@ -512,7 +512,8 @@ impl ClientHarness {
             b = b.protocol_versions(Protocol::Dtls1_2, Protocol::Dtls1_3);
         }
         if flags & 0x40 != 0 {
-            b = b.connection_id(4).srtp_profiles(&[SrtpProfile::Aes128CmHmacSha1_80, SrtpProfile::AeadAes128Gcm]);
+            let srtp = [SrtpProfile::Aes128CmHmacSha1_80, SrtpProfile::AeadAes128Gcm];
+            b = b.connection_id(4).srtp_profiles(&srtp).alpn_protocols(&["mqtt"]);
         }
         b.session_resumption(flags & 0x80 != 0).build().expect("valid client configuration")
     }

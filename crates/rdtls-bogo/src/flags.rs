@@ -49,12 +49,14 @@ const VERIFY_CALLBACK: &str = "the shim's verification decision is the same for 
 const NO_DTLS10: &str = "DTLS 1.0 is never offered or accepted";
 const NO_RENEGOTIATION: &str = "DTLS renegotiation is never done or accepted";
 const NO_EARLY_DATA: &str = "early data is never offered";
+const ALPN_OFFER: &str =
+    "a server does not expose the client's ALPN offer, only its choice (which -expect-alpn and the runner check)";
 const SHIM_ONLY: &str = "affects only BoringSSL's own debugging";
 
 /// Every flag of BoringSSL's `test_config.cc` at the commit `docs/bogo.md` names, sorted by name.
 pub(crate) static FLAGS: &[Spec] = &[
     unimpl("-accepted-peer-cert-types", true),
-    unimpl("-advertise-alpn", true),
+    used("-advertise-alpn", true),
     unimpl("-advertise-empty-npn", false),
     unimpl("-advertise-npn", true),
     unimpl("-allow-false-start-without-alpn", false),
@@ -92,8 +94,8 @@ pub(crate) static FLAGS: &[Spec] = &[
     unimpl("-enable-ocsp-stapling", false),
     unimpl("-enable-signed-cert-timestamps", false),
     unimpl("-expect-accept-early-data", false),
-    unimpl("-expect-advertised-alpn", true),
-    unimpl("-expect-alpn", true),
+    ignored("-expect-advertised-alpn", true, ALPN_OFFER),
+    used("-expect-alpn", true),
     unimpl("-expect-certificate-types", true),
     unimpl("-expect-channel-id", true),
     used("-expect-cipher", true),
@@ -242,7 +244,7 @@ pub(crate) static FLAGS: &[Spec] = &[
     used("-resumption-delay", true),
     unimpl("-retain-only-sha256-client-cert", false),
     unimpl("-reverify-on-resume", false),
-    unimpl("-select-alpn", true),
+    used("-select-alpn", true),
     unimpl("-select-empty-alpn", false),
     unimpl("-select-empty-next-proto", false),
     unimpl("-select-next-proto", true),
@@ -332,6 +334,12 @@ pub(crate) struct TestConfig {
     pub(crate) cipher: Option<String>,
     /// `-srtp-profiles`: OpenSSL's colon-separated profile names.
     pub(crate) srtp_profiles: Option<String>,
+    /// `-advertise-alpn`: a client's protocols, in the wire format (each with a length byte).
+    pub(crate) advertise_alpn: Option<Vec<u8>>,
+    /// `-select-alpn`: the protocol a server takes.
+    pub(crate) select_alpn: Option<Vec<u8>>,
+    /// `-expect-alpn`: the protocol the handshake must agree on.
+    pub(crate) expect_alpn: Option<Vec<u8>>,
     pub(crate) expect_cipher: Option<u16>,
     pub(crate) expect_version: Option<u16>,
     pub(crate) expect_extended_master_secret: bool,
@@ -494,6 +502,9 @@ impl TestConfig {
             "-curves" => self.curves.push(number(name, v)?),
             "-cipher" => self.cipher = Some(v.to_owned()),
             "-srtp-profiles" => self.srtp_profiles = Some(v.to_owned()),
+            "-advertise-alpn" => self.advertise_alpn = Some(v.as_bytes().to_vec()),
+            "-select-alpn" => self.select_alpn = Some(v.as_bytes().to_vec()),
+            "-expect-alpn" => self.expect_alpn = Some(v.as_bytes().to_vec()),
             "-expect-cipher" => self.expect_cipher = Some(number(name, v)?),
             "-expect-version" => self.expect_version = Some(number(name, v)?),
             "-expect-extended-master-secret" => self.expect_extended_master_secret = true,

@@ -184,6 +184,15 @@ fn build_config(test: &TestConfig, shared: &Shared) -> Result<Config, Failure> {
     if let Some(cipher) = &test.cipher {
         b = b.cipher_suites(&cipher_list(cipher)?);
     }
+    match (&test.advertise_alpn, &test.select_alpn) {
+        (Some(wire), _) if !test.is_server => {
+            let list = rdtls_proto::alpn::parse_protocols(&[&(wire.len() as u16).to_be_bytes()[..], wire].concat())
+                .ok_or_else(|| Failure::Check("-advertise-alpn: not a protocol list".into()))?;
+            b = b.alpn_protocols(&list);
+        }
+        (_, Some(protocol)) if test.is_server => b = b.alpn_protocols(&[protocol]),
+        _ => {}
+    }
     if let Some(list) = &test.srtp_profiles {
         let profiles = list.split(':').map(|name| {
             name.parse::<rdtls_proto::srtp::SrtpProfile>().map_err(|_| unimplemented(&format!("SRTP profile {name}")))
@@ -499,6 +508,9 @@ impl<'a> Driver<'a> {
         }
         if test.expect_no_server_name {
             check(self.conn.requested_server_name().is_none(), "server name unexpectedly sent")?;
+        }
+        if let Some(protocol) = &test.expect_alpn {
+            check(self.conn.alpn_protocol() == Some(&protocol[..]), "ALPN mismatch")?;
         }
         if let Some(id) = test.expect_cipher {
             check(self.conn.cipher_suite().map(|s| s.id) == Some(id), "cipher mismatch")?;

@@ -78,6 +78,9 @@ pub(crate) fn describe(conn: &Core) -> String {
     if let (Some(ours), Some(theirs)) = (conn.connection_id(), conn.peer_connection_id()) {
         s.push_str(&format!(", CID ours {} theirs {}", hex_or_empty(ours), hex_or_empty(theirs)));
     }
+    if let Some(protocol) = conn.alpn_protocol() {
+        s.push_str(&format!(", ALPN '{}'", String::from_utf8_lossy(protocol)));
+    }
     if let Some(profile) = conn.srtp_profile() {
         s.push_str(&format!(", SRTP profile {profile}"));
     }

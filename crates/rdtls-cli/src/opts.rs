@@ -74,6 +74,12 @@ pub(crate) struct TlsArgs {
     /// names the profile agreed on.
     #[arg(long, value_name = "LIST")]
     pub(crate) srtp_profiles: Option<String>,
+    /// Application-layer protocols (ALPN, RFC 7301) in order of preference, separated by ','
+    /// (`coap,mqtt`). A client offers them; a server takes the first of them the client
+    /// offered and refuses a client that offered only others (no_application_protocol). The
+    /// established line names the protocol agreed on.
+    #[arg(long, value_name = "LIST")]
+    pub(crate) alpn: Option<String>,
 }
 
 /// The `--protocol` values.
@@ -195,6 +201,11 @@ pub(crate) fn common(args: &TlsArgs, mut b: ConfigBuilder) -> anyhow::Result<Con
     }
     if let Some(list) = &args.srtp_profiles {
         b = b.srtp_profiles(&parse_srtp_profiles(list)?);
+    }
+    if let Some(list) = &args.alpn {
+        let protocols: Vec<&str> = list.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
+        anyhow::ensure!(!protocols.is_empty(), "--alpn is empty");
+        b = b.alpn_protocols(&protocols);
     }
     if let Some(t) = handshake_timeout(args.handshake_timeout)? {
         b = b.handshake_timeout(t);

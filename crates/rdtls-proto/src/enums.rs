@@ -157,6 +157,8 @@ open_enum! {
         UNKNOWN_PSK_IDENTITY = 115 => "unknown_psk_identity",
         /// certificate_required (116)
         CERTIFICATE_REQUIRED = 116 => "certificate_required",
+        /// no_application_protocol (120), RFC 7301
+        NO_APPLICATION_PROTOCOL = 120 => "no_application_protocol",
     }
 }
 
@@ -183,6 +185,8 @@ open_enum! {
         SIGNATURE_ALGORITHMS = 13 => "signature_algorithms",
         /// use_srtp (14), RFC 5764: DTLS-SRTP
         USE_SRTP = 14 => "use_srtp",
+        /// application_layer_protocol_negotiation (16), RFC 7301: ALPN
+        APPLICATION_LAYER_PROTOCOL_NEGOTIATION = 16 => "application_layer_protocol_negotiation",
         /// encrypt_then_mac (22)
         ENCRYPT_THEN_MAC = 22 => "encrypt_then_mac",
         /// extended_master_secret (23)

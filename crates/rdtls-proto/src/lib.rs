@@ -106,6 +106,7 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeExamples;
 
+pub mod alpn;
 pub mod cid;
 pub mod codec;
 pub mod config;

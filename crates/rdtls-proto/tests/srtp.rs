@@ -9,10 +9,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rdtls_proto::enums::{AlertDescription, Protocol};
-use rdtls_proto::messages::{ClientHello, ServerHello};
 use rdtls_proto::srtp::{SrtpProfile, EXPORTER_LABEL};
 use rdtls_proto::{Config, ConfigBuilder, Connection, Error};
-use support::{drain, pump};
+use support::{drain, grow_hello, hello_extensions, pump};
 
 use SrtpProfile::{AeadAes128Gcm, AeadAes256Gcm, Aes128CmHmacSha1_32, Aes128CmHmacSha1_80};
 
@@ -47,37 +46,13 @@ fn connect(
     (client, server, hello)
 }
 
-/// The `use_srtp` extension's body in the hello that starts a plaintext handshake datagram
-/// (one record, one whole message), parsed with the crate's own hello parsers.
+/// The `use_srtp` extension's body in the hello that starts a plaintext handshake datagram.
 fn use_srtp_in(datagram: &[u8]) -> Option<Vec<u8>> {
-    let len = u32::from_be_bytes([0, datagram[14], datagram[15], datagram[16]]) as usize;
-    let (msg_type, body) = (datagram[13], &datagram[25..25 + len]);
-    let exts = match msg_type {
-        1 => ClientHello::parse(body).unwrap().0.extensions,
-        2 => ServerHello::parse(body).unwrap().extensions,
-        other => panic!("not a hello: {other}"),
-    };
-    exts.use_srtp.map(|u| {
+    hello_extensions(datagram).use_srtp.map(|u| {
         let mut b = Vec::new();
         u.emit(&mut b);
         b
     })
-}
-
-/// Inserts `bytes` at `at` in the hello that starts `datagram` (one record, one whole
-/// message), and grows the record, the message, its fragment and the extensions block whose
-/// length is at `exts_len_at`.
-fn grow_hello(datagram: &mut Vec<u8>, exts_len_at: usize, at: usize, bytes: &[u8]) {
-    let n = u16::try_from(bytes.len()).unwrap();
-    let mut add = |i: usize| {
-        let v = u16::from_be_bytes([datagram[i], datagram[i + 1]]) + n;
-        datagram[i..i + 2].copy_from_slice(&v.to_be_bytes());
-    };
-    // Record length; handshake and fragment lengths (24-bit, their low 16 bits); extensions.
-    for i in [11, 15, 23, exts_len_at] {
-        add(i);
-    }
-    datagram.splice(at..at, bytes.iter().copied());
 }
 
 #[test]
@@ -188,11 +163,10 @@ fn a_client_that_offered_nothing_refuses_an_answer() {
     let mut hello = drain(&mut client).remove(0);
     assert_eq!(use_srtp_in(&hello), None);
     server.handle_datagram(now, &mut hello).unwrap();
-    // The server answers no offer; a forged answer, added to its ServerHello, is refused. The
-    // extensions block follows version, random, session ID, suite and compression method.
+    // The server answers no offer; a forged answer, added to its ServerHello, is refused.
     let mut flight = drain(&mut server);
     assert_eq!(use_srtp_in(&flight[0]), None);
-    let exts_len_at = 25 + 2 + 32 + 1 + usize::from(flight[0][25 + 2 + 32]) + 3;
+    let exts_len_at = support::server_hello_extensions_at(&flight[0]);
     grow_hello(&mut flight[0], exts_len_at, exts_len_at + 2, &[0, 0x0e, 0, 5, 0, 2, 0, 7, 0]);
     assert_eq!(use_srtp_in(&flight[0]), Some(vec![0, 2, 0, 7, 0]));
     let err = client.handle_datagram(now, &mut flight[0]).unwrap_err();

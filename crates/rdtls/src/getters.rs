@@ -64,6 +64,12 @@ macro_rules! connection_getters {
             Ok(out)
         }
 
+        /// The application-layer protocol the handshake agreed on (ALPN, RFC 7301; see
+        /// [`ConfigBuilder::alpn_protocols`](rdtls_proto::ConfigBuilder::alpn_protocols)).
+        pub fn alpn_protocol(&self) -> Option<Vec<u8>> {
+            lock(&self.d.shared.proto).alpn_protocol().map(<[u8]>::to_vec)
+        }
+
         /// The SRTP protection profile the handshake agreed on (DTLS-SRTP, RFC 5764; see
         /// [`ConfigBuilder::srtp_profiles`](rdtls_proto::ConfigBuilder::srtp_profiles)), or the
         /// one an imported session had.

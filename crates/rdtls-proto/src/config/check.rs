@@ -28,6 +28,7 @@ impl ConfigBuilder {
             return Err(E("a group is not supported by the crypto provider"));
         }
         crate::srtp::check_profiles(&c.srtp_profiles)?;
+        crate::alpn::check_protocols(&c.alpn_protocols)?;
         if c.groups.iter().enumerate().any(|(i, g)| c.groups[..i].contains(g)) {
             return Err(E("a group is listed twice"));
         }

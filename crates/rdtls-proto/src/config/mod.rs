@@ -149,6 +149,8 @@ pub struct Config {
     pub(crate) exporter: bool,
     /// DTLS-SRTP profiles, in order of preference (empty: no `use_srtp`).
     pub(crate) srtp_profiles: Vec<crate::srtp::SrtpProfile>,
+    /// ALPN protocols, in order of preference (empty: no ALPN).
+    pub(crate) alpn_protocols: Vec<Vec<u8>>,
     pub(crate) max_failed_decryptions: Option<u64>,
     pub(crate) message_window: u16,
     pub(crate) max_records_per_datagram: usize,
@@ -234,6 +236,7 @@ impl Config {
                 session_export: false,
                 exporter: false,
                 srtp_profiles: Vec::new(),
+                alpn_protocols: Vec::new(),
                 max_failed_decryptions: None,
                 message_window: DEFAULT_MESSAGE_WINDOW,
                 max_records_per_datagram: crate::record::MAX_RECORDS_PER_DATAGRAM,

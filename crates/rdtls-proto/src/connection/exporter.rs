@@ -1,10 +1,9 @@
 //! Keying-material exporters: RFC 5705 for DTLS 1.2, RFC 8446 §7.5 for DTLS 1.3 (with DTLS
 //! 1.3's `"dtls13"` label prefix, RFC 9147 §5.9). What DTLS-SRTP (RFC 5764) and other protocols
-//! built on DTLS derive their keys with; DTLS-SRTP's profile and keys.
+//! built on DTLS derive their keys with.
 
 use super::*;
 use crate::crypto::{hkdf_expand_label, DTLS13_LABEL_PREFIX};
-use crate::srtp::{SrtpKeyingMaterial, SrtpProfile, EXPORTER_LABEL};
 
 /// The labels DTLS 1.2 itself uses with its PRF: an export may not reuse them (RFC 5705 §4).
 const RESERVED_LABELS: [&[u8]; 5] =
@@ -88,32 +87,5 @@ impl Connection {
         }
         provider.prf(hash, master, label, &seed, out)?;
         Ok(())
-    }
-}
-
-impl Connection {
-    /// The SRTP protection profile the handshake agreed on (RFC 5764): `None` before the
-    /// handshake chose one, when either side did not ask for DTLS-SRTP, or when they have no
-    /// profile in common (a server then goes on without SRTP; an application that needs it
-    /// closes the connection).
-    pub fn srtp_profile(&self) -> Option<SrtpProfile> {
-        self.details.as_ref().and_then(|d| d.srtp)
-    }
-
-    /// The SRTP master keys and salts of both sides (RFC 5764 §4.2), exported from the
-    /// connection's secrets under the label `EXTRACTOR-dtls_srtp`. Both ends derive the
-    /// same. Fails before the handshake completed, or when no SRTP profile was agreed on.
-    pub fn srtp_keying_material(&self) -> Result<SrtpKeyingMaterial, Error> {
-        let Some(profile) = self.srtp_profile() else {
-            return Err(Error::InvalidOperation("no SRTP protection profile was agreed on"));
-        };
-        if self.details.as_ref().is_none_or(|d| d.export_secret.is_none()) && self.is_established() {
-            // An imported session whose exporter left the secret out.
-            return Err(Error::InvalidOperation("the SRTP keys' secret did not come with the imported session"));
-        }
-        let len = 2 * (profile.master_key_len() + profile.master_salt_len());
-        let mut bytes = zeroize::Zeroizing::new(vec![0u8; len]);
-        self.export_with(EXPORTER_LABEL, None, &mut bytes)?;
-        Ok(SrtpKeyingMaterial::new(profile, bytes))
     }
 }

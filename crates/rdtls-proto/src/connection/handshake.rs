@@ -147,6 +147,7 @@ impl Connection {
                     }
                 }
                 Action::Srtp(profile) => self.details_mut().srtp = Some(profile),
+                Action::Alpn(protocol) => self.details_mut().alpn = Some(protocol),
                 Action::Resumed => self.resumed = true,
                 Action::HelloRetried => {
                     if let Some(t) = &mut self.tls13 {

@@ -44,6 +44,7 @@ mod exporter;
 mod flight;
 mod handshake;
 mod input;
+mod negotiated;
 #[cfg(test)]
 pub(crate) use input::default_failed_decryption_limit;
 pub(crate) mod lifecycle;
@@ -217,6 +218,8 @@ pub(crate) struct Details {
     /// The SRTP protection profile both sides agreed on (RFC 5764; such a connection keeps
     /// its exporter secret here too).
     pub(crate) srtp: Option<crate::srtp::SrtpProfile>,
+    /// The application-layer protocol both sides agreed on (RFC 7301).
+    pub(crate) alpn: Option<Vec<u8>>,
 }
 
 impl core::fmt::Debug for Connection {

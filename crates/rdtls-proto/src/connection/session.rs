@@ -25,6 +25,8 @@ const SECTIONS: u8 = 0xff;
 const SECTION_SRTP: u8 = 1;
 /// Section: DTLS 1.3's exporter master secret, when the connection kept it.
 const SECTION_EXPORTER13: u8 = 2;
+/// Section: the application protocol agreed on (RFC 7301).
+const SECTION_ALPN: u8 = 3;
 
 impl Connection {
     /// Serializes an established connection so another process can resume it with
@@ -331,13 +333,14 @@ impl Connection {
         Ok(conn)
     }
 
-    /// Appends the optional sections of an export: the SRTP profile, and DTLS 1.3's exporter
-    /// secret (DTLS 1.2's travels with the master secret). Nothing if there is neither.
+    /// Appends the optional sections of an export: the SRTP profile, DTLS 1.3's exporter
+    /// secret (DTLS 1.2's travels with the master secret), the application protocol. Nothing
+    /// if there is none of them.
     fn write_sections(&self, out: &mut Vec<u8>) {
         use crate::codec::Put;
         let exporter13 = self.tls13.as_ref().and(self.details.as_ref()).and_then(|d| d.export_secret.as_deref());
-        let srtp = self.srtp_profile();
-        if srtp.is_none() && exporter13.is_none() {
+        let (srtp, alpn) = (self.srtp_profile(), self.alpn_protocol());
+        if srtp.is_none() && exporter13.is_none() && alpn.is_none() {
             return;
         }
         out.put_u8(SECTIONS);
@@ -348,6 +351,10 @@ impl Connection {
         if let Some(secret) = exporter13 {
             out.put_u8(SECTION_EXPORTER13);
             out.put_vec16(secret);
+        }
+        if let Some(protocol) = alpn {
+            out.put_u8(SECTION_ALPN);
+            out.put_vec16(protocol);
         }
     }
 
@@ -383,6 +390,9 @@ impl Connection {
                     if self.keeps_exporter_secret() || self.config.session_export {
                         self.details_mut().export_secret = Some(zeroize::Zeroizing::new(body.to_vec()));
                     }
+                }
+                SECTION_ALPN if (1..=crate::alpn::MAX_PROTOCOL_LEN).contains(&body.len()) => {
+                    self.details_mut().alpn = Some(body.to_vec());
                 }
                 _ => return None,
             }

@@ -141,6 +141,8 @@ pub(crate) enum Action {
     ReturnRoutability,
     /// Both sides agreed on this SRTP protection profile (RFC 5764).
     Srtp(crate::srtp::SrtpProfile),
+    /// Both sides agreed on this application-layer protocol (RFC 7301).
+    Alpn(Vec<u8>),
     /// DTLS 1.3: the exporter master secret, kept for keying-material exports.
     ExporterSecret(Zeroizing<Vec<u8>>),
     /// This handshake resumes a session (an abbreviated handshake).
@@ -194,6 +196,7 @@ impl core::fmt::Debug for Action {
             Self::PeerConnectionId(_) => "PeerConnectionId",
             Self::ReturnRoutability => "ReturnRoutability",
             Self::Srtp(_) => "Srtp",
+            Self::Alpn(_) => "Alpn",
             Self::ExporterSecret(_) => "ExporterSecret",
             Self::Resumed => "Resumed",
             Self::HelloRetried => "HelloRetried",
@@ -242,6 +245,16 @@ impl Context<'_> {
             self.push(Action::ReturnRoutability);
         }
         accept
+    }
+
+    /// Server: the answer to the client's ALPN offer (RFC 7301), if both have protocols, and
+    /// if so record the agreement; fails if they have none in common.
+    pub(crate) fn accept_alpn(&mut self, ch: &crate::messages::HelloExtensions) -> Result<Option<Vec<Vec<u8>>>, Error> {
+        let Some(chosen) = crate::alpn::choose(ch.alpn.as_deref(), &self.config.alpn_protocols)? else {
+            return Ok(None);
+        };
+        self.push(Action::Alpn(chosen.clone()));
+        Ok(Some(vec![chosen]))
     }
 
     /// Server: the answer to the client's `use_srtp` (RFC 5764), if both have a profile in

@@ -104,6 +104,9 @@ pub struct HelloExtensions {
     /// `use_srtp` (RFC 5764): SRTP protection profiles offered (a client) or the one chosen
     /// (a DTLS 1.2 server; a DTLS 1.3 server's is in its EncryptedExtensions).
     pub use_srtp: Option<crate::srtp::UseSrtp>,
+    /// `application_layer_protocol_negotiation` (RFC 7301): the protocols a client offers, or
+    /// the one a DTLS 1.2 server chose (a DTLS 1.3 server's is in its EncryptedExtensions).
+    pub alpn: Option<Vec<Vec<u8>>>,
     /// `session_ticket` (RFC 5077): a client's ticket (empty: it asks for one), or a server's
     /// promise of a NewSessionTicket (empty).
     pub session_ticket: Option<Vec<u8>>,
@@ -144,6 +147,9 @@ impl HelloExtensions {
                 ExtensionType::CONNECTION_ID => out.connection_id = Some(body.vec8()?.to_vec()),
                 ExtensionType::RRC => out.rrc = true,
                 ExtensionType::USE_SRTP => out.use_srtp = Some(crate::srtp::UseSrtp::parse(body.rest())?),
+                ExtensionType::APPLICATION_LAYER_PROTOCOL_NEGOTIATION => {
+                    out.alpn = Some(crate::alpn::parse_protocols(body.rest())?);
+                }
                 ExtensionType::SESSION_TICKET => out.session_ticket = Some(body.rest().to_vec()),
                 ExtensionType::SIGNATURE_ALGORITHMS => {
                     let list = body.vec16()?;
@@ -202,6 +208,7 @@ impl HelloExtensions {
                     | ExtensionType::CONNECTION_ID
                     | ExtensionType::RRC
                     | ExtensionType::USE_SRTP
+                    | ExtensionType::APPLICATION_LAYER_PROTOCOL_NEGOTIATION
                     | ExtensionType::SESSION_TICKET
             ) {
                 continue;
@@ -270,6 +277,11 @@ impl HelloExtensions {
         }
         if let Some(srtp) = &self.use_srtp {
             put_extension(exts, ExtensionType::USE_SRTP, |b| srtp.emit(b));
+        }
+        if let Some(protocols) = &self.alpn {
+            put_extension(exts, ExtensionType::APPLICATION_LAYER_PROTOCOL_NEGOTIATION, |b| {
+                crate::alpn::emit_protocols(protocols, b);
+            });
         }
         if let Some(ticket) = &self.session_ticket {
             put_extension(exts, ExtensionType::SESSION_TICKET, |b| b.extend_from_slice(ticket));
@@ -591,6 +603,7 @@ mod tests {
             connection_id: Some(vec![1, 2, 3]),
             rrc: true,
             use_srtp: Some(crate::srtp::UseSrtp { profiles: vec![7, 1], mki: vec![5; 3] }),
+            alpn: Some(vec![b"coap".to_vec(), b"h2".to_vec()]),
             session_ticket: Some(vec![9; 40]),
             tls13: Tls13Extensions::default(),
             others: Vec::new(),

@@ -486,3 +486,38 @@ impl Clock {
         b.time_provider(move || rdtls_proto::pki::UnixTime::since_unix_epoch(Duration::from_secs(t.secs())))
     }
 }
+
+/// The extensions of the hello that starts a plaintext handshake datagram (one record, one
+/// whole message), read with the crate's own hello parsers.
+pub fn hello_extensions(datagram: &[u8]) -> rdtls_proto::messages::HelloExtensions {
+    use rdtls_proto::messages::{ClientHello, ServerHello};
+    let len = u32::from_be_bytes([0, datagram[14], datagram[15], datagram[16]]) as usize;
+    let (msg_type, body) = (datagram[13], &datagram[25..25 + len]);
+    match msg_type {
+        1 => ClientHello::parse(body).unwrap().0.extensions,
+        2 => ServerHello::parse(body).unwrap().extensions,
+        other => panic!("not a hello: {other}"),
+    }
+}
+
+/// Inserts `bytes` at `at` in the hello that starts `datagram` (one record, one whole
+/// message), and grows the record, the message, its fragment and the extensions block whose
+/// length is at `exts_len_at`.
+pub fn grow_hello(datagram: &mut Vec<u8>, exts_len_at: usize, at: usize, bytes: &[u8]) {
+    let n = u16::try_from(bytes.len()).unwrap();
+    let mut add = |i: usize| {
+        let v = u16::from_be_bytes([datagram[i], datagram[i + 1]]) + n;
+        datagram[i..i + 2].copy_from_slice(&v.to_be_bytes());
+    };
+    // Record length; handshake and fragment lengths (24-bit, their low 16 bits); extensions.
+    for i in [11, 15, 23, exts_len_at] {
+        add(i);
+    }
+    datagram.splice(at..at, bytes.iter().copied());
+}
+
+/// Where the extensions block's length is in a DTLS 1.2 ServerHello that starts a datagram:
+/// past the headers (25 bytes), version, random, session ID, suite and compression method.
+pub fn server_hello_extensions_at(datagram: &[u8]) -> usize {
+    25 + 2 + 32 + 1 + usize::from(datagram[25 + 2 + 32]) + 3
+}

@@ -175,6 +175,7 @@ impl Client {
                 connection_id: cx.own_cid.map(<[u8]>::to_vec),
                 rrc: cx.offers_rrc(),
                 use_srtp: crate::srtp::UseSrtp::offer(&config.srtp_profiles),
+                alpn: (!config.alpn_protocols.is_empty()).then(|| config.alpn_protocols.clone()),
                 session_ticket: self.resumption.ticket_extension(),
                 ..HelloExtensions::default()
             },
@@ -290,6 +291,7 @@ impl Client {
             || (ext.connection_id.is_some() && cx.own_cid.is_none())
             || (ext.rrc && (!cx.offers_rrc() || ext.connection_id.is_none()))
             || (ext.use_srtp.is_some() && config.srtp_profiles.is_empty())
+            || (ext.alpn.is_some() && config.alpn_protocols.is_empty())
             || (ext.session_ticket.is_some() && !self.resumption.keep && self.resumption.offered.is_none())
         {
             return Err(Error::PeerMisbehaved {
@@ -315,6 +317,9 @@ impl Client {
         }
         if let Some(answer) = &ext.use_srtp {
             cx.push(Action::Srtp(answer.check_answer(&config.srtp_profiles)?));
+        }
+        if let Some(answer) = &ext.alpn {
+            cx.push(Action::Alpn(crate::alpn::check_answer(answer, &config.alpn_protocols)?));
         }
         if ext.session_ticket.as_ref().is_some_and(|t| !t.is_empty()) {
             return Err(Error::decode("ServerHello session_ticket"));

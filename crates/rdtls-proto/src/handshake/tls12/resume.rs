@@ -160,7 +160,7 @@ impl Server {
         self.resumption.sni.clone_from(&sni);
         cx.push(Action::RequestedServerName(sni));
         cx.push(Action::Resumed);
-        let extensions = self.hello_extensions(cx, ch);
+        let extensions = self.hello_extensions(cx, ch)?;
         self.start_server_hello(cx, msg, ch, suite, false)?;
         let common = &mut self.common;
         // No server_name acknowledgement when resuming (RFC 6066 §3).

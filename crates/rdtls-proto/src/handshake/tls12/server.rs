@@ -222,7 +222,7 @@ impl Server {
         if let Some(group) = group {
             cx.push(Action::Group(group));
         }
-        let extensions = self.hello_extensions(cx, &ch);
+        let extensions = self.hello_extensions(cx, &ch)?;
         let provider = &*config.provider;
         let hint = config.psk_identity_hint.as_deref();
         let ask_for_cert = suite.key_exchange.uses_certificate() && config.client_auth != ClientAuth::None;
@@ -329,26 +329,33 @@ impl Server {
 
     /// The ServerHello extensions of both kinds of handshake: secure renegotiation, the
     /// extended master secret, a connection ID and return routability when both ask for them
-    /// (RFC 9146 §3), the SRTP profile (RFC 5764), and the promise of a ticket. Records the
-    /// connection ID, RRC and SRTP agreements.
-    pub(super) fn hello_extensions(&mut self, cx: &mut Context<'_>, ch: &ClientHello) -> HelloExtensions {
+    /// (RFC 9146 §3), the SRTP profile (RFC 5764), the application protocol (RFC 7301), and
+    /// the promise of a ticket. Records the connection ID, RRC, SRTP and ALPN agreements;
+    /// fails if the client offers only application protocols we do not have.
+    pub(super) fn hello_extensions(
+        &mut self,
+        cx: &mut Context<'_>,
+        ch: &ClientHello,
+    ) -> Result<HelloExtensions, Error> {
         if let (Some(theirs), Some(_)) = (&ch.extensions.connection_id, cx.own_cid) {
             cx.push(Action::PeerConnectionId(theirs.clone()));
         }
         let rrc = cx.accept_rrc(&ch.extensions);
         let srtp = cx.accept_srtp(&ch.extensions);
+        let alpn = cx.accept_alpn(&ch.extensions)?;
         let secure_renegotiation =
             ch.extensions.renegotiation_info.is_some() || ch.cipher_suites.contains(&TLS_EMPTY_RENEGOTIATION_INFO_SCSV);
         self.resumption.issue_ticket = ch.extensions.session_ticket.is_some() && cx.config.ticket_keys().is_some();
-        HelloExtensions {
+        Ok(HelloExtensions {
             renegotiation_info: secure_renegotiation.then(Vec::new),
             extended_master_secret: ch.extensions.extended_master_secret,
             connection_id: ch.extensions.connection_id.as_ref().and(cx.own_cid).map(<[u8]>::to_vec),
             rrc,
             use_srtp: srtp,
+            alpn,
             session_ticket: self.resumption.issue_ticket.then(Vec::new),
             ..HelloExtensions::default()
-        }
+        })
     }
 
     fn certificate(&mut self, cx: &mut Context<'_>, msg: &Message) -> Result<(), Error> {

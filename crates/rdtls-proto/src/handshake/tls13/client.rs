@@ -190,6 +190,7 @@ impl Client {
         ext.connection_id = cx.own_cid.map(<[u8]>::to_vec);
         ext.rrc = cx.offers_rrc();
         ext.use_srtp = crate::srtp::UseSrtp::offer(&config.srtp_profiles);
+        ext.alpn = (!config.alpn_protocols.is_empty()).then(|| config.alpn_protocols.clone());
         ext.supported_groups = Some(config.groups.iter().map(|g| g.code_point()).collect());
         ext.signature_algorithms = Some(
             SignatureScheme::SUPPORTED.iter().filter(|s| self.offers_12 || SCHEMES.contains(s)).map(|s| s.0).collect(),
@@ -341,10 +342,12 @@ impl Client {
                 }
             }
             (Expect::EncryptedExtensions, HandshakeType::ENCRYPTED_EXTENSIONS) => {
-                let found =
-                    parse_encrypted_extensions(&msg.body, self.sends_sni().is_some(), &cx.config.srtp_profiles)?;
+                let found = parse_encrypted_extensions(&msg.body, self.sends_sni().is_some(), cx.config)?;
                 if let Some(profile) = found.srtp {
                     cx.push(Action::Srtp(profile));
+                }
+                if let Some(protocol) = found.alpn {
+                    cx.push(Action::Alpn(protocol));
                 }
                 self.common.add_received(&msg);
                 self.expect = if self.psk_accepted { Expect::Finished } else { Expect::CertificateRequest };
@@ -411,6 +414,7 @@ impl Client {
             || ext.renegotiation_info.is_some()
             || ext.encrypt_then_mac
             || ext.use_srtp.is_some()
+            || ext.alpn.is_some()
             || (ext.connection_id.is_some() && !cid_allowed)
             || (ext.rrc && (!cid_allowed || !config.rrc || ext.connection_id.is_none()))
             || !ext.others.is_empty()

@@ -223,14 +223,24 @@ pub(crate) fn parse_certificate_request(body: &[u8]) -> Option<(Vec<u8>, Vec<Sig
 }
 
 /// The EncryptedExtensions a server sends: an acknowledgement of the server name if the name
-/// chose its certificate, and the SRTP profile chosen, if any.
-pub(crate) fn write_encrypted_extensions(out: &mut Vec<u8>, server_name_ack: bool, srtp: Option<&UseSrtp>) {
+/// chose its certificate, the SRTP profile and the application protocol chosen, if any.
+pub(crate) fn write_encrypted_extensions(
+    out: &mut Vec<u8>,
+    server_name_ack: bool,
+    srtp: Option<&UseSrtp>,
+    alpn: Option<&[Vec<u8>]>,
+) {
     out.put_len16(|b| {
         if server_name_ack {
             put_extension(b, ExtensionType::SERVER_NAME, |_| {});
         }
         if let Some(srtp) = srtp {
             put_extension(b, ExtensionType::USE_SRTP, |b| srtp.emit(b));
+        }
+        if let Some(protocols) = alpn {
+            put_extension(b, ExtensionType::APPLICATION_LAYER_PROTOCOL_NEGOTIATION, |b| {
+                crate::alpn::emit_protocols(protocols, b);
+            });
         }
     });
 }
@@ -242,15 +252,19 @@ pub(crate) struct ServerExtensions {
     pub(crate) sni_ack: bool,
     /// The SRTP profile the server chose among those we offered.
     pub(crate) srtp: Option<SrtpProfile>,
+    /// The application protocol the server chose among those we offered.
+    pub(crate) alpn: Option<Vec<u8>>,
 }
 
 /// Checks EncryptedExtensions: only extensions a client offered (`sent_sni`, the SRTP
-/// profiles `srtp_offered`) may come, and none of the ones that belong in a ServerHello.
+/// profiles and ALPN protocols of `config`) may come, and none of the ones that belong in a
+/// ServerHello.
 pub(crate) fn parse_encrypted_extensions(
     body: &[u8],
     sent_sni: bool,
-    srtp_offered: &[SrtpProfile],
+    config: &Config,
 ) -> Result<ServerExtensions, Error> {
+    let (srtp_offered, alpn_offered) = (&config.srtp_profiles[..], &config.alpn_protocols[..]);
     let decode = Error::decode("EncryptedExtensions");
     let mut r = Reader::new(body);
     let mut exts = Reader::new(r.vec16().ok_or(decode.clone())?);
@@ -274,6 +288,10 @@ pub(crate) fn parse_encrypted_extensions(
             ExtensionType::USE_SRTP if !srtp_offered.is_empty() => {
                 let answer = UseSrtp::parse(body).ok_or(decode.clone())?;
                 found.srtp = Some(answer.check_answer(srtp_offered)?);
+            }
+            ExtensionType::APPLICATION_LAYER_PROTOCOL_NEGOTIATION if !alpn_offered.is_empty() => {
+                let answer = crate::alpn::parse_protocols(body).ok_or(decode.clone())?;
+                found.alpn = Some(crate::alpn::check_answer(&answer, alpn_offered)?);
             }
             // The server's preferred groups (RFC 8446 §4.2.7): informational.
             ExtensionType::SUPPORTED_GROUPS => {}
@@ -549,6 +567,12 @@ mod tests {
         body
     }
 
+    /// A client configuration that offers these SRTP profiles and ALPN protocols.
+    fn offering(srtp: &[SrtpProfile], alpn: &[&str]) -> Config {
+        let b = Config::builder().psk("c", b"k".to_vec()).srtp_profiles(srtp).alpn_protocols(alpn);
+        b.build().unwrap()
+    }
+
     fn alert_of<T>(r: Result<T, Error>) -> Option<AlertDescription> {
         r.err().and_then(|e| e.alert_to_send())
     }
@@ -559,9 +583,11 @@ mod tests {
     /// acknowledgement must be empty.
     #[test]
     fn encrypted_extensions_are_read_whole_before_they_are_judged() {
-        let parse =
-            |exts: &[(u16, &[u8])], sent_sni| parse_encrypted_extensions(&encrypted_extensions(exts), sent_sni, &[]);
-        let sni_ack = ServerExtensions { sni_ack: true, srtp: None };
+        let config = offering(&[], &[]);
+        let parse = |exts: &[(u16, &[u8])], sent_sni| {
+            parse_encrypted_extensions(&encrypted_extensions(exts), sent_sni, &config)
+        };
+        let sni_ack = ServerExtensions { sni_ack: true, ..ServerExtensions::default() };
         assert_eq!(parse(&[(0, &[])], true), Ok(sni_ack));
         assert_eq!(parse(&[], true), Ok(ServerExtensions::default()));
         assert_eq!(alert_of(parse(&[(0xffff, &[]), (0xffff, &[])], true)), Some(AlertDescription::DECODE_ERROR));
@@ -580,7 +606,7 @@ mod tests {
             b
         };
         let parse = |body: &[u8], offered: &[SrtpProfile]| {
-            parse_encrypted_extensions(&encrypted_extensions(&[(14, body)]), false, offered)
+            parse_encrypted_extensions(&encrypted_extensions(&[(14, body)]), false, &offering(offered, &[]))
         };
         assert_eq!(parse(&srtp(7, b""), &offered).map(|e| e.srtp), Ok(Some(SrtpProfile::AeadAes128Gcm)));
         assert_eq!(alert_of(parse(&srtp(7, b""), &[])), Some(AlertDescription::UNSUPPORTED_EXTENSION));
@@ -588,8 +614,29 @@ mod tests {
         assert_eq!(alert_of(parse(&srtp(1, b"k"), &offered)), Some(AlertDescription::ILLEGAL_PARAMETER));
         assert_eq!(alert_of(parse(&[0, 1, 0], &offered)), Some(AlertDescription::DECODE_ERROR));
         let mut ee = Vec::new();
-        write_encrypted_extensions(&mut ee, true, Some(&UseSrtp { profiles: vec![1], mki: Vec::new() }));
-        let found = parse_encrypted_extensions(&ee, true, &offered);
-        assert_eq!(found, Ok(ServerExtensions { sni_ack: true, srtp: Some(SrtpProfile::Aes128CmHmacSha1_80) }));
+        write_encrypted_extensions(&mut ee, true, Some(&UseSrtp { profiles: vec![1], mki: Vec::new() }), None);
+        let found = parse_encrypted_extensions(&ee, true, &offering(&offered, &[]));
+        let srtp = Some(SrtpProfile::Aes128CmHmacSha1_80);
+        assert_eq!(found, Ok(ServerExtensions { sni_ack: true, srtp, alpn: None }));
+    }
+
+    #[test]
+    fn encrypted_extensions_carry_the_application_protocol_only_when_offered() {
+        let config = offering(&[], &["coap", "mqtt"]);
+        let mut ee = Vec::new();
+        write_encrypted_extensions(&mut ee, false, None, Some(&[b"mqtt".to_vec()]));
+        let found = parse_encrypted_extensions(&ee, false, &config).map(|e| e.alpn);
+        assert_eq!(found, Ok(Some(b"mqtt".to_vec())));
+        let parse = |body: &[u8], config: &Config| {
+            parse_encrypted_extensions(&encrypted_extensions(&[(16, body)]), false, config)
+        };
+        assert_eq!(
+            alert_of(parse(b"\x00\x05\x04mqtt", &offering(&[], &[]))),
+            Some(AlertDescription::UNSUPPORTED_EXTENSION)
+        );
+        assert_eq!(alert_of(parse(b"\x00\x03\x02h2", &config)), Some(AlertDescription::ILLEGAL_PARAMETER));
+        let two = b"\x00\x0a\x04coap\x04mqtt";
+        assert_eq!(alert_of(parse(two, &config)), Some(AlertDescription::ILLEGAL_PARAMETER));
+        assert_eq!(alert_of(parse(b"\x00\x01\x00", &config)), Some(AlertDescription::DECODE_ERROR));
     }
 }

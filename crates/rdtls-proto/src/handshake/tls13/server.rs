@@ -450,8 +450,9 @@ impl Server {
 
         let by_name = choice.cert.as_ref().is_some_and(|(_, _, n)| *n);
         let srtp = cx.accept_srtp(&ch.extensions);
+        let alpn = cx.accept_alpn(&ch.extensions)?;
         let mut ee = Vec::with_capacity(16);
-        write_encrypted_extensions(&mut ee, by_name, srtp.as_ref());
+        write_encrypted_extensions(&mut ee, by_name, srtp.as_ref(), alpn.as_deref());
         items.push(self.common.outgoing(EPOCH_HANDSHAKE, HandshakeType::ENCRYPTED_EXTENSIONS, ee));
         if let Some((cert, scheme, by_name)) = &choice.cert {
             if *by_name {

@@ -1,0 +1,163 @@
+//! Application-Layer Protocol Negotiation (RFC 7301) in both versions' handshakes: the offer,
+//! the server's choice in its own order, the refusal of an offer it cannot meet, the client's
+//! check of the answer, and what survives resumption and session export. OpenSSL agrees too
+//! (`crates/rdtls-interop/tests/alpn.rs`).
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use rdtls_proto::enums::{AlertDescription, Protocol};
+use rdtls_proto::{Config, ConfigBuilder, Connection, Error};
+use support::{drain, grow_hello, hello_extensions, pump, server_hello_extensions_at};
+
+const KEY: &[u8] = b"alpn test key";
+
+fn only(version: Protocol) -> ConfigBuilder {
+    Config::builder().protocol_versions(version, version)
+}
+
+fn configs(version: Protocol, client: &[&str], server: &[&str]) -> (Arc<Config>, Arc<Config>) {
+    let c = only(version).psk("app", KEY.to_vec()).alpn_protocols(client);
+    let s = only(version).psk_server_key(KEY.to_vec()).cookie_verification(false).alpn_protocols(server);
+    (Arc::new(c.build().unwrap()), Arc::new(s.allow_session_export(true).build().unwrap()))
+}
+
+fn names(list: &[&str]) -> Vec<Vec<u8>> {
+    list.iter().map(|n| n.as_bytes().to_vec()).collect()
+}
+
+/// A handshake; returns both ends, the client's first datagram and the server's first flight.
+fn connect(version: Protocol, client: &[&str], server: &[&str]) -> (Connection, Connection, Vec<u8>, Vec<Vec<u8>>) {
+    let (c, s) = configs(version, client, server);
+    let now = Instant::now();
+    let mut client = Connection::client(c, now).unwrap();
+    let mut server = Connection::server(s, now).unwrap();
+    let hello = drain(&mut client).remove(0);
+    server.handle_datagram(now, &mut hello.clone()).unwrap();
+    let flight = drain(&mut server);
+    for d in &flight {
+        client.handle_datagram(now, &mut d.clone()).unwrap();
+    }
+    pump(now, &mut client, &mut server);
+    assert!(client.is_established() && server.is_established());
+    (client, server, hello, flight)
+}
+
+#[test]
+fn both_versions_agree_on_the_servers_preferred_protocol() {
+    for version in [Protocol::Dtls1_2, Protocol::Dtls1_3] {
+        let (client, server, hello, flight) = connect(version, &["coap", "mqtt", "h2"], &["h3", "mqtt", "coap"]);
+        // The offer, in the client's order.
+        assert_eq!(hello_extensions(&hello).alpn, Some(names(&["coap", "mqtt", "h2"])), "{version:?}");
+        assert_eq!(client.alpn_protocol(), Some(&b"mqtt"[..]), "{version:?}");
+        assert_eq!(server.alpn_protocol(), Some(&b"mqtt"[..]), "{version:?}");
+        // DTLS 1.2 answers in the ServerHello; DTLS 1.3 in the encrypted extensions, never in
+        // its ServerHello.
+        let answer = hello_extensions(&flight[0]).alpn;
+        let expected = (version == Protocol::Dtls1_2).then(|| names(&["mqtt"]));
+        assert_eq!(answer, expected, "{version:?}");
+    }
+}
+
+#[test]
+fn without_protocols_on_one_side_there_is_no_alpn() {
+    for version in [Protocol::Dtls1_2, Protocol::Dtls1_3] {
+        for (client, server) in [(&[][..], &["coap"][..]), (&["coap"], &[])] {
+            let (c, s, hello, _) = connect(version, client, server);
+            assert_eq!(hello_extensions(&hello).alpn.is_some(), !client.is_empty());
+            assert_eq!((c.alpn_protocol(), s.alpn_protocol()), (None, None), "{version:?} {client:?} {server:?}");
+        }
+    }
+}
+
+#[test]
+fn a_server_refuses_an_offer_it_cannot_meet_with_no_application_protocol() {
+    for version in [Protocol::Dtls1_2, Protocol::Dtls1_3] {
+        let (c, s) = configs(version, &["coap"], &["mqtt"]);
+        let now = Instant::now();
+        let mut client = Connection::client(c, now).unwrap();
+        let mut server = Connection::server(s, now).unwrap();
+        let mut hello = drain(&mut client).remove(0);
+        let err = server.handle_datagram(now, &mut hello).unwrap_err();
+        let alert = AlertDescription::NO_APPLICATION_PROTOCOL;
+        assert!(matches!(err, Error::PeerIncompatible { alert: a, .. } if a == alert), "{version:?} {err:?}");
+        // On the wire: one plaintext fatal alert, no_application_protocol (120).
+        let sent = drain(&mut server);
+        assert_eq!(sent.len(), 1, "{version:?}");
+        assert_eq!((sent[0][0], &sent[0][13..]), (21, &[2, 120][..]), "{version:?}");
+        assert!(client.handle_datagram(now, &mut sent[0].clone()).is_err());
+        assert!(client.is_closed());
+    }
+}
+
+#[test]
+fn a_client_refuses_a_protocol_it_did_not_offer_or_an_answer_to_no_offer() {
+    // A protocol we did not offer: the ServerHello's "mqtt" becomes "mqtx".
+    let (c, s) = configs(Protocol::Dtls1_2, &["coap", "mqtt"], &["mqtt"]);
+    let now = Instant::now();
+    let mut client = Connection::client(c, now).unwrap();
+    let mut server = Connection::server(s, now).unwrap();
+    server.handle_datagram(now, &mut drain(&mut client).remove(0)).unwrap();
+    let mut flight = drain(&mut server);
+    let at = flight[0].windows(5).position(|w| w == b"\x04mqtt").unwrap();
+    flight[0][at + 4] = b'x';
+    let err = client.handle_datagram(now, &mut flight[0]).unwrap_err();
+    assert!(matches!(err, Error::PeerMisbehaved { alert: AlertDescription::ILLEGAL_PARAMETER, .. }), "{err:?}");
+
+    // An answer to no offer: added to the ServerHello.
+    let (c, s) = configs(Protocol::Dtls1_2, &[], &["mqtt"]);
+    let mut client = Connection::client(c, now).unwrap();
+    let mut server = Connection::server(s, now).unwrap();
+    server.handle_datagram(now, &mut drain(&mut client).remove(0)).unwrap();
+    let mut flight = drain(&mut server);
+    let exts_len_at = server_hello_extensions_at(&flight[0]);
+    grow_hello(&mut flight[0], exts_len_at, exts_len_at + 2, b"\x00\x10\x00\x07\x00\x05\x04mqtt");
+    assert_eq!(hello_extensions(&flight[0]).alpn, Some(names(&["mqtt"])));
+    let err = client.handle_datagram(now, &mut flight[0]).unwrap_err();
+    assert!(matches!(err, Error::PeerMisbehaved { alert: AlertDescription::UNSUPPORTED_EXTENSION, .. }), "{err:?}");
+}
+
+#[test]
+fn resumption_agrees_again() {
+    let c = support::dtls12().psk("app", KEY.to_vec()).session_resumption(true).alpn_protocols(&["coap"]);
+    let s = support::dtls12().psk_server_key(KEY.to_vec()).cookie_verification(false).alpn_protocols(&["coap"]);
+    let (c, s) = (Arc::new(c.build().unwrap()), Arc::new(s.build().unwrap()));
+    let now = Instant::now();
+    let mut client = Connection::client(c.clone(), now).unwrap();
+    let mut server = Connection::server(s.clone(), now).unwrap();
+    pump(now, &mut client, &mut server);
+    let session = client.session().cloned().unwrap();
+    let mut client = Connection::resuming_client(c, None, Some(session), now).unwrap();
+    let mut server = Connection::server(s, now).unwrap();
+    pump(now, &mut client, &mut server);
+    assert!(client.resumed() && server.resumed());
+    assert_eq!((client.alpn_protocol(), server.alpn_protocol()), (Some(&b"coap"[..]), Some(&b"coap"[..])));
+}
+
+#[test]
+fn session_export_keeps_the_protocol() {
+    for version in [Protocol::Dtls1_2, Protocol::Dtls1_3] {
+        let (_, mut server, _, _) = connect(version, &["coap"], &["coap"]);
+        let config = configs(version, &[], &[]).1;
+        let state = server.export_session().unwrap();
+        let imported = Connection::import_session(config.clone(), &state, Instant::now()).unwrap();
+        assert_eq!(imported.alpn_protocol(), Some(&b"coap"[..]), "{version:?}");
+        // The section holds 1 to 255 bytes: an empty one is refused.
+        let mut empty = state[..state.len() - 4].to_vec();
+        assert_eq!(empty[empty.len() - 3..], [3, 0, 4], "{version:?}");
+        let len = empty.len();
+        empty[len - 1] = 0;
+        assert!(Connection::import_session(config, &empty, Instant::now()).is_err(), "{version:?}");
+    }
+}
+
+#[test]
+fn a_configuration_lists_valid_names_once() {
+    let build = |list: &[&[u8]]| Config::builder().psk("x", KEY.to_vec()).alpn_protocols(list).build();
+    assert!(build(&[b"coap", b"mqtt"]).is_ok());
+    for bad in [&[&b"coap"[..], b"coap"][..], &[b""], &[&[b'a'; 256][..]]] {
+        assert!(matches!(build(bad), Err(Error::Config(_))), "{bad:?}");
+    }
+}
