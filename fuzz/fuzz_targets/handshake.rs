@@ -9,7 +9,7 @@
 
 #![no_main]
 
-use rdtls_proto::alpn::{emit_protocols, parse_protocols};
+use rdtls_proto::alpn::ProtocolList;
 use rdtls_proto::codec::Reader;
 use rdtls_proto::enums::HandshakeType;
 use rdtls_proto::messages::tls13::{
@@ -135,10 +135,12 @@ fn parse_bodies(body: &[u8]) {
         srtp.emit(&mut out);
         assert_eq!(out, body, "use_srtp round trip");
     }
-    if let Some(protocols) = parse_protocols(body) {
-        assert!(protocols.iter().all(|p| (1..=255).contains(&p.len())));
+    if let Some(protocols) = ProtocolList::parse(body) {
+        let names: Vec<&[u8]> = protocols.iter().collect();
+        assert!(!names.is_empty() && names.iter().all(|p| (1..=255).contains(&p.len())));
+        assert_eq!(ProtocolList::new(&names).as_ref(), Some(&protocols));
         let mut out = Vec::new();
-        emit_protocols(&protocols, &mut out);
+        protocols.emit(&mut out);
         assert_eq!(out, body, "ALPN round trip");
     }
     if let Some(n) = parse_request_connection_id(body) {

@@ -186,9 +186,9 @@ fn build_config(test: &TestConfig, shared: &Shared) -> Result<Config, Failure> {
     }
     match (&test.advertise_alpn, &test.select_alpn) {
         (Some(wire), _) if !test.is_server => {
-            let list = rdtls_proto::alpn::parse_protocols(&[&(wire.len() as u16).to_be_bytes()[..], wire].concat())
+            let list = rdtls_proto::alpn::ProtocolList::parse(&[&(wire.len() as u16).to_be_bytes()[..], wire].concat())
                 .ok_or_else(|| Failure::Check("-advertise-alpn: not a protocol list".into()))?;
-            b = b.alpn_protocols(&list);
+            b = b.alpn_protocols(&list.iter().collect::<Vec<_>>());
         }
         (_, Some(protocol)) if test.is_server => b = b.alpn_protocols(&[protocol]),
         _ => {}

@@ -46,34 +46,81 @@ use crate::{Config, ConfigBuilder};
 /// Longest protocol name (its length is one byte on the wire).
 pub const MAX_PROTOCOL_LEN: usize = 255;
 
-/// Parses the body of an `application_layer_protocol_negotiation` extension (RFC 7301 §3.1):
-/// a non-empty list of non-empty names, and nothing after it.
-pub fn parse_protocols(body: &[u8]) -> Option<Vec<Vec<u8>>> {
-    let mut r = Reader::new(body);
-    let mut list = Reader::new(r.vec16()?);
-    r.finish()?;
-    let mut out = Vec::new();
-    while !list.is_empty() {
-        let name = list.vec8()?;
-        if name.is_empty() {
-            return None;
-        }
-        out.push(name.to_vec());
-    }
-    (!out.is_empty()).then_some(out)
+/// Most bytes a configuration's protocol list may take on the wire (names and their length
+/// bytes): far more than any real list, and small enough that matching a client's offer
+/// against it stays cheap.
+pub const MAX_CONFIGURED_LIST_LEN: usize = 1024;
+
+/// Longest list the extension can carry: its body is the list and a 2-byte length.
+const MAX_LIST_LEN: usize = u16::MAX as usize - 2;
+
+/// A list of protocol names as the extension carries it (RFC 7301 §3.1): one buffer of names,
+/// each after its length byte, checked when made (at least one name, each of 1 to 255 bytes,
+/// 65,535 bytes in all) and read by iterating. A ClientHello of thousands of names costs one
+/// allocation, not one per name.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ProtocolList {
+    /// The names, each after its length byte (the list's own length left out).
+    wire: Vec<u8>,
 }
 
-/// Appends the body of an `application_layer_protocol_negotiation` extension. Each name must
-/// be 1 to 255 bytes and the whole list at most 65,535 (what [`parse_protocols`] returns and
-/// what a configuration accepts always are).
-pub fn emit_protocols(protocols: &[Vec<u8>], out: &mut Vec<u8>) {
-    out.put_len16(|b| protocols.iter().for_each(|p| b.put_vec8(p)));
+impl core::fmt::Debug for ProtocolList {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_list().entries(self.iter().map(String::from_utf8_lossy)).finish()
+    }
+}
+
+impl ProtocolList {
+    /// The list of `names`, in order; `None` if there is none, one is empty or over 255
+    /// bytes, or they come to over 65,533 bytes (what the extension can carry).
+    pub fn new<P: AsRef<[u8]>>(names: &[P]) -> Option<Self> {
+        let mut wire = Vec::with_capacity(names.iter().map(|n| 1 + n.as_ref().len()).sum());
+        for name in names.iter().map(AsRef::as_ref) {
+            if name.is_empty() || name.len() > MAX_PROTOCOL_LEN {
+                return None;
+            }
+            wire.put_vec8(name);
+        }
+        (!wire.is_empty() && wire.len() <= MAX_LIST_LEN).then_some(Self { wire })
+    }
+
+    /// Parses the body of an `application_layer_protocol_negotiation` extension: a
+    /// non-empty list of non-empty names, and nothing after it.
+    pub fn parse(body: &[u8]) -> Option<Self> {
+        let mut r = Reader::new(body);
+        let wire = r.vec16()?;
+        r.finish()?;
+        let mut names = Reader::new(wire);
+        while !names.is_empty() {
+            if names.vec8()?.is_empty() {
+                return None;
+            }
+        }
+        (!wire.is_empty()).then(|| Self { wire: wire.to_vec() })
+    }
+
+    /// Appends the extension's body.
+    pub fn emit(&self, out: &mut Vec<u8>) {
+        out.put_vec16(&self.wire);
+    }
+
+    /// The names, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let mut r = Reader::new(&self.wire);
+        core::iter::from_fn(move || r.vec8())
+    }
+
+    /// Whether `name` is in the list.
+    pub fn contains(&self, name: &[u8]) -> bool {
+        self.iter().any(|n| n == name)
+    }
 }
 
 /// A server's choice among the client's `offered` protocols: the first of `ours` offered.
 /// `Ok(None)` when either side has none (no ALPN); a fatal `no_application_protocol` when
-/// both have some and none is common (RFC 7301 §3.2).
-pub(crate) fn choose(offered: Option<&[Vec<u8>]>, ours: &[Vec<u8>]) -> Result<Option<Vec<u8>>, Error> {
+/// both have some and none is common (RFC 7301 §3.2). Costs at most one pass over the offer
+/// for each of ours.
+pub(crate) fn choose(offered: Option<&ProtocolList>, ours: &[Vec<u8>]) -> Result<Option<Vec<u8>>, Error> {
     let Some(offered) = offered.filter(|_| !ours.is_empty()) else { return Ok(None) };
     match ours.iter().find(|p| offered.contains(p)) {
         Some(p) => Ok(Some(p.clone())),
@@ -86,26 +133,32 @@ pub(crate) fn choose(offered: Option<&[Vec<u8>]>, ours: &[Vec<u8>]) -> Result<Op
 
 /// A client's check of the server's answer to its offer of `ours`: exactly one protocol, one
 /// we offered; otherwise illegal_parameter.
-pub(crate) fn check_answer(answer: &[Vec<u8>], ours: &[Vec<u8>]) -> Result<Vec<u8>, Error> {
-    match answer {
-        [one] if ours.contains(one) => Ok(one.clone()),
-        _ => Err(Error::PeerMisbehaved {
+pub(crate) fn check_answer(answer: &ProtocolList, ours: &[Vec<u8>]) -> Result<Vec<u8>, Error> {
+    let mut names = answer.iter();
+    let (Some(one), None) = (names.next(), names.next()) else {
+        // RFC 7301 §3.1: the server's list has exactly one name.
+        return Err(Error::decode("ALPN answer of more than one protocol"));
+    };
+    match ours.iter().any(|p| p == one) {
+        true => Ok(one.to_vec()),
+        false => Err(Error::PeerMisbehaved {
             alert: AlertDescription::ILLEGAL_PARAMETER,
             reason: "server chose an application protocol (ALPN) we did not offer",
         }),
     }
 }
 
-/// Checks a configuration's list: names of 1 to 255 bytes, each once, 65,535 bytes in all.
+/// Checks a configuration's list: names of 1 to 255 bytes, each once,
+/// [`MAX_CONFIGURED_LIST_LEN`] bytes in all.
 pub(crate) fn check_protocols(protocols: &[Vec<u8>]) -> Result<(), Error> {
     if protocols.iter().any(|p| p.is_empty() || p.len() > MAX_PROTOCOL_LEN) {
         return Err(Error::Config("an ALPN protocol name is 1 to 255 bytes"));
     }
+    if protocols.iter().map(|p| 1 + p.len()).sum::<usize>() > MAX_CONFIGURED_LIST_LEN {
+        return Err(Error::Config("the ALPN protocol list is over 1,024 bytes"));
+    }
     if protocols.iter().enumerate().any(|(i, p)| protocols[..i].contains(p)) {
         return Err(Error::Config("an ALPN protocol is listed twice"));
-    }
-    if protocols.iter().map(|p| 1 + p.len()).sum::<usize>() > usize::from(u16::MAX) {
-        return Err(Error::Config("the ALPN protocol list is over 65,535 bytes"));
     }
     Ok(())
 }
@@ -114,7 +167,7 @@ impl ConfigBuilder {
     /// Application-layer protocols (RFC 7301), most preferred first: a client offers them in
     /// this order; a server picks the first of them the client offered, and refuses a client
     /// whose offer has none of them (`no_application_protocol`). Default: none (no ALPN). Each
-    /// name 1 to 255 bytes, each once.
+    /// name 1 to 255 bytes, each once, 1,024 bytes in all (with a length byte each).
     pub fn alpn_protocols<P: AsRef<[u8]>>(mut self, protocols: &[P]) -> Self {
         self.config.alpn_protocols = protocols.iter().map(|p| p.as_ref().to_vec()).collect();
         self
@@ -138,19 +191,26 @@ mod tests {
 
     #[test]
     fn the_extension_is_parsed_exactly() {
+        let protocols = ProtocolList::new(&["h2", "coap"]).unwrap();
         let mut body = Vec::new();
-        emit_protocols(&list(&["h2", "coap"]), &mut body);
+        protocols.emit(&mut body);
         assert_eq!(body, b"\x00\x08\x02h2\x04coap");
-        assert_eq!(parse_protocols(&body), Some(list(&["h2", "coap"])));
+        assert_eq!(ProtocolList::parse(&body), Some(protocols.clone()));
+        assert_eq!(protocols.iter().collect::<Vec<_>>(), [&b"h2"[..], b"coap"]);
+        assert!(protocols.contains(b"coap") && !protocols.contains(b"coa"));
         // An empty list, an empty name, a name past the list, trailing bytes.
         for bad in [&b"\x00\x00"[..], b"\x00\x03\x02h2\x00", b"\x00\x03\x03h2", b"\x00\x03\x02h2x", b""] {
-            assert_eq!(parse_protocols(bad), None, "{bad:?}");
+            assert_eq!(ProtocolList::parse(bad), None, "{bad:?}");
         }
+        for bad in [&[][..], &[""], &["x"; 0]] {
+            assert_eq!(ProtocolList::new(bad), None);
+        }
+        assert_eq!(ProtocolList::new(&[[b'a'; 256]]), None);
     }
 
     #[test]
     fn the_server_prefers_its_own_order_and_refuses_an_offer_it_cannot_meet() {
-        let offered = list(&["coap", "mqtt", "x"]);
+        let offered = ProtocolList::new(&["coap", "mqtt", "x"]).unwrap();
         assert_eq!(choose(Some(&offered), &list(&["mqtt", "coap"])), Ok(Some(b"mqtt".to_vec())));
         assert_eq!(choose(None, &list(&["mqtt"])), Ok(None));
         assert_eq!(choose(Some(&offered), &[]), Ok(None));
@@ -161,10 +221,12 @@ mod tests {
     #[test]
     fn the_client_takes_one_protocol_it_offered() {
         let ours = list(&["coap", "mqtt"]);
-        assert_eq!(check_answer(&list(&["mqtt"]), &ours), Ok(b"mqtt".to_vec()));
-        for bad in [list(&["h2"]), list(&["coap", "mqtt"])] {
-            let err = check_answer(&bad, &ours).unwrap_err();
-            assert_eq!(err.alert_to_send(), Some(AlertDescription::ILLEGAL_PARAMETER), "{bad:?}");
+        assert_eq!(check_answer(&ProtocolList::new(&["mqtt"]).unwrap(), &ours), Ok(b"mqtt".to_vec()));
+        for (bad, alert) in
+            [(&["h2"][..], AlertDescription::ILLEGAL_PARAMETER), (&["coap", "mqtt"], AlertDescription::DECODE_ERROR)]
+        {
+            let err = check_answer(&ProtocolList::new(bad).unwrap(), &ours).unwrap_err();
+            assert_eq!(err.alert_to_send(), Some(alert), "{bad:?}");
         }
     }
 
@@ -174,7 +236,13 @@ mod tests {
         assert!(check_protocols(&list(&["coap", "coap"])).is_err());
         assert!(check_protocols(&[Vec::new()]).is_err());
         assert!(check_protocols(&[vec![b'a'; 256]]).is_err());
-        let many: Vec<Vec<u8>> = (0..300u32).map(|i| format!("{i:0>250}").into_bytes()).collect();
-        assert!(check_protocols(&many).is_err());
+        // 1,024 bytes with their length bytes, and one more.
+        let full: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i; 255]).collect();
+        assert!(check_protocols(&full).is_ok());
+        assert!(check_protocols(&[full.clone(), vec![vec![9]]].concat()).is_err());
+        // What the extension can carry at most.
+        let most: Vec<Vec<u8>> = (0..=255u8).map(|i| vec![i; 254]).chain([vec![0; 252]]).collect();
+        assert_eq!(ProtocolList::new(&most).map(|l| l.iter().count()), Some(257));
+        assert_eq!(ProtocolList::new(&[most, vec![vec![1]]].concat()), None);
     }
 }

@@ -234,6 +234,17 @@ fn client_hello(extensions: usize, pad: usize, cookie: &[u8]) -> Vec<u8> {
 /// TLS 1.3 extensions come last, after the empty ones: wherever the scan stops, it has read
 /// every header first.
 fn client_hello_of(tls13: bool, extensions: usize, pad: usize, cookie: &[u8]) -> Vec<u8> {
+    let padding = (pad > 0).then(|| (ExtensionType(0xfff0), vec![0u8; pad]));
+    client_hello_with(tls13, extensions, padding, cookie)
+}
+
+/// [`client_hello_of`] with `extra`, an extension of any type and body, in place of padding.
+fn client_hello_with(
+    tls13: bool,
+    extensions: usize,
+    extra: Option<(ExtensionType, Vec<u8>)>,
+    cookie: &[u8],
+) -> Vec<u8> {
     let mut body = Vec::new();
     body.put_u16(0xfefd);
     body.extend_from_slice(&[0x5a; 32]);
@@ -250,16 +261,16 @@ fn client_hello_of(tls13: bool, extensions: usize, pad: usize, cookie: &[u8]) ->
             put_extension(b, ExtensionType::KEY_SHARE, |b| b.put_vec16(&[]));
             put_extension(b, ExtensionType::SIGNATURE_ALGORITHMS, |b| b.put_vec16(&[0x04, 0x03]));
             put_extension(b, ExtensionType::SUPPORTED_VERSIONS, |b| b.put_vec8(&[0xfe, 0xfc]));
-            if pad > 0 {
-                put_extension(b, ExtensionType(0xfff0), |b| b.extend(std::iter::repeat_n(0u8, pad)));
+            if let Some((ty, data)) = &extra {
+                put_extension(b, *ty, |b| b.extend_from_slice(data));
             }
             return;
         }
         for i in 0..extensions {
             put_extension(b, ExtensionType(1000 + i as u16), |_| {});
         }
-        if pad > 0 {
-            put_extension(b, ExtensionType(0xfff0), |b| b.extend(std::iter::repeat_n(0u8, pad)));
+        if let Some((ty, data)) = &extra {
+            put_extension(b, *ty, |b| b.extend_from_slice(data));
         }
     });
     let mut hs = Vec::new();
@@ -397,6 +408,48 @@ fn with_dtls13_on_no_client_hello_costs_the_verifier_more_per_byte_than_the_smal
             per_byte_m * 1e9
         );
         assert!(per_byte_w <= per_byte_m, "the worst ClientHello costs more per byte than a minimal one");
+    }
+}
+
+/// The lists a DTLS 1.3 verifier reads whole before the cookie, at their longest in a 16 KiB
+/// ClientHello: 8,000 one-byte ALPN names and 8,000 SRTP profiles cost no more per byte than
+/// the smallest ClientHello (each list is one allocation, not one per entry).
+#[test]
+fn the_longest_alpn_and_srtp_lists_cost_the_verifier_no_more_per_byte_than_the_smallest_hello() {
+    let now = Instant::now();
+    let cfg = Config::builder().psk_server_key(b"k".to_vec()).build().unwrap();
+    let names: Vec<Vec<u8>> = (0..8_000u32).map(|i| vec![(i % 251) as u8 + 1]).collect();
+    let mut alpn = Vec::new();
+    rdtls_proto::alpn::ProtocolList::new(&names).unwrap().emit(&mut alpn);
+    let mut srtp = Vec::new();
+    rdtls_proto::srtp::UseSrtp { profiles: (0..8_000).collect(), mki: vec![7; 255] }.emit(&mut srtp);
+    let minimal = client_hello_of(true, 0, 64, &[]);
+    for (name, ty, body) in [
+        ("ALPN", ExtensionType::APPLICATION_LAYER_PROTOCOL_NEGOTIATION, alpn),
+        ("use_srtp", ExtensionType::USE_SRTP, srtp),
+    ] {
+        let worst = client_hello_with(true, 0, Some((ty, body)), &[]);
+        assert!(worst.len() > 16_000 && worst.len() - 25 <= 16 * 1024, "{name}: {}", worst.len());
+        let run = |v: &mut ClientVerifier, d: &[u8]| {
+            let mut resp = Vec::new();
+            assert_eq!(v.verify(now, &peer(), d, &mut resp), Verification::SendHelloRetryRequest, "{name}");
+            let start = Instant::now();
+            for _ in 0..100 {
+                std::hint::black_box(v.verify(now, &peer(), d, &mut resp));
+            }
+            start.elapsed() / 100
+        };
+        let mut a = ClientVerifier::new(&cfg, now).unwrap();
+        let mut b = ClientVerifier::new(&cfg, now).unwrap();
+        let (w, m) = fastest(9, || run(&mut a, &worst), || run(&mut b, &minimal));
+        let (per_byte_w, per_byte_m) = (w.as_secs_f64() / worst.len() as f64, m.as_secs_f64() / minimal.len() as f64);
+        eprintln!("verifier, {name}: {w:?} for {} bytes, minimal {m:?} for {}", worst.len(), minimal.len());
+        assert!(
+            per_byte_w <= per_byte_m,
+            "{name}: {:.2} ns per byte against {:.2}",
+            per_byte_w * 1e9,
+            per_byte_m * 1e9
+        );
     }
 }
 

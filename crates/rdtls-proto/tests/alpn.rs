@@ -1,13 +1,15 @@
 //! Application-Layer Protocol Negotiation (RFC 7301) in both versions' handshakes: the offer,
-//! the server's choice in its own order, the refusal of an offer it cannot meet, the client's
-//! check of the answer, and what survives resumption and session export. OpenSSL agrees too
-//! (`crates/rdtls-interop/tests/alpn.rs`).
+//! the server's choice in its own order, the refusal of an offer it cannot meet (before the
+//! server keeps anything), the client's check of the answer, the cookie exchanges and the
+//! fallback to DTLS 1.2, resumption (which negotiates again: `tests/resumption13.rs` shows a
+//! new choice), and session export. OpenSSL agrees too (`crates/rdtls-interop/tests/alpn.rs`).
 
 mod support;
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use rdtls_proto::alpn::ProtocolList;
 use rdtls_proto::enums::{AlertDescription, Protocol};
 use rdtls_proto::{Config, ConfigBuilder, Connection, Error};
 use support::{drain, grow_hello, hello_extensions, pump, server_hello_extensions_at};
@@ -24,8 +26,8 @@ fn configs(version: Protocol, client: &[&str], server: &[&str]) -> (Arc<Config>,
     (Arc::new(c.build().unwrap()), Arc::new(s.allow_session_export(true).build().unwrap()))
 }
 
-fn names(list: &[&str]) -> Vec<Vec<u8>> {
-    list.iter().map(|n| n.as_bytes().to_vec()).collect()
+fn names(list: &[&str]) -> ProtocolList {
+    ProtocolList::new(list).unwrap()
 }
 
 /// A handshake; returns both ends, the client's first datagram and the server's first flight.
@@ -84,6 +86,8 @@ fn a_server_refuses_an_offer_it_cannot_meet_with_no_application_protocol() {
         let alert = AlertDescription::NO_APPLICATION_PROTOCOL;
         assert!(matches!(err, Error::PeerIncompatible { alert: a, .. } if a == alert), "{version:?} {err:?}");
         // On the wire: one plaintext fatal alert, no_application_protocol (120).
+        // Refused before anything of the handshake was kept.
+        assert_eq!((server.cipher_suite(), server.psk_identity()), (None, None), "{version:?}");
         let sent = drain(&mut server);
         assert_eq!(sent.len(), 1, "{version:?}");
         assert_eq!((sent[0][0], &sent[0][13..]), (21, &[2, 120][..]), "{version:?}");
@@ -119,6 +123,34 @@ fn a_client_refuses_a_protocol_it_did_not_offer_or_an_answer_to_no_offer() {
     assert!(matches!(err, Error::PeerMisbehaved { alert: AlertDescription::UNSUPPORTED_EXTENSION, .. }), "{err:?}");
 }
 
+/// Through the cookie exchanges (a HelloVerifyRequest in DTLS 1.2, a HelloRetryRequest in
+/// 1.3: the second ClientHello offers the same), and through a DTLS 1.3 client's fallback to a
+/// DTLS 1.2 server.
+#[test]
+fn the_offer_survives_the_cookie_exchange_and_the_fallback() {
+    let both = |b: ConfigBuilder| b.protocol_versions(Protocol::Dtls1_2, Protocol::Dtls1_3);
+    for (client_versions, server_version) in [
+        (Protocol::Dtls1_2, Protocol::Dtls1_2),
+        (Protocol::Dtls1_3, Protocol::Dtls1_3),
+        (Protocol::Dtls1_3, Protocol::Dtls1_2),
+    ] {
+        let c = match client_versions {
+            Protocol::Dtls1_2 => only(Protocol::Dtls1_2),
+            _ => both(Config::builder()),
+        };
+        let c = c.psk("app", KEY.to_vec()).alpn_protocols(&["coap", "mqtt"]).build().unwrap();
+        let s = only(server_version).psk_server_key(KEY.to_vec()).alpn_protocols(&["mqtt"]).build().unwrap();
+        assert!(s.cookie_verification());
+        let now = Instant::now();
+        let mut client = Connection::client(Arc::new(c), now).unwrap();
+        let mut server = Connection::server(Arc::new(s), now).unwrap();
+        pump(now, &mut client, &mut server);
+        assert!(client.is_established() && server.is_established(), "{server_version:?}");
+        assert_eq!(client.protocol(), Some(server_version));
+        assert_eq!((client.alpn_protocol(), server.alpn_protocol()), (Some(&b"mqtt"[..]), Some(&b"mqtt"[..])));
+    }
+}
+
 #[test]
 fn resumption_agrees_again() {
     let c = support::dtls12().psk("app", KEY.to_vec()).session_resumption(true).alpn_protocols(&["coap"]);
@@ -144,12 +176,17 @@ fn session_export_keeps_the_protocol() {
         let state = server.export_session().unwrap();
         let imported = Connection::import_session(config.clone(), &state, Instant::now()).unwrap();
         assert_eq!(imported.alpn_protocol(), Some(&b"coap"[..]), "{version:?}");
-        // The section holds 1 to 255 bytes: an empty one is refused.
-        let mut empty = state[..state.len() - 4].to_vec();
-        assert_eq!(empty[empty.len() - 3..], [3, 0, 4], "{version:?}");
-        let len = empty.len();
-        empty[len - 1] = 0;
-        assert!(Connection::import_session(config, &empty, Instant::now()).is_err(), "{version:?}");
+        // The section (tag 3, its length, the name) holds 1 to 255 bytes; sections come each
+        // once, in order.
+        let at = state.len() - 4 - 3;
+        assert_eq!(state[at..], [3, 0, 4, b'c', b'o', b'a', b'p'], "{version:?}");
+        let with = |section: &[u8]| [&state[..at], section].concat();
+        let import = |data: &[u8]| Connection::import_session(config.clone(), data, Instant::now());
+        assert!(import(&with(&[3, 0, 0])).is_err(), "{version:?}: empty");
+        assert!(import(&with(&[&[3, 1, 0][..], &[b'a'; 256]].concat())).is_err(), "{version:?}: 256 bytes");
+        assert!(import(&with(&[3, 0, 1, b'a', 3, 0, 1, b'b'])).is_err(), "{version:?}: twice");
+        assert!(import(&with(&[3, 0, 1, b'a', 1, 0, 2, 0, 7])).is_err(), "{version:?}: out of order");
+        assert_eq!(import(&with(&[3, 0, 1, b'a'])).unwrap().alpn_protocol(), Some(&b"a"[..]));
     }
 }
 

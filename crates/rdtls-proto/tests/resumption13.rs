@@ -89,6 +89,24 @@ fn a_resumed_handshake_agrees_on_srtp_again() {
     assert_ne!(resumed.as_bytes(), keys.as_bytes());
 }
 
+/// ALPN is negotiated again in a resumed handshake, not carried over: a server that shares
+/// the ticket keys but prefers another protocol gets its own choice.
+#[test]
+fn a_resumed_handshake_negotiates_alpn_again() {
+    let (p, clock) = (pki(), Clock::new());
+    let provider = rdtls_proto::crypto::default_provider();
+    let keys = Arc::new(TicketKeys::from_secret(&*provider, &[6; 32], Duration::from_secs(600)).unwrap());
+    let c = client(&p, &clock).alpn_protocols(&["coap", "mqtt"]).build().unwrap();
+    let s1 = server(&p, &clock).ticket_keys(keys.clone()).alpn_protocols(&["coap", "mqtt"]).build().unwrap();
+    let s2 = server(&p, &clock).ticket_keys(keys).alpn_protocols(&["mqtt", "coap"]).build().unwrap();
+    let (sim, session) = first(c.clone(), s1);
+    assert_eq!(sim.client.alpn_protocol(), Some(&b"coap"[..]));
+    let sim = again(c, s2, "localhost", session, 2, Link::PERFECT);
+    assert!(sim.client.resumed());
+    assert_eq!(sim.client.alpn_protocol(), Some(&b"mqtt"[..]));
+    assert_eq!(sim.server_conn().unwrap().alpn_protocol(), Some(&b"mqtt"[..]));
+}
+
 #[test]
 fn a_ticket_resumes_with_a_psk_handshake_and_no_certificate() {
     let (p, clock) = (pki(), Clock::new());

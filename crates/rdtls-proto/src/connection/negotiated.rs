@@ -8,7 +8,8 @@ use crate::srtp::{SrtpKeyingMaterial, SrtpProfile, EXPORTER_LABEL};
 impl Connection {
     /// The application-layer protocol the handshake agreed on (RFC 7301; see
     /// [`ConfigBuilder::alpn_protocols`](crate::ConfigBuilder::alpn_protocols)): `None` before
-    /// the handshake chose one, or when either side has no protocols configured.
+    /// the handshake chose one, or when either side offers or takes none. A server knows its
+    /// choice from the ClientHello on, before the handshake authenticated the client.
     pub fn alpn_protocol(&self) -> Option<&[u8]> {
         self.details.as_ref().and_then(|d| d.alpn.as_deref())
     }

@@ -249,12 +249,16 @@ impl Context<'_> {
 
     /// Server: the answer to the client's ALPN offer (RFC 7301), if both have protocols, and
     /// if so record the agreement; fails if they have none in common.
-    pub(crate) fn accept_alpn(&mut self, ch: &crate::messages::HelloExtensions) -> Result<Option<Vec<Vec<u8>>>, Error> {
-        let Some(chosen) = crate::alpn::choose(ch.alpn.as_deref(), &self.config.alpn_protocols)? else {
+    pub(crate) fn accept_alpn(
+        &mut self,
+        ch: &crate::messages::HelloExtensions,
+    ) -> Result<Option<crate::alpn::ProtocolList>, Error> {
+        let Some(chosen) = crate::alpn::choose(ch.alpn.as_ref(), &self.config.alpn_protocols)? else {
             return Ok(None);
         };
-        self.push(Action::Alpn(chosen.clone()));
-        Ok(Some(vec![chosen]))
+        let answer = crate::alpn::ProtocolList::new(&[&chosen]);
+        self.push(Action::Alpn(chosen));
+        Ok(answer)
     }
 
     /// Server: the answer to the client's `use_srtp` (RFC 5764), if both have a profile in

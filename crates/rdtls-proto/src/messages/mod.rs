@@ -106,7 +106,7 @@ pub struct HelloExtensions {
     pub use_srtp: Option<crate::srtp::UseSrtp>,
     /// `application_layer_protocol_negotiation` (RFC 7301): the protocols a client offers, or
     /// the one a DTLS 1.2 server chose (a DTLS 1.3 server's is in its EncryptedExtensions).
-    pub alpn: Option<Vec<Vec<u8>>>,
+    pub alpn: Option<crate::alpn::ProtocolList>,
     /// `session_ticket` (RFC 5077): a client's ticket (empty: it asks for one), or a server's
     /// promise of a NewSessionTicket (empty).
     pub session_ticket: Option<Vec<u8>>,
@@ -148,7 +148,7 @@ impl HelloExtensions {
                 ExtensionType::RRC => out.rrc = true,
                 ExtensionType::USE_SRTP => out.use_srtp = Some(crate::srtp::UseSrtp::parse(body.rest())?),
                 ExtensionType::APPLICATION_LAYER_PROTOCOL_NEGOTIATION => {
-                    out.alpn = Some(crate::alpn::parse_protocols(body.rest())?);
+                    out.alpn = Some(crate::alpn::ProtocolList::parse(body.rest())?);
                 }
                 ExtensionType::SESSION_TICKET => out.session_ticket = Some(body.rest().to_vec()),
                 ExtensionType::SIGNATURE_ALGORITHMS => {
@@ -279,9 +279,7 @@ impl HelloExtensions {
             put_extension(exts, ExtensionType::USE_SRTP, |b| srtp.emit(b));
         }
         if let Some(protocols) = &self.alpn {
-            put_extension(exts, ExtensionType::APPLICATION_LAYER_PROTOCOL_NEGOTIATION, |b| {
-                crate::alpn::emit_protocols(protocols, b);
-            });
+            put_extension(exts, ExtensionType::APPLICATION_LAYER_PROTOCOL_NEGOTIATION, |b| protocols.emit(b));
         }
         if let Some(ticket) = &self.session_ticket {
             put_extension(exts, ExtensionType::SESSION_TICKET, |b| b.extend_from_slice(ticket));
@@ -603,7 +601,7 @@ mod tests {
             connection_id: Some(vec![1, 2, 3]),
             rrc: true,
             use_srtp: Some(crate::srtp::UseSrtp { profiles: vec![7, 1], mki: vec![5; 3] }),
-            alpn: Some(vec![b"coap".to_vec(), b"h2".to_vec()]),
+            alpn: crate::alpn::ProtocolList::new(&["coap", "h2"]),
             session_ticket: Some(vec![9; 40]),
             tls13: Tls13Extensions::default(),
             others: Vec::new(),

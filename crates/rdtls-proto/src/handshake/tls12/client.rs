@@ -175,7 +175,7 @@ impl Client {
                 connection_id: cx.own_cid.map(<[u8]>::to_vec),
                 rrc: cx.offers_rrc(),
                 use_srtp: crate::srtp::UseSrtp::offer(&config.srtp_profiles),
-                alpn: (!config.alpn_protocols.is_empty()).then(|| config.alpn_protocols.clone()),
+                alpn: crate::alpn::ProtocolList::new(&config.alpn_protocols),
                 session_ticket: self.resumption.ticket_extension(),
                 ..HelloExtensions::default()
             },

@@ -185,6 +185,8 @@ impl Server {
         if !ch.compression_methods.contains(&0) {
             return Err(Error::illegal("client does not offer null compression"));
         }
+        // A client we cannot serve is refused before anything of the handshake is kept.
+        crate::alpn::choose(ch.extensions.alpn.as_ref(), &config.alpn_protocols)?;
         if ch.extensions.renegotiation_info.as_ref().is_some_and(|ri| !ri.is_empty()) {
             return Err(Error::PeerMisbehaved {
                 alert: AlertDescription::HANDSHAKE_FAILURE,

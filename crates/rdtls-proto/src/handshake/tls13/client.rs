@@ -190,7 +190,7 @@ impl Client {
         ext.connection_id = cx.own_cid.map(<[u8]>::to_vec);
         ext.rrc = cx.offers_rrc();
         ext.use_srtp = crate::srtp::UseSrtp::offer(&config.srtp_profiles);
-        ext.alpn = (!config.alpn_protocols.is_empty()).then(|| config.alpn_protocols.clone());
+        ext.alpn = crate::alpn::ProtocolList::new(&config.alpn_protocols);
         ext.supported_groups = Some(config.groups.iter().map(|g| g.code_point()).collect());
         ext.signature_algorithms = Some(
             SignatureScheme::SUPPORTED.iter().filter(|s| self.offers_12 || SCHEMES.contains(s)).map(|s| s.0).collect(),

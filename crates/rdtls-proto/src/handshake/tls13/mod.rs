@@ -228,7 +228,7 @@ pub(crate) fn write_encrypted_extensions(
     out: &mut Vec<u8>,
     server_name_ack: bool,
     srtp: Option<&UseSrtp>,
-    alpn: Option<&[Vec<u8>]>,
+    alpn: Option<&crate::alpn::ProtocolList>,
 ) {
     out.put_len16(|b| {
         if server_name_ack {
@@ -238,9 +238,7 @@ pub(crate) fn write_encrypted_extensions(
             put_extension(b, ExtensionType::USE_SRTP, |b| srtp.emit(b));
         }
         if let Some(protocols) = alpn {
-            put_extension(b, ExtensionType::APPLICATION_LAYER_PROTOCOL_NEGOTIATION, |b| {
-                crate::alpn::emit_protocols(protocols, b);
-            });
+            put_extension(b, ExtensionType::APPLICATION_LAYER_PROTOCOL_NEGOTIATION, |b| protocols.emit(b));
         }
     });
 }
@@ -290,7 +288,7 @@ pub(crate) fn parse_encrypted_extensions(
                 found.srtp = Some(answer.check_answer(srtp_offered)?);
             }
             ExtensionType::APPLICATION_LAYER_PROTOCOL_NEGOTIATION if !alpn_offered.is_empty() => {
-                let answer = crate::alpn::parse_protocols(body).ok_or(decode.clone())?;
+                let answer = crate::alpn::ProtocolList::parse(body).ok_or(decode.clone())?;
                 found.alpn = Some(crate::alpn::check_answer(&answer, alpn_offered)?);
             }
             // The server's preferred groups (RFC 8446 §4.2.7): informational.
@@ -624,7 +622,7 @@ mod tests {
     fn encrypted_extensions_carry_the_application_protocol_only_when_offered() {
         let config = offering(&[], &["coap", "mqtt"]);
         let mut ee = Vec::new();
-        write_encrypted_extensions(&mut ee, false, None, Some(&[b"mqtt".to_vec()]));
+        write_encrypted_extensions(&mut ee, false, None, crate::alpn::ProtocolList::new(&["mqtt"]).as_ref());
         let found = parse_encrypted_extensions(&ee, false, &config).map(|e| e.alpn);
         assert_eq!(found, Ok(Some(b"mqtt".to_vec())));
         let parse = |body: &[u8], config: &Config| {
@@ -636,7 +634,7 @@ mod tests {
         );
         assert_eq!(alert_of(parse(b"\x00\x03\x02h2", &config)), Some(AlertDescription::ILLEGAL_PARAMETER));
         let two = b"\x00\x0a\x04coap\x04mqtt";
-        assert_eq!(alert_of(parse(two, &config)), Some(AlertDescription::ILLEGAL_PARAMETER));
+        assert_eq!(alert_of(parse(two, &config)), Some(AlertDescription::DECODE_ERROR));
         assert_eq!(alert_of(parse(b"\x00\x01\x00", &config)), Some(AlertDescription::DECODE_ERROR));
     }
 }

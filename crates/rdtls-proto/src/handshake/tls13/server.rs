@@ -318,6 +318,9 @@ impl Server {
             .map(|n| n.trim_end_matches('.').to_owned());
         let choice = self.choose(config, ch, sni.as_deref())?;
         let suite = choice.suite;
+        // A client we cannot serve is refused before a retry, a key exchange or anything of
+        // the handshake is kept.
+        crate::alpn::choose(ch.extensions.alpn.as_ref(), &config.alpn_protocols)?;
 
         // The group: a share the client sent, in our order; else ask for one it supports.
         let mut share = None;
@@ -452,7 +455,7 @@ impl Server {
         let srtp = cx.accept_srtp(&ch.extensions);
         let alpn = cx.accept_alpn(&ch.extensions)?;
         let mut ee = Vec::with_capacity(16);
-        write_encrypted_extensions(&mut ee, by_name, srtp.as_ref(), alpn.as_deref());
+        write_encrypted_extensions(&mut ee, by_name, srtp.as_ref(), alpn.as_ref());
         items.push(self.common.outgoing(EPOCH_HANDSHAKE, HandshakeType::ENCRYPTED_EXTENSIONS, ee));
         if let Some((cert, scheme, by_name)) = &choice.cert {
             if *by_name {
