@@ -132,28 +132,20 @@ pub(crate) fn parse_ciphers(list: &str) -> anyhow::Result<Vec<&'static CipherSui
     Ok(out)
 }
 
-/// Parses a group list.
-pub(crate) fn parse_groups(list: &str) -> anyhow::Result<Vec<KxGroup>> {
-    let groups = list
+/// Parses the list of option `flag`: names separated by ',' or ':', at least one.
+pub(crate) fn parse_list<T>(flag: &str, list: &str) -> anyhow::Result<Vec<T>>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let items = list
         .split([',', ':'])
         .map(str::trim)
         .filter(|n| !n.is_empty())
-        .map(|n| n.parse::<KxGroup>().map_err(|e| anyhow::anyhow!("--groups: {e}")))
+        .map(|n| n.parse::<T>().map_err(|e| anyhow::anyhow!("{flag}: {e}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    anyhow::ensure!(!groups.is_empty(), "--groups is empty");
-    Ok(groups)
-}
-
-/// Parses an SRTP profile list.
-pub(crate) fn parse_srtp_profiles(list: &str) -> anyhow::Result<Vec<SrtpProfile>> {
-    let profiles = list
-        .split([',', ':'])
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(|n| n.parse::<SrtpProfile>().map_err(|e| anyhow::anyhow!("--srtp-profiles: {e}")))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    anyhow::ensure!(!profiles.is_empty(), "--srtp-profiles is empty");
-    Ok(profiles)
+    anyhow::ensure!(!items.is_empty(), "{flag} is empty");
+    Ok(items)
 }
 
 /// The handshake timeout, checked against EdgerOS's range.
@@ -197,10 +189,10 @@ pub(crate) fn common(args: &TlsArgs, mut b: ConfigBuilder) -> anyhow::Result<Con
         b = b.cipher_suites(&parse_ciphers(list)?);
     }
     if let Some(list) = &args.groups {
-        b = b.groups(&parse_groups(list)?);
+        b = b.groups(&parse_list::<KxGroup>("--groups", list)?);
     }
     if let Some(list) = &args.srtp_profiles {
-        b = b.srtp_profiles(&parse_srtp_profiles(list)?);
+        b = b.srtp_profiles(&parse_list::<SrtpProfile>("--srtp-profiles", list)?);
     }
     if let Some(list) = &args.alpn {
         let protocols: Vec<&str> = list.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();

@@ -2,7 +2,8 @@
 //! the server's choice in its own order, the refusal of an offer it cannot meet (before the
 //! server keeps anything), the client's check of the answer, the cookie exchanges and the
 //! fallback to DTLS 1.2, resumption (which negotiates again: `tests/resumption13.rs` shows a
-//! new choice), and session export. OpenSSL agrees too (`crates/rdtls-interop/tests/alpn.rs`).
+//! new choice), and session export. OpenSSL (DTLS 1.2) and wolfSSL (DTLS 1.3) agree too
+//! (`crates/rdtls-interop/tests/alpn.rs`, `wolfssl_alpn.rs`).
 
 mod support;
 

@@ -71,6 +71,7 @@ pub(crate) struct WolfConfig {
     pub(super) mtu: Option<u16>,
     pub(super) cookie: bool,
     pub(super) connection_id: Option<Vec<u8>>,
+    pub(super) alpn: Option<String>,
     pub(super) timeout: Duration,
 }
 
@@ -91,6 +92,7 @@ impl WolfConfig {
             mtu: None,
             cookie: true,
             connection_id: None,
+            alpn: None,
             timeout: Duration::from_secs(20),
         }
     }
@@ -120,6 +122,13 @@ impl WolfConfig {
     /// its peer's.
     pub(crate) fn connection_id(mut self, id: &[u8]) -> Self {
         self.connection_id = Some(id.to_vec());
+        self
+    }
+
+    /// ALPN (RFC 7301, `wolfSSL_UseALPN`): the comma-separated protocols a client offers or a
+    /// server accepts; the handshake fails when the peer has none of them.
+    pub(crate) fn alpn(mut self, protocols: &str) -> Self {
+        self.alpn = Some(protocols.to_owned());
         self
     }
 

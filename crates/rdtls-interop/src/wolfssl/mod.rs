@@ -39,6 +39,8 @@
 
 #![allow(unsafe_code)]
 
+#[cfg(not(rdtls_bench))]
+mod alpn;
 mod callbacks;
 // The benchmark needs no connection IDs (and a wolfSSL built before `.cargo/config.toml` gave
 // its configure the define has none).
@@ -426,6 +428,10 @@ impl WolfPeer {
         #[cfg(not(rdtls_bench))]
         if let Some(id) = &config.connection_id {
             cid::offer(s, id)?;
+        }
+        #[cfg(not(rdtls_bench))]
+        if let Some(protocols) = &config.alpn {
+            alpn::offer(s, protocols)?;
         }
         if config.role == Role::Server && !config.cookie && config.version == Version::Dtls13 {
             // SAFETY: `s` is a live DTLS 1.3 server.
