@@ -72,6 +72,7 @@ pub(crate) struct WolfConfig {
     pub(super) cookie: bool,
     pub(super) connection_id: Option<Vec<u8>>,
     pub(super) alpn: Option<String>,
+    pub(super) srtp: Option<String>,
     pub(super) timeout: Duration,
 }
 
@@ -93,6 +94,7 @@ impl WolfConfig {
             cookie: true,
             connection_id: None,
             alpn: None,
+            srtp: None,
             timeout: Duration::from_secs(20),
         }
     }
@@ -129,6 +131,13 @@ impl WolfConfig {
     /// server accepts; the handshake fails when the peer has none of them.
     pub(crate) fn alpn(mut self, protocols: &str) -> Self {
         self.alpn = Some(protocols.to_owned());
+        self
+    }
+
+    /// DTLS-SRTP (RFC 5764, `wolfSSL_set_tlsext_use_srtp`): the `:`-separated profiles, in
+    /// OpenSSL's names, a client offers or a server accepts.
+    pub(crate) fn srtp(mut self, profiles: &str) -> Self {
+        self.srtp = Some(profiles.to_owned());
         self
     }
 

@@ -31,8 +31,7 @@
 //!   message that needs fragmenting fails with BUFFER_E (-132).
 //! - A server that does not know the client's PSK identity fails with BAD_BINDER (-423, "binder
 //!   does not verify") and a fatal alert.
-//! - The exporter secret is not derived (no `HAVE_KEYING_MATERIAL`), so the key log has the four
-//!   traffic secrets only.
+//! - With `HAVE_KEYING_MATERIAL` (for DTLS-SRTP's keys) wolfSSL derives the exporter secret too.
 //! - Retransmission starts at 1 s and doubles.
 //!
 //! All of the FFI is here and in `callbacks.rs`; nothing else needs `unsafe`.
@@ -49,6 +48,8 @@ mod cid;
 mod config;
 mod memory;
 mod session;
+#[cfg(not(rdtls_bench))]
+mod srtp;
 
 use std::ffi::{c_int, c_long, c_ulong, CStr, CString};
 use std::fmt;
@@ -432,6 +433,10 @@ impl WolfPeer {
         #[cfg(not(rdtls_bench))]
         if let Some(protocols) = &config.alpn {
             alpn::offer(s, protocols)?;
+        }
+        #[cfg(not(rdtls_bench))]
+        if let Some(profiles) = &config.srtp {
+            srtp::offer(s, profiles)?;
         }
         if config.role == Role::Server && !config.cookie && config.version == Version::Dtls13 {
             // SAFETY: `s` is a live DTLS 1.3 server.
