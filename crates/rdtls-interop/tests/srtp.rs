@@ -76,6 +76,21 @@ fn our_server(profiles: &[SrtpProfile]) -> (u16, thread::JoinHandle<SrtpKeyingMa
     (port, ours)
 }
 
+/// Checks that our server chose `chosen`, that `client` says so (`said`), and that the keying
+/// material it printed after `key_prefix` is ours.
+fn client_agrees(
+    client: &Peer,
+    ours: thread::JoinHandle<SrtpKeyingMaterial>,
+    chosen: SrtpProfile,
+    said: &str,
+    key_prefix: &str,
+) {
+    let keys = ours.join().unwrap();
+    assert_eq!(keys.profile(), chosen);
+    client.expect(said, T);
+    assert_eq!(printed_hex(client, key_prefix), hex(keys.as_bytes()), "{}", client.output());
+}
+
 fn our_client(port: u16, profiles: &[SrtpProfile]) -> Client {
     let config = Config::builder()
         .cipher_suites(&[&suites::TLS_PSK_WITH_AES_128_GCM_SHA256])
@@ -97,10 +112,8 @@ fn s_client_agrees_with_our_server_on_the_profile_and_the_keys() {
     let mut args = args.to_vec();
     args.extend(["-use_srtp", &offer, "-keymatexport", LABEL, "-keymatexportlen", &len, "-ign_eof"]);
     let client = Peer::spawn("openssl", &args);
-    let keys = ours.join().unwrap();
-    assert_eq!(keys.profile(), AeadAes128Gcm);
-    client.expect("SRTP Extension negotiated, profile=SRTP_AEAD_AES_128_GCM", T);
-    assert_eq!(printed_hex(&client, "Keying material: "), hex(keys.as_bytes()), "{}", client.output());
+    let said = "SRTP Extension negotiated, profile=SRTP_AEAD_AES_128_GCM";
+    client_agrees(&client, ours, AeadAes128Gcm, said, "Keying material: ");
 }
 
 #[test]
@@ -175,10 +188,13 @@ fn gnutls_cli_agrees_with_our_server_on_the_profile_and_the_keys() {
     args.extend(["--srtp-profiles", "SRTP_AES128_CM_HMAC_SHA1_80:SRTP_AES128_CM_HMAC_SHA1_32"]);
     args.extend(["--keymatexport", LABEL, "--keymatexportsize", &len]);
     let client = Peer::spawn("stdbuf", &args);
-    let keys = ours.join().unwrap();
-    assert_eq!(keys.profile(), Aes128CmHmacSha1_32);
-    client.expect("- SRTP profile: SRTP_AES128_CM_HMAC_SHA1_32", T);
-    assert_eq!(printed_hex(&client, "- Key material: "), hex(keys.as_bytes()), "{}", client.output());
+    client_agrees(
+        &client,
+        ours,
+        Aes128CmHmacSha1_32,
+        "- SRTP profile: SRTP_AES128_CM_HMAC_SHA1_32",
+        "- Key material: ",
+    );
 }
 
 #[test]

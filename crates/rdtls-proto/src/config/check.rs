@@ -4,6 +4,11 @@ use super::{ClientAuth, Config, ConfigBuilder, VerifyPeer, MAX_CID_LEN, MAX_PSK_
 use super::{MAX_HANDSHAKE_TIMEOUT, MIN_HANDSHAKE_TIMEOUT};
 use crate::enums::Protocol;
 
+/// Whether an item of a configured list comes twice (the lists are short: quadratic is fine).
+fn listed_twice<T: PartialEq>(list: &[T]) -> bool {
+    list.iter().enumerate().any(|(i, x)| list[..i].contains(x))
+}
+
 impl ConfigBuilder {
     /// Checks the values and returns the configuration.
     pub fn build(self) -> Result<Config, crate::Error> {
@@ -27,16 +32,21 @@ impl ConfigBuilder {
         if c.groups.iter().any(|g| !c.provider.supports_group(*g)) {
             return Err(E("a group is not supported by the crypto provider"));
         }
-        crate::srtp::check_profiles(&c.srtp_profiles)?;
+        if listed_twice(&c.srtp_profiles) {
+            return Err(E("an SRTP protection profile is listed twice"));
+        }
         crate::alpn::check_protocols(&c.alpn_protocols)?;
-        if c.groups.iter().enumerate().any(|(i, g)| c.groups[..i].contains(g)) {
+        if listed_twice(&c.alpn_protocols) {
+            return Err(E("an ALPN protocol is listed twice"));
+        }
+        if listed_twice(&c.groups) {
             return Err(E("a group is listed twice"));
         }
         if let Some(shares) = &c.key_shares {
             if shares.iter().any(|g| !c.groups.contains(g)) {
                 return Err(E("a key share group is not one of the configured groups"));
             }
-            if shares.iter().enumerate().any(|(i, g)| shares[..i].contains(g)) {
+            if listed_twice(shares) {
                 return Err(E("a key share group is listed twice"));
             }
         }

@@ -247,18 +247,13 @@ impl Context<'_> {
         accept
     }
 
-    /// Server: the answer to the client's ALPN offer (RFC 7301), if both have protocols, and
-    /// if so record the agreement; fails if they have none in common.
-    pub(crate) fn accept_alpn(
-        &mut self,
-        ch: &crate::messages::HelloExtensions,
-    ) -> Result<Option<crate::alpn::ProtocolList>, Error> {
-        let Some(chosen) = crate::alpn::choose(ch.alpn.as_ref(), &self.config.alpn_protocols)? else {
-            return Ok(None);
-        };
+    /// Server: records the application protocol chosen when the ClientHello was first judged
+    /// (RFC 7301, [`crate::alpn::choose`]) and returns the answer that names it.
+    pub(crate) fn agree_alpn(&mut self, chosen: Option<Vec<u8>>) -> Option<crate::alpn::ProtocolList> {
+        let chosen = chosen?;
         let answer = crate::alpn::ProtocolList::new(&[&chosen]);
         self.push(Action::Alpn(chosen));
-        Ok(answer)
+        answer
     }
 
     /// Server: the answer to the client's `use_srtp` (RFC 5764), if both have a profile in

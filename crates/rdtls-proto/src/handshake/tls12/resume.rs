@@ -144,8 +144,8 @@ impl Server {
         by_ticket.or_else(|| config.session_cache()?.get(&ch.session_id, now))
     }
 
-    /// Answers with the abbreviated handshake's flight: ServerHello, a new ticket if asked
-    /// for, ChangeCipherSpec and Finished.
+    /// Answers with the abbreviated handshake's flight: ServerHello (with `alpn`, the
+    /// application protocol chosen), a new ticket if asked for, ChangeCipherSpec and Finished.
     pub(super) fn resume(
         &mut self,
         cx: &mut Context<'_>,
@@ -153,6 +153,7 @@ impl Server {
         ch: &ClientHello,
         session: Session,
         sni: Option<String>,
+        alpn: Option<Vec<u8>>,
     ) -> Result<(), Error> {
         let config: &Config = cx.config;
         let suite = session_suite(config, &session).ok_or(Error::Crypto)?;
@@ -160,7 +161,7 @@ impl Server {
         self.resumption.sni.clone_from(&sni);
         cx.push(Action::RequestedServerName(sni));
         cx.push(Action::Resumed);
-        let extensions = self.hello_extensions(cx, ch)?;
+        let extensions = self.hello_extensions(cx, ch, alpn);
         self.start_server_hello(cx, msg, ch, suite, false)?;
         let common = &mut self.common;
         // No server_name acknowledgement when resuming (RFC 6066 §3).

@@ -186,7 +186,7 @@ impl Server {
             return Err(Error::illegal("client does not offer null compression"));
         }
         // A client we cannot serve is refused before anything of the handshake is kept.
-        crate::alpn::choose(ch.extensions.alpn.as_ref(), &config.alpn_protocols)?;
+        let alpn = crate::alpn::choose(ch.extensions.alpn.as_ref(), &config.alpn_protocols)?;
         if ch.extensions.renegotiation_info.as_ref().is_some_and(|ri| !ri.is_empty()) {
             return Err(Error::PeerMisbehaved {
                 alert: AlertDescription::HANDSHAKE_FAILURE,
@@ -208,7 +208,7 @@ impl Server {
             .and_then(|n| core::str::from_utf8(n).ok())
             .map(|n| n.trim_end_matches('.').to_owned());
         if let Some(session) = self.find_session(config, &ch, sni.as_deref())? {
-            return self.resume(cx, msg, &ch, session, sni);
+            return self.resume(cx, msg, &ch, session, sni, alpn);
         }
         let Selection { suite, group, cert, by_name } =
             self.select(config, &ch, sni.as_deref()).ok_or(Error::PeerIncompatible {
@@ -224,7 +224,7 @@ impl Server {
         if let Some(group) = group {
             cx.push(Action::Group(group));
         }
-        let extensions = self.hello_extensions(cx, &ch)?;
+        let extensions = self.hello_extensions(cx, &ch, alpn);
         let provider = &*config.provider;
         let hint = config.psk_identity_hint.as_deref();
         let ask_for_cert = suite.key_exchange.uses_certificate() && config.client_auth != ClientAuth::None;
@@ -331,24 +331,25 @@ impl Server {
 
     /// The ServerHello extensions of both kinds of handshake: secure renegotiation, the
     /// extended master secret, a connection ID and return routability when both ask for them
-    /// (RFC 9146 §3), the SRTP profile (RFC 5764), the application protocol (RFC 7301), and
-    /// the promise of a ticket. Records the connection ID, RRC, SRTP and ALPN agreements;
-    /// fails if the client offers only application protocols we do not have.
+    /// (RFC 9146 §3), the SRTP profile (RFC 5764), the application protocol `alpn` chosen
+    /// when the ClientHello was first judged (RFC 7301), and the promise of a ticket. Records
+    /// the connection ID, RRC, SRTP and ALPN agreements.
     pub(super) fn hello_extensions(
         &mut self,
         cx: &mut Context<'_>,
         ch: &ClientHello,
-    ) -> Result<HelloExtensions, Error> {
+        alpn: Option<Vec<u8>>,
+    ) -> HelloExtensions {
         if let (Some(theirs), Some(_)) = (&ch.extensions.connection_id, cx.own_cid) {
             cx.push(Action::PeerConnectionId(theirs.clone()));
         }
         let rrc = cx.accept_rrc(&ch.extensions);
         let srtp = cx.accept_srtp(&ch.extensions);
-        let alpn = cx.accept_alpn(&ch.extensions)?;
+        let alpn = cx.agree_alpn(alpn);
         let secure_renegotiation =
             ch.extensions.renegotiation_info.is_some() || ch.cipher_suites.contains(&TLS_EMPTY_RENEGOTIATION_INFO_SCSV);
         self.resumption.issue_ticket = ch.extensions.session_ticket.is_some() && cx.config.ticket_keys().is_some();
-        Ok(HelloExtensions {
+        HelloExtensions {
             renegotiation_info: secure_renegotiation.then(Vec::new),
             extended_master_secret: ch.extensions.extended_master_secret,
             connection_id: ch.extensions.connection_id.as_ref().and(cx.own_cid).map(<[u8]>::to_vec),
@@ -357,7 +358,7 @@ impl Server {
             alpn,
             session_ticket: self.resumption.issue_ticket.then(Vec::new),
             ..HelloExtensions::default()
-        })
+        }
     }
 
     fn certificate(&mut self, cx: &mut Context<'_>, msg: &Message) -> Result<(), Error> {

@@ -320,7 +320,7 @@ impl Server {
         let suite = choice.suite;
         // A client we cannot serve is refused before a retry, a key exchange or anything of
         // the handshake is kept.
-        crate::alpn::choose(ch.extensions.alpn.as_ref(), &config.alpn_protocols)?;
+        let alpn = crate::alpn::choose(ch.extensions.alpn.as_ref(), &config.alpn_protocols)?;
 
         // The group: a share the client sent, in our order; else ask for one it supports.
         let mut share = None;
@@ -453,7 +453,7 @@ impl Server {
 
         let by_name = choice.cert.as_ref().is_some_and(|(_, _, n)| *n);
         let srtp = cx.accept_srtp(&ch.extensions);
-        let alpn = cx.accept_alpn(&ch.extensions)?;
+        let alpn = cx.agree_alpn(alpn);
         let mut ee = Vec::with_capacity(16);
         write_encrypted_extensions(&mut ee, by_name, srtp.as_ref(), alpn.as_ref());
         items.push(self.common.outgoing(EPOCH_HANDSHAKE, HandshakeType::ENCRYPTED_EXTENSIONS, ee));
