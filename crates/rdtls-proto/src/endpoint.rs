@@ -90,9 +90,15 @@ pub struct Endpoint {
     verifier: ClientVerifier,
     peers: HashMap<SocketAddr, Peer>,
     addrs: HashMap<ConnectionHandle, SocketAddr>,
-    /// Our connection IDs (when the configuration asks for them), both ways.
+    /// Our connection IDs (when the configuration asks for them). A connection's first ID is
+    /// not taken out when the connection goes (there is no map back from connections to IDs,
+    /// which would cost every connection another entry): an ID whose connection is gone routes
+    /// nothing and may be drawn again, and a sweep clears such IDs once as many connections
+    /// went as are left (see `remove`).
     cids: HashMap<OwnCid, ConnectionHandle>,
-    cid_of: HashMap<ConnectionHandle, OwnCid>,
+    /// Connections removed since the last sweep of `cids` (at least as many as the IDs left
+    /// behind).
+    gone_since_sweep: usize,
     /// DTLS 1.3: IDs a connection's peer asked for after the handshake (RFC 9147 §9).
     extra_cids: HashMap<ConnectionHandle, Vec<OwnCid>>,
     cid_generator: Arc<dyn ConnectionIdGenerator>,
@@ -108,6 +114,8 @@ pub struct Endpoint {
     no_stale_before: Option<Instant>,
     /// DTLS 1.3: fragmented ClientHellos of sources not verified yet, until whole.
     hellos: HelloPool,
+    /// What `Peer::last_seen` counts from.
+    started: Instant,
 }
 
 /// A registered peer.
@@ -117,8 +125,9 @@ struct Peer {
     /// Fingerprint of the ClientHello random that started the connection (8 bytes are as good
     /// as 32 to tell a restarted client, and smaller).
     fingerprint: u64,
-    /// When the last datagram from the peer arrived.
-    last_seen: Instant,
+    /// When the last datagram from the peer arrived: milliseconds since the endpoint started
+    /// (8 bytes where an `Instant` takes 16, in the one table with an entry per connection).
+    last_seen: u64,
 }
 
 /// A return routability check in progress (RFC 9853): the address probed, and the bytes
@@ -151,7 +160,7 @@ impl Endpoint {
             peers: HashMap::new(),
             addrs: HashMap::new(),
             cids: HashMap::new(),
-            cid_of: HashMap::new(),
+            gone_since_sweep: 0,
             extra_cids: HashMap::new(),
             cid_generator: Arc::new(RandomIds),
             probes: HashMap::new(),
@@ -163,6 +172,7 @@ impl Endpoint {
             stale_after: Some(DEFAULT_STALE_AFTER),
             no_stale_before: None,
             hellos: HelloPool::default(),
+            started: now,
         })
     }
 
@@ -285,9 +295,9 @@ impl Endpoint {
         response.clear();
         // A record with one of our connection IDs belongs to its connection, from whatever
         // address (the connection decides whether the peer moved: see `follow`).
-        if let Some(handle) = self.route_by_cid(datagram) {
-            if let Some(peer) = self.addrs.get(&handle).and_then(|a| self.peers.get_mut(a)) {
-                peer.last_seen = now;
+        if let Some((handle, at)) = self.route_by_cid(datagram) {
+            if let Some(peer) = self.peers.get_mut(&at) {
+                peer.last_seen = since(self.started, now);
             }
             return DatagramEvent::Connection(handle);
         }
@@ -303,7 +313,7 @@ impl Endpoint {
                     replaces = Some(peer.handle);
                 }
                 _ => {
-                    peer.last_seen = now;
+                    peer.last_seen = since(self.started, now);
                     return DatagramEvent::Connection(peer.handle);
                 }
             }
@@ -359,11 +369,12 @@ impl Endpoint {
             return None;
         }
         let oldest = self.peers.values().min_by_key(|p| p.last_seen)?;
-        if now.saturating_duration_since(oldest.last_seen) >= idle {
+        let last_seen = self.started + Duration::from_millis(oldest.last_seen);
+        if now.saturating_duration_since(last_seen) >= idle {
             self.no_stale_before = None;
             return Some(oldest.handle);
         }
-        self.no_stale_before = Some(oldest.last_seen + idle);
+        self.no_stale_before = Some(last_seen + idle);
         None
     }
 
@@ -405,12 +416,11 @@ impl Endpoint {
         }
         let handle = ConnectionHandle(self.next_handle);
         self.next_handle += 1;
-        let peer = Peer { handle, fingerprint: random_fingerprint(&random), last_seen: now };
+        let peer = Peer { handle, fingerprint: random_fingerprint(&random), last_seen: since(self.started, now) };
         self.peers.insert(remote, peer);
         self.addrs.insert(handle, remote);
         if let Some(cid) = cid {
             self.cids.insert(cid, handle);
-            self.cid_of.insert(handle, cid);
         }
         Ok((handle, conn))
     }
@@ -422,7 +432,7 @@ impl Endpoint {
         let provider = &self.config.provider;
         for _ in 0..16 {
             self.cid_generator.generate(&mut cid, &mut |b| Ok(provider.fill_random(b)?))?;
-            if !self.cids.contains_key(&cid) {
+            if self.cids.get(&cid).is_none_or(|h| !self.addrs.contains_key(h)) {
                 return Ok(cid);
             }
         }
@@ -431,13 +441,16 @@ impl Endpoint {
         ))
     }
 
-    /// The connection a `tls12_cid` record at the front of `datagram` names, if it is ours.
-    fn route_by_cid(&self, datagram: &[u8]) -> Option<ConnectionHandle> {
+    /// The connection a `tls12_cid` record at the front of `datagram` names, if it is one of
+    /// ours, and its peer's address.
+    fn route_by_cid(&self, datagram: &[u8]) -> Option<(ConnectionHandle, SocketAddr)> {
         if self.cids.is_empty() {
             return None;
         }
         let id = datagram_cid(datagram, self.config.connection_id_len()?)?;
-        self.cids.get(&OwnCid::new(id)?).copied()
+        let handle = *self.cids.get(&OwnCid::new(id)?)?;
+        // `None` for the ID of a connection that is gone.
+        Some((handle, *self.addrs.get(&handle)?))
     }
 
     /// After `conn` (registered as `handle`) handled a datagram of `datagram_len` bytes from
@@ -581,22 +594,46 @@ impl Endpoint {
         if !self.probes.is_empty() {
             self.probes.remove(&handle);
         }
-        if !self.cids.is_empty() {
-            if let Some(cid) = self.cid_of.remove(&handle) {
+        if !self.extra_cids.is_empty() {
+            for cid in self.extra_cids.remove(&handle).unwrap_or_default() {
                 self.cids.remove(&cid);
             }
-            if !self.extra_cids.is_empty() {
-                for cid in self.extra_cids.remove(&handle).unwrap_or_default() {
-                    self.cids.remove(&cid);
-                }
-            }
         }
-        if let Some(addr) = self.addrs.remove(&handle) {
-            if self.peers.get(&addr).is_some_and(|p| p.handle == handle) {
-                self.peers.remove(&addr);
-            }
+        let Some(addr) = self.addrs.remove(&handle) else { return };
+        if self.peers.get(&addr).is_some_and(|p| p.handle == handle) {
+            self.peers.remove(&addr);
+        }
+        if !self.cids.is_empty() {
+            self.gone_since_sweep += 1;
+            self.sweep_cids();
         }
     }
+
+    /// Clears the IDs of connections that are gone, once as many connections went since the
+    /// last sweep as are left (and a few): the table stays within about twice the IDs in use,
+    /// and each removal pays for a constant share of the sweep.
+    fn sweep_cids(&mut self) {
+        if self.gone_since_sweep <= self.addrs.len() + CID_SWEEP_SLACK {
+            return;
+        }
+        let live = &self.addrs;
+        self.cids.retain(|_, handle| live.contains_key(handle));
+        self.gone_since_sweep = 0;
+    }
+
+    /// Entries in the table of connection IDs (those of gone connections included).
+    #[cfg(test)]
+    pub(crate) fn cid_entries(&self) -> usize {
+        self.cids.len()
+    }
+}
+
+/// Removals that never start a sweep of the table of connection IDs by themselves.
+pub(crate) const CID_SWEEP_SLACK: usize = 64;
+
+/// Whole milliseconds from `start` to `now` (0 if `now` is earlier).
+fn since(start: Instant, now: Instant) -> u64 {
+    u64::try_from(now.saturating_duration_since(start).as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The last 8 bytes of a ClientHello random: random in every implementation (the first four

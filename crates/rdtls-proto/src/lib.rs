@@ -121,6 +121,7 @@ pub mod hello_pool;
 pub mod messages;
 pub mod record;
 pub mod resumption;
+mod short_bytes;
 pub mod srtp;
 pub mod suites;
 #[cfg(test)]

@@ -7,19 +7,29 @@ use super::rrc::Rrc;
 use super::*;
 use crate::cid::OwnCid;
 use crate::record::Header;
+use crate::short_bytes::ShortBytes;
 
-/// The connection IDs of a connection whose configuration asks for one.
+/// The connection IDs of a connection whose configuration asks for one. Kept small (one heap
+/// block of 64 bytes with the allocator's header, the peer's ID inline when short): every
+/// connection of such a configuration holds one for its whole life.
 #[derive(Debug)]
 pub(crate) struct Cid {
     /// Ours: the peer puts it in the records it sends us (empty: it sends ordinary records).
     own: OwnCid,
     /// The peer's, once negotiated: our records of epoch 1 and later carry it (empty: we send
     /// ordinary records). `None`: not negotiated, no record carries a connection ID.
-    peer: Option<Vec<u8>>,
+    peer: Option<ShortBytes>,
+    /// What few connections use, once they do.
+    extra: Option<Box<CidExtra>>,
+}
+
+/// The parts of [`Cid`] that only some connections use.
+#[derive(Debug, Default)]
+struct CidExtra {
     /// Return routability checks (RFC 9853), once both sides agreed on them.
-    pub(super) rrc: Option<Box<Rrc>>,
+    rrc: Option<Rrc>,
     /// DTLS 1.3: spare IDs and the messages that trade them (RFC 9147 §9), once used.
-    pub(super) more: Option<Box<Spares>>,
+    spares: Option<Spares>,
 }
 
 impl Cid {
@@ -28,7 +38,7 @@ impl Cid {
         let Some(len) = config.cid_len else { return Ok(None) };
         let mut own = OwnCid::zeroed(len).ok_or(Error::InvalidInput("connection ID too long"))?;
         config.provider.fill_random(&mut own)?;
-        Ok(Some(Box::new(Self { own, peer: None, rrc: None, more: None })))
+        Ok(Some(Self::negotiated(own)))
     }
 
     /// Ours, for the handshake's extension.
@@ -38,7 +48,35 @@ impl Cid {
 
     /// Our ID from an exported session (the peer's is set next).
     pub(super) fn negotiated(own: OwnCid) -> Box<Self> {
-        Box::new(Self { own, peer: None, rrc: None, more: None })
+        Box::new(Self { own, peer: None, extra: None })
+    }
+
+    /// The return routability state, once both sides agreed on it.
+    pub(super) fn rrc(&self) -> Option<&Rrc> {
+        self.extra.as_deref()?.rrc.as_ref()
+    }
+
+    pub(super) fn rrc_mut(&mut self) -> Option<&mut Rrc> {
+        self.extra.as_deref_mut()?.rrc.as_mut()
+    }
+
+    /// Both sides agreed on return routability checks.
+    pub(super) fn start_rrc(&mut self) {
+        self.extra.get_or_insert_with(Box::default).rrc = Some(Rrc::default());
+    }
+
+    /// The DTLS 1.3 spare IDs, once used.
+    pub(super) fn spares(&self) -> Option<&Spares> {
+        self.extra.as_deref()?.spares.as_ref()
+    }
+
+    pub(super) fn spares_if_any_mut(&mut self) -> Option<&mut Spares> {
+        self.extra.as_deref_mut()?.spares.as_mut()
+    }
+
+    /// The spares, made on first use.
+    pub(super) fn spares_mut(&mut self) -> &mut Spares {
+        self.extra.get_or_insert_with(Box::default).spares.get_or_insert_with(Spares::default)
     }
 }
 
@@ -103,17 +141,17 @@ impl Connection {
     /// Records the peer's connection ID, negotiated by the handshake (or imported with a
     /// session). From then on the peer's protected records must carry ours if it is not empty
     /// (RFC 9146 §4): its ordinary ones are refused (`cid_records_required`).
-    pub(super) fn set_peer_cid(&mut self, peer: Vec<u8>) {
+    pub(super) fn set_peer_cid(&mut self, peer: &[u8]) {
         if let Some(c) = &mut self.cid {
-            c.peer = Some(peer);
+            c.peer = Some(peer.into());
             self.cid_records_required = !c.own.is_empty();
         }
     }
 
     /// Puts `id` (not empty) on our records from now on: the peer gave it (NewConnectionId).
-    pub(super) fn replace_peer_cid(&mut self, id: Vec<u8>) {
+    pub(super) fn replace_peer_cid(&mut self, id: &[u8]) {
         if let Some(c) = &mut self.cid {
-            c.peer = Some(id);
+            c.peer = Some(id.into());
         }
     }
 
@@ -159,5 +197,14 @@ impl Connection {
         };
         reader.window.update(header.seq);
         self.dispatch(now, epoch, header.seq, content_type, fragment, plain)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_ids_fit_a_64_byte_heap_block() {
+        // 56 bytes, and the allocator's 8-byte header.
+        assert!(size_of::<super::Cid>() <= 56, "{}", size_of::<super::Cid>());
     }
 }

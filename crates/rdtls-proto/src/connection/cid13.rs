@@ -72,7 +72,7 @@ impl Connection {
     /// is none.
     pub fn use_spare_connection_id(&mut self) -> bool {
         let Some(next) = self.spares_if_any_mut().and_then(|s| s.peer.pop_front()) else { return false };
-        self.replace_peer_cid(next);
+        self.replace_peer_cid(&next);
         true
     }
 
@@ -86,7 +86,7 @@ impl Connection {
     /// Whether `cid` is one of ours (the first, or one issued since).
     pub(super) fn owns_cid(&self, cid: &[u8]) -> bool {
         let Some(c) = self.cid.as_deref() else { return false };
-        !cid.is_empty() && (c.own() == cid || c.more.as_deref().is_some_and(|m| m.own.iter().any(|o| o == cid)))
+        !cid.is_empty() && (c.own() == cid || c.spares().is_some_and(|m| m.own.iter().any(|o| o == cid)))
     }
 
     /// Our last post-handshake flight was given up (never acknowledged): a request for IDs in
@@ -118,7 +118,7 @@ impl Connection {
             let mut ids = ids.into_iter().filter(|id| !id.is_empty()).map(<[u8]>::to_vec);
             if usage == ConnectionIdUsage::Immediate {
                 let first = ids.next().ok_or(Error::illegal("NewConnectionId to use at once without an ID"))?;
-                self.replace_peer_cid(first);
+                self.replace_peer_cid(&first);
             }
             if let Some(spares) = self.spares_mut() {
                 spares.requested = false;
@@ -185,16 +185,16 @@ impl Connection {
     }
 
     fn spares(&self) -> Option<&Spares> {
-        self.cid.as_deref().and_then(|c| c.more.as_deref())
+        self.cid.as_deref()?.spares()
     }
 
     fn spares_if_any_mut(&mut self) -> Option<&mut Spares> {
-        self.cid.as_deref_mut().and_then(|c| c.more.as_deref_mut())
+        self.cid.as_deref_mut()?.spares_if_any_mut()
     }
 
     /// The connection's spares, made on first use; `None` without connection IDs.
     fn spares_mut(&mut self) -> Option<&mut Spares> {
-        Some(self.cid.as_deref_mut()?.more.get_or_insert_with(Box::default))
+        Some(self.cid.as_deref_mut()?.spares_mut())
     }
 }
 
@@ -229,10 +229,10 @@ impl Connection {
         let peer = list(MAX_SPARE_CONNECTION_IDS)?;
         let c = self.cid.as_deref_mut()?;
         if rrc {
-            c.rrc = Some(Box::default());
+            c.start_rrc();
         }
         if !own.is_empty() || !peer.is_empty() {
-            c.more = Some(Box::new(Spares { own, peer: peer.into(), ..Spares::default() }));
+            *c.spares_mut() = Spares { own, peer: peer.into(), ..Spares::default() };
         }
         Some(())
     }

@@ -133,9 +133,9 @@ impl Connection {
                         fl.retransmit_at = Some(now + jittered(&mut self.rng, rto, self.config.retransmit_jitter));
                     }
                 }
-                Action::PskIdentity(identity) => self.psk_identity = Some(identity),
+                Action::PskIdentity(identity) => self.psk_identity = Some(identity.into()),
                 Action::Group(group) => self.group = Some(group),
-                Action::PeerConnectionId(peer) => self.set_peer_cid(peer),
+                Action::PeerConnectionId(peer) => self.set_peer_cid(&peer),
                 Action::ExporterSecret(secret) => {
                     if self.keeps_exporter_secret() {
                         self.details_mut().export_secret = Some(secret);
@@ -143,7 +143,7 @@ impl Connection {
                 }
                 Action::ReturnRoutability => {
                     if let Some(c) = self.cid.as_deref_mut() {
-                        c.rrc = Some(Box::default());
+                        c.start_rrc();
                     }
                 }
                 Action::Srtp(profile) => self.details_mut().srtp = Some(profile),

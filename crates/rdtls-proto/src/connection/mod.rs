@@ -166,7 +166,7 @@ pub struct Connection {
     /// The handshake, while it runs.
     hs: Option<Box<HandshakeRun>>,
     pub(crate) suite: Option<&'static CipherSuite>,
-    pub(crate) psk_identity: Option<Vec<u8>>,
+    pub(crate) psk_identity: Option<crate::short_bytes::ShortBytes>,
     pub(crate) extended_master_secret: bool,
     /// The handshake resumed a session.
     pub(crate) resumed: bool,

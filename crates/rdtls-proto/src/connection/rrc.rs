@@ -40,7 +40,7 @@ struct Probe {
 impl Connection {
     /// Whether both sides agreed on return routability checks (RFC 9853).
     pub fn return_routability_check(&self) -> bool {
-        self.cid.as_deref().is_some_and(|c| c.rrc.is_some())
+        self.cid.as_deref().is_some_and(|c| c.rrc().is_some())
     }
 
     /// Sends a `path_challenge` with a fresh cookie (RFC 9853 §4): the next datagram of
@@ -55,7 +55,7 @@ impl Connection {
         }
         let mut cookie = [0u8; 8];
         self.config.provider.fill_random(&mut cookie)?;
-        let Some(rrc) = self.cid.as_deref_mut().and_then(|c| c.rrc.as_deref_mut()) else { return Ok(()) };
+        let Some(rrc) = self.cid.as_deref_mut().and_then(|c| c.rrc_mut()) else { return Ok(()) };
         rrc.probe = Some(Probe { cookie, deadline: now + PATH_VALIDATION_TIMEOUT, answered: false });
         // Our challenge goes first; older messages wait behind it (bounded).
         rrc.outgoing.retain(|m| m[0] != CHALLENGE);
@@ -82,13 +82,13 @@ impl Connection {
     }
 
     fn rrc(&self) -> Option<&Rrc> {
-        self.cid.as_deref().and_then(|c| c.rrc.as_deref())
+        self.cid.as_deref().and_then(|c| c.rrc())
     }
 
     /// Handles a `return_routability_check` record's body, authenticated in `epoch`.
     pub(super) fn handle_rrc(&mut self, epoch: u64, body: &[u8]) {
         let established = self.is_established();
-        let Some(rrc) = self.cid.as_deref_mut().and_then(|c| c.rrc.as_deref_mut()) else {
+        let Some(rrc) = self.cid.as_deref_mut().and_then(|c| c.rrc_mut()) else {
             self.stats.dropped_unexpected += 1;
             return;
         };
@@ -136,7 +136,7 @@ impl Connection {
     /// first thing sent to the address it checks (what goes there is limited).
     pub(super) fn transmit_rrc(&mut self, out: &mut Vec<u8>) -> bool {
         let established = self.is_established();
-        let Some(rrc) = self.cid.as_deref_mut().and_then(|c| c.rrc.as_deref_mut()) else { return false };
+        let Some(rrc) = self.cid.as_deref_mut().and_then(|c| c.rrc_mut()) else { return false };
         rrc.challenge_written = false;
         if !out.is_empty() || !established || rrc.outgoing.is_empty() {
             return false;
@@ -144,7 +144,7 @@ impl Connection {
         let msg = rrc.outgoing.remove(0);
         let epoch = self.epochs.write_epoch();
         let written = self.write_record(ContentType::RETURN_ROUTABILITY_CHECK, epoch, &msg, out).is_some();
-        if let Some(rrc) = self.cid.as_deref_mut().and_then(|c| c.rrc.as_deref_mut()) {
+        if let Some(rrc) = self.cid.as_deref_mut().and_then(|c| c.rrc_mut()) {
             rrc.challenge_written = written && msg[0] == CHALLENGE;
         }
         written
@@ -157,7 +157,7 @@ impl Connection {
 
     /// The challenge's time ran out: the path is not validated.
     pub(super) fn rrc_timeout(&mut self, now: Instant) {
-        let Some(rrc) = self.cid.as_deref_mut().and_then(|c| c.rrc.as_deref_mut()) else { return };
+        let Some(rrc) = self.cid.as_deref_mut().and_then(|c| c.rrc_mut()) else { return };
         if rrc.probe.as_ref().is_some_and(|p| !p.answered && now >= p.deadline) {
             rrc.probe = None;
             self.events.push_back(Event::PathValidationFailed);

@@ -142,7 +142,7 @@ impl Connection {
         conn.epochs.set_write_epoch(1);
         conn.epochs.set_next_seq(1, write_seq);
         conn.epochs.set_window(1, ReplayWindow::from_parts(top, bits));
-        conn.psk_identity = (!identity.is_empty()).then(|| identity.to_vec());
+        conn.psk_identity = (!identity.is_empty()).then(|| identity.into());
         if !peer_certs.is_empty() {
             conn.details_mut().peer_certs = peer_certs;
         }
@@ -151,7 +151,7 @@ impl Connection {
             // Ours, so at most MAX_CID_LEN bytes (a longer one was never exported by us).
             let own = crate::cid::OwnCid::new(own).ok_or(bad.clone())?;
             conn.cid = Some(cid::Cid::negotiated(own));
-            conn.set_peer_cid(peer.to_vec());
+            conn.set_peer_cid(peer);
             // An export made before return routability checks ends here.
             if !r.is_empty() && r.peek() != Some(SECTIONS) {
                 conn.read_cid_extras(&mut r).ok_or(bad.clone())?;
@@ -311,7 +311,7 @@ impl Connection {
         t.peer_next_seq = u32::from(peer_next_seq);
         t.read_epoch = read_epoch;
         conn.tls13 = Some(t);
-        conn.psk_identity = (!identity.is_empty()).then(|| identity.to_vec());
+        conn.psk_identity = (!identity.is_empty()).then(|| identity.into());
         if !peer_certs.is_empty() {
             conn.details_mut().peer_certs = peer_certs;
         }
@@ -319,7 +319,7 @@ impl Connection {
             // Ours, so at most MAX_CID_LEN bytes (a longer one was never exported by us).
             let own = crate::cid::OwnCid::new(own).ok_or(bad.clone())?;
             conn.cid = Some(cid::Cid::negotiated(own));
-            conn.set_peer_cid(peer.to_vec());
+            conn.set_peer_cid(peer);
             conn.read_cid_extras(&mut r).ok_or(bad.clone())?;
         }
         conn.read_sections(&mut r).ok_or(bad.clone())?;

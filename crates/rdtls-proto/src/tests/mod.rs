@@ -600,4 +600,5 @@ fn handshake_messages_after_the_peers_finished_are_refused() {
     assert!(matches!(err, Error::PeerMisbehaved { alert: AlertDescription::UNEXPECTED_MESSAGE, .. }), "{err}");
 }
 
+mod cid_sweep;
 mod dtls13;
