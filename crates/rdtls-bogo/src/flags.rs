@@ -49,8 +49,6 @@ const VERIFY_CALLBACK: &str = "the shim's verification decision is the same for 
 const NO_DTLS10: &str = "DTLS 1.0 is never offered or accepted";
 const NO_RENEGOTIATION: &str = "DTLS renegotiation is never done or accepted";
 const NO_EARLY_DATA: &str = "early data is never offered";
-const ALPN_OFFER: &str =
-    "a server does not expose the client's ALPN offer, only its choice (which -expect-alpn and the runner check)";
 const SHIM_ONLY: &str = "affects only BoringSSL's own debugging";
 
 /// Every flag of BoringSSL's `test_config.cc` at the commit `docs/bogo.md` names, sorted by name.
@@ -77,7 +75,7 @@ pub(crate) static FLAGS: &[Spec] = &[
     unimpl("-cnsa2-202603", false),
     used("-curves", true),
     unimpl("-curves-flags", true),
-    unimpl("-decline-alpn", false),
+    used("-decline-alpn", false),
     unimpl("-decline-ocsp-callback", false),
     unimpl("-defer-alps", false),
     unimpl("-delegated-credential", true),
@@ -94,7 +92,7 @@ pub(crate) static FLAGS: &[Spec] = &[
     unimpl("-enable-ocsp-stapling", false),
     unimpl("-enable-signed-cert-timestamps", false),
     unimpl("-expect-accept-early-data", false),
-    ignored("-expect-advertised-alpn", true, ALPN_OFFER),
+    used("-expect-advertised-alpn", true),
     used("-expect-alpn", true),
     unimpl("-expect-certificate-types", true),
     unimpl("-expect-channel-id", true),
@@ -228,7 +226,7 @@ pub(crate) static FLAGS: &[Spec] = &[
     unimpl("-quic-use-legacy-codepoint", true),
     used("-read-size", true),
     unimpl("-read-with-unfinished-write", false),
-    unimpl("-reject-alpn", false),
+    used("-reject-alpn", false),
     unimpl("-reject-unusable-ech-config", false),
     unimpl("-renegotiate-explicit", false),
     unimpl("-renegotiate-freely", false),
@@ -245,7 +243,7 @@ pub(crate) static FLAGS: &[Spec] = &[
     unimpl("-retain-only-sha256-client-cert", false),
     unimpl("-reverify-on-resume", false),
     used("-select-alpn", true),
-    unimpl("-select-empty-alpn", false),
+    used("-select-empty-alpn", false),
     unimpl("-select-empty-next-proto", false),
     unimpl("-select-next-proto", true),
     unimpl("-send-alert", false),
@@ -340,6 +338,12 @@ pub(crate) struct TestConfig {
     pub(crate) select_alpn: Option<Vec<u8>>,
     /// `-expect-alpn`: the protocol the handshake must agree on.
     pub(crate) expect_alpn: Option<Vec<u8>>,
+    /// `-expect-advertised-alpn`: a server's check of the client's offer (wire format).
+    pub(crate) expect_advertised_alpn: Option<Vec<u8>>,
+    /// `-decline-alpn`, `-reject-alpn`, `-select-empty-alpn`: what a server's callback does.
+    pub(crate) decline_alpn: bool,
+    pub(crate) reject_alpn: bool,
+    pub(crate) select_empty_alpn: bool,
     pub(crate) expect_cipher: Option<u16>,
     pub(crate) expect_version: Option<u16>,
     pub(crate) expect_extended_master_secret: bool,
@@ -505,6 +509,10 @@ impl TestConfig {
             "-advertise-alpn" => self.advertise_alpn = Some(v.as_bytes().to_vec()),
             "-select-alpn" => self.select_alpn = Some(v.as_bytes().to_vec()),
             "-expect-alpn" => self.expect_alpn = Some(v.as_bytes().to_vec()),
+            "-expect-advertised-alpn" => self.expect_advertised_alpn = Some(v.as_bytes().to_vec()),
+            "-decline-alpn" => self.decline_alpn = true,
+            "-reject-alpn" => self.reject_alpn = true,
+            "-select-empty-alpn" => self.select_empty_alpn = true,
             "-expect-cipher" => self.expect_cipher = Some(number(name, v)?),
             "-expect-version" => self.expect_version = Some(number(name, v)?),
             "-expect-extended-master-secret" => self.expect_extended_master_secret = true,

@@ -6,6 +6,7 @@
 //! error. A protocol error is printed with a token (`[alert-sent:decode_error]`, …) that the
 //! `ErrorMap` of `bogo/config.json` maps BoringSSL's error codes to.
 
+mod alpn;
 mod flags;
 mod shim;
 mod wire;

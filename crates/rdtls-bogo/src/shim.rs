@@ -184,14 +184,14 @@ fn build_config(test: &TestConfig, shared: &Shared) -> Result<Config, Failure> {
     if let Some(cipher) = &test.cipher {
         b = b.cipher_suites(&cipher_list(cipher)?);
     }
-    match (&test.advertise_alpn, &test.select_alpn) {
-        (Some(wire), _) if !test.is_server => {
-            let list = rdtls_proto::alpn::ProtocolList::parse(&[&(wire.len() as u16).to_be_bytes()[..], wire].concat())
-                .ok_or_else(|| Failure::Check("-advertise-alpn: not a protocol list".into()))?;
-            b = b.alpn_protocols(&list.iter().collect::<Vec<_>>());
+    if test.is_server {
+        if let Some(callback) = crate::alpn::Callback::from_flags(test) {
+            b = b.alpn_selector(Arc::new(callback));
         }
-        (_, Some(protocol)) if test.is_server => b = b.alpn_protocols(&[protocol]),
-        _ => {}
+    } else if let Some(wire) = &test.advertise_alpn {
+        let list = rdtls_proto::alpn::ProtocolList::parse(&[&(wire.len() as u16).to_be_bytes()[..], wire].concat())
+            .ok_or_else(|| Failure::Check("-advertise-alpn: not a protocol list".into()))?;
+        b = b.alpn_protocols(&list.iter().collect::<Vec<_>>());
     }
     if let Some(list) = &test.srtp_profiles {
         let profiles = list.split(':').map(|name| {

@@ -1,5 +1,6 @@
 //! Application-Layer Protocol Negotiation (RFC 7301) against OpenSSL, both roles, DTLS 1.2:
-//! the server's choice is the one both ends report, and a server with no protocol in common
+//! the server's choice (its list's, or its selector's by the name the client asked for) is the
+//! one both ends report, a selector may decline, and a server with no protocol in common
 //! refuses the client with no_application_protocol.
 //!
 //! Peer behaviour relied on (OpenSSL 3.0): `s_client -alpn` prints `ALPN protocol: NAME` (or
@@ -10,8 +11,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use rdtls::{Client, Config, Server, ServerEvent};
+use rdtls::{AlpnChoice, AlpnSelector, Client, Config, Server, ServerEvent};
 use rdtls_interop::{free_udp_port, loopback, psk, Peer, PSK_HEX};
+use rdtls_proto::alpn::ProtocolList;
 use rdtls_proto::enums::AlertDescription;
 use rdtls_proto::suites;
 
@@ -26,7 +28,11 @@ type Outcome = Result<Option<Vec<u8>>, String>;
 
 /// Our server, and the outcome of its first handshake.
 fn our_server(protocols: &[&str]) -> (u16, thread::JoinHandle<Outcome>) {
-    let config = config(protocols).psk_server_key(psk()).build().unwrap();
+    our_server_with(config(protocols))
+}
+
+fn our_server_with(config: rdtls_proto::ConfigBuilder) -> (u16, thread::JoinHandle<Outcome>) {
+    let config = config.psk_server_key(psk()).build().unwrap();
     let mut server = Server::bind(loopback(0), Arc::new(config)).unwrap();
     let port = server.local_addr().unwrap().port();
     let ours = thread::spawn(move || loop {
@@ -44,9 +50,13 @@ fn our_server(protocols: &[&str]) -> (u16, thread::JoinHandle<Outcome>) {
 }
 
 fn s_client(port: u16, alpn: &str) -> Peer {
+    s_client_with(port, &["-alpn", alpn])
+}
+
+fn s_client_with(port: u16, more: &[&str]) -> Peer {
     let target = format!("127.0.0.1:{port}");
     let args = ["s_client", "-dtls1_2", "-connect", &target, "-psk", PSK_HEX, "-psk_identity", "alpn"];
-    Peer::spawn("openssl", &[&args[..], &["-alpn", alpn, "-ign_eof"]].concat())
+    Peer::spawn("openssl", &[&args[..], more, &["-ign_eof"]].concat())
 }
 
 fn s_server(port: &str, alpn: &str) -> Peer {
@@ -72,6 +82,33 @@ fn our_server_refuses_s_client_with_no_application_protocol() {
     assert!(closed.contains("no_application_protocol"), "{closed}");
     // OpenSSL names the alert it got.
     client.expect("no application protocol", T);
+}
+
+/// `mqtt` for clients that name `iot.example`, whatever they prefer; no ALPN for others.
+#[derive(Debug)]
+struct ByName;
+
+impl AlpnSelector for ByName {
+    fn select(&self, offered: &ProtocolList, server_name: Option<&str>) -> AlpnChoice {
+        match server_name {
+            Some("iot.example") if offered.contains(b"mqtt") => AlpnChoice::Protocol(b"mqtt".to_vec()),
+            _ => AlpnChoice::Decline,
+        }
+    }
+}
+
+#[test]
+fn our_servers_selector_chooses_by_name_or_declines_for_s_client() {
+    // The list alone would take "coap", s_client's first.
+    let (port, ours) = our_server_with(config(&["coap"]).alpn_selector(Arc::new(ByName)));
+    let client = s_client_with(port, &["-alpn", "coap,mqtt", "-servername", "iot.example"]);
+    assert_eq!(ours.join().unwrap(), Ok(Some(b"mqtt".to_vec())));
+    client.expect("ALPN protocol: mqtt", T);
+
+    let (port, ours) = our_server_with(config(&["coap"]).alpn_selector(Arc::new(ByName)));
+    let client = s_client_with(port, &["-alpn", "coap,mqtt", "-servername", "other.example"]);
+    assert_eq!(ours.join().unwrap(), Ok(None));
+    client.expect("No ALPN negotiated", T);
 }
 
 #[test]

@@ -38,6 +38,8 @@
 //! # Ok::<(), rdtls_proto::Error>(())
 //! ```
 
+use std::sync::Arc;
+
 use crate::codec::{Put, Reader};
 use crate::enums::AlertDescription;
 use crate::error::Error;
@@ -116,18 +118,84 @@ impl ProtocolList {
     }
 }
 
-/// A server's choice among the client's `offered` protocols: the first of `ours` offered.
-/// `Ok(None)` when either side has none (no ALPN); a fatal `no_application_protocol` when
-/// both have some and none is common (RFC 7301 §3.2). Costs at most one pass over the offer
-/// for each of ours.
-pub(crate) fn choose(offered: Option<&ProtocolList>, ours: &[Vec<u8>]) -> Result<Option<Vec<u8>>, Error> {
-    let Some(offered) = offered.filter(|_| !ours.is_empty()) else { return Ok(None) };
-    match ours.iter().find(|p| offered.contains(p)) {
+/// What a server's [`AlpnSelector`] decides for one client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AlpnChoice {
+    /// This protocol, which must be one the client offered: anything else (an empty name
+    /// too) is the application's mistake, and fails the handshake with `internal_error`.
+    Protocol(Vec<u8>),
+    /// No protocol: the handshake goes on without ALPN (the answer has no extension).
+    Decline,
+    /// Refuse the client with a fatal `no_application_protocol` alert (RFC 7301 §3.2).
+    Refuse,
+}
+
+/// A server's own choice of application protocol, in place of the first of
+/// [`ConfigBuilder::alpn_protocols`] the client offered
+/// ([`ConfigBuilder::alpn_selector`]): to pick by the client's server name, by load, or to go
+/// on without ALPN.
+///
+/// Called once per handshake whose ClientHello offers protocols (a HelloRetryRequest does not
+/// call it again), never for a client that offers none. It runs inside the handshake, so it
+/// must not block.
+///
+/// ```
+/// use std::sync::Arc;
+/// use rdtls_proto::alpn::{AlpnChoice, AlpnSelector, ProtocolList};
+/// use rdtls_proto::Config;
+///
+/// /// `coap` for the sensors' name, whatever they offer first; anyone else gets no ALPN.
+/// #[derive(Debug)]
+/// struct ByName;
+///
+/// impl AlpnSelector for ByName {
+///     fn select(&self, offered: &ProtocolList, server_name: Option<&str>) -> AlpnChoice {
+///         match server_name {
+///             Some("sensors.example") if offered.contains(b"coap") => AlpnChoice::Protocol(b"coap".to_vec()),
+///             Some("sensors.example") => AlpnChoice::Refuse,
+///             _ => AlpnChoice::Decline,
+///         }
+///     }
+/// }
+///
+/// let server = Config::builder().psk_server_key(b"key".to_vec()).alpn_selector(Arc::new(ByName)).build()?;
+/// # let _ = server;
+/// # Ok::<(), rdtls_proto::Error>(())
+/// ```
+pub trait AlpnSelector: Send + Sync + core::fmt::Debug {
+    /// The choice for a client that `offered` these protocols (in its order of preference)
+    /// and named `server_name` (SNI, if it sent one).
+    fn select(&self, offered: &ProtocolList, server_name: Option<&str>) -> AlpnChoice;
+}
+
+/// A server's choice among the client's `offered` protocols: its selector's, or else the first
+/// of its own protocols offered. `Ok(None)` when either side has none (no ALPN), or the
+/// selector declines; a fatal `no_application_protocol` when both have some and none is common
+/// (RFC 7301 §3.2), or the selector refuses. Costs at most one pass over the offer for each of
+/// ours, or for the selector's choice.
+pub(crate) fn choose(
+    config: &Config,
+    offered: Option<&ProtocolList>,
+    server_name: Option<&str>,
+) -> Result<Option<Vec<u8>>, Error> {
+    let Some(offered) = offered else { return Ok(None) };
+    let refused = |reason| Error::PeerIncompatible { alert: AlertDescription::NO_APPLICATION_PROTOCOL, reason };
+    if let Some(selector) = &config.alpn_selector {
+        return match selector.select(offered, server_name) {
+            AlpnChoice::Protocol(p) if offered.contains(&p) => Ok(Some(p)),
+            AlpnChoice::Protocol(_) => {
+                Err(Error::Config("the ALPN selector chose a protocol the client did not offer"))
+            }
+            AlpnChoice::Decline => Ok(None),
+            AlpnChoice::Refuse => Err(refused("the application refused the client's protocols (ALPN)")),
+        };
+    }
+    if config.alpn_protocols.is_empty() {
+        return Ok(None);
+    }
+    match config.alpn_protocols.iter().find(|p| offered.contains(p)) {
         Some(p) => Ok(Some(p.clone())),
-        None => Err(Error::PeerIncompatible {
-            alert: AlertDescription::NO_APPLICATION_PROTOCOL,
-            reason: "the client offered no application protocol (ALPN) we have",
-        }),
+        None => Err(refused("the client offered no application protocol (ALPN) we have")),
     }
 }
 
@@ -171,10 +239,25 @@ impl ConfigBuilder {
     }
 }
 
+impl ConfigBuilder {
+    /// A server's own choice of application protocol for each client that offers some, in
+    /// place of the first of [`alpn_protocols`](Self::alpn_protocols) offered (which a client
+    /// still offers). Default: none.
+    pub fn alpn_selector(mut self, selector: Arc<dyn AlpnSelector>) -> Self {
+        self.config.alpn_selector = Some(selector);
+        self
+    }
+}
+
 impl Config {
     /// The application-layer protocols offered or accepted, most preferred first.
     pub fn alpn_protocols(&self) -> &[Vec<u8>] {
         &self.alpn_protocols
+    }
+
+    /// The server's own ALPN choice, if set.
+    pub fn alpn_selector(&self) -> Option<&Arc<dyn AlpnSelector>> {
+        self.alpn_selector.as_ref()
     }
 }
 
@@ -205,14 +288,60 @@ mod tests {
         assert_eq!(ProtocolList::new(&[[b'a'; 256]]), None);
     }
 
+    fn server(protocols: &[&str], selector: Option<Arc<dyn AlpnSelector>>) -> Config {
+        let b = Config::builder().psk_server_key(b"key".to_vec()).alpn_protocols(protocols);
+        match selector {
+            Some(s) => b.alpn_selector(s),
+            None => b,
+        }
+        .build()
+        .unwrap()
+    }
+
     #[test]
     fn the_server_prefers_its_own_order_and_refuses_an_offer_it_cannot_meet() {
         let offered = ProtocolList::new(&["coap", "mqtt", "x"]).unwrap();
-        assert_eq!(choose(Some(&offered), &list(&["mqtt", "coap"])), Ok(Some(b"mqtt".to_vec())));
-        assert_eq!(choose(None, &list(&["mqtt"])), Ok(None));
-        assert_eq!(choose(Some(&offered), &[]), Ok(None));
-        let refused = choose(Some(&offered), &list(&["h2"])).unwrap_err();
+        assert_eq!(choose(&server(&["mqtt", "coap"], None), Some(&offered), None), Ok(Some(b"mqtt".to_vec())));
+        assert_eq!(choose(&server(&["mqtt"], None), None, None), Ok(None));
+        assert_eq!(choose(&server(&[], None), Some(&offered), None), Ok(None));
+        let refused = choose(&server(&["h2"], None), Some(&offered), None).unwrap_err();
         assert_eq!(refused.alert_to_send(), Some(AlertDescription::NO_APPLICATION_PROTOCOL));
+    }
+
+    /// Answers what it was made with, and counts its calls.
+    #[derive(Debug)]
+    struct Fixed(AlpnChoice, std::sync::atomic::AtomicUsize);
+
+    impl AlpnSelector for Fixed {
+        fn select(&self, offered: &ProtocolList, server_name: Option<&str>) -> AlpnChoice {
+            assert_eq!(offered.iter().collect::<Vec<_>>(), [&b"coap"[..], b"mqtt"]);
+            assert_eq!(server_name, Some("iot.example"));
+            self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.0.clone()
+        }
+    }
+
+    #[test]
+    fn a_selector_chooses_declines_or_refuses_in_place_of_the_list() {
+        let offered = ProtocolList::new(&["coap", "mqtt"]).unwrap();
+        let decide = |choice: AlpnChoice| {
+            let selector = Arc::new(Fixed(choice, Default::default()));
+            // The list would pick "coap": the selector decides instead.
+            let config = server(&["coap"], Some(selector.clone()));
+            let got = choose(&config, Some(&offered), Some("iot.example"));
+            assert_eq!(choose(&config, None, Some("iot.example")), Ok(None), "no offer, no call");
+            assert_eq!(selector.1.load(std::sync::atomic::Ordering::Relaxed), 1);
+            got
+        };
+        assert_eq!(decide(AlpnChoice::Protocol(b"mqtt".to_vec())), Ok(Some(b"mqtt".to_vec())));
+        assert_eq!(decide(AlpnChoice::Decline), Ok(None));
+        let refused = decide(AlpnChoice::Refuse).unwrap_err();
+        assert_eq!(refused.alert_to_send(), Some(AlertDescription::NO_APPLICATION_PROTOCOL));
+        // A protocol the client did not offer, or an empty one: our mistake, internal_error.
+        for wrong in [&b"h2"[..], b"", b"coa"] {
+            let failed = decide(AlpnChoice::Protocol(wrong.to_vec())).unwrap_err();
+            assert_eq!(failed.alert_to_send(), Some(AlertDescription::INTERNAL_ERROR), "{wrong:?}");
+        }
     }
 
     #[test]

@@ -7,12 +7,15 @@
 
 mod support;
 
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use rdtls_proto::alpn::ProtocolList;
+use rdtls_proto::alpn::{AlpnChoice, AlpnSelector, ProtocolList};
+use rdtls_proto::crypto::KxGroup;
 use rdtls_proto::enums::{AlertDescription, Protocol};
-use rdtls_proto::{Config, ConfigBuilder, Connection, Error};
+use rdtls_proto::pki::ServerName;
+use rdtls_proto::{Config, ConfigBuilder, Connection, DatagramEvent, Endpoint, Error};
 use support::{drain, grow_hello, hello_extensions, pump, server_hello_extensions_at};
 
 const KEY: &[u8] = b"alpn test key";
@@ -197,5 +200,134 @@ fn a_configuration_lists_valid_names_once() {
     assert!(build(&[b"coap", b"mqtt"]).is_ok());
     for bad in [&[&b"coap"[..], b"coap"][..], &[b""], &[&[b'a'; 256][..]]] {
         assert!(matches!(build(bad), Err(Error::Config(_))), "{bad:?}");
+    }
+}
+
+/// One call of a selector: the offer, and the server name.
+type Call = (Vec<Vec<u8>>, Option<String>);
+
+/// Answers what it was made with; records each call.
+#[derive(Debug)]
+struct Selector {
+    choice: AlpnChoice,
+    calls: Mutex<Vec<Call>>,
+}
+
+impl AlpnSelector for Selector {
+    fn select(&self, offered: &ProtocolList, server_name: Option<&str>) -> AlpnChoice {
+        let offer = offered.iter().map(<[u8]>::to_vec).collect();
+        self.calls.lock().unwrap().push((offer, server_name.map(str::to_owned)));
+        self.choice.clone()
+    }
+}
+
+/// A handshake of a client that names `iot.example` and offers `coap, mqtt`, with a server
+/// whose selector answers `choice` (its list would pick `coap`); each step's result, the
+/// server's first flight and the selector. `retry`: the client's only key share is of a group
+/// the server does not take, so a DTLS 1.3 server asks again (HelloRetryRequest); `cookie`:
+/// the server asks for a cookie first (a stateless HelloVerifyRequest or HelloRetryRequest).
+fn select(
+    version: Protocol,
+    choice: AlpnChoice,
+    retry: bool,
+    cookie: bool,
+) -> (Connection, Connection, Vec<Vec<u8>>, Arc<Selector>) {
+    let selector = Arc::new(Selector { choice, calls: Mutex::new(Vec::new()) });
+    let groups: &[KxGroup] = if retry { &[KxGroup::X25519, KxGroup::Secp256r1] } else { &[KxGroup::X25519] };
+    let c = only(version).psk("app", KEY.to_vec()).alpn_protocols(&["coap", "mqtt"]).groups(groups);
+    let s = only(version).psk_server_key(KEY.to_vec()).cookie_verification(cookie).alpn_protocols(&["coap"]);
+    let s = s.alpn_selector(selector.clone()).groups(&[if retry { KxGroup::Secp256r1 } else { KxGroup::X25519 }]);
+    let now = Instant::now();
+    let name = ServerName::try_from("iot.example").unwrap();
+    let mut client = Connection::client_with_server_name(Arc::new(c.build().unwrap()), Some(name), now).unwrap();
+    let s = Arc::new(s.build().unwrap());
+    let mut first = Vec::new();
+    let mut server = if cookie {
+        // Through an endpoint, which asks for the cookie statelessly; the connection starts
+        // with the second ClientHello.
+        let mut endpoint = Endpoint::new(s, now).unwrap();
+        let from: SocketAddr = "192.0.2.1:5684".parse().unwrap();
+        let mut response = Vec::new();
+        let hello = drain(&mut client).remove(0);
+        assert!(matches!(endpoint.handle(now, from, &hello, &mut response), DatagramEvent::Respond));
+        first.push(response.clone());
+        client.handle_datagram(now, &mut response).unwrap();
+        let hello = drain(&mut client).remove(0);
+        let DatagramEvent::Incoming(incoming) = endpoint.handle(now, from, &hello, &mut response) else {
+            panic!("the second ClientHello is not admitted")
+        };
+        endpoint.accept(incoming, now).unwrap().1
+    } else {
+        Connection::server(s, now).unwrap()
+    };
+    while !client.is_established() || !server.is_established() {
+        let to_server = drain(&mut client);
+        let steps = to_server.len();
+        for d in to_server {
+            if server.handle_datagram(now, &mut d.clone()).is_err() {
+                break;
+            }
+        }
+        let flight = drain(&mut server);
+        if first.is_empty() {
+            first.clone_from(&flight);
+        }
+        for d in &flight {
+            let _ = client.handle_datagram(now, &mut d.clone());
+        }
+        if steps == 0 || client.is_closed() || server.is_closed() {
+            break;
+        }
+    }
+    (client, server, first, selector)
+}
+
+#[test]
+fn an_applications_selector_chooses_declines_or_refuses() {
+    for version in [Protocol::Dtls1_2, Protocol::Dtls1_3] {
+        // A protocol the list would not pick; asked once, with the offer and the name.
+        let (client, server, flight, selector) = select(version, AlpnChoice::Protocol(b"mqtt".to_vec()), false, false);
+        assert_eq!((client.alpn_protocol(), server.alpn_protocol()), (Some(&b"mqtt"[..]), Some(&b"mqtt"[..])));
+        let offer = vec![b"coap".to_vec(), b"mqtt".to_vec()];
+        assert_eq!(*selector.calls.lock().unwrap(), [(offer, Some("iot.example".to_owned()))], "{version:?}");
+        if version == Protocol::Dtls1_2 {
+            assert_eq!(hello_extensions(&flight[0]).alpn, Some(names(&["mqtt"])));
+        }
+
+        // Declined: no protocol, and no answer in DTLS 1.2's ServerHello.
+        let (client, server, flight, _) = select(version, AlpnChoice::Decline, false, false);
+        assert!(client.is_established() && server.is_established(), "{version:?}");
+        assert_eq!((client.alpn_protocol(), server.alpn_protocol()), (None, None), "{version:?}");
+        assert_eq!(hello_extensions(&flight[0]).alpn, None, "{version:?}");
+
+        // Refused: no_application_protocol (120), as when the list has nothing in common; a
+        // protocol the client did not offer (an empty name too) is our mistake: internal_error
+        // (80). Either way one plaintext fatal alert, and the client ends with it.
+        for (choice, alert) in [
+            (AlpnChoice::Refuse, AlertDescription::NO_APPLICATION_PROTOCOL),
+            (AlpnChoice::Protocol(b"h2".to_vec()), AlertDescription::INTERNAL_ERROR),
+            (AlpnChoice::Protocol(Vec::new()), AlertDescription::INTERNAL_ERROR),
+        ] {
+            let (client, server, flight, _) = select(version, choice.clone(), false, false);
+            assert!(server.is_closed() && client.is_closed(), "{version:?} {choice:?}");
+            assert_eq!(flight.len(), 1, "{version:?} {choice:?}");
+            assert_eq!((flight[0][0], &flight[0][13..]), (21, &[2, alert.0][..]), "{version:?} {choice:?}");
+            assert_eq!(client.last_error(), Some(&Error::AlertReceived(alert)), "{version:?} {choice:?}");
+        }
+    }
+    // A server that asks for another key share (DTLS 1.3), or for a cookie first (both
+    // versions), decides once.
+    for (version, retry, cookie) in
+        [(Protocol::Dtls1_3, true, false), (Protocol::Dtls1_3, false, true), (Protocol::Dtls1_2, false, true)]
+    {
+        let (client, server, flight, selector) = select(version, AlpnChoice::Protocol(b"mqtt".to_vec()), retry, cookie);
+        if version == Protocol::Dtls1_3 {
+            // The server's first message is a HelloRetryRequest: a ServerHello with RFC 8446's
+            // special random (after the record header, the handshake header and the version).
+            assert_eq!(flight[0][27..31], [0xcf, 0x21, 0xad, 0x74], "a HelloRetryRequest first");
+        }
+        let agreed = (client.alpn_protocol(), server.alpn_protocol());
+        assert_eq!(agreed, (Some(&b"mqtt"[..]), Some(&b"mqtt"[..])), "{version:?} {retry} {cookie}");
+        assert_eq!(selector.calls.lock().unwrap().len(), 1, "{version:?} {retry} {cookie}");
     }
 }

@@ -125,6 +125,7 @@ pub use keylog::KeyLogFile;
 pub use listener::{Listener, ListenerOptions, ListenerStats};
 pub use observe::{Observed, Observer};
 pub use options::{socket_info, SocketInfo, SocketOptions, MAX_BUFFER_SIZE, MIN_BUFFER_SIZE};
+pub use rdtls_proto::alpn::{AlpnChoice, AlpnSelector};
 pub use rdtls_proto::srtp::{SrtpKeyingMaterial, SrtpProfile};
 pub use rdtls_proto::{
     self as proto, CertResolver, CertificateError, CertifiedKey, CipherSuite, ClientAuth, Config, Error,

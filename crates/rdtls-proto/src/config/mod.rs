@@ -151,6 +151,8 @@ pub struct Config {
     pub(crate) srtp_profiles: Vec<crate::srtp::SrtpProfile>,
     /// ALPN protocols, in order of preference (empty: no ALPN).
     pub(crate) alpn_protocols: Vec<Vec<u8>>,
+    /// A server's own ALPN choice (in place of `alpn_protocols`' order).
+    pub(crate) alpn_selector: Option<Arc<dyn crate::alpn::AlpnSelector>>,
     pub(crate) max_failed_decryptions: Option<u64>,
     pub(crate) message_window: u16,
     pub(crate) max_records_per_datagram: usize,
@@ -183,6 +185,11 @@ impl fmt::Debug for Config {
             .field("accept_any_server_name", &self.accept_any_server_name)
             .field("client_auth", &self.client_auth)
             .field("key_log", &self.key_log.is_some())
+            .field(
+                "alpn_protocols",
+                &self.alpn_protocols.iter().map(|p| String::from_utf8_lossy(p)).collect::<Vec<_>>(),
+            )
+            .field("alpn_selector", &self.alpn_selector)
             .finish_non_exhaustive()
     }
 }
@@ -237,6 +244,7 @@ impl Config {
                 exporter: false,
                 srtp_profiles: Vec::new(),
                 alpn_protocols: Vec::new(),
+                alpn_selector: None,
                 max_failed_decryptions: None,
                 message_window: DEFAULT_MESSAGE_WINDOW,
                 max_records_per_datagram: crate::record::MAX_RECORDS_PER_DATAGRAM,

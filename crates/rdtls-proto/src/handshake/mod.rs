@@ -40,6 +40,13 @@ pub(crate) const MAX_CLIENT_HELLO_SEQ: u16 = MAX_HELLO_VERIFY as u16;
 
 /// Checks a Finished's `verify_data` against what we computed (in constant time); the peer
 /// was the client when `client`.
+/// The server name a ClientHello asks for (SNI), without a trailing dot; `None` if it names
+/// none, or one that is not text.
+pub(crate) fn requested_name(ch: &crate::messages::ClientHello) -> Option<String> {
+    let name = ch.extensions.server_name.as_deref().filter(|n| !n.is_empty())?;
+    core::str::from_utf8(name).ok().map(|n| n.trim_end_matches('.').to_owned())
+}
+
 pub(crate) fn check_verify_data(expected: &[u8], received: &[u8], client: bool) -> Result<(), Error> {
     if crate::crypto::ct_eq(expected, received) {
         return Ok(());

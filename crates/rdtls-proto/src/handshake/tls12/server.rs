@@ -185,8 +185,9 @@ impl Server {
         if !ch.compression_methods.contains(&0) {
             return Err(Error::illegal("client does not offer null compression"));
         }
+        let sni = super::super::requested_name(&ch);
         // A client we cannot serve is refused before anything of the handshake is kept.
-        let alpn = crate::alpn::choose(ch.extensions.alpn.as_ref(), &config.alpn_protocols)?;
+        let alpn = crate::alpn::choose(config, ch.extensions.alpn.as_ref(), sni.as_deref())?;
         if ch.extensions.renegotiation_info.as_ref().is_some_and(|ri| !ri.is_empty()) {
             return Err(Error::PeerMisbehaved {
                 alert: AlertDescription::HANDSHAKE_FAILURE,
@@ -200,13 +201,6 @@ impl Server {
                 reason: "client does not support the extended master secret",
             });
         }
-        let sni = ch
-            .extensions
-            .server_name
-            .as_deref()
-            .filter(|n| !n.is_empty())
-            .and_then(|n| core::str::from_utf8(n).ok())
-            .map(|n| n.trim_end_matches('.').to_owned());
         if let Some(session) = self.find_session(config, &ch, sni.as_deref())? {
             return self.resume(cx, msg, &ch, session, sni, alpn);
         }

@@ -35,6 +35,10 @@ pub(crate) struct Server {
     /// The suite and group of the HelloRetryRequest we sent (the second ClientHello must
     /// keep the suite and bring a share of the group).
     retry: Option<(&'static CipherSuite, Option<KxGroup>)>,
+    /// The application protocol chosen for the first ClientHello when this server sent the
+    /// HelloRetryRequest (not when a stateless one's cookie brought the retry), kept for the
+    /// second.
+    alpn_before_retry: Option<Option<Vec<u8>>>,
     /// Roots for client certificates, from the SNI entry that chose our certificate.
     client_roots: Option<Arc<RootStore>>,
     cert_requested: bool,
@@ -100,6 +104,7 @@ impl Server {
             expect: Expect::ClientHello,
             local_ip,
             retry: None,
+            alpn_before_retry: None,
             client_roots: None,
             cert_requested: false,
             ticket: TicketParts::default(),
@@ -309,18 +314,17 @@ impl Server {
         if t.cookie.is_some() && self.retry.is_none() {
             return Err(Error::illegal("cookie we did not send"));
         }
-        let sni = ch
-            .extensions
-            .server_name
-            .as_deref()
-            .filter(|n| !n.is_empty())
-            .and_then(|n| core::str::from_utf8(n).ok())
-            .map(|n| n.trim_end_matches('.').to_owned());
+        let sni = super::super::requested_name(ch);
         let choice = self.choose(config, ch, sni.as_deref())?;
         let suite = choice.suite;
         // A client we cannot serve is refused before a retry, a key exchange or anything of
-        // the handshake is kept.
-        let alpn = crate::alpn::choose(ch.extensions.alpn.as_ref(), &config.alpn_protocols)?;
+        // the handshake is kept. After a HelloRetryRequest the choice made for the first
+        // ClientHello stands (the second offers the same, RFC 8446 §4.1.2): an application's
+        // selector is asked once.
+        let alpn = match self.alpn_before_retry.take() {
+            Some(chosen) => chosen,
+            None => crate::alpn::choose(config, ch.extensions.alpn.as_ref(), sni.as_deref())?,
+        };
 
         // The group: a share the client sent, in our order; else ask for one it supports.
         let mut share = None;
@@ -347,6 +351,7 @@ impl Server {
                         reason: "no key exchange group in common",
                     },
                 )?;
+                self.alpn_before_retry = Some(alpn);
                 return self.send_retry(cx, msg, suite, group);
             }
             if let Some((_, Some(asked))) = self.retry {
