@@ -55,7 +55,8 @@ pub(crate) fn error_token(e: &Error) -> String {
         Error::Crypto => "crypto".into(),
         Error::InvalidOperation(_) => "invalid-operation".into(),
         Error::InvalidInput(_) => "invalid-input".into(),
-        Error::Config(_) => "config".into(),
+        // The reason too: the error map tells a misbehaving callback from other local errors.
+        Error::Config(reason) => format!("config:{reason}"),
         _ => "other".into(),
     }
 }

@@ -5,9 +5,10 @@
 //! [`ConfigBuilder::alpn_protocols`](crate::ConfigBuilder::alpn_protocols) in its order of
 //! preference; a server configured with protocols picks the first of its own list that the
 //! client offered, and refuses a client that offered only others with a fatal
-//! `no_application_protocol` alert (RFC 7301 §3.2). A client that offers none, or a server
-//! configured with none, goes on without ALPN. The answer is in DTLS 1.2's ServerHello and in
-//! DTLS 1.3's EncryptedExtensions.
+//! `no_application_protocol` alert (RFC 7301 §3.2). A server with an [`AlpnSelector`] lets it
+//! decide instead. A client that offers none, or a server configured with neither, goes on
+//! without ALPN. The answer is in DTLS 1.2's ServerHello and in DTLS 1.3's
+//! EncryptedExtensions.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -169,9 +170,10 @@ pub trait AlpnSelector: Send + Sync + core::fmt::Debug {
 }
 
 /// A server's choice among the client's `offered` protocols: its selector's, or else the first
-/// of its own protocols offered. `Ok(None)` when either side has none (no ALPN), or the
-/// selector declines; a fatal `no_application_protocol` when both have some and none is common
-/// (RFC 7301 §3.2), or the selector refuses. Costs at most one pass over the offer for each of
+/// of its own protocols offered. `Ok(None)` when the client offers none, when the server has
+/// neither a selector nor protocols, or when the selector declines; a fatal
+/// `no_application_protocol` when the lists have none in common (RFC 7301 §3.2), or the
+/// selector refuses. Costs at most one pass over the offer for each of
 /// ours, or for the selector's choice.
 pub(crate) fn choose(
     config: &Config,
@@ -196,6 +198,17 @@ pub(crate) fn choose(
     match config.alpn_protocols.iter().find(|p| offered.contains(p)) {
         Some(p) => Ok(Some(p.clone())),
         None => Err(refused("the client offered no application protocol (ALPN) we have")),
+    }
+}
+
+/// A server's check that the protocol it chose for a first ClientHello is still offered in the
+/// second (after its HelloRetryRequest): RFC 8446 §4.1.2 allows no change there.
+pub(crate) fn still_offered(chosen: Option<Vec<u8>>, offered: Option<&ProtocolList>) -> Result<Option<Vec<u8>>, Error> {
+    match &chosen {
+        Some(p) if !offered.is_some_and(|o| o.contains(p)) => {
+            Err(Error::illegal("the second ClientHello does not offer the application protocol chosen"))
+        }
+        _ => Ok(chosen),
     }
 }
 
@@ -231,8 +244,9 @@ pub(crate) fn check_protocols(protocols: &[Vec<u8>]) -> Result<(), Error> {
 impl ConfigBuilder {
     /// Application-layer protocols (RFC 7301), most preferred first: a client offers them in
     /// this order; a server picks the first of them the client offered, and refuses a client
-    /// whose offer has none of them (`no_application_protocol`). Default: none (no ALPN). Each
-    /// name 1 to 255 bytes, each once, 1,024 bytes in all (with a length byte each).
+    /// whose offer has none of them (`no_application_protocol`), unless an
+    /// [`alpn_selector`](Self::alpn_selector) decides. Default: none (no ALPN). Each name 1 to
+    /// 255 bytes, each once, 1,024 bytes in all (with a length byte each).
     pub fn alpn_protocols<P: AsRef<[u8]>>(mut self, protocols: &[P]) -> Self {
         self.config.alpn_protocols = protocols.iter().map(|p| p.as_ref().to_vec()).collect();
         self

@@ -369,12 +369,15 @@ impl Endpoint {
             return None;
         }
         let oldest = self.peers.values().min_by_key(|p| p.last_seen)?;
-        let last_seen = self.started + Duration::from_millis(oldest.last_seen);
+        // The end of the millisecond it was last seen in: never stale before its time, at most
+        // a millisecond after.
+        let last_seen = self.started + Duration::from_millis(oldest.last_seen.saturating_add(1));
         if now.saturating_duration_since(last_seen) >= idle {
             self.no_stale_before = None;
             return Some(oldest.handle);
         }
-        self.no_stale_before = Some(last_seen + idle);
+        // A threshold past what an `Instant` can hold (`Duration::MAX`): look again in an hour.
+        self.no_stale_before = last_seen.checked_add(idle).or_else(|| now.checked_add(Duration::from_secs(3600)));
         None
     }
 
@@ -401,6 +404,10 @@ impl Endpoint {
         };
         if let Some(ip) = local_ip.or(self.local_ip) {
             conn.set_local_ip(ip);
+        }
+        if replaces.is_some() {
+            // Its cookie was checked even with verification off (see `handle_at`).
+            conn.cookie_verified();
         }
         if let Err(e) = conn.handle_datagram(now, &mut datagram) {
             return Err(fail(e, Some(&mut conn)));
@@ -610,8 +617,8 @@ impl Endpoint {
     }
 
     /// Clears the IDs of connections that are gone, once as many connections went since the
-    /// last sweep as are left (and a few): the table stays within about twice the IDs in use,
-    /// and each removal pays for a constant share of the sweep.
+    /// last sweep as are left (and a few): the table holds at most about twice the IDs in use,
+    /// its capacity follows, and each removal pays for a constant share of a sweep.
     fn sweep_cids(&mut self) {
         if self.gone_since_sweep <= self.addrs.len() + CID_SWEEP_SLACK {
             return;
@@ -619,12 +626,19 @@ impl Endpoint {
         let live = &self.addrs;
         self.cids.retain(|_, handle| live.contains_key(handle));
         self.gone_since_sweep = 0;
+        // A sweep reads the whole table, which keeps the size its busiest time gave it: when
+        // most of that is gone, it shrinks, so that sweeps cost what is in use.
+        let wanted = 2 * (self.cids.len() + CID_SWEEP_SLACK);
+        if self.cids.capacity() > 2 * wanted {
+            self.cids.shrink_to(wanted);
+        }
     }
 
-    /// Entries in the table of connection IDs (those of gone connections included).
+    /// Entries in the table of connection IDs (those of gone connections included), and its
+    /// capacity.
     #[cfg(test)]
-    pub(crate) fn cid_entries(&self) -> usize {
-        self.cids.len()
+    pub(crate) fn cid_entries(&self) -> (usize, usize) {
+        (self.cids.len(), self.cids.capacity())
     }
 }
 

@@ -78,7 +78,7 @@ mod tests {
             assert_eq!(ShortBytes::from(value.clone()), held, "{len} bytes, from a Vec");
         }
         assert_eq!(format!("{:?}", ShortBytes::new(&[0xab, 1])), "ab01");
-        // Equal values are equal, whichever way they were made.
+        // The bytes past a short value's length are not part of it.
         assert_ne!(ShortBytes::new(&[7]), ShortBytes::new(&[7, 0]));
     }
 }

@@ -298,17 +298,22 @@ fn an_applications_selector_chooses_declines_or_refuses() {
         let (client, server, flight, _) = select(version, AlpnChoice::Decline, false, false);
         assert!(client.is_established() && server.is_established(), "{version:?}");
         assert_eq!((client.alpn_protocol(), server.alpn_protocol()), (None, None), "{version:?}");
-        assert_eq!(hello_extensions(&flight[0]).alpn, None, "{version:?}");
+        if version == Protocol::Dtls1_2 {
+            assert_eq!(hello_extensions(&flight[0]).alpn, None);
+        }
 
         // Refused: no_application_protocol (120), as when the list has nothing in common; a
         // protocol the client did not offer (an empty name too) is our mistake: internal_error
         // (80). Either way one plaintext fatal alert, and the client ends with it.
-        for (choice, alert) in [
-            (AlpnChoice::Refuse, AlertDescription::NO_APPLICATION_PROTOCOL),
-            (AlpnChoice::Protocol(b"h2".to_vec()), AlertDescription::INTERNAL_ERROR),
-            (AlpnChoice::Protocol(Vec::new()), AlertDescription::INTERNAL_ERROR),
+        // A DTLS 1.3 server that would ask for another key share refuses before it asks.
+        for (choice, alert, retry) in [
+            (AlpnChoice::Refuse, AlertDescription::NO_APPLICATION_PROTOCOL, false),
+            (AlpnChoice::Refuse, AlertDescription::NO_APPLICATION_PROTOCOL, true),
+            (AlpnChoice::Protocol(b"h2".to_vec()), AlertDescription::INTERNAL_ERROR, false),
+            (AlpnChoice::Protocol(b"h2".to_vec()), AlertDescription::INTERNAL_ERROR, true),
+            (AlpnChoice::Protocol(Vec::new()), AlertDescription::INTERNAL_ERROR, false),
         ] {
-            let (client, server, flight, _) = select(version, choice.clone(), false, false);
+            let (client, server, flight, _) = select(version, choice.clone(), retry, false);
             assert!(server.is_closed() && client.is_closed(), "{version:?} {choice:?}");
             assert_eq!(flight.len(), 1, "{version:?} {choice:?}");
             assert_eq!((flight[0][0], &flight[0][13..]), (21, &[2, alert.0][..]), "{version:?} {choice:?}");
@@ -330,4 +335,27 @@ fn an_applications_selector_chooses_declines_or_refuses() {
         assert_eq!(agreed, (Some(&b"mqtt"[..]), Some(&b"mqtt"[..])), "{version:?} {retry} {cookie}");
         assert_eq!(selector.calls.lock().unwrap().len(), 1, "{version:?} {retry} {cookie}");
     }
+}
+
+/// RFC 8446 §4.1.2: the second ClientHello offers what the first did. A DTLS 1.3 server that
+/// chose a protocol for the first refuses a second that no longer offers it.
+#[test]
+fn a_second_client_hello_must_still_offer_the_protocol_chosen() {
+    let c = only(Protocol::Dtls1_3).psk("app", KEY.to_vec()).alpn_protocols(&["coap", "mqtt"]);
+    let c = c.groups(&[KxGroup::X25519, KxGroup::Secp256r1]).build().unwrap();
+    let s = only(Protocol::Dtls1_3).psk_server_key(KEY.to_vec()).cookie_verification(false);
+    let s = s.alpn_protocols(&["mqtt"]).groups(&[KxGroup::Secp256r1]).build().unwrap();
+    let now = Instant::now();
+    let mut client = Connection::client(Arc::new(c), now).unwrap();
+    let mut server = Connection::server(Arc::new(s), now).unwrap();
+    server.handle_datagram(now, &mut drain(&mut client).remove(0)).unwrap();
+    let retry = drain(&mut server);
+    assert_eq!(retry[0][27..31], [0xcf, 0x21, 0xad, 0x74], "a HelloRetryRequest");
+    client.handle_datagram(now, &mut retry[0].clone()).unwrap();
+    // The second ClientHello offers "mqtx" where it offered "mqtt" (same length).
+    let mut second = drain(&mut client).remove(0);
+    let at = second.windows(5).position(|w| w == b"\x04mqtt").unwrap();
+    second[at + 4] = b'x';
+    let err = server.handle_datagram(now, &mut second).unwrap_err();
+    assert!(matches!(err, Error::PeerMisbehaved { alert: AlertDescription::ILLEGAL_PARAMETER, .. }), "{err:?}");
 }

@@ -275,6 +275,52 @@ fn restarted_client_on_the_same_port_replaces_its_association() {
     assert!(matches!(ep.handle(now, a, &new_ch2, &mut resp), DatagramEvent::Connection(h) if h == new));
 }
 
+/// With cookie verification off, a restarted client is still asked for a cookie before it
+/// replaces its old association (above); in DTLS 1.3 the new connection then starts from the
+/// stateless HelloRetryRequest's cookie, as with verification on.
+#[test]
+fn a_restarted_client_replaces_its_association_with_cookie_verification_off() {
+    use rdtls_proto::enums::Protocol;
+    for version in [Protocol::Dtls1_2, Protocol::Dtls1_3] {
+        let only = || Config::builder().protocol_versions(version, version);
+        let server = only().psk_server_key(b"k".to_vec()).cookie_verification(false).build().unwrap();
+        let client = Arc::new(only().psk("id", b"k".to_vec()).build().unwrap());
+        let now = Instant::now();
+        let mut ep = Endpoint::new(Arc::new(server), now).unwrap();
+        let a = addr(7);
+        let mut resp = Vec::new();
+        let mut connect = |ep: &mut Endpoint| {
+            let mut c = Connection::client(client.clone(), now).unwrap();
+            // The ClientHello (in fragments, for DTLS 1.3's hybrid key share), then the one
+            // after the endpoint's answer.
+            let mut admitted = None;
+            for _ in 0..2 {
+                for d in support::drain(&mut c) {
+                    match ep.handle(now, a, &d, &mut resp) {
+                        DatagramEvent::Incoming(inc) => admitted = Some(inc),
+                        DatagramEvent::Respond => {
+                            c.handle_datagram(now, &mut resp.clone()).unwrap();
+                        }
+                        DatagramEvent::Held => {}
+                        other => panic!("{version:?}: {other:?}"),
+                    }
+                }
+            }
+            let inc = admitted.unwrap_or_else(|| panic!("{version:?}: not admitted"));
+            let replaces = inc.replaces();
+            let (handle, mut s) = ep.accept(inc, now).unwrap_or_else(|e| panic!("{version:?}: {e:?}"));
+            support::pump(now, &mut c, &mut s);
+            assert!(c.is_established() && s.is_established(), "{version:?}");
+            (handle, replaces)
+        };
+        let (old, _) = connect(&mut ep);
+        let (new, replaced) = connect(&mut ep);
+        assert_eq!(replaced, Some(old), "{version:?}");
+        assert_ne!(new, old);
+        assert_eq!(ep.connection_count(), 1);
+    }
+}
+
 #[test]
 fn without_cookies_a_client_hello_is_admitted_directly_up_to_the_cap() {
     let now = Instant::now();

@@ -676,7 +676,7 @@ impl ConfigBuilder {
 /// `<label> <client_random in hex> <secret in hex>`.
 pub trait KeyLog: Send + Sync + fmt::Debug {
     /// A secret of the connection whose ClientHello carried `client_random`. DTLS 1.2 logs its
-    /// master secret with the label `CLIENT_RANDOM`; DTLS 1.3 will log its traffic secrets
+    /// master secret with the label `CLIENT_RANDOM`; DTLS 1.3 logs its traffic secrets
     /// (`CLIENT_HANDSHAKE_TRAFFIC_SECRET`, `SERVER_HANDSHAKE_TRAFFIC_SECRET`,
     /// `CLIENT_TRAFFIC_SECRET_0`, `SERVER_TRAFFIC_SECRET_0`).
     fn log(&self, label: &str, client_random: &[u8; 32], secret: &[u8]);

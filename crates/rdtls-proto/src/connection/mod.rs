@@ -331,6 +331,15 @@ impl Connection {
         }
     }
 
+    /// Server side: the endpoint checked the cookie of the ClientHello to come (as it does for a
+    /// restarted client even with cookie verification off), so a DTLS 1.3 one may resume the
+    /// stateless HelloRetryRequest its cookie carries.
+    pub(crate) fn cookie_verified(&mut self) {
+        if let Some(hs) = &mut self.hs {
+            hs.machine.cookie_verified();
+        }
+    }
+
     /// Creates a server connection waiting for its first ClientHello, to be given with
     /// [`handle_datagram`](Self::handle_datagram). With cookie verification on, that must be
     /// the ClientHello a [`ClientVerifier`](crate::ClientVerifier) or

@@ -38,8 +38,6 @@ pub(crate) const MAX_HELLO_VERIFY: u8 = 4;
 /// after each HelloVerifyRequest (or HelloRetryRequest), and ours follows up to four.
 pub(crate) const MAX_CLIENT_HELLO_SEQ: u16 = MAX_HELLO_VERIFY as u16;
 
-/// Checks a Finished's `verify_data` against what we computed (in constant time); the peer
-/// was the client when `client`.
 /// The server name a ClientHello asks for (SNI), without a trailing dot; `None` if it names
 /// none, or one that is not text.
 pub(crate) fn requested_name(ch: &crate::messages::ClientHello) -> Option<String> {
@@ -47,6 +45,8 @@ pub(crate) fn requested_name(ch: &crate::messages::ClientHello) -> Option<String
     core::str::from_utf8(name).ok().map(|n| n.trim_end_matches('.').to_owned())
 }
 
+/// Checks a Finished's `verify_data` against what we computed (in constant time); the peer
+/// was the client when `client`.
 pub(crate) fn check_verify_data(expected: &[u8], received: &[u8], client: bool) -> Result<(), Error> {
     if crate::crypto::ct_eq(expected, received) {
         return Ok(());
@@ -311,7 +311,10 @@ impl Handshake {
             Self::Client12(c) => c.handle(cx, msg),
             Self::Server12(s) => {
                 if s.awaits_client_hello() && msg.msg_type == HandshakeType::CLIENT_HELLO {
-                    if let Some((mut s13, ch)) = tls13::Server::for_client_hello(cx.config, &msg, s.local_ip())? {
+                    let verified = cx.config.cookie_verification || s.cookie_verified;
+                    if let Some((mut s13, ch)) =
+                        tls13::Server::for_client_hello(cx.config, &msg, s.local_ip(), verified)?
+                    {
                         s13.client_hello(cx, &msg, &ch)?;
                         *self = Self::Server13(s13);
                         return Ok(());
@@ -355,6 +358,13 @@ impl Handshake {
             Self::Server12(s) => s.awaits_client_hello(),
             Self::Server13(s) => s.awaits_client_hello(),
             _ => false,
+        }
+    }
+
+    /// Server: the endpoint checked the cookie of the ClientHello to come.
+    pub(crate) fn cookie_verified(&mut self) {
+        if let Self::Server12(s) = self {
+            s.cookie_verified = true;
         }
     }
 

@@ -45,6 +45,9 @@ pub(crate) struct Server {
     pub(super) expect: Expect,
     /// The local address the client reached us on (for `ipcert`).
     local_ip: Option<IpAddr>,
+    /// The endpoint checked the ClientHello's cookie (with cookie verification on, every one
+    /// was).
+    pub(in crate::handshake) cookie_verified: bool,
     kx: Option<Box<dyn ActiveKeyExchange>>,
     /// We asked for a client certificate.
     cert_requested: bool,

@@ -132,14 +132,15 @@ impl Server {
     }
 
     /// A DTLS 1.3 server for this ClientHello, if it offers DTLS 1.3 and we allow it. A cookie
-    /// in it must be ours: with cookie verification on, the caller verified it, and the state
-    /// of the stateless HelloRetryRequest is restored from it; with verification off, we never
-    /// send one, so it is refused.
+    /// in it must be ours: when the caller `verified` it (always, with cookie verification on;
+    /// for a restarted client's, with it off), the state of the stateless HelloRetryRequest is
+    /// restored from it; otherwise we never sent one, so it is refused.
     /// Returns it with the parsed hello, which [`client_hello`](Self::client_hello) takes.
     pub(crate) fn for_client_hello(
         config: &Config,
         msg: &Message,
         local_ip: Option<IpAddr>,
+        verified: bool,
     ) -> Result<Option<(Self, ClientHello)>, Error> {
         if !config.enables(Protocol::Dtls1_3) {
             return Ok(None);
@@ -150,7 +151,7 @@ impl Server {
         }
         let mut server = Self::new(local_ip);
         if let Some(cookie) = &ch.extensions.tls13.cookie {
-            if config.cookie_verification {
+            if verified {
                 let state = super::retry_state(config, cookie).ok_or(Error::illegal("malformed cookie"))?;
                 server.restore_retry(&*config.provider, state, Some(cookie));
             }
@@ -322,7 +323,7 @@ impl Server {
         // ClientHello stands (the second offers the same, RFC 8446 §4.1.2): an application's
         // selector is asked once.
         let alpn = match self.alpn_before_retry.take() {
-            Some(chosen) => chosen,
+            Some(chosen) => crate::alpn::still_offered(chosen, ch.extensions.alpn.as_ref())?,
             None => crate::alpn::choose(config, ch.extensions.alpn.as_ref(), sni.as_deref())?,
         };
 
