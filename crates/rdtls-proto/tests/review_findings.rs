@@ -455,6 +455,31 @@ fn a_full_endpoint_evicts_the_longest_idle_connection_past_the_stale_threshold()
     assert!(matches!(ep.handle(t, addr(10), &ch, &mut resp), DatagramEvent::Drop));
 }
 
+/// A threshold too long for an `Instant` to hold (`Duration::MAX`: never stale) refuses the
+/// newcomer of a full endpoint, as a long one does; it does not overflow.
+#[test]
+fn a_stale_threshold_past_what_an_instant_holds_never_evicts() {
+    let t0 = Instant::now();
+    let mut ep = Endpoint::new(Arc::new(psk_server()), t0).unwrap();
+    ep.set_max_connections(1);
+    ep.set_stale_after(Some(Duration::MAX));
+    let client_cfg = Arc::new(support::dtls12().psk("id", b"key".to_vec()).build().unwrap());
+    let hello = || {
+        let mut ch = Vec::new();
+        assert!(Connection::client(client_cfg.clone(), t0).unwrap().poll_transmit(&mut ch).is_some());
+        ch
+    };
+    let addr = |i: u16| SocketAddr::from(([198, 51, 100, 2], 7000 + i));
+    let mut resp = Vec::new();
+    let DatagramEvent::Incoming(inc) = ep.handle(t0, addr(0), &hello(), &mut resp) else { panic!() };
+    ep.accept(inc, t0).unwrap();
+    for later in [1, 86_400 * 365 * 100] {
+        let t = t0 + Duration::from_secs(later);
+        assert!(matches!(ep.handle(t, addr(1), &hello(), &mut resp), DatagramEvent::Drop));
+    }
+    assert_eq!((ep.refused_full(), ep.evicted()), (2, 0));
+}
+
 // ===== a repeated message does not hide the new ones packed after it =====
 
 /// The handshake messages (header and body) in the epoch-0 handshake records of `datagrams`.
