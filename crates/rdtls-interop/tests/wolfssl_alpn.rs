@@ -1,7 +1,8 @@
 //! ALPN (RFC 7301) with wolfSSL 5.9 (`src/wolfssl/`, built with `HAVE_ALPN`) over DTLS 1.3, the
 //! version OpenSSL 3.0 does not have: both ends report the protocol both sides have, in both
-//! roles, and each side fails the handshake of a peer with no protocol in common
-//! (no_application_protocol, RFC 7301 §3.2; wolfSSL with `WOLFSSL_ALPN_FAILED_ON_MISMATCH`).
+//! roles, each side fails the handshake of a peer with no protocol in common
+//! (no_application_protocol, RFC 7301 §3.2; wolfSSL with `WOLFSSL_ALPN_FAILED_ON_MISMATCH`),
+//! and our server's selector chooses or declines for a wolfSSL client.
 
 #[allow(dead_code)]
 mod certs;
@@ -14,8 +15,9 @@ use std::thread;
 use std::time::Duration;
 
 use certs::{Alg, Ca, Usage};
+use rdtls::proto::alpn::ProtocolList;
 use rdtls::proto::enums::Protocol;
-use rdtls::{Client, Config, Server, ServerEvent};
+use rdtls::{AlpnChoice, AlpnSelector, Client, Config, Server, ServerEvent};
 use rdtls_interop::loopback;
 use wolfssl::{WolfConfig, WolfPeer};
 
@@ -87,5 +89,48 @@ fn a_wolfssl_client_and_our_server_agree_or_both_refuse() {
                 assert!(wolf.is_err(), "wolfSSL sees the refusal");
             }
         }
+    }
+}
+
+/// Answers what it was made with, for the client that names `localhost`.
+#[derive(Debug)]
+struct Fixed(AlpnChoice);
+
+impl AlpnSelector for Fixed {
+    fn select(&self, offered: &ProtocolList, server_name: Option<&str>) -> AlpnChoice {
+        assert_eq!(server_name, Some("localhost"));
+        assert_eq!(offered.iter().collect::<Vec<_>>(), [&b"coap"[..], b"mqtt"]);
+        self.0.clone()
+    }
+}
+
+/// Our server's selector decides in place of its list (which would take `coap`): a choice the
+/// wolfSSL client reports too, or no protocol, which it takes.
+#[test]
+fn our_servers_selector_chooses_or_declines_for_a_wolfssl_client() {
+    let ca = Ca::root("rdtls ALPN interop root");
+    let leaf = ca.leaf(Alg::EcdsaP256, &["localhost"], Usage::Server);
+    for (choice, agreed) in [(AlpnChoice::Protocol(b"mqtt".to_vec()), Some(&b"mqtt"[..])), (AlpnChoice::Decline, None)]
+    {
+        let config = dtls13().certificate(leaf.certified_key()).alpn_protocols(&["coap"]);
+        let config = config.alpn_selector(Arc::new(Fixed(choice))).build().unwrap();
+        let mut server = Server::bind(loopback(0), Arc::new(config)).unwrap();
+        let addr = server.local_addr().unwrap();
+        let wolf_cfg = WolfConfig::client().ca(ca.root_pem()).server_name("localhost").alpn("coap,mqtt");
+        let wolf_side = thread::spawn(move || {
+            let mut client = WolfPeer::connect(&wolf_cfg, addr).expect("wolfSSL client socket");
+            client.handshake().map(|()| client.alpn_protocol())
+        });
+        let ours = loop {
+            match server.poll(Some(T)).unwrap() {
+                Some(ServerEvent::Connected(p)) => break server.connection(p).unwrap().alpn_protocol(),
+                Some(ServerEvent::Refused(_, e)) => panic!("refused: {e}"),
+                Some(_) => {}
+                None => panic!("no handshake within {T:?}"),
+            }
+        };
+        let wolf = wolf_side.join().expect("wolfSSL thread").expect("wolfSSL's handshake");
+        assert_eq!(ours, agreed);
+        assert_eq!(wolf.as_deref(), agreed);
     }
 }
