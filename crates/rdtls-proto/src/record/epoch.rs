@@ -105,6 +105,16 @@ impl EpochTable {
     /// longer need it).
     pub(crate) fn retire(&mut self, epoch: u64) {
         self.protected.retain(|e| e.number != epoch);
+        self.give_back();
+    }
+
+    /// Frees the slots of retired epochs: an idle DTLS 1.3 connection keeps one epoch, not the
+    /// room for the handshake's too (152 bytes). Runs when keys are retired (a handshake's
+    /// end, a KeyUpdate), never per record.
+    fn give_back(&mut self) {
+        if self.protected.capacity() > self.protected.len() {
+            self.protected.shrink_to_fit();
+        }
     }
 
     /// Forgets the read keys of the epochs in `old` (DTLS 1.3: the peer's epochs before its
@@ -115,6 +125,7 @@ impl EpochTable {
             e.window = ReplayWindow::default();
         }
         self.protected.retain(|e| !old.contains(&e.number) || e.write.is_some());
+        self.give_back();
     }
 
     /// Forgets our write keys of `epoch` (DTLS 1.3: ours before our acknowledged KeyUpdate),
@@ -125,6 +136,7 @@ impl EpochTable {
             e.write = None;
         }
         self.protected.retain(|e| e.number != epoch || e.read.is_some());
+        self.give_back();
     }
 
     /// Forgets every key (a connection handed over, or closed).
@@ -269,5 +281,25 @@ mod tests {
         assert_eq!(t.next_seq(1), Some(MAX_SEQ + 1));
         t.set_next_seq(0, MAX_SEQ + 1);
         assert_eq!(t.take_seq(0), None);
+    }
+
+    #[cfg(feature = "aws-lc-rs")]
+    #[test]
+    fn retired_epochs_give_their_room_back() {
+        let mut t = EpochTable::default();
+        // A DTLS 1.3 handshake: its epoch 2, then the application's epoch 3.
+        t.install(2, Some(keys()), Some(keys()));
+        t.install(3, Some(keys()), Some(keys()));
+        t.set_write_epoch(3);
+        assert_eq!(t.protected.capacity(), 2);
+        t.retire(2);
+        assert_eq!((t.protected.len(), t.protected.capacity()), (1, 1), "one epoch kept, room for one");
+        // A KeyUpdate each way: the next epoch, then the old one's keys go.
+        t.install(4, Some(keys()), Some(keys()));
+        t.set_write_epoch(4);
+        t.retire_write(3);
+        t.retire_reads(3..4);
+        assert_eq!((t.protected.len(), t.protected.capacity()), (1, 1));
+        assert!(t.can_read(4) && !t.can_read(3));
     }
 }
