@@ -526,3 +526,37 @@ fn duplicate_key_share_checks_are_linear() {
     let (dup, _) = ClientHello::parse(&hello(12_800, true)).unwrap();
     assert!(dup.extensions.tls13.malformed, "the duplicate group is found");
 }
+
+/// A server's ALPN choice looks each offered name up among its own (RFC 7301 lets a client
+/// offer thousands in a 16 KiB ClientHello, a server's list may hold a few hundred): the
+/// longest configured list against the longest offer of names it does not have costs at most
+/// four times what one configured name does (comparing every pair cost 175 times, in a debug
+/// build).
+#[test]
+fn the_servers_alpn_choice_costs_no_more_with_the_longest_list() {
+    let now = Instant::now();
+    let names: Vec<[u8; 2]> = (0..5_400u16).map(|i| (i | 0x8000).to_be_bytes()).collect();
+    let mut alpn = Vec::new();
+    rdtls_proto::alpn::ProtocolList::new(&names).unwrap().emit(&mut alpn);
+    let hello = client_hello_with(false, 0, Some((ExtensionType::APPLICATION_LAYER_PROTOCOL_NEGOTIATION, alpn)), &[]);
+    assert!(hello.len() > 16_000, "{}", hello.len());
+    // 341 two-byte names fill the 1,024 bytes a configured list may take.
+    let longest: Vec<[u8; 2]> = (0..341u16).map(u16::to_be_bytes).collect();
+    let server = |ours: &[[u8; 2]]| {
+        let b = Config::builder().protocol_versions(Protocol::Dtls1_2, Protocol::Dtls1_2);
+        Arc::new(b.psk_server_key(b"k".to_vec()).cookie_verification(false).alpn_protocols(ours).build().unwrap())
+    };
+    let (long, one) = (server(&longest), server(&longest[..1]));
+    let run = |cfg: &Arc<Config>| {
+        let start = Instant::now();
+        for _ in 0..20 {
+            let mut conn = Connection::server(cfg.clone(), now).unwrap();
+            let err = conn.handle_datagram(now, &mut hello.clone()).unwrap_err();
+            assert!(err.to_string().contains("application protocol"), "{err}");
+        }
+        start.elapsed() / 20
+    };
+    let (l, o) = fastest(9, || run(&long), || run(&one));
+    eprintln!("ALPN choice: {l:?} with 341 names of ours, {o:?} with one");
+    assert!(l <= 4 * o, "{l:?} against {o:?}");
+}

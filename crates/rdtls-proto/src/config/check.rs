@@ -87,6 +87,7 @@ impl ConfigBuilder {
         }
         let mut config = self.config;
         config.resumption.finish(&*config.provider)?;
+        config.alpn_by_name = crate::alpn::by_name(&config.alpn_protocols);
         Ok(config)
     }
 }

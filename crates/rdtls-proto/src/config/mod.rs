@@ -151,6 +151,9 @@ pub struct Config {
     pub(crate) srtp_profiles: Vec<crate::srtp::SrtpProfile>,
     /// ALPN protocols, in order of preference (empty: no ALPN).
     pub(crate) alpn_protocols: Vec<Vec<u8>>,
+    /// The positions of `alpn_protocols` ordered by name, made by `build` (a server looks the
+    /// client's names up in it).
+    pub(crate) alpn_by_name: Vec<u16>,
     /// A server's own ALPN choice (in place of `alpn_protocols`' order).
     pub(crate) alpn_selector: Option<Arc<dyn crate::alpn::AlpnSelector>>,
     pub(crate) max_failed_decryptions: Option<u64>,
@@ -244,6 +247,7 @@ impl Config {
                 exporter: false,
                 srtp_profiles: Vec::new(),
                 alpn_protocols: Vec::new(),
+                alpn_by_name: Vec::new(),
                 alpn_selector: None,
                 max_failed_decryptions: None,
                 message_window: DEFAULT_MESSAGE_WINDOW,
