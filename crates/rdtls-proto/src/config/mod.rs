@@ -12,6 +12,9 @@ use crate::pki::{CertResolver, CertificateError, CertifiedKey, RootStore, UnixTi
 use crate::suites::{self, CipherSuite};
 
 mod check;
+mod key_log;
+
+pub use key_log::{key_log_line, KeyLog};
 
 /// How far ahead of the next expected `message_seq` we buffer by default (BoringSSL uses the
 /// same window).
@@ -654,15 +657,6 @@ impl ConfigBuilder {
         self
     }
 
-    /// Writes each connection's secrets to `key_log`, in the NSS key log format Wireshark reads
-    /// (`SSLKEYLOGFILE`). **A debugging aid that defeats the encryption**: anyone who reads the
-    /// log decrypts every recorded connection. Off by default. The `rdtls` crate's `KeyLogFile`
-    /// writes the format to a file.
-    pub fn key_log(mut self, key_log: Arc<dyn KeyLog>) -> Self {
-        self.config.key_log = Some(key_log);
-        self
-    }
-
     /// Closes a connection once this many records failed authentication under its keys.
     /// Default: RFC 9147 §4.5.3's integrity limits, 2^36 for AES-GCM and ChaCha20-Poly1305 and
     /// 2^23 for AES-CCM; 2^23 for AES-CCM-8 too, for which the RFC leaves the choice to the
@@ -673,32 +667,4 @@ impl ConfigBuilder {
         self.config.max_failed_decryptions = Some(limit);
         self
     }
-}
-
-/// Receives the secrets of each connection, for debugging with Wireshark (see
-/// [`ConfigBuilder::key_log`]). Implementations write lines of the NSS key log format:
-/// `<label> <client_random in hex> <secret in hex>`.
-pub trait KeyLog: Send + Sync + fmt::Debug {
-    /// A secret of the connection whose ClientHello carried `client_random`. DTLS 1.2 logs its
-    /// master secret with the label `CLIENT_RANDOM`; DTLS 1.3 logs its traffic secrets
-    /// (`CLIENT_HANDSHAKE_TRAFFIC_SECRET`, `SERVER_HANDSHAKE_TRAFFIC_SECRET`,
-    /// `CLIENT_TRAFFIC_SECRET_0`, `SERVER_TRAFFIC_SECRET_0`).
-    fn log(&self, label: &str, client_random: &[u8; 32], secret: &[u8]);
-}
-
-/// One line of the NSS key log format, newline included.
-pub fn key_log_line(label: &str, client_random: &[u8; 32], secret: &[u8]) -> String {
-    use core::fmt::Write;
-    let mut line = String::with_capacity(label.len() + 2 + 2 * (32 + secret.len()) + 1);
-    line.push_str(label);
-    line.push(' ');
-    for b in client_random {
-        let _ = write!(line, "{b:02x}");
-    }
-    line.push(' ');
-    for b in secret {
-        let _ = write!(line, "{b:02x}");
-    }
-    line.push('\n');
-    line
 }
